@@ -1,0 +1,93 @@
+"""The NumPy backend: the default, CPU only, nothing else to install."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from highnn.backends.base import Array, Axis, DeviceUnavailableError, Index, parse_device
+
+try:  # SciPy's erf is vectorised; the fallback is exact but loops in Python
+    from scipy.special import erf as _erf
+except ImportError:  # pragma: no cover - exercised only without SciPy
+    _erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+class NumpyBackend:
+    """Arrays are ``np.ndarray``; programs run as flat Python plans."""
+
+    name = "numpy"
+    device_name = "cpu"
+
+    def __init__(self, device: str | None = None) -> None:
+        kind, _ = parse_device(device, self.name)
+        if kind != "cpu":
+            raise DeviceUnavailableError(
+                f"The numpy backend runs on the CPU only, not {device!r}: "
+                "use HIGHNN_BACKEND=torch or jax for accelerators."
+            )
+
+    def asarray(self, value: Any, dtype: str) -> np.ndarray:
+        return np.asarray(value, dtype=dtype)
+
+    def to_numpy(self, x: Array) -> np.ndarray:
+        return np.asarray(x)
+
+    def dtype(self, x: Array) -> str:
+        return x.dtype.name
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, (np.ndarray, np.generic))
+
+    def enable_float64(self, on: bool) -> None:
+        pass
+
+    add, sub, mul, div = staticmethod(np.add), staticmethod(np.subtract), staticmethod(np.multiply), staticmethod(np.divide)
+    pow, maximum, minimum = staticmethod(np.power), staticmethod(np.maximum), staticmethod(np.minimum)
+    equal, not_equal = staticmethod(np.equal), staticmethod(np.not_equal)
+    greater, greater_equal = staticmethod(np.greater), staticmethod(np.greater_equal)
+    less, less_equal = staticmethod(np.less), staticmethod(np.less_equal)
+    where, neg, exp, log = staticmethod(np.where), staticmethod(np.negative), staticmethod(np.exp), staticmethod(np.log)
+    log1p, tanh, sqrt = staticmethod(np.log1p), staticmethod(np.tanh), staticmethod(np.sqrt)
+    abs, sign, matmul = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.matmul)
+    reshape, transpose, broadcast_to = staticmethod(np.reshape), staticmethod(np.transpose), staticmethod(np.broadcast_to)
+
+    @staticmethod
+    def erf(x: Array) -> Array:
+        return np.asarray(_erf(x), dtype=x.dtype)
+
+    @staticmethod
+    def sum(x: Array, axis: Axis, keepdims: bool) -> Array:
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def max(x: Array, axis: Axis, keepdims: bool) -> Array:
+        return np.max(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def getitem(x: Array, index: Index) -> Array:
+        return x[index]
+
+    @staticmethod
+    def unindex(g: Array, shape: tuple[int, ...], index: Index) -> Array:
+        out = np.zeros(shape, dtype=g.dtype)
+        out[index] = g
+        return out
+
+    @staticmethod
+    def cast(x: Array, dtype: str) -> Array:
+        return np.asarray(x).astype(dtype, copy=False)
+
+    @staticmethod
+    def random_uniform(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
+        return np.random.default_rng(int(seed)).random(shape, dtype=dtype)
+
+    @staticmethod
+    def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
+        return np.random.default_rng(int(seed)).standard_normal(shape, dtype=dtype)
+
+    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = ()) -> Callable[..., Any]:
+        return fn

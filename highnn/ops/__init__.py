@@ -1,0 +1,68 @@
+"""Array operations on highnn tensors (Keras's ``keras.ops`` counterpart).
+
+Every function accepts Tensors, NumPy arrays, Python numbers and the active
+backend's arrays, and is differentiable by highnn's engine.
+"""
+
+from highnn.ops.composites import (
+    clip,
+    elu,
+    gelu,
+    hard_sigmoid,
+    leaky_relu,
+    log_softmax,
+    logsumexp,
+    mean,
+    min,
+    one_hot,
+    relu,
+    relu6,
+    selu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    softsign,
+    square,
+)
+from highnn.ops.primitives import (
+    PRIMITIVES,
+    abs,
+    add,
+    broadcast_to,
+    cast,
+    div,
+    equal,
+    erf,
+    exp,
+    full_like,
+    getitem,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    matmul,
+    max,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    not_equal,
+    pow,
+    random_normal,
+    random_uniform,
+    reshape,
+    sign,
+    sqrt,
+    stop_gradient,
+    sub,
+    sum,
+    tanh,
+    to_tensor,
+    transpose,
+    where,
+)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,159 @@
+"""Operations composed from primitives; their gradients follow from the primitives' rules."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from highnn.graph import Tensor
+from highnn.ops.primitives import (
+    cast,
+    equal,
+    exp,
+    log,
+    log1p,
+    max,
+    maximum,
+    minimum,
+    reshape,
+    stop_gradient,
+    sum,
+    tanh,
+    to_tensor,
+    where,
+)
+from highnn.ops.primitives import abs as abs_
+from highnn.ops.primitives import erf as erf_
+
+Axis = int | tuple[int, ...] | None
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Arithmetic mean over ``axis`` (all axes by default)."""
+    x = to_tensor(x)
+    axes = range(x.ndim) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+    count = math.prod(x.shape[a] for a in axes)
+    return sum(x, axis, keepdims) / float(count)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Minimum over ``axis``."""
+    return -max(-to_tensor(x), axis, keepdims)
+
+
+def square(x: Any) -> Tensor:
+    x = to_tensor(x)
+    return x * x
+
+
+def clip(x: Any, low: float, high: float) -> Tensor:
+    """Limit values to ``[low, high]``."""
+    return minimum(maximum(x, low), high)
+
+
+def logsumexp(x: Any, axis: Axis = -1, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) without overflow: the max is taken out first."""
+    x = to_tensor(x)
+    shift = stop_gradient(max(x, axis, keepdims=True))
+    result = log(sum(exp(x - shift), axis, keepdims=True)) + shift
+    return result if keepdims else reshape(result, _reduced_shape(x.shape, axis))
+
+
+def _reduced_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
+    axes = range(len(shape)) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+    drop = {a % len(shape) for a in axes}
+    return tuple(n for i, n in enumerate(shape) if i not in drop)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(x) normalised to sum to 1 along ``axis``; remembers ``x`` as its logits."""
+    x = to_tensor(x)
+    e = exp(x - stop_gradient(max(x, axis, keepdims=True)))
+    out = e / sum(e, axis, keepdims=True)
+    out.logits = x if axis in (-1, x.ndim - 1) else None
+    return out
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """log(softmax(x)), computed stably as x - logsumexp(x)."""
+    x = to_tensor(x)
+    return x - logsumexp(x, axis, keepdims=True)
+
+
+def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + exp(-x)), as (tanh(x/2) + 1)/2, which never overflows; remembers ``x`` as its logits."""
+    x = to_tensor(x)
+    out = (tanh(x * 0.5) + 1.0) * 0.5
+    out.logits = x
+    return out
+
+
+def relu(x: Any) -> Tensor:
+    """max(x, 0); its derivative at 0 is 0, as in PyTorch, JAX and Keras."""
+    x = to_tensor(x)
+    return where(x > 0.0, x, 0.0)
+
+
+def relu6(x: Any) -> Tensor:
+    return minimum(relu(x), 6.0)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
+    x = to_tensor(x)
+    return where(x > 0.0, x, x * negative_slope)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise (exp never sees large x)."""
+    x = to_tensor(x)
+    return where(x > 0.0, x, (exp(minimum(x, 0.0)) - 1.0) * alpha)
+
+
+SELU_ALPHA = 1.6732632423543772
+SELU_SCALE = 1.0507009873554805
+
+
+def selu(x: Any) -> Tensor:
+    return elu(x, SELU_ALPHA) * SELU_SCALE
+
+
+def gelu(x: Any, approximate: bool = False) -> Tensor:
+    """x * Phi(x), exactly with erf or by the tanh approximation."""
+    x = to_tensor(x)
+    if approximate:
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * (tanh(inner) + 1.0) * 0.5
+    return x * (erf_(x * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+
+
+def softplus(x: Any) -> Tensor:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable for large |x|."""
+    x = to_tensor(x)
+    return maximum(x, 0.0) + log1p(exp(-abs_(x)))
+
+
+def softsign(x: Any) -> Tensor:
+    x = to_tensor(x)
+    return x / (abs_(x) + 1.0)
+
+
+def silu(x: Any) -> Tensor:
+    """x * sigmoid(x), also called swish."""
+    x = to_tensor(x)
+    return x * sigmoid(x)
+
+
+def hard_sigmoid(x: Any) -> Tensor:
+    """relu6(x + 3) / 6, Keras 3's definition."""
+    return relu6(to_tensor(x) + 3.0) / 6.0
+
+
+def one_hot(labels: Any, num_classes: int, dtype: str | None = None) -> Tensor:
+    """Integer labels of shape (...) to a (..., num_classes) indicator of ``dtype`` (default floatx)."""
+    from highnn.config import settings
+
+    labels = to_tensor(labels)
+    classes = to_tensor(np.arange(num_classes), labels.dtype)
+    return cast(equal(reshape(labels, labels.shape + (1,)), classes), dtype or settings.floatx)
