@@ -1,6 +1,32 @@
-"""highnn: Keras-style neural networks with their own gradient engine, on NumPy, PyTorch or JAX."""
+"""highnn: Keras-style neural networks with their own gradient engine, on NumPy, PyTorch or JAX.
 
-from highnn import config, ops
+>>> import highnn as hn
+>>> model = hn.Sequential([hn.Input(shape=(4,)), hn.layers.Dense(3, activation="softmax")])
+"""
+
+from highnn import (
+    activations,
+    callbacks,
+    config,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    ops,
+    optimizers,
+    regularizers,
+    utils,
+)
+from highnn import models
 from highnn.graph import Tensor, grad, no_grad, tensor
+from highnn.layers import Input
+from highnn.models import Model, Sequential
+from highnn.variables import Variable
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Input", "Model", "Sequential", "Tensor", "Variable", "activations", "callbacks", "config", "grad",
+    "initializers", "layers", "losses", "metrics", "models", "no_grad", "ops", "optimizers", "regularizers",
+    "tensor", "utils",
+]  # fmt: skip

@@ -114,8 +114,11 @@ class Tensor:
             leaf.grad = g if leaf.grad is None else Tensor(settings.backend.add(leaf.grad.value, g.value))
 
     def detach(self) -> Tensor:
-        """The same value, cut off from the graph."""
-        return Tensor(self.value)
+        """The same value, cut off from the graph (a traced program still computes it)."""
+        out = Tensor(self.value)
+        if engine.tape is not None:
+            engine.tape.alias(out, self)
+        return out
 
 
 def tensor(value: Any, dtype: str | None = None, requires_grad: bool = False, name: str | None = None) -> Tensor:

@@ -5,6 +5,7 @@ backend's arrays, and is differentiable by highnn's engine.
 """
 
 from highnn.ops.composites import (
+    argmax,
     clip,
     elu,
     gelu,

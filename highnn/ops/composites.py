@@ -157,3 +157,13 @@ def one_hot(labels: Any, num_classes: int, dtype: str | None = None) -> Tensor:
     labels = to_tensor(labels)
     classes = to_tensor(np.arange(num_classes), labels.dtype)
     return cast(equal(reshape(labels, labels.shape + (1,)), classes), dtype or settings.floatx)
+
+
+def argmax(x: Any, axis: int = -1) -> Tensor:
+    """Index of the largest value along ``axis`` (the first one at ties), as int32; not differentiable."""
+    x = to_tensor(x)
+    axis = axis % x.ndim
+    n = x.shape[axis]
+    positions = to_tensor(np.arange(n).reshape([n if i == axis else 1 for i in range(x.ndim)]), "int32")
+    is_max = equal(x, stop_gradient(max(x, axis, keepdims=True)))
+    return -max(where(is_max, -positions, -n), axis)

@@ -1,0 +1,116 @@
+"""The JAX backend: arrays are ``jax.Array`` on a CPU, GPU or TPU; programs compile with ``jax.jit``.
+
+JAX computes in 32 bits unless ``jax_enable_x64`` is on: highnn turns it on
+with ``floatx=float64``, and otherwise 64-bit dtypes quietly become their
+32-bit kin (``dtype()`` reports what an array really holds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special
+import numpy as np
+
+from highnn.backends.base import Array, Axis, DeviceUnavailableError, Index, parse_device
+
+#: how to get more devices of a kind than JAX sees
+_FIXES = {
+    "cpu": "set XLA_FLAGS=--xla_force_host_platform_device_count=N for more CPU devices",
+    "cuda": "install jax[cuda12] (pip install -U 'jax[cuda12]') or set HIGHNN_DEVICE=cpu",
+    "tpu": "install jax[tpu] (pip install -U 'jax[tpu]') on a TPU VM or set HIGHNN_DEVICE=cpu",
+}
+
+
+def _jax_device(spec: str | None) -> tuple[jax.Device, str]:
+    """The JAX device ``spec`` names and its highnn name; a one-line error says how to get it when it is missing."""
+    kind, index = parse_device(spec, "jax")
+    if kind == "mps":
+        raise DeviceUnavailableError(
+            f"The jax backend cannot run on {spec!r}: use HIGHNN_BACKEND=torch for Apple MPS, or HIGHNN_DEVICE=cpu."
+        )
+    try:
+        devices = jax.devices("gpu" if kind == "cuda" else kind)
+    except RuntimeError:  # JAX raises when it has no such platform
+        devices = []
+    if index >= len(devices):
+        raise DeviceUnavailableError(
+            f"The jax backend cannot use {spec!r}: JAX sees {len(devices)} {kind} device(s); {_FIXES[kind]}."
+        )
+    return devices[index], "cpu" if (kind, index) == ("cpu", 0) else f"{kind}:{index}"
+
+
+def _dtype(name: str) -> np.dtype:
+    """The dtype JAX will actually use for ``name`` (int64 is int32 without x64), so it never warns."""
+    return jax.dtypes.canonicalize_dtype(name)
+
+
+class JaxBackend:
+    """Arrays are ``jax.Array`` committed to one device; ``compile`` is ``jax.jit``."""
+
+    name = "jax"
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device, self.device_name = _jax_device(device)
+
+    def asarray(self, value: Any, dtype: str) -> Array:
+        if isinstance(value, jax.Array):
+            return jax.device_put(value.astype(_dtype(dtype)), self.device)
+        return jax.device_put(np.asarray(value, dtype=_dtype(dtype)), self.device)
+
+    def to_numpy(self, x: Array) -> np.ndarray:
+        return np.array(x)  # a writable copy: NumPy views of JAX buffers are read-only
+
+    def dtype(self, x: Array) -> str:
+        return x.dtype.name
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, jax.Array)
+
+    def enable_float64(self, on: bool) -> None:
+        jax.config.update("jax_enable_x64", on)
+
+    add, sub, mul, div = staticmethod(jnp.add), staticmethod(jnp.subtract), staticmethod(jnp.multiply), staticmethod(jnp.divide)
+    pow, maximum, minimum = staticmethod(jnp.power), staticmethod(jnp.maximum), staticmethod(jnp.minimum)
+    equal, not_equal = staticmethod(jnp.equal), staticmethod(jnp.not_equal)
+    greater, greater_equal = staticmethod(jnp.greater), staticmethod(jnp.greater_equal)
+    less, less_equal = staticmethod(jnp.less), staticmethod(jnp.less_equal)
+    where, neg, exp, log = staticmethod(jnp.where), staticmethod(jnp.negative), staticmethod(jnp.exp), staticmethod(jnp.log)
+    log1p, tanh, sqrt = staticmethod(jnp.log1p), staticmethod(jnp.tanh), staticmethod(jnp.sqrt)
+    abs, sign, erf = staticmethod(jnp.abs), staticmethod(jnp.sign), staticmethod(jax.scipy.special.erf)
+    matmul, reshape, transpose = staticmethod(jnp.matmul), staticmethod(jnp.reshape), staticmethod(jnp.transpose)
+    broadcast_to = staticmethod(jnp.broadcast_to)
+
+    @staticmethod
+    def sum(x: Array, axis: Axis, keepdims: bool) -> Array:
+        return jnp.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def max(x: Array, axis: Axis, keepdims: bool) -> Array:
+        return jnp.max(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def getitem(x: Array, index: Index) -> Array:
+        return x[index]
+
+    @staticmethod
+    def unindex(g: Array, shape: tuple[int, ...], index: Index) -> Array:
+        return jnp.zeros(shape, g.dtype).at[index].set(g)
+
+    @staticmethod
+    def cast(x: Array, dtype: str) -> Array:
+        return x.astype(_dtype(dtype))
+
+    @staticmethod
+    def random_uniform(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
+        return jax.random.uniform(jax.random.key(seed), shape, _dtype(dtype))
+
+    @staticmethod
+    def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
+        return jax.random.normal(jax.random.key(seed), shape, _dtype(dtype))
+
+    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = ()) -> Callable[..., Any]:
+        return jax.jit(fn, donate_argnums=tuple(donate_argnums))

@@ -1,0 +1,178 @@
+"""The PyTorch backend: arrays are ``torch.Tensor`` on a CPU, CUDA or MPS device.
+
+highnn computes its own gradients, so tensors never require grad and compiled
+programs run under ``torch.no_grad()``: autograd is never asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from highnn.backends.base import Array, Axis, DeviceUnavailableError, Index, parse_device
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
+
+
+def _torch_device(spec: str | None) -> torch.device:
+    """The torch device ``spec`` names; a one-line error says how to get it when it is not there."""
+    kind, index = parse_device(spec, "torch")
+    if kind == "cpu":
+        return torch.device("cpu")
+    if kind == "tpu":
+        raise DeviceUnavailableError(
+            f"The torch backend cannot run on {spec!r}: use the jax backend for TPUs (HIGHNN_BACKEND=jax)."
+        )
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        fix = "install a CUDA build of PyTorch (https://pytorch.org/get-started) or set HIGHNN_DEVICE=cpu"
+    else:
+        count = int(torch.backends.mps.is_available())
+        fix = "MPS needs PyTorch on Apple silicon with macOS 12.3 or later; otherwise set HIGHNN_DEVICE=cpu"
+    if index >= count:
+        raise DeviceUnavailableError(
+            f"The torch backend cannot use {spec!r}: PyTorch sees {count} {kind} device(s); {fix}."
+        )
+    return torch.device(kind, index)
+
+
+def _reduce(reduction: Callable[..., torch.Tensor], x: torch.Tensor, axis: Axis, keepdims: bool) -> torch.Tensor:
+    """Apply a torch reduction with NumPy's axis meaning: ``None`` is every axis, ``()`` none.
+
+    torch reads ``dim=()`` as every axis, so reducing nothing is done as reducing
+    a new length-1 axis (which keeps torch's result dtype, as NumPy keeps its own).
+    """
+    if axis == ():
+        return reduction(x.unsqueeze(0), dim=0)
+    return reduction(x, dim=tuple(range(x.ndim)) if axis is None else axis, keepdim=keepdims)
+
+
+def _forward_steps(index: Index, shape: tuple[int, ...]) -> tuple[Index, tuple[int, ...]]:
+    """``index`` with each negative-step slice turned forward, and the result axes to flip back.
+
+    torch slices only step forward; ``x[a:b:-s]`` is the flip of the forward
+    slice that selects the same elements.
+    """
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(isinstance(p, slice) and p.step is not None and p.step < 0 for p in parts):
+        return index, ()
+    consumed = len([p for p in parts if p is not None and p is not Ellipsis])
+    forward: list[Any] = []
+    flips: list[int] = []
+    axis = result_axis = 0
+    for part in parts:
+        if part is Ellipsis:
+            axis += len(shape) - consumed
+            result_axis += len(shape) - consumed
+        elif part is None:
+            result_axis += 1
+        elif isinstance(part, slice):
+            if part.step is not None and part.step < 0:
+                chosen = range(*part.indices(shape[axis]))
+                part = slice(chosen[-1], chosen[0] + 1, -part.step) if chosen else slice(0, 0)
+                flips.append(result_axis)
+            axis += 1
+            result_axis += 1
+        else:  # an integer removes its axis
+            axis += 1
+        forward.append(part)
+    return tuple(forward), tuple(flips)
+
+
+class TorchBackend:
+    """Arrays are ``torch.Tensor``; programs run eagerly under ``torch.no_grad()``."""
+
+    name = "torch"
+
+    def __init__(self, device: str | None = None) -> None:
+        self.device = _torch_device(device)
+        self.device_name = str(self.device)
+
+    def asarray(self, value: Any, dtype: str) -> torch.Tensor:
+        if isinstance(value, torch.Tensor):
+            return value.detach().to(device=self.device, dtype=_DTYPES[dtype])
+        array = np.asarray(value, dtype=dtype)
+        if not array.flags.writeable or any(stride < 0 for stride in array.strides):
+            array = array.copy()  # torch shares NumPy memory and supports neither read-only nor reversed views
+        return torch.as_tensor(array, device=self.device)
+
+    def to_numpy(self, x: Array) -> np.ndarray:
+        return x.detach().cpu().numpy()
+
+    def dtype(self, x: Array) -> str:
+        return str(x.dtype).removeprefix("torch.")
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, torch.Tensor)
+
+    def enable_float64(self, on: bool) -> None:
+        pass
+
+    add, sub, mul, div = staticmethod(torch.add), staticmethod(torch.sub), staticmethod(torch.mul), staticmethod(torch.div)
+    pow, maximum, minimum = staticmethod(torch.pow), staticmethod(torch.maximum), staticmethod(torch.minimum)
+    equal, not_equal = staticmethod(torch.eq), staticmethod(torch.ne)
+    greater, greater_equal = staticmethod(torch.gt), staticmethod(torch.ge)
+    less, less_equal = staticmethod(torch.lt), staticmethod(torch.le)
+    where, neg, exp, log = staticmethod(torch.where), staticmethod(torch.neg), staticmethod(torch.exp), staticmethod(torch.log)
+    log1p, tanh, sqrt = staticmethod(torch.log1p), staticmethod(torch.tanh), staticmethod(torch.sqrt)
+    abs, sign, erf = staticmethod(torch.abs), staticmethod(torch.sign), staticmethod(torch.special.erf)
+    matmul = staticmethod(torch.matmul)
+
+    # the engine passes static arguments by the protocol's names, which torch spells differently
+    @staticmethod
+    def reshape(x: Array, shape: tuple[int, ...]) -> Array:
+        return torch.reshape(x, shape)
+
+    @staticmethod
+    def transpose(x: Array, axes: tuple[int, ...]) -> Array:
+        return torch.permute(x, axes)
+
+    @staticmethod
+    def broadcast_to(x: Array, shape: tuple[int, ...]) -> Array:
+        return torch.broadcast_to(x, shape)  # a stride-0 view: safe, since nothing writes in place
+
+    @staticmethod
+    def sum(x: Array, axis: Axis, keepdims: bool) -> Array:
+        return _reduce(torch.sum, x, axis, keepdims)
+
+    @staticmethod
+    def max(x: Array, axis: Axis, keepdims: bool) -> Array:
+        return _reduce(torch.amax, x, axis, keepdims)
+
+    @staticmethod
+    def getitem(x: Array, index: Index) -> Array:
+        forward, flips = _forward_steps(index, tuple(x.shape))
+        return x[forward].flip(flips) if flips else x[forward]
+
+    @staticmethod
+    def unindex(g: Array, shape: tuple[int, ...], index: Index) -> Array:
+        forward, flips = _forward_steps(index, shape)
+        out = torch.zeros(shape, dtype=g.dtype, device=g.device)
+        out[forward] = g.flip(flips) if flips else g
+        return out
+
+    @staticmethod
+    def cast(x: Array, dtype: str) -> Array:
+        return x.to(_DTYPES[dtype])
+
+    def random_uniform(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
+        return torch.rand(shape, generator=self._generator(seed), dtype=_DTYPES[dtype], device=self.device)
+
+    def random_normal(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
+        return torch.randn(shape, generator=self._generator(seed), dtype=_DTYPES[dtype], device=self.device)
+
+    def _generator(self, seed: Array) -> torch.Generator:
+        """A fresh generator on this device: the same seed gives the same numbers."""
+        return torch.Generator(device=self.device).manual_seed(int(seed))
+
+    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = ()) -> Callable[..., Any]:
+        return torch.no_grad()(fn)

@@ -1,0 +1,102 @@
+"""Turning user arrays into checked, shuffled minibatches on the active backend (Algorithm 2.2's sampling)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from highnn import random
+from highnn.config import settings
+from highnn.graph import Tensor
+
+
+def to_numpy(value: Any, argument: str) -> np.ndarray:
+    """NumPy view of lists, NumPy, torch or JAX arrays and highnn tensors; a clear error otherwise."""
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, possibly on a GPU
+        value = value.detach().cpu()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"`{argument}` must be an array (NumPy, torch, JAX or nested lists), received {type(value).__name__}: {error}") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise TypeError(f"`{argument}` must hold numbers, received an array of dtype {array.dtype}.")
+    if array.ndim == 0:
+        raise ValueError(f"`{argument}` must have a batch axis, received a scalar.")
+    return array
+
+
+def check_finite(array: np.ndarray, argument: str) -> None:
+    """Reject NaN and Inf, naming where the first one is."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        count = int((~np.isfinite(array)).sum())
+        raise ValueError(f"`{argument}` contains {count} NaN or Inf value(s), the first at index {where}; clean or impute the data first.")
+
+
+def prepare(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Check and convert ``{"x": ..., "y": ..., "sample_weight": ...}`` (None entries dropped).
+
+    Floats become floatx; integer labels stay integers. All arrays must hold
+    the same number of examples.
+    """
+    out: dict[str, np.ndarray] = {}
+    for argument, value in arrays.items():
+        if value is None:
+            continue
+        array = to_numpy(value, argument)
+        check_finite(array, argument)
+        if array.dtype.kind == "f" or argument != "y":
+            array = array.astype(settings.floatx, copy=False)
+        elif array.dtype.kind == "b":
+            array = array.astype(settings.floatx)
+        out[argument] = array
+    sizes = {argument: len(array) for argument, array in out.items()}
+    if len(set(sizes.values())) > 1:
+        described = ", ".join(f"{argument} sizes: {size}" for argument, size in sizes.items())
+        raise ValueError(f"Data cardinality is ambiguous: {described}. Make sure all arrays contain the same number of samples.")
+    return out
+
+
+def split_validation(arrays: dict[str, np.ndarray], validation_split: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The last ``validation_split`` fraction of the examples (before shuffling) is held out, as in Keras."""
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"`validation_split` must be in [0, 1), received {validation_split}.")
+    n = len(next(iter(arrays.values())))
+    cut = n - int(n * validation_split)
+    if cut == 0 or cut == n:
+        raise ValueError(f"`validation_split={validation_split}` leaves no {'training' if cut == 0 else 'validation'} examples out of {n}.")
+    return {k: v[:cut] for k, v in arrays.items()}, {k: v[cut:] for k, v in arrays.items()}
+
+
+def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
+    if batch_size is None:
+        return 32
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ValueError(f"`{argument}` must be a positive integer, received {batch_size!r}.")
+    return int(batch_size)
+
+
+class Batches:
+    """Minibatches of ``arrays`` as backend arrays, in order or reshuffled every pass."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, shuffle: bool = False, names: Sequence[str] = ("x", "y", "sample_weight")) -> None:
+        self.arrays = [arrays[name] for name in names if name in arrays]
+        self.size = len(self.arrays[0])
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self) -> int:
+        return math.ceil(self.size / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        backend = settings.backend
+        order = random.generator().permutation(self.size) if self.shuffle else None
+        for start in range(0, self.size, self.batch_size):
+            stop = min(start + self.batch_size, self.size)
+            index = slice(start, stop) if order is None else order[start:stop]
+            yield [backend.asarray(a[index], a.dtype.name) for a in self.arrays]

@@ -1,0 +1,239 @@
+"""Weight initializers (Keras 3 names, arguments and defaults).
+
+Each draws from highnn's seeded NumPy generator (or its own, when given a
+``seed``) in float64 and returns a NumPy array of the requested dtype; layers
+place it on the backend, so every backend starts from the same bits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from highnn import random
+from highnn.config import settings
+from highnn.registry import lookup
+
+Shape = tuple[int, ...]
+
+
+class Initializer:
+    """``initializer(shape, dtype=None) -> np.ndarray``."""
+
+    def __call__(self, shape: Shape, dtype: str | None = None) -> np.ndarray:
+        return np.asarray(self.draw(tuple(int(n) for n in shape)), dtype=dtype or settings.floatx)
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
+        return cls(**config)
+
+
+class Zeros(Initializer):
+    def draw(self, shape: Shape) -> np.ndarray:
+        return np.zeros(shape)
+
+
+class Ones(Initializer):
+    def draw(self, shape: Shape) -> np.ndarray:
+        return np.ones(shape)
+
+
+class Constant(Initializer):
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = float(value)
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        return np.full(shape, self.value)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"value": self.value}
+
+
+class RandomInitializer(Initializer):
+    """Draws from highnn's generator, or from its own seeded one (the same values every call)."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+
+    def generator(self) -> np.random.Generator:
+        return random.generator() if self.seed is None else np.random.default_rng(self.seed)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+
+def _truncated_normal(rng: np.random.Generator, shape: Shape, mean: float, stddev: float) -> np.ndarray:
+    """Normal values redrawn until they lie within two standard deviations."""
+    values = rng.standard_normal(shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return mean + stddev * values
+
+
+class RandomNormal(RandomInitializer):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.mean, self.stddev = mean, stddev
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        return self.generator().normal(self.mean, self.stddev, shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"mean": self.mean, "stddev": self.stddev, **super().get_config()}
+
+
+class TruncatedNormal(RandomNormal):
+    def draw(self, shape: Shape) -> np.ndarray:
+        return _truncated_normal(self.generator(), shape, self.mean, self.stddev)
+
+
+class RandomUniform(RandomInitializer):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.minval, self.maxval = minval, maxval
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        return self.generator().uniform(self.minval, self.maxval, shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"minval": self.minval, "maxval": self.maxval, **super().get_config()}
+
+
+def compute_fans(shape: Shape) -> tuple[float, float]:
+    """Fan-in and fan-out as Keras computes them (receptive field times channels)."""
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    receptive = math.prod(shape[:-2])
+    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+
+
+class VarianceScaling(RandomInitializer):
+    """Variance ``scale / fan`` where fan is fan_in, fan_out or their mean."""
+
+    MODES = ("fan_in", "fan_out", "fan_avg")
+    DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal", seed: int | None = None) -> None:
+        super().__init__(seed)
+        if scale <= 0:
+            raise ValueError(f"VarianceScaling: `scale` must be positive, received {scale}.")
+        if mode not in self.MODES:
+            raise ValueError(f"VarianceScaling: `mode` must be one of {self.MODES}, received {mode!r}.")
+        if distribution not in self.DISTRIBUTIONS:
+            raise ValueError(f"VarianceScaling: `distribution` must be one of {self.DISTRIBUTIONS}, received {distribution!r}.")
+        self.scale, self.mode, self.distribution = scale, mode, distribution
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[self.mode]
+        variance = self.scale / max(1.0, fan)
+        rng = self.generator()
+        if self.distribution == "uniform":
+            limit = math.sqrt(3.0 * variance)
+            return rng.uniform(-limit, limit, shape)
+        if self.distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(variance), shape)
+        return _truncated_normal(rng, shape, 0.0, math.sqrt(variance) / 0.87962566103423978)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, **super().get_config()}
+
+
+def _variance_scaling(name: str, scale: float, mode: str, distribution: str) -> type[VarianceScaling]:
+    """A named VarianceScaling preset (GlorotUniform, HeNormal, ...)."""
+
+    def __init__(self: VarianceScaling, seed: int | None = None) -> None:
+        VarianceScaling.__init__(self, scale, mode, distribution, seed)
+
+    def get_config(self: VarianceScaling) -> dict[str, Any]:
+        return {"seed": self.seed}
+
+    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": f"VarianceScaling({scale}, {mode!r}, {distribution!r})."})
+
+
+GlorotUniform = _variance_scaling("GlorotUniform", 1.0, "fan_avg", "uniform")
+GlorotNormal = _variance_scaling("GlorotNormal", 1.0, "fan_avg", "truncated_normal")
+HeUniform = _variance_scaling("HeUniform", 2.0, "fan_in", "uniform")
+HeNormal = _variance_scaling("HeNormal", 2.0, "fan_in", "truncated_normal")
+LecunUniform = _variance_scaling("LecunUniform", 1.0, "fan_in", "uniform")
+LecunNormal = _variance_scaling("LecunNormal", 1.0, "fan_in", "truncated_normal")
+
+
+class Orthogonal(RandomInitializer):
+    """A (scaled) random orthogonal matrix, from the QR decomposition of a normal one."""
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.gain = gain
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        if len(shape) < 2:
+            raise ValueError(f"Orthogonal: `shape` must have at least 2 dimensions, received {shape}.")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        flat = self.generator().standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(flat)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return self.gain * q[:rows, :cols].reshape(shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain, **super().get_config()}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (2-D shapes only)."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        self.gain = gain
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        if len(shape) != 2:
+            raise ValueError(f"Identity: `shape` must be 2-D, received {shape}.")
+        return self.gain * np.eye(*shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain}
+
+
+ALL = (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, GlorotUniform,
+       GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity)  # fmt: skip
+CLASSES = {cls.__name__: cls for cls in ALL}
+_STRINGS = {
+    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
+    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
+    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
+    "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal, "identity": Identity,
+}  # fmt: skip
+
+
+def get(identifier: str | Initializer | None) -> Initializer:
+    """An initializer from a string (``"glorot_uniform"``), a class name, or an instance."""
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Initializer):
+        return identifier()
+    if isinstance(identifier, str):
+        return lookup("initializer", identifier, {**_STRINGS, **{k.lower(): v for k, v in CLASSES.items()}})()
+    raise TypeError(f"`initializer` must be a string or an Initializer, received {identifier!r}.")
+
+
+def serialize(initializer: Initializer) -> dict[str, Any]:
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: dict[str, Any]) -> Initializer:
+    return lookup("initializer", config["class_name"], CLASSES).from_config(config.get("config", {}))

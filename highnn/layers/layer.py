@@ -1,0 +1,184 @@
+"""The Layer base class: weights, lazy building, input checks and regularisation penalties."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from highnn import initializers, regularizers
+from highnn.config import settings
+from highnn.graph import Tensor, no_grad
+from highnn.ops.primitives import cast, to_tensor
+from highnn.variables import Variable
+
+_name_counts: defaultdict[str, int] = defaultdict(int)
+
+
+def unique_name(prefix: str) -> str:
+    """``dense``, then ``dense_1``, ``dense_2``, ... as Keras names layers."""
+    count = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+class Layer:
+    """A callable transformation with weights, built on first call from the input shape.
+
+    Subclasses define ``build(input_shape)`` (create weights with
+    :meth:`add_weight`) and ``call(inputs, training=False)``.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        activity_regularizer: str | regularizers.Regularizer | None = None,
+        dtype: str | None = None,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        self.name = name or unique_name(snake_case(type(self).__name__))
+        self.trainable = trainable
+        self.built = False
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.input_shape_hint = tuple(input_shape) if input_shape is not None else None
+        self._own_weights: list[Variable] = []
+        self._layers: list[Layer] = []
+        self._activity_losses: list[Tensor] = []
+        self._regularized: list[tuple[Variable, regularizers.Regularizer]] = []
+        self.expected_last_dim: int | None = None
+        self._call_takes_training = "training" in inspect.signature(self.call).parameters
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Layer) and name != "_parent" and value not in getattr(self, "_layers", ()):
+            self.__dict__.setdefault("_layers", []).append(value)
+        super().__setattr__(name, value)
+
+    # --------------------------------------------------------------- weights
+    def add_weight(
+        self,
+        shape: tuple[int, ...],
+        initializer: str | initializers.Initializer = "glorot_uniform",
+        name: str = "weight",
+        trainable: bool = True,
+        regularizer: str | regularizers.Regularizer | None = None,
+        dtype: str | None = None,
+    ) -> Variable:
+        """Create a weight from ``initializer`` (drawn with highnn's seeded generator)."""
+        value = initializers.get(initializer)(shape, dtype or settings.floatx)
+        variable = Variable(value, name=name, trainable=trainable and self.trainable, path=f"{self.name}/{name}")
+        self._own_weights.append(variable)
+        penalty = regularizers.get(regularizer)
+        if penalty is not None:
+            self._regularized.append((variable, penalty))
+        return variable
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    @property
+    def weights(self) -> list[Variable]:
+        """All weights, this layer's first, then its sub-layers' in order."""
+        found = list(self._own_weights)
+        for layer in self._layers:
+            found.extend(w for w in layer.weights if all(w is not f for f in found))
+        return found
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [w for w in self.weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The weights' values as NumPy arrays, in the order of :attr:`weights`."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Replace every weight's value; shapes must match."""
+        current = self.weights
+        if len(weights) != len(current):
+            raise ValueError(
+                f"set_weights of layer {self.name!r}: expected a list of {len(current)} arrays, received {len(weights)}."
+            )
+        for variable, value in zip(current, weights):
+            if tuple(np.shape(value)) != variable.shape:
+                raise ValueError(
+                    f"set_weights of layer {self.name!r}: weight {variable.path!r} has shape {variable.shape}, "
+                    f"received an array of shape {tuple(np.shape(value))}."
+                )
+        for variable, value in zip(current, weights):
+            variable.assign(np.asarray(value))
+
+    def count_params(self) -> int:
+        return sum(math.prod(w.shape) for w in self.weights)
+
+    @property
+    def losses(self) -> list[Tensor]:
+        """Regularisation penalties: on weights (now) and on activities (last call), this layer's and sub-layers'."""
+        own = [penalty(weight) for weight, penalty in self._regularized] + self._activity_losses
+        return own + [loss for layer in self._layers for loss in layer.losses]
+
+    # --------------------------------------------------------------- calling
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis first, may be None)."""
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define call().")
+
+    def __call__(self, inputs: Any, training: bool = False) -> Tensor:
+        x = to_tensor(inputs)
+        if x.dtype != settings.floatx:
+            x = cast(x, settings.floatx)
+        if not self.built:
+            self.build(x.shape)
+            self.built = True
+        self.check_input(x)
+        out = self.call(x, training=training) if self._call_takes_training else self.call(x)
+        if self.activity_regularizer is not None:
+            self._activity_losses = [self.activity_regularizer(out) / float(max(out.shape[0], 1))]
+        return out
+
+    def check_input(self, x: Tensor) -> None:
+        """Reject inputs whose last axis differs from the one the layer was built for."""
+        if self.expected_last_dim is not None and (x.ndim < 1 or x.shape[-1] != self.expected_last_dim):
+            raise ValueError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axis -1 of input "
+                f"shape to have value {self.expected_last_dim}, but received input with shape {x.shape}."
+            )
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        """The output shape for ``input_shape``, found by calling the layer on one zero example."""
+        with no_grad():
+            example = np.zeros((1,) + tuple(n or 1 for n in input_shape[1:]), dtype=settings.floatx)
+            out = self(example)
+        return (input_shape[0],) + out.shape[1:]
+
+    # ---------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        config = dict(config)
+        if "activity_regularizer" in config:
+            config["activity_regularizer"] = regularizers.deserialize(config["activity_regularizer"])
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+

@@ -1,0 +1,133 @@
+"""Models: a Layer that trains. ``Sequential`` stacks layers, as in the theory's feed-forward network."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from highnn.graph import Tensor
+from highnn.layers import core
+from highnn.layers.layer import Layer
+from highnn.registry import lookup
+from highnn.trainer import Trainer
+
+Shape = tuple[int | None, ...]
+SUMMARY_HEADERS = ("Layer (type)", "Output Shape", "Param #")
+
+
+class Model(Trainer, Layer):
+    """Subclass and define ``call`` for a custom model; it gains compile/fit/evaluate/predict."""
+
+    def build(self, input_shape: Shape) -> None:
+        """Build every sub-layer by running the model once on a zero example."""
+        self.built = True
+        self.compute_output_shape(input_shape)
+
+    def summary(self, print_fn: Callable[[str], None] = print) -> None:
+        """Print a table of layers, output shapes and parameter counts."""
+        rows = [(f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}") for layer, shape in self.layer_output_shapes()]
+        widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(SUMMARY_HEADERS)]
+
+        def rule(left: str, middle: str, right: str, fill: str = "━") -> str:
+            return left + middle.join(fill * (w + 2) for w in widths) + right
+
+        def cells(values: tuple[str, ...], edge: str = "│") -> str:
+            return edge + edge.join(f" {v:>{w}} " if i == 2 else f" {v:<{w}} " for i, (v, w) in enumerate(zip(values, widths))) + edge
+
+        total = self.count_params()
+        trainable = sum(math.prod(w.shape) for w in self.trainable_weights)
+        lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓"), cells(SUMMARY_HEADERS, "┃"), rule("┡", "╇", "┩")]
+        lines += [cells(row) for row in rows] + [rule("└", "┴", "┘", "─")]
+        lines += [f" Total params: {total:,}", f" Trainable params: {trainable:,}", f" Non-trainable params: {total - trainable:,}"]
+        print_fn("\n".join(lines))
+
+    def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
+        """Each layer with its output shape (``?`` where not known)."""
+        return [(layer, "?") for layer in self.layers]
+
+
+class Sequential(Model):
+    """A stack of layers, each feeding the next: ``Sequential([Input((64,)), Dense(10)])``.
+
+    An ``Input`` first builds the model at once; otherwise it is built from
+    the first data it sees.
+    """
+
+    def __init__(self, layers: list[Layer] | None = None, name: str | None = None, trainable: bool = True) -> None:
+        super().__init__(name=name, trainable=trainable)
+        self.build_input_shape: Shape | None = None
+        for layer in layers or []:
+            self.add(layer)
+
+    @property
+    def input_layer(self) -> core.InputLayer | None:
+        first = self._layers[0] if self._layers else None
+        return first if isinstance(first, core.InputLayer) else None
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, without the Input (as in Keras)."""
+        return [layer for layer in self._layers if not isinstance(layer, core.InputLayer)]
+
+    def add(self, layer: Layer) -> None:
+        """Append a layer (an ``Input`` may only come first)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add: expected a Layer, received {layer!r} of type {type(layer).__name__}.")
+        if isinstance(layer, core.InputLayer) and self._layers:
+            raise ValueError("Sequential.add: an Input can only be the first layer of a Sequential model.")
+        self._layers.append(layer)
+        if self.input_layer is not None:
+            self.build(self.input_layer.batch_shape)
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer."""
+        if not self.layers:
+            raise IndexError("Sequential.pop: the model has no layers.")
+        return self._layers.pop()
+
+    def build(self, input_shape: Shape) -> None:
+        shape = tuple(input_shape)
+        self.build_input_shape = shape
+        for layer in self._layers:
+            if not layer.built:
+                layer.build(shape)
+                layer.built = True
+            shape = layer.compute_output_shape(shape)
+        self.built = bool(self.layers)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        x = inputs
+        for layer in self._layers:
+            x = layer(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return self.layer_output_shapes(input_shape)[-1][1] if self.layers else tuple(input_shape)
+
+    def layer_output_shapes(self, input_shape: Shape | None = None) -> list[tuple[Layer, Shape | str]]:
+        shape = input_shape or self.build_input_shape
+        if shape is None:
+            return [(layer, "?") for layer in self.layers]
+        shapes = []
+        for layer in self._layers:
+            if isinstance(layer, core.InputLayer):
+                layer.check_shape(shape)
+                continue
+            shape = layer.compute_output_shape(shape)
+            shapes.append((layer, shape))
+        return shapes
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Sequential:
+        from highnn.layers import LAYER_CLASSES
+
+        layers = [lookup("layer class", entry["class_name"], LAYER_CLASSES).from_config(entry["config"]) for entry in config["layers"]]
+        return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))

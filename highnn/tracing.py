@@ -1,0 +1,176 @@
+"""Trace a step once, replay a lowered program: how ``fit`` avoids rebuilding the graph.
+
+Running a function under a :class:`Tape` records every primitive it applies
+(forward pass, highnn's backward pass and the optimizer's updates alike) as
+slots and steps. Variables read become inputs, variables assigned become
+outputs, and everything computed from constants alone is folded. The result is
+a pure function of arrays, generated as straight-line Python (dead steps
+dropped, each intermediate released after its last use) and handed to the
+backend's ``compile`` hook: NumPy and PyTorch run it as is, JAX jit-compiles
+it with the variables' buffers donated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from highnn.config import settings
+from highnn.graph import Tensor, engine
+from highnn.ops.primitives import Primitive
+from highnn.variables import Variable
+
+Step = tuple[str, tuple[int, ...], int, dict[str, Any]]
+
+
+class Tape:
+    """Records primitive applications as steps over numbered slots."""
+
+    def __init__(self) -> None:
+        self.slot_of: dict[int, int] = {}
+        self.alive: list[Tensor] = []  # keeps traced tensors alive, so their ids stay unique
+        self.constants: dict[int, Any] = {}
+        self.steps: list[Step] = []
+        self.inputs: list[int] = []
+        self.variable_inputs: list[tuple[Variable, int]] = []
+        self.assigned: dict[int, Variable] = {}
+        self.computed: dict[tuple[str, tuple[int, ...], str], int] = {}  # for common-subexpression reuse
+
+    def _new_slot(self, tensor: Tensor) -> int:
+        slot = len(self.alive)
+        self.alive.append(tensor)
+        self.slot_of[id(tensor)] = slot
+        return slot
+
+    def add_input(self, tensor: Tensor) -> None:
+        self.inputs.append(self._new_slot(tensor))
+
+    def slot(self, tensor: Tensor) -> int:
+        """The slot holding ``tensor``: a step's output, an input, a variable's value or a constant."""
+        slot = self.slot_of.get(id(tensor))
+        if slot is None:
+            slot = self._new_slot(tensor)
+            if isinstance(tensor, Variable):
+                self.variable_inputs.append((tensor, slot))
+            else:
+                self.constants[slot] = tensor.value
+        return slot
+
+    def record(self, primitive: Primitive, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
+        slots = tuple(self.slot(t) for t in inputs)
+        key = (primitive.name, slots, repr(attrs))
+        if key in self.computed:  # the same operation on the same slots: reuse its result
+            self.alive.append(out)
+            self.slot_of[id(out)] = self.computed[key]
+            return
+        out_slot = self._new_slot(out)
+        self.computed[key] = out_slot
+        if all(s in self.constants for s in slots):
+            self.constants[out_slot] = out.value  # folded: computed once, at trace time
+        else:
+            self.steps.append((primitive.name, slots, out_slot, attrs))
+
+    def alias(self, tensor: Tensor, source: Tensor) -> None:
+        """``tensor`` holds the same value as ``source`` (a detached copy)."""
+        self.alive.append(tensor)
+        self.slot_of[id(tensor)] = self.slot(source)
+
+    def assign(self, variable: Variable, value: Tensor) -> None:
+        self.slot_of[id(variable)] = self.slot(value)
+        self.assigned[id(variable)] = variable
+
+
+class Program:
+    """The pure function a tape describes, as generated Python source over backend functions."""
+
+    def __init__(self, tape: Tape, outputs: Sequence[Tensor]) -> None:
+        self.updated = list(tape.assigned.values())
+        result_slots = [tape.slot(t) for t in outputs] + [tape.slot_of[id(v)] for v in self.updated]
+        needed = set(result_slots)
+        steps: list[Step] = []
+        for step in reversed(tape.steps):
+            if step[2] in needed:
+                steps.append(step)
+                needed.update(step[1])
+        steps.reverse()
+        self.read = [v for v, slot in tape.variable_inputs if slot in needed]
+        argument_slots = tape.inputs + [slot for v, slot in tape.variable_inputs if slot in needed]
+        updated_ids = {id(v) for v in self.updated}
+        self.donate_argnums = tuple(
+            len(tape.inputs) + i for i, v in enumerate(self.read) if id(v) in updated_ids
+        )
+        self.source, self.namespace = _generate(steps, argument_slots, result_slots, tape.constants)
+        exec(compile(self.source, "<highnn program>", "exec"), self.namespace)
+        self.function: Callable[..., tuple[Any, ...]] = self.namespace["program"]
+        self.n_steps = len(steps)
+
+
+def _generate(
+    steps: list[Step], arguments: list[int], results: list[int], constants: dict[int, Any]
+) -> tuple[str, dict[str, Any]]:
+    backend = settings.backend
+    namespace: dict[str, Any] = {}
+    last_use: dict[int, int] = {}
+    for i, (_, ins, _, _) in enumerate(steps):
+        for slot in ins:
+            last_use[slot] = i
+    keep = set(results) | set(constants)
+    lines = [f"def program({', '.join(f's{a}' for a in arguments)}):"]
+    for i, (name, ins, out, attrs) in enumerate(steps):
+        function = getattr(backend, name)
+        namespace[f"{name}_{i}"] = partial(function, **attrs) if attrs else function
+        lines.append(f"    s{out} = {name}_{i}({', '.join(_ref(s, constants) for s in ins)})")
+        dead = sorted(s for s in set(ins) if last_use[s] == i and s not in keep)
+        if dead:
+            lines.append(f"    del {', '.join(f's{s}' for s in dead)}")
+    lines.append(f"    return ({''.join(_ref(s, constants) + ', ' for s in results)})")
+    namespace.update({f"c{slot}": value for slot, value in constants.items()})
+    return "\n".join(lines) + "\n", namespace
+
+
+def _ref(slot: int, constants: dict[int, Any]) -> str:
+    return f"c{slot}" if slot in constants else f"s{slot}"
+
+
+class TracedFunction:
+    """``fn(*tensors) -> tuple of tensors`` (free to read and assign variables), traced once per signature.
+
+    The first call for a signature (shapes, dtypes, backend) runs ``fn``
+    eagerly while recording; later calls run the compiled program and write
+    the new values into the variables ``fn`` assigned.
+    """
+
+    def __init__(self, fn: Callable[..., Sequence[Tensor]]) -> None:
+        self.fn = fn
+        self.programs: dict[tuple[Any, ...], tuple[Program, Callable[..., Any]]] = {}
+
+    def __call__(self, *arrays: Any) -> list[Any]:
+        backend = settings.backend
+        key = (backend, settings.floatx, *((tuple(a.shape), backend.dtype(a)) for a in arrays))
+        entry = self.programs.get(key)
+        if entry is None:
+            outputs, program = self.trace(*arrays)
+            self.programs[key] = (program, backend.compile(program.function, program.donate_argnums))
+            return outputs
+        program, compiled = entry
+        results = compiled(*arrays, *(v.value for v in program.read))
+        n_outputs = len(results) - len(program.updated)
+        for variable, value in zip(program.updated, results[n_outputs:]):
+            variable.value = value
+        return list(results[:n_outputs])
+
+    def trace(self, *arrays: Any) -> tuple[list[Any], Program]:
+        """Run ``fn`` eagerly on ``arrays`` while recording; its outputs and the program."""
+        if engine.tape is not None:
+            raise RuntimeError("A traced function cannot be called while another one is being traced.")
+        tape = Tape()
+        inputs = [Tensor(a) for a in arrays]
+        for tensor in inputs:
+            tape.add_input(tensor)
+        engine.tape = tape
+        try:
+            outputs = list(self.fn(*inputs))
+        finally:
+            engine.tape = None
+        return [t.value for t in outputs], Program(tape, outputs)

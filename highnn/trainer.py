@@ -1,0 +1,317 @@
+"""compile / fit / evaluate / predict: the training loops, mixed into :class:`highnn.Model`.
+
+The train step reads like eager code (forward, loss, ``grad``, optimizer and
+metric updates) and is traced once per input signature into a pure program
+``(variables, batch) -> new variables`` that later steps replay (see
+``highnn.tracing``); ``compile(run_eagerly=True)`` runs it op by op instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from highnn import losses, optimizers
+from highnn import metrics as metrics_module
+from highnn.callbacks import Callback, CallbackList, History, ProgbarLogger
+from highnn.data import Batches, check_batch_size, prepare, split_validation
+from highnn.graph import Tensor, grad
+from highnn.tracing import TracedFunction
+
+Logs = dict[str, float]
+
+
+class Trainer:
+    """The Keras training API; a subclass provides ``__call__``, ``trainable_weights`` and ``losses``."""
+
+    compiled = False
+    optimizer: optimizers.Optimizer
+    loss: losses.Loss | None
+
+    def compile(
+        self,
+        optimizer: str | optimizers.Optimizer = "rmsprop",
+        loss: str | losses.Loss | Callable[..., Tensor] | None = None,
+        metrics: list[Any] | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+    ) -> None:
+        """Choose the optimizer, loss and metrics (strings as in Keras: ``"adam"``, ``"mse"``, ``"accuracy"``)."""
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss) if loss is not None else None
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"`metrics` must be a list, received {metrics!r}.")
+        self._metric_entries = [m if m in metrics_module.ACCURACY_NAMES else metrics_module.get(m) for m in metrics or []]
+        self.compiled_metrics: list[metrics_module.Metric] | None = None
+        self.loss_tracker = metrics_module.Mean("loss")
+        self.run_eagerly = run_eagerly
+        self.steps_per_execution = steps_per_execution
+        self._functions: dict[str, Callable[..., list[Any]]] = {}
+        self.compiled = True
+        self.stop_training = False
+
+    # ------------------------------------------------------------- the steps
+    def compute_loss(self, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+        """The compiled loss plus every regularisation penalty of the model."""
+        if self.loss is None:
+            raise ValueError("The model has no loss: pass `loss=` to compile().")
+        total = self.loss(y, y_pred, sample_weight)
+        for penalty in self.losses:
+            total = total + penalty
+        return total
+
+    def train_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> list[Tensor]:
+        """One step of minibatch gradient descent (Algorithm 2.2) on one batch."""
+        y_pred = self(x, training=True)
+        loss = self.compute_loss(x, y, y_pred, sample_weight)
+        weights = self.trainable_weights
+        self.optimizer.apply(grad(loss, weights), weights)
+        self._update_metrics(loss, x, y, y_pred, sample_weight)
+        return []
+
+    def test_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> list[Tensor]:
+        y_pred = self(x, training=False)
+        self._update_metrics(self.compute_loss(x, y, y_pred, sample_weight), x, y, y_pred, sample_weight)
+        return []
+
+    def predict_step(self, x: Tensor) -> list[Tensor]:
+        return [self(x, training=False)]
+
+    def _update_metrics(self, loss: Tensor, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None) -> None:
+        self.loss_tracker.update_state(loss, sample_weight=float(x.shape[0]))
+        for metric in self.compiled_metrics or []:
+            metric.update_state(y, y_pred, sample_weight)
+
+    def _function(self, kind: str) -> Callable[..., list[Any]]:
+        """The train, test or predict step as a function of backend arrays, traced unless run_eagerly."""
+        function = self._functions.get(kind)
+        if function is None:
+            step = {"train": self.train_step, "test": self.test_step, "predict": self.predict_step}[kind]
+            if self.run_eagerly:
+                function = lambda *arrays: [t.value for t in step(*(Tensor(a) for a in arrays))]  # noqa: E731
+            else:
+                function = TracedFunction(step)
+            self._functions[kind] = function
+        return function
+
+    # -------------------------------------------------------------- metrics
+    @property
+    def metrics(self) -> list[metrics_module.Metric]:
+        return [self.loss_tracker] + list(self.compiled_metrics or [])
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self) -> Logs:
+        """Every metric's current result as a float: ``{"loss": ..., "accuracy": ...}``."""
+        return {metric.name: float(metric.result().item()) for metric in self.metrics}
+
+    def _prepare(self, arrays: dict[str, np.ndarray], training: bool = False) -> None:
+        """Build the model, resolve ``"accuracy"``, check sparse labels and build the optimizer."""
+        input_shape = (None,) + arrays["x"].shape[1:]
+        if not self.built:
+            self.build(input_shape)
+        output_shape = self.compute_output_shape(input_shape)
+        if "y" in arrays:
+            if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
+                losses.check_sparse_labels(arrays["y"], int(output_shape[-1]), "y")
+            if self.compiled_metrics is None:
+                self.compiled_metrics = [
+                    metrics_module.accuracy_for(arrays["y"].shape, output_shape, self.loss)(name=entry)
+                    if isinstance(entry, str) else entry
+                    for entry in self._metric_entries
+                ]  # fmt: skip
+        if training and not self.optimizer.built:
+            self.optimizer.build(self.trainable_weights)
+
+    def _check_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise RuntimeError(f"You must call compile() before {method}().")
+
+    # ------------------------------------------------------------ the loops
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: str | int = "auto",
+        callbacks: list[Callback] | None = None,
+        validation_split: float = 0.0,
+        validation_data: tuple[Any, ...] | None = None,
+        shuffle: bool = True,
+        class_weight: dict[int, float] | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> History:
+        """Train for ``epochs`` passes of minibatch gradient descent; returns a :class:`History`."""
+        self._check_compiled("fit")
+        batch_size = check_batch_size(batch_size)
+        if y is None:
+            raise ValueError("fit() needs targets: pass `y`.")
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        if class_weight is not None:
+            arrays["sample_weight"] = _class_weights(arrays["y"], class_weight) * arrays.get("sample_weight", 1.0)
+        validation = None
+        if validation_data is not None:
+            validation = _unpack_validation(validation_data)
+        elif validation_split:
+            arrays, validation = split_validation(arrays, validation_split)
+        self._prepare(arrays, training=True)
+        batches = Batches(arrays, batch_size, shuffle=shuffle)
+        steps = steps_per_epoch or len(batches)
+        history = History()
+        verbose = 1 if verbose == "auto" else int(verbose)
+        callback_list = CallbackList(
+            [ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []) + [history],
+            self, {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size},
+        )
+        wants_begin, wants_end = callback_list.wants("on_train_batch_begin"), callback_list.wants("on_train_batch_end")
+        train = self._function("train")
+        stream = _endless(batches) if steps_per_epoch else None
+        self.stop_training = False
+        epoch_logs: Logs = {}
+        callback_list.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            epoch_batches = (next(stream) for _ in range(steps)) if stream is not None else iter(batches)
+            for step, batch in enumerate(epoch_batches):
+                if wants_begin:
+                    callback_list.on_train_batch_begin(step)
+                train(*batch)
+                if wants_end:
+                    callback_list.on_train_batch_end(step, self.get_metrics_result())
+                if self.stop_training:
+                    break
+            epoch_logs = self.get_metrics_result()
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self.evaluate(**validation, batch_size=validation_batch_size or batch_size, steps=validation_steps, verbose=0, return_dict=True)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            if self.stop_training:
+                break
+        callback_list.on_train_end(epoch_logs)
+        history.model, history.params = self, callback_list.callbacks[-1].params
+        return history
+
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: str | int = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: list[Callback] | None = None,
+        return_dict: bool = False,
+    ) -> float | list[float] | Logs:
+        """The loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]`` or a dict."""
+        self._check_compiled("evaluate")
+        batch_size = check_batch_size(batch_size)
+        if y is None:
+            raise ValueError("evaluate() needs targets: pass `y`.")
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        self._prepare(arrays)
+        batches = Batches(arrays, batch_size)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        total = min(steps or len(batches), len(batches))
+        callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
+                                     {"steps": total, "verbose": verbose, "mode": "evaluate"})  # fmt: skip
+        wants_end = callback_list.wants("on_test_batch_end")
+        test = self._function("test")
+        self.reset_metrics()
+        callback_list.on_test_begin()
+        for step, batch in zip(range(total), batches):
+            callback_list.on_test_batch_begin(step)
+            test(*batch)
+            if wants_end:
+                callback_list.on_test_batch_end(step, self.get_metrics_result())
+        logs = self.get_metrics_result()
+        callback_list.on_test_end(logs)
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values
+
+    def predict(self, x: Any, batch_size: int | None = None, verbose: str | int = "auto", steps: int | None = None, callbacks: list[Callback] | None = None) -> np.ndarray:
+        """The model's outputs for ``x``, batch by batch, as one NumPy array."""
+        batch_size = check_batch_size(batch_size)
+        arrays = prepare({"x": x})
+        if not self.built:
+            self.build((None,) + arrays["x"].shape[1:])
+        batches = Batches(arrays, batch_size)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        total = min(steps or len(batches), len(batches))
+        callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
+                                     {"steps": total, "verbose": verbose, "mode": "predict"})  # fmt: skip
+        predict = self._function("predict") if self.compiled else TracedFunction(self.predict_step)
+        outputs = []
+        callback_list.on_predict_begin()
+        for step, batch in zip(range(total), batches):
+            callback_list.on_predict_batch_begin(step)
+            outputs.append(self._to_numpy(predict(*batch)[0]))
+            callback_list.on_predict_batch_end(step)
+        callback_list.on_predict_end()
+        return np.concatenate(outputs)
+
+    def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
+        """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
+        self._check_compiled("compute_gradients")
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        self._prepare(arrays)
+        x_t, y_t, *weights = next(iter(Batches(arrays, len(arrays["x"]))))
+        y_pred = self(x_t, training=training)
+        loss = self.compute_loss(Tensor(x_t), Tensor(y_t), y_pred, Tensor(weights[0]) if weights else None)
+        return [g.numpy() for g in grad(loss, self.trainable_weights)]
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> float | list[float] | Logs:
+        """One gradient step on one batch; returns that batch's loss (and metrics)."""
+        self._check_compiled("train_on_batch")
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        self._prepare(arrays, training=True)
+        self.reset_metrics()
+        self._function("train")(*next(iter(Batches(arrays, len(arrays["x"])))))
+        logs = self.get_metrics_result()
+        values = [logs[name] for name in self.metrics_names]
+        return logs if return_dict else (values[0] if len(values) == 1 else values)
+
+    @staticmethod
+    def _to_numpy(array: Any) -> np.ndarray:
+        from highnn.config import settings
+
+        return settings.backend.to_numpy(array)
+
+
+def _class_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
+    """Per-example weights from a ``{class: weight}`` map (labels sparse or one-hot)."""
+    labels = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0].round().astype(int)
+    missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
+    if missing:
+        raise ValueError(f"`class_weight` must give a weight for every class in `y`; missing classes: {missing}.")
+    from highnn.config import settings
+
+    return np.array([class_weight[int(label)] for label in labels], dtype=settings.floatx)
+
+
+def _unpack_validation(validation_data: Any) -> dict[str, Any]:
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError(f"`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), received {type(validation_data).__name__}.")
+    return dict(zip(("x", "y", "sample_weight"), validation_data))
+
+
+def _endless(batches: Batches) -> Iterator[list[Any]]:
+    """Batches from pass after pass (for ``steps_per_epoch``)."""
+    while True:
+        yield from batches

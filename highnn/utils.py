@@ -1,0 +1,5 @@
+"""Utilities with Keras's names."""
+
+from highnn.random import set_random_seed
+
+__all__ = ["set_random_seed"]

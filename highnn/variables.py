@@ -1,0 +1,62 @@
+"""Variables: the state of layers, optimizers and metrics.
+
+A :class:`Variable` is a leaf :class:`~highnn.graph.Tensor` whose value can be
+replaced with :meth:`Variable.assign`. Code that reads and assigns variables
+looks stateful, yet the tracer (``highnn.tracing``) turns it into a pure
+function ``(variable values, inputs) -> (new variable values, outputs)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from highnn.config import settings
+from highnn.graph import Tensor, engine, no_grad
+from highnn.ops.primitives import cast, to_tensor
+
+
+class Variable(Tensor):
+    """A named, assignable leaf tensor; trainable ones receive gradients.
+
+    >>> v = hn.Variable(np.zeros(3), name="bias")
+    >>> v.assign(v + 1.0)
+    """
+
+    __slots__ = ("trainable", "path")
+
+    def __init__(self, initial_value: Any, name: str, trainable: bool = True, dtype: str | None = None, path: str | None = None) -> None:
+        value = to_tensor(initial_value, dtype or _default_dtype(initial_value)).value
+        super().__init__(value, requires_grad=trainable, name=name)
+        self.trainable = trainable
+        self.path = path or name
+
+    def assign(self, value: Any) -> Variable:
+        """Replace the value (shape and dtype stay)."""
+        with no_grad():
+            new = cast(to_tensor(value), self.dtype)
+        if new.shape != self.shape:
+            raise ValueError(f"Variable {self.path!r} has shape {self.shape}; cannot assign a value of shape {new.shape}.")
+        self.value = new.value
+        if engine.tape is not None:
+            engine.tape.assign(self, new)
+        return self
+
+    def assign_add(self, delta: Any) -> Variable:
+        with no_grad():
+            return self.assign(self + delta)
+
+    def assign_sub(self, delta: Any) -> Variable:
+        with no_grad():
+            return self.assign(self - delta)
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def _default_dtype(value: Any) -> str | None:
+    if isinstance(value, Tensor):
+        return value.dtype
+    kind = np.asarray(value).dtype.kind
+    return settings.floatx if kind == "f" else None
