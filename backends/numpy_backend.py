@@ -52,7 +52,7 @@ class NumpyBackend:
     less, less_equal = staticmethod(np.less), staticmethod(np.less_equal)
     where, neg, exp, log = staticmethod(np.where), staticmethod(np.negative), staticmethod(np.exp), staticmethod(np.log)
     log1p, tanh, sqrt = staticmethod(np.log1p), staticmethod(np.tanh), staticmethod(np.sqrt)
-    abs, sign, matmul = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.matmul)
+    abs, sign, floor, matmul = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.floor), staticmethod(np.matmul)
     reshape, transpose, broadcast_to = staticmethod(np.reshape), staticmethod(np.transpose), staticmethod(np.broadcast_to)
 
     @staticmethod

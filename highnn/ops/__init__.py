@@ -36,6 +36,7 @@ from highnn.ops.primitives import (
     equal,
     erf,
     exp,
+    floor,
     full_like,
     getitem,
     greater,
