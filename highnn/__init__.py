@@ -17,7 +17,7 @@ from highnn import (
     regularizers,
     utils,
 )
-from highnn import models
+from highnn import graph, models
 from highnn.graph import Tensor, grad, no_grad, tensor
 from highnn.layers import Input
 from highnn.models import Model, Sequential

@@ -81,7 +81,7 @@ def use_backend(name: str, device: str | None = None, floatx: str | None = None)
         saved_backend.enable_float64(saved_floatx == "float64")
 
 
-settings.floatx = _check_floatx(os.environ.get("HIGHNN_FLOATX", "float32"))
+settings.floatx = _check_floatx(os.environ.get("HIGHNN_FLOATX") or "float32")
 settings.backend = load_backend(
-    os.environ.get("HIGHNN_BACKEND", "numpy"), os.environ.get("HIGHNN_DEVICE") or None, floatx=settings.floatx
+    os.environ.get("HIGHNN_BACKEND") or "numpy", os.environ.get("HIGHNN_DEVICE") or None, floatx=settings.floatx
 )

@@ -115,10 +115,9 @@ class Trainer:
 
     def _prepare(self, arrays: dict[str, np.ndarray], training: bool = False) -> None:
         """Build the model, resolve ``"accuracy"``, check sparse labels and build the optimizer."""
-        input_shape = (None,) + arrays["x"].shape[1:]
         if not self.built:
-            self.build(input_shape)
-        output_shape = self.compute_output_shape(input_shape)
+            self.build((None,) + arrays["x"].shape[1:])
+        output_shape = self.compute_output_shape(arrays["x"].shape)
         if "y" in arrays:
             if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
                 losses.check_sparse_labels(arrays["y"], int(output_shape[-1]), "y")
@@ -251,6 +250,7 @@ class Trainer:
         arrays = prepare({"x": x})
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
+        self.compute_output_shape(arrays["x"].shape)  # checks the input shape before anything runs
         batches = Batches(arrays, batch_size)
         verbose = 1 if verbose == "auto" else int(verbose)
         total = min(steps or len(batches), len(batches))

@@ -40,7 +40,8 @@ class Callback:
 
     def wants(self, hook: str) -> bool:
         """Whether this callback overrides ``hook`` (batch logs are only computed when someone wants them)."""
-        return getattr(type(self), hook) is not getattr(Callback, hook)
+        method = getattr(self, hook)
+        return getattr(method, "__func__", method) is not getattr(Callback, hook)
 
 
 BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
@@ -92,7 +93,7 @@ class History(Callback):
 
 def format_logs(logs: Logs) -> str:
     """``accuracy: 0.9123 - loss: 0.3120`` (Keras's format)."""
-    return " - ".join(f"{key}: {value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{key}: {value:.4e}" for key, value in logs.items())
+    return " - ".join(f"{key}: {value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{key}: {value:.4e}" for key, value in sorted(logs.items()))
 
 
 class ProgbarLogger(Callback):

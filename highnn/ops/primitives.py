@@ -54,13 +54,14 @@ def _define(name: str, n_inputs: int, vjp: tuple[VjpRule, ...] = (), check: Chec
 def to_tensor(value: Any, dtype: str | None = None) -> Tensor:
     """``value`` as a Tensor on the active backend.
 
-    NumPy, Python and other backends' arrays are converted; floats default to
-    floatx, integers and bools keep their kind. ``dtype`` forces the type.
+    NumPy, Python and other backends' arrays are converted, the same way on
+    every backend: floats become floatx, integers and bools keep their kind.
+    The active backend's own arrays keep their dtype. ``dtype`` forces the type.
     """
     if isinstance(value, Tensor):
         return value
     backend = settings.backend
-    if backend.is_array(value):
+    if backend.is_array(value) and not isinstance(value, (np.ndarray, np.generic)):  # keeps its dtype
         return Tensor(value if dtype is None or backend.dtype(value) == dtype else backend.cast(value, dtype))
     if dtype is None:
         array = np.asarray(value)
@@ -155,7 +156,11 @@ def check_transpose(name: str, x: Tensor, axes: tuple[int, ...]) -> None:
 
 
 def check_broadcast_to(name: str, x: Tensor, shape: tuple[int, ...]) -> None:
-    if x.ndim > len(shape) or _broadcast_shape(name, x.shape, shape) != tuple(shape):
+    try:
+        fits = x.ndim <= len(shape) and np.broadcast_shapes(x.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(f"{name}: cannot broadcast shape {x.shape} to shape {shape}.")
 
 
@@ -256,7 +261,7 @@ _transpose = _define(
     "transpose", 1, (lambda g, out, x, axes: transpose(g, tuple(np.argsort(axes).tolist())),), check_transpose
 )
 _broadcast_to = _define("broadcast_to", 1, (lambda g, out, x, shape: g,), check_broadcast_to)
-_getitem = _define("getitem", 1, (lambda g, out, x, index: unindex(g, x.shape, index),), check_getitem)
+_getitem = _define("getitem", 1, (lambda g, out, x, index: unindex(g, shape=x.shape, index=index),), check_getitem)
 unindex = _define("unindex", 1, (lambda g, out, x, shape, index: _getitem(g, index=index),), check_unindex)
 _cast = _define("cast", 1, (lambda g, out, x, dtype: _cast(g, dtype=x.dtype),), check_cast)
 random_uniform = _define("random_uniform", 1, check=check_random)

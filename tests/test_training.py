@@ -1,0 +1,194 @@
+"""compile / fit / evaluate / predict: real data, Keras return shapes, repeatability, compiled vs eager."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+import highnn as hn
+from highnn import layers
+
+
+def digits_split() -> tuple[np.ndarray, ...]:
+    digits = load_digits()
+    return tuple(train_test_split(digits.data / 16.0, digits.target, test_size=0.25, random_state=0, stratify=digits.target))
+
+
+def classifier(seed: int = 0, inputs: int = 64) -> hn.Sequential:
+    hn.utils.set_random_seed(seed)
+    return hn.Sequential([hn.Input((inputs,)), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")])
+
+
+def test_digits_mlp_reaches_95_percent_test_accuracy() -> None:
+    x_train, x_test, y_train, y_test = digits_split()
+    model = classifier()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x_train, y_train, batch_size=32, epochs=30, validation_split=0.1, verbose=0)
+    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    assert accuracy >= 0.95
+    assert history.history["loss"][-1] < history.history["loss"][0] / 5
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["loss"]) == 30 and history.epoch == list(range(30))
+    predictions = model.predict(x_test, verbose=0)
+    assert isinstance(predictions, np.ndarray) and predictions.shape == (len(x_test), 10)
+    assert np.mean(predictions.argmax(axis=1) == y_test) == pytest.approx(accuracy, abs=1e-6)
+    np.testing.assert_allclose(predictions.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_sgd_with_momentum_and_categorical_labels_trains() -> None:
+    x_train, x_test, y_train, y_test = digits_split()
+    model = classifier(1)
+    model.compile(optimizer=hn.optimizers.SGD(0.1, momentum=0.9, nesterov=True), loss="categorical_crossentropy", metrics=["accuracy", "mse"])
+    model.fit(x_train, np.eye(10)[y_train], epochs=10, verbose=0)
+    loss, accuracy, mse = model.evaluate(x_test, np.eye(10)[y_test], verbose=0)
+    assert accuracy >= 0.93 and 0 < mse < 0.02
+
+
+def test_evaluate_return_forms() -> None:
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    y = x.sum(axis=1, keepdims=True)
+    hn.utils.set_random_seed(0)
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    assert isinstance(model.evaluate(x, y, verbose=0), float)
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    loss, mae = model.evaluate(x, y, verbose=0)
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert logs == {"loss": loss, "mae": mae}
+    expected = model.predict(x, verbose=0)
+    assert loss == pytest.approx(np.mean((expected - y) ** 2), rel=1e-5)
+    assert mae == pytest.approx(np.mean(np.abs(expected - y)), rel=1e-5)
+
+
+def test_linear_regression_converges_to_the_least_squares_solution(float64: None) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(256, 4))
+    y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]]) + 0.7
+    hn.utils.set_random_seed(0)
+    model = hn.Sequential([hn.Input((4,)), layers.Dense(1)])
+    model.compile(optimizer=hn.optimizers.SGD(0.1), loss="mse")
+    model.fit(x, y, batch_size=32, epochs=60, verbose=0)
+    kernel, bias = model.get_weights()
+    np.testing.assert_allclose(kernel.ravel(), [1.0, -2.0, 0.5, 3.0], atol=1e-6)
+    assert bias[0] == pytest.approx(0.7, abs=1e-6)
+
+
+def fit_weights(seed: int, run_eagerly: bool, shuffle: bool = True, **fit_args: object) -> list[np.ndarray]:
+    x_train, _, y_train, _ = digits_split()
+    model = classifier(seed)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], run_eagerly=run_eagerly)
+    hn.utils.set_random_seed(seed)
+    model.fit(x_train[:200], y_train[:200], batch_size=48, epochs=2, shuffle=shuffle, verbose=0, **fit_args)
+    return model.get_weights()
+
+
+def test_same_seed_same_result_and_compiled_equals_eager(float64: None) -> None:
+    first, second = fit_weights(5, False), fit_weights(5, False)
+    eager = fit_weights(5, True)
+    for a, b, c in zip(first, second, eager):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-10)
+    other_seed = fit_weights(6, False)
+    assert not np.allclose(first[0], other_seed[0])
+
+
+def test_partial_last_batch_uses_a_second_cached_program() -> None:
+    x = np.random.default_rng(0).normal(size=(50, 3)).astype("float32")
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, x[:, :2], batch_size=16, epochs=3, verbose=0)
+    train = model._functions["train"]
+    assert sorted(key[2][0][0] for key in train.programs) == [2, 16]  # 3 full batches of 16, then 2
+
+
+def test_sample_weight_and_class_weight_change_the_loss(float64: None) -> None:
+    x = np.random.default_rng(0).normal(size=(8, 3))
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    hn.utils.set_random_seed(0)
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=hn.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    p = model.predict(x, verbose=0)
+    per_example = -np.log(p[np.arange(8), y])
+    weights = np.arange(1.0, 9.0)
+    history = model.fit(x, y, sample_weight=weights, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(np.mean(per_example * weights))
+    history = model.fit(x, y, class_weight={0: 1.0, 1: 3.0}, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    assert history.history["loss"][0] == pytest.approx(np.mean(per_example * np.where(y == 1, 3.0, 1.0)))
+
+
+def test_validation_data_steps_per_epoch_and_initial_epoch() -> None:
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    y = x[:, :1] * 2.0
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen: list[int] = []
+    counter = hn.callbacks.Callback()
+    counter.on_train_batch_end = lambda batch, logs=None: seen.append(batch)  # type: ignore[method-assign]
+    history = model.fit(x, y, batch_size=16, epochs=4, initial_epoch=1, steps_per_epoch=3, validation_data=(x[:8], y[:8]),
+                        validation_freq=2, verbose=0, callbacks=[counter])  # fmt: skip
+    assert history.epoch == [1, 2, 3]
+    assert seen == [0, 1, 2] * 3
+    assert len(history.history["val_loss"]) == 2  # after epochs 1 and 3: (epoch + 1) % 2 == 0
+
+
+def test_verbose_modes_print_keras_style_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    x = np.random.default_rng(0).normal(size=(20, 3)).astype("float32")
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    model.fit(x, x[:, :1], batch_size=10, epochs=2, verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    assert lines[1].startswith("2/2 - ") and ("ms/step" in lines[1] or "us/step" in lines[1])
+    assert lines[1].index("- loss: ") < lines[1].index("- mae: ")  # logs in alphabetical order, as Keras prints them
+    model.fit(x, x[:, :1], batch_size=10, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+    model.fit(x, x[:, :1], batch_size=10, epochs=1, verbose=1)
+    out = capsys.readouterr().out
+    assert out.startswith("Epoch 1/1\n2/2 ━━━━━━━━━━━━━━━━━━━━ ") and "loss: " in out
+
+
+def test_summary_counts_parameters() -> None:
+    model = classifier()
+    text = io.StringIO()
+    model.summary(print_fn=lambda line: text.write(line))
+    out = text.getvalue()
+    assert "(None, 64)" in out and "(None, 10)" in out
+    assert "Total params: 4,810" in out and "Trainable params: 4,810" in out and "Non-trainable params: 0" in out
+
+
+def test_weights_are_named_like_keras_and_round_trip() -> None:
+    model = classifier()
+    names = [w.name for w in model.trainable_weights]
+    assert names == ["kernel", "bias", "kernel", "bias"]
+    assert [w.shape for w in model.trainable_weights] == [(64, 64), (64,), (64, 10), (10,)]
+    assert all(isinstance(w.numpy(), np.ndarray) for w in model.trainable_weights)
+    weights = model.get_weights()
+    other = classifier(seed=9)
+    other.set_weights(weights)
+    x = np.random.default_rng(0).random((4, 64))
+    np.testing.assert_array_equal(other.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert isinstance(model(x), hn.Tensor)
+
+
+def test_sequential_add_pop_and_lazy_build() -> None:
+    model = hn.Sequential()
+    model.add(layers.Dense(8, activation="relu"))
+    model.add(layers.Dense(2))
+    assert not model.built and model.weights == []
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 5)), np.ones((4, 2)), verbose=0)
+    assert model.built and [w.shape for w in model.weights] == [(5, 8), (8,), (8, 2), (2,)]
+    assert isinstance(model.pop(), layers.Dense) and len(model.layers) == 1
+
+
+def test_initial_weights_are_seeded_glorot_uniform() -> None:
+    model = classifier(seed=11)
+    kernel = model.get_weights()[0]
+    limit = np.sqrt(6 / (64 + 64))
+    assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.9 * limit
+    assert np.all(model.get_weights()[1] == 0)
+    np.testing.assert_array_equal(kernel, classifier(seed=11).get_weights()[0])
