@@ -22,11 +22,12 @@ from highnn.graph import Tensor, grad, no_grad, tensor
 from highnn.layers import Input
 from highnn.models import Model, Sequential
 from highnn.variables import Variable
+from highnn.verify import verify
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Input", "Model", "Sequential", "Tensor", "Variable", "activations", "callbacks", "config", "grad",
     "initializers", "layers", "losses", "metrics", "models", "no_grad", "ops", "optimizers", "regularizers",
-    "tensor", "utils",
+    "tensor", "utils", "verify",
 ]  # fmt: skip

@@ -52,11 +52,12 @@ class Tensor:
     4.0
     """
 
-    __slots__ = ("value", "requires_grad", "grad", "node", "name", "logits", "__weakref__")
+    __slots__ = ("value", "backend", "requires_grad", "grad", "node", "name", "logits", "__weakref__")
     __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
 
     def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
         self.value = value
+        self.backend = settings.backend  # the backend that owns ``value``
         self.requires_grad = requires_grad
         self.grad: Tensor | None = None
         self.node: Node | None = None
@@ -74,7 +75,7 @@ class Tensor:
 
     @property
     def dtype(self) -> str:
-        return settings.backend.dtype(self.value)
+        return self.backend.dtype(self.value)
 
     @property
     def is_leaf(self) -> bool:
@@ -87,7 +88,7 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The value as a NumPy array (copied to host)."""
-        return settings.backend.to_numpy(self.value)
+        return self.backend.to_numpy(self.value)
 
     def item(self) -> float | int | bool:
         return self.numpy().item()
@@ -111,7 +112,7 @@ class Tensor:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad."""
         leaves = [t for t in topological_order(self) if t.node is None]
         for leaf, g in zip(leaves, grad(self, leaves, gradient)):
-            leaf.grad = g if leaf.grad is None else Tensor(settings.backend.add(leaf.grad.value, g.value))
+            leaf.grad = g if leaf.grad is None else Tensor(leaf.backend.add(leaf.grad.value, g.value))
 
     def detach(self) -> Tensor:
         """The same value, cut off from the graph (a traced program still computes it)."""

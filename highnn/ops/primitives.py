@@ -77,9 +77,16 @@ def bind(primitive: Primitive, operands: tuple[Any, ...], attrs: dict[str, Any])
     # Python numbers are weakly typed: they take the dtype of the last non-bool tensor operand
     weak_dtype = next((o.dtype for o in reversed(operands) if isinstance(o, Tensor) and o.dtype != "bool"), None)
     inputs = tuple(o if isinstance(o, Tensor) else to_tensor(o, weak_dtype) for o in operands)
+    backend = settings.backend
+    for t in inputs:
+        if t.backend is not backend:
+            raise RuntimeError(
+                f"{primitive.name}: an operand lives on the {t.backend.name} backend ({t.backend.device_name}) but the "
+                f"active backend is {backend.name} ({backend.device_name}); convert it with hn.tensor(x.numpy())."
+            )
     if primitive.check is not None:
         primitive.check(primitive.name, *inputs, **attrs)
-    value = getattr(settings.backend, primitive.name)(*(t.value for t in inputs), **attrs)
+    value = getattr(backend, primitive.name)(*(t.value for t in inputs), **attrs)
     out = Tensor(value)
     if engine.grad_enabled and primitive.vjp and any(t.requires_grad for t in inputs):
         out.requires_grad = True
