@@ -1,0 +1,121 @@
+"""Model-level conformance: same seed, same start, same gradients, same trained weights on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from helpers import BACKENDS, require_backend
+
+import highnn as hn
+from highnn import layers
+from highnn.activations import ACTIVATIONS
+
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(24, 5))
+TARGETS = {
+    "regression": RNG.normal(size=(24, 3)),
+    "sparse": RNG.integers(0, 3, size=24),
+    "one_hot": np.eye(3)[RNG.integers(0, 3, size=24)],
+    "binary": RNG.integers(0, 2, size=(24, 3)).astype(float),
+}
+
+
+def architecture(activation: str = "tanh", output: str | None = None, use_bias: bool = True, aggregation: str = "sum") -> Callable[[], hn.Sequential]:
+    def build() -> hn.Sequential:
+        hn.utils.set_random_seed(11)
+        return hn.Sequential([
+            hn.Input((5,)),
+            layers.Dense(7, activation=activation, use_bias=use_bias, aggregation=aggregation),
+            layers.Dense(3, activation=output, use_bias=use_bias),
+        ])  # fmt: skip
+
+    return build
+
+
+CASES: dict[str, tuple[Callable[[], hn.Sequential], object, str]] = {
+    **{f"activation-{name}": (architecture(name), "mse", "regression") for name in sorted(ACTIVATIONS)},
+    "loss-mae": (architecture(), "mae", "regression"),
+    "loss-huber": (architecture(), "huber", "regression"),
+    "loss-binary-sigmoid": (architecture(output="sigmoid"), "binary_crossentropy", "binary"),
+    "loss-binary-logits": (architecture(), hn.losses.BinaryCrossentropy(from_logits=True), "binary"),
+    "loss-categorical-softmax": (architecture(output="softmax"), "categorical_crossentropy", "one_hot"),
+    "loss-categorical-logits": (architecture(), hn.losses.CategoricalCrossentropy(from_logits=True), "one_hot"),
+    "loss-sparse-softmax": (architecture(output="softmax"), "sparse_categorical_crossentropy", "sparse"),
+    "loss-sparse-logits": (architecture(), hn.losses.SparseCategoricalCrossentropy(from_logits=True), "sparse"),
+    "no-bias": (architecture(use_bias=False), "mse", "regression"),
+    "max-aggregation": (architecture("relu", aggregation="max"), "mse", "regression"),
+}
+
+
+def on_every_backend(run: Callable[[], list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    results = {}
+    for backend in BACKENDS:
+        require_backend(backend)
+        with hn.config.use_backend(backend, floatx="float64"):
+            results[backend] = run()
+    return results
+
+
+def assert_all_close(results: dict[str, list[np.ndarray]], rtol: float, atol: float) -> None:
+    reference = results["numpy"]
+    for backend, arrays in results.items():
+        for a, b in zip(reference, arrays):
+            np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=f"numpy vs {backend}")
+
+
+def test_same_seed_gives_bit_identical_initial_weights() -> None:
+    for floatx in ("float32", "float64"):
+        results = {}
+        for backend in BACKENDS:
+            require_backend(backend)
+            with hn.config.use_backend(backend, floatx=floatx):
+                results[backend] = architecture("relu")().get_weights()
+        for backend in BACKENDS:
+            for a, b in zip(results["numpy"], results[backend]):
+                assert a.dtype == b.dtype == np.dtype(floatx)
+                np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_model_gradients_agree_across_backends(case: str) -> None:
+    build, loss, target = CASES[case]
+
+    def gradients() -> list[np.ndarray]:
+        model = build()
+        model.compile(optimizer="sgd", loss=loss)
+        return model.compute_gradients(X, TARGETS[target])
+
+    assert_all_close(on_every_backend(gradients), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", ["activation-relu", "activation-gelu", "loss-sparse-softmax", "loss-binary-logits", "max-aggregation", "no-bias"])
+def test_one_epoch_of_fit_gives_the_same_weights(case: str) -> None:
+    build, loss, target = CASES[case]
+
+    def train() -> list[np.ndarray]:
+        model = build()
+        model.compile(optimizer=hn.optimizers.Adam(0.01), loss=loss, metrics=["accuracy" if target == "sparse" else "mae"])
+        model.fit(X, TARGETS[target], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    assert_all_close(on_every_backend(train), rtol=1e-8, atol=1e-10)
+
+
+def test_fit_evaluate_predict_accept_every_backends_arrays() -> None:
+    require_backend("torch")
+    require_backend("jax")
+    import jax.numpy as jnp
+    import torch
+
+    y = TARGETS["regression"]
+    for backend in BACKENDS:
+        with hn.config.use_backend(backend, floatx="float64"):
+            for convert in (np.asarray, torch.tensor, jnp.asarray):
+                model = architecture()()
+                model.compile(optimizer="sgd", loss="mse")
+                model.fit(convert(X), convert(y), epochs=1, verbose=0)
+                assert isinstance(model.evaluate(convert(X), convert(y), verbose=0), float)
+                predictions = model.predict(convert(X), verbose=0)
+                assert isinstance(predictions, np.ndarray) and predictions.shape == (24, 3)
