@@ -8,6 +8,7 @@ metric updates) and is traced once per input signature into a pure program
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,8 +48,10 @@ class Trainer:
         self.compiled_metrics: list[metrics_module.Metric] | None = None
         self.loss_tracker = metrics_module.Mean("loss")
         self.run_eagerly = run_eagerly
+        if not isinstance(steps_per_execution, int) or isinstance(steps_per_execution, bool) or steps_per_execution < 1:
+            raise ValueError(f"`steps_per_execution` must be a positive integer, received {steps_per_execution!r}.")
         self.steps_per_execution = steps_per_execution
-        self._functions: dict[str, Callable[..., list[Any]]] = {}
+        self._functions: dict[tuple[str, int], Callable[..., list[Any]]] = {}
         self.compiled = True
         self.stop_training = False
 
@@ -84,17 +87,46 @@ class Trainer:
         for metric in self.compiled_metrics or []:
             metric.update_state(y, y_pred, sample_weight)
 
-    def _function(self, kind: str) -> Callable[..., list[Any]]:
-        """The train, test or predict step as a function of backend arrays, traced unless run_eagerly."""
-        function = self._functions.get(kind)
+    def _function(self, kind: str, arity: int) -> Callable[..., list[Any]]:
+        """The train, test or predict step over any number of batches of ``arity`` arrays each.
+
+        ``steps_per_execution`` batches go into one call, so one traced program
+        (one ``jax.jit`` on JAX) runs several steps. Traced unless run_eagerly.
+        """
+        functions = self.__dict__.setdefault("_functions", {})
+        function = functions.get((kind, arity))
         if function is None:
             step = {"train": self.train_step, "test": self.test_step, "predict": self.predict_step}[kind]
-            if self.run_eagerly:
-                function = lambda *arrays: [t.value for t in step(*(Tensor(a) for a in arrays))]  # noqa: E731
+
+            def steps(*tensors: Tensor) -> list[Tensor]:
+                outputs: list[Tensor] = []
+                for start in range(0, len(tensors), arity):
+                    outputs += step(*tensors[start : start + arity])
+                return outputs
+
+            if getattr(self, "run_eagerly", False):
+                function = lambda *arrays: [t.value for t in steps(*(Tensor(a) for a in arrays))]  # noqa: E731
             else:
-                function = TracedFunction(step)
-            self._functions[kind] = function
+                function = TracedFunction(steps)
+            functions[(kind, arity)] = function
         return function
+
+    def _execute(self, kind: str, batches: Iterator[list[Any]], callback_list: CallbackList) -> Iterator[list[Any]]:
+        """Run the step on ``batches``, ``steps_per_execution`` at a time, calling the batch hooks; yields outputs."""
+        begin_hook, end_hook = f"on_{kind}_batch_begin", f"on_{kind}_batch_end"
+        wants_begin, wants_end = callback_list.wants(begin_hook), callback_list.wants(end_hook)
+        per_call = getattr(self, "steps_per_execution", 1)
+        step = 0
+        for group in _groups(batches, per_call):
+            if wants_begin:
+                getattr(callback_list, begin_hook)(step)
+            outputs = self._function(kind, len(group[0]))(*(a for batch in group for a in batch))
+            step += len(group)
+            if wants_end:
+                getattr(callback_list, end_hook)(step - 1, self.get_metrics_result() if kind != "predict" else {})
+            yield outputs
+            if kind == "train" and self.stop_training:
+                return
 
     # -------------------------------------------------------------- metrics
     @property
@@ -176,8 +208,6 @@ class Trainer:
             [ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []) + [history],
             self, {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size},
         )
-        wants_begin, wants_end = callback_list.wants("on_train_batch_begin"), callback_list.wants("on_train_batch_end")
-        train = self._function("train")
         stream = _endless(batches) if steps_per_epoch else None
         self.stop_training = False
         epoch_logs: Logs = {}
@@ -186,14 +216,8 @@ class Trainer:
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch)
             epoch_batches = (next(stream) for _ in range(steps)) if stream is not None else iter(batches)
-            for step, batch in enumerate(epoch_batches):
-                if wants_begin:
-                    callback_list.on_train_batch_begin(step)
-                train(*batch)
-                if wants_end:
-                    callback_list.on_train_batch_end(step, self.get_metrics_result())
-                if self.stop_training:
-                    break
+            for _ in self._execute("train", epoch_batches, callback_list):
+                pass
             epoch_logs = self.get_metrics_result()
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self.evaluate(**validation, batch_size=validation_batch_size or batch_size, steps=validation_steps, verbose=0, return_dict=True)
@@ -228,15 +252,10 @@ class Trainer:
         total = min(steps or len(batches), len(batches))
         callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
                                      {"steps": total, "verbose": verbose, "mode": "evaluate"})  # fmt: skip
-        wants_end = callback_list.wants("on_test_batch_end")
-        test = self._function("test")
         self.reset_metrics()
         callback_list.on_test_begin()
-        for step, batch in zip(range(total), batches):
-            callback_list.on_test_batch_begin(step)
-            test(*batch)
-            if wants_end:
-                callback_list.on_test_batch_end(step, self.get_metrics_result())
+        for _ in self._execute("test", itertools.islice(batches, total), callback_list):
+            pass
         logs = self.get_metrics_result()
         callback_list.on_test_end(logs)
         if return_dict:
@@ -256,13 +275,8 @@ class Trainer:
         total = min(steps or len(batches), len(batches))
         callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
                                      {"steps": total, "verbose": verbose, "mode": "predict"})  # fmt: skip
-        predict = self._function("predict") if self.compiled else TracedFunction(self.predict_step)
-        outputs = []
         callback_list.on_predict_begin()
-        for step, batch in zip(range(total), batches):
-            callback_list.on_predict_batch_begin(step)
-            outputs.append(self._to_numpy(predict(*batch)[0]))
-            callback_list.on_predict_batch_end(step)
+        outputs = [self._to_numpy(y) for group in self._execute("predict", itertools.islice(batches, total), callback_list) for y in group]
         callback_list.on_predict_end()
         return np.concatenate(outputs)
 
@@ -282,7 +296,8 @@ class Trainer:
         arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
         self._prepare(arrays, training=True)
         self.reset_metrics()
-        self._function("train")(*next(iter(Batches(arrays, len(arrays["x"])))))
+        batch = next(iter(Batches(arrays, len(arrays["x"]))))
+        self._function("train", len(batch))(*batch)
         logs = self.get_metrics_result()
         values = [logs[name] for name in self.metrics_names]
         return logs if return_dict else (values[0] if len(values) == 1 else values)
@@ -309,6 +324,13 @@ def _unpack_validation(validation_data: Any) -> dict[str, Any]:
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError(f"`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), received {type(validation_data).__name__}.")
     return dict(zip(("x", "y", "sample_weight"), validation_data))
+
+
+def _groups(batches: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+    """Consecutive groups of ``size`` batches (the last one may be shorter)."""
+    batches = iter(batches)
+    while group := list(itertools.islice(batches, size)):
+        yield group
 
 
 def _endless(batches: Batches) -> Iterator[list[Any]]:

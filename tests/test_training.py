@@ -101,7 +101,7 @@ def test_partial_last_batch_uses_a_second_cached_program() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(2)])
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, x[:, :2], batch_size=16, epochs=3, verbose=0)
-    train = model._functions["train"]
+    train = model._functions[("train", 2)]
     assert sorted(key[2][0][0] for key in train.programs) == [2, 16]  # 3 full batches of 16, then 2
 
 
@@ -192,3 +192,34 @@ def test_initial_weights_are_seeded_glorot_uniform() -> None:
     assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.9 * limit
     assert np.all(model.get_weights()[1] == 0)
     np.testing.assert_array_equal(kernel, classifier(seed=11).get_weights()[0])
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_steps_per_execution_gives_the_same_training(run_eagerly: bool, float64: None) -> None:
+    x = np.random.default_rng(0).normal(size=(70, 3))
+    y = np.random.default_rng(1).integers(0, 2, 70)
+    results = []
+    for per_call in (1, 4):
+        hn.utils.set_random_seed(3)
+        model = hn.Sequential([hn.Input((3,)), layers.Dense(4, activation="tanh"), layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=per_call, run_eagerly=run_eagerly)  # fmt: skip
+        ends: list[int] = []
+        recorder = hn.callbacks.Callback()
+        recorder.on_train_batch_end = lambda batch, logs=None: ends.append(batch)  # type: ignore[method-assign]
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[recorder])
+        evaluation = model.evaluate(x, y, batch_size=8, verbose=0)
+        predictions = model.predict(x, batch_size=8, verbose=0)
+        results.append((model.get_weights(), history.history, evaluation, predictions, ends))
+    (w1, h1, e1, p1, ends1), (w4, h4, e4, p4, ends4) = results
+    for a, b in zip(w1, w4):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert h1 == pytest.approx(h4) and e1 == pytest.approx(e4)
+    np.testing.assert_allclose(p1, p4, atol=1e-12)
+    assert ends1 == list(range(9)) * 2 and ends4 == [3, 7, 8] * 2  # 9 batches: groups of 4, 4 and 1
+
+
+def test_steps_per_execution_must_be_positive() -> None:
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"`steps_per_execution` must be a positive integer, received 0"):
+        model.compile(optimizer="sgd", loss="mse", steps_per_execution=0)
