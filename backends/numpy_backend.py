@@ -53,19 +53,28 @@ class NumpyBackend:
     where, neg, exp, log = staticmethod(np.where), staticmethod(np.negative), staticmethod(np.exp), staticmethod(np.log)
     log1p, tanh, sqrt = staticmethod(np.log1p), staticmethod(np.tanh), staticmethod(np.sqrt)
     abs, sign, floor, matmul = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.floor), staticmethod(np.matmul)
-    reshape, transpose, broadcast_to = staticmethod(np.reshape), staticmethod(np.transpose), staticmethod(np.broadcast_to)
+    broadcast_to = staticmethod(np.broadcast_to)
 
     @staticmethod
     def erf(x: Array) -> Array:
         return np.asarray(_erf(x), dtype=x.dtype)
 
+    # ufunc methods skip the dispatch layers of np.sum/np.transpose: these run on every replayed step
     @staticmethod
     def sum(x: Array, axis: Axis, keepdims: bool) -> Array:
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)
 
     @staticmethod
     def max(x: Array, axis: Axis, keepdims: bool) -> Array:
-        return np.max(x, axis=axis, keepdims=keepdims)
+        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def transpose(x: Array, axes: tuple[int, ...]) -> Array:
+        return np.asarray(x).transpose(axes)
+
+    @staticmethod
+    def reshape(x: Array, shape: tuple[int, ...]) -> Array:
+        return np.asarray(x).reshape(shape)
 
     @staticmethod
     def getitem(x: Array, index: Index) -> Array:

@@ -86,6 +86,7 @@ class Batches:
 
     def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, shuffle: bool = False, names: Sequence[str] = ("x", "y", "sample_weight")) -> None:
         self.arrays = [arrays[name] for name in names if name in arrays]
+        self.dtypes = [a.dtype.name for a in self.arrays]
         self.size = len(self.arrays[0])
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -99,4 +100,4 @@ class Batches:
         for start in range(0, self.size, self.batch_size):
             stop = min(start + self.batch_size, self.size)
             index = slice(start, stop) if order is None else order[start:stop]
-            yield [backend.asarray(a[index], a.dtype.name) for a in self.arrays]
+            yield [backend.asarray(a[index], dtype) for a, dtype in zip(self.arrays, self.dtypes)]

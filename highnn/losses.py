@@ -96,7 +96,8 @@ def check_sparse_labels(labels: np.ndarray, num_classes: int, argument: str = "y
     if labels.size == 0:
         return
     low, high = labels.min(), labels.max()
-    if np.any(labels != np.round(labels)) or low < 0 or high >= num_classes:
+    fractional = labels.dtype.kind == "f" and bool(np.any(labels != np.round(labels)))
+    if fractional or low < 0 or high >= num_classes:
         raise ValueError(
             f"`{argument}` holds sparse labels for {num_classes} classes, so they must be integers in "
             f"[0, {num_classes}); received values from {low} to {high}."

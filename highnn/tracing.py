@@ -147,14 +147,14 @@ class TracedFunction:
 
     def __call__(self, *arrays: Any) -> list[Any]:
         backend = settings.backend
-        key = (backend, settings.floatx, *((tuple(a.shape), backend.dtype(a)) for a in arrays))
+        key = (backend, settings.floatx, *((a.shape, a.dtype) for a in arrays))
         entry = self.programs.get(key)
         if entry is None:
             outputs, program = self.trace(*arrays)
             self.programs[key] = (program, backend.compile(program.function, program.donate_argnums))
             return outputs
         program, compiled = entry
-        results = compiled(*arrays, *(v.value for v in program.read))
+        results = compiled(*arrays, *[v.value for v in program.read])
         n_outputs = len(results) - len(program.updated)
         for variable, value in zip(program.updated, results[n_outputs:]):
             variable.value = value
