@@ -44,7 +44,9 @@ class Trainer:
         self.loss = losses.get(loss) if loss is not None else None
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             raise TypeError(f"`metrics` must be a list, received {metrics!r}.")
-        self._metric_entries = [m if m in metrics_module.ACCURACY_NAMES else metrics_module.get(m) for m in metrics or []]
+        self._metric_entries = [
+            m if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES else metrics_module.get(m) for m in metrics or []
+        ]
         self.compiled_metrics: list[metrics_module.Metric] | None = None
         self.loss_tracker = metrics_module.Mean("loss")
         self.run_eagerly = run_eagerly
@@ -143,7 +145,7 @@ class Trainer:
 
     def get_metrics_result(self) -> Logs:
         """Every metric's current result as a float: ``{"loss": ..., "accuracy": ...}``."""
-        return {metric.name: float(metric.result().item()) for metric in self.metrics}
+        return {metric.name: _log_value(metric.result().numpy()) for metric in self.metrics}
 
     def _prepare(self, arrays: dict[str, np.ndarray], training: bool = False) -> None:
         """Build the model, resolve ``"accuracy"``, check sparse labels and build the optimizer."""
@@ -324,6 +326,11 @@ def _unpack_validation(validation_data: Any) -> dict[str, Any]:
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError(f"`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), received {type(validation_data).__name__}.")
     return dict(zip(("x", "y", "sample_weight"), validation_data))
+
+
+def _log_value(value: np.ndarray) -> float | np.ndarray:
+    """A metric result for the logs: a float, or an array for per-class results (as Keras logs them)."""
+    return float(value) if value.size == 1 else value
 
 
 def _groups(batches: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 Logs = dict[str, float]
 
 
@@ -92,8 +94,14 @@ class History(Callback):
 
 
 def format_logs(logs: Logs) -> str:
-    """``accuracy: 0.9123 - loss: 0.3120`` (Keras's format)."""
-    return " - ".join(f"{key}: {value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{key}: {value:.4e}" for key, value in sorted(logs.items()))
+    """``accuracy: 0.9123 - loss: 0.3120`` (Keras's format; per-class results as arrays)."""
+    return " - ".join(f"{key}: {_format_value(value)}" for key, value in sorted(logs.items()))
+
+
+def _format_value(value: float | np.ndarray) -> str:
+    if np.ndim(value):
+        return np.array2string(np.asarray(value), precision=4, separator=", ")
+    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
 
 
 class ProgbarLogger(Callback):
