@@ -1,0 +1,207 @@
+"""Normalisation layers: BatchNormalization and LayerNormalization.
+
+Both compute ``gamma * (x - mean) / sqrt(variance + epsilon) + beta``; they
+differ in which axes the statistics are taken over. The statistics are
+composed from primitives, so gradients through them come from highnn's
+engine like any other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from highnn import initializers, regularizers
+from highnn.graph import Tensor, no_grad
+from highnn.layers.layer import Layer
+from highnn.layers.layer_utils import (
+    InputSpec,
+    Shape,
+    check_axes,
+    check_number,
+    deserialize_weight_arguments,
+    resolve_axes,
+    serialize_weight_arguments,
+)
+from highnn.ops.composites import mean, square
+from highnn.ops.primitives import reshape, sqrt
+from highnn.variables import Variable
+
+Initializer = str | initializers.Initializer
+Regularizer = str | regularizers.Regularizer | None
+
+
+def moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """Mean and (biased) variance of ``x`` over ``axes``, keeping those axes with length 1."""
+    average = mean(x, axes, keepdims=True)
+    return average, mean(square(x - average), axes, keepdims=True)
+
+
+def normalize(x: Tensor, average: Tensor, variance: Tensor, gamma: Tensor | None, beta: Tensor | None, epsilon: float) -> Tensor:
+    """``gamma * (x - average) / sqrt(variance + epsilon) + beta`` (without gamma or beta when None)."""
+    scale = 1.0 / sqrt(variance + epsilon)
+    if gamma is not None:
+        scale = scale * gamma
+    out = (x - average) * scale
+    return out if beta is None else out + beta
+
+
+class AffineNormalization(Layer):
+    """What BatchNormalization and LayerNormalization share: ``axis``, ``epsilon``, and ``gamma``/``beta`` on it.
+
+    ``gamma`` and ``beta`` have one entry per position of the ``axis`` axes;
+    subclasses choose the statistics.
+    """
+
+    INITIALIZERS: tuple[str, ...] = ("beta_initializer", "gamma_initializer")
+    REGULARIZERS: tuple[str, ...] = ("beta_regularizer", "gamma_regularizer")
+    ALLOWS_MANY_AXES = False
+
+    def __init__(
+        self,
+        axis: int | tuple[int, ...] | list[int] = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Initializer = "zeros",
+        gamma_initializer: Initializer = "ones",
+        beta_regularizer: Regularizer = None,
+        gamma_regularizer: Regularizer = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.axis = check_axes(owner, axis, allow_many=self.ALLOWS_MANY_AXES)
+        self.epsilon = check_number(owner, "epsilon", epsilon, 0.0)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer = initializers.get(beta_initializer)
+        self.gamma_initializer = initializers.get(gamma_initializer)
+        self.beta_regularizer = regularizers.get(beta_regularizer)
+        self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.axes: tuple[int, ...] = ()
+        self.param_shape: tuple[int, ...] = ()
+        self.input_spec: InputSpec | None = None
+        self.gamma: Variable | None = None
+        self.beta: Variable | None = None
+
+    def build(self, input_shape: Shape) -> None:
+        self.axes = resolve_axes(type(self).__name__, self.axis, input_shape)
+        unknown = [a for a in self.axes if input_shape[a] is None]
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: axis {unknown[0]} of the input must have a defined size, "
+                f"received an input of shape {tuple(input_shape)}."
+            )
+        self.param_shape = tuple(int(input_shape[a]) for a in self.axes)
+        self.input_spec = InputSpec(len(input_shape), {a: input_shape[a] for a in self.axes})
+        if self.scale:
+            self.gamma = self.add_weight(self.param_shape, self.gamma_initializer, "gamma", regularizer=self.gamma_regularizer)
+        if self.center:
+            self.beta = self.add_weight(self.param_shape, self.beta_initializer, "beta", regularizer=self.beta_regularizer)
+
+    def check_input(self, x: Tensor) -> None:
+        if self.input_spec is not None:
+            self.input_spec.check(self.name, x.shape)
+
+    def broadcastable(self, parameter: Tensor | None, ndim: int) -> Tensor | None:
+        """``parameter`` (shaped like ``param_shape``) reshaped to broadcast against an input of ``ndim`` dimensions."""
+        if parameter is None:
+            return None
+        return reshape(parameter, tuple(parameter.shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim)))
+
+    def normalize_with(self, x: Tensor, average: Tensor, variance: Tensor) -> Tensor:
+        """``x`` normalised with the given statistics, then scaled by gamma and shifted by beta."""
+        return normalize(x, average, variance, self.broadcastable(self.gamma, x.ndim), self.broadcastable(self.beta, x.ndim), self.epsilon)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        if self.input_spec is not None:
+            self.input_spec.check(self.name, input_shape)
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            **serialize_weight_arguments(self, self.INITIALIZERS, self.REGULARIZERS),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return super().from_config(deserialize_weight_arguments(config, cls.INITIALIZERS, cls.REGULARIZERS))
+
+
+class BatchNormalization(AffineNormalization):
+    """Normalises each feature (position along ``axis``) with statistics over the batch and every other axis.
+
+    Training (``training=True`` and the layer trainable): the batch's mean and
+    (biased) variance are used, and the moving statistics are updated:
+    ``moving = moving * momentum + batch_statistic * (1 - momentum)``.
+    Inference: the moving statistics are used. ``gamma``/``beta`` are trained;
+    ``moving_mean``/``moving_variance`` are non-trainable weights.
+
+    >>> layer = hn.layers.BatchNormalization()
+    >>> out = layer(np.random.rand(32, 4), training=True)  # each column: mean ~0, variance ~1
+    """
+
+    INITIALIZERS = AffineNormalization.INITIALIZERS + ("moving_mean_initializer", "moving_variance_initializer")
+
+    def __init__(
+        self,
+        axis: int = -1,
+        momentum: float = 0.99,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Initializer = "zeros",
+        gamma_initializer: Initializer = "ones",
+        moving_mean_initializer: Initializer = "zeros",
+        moving_variance_initializer: Initializer = "ones",
+        beta_regularizer: Regularizer = None,
+        gamma_regularizer: Regularizer = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, **kwargs)
+        self.momentum = check_number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
+        self.moving_mean_initializer = initializers.get(moving_mean_initializer)
+        self.moving_variance_initializer = initializers.get(moving_variance_initializer)
+        self.moving_mean: Variable | None = None
+        self.moving_variance: Variable | None = None
+
+    def build(self, input_shape: Shape) -> None:
+        super().build(input_shape)
+        self.moving_mean = self.add_weight(self.param_shape, self.moving_mean_initializer, "moving_mean", trainable=False)
+        self.moving_variance = self.add_weight(self.param_shape, self.moving_variance_initializer, "moving_variance", trainable=False)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if training and self.trainable:
+            reduction_axes = tuple(i for i in range(inputs.ndim) if i not in self.axes)
+            average, variance = moments(inputs, reduction_axes)
+            with no_grad():
+                for moving, statistic in ((self.moving_mean, average), (self.moving_variance, variance)):
+                    moving.assign(moving * self.momentum + reshape(statistic, self.param_shape) * (1.0 - self.momentum))
+        else:
+            average = self.broadcastable(self.moving_mean, inputs.ndim)
+            variance = self.broadcastable(self.moving_variance, inputs.ndim)
+        return self.normalize_with(inputs, average, variance)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum}
+
+
+class LayerNormalization(AffineNormalization):
+    """Normalises each example over ``axis`` (the features by default), the same at training and inference.
+
+    ``axis`` may be a list to normalise over several axes; ``gamma`` and
+    ``beta`` then have one entry per position of those axes.
+
+    >>> layer = hn.layers.LayerNormalization()
+    >>> out = layer(np.random.rand(2, 8))  # each row: mean ~0, variance ~1
+    """
+
+    ALLOWS_MANY_AXES = True
+
+    def call(self, inputs: Tensor) -> Tensor:
+        average, variance = moments(inputs, self.axes)
+        return self.normalize_with(inputs, average, variance)

@@ -1,0 +1,135 @@
+"""Regularisation layers that act only while training: Dropout and GaussianNoise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from highnn import random
+from highnn.config import settings
+from highnn.graph import Tensor
+from highnn.layers.layer import Layer
+from highnn.layers.layer_utils import Shape, check_number, check_seed
+from highnn.ops.primitives import random_normal, random_uniform, where
+from highnn.variables import Variable
+
+
+class RandomLayer(Layer):
+    """A layer that draws fresh random numbers at every training step.
+
+    Its seed lives in an integer Variable, ``seed_state`` (not one of the
+    layer's weights, as in Keras): each draw uses its current value and then
+    advances it with ``assign_add(1)``. The advance is a Variable assignment,
+    so a traced train step replays it too and every step draws new numbers,
+    while the same ``seed`` always gives the same sequence. Without a seed one
+    is drawn from highnn's generator (see ``hn.utils.set_random_seed``).
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = check_seed(type(self).__name__, seed)
+        self.initial_seed = self.seed if self.seed is not None else random.new_seed()
+        self.seed_state: Variable | None = None
+
+    def build(self, input_shape: Shape) -> None:
+        self.seed_state = Variable(
+            np.asarray(self.initial_seed, dtype=np.int64), name="seed_generator_state", trainable=False,
+            path=f"{self.name}/seed_generator_state",
+        )  # fmt: skip
+
+    def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...]) -> Tensor:
+        """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed."""
+        values = sampler(self.seed_state, shape=tuple(shape), dtype=settings.floatx)
+        self.seed_state.assign_add(1)
+        return values
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
+
+
+class Dropout(RandomLayer):
+    """Sets each input unit to 0 with probability ``rate`` while training, and scales the rest by ``1 / (1 - rate)``.
+
+    The scaling keeps the expected sum of the inputs unchanged, so at
+    inference (``training=False``) the layer is the identity. ``noise_shape``
+    shares one keep/drop decision along the axes where it is 1 (``None``
+    entries take the input's size), e.g. ``(None, 1, features)`` drops the
+    same features at every time step.
+
+    >>> layer = hn.layers.Dropout(0.5, seed=1)
+    >>> layer(np.ones((2, 4)), training=True)  # zeros and 2.0s
+    """
+
+    def __init__(self, rate: float, noise_shape: tuple[int | None, ...] | None = None, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.rate = check_number("Dropout", "rate", rate, 0.0, 1.0, high_inclusive=False)
+        self.noise_shape = _check_noise_shape(noise_shape)
+
+    def build(self, input_shape: Shape) -> None:
+        super().build(input_shape)
+        self.mask_shape(input_shape)  # a noise_shape that cannot fit the input fails here, not mid-training
+
+    def mask_shape(self, input_shape: Shape) -> Shape:
+        """The shape of the keep/drop mask for inputs of ``input_shape``."""
+        if self.noise_shape is None:
+            return tuple(input_shape)
+        if len(self.noise_shape) != len(input_shape):
+            raise ValueError(
+                f"Dropout {self.name!r}: `noise_shape` {self.noise_shape} must have one entry per input dimension; "
+                f"received an input of shape {tuple(input_shape)}."
+            )
+        shape = tuple(dim if size is None else size for size, dim in zip(self.noise_shape, input_shape))
+        if any(size not in (1, dim) and dim is not None for size, dim in zip(shape, input_shape)):
+            raise ValueError(
+                f"Dropout {self.name!r}: `noise_shape` {self.noise_shape} must broadcast to the input: each entry "
+                f"must be None, 1 or the input's size, received an input of shape {tuple(input_shape)}."
+            )
+        return shape
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        keep = 1.0 - self.rate
+        kept = self.draw(random_uniform, self.mask_shape(inputs.shape)) < keep
+        return where(kept, inputs / keep, 0.0)
+
+    def get_config(self) -> dict[str, Any]:
+        noise_shape = None if self.noise_shape is None else list(self.noise_shape)
+        return {**super().get_config(), "rate": self.rate, "noise_shape": noise_shape}
+
+
+class GaussianNoise(RandomLayer):
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while training; the identity at inference.
+
+    >>> layer = hn.layers.GaussianNoise(0.1, seed=1)
+    >>> layer(np.zeros((2, 3)), training=True)  # small random values
+    """
+
+    def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self.stddev = check_number("GaussianNoise", "stddev", stddev, 0.0, 1.0)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.stddev == 0.0:
+            return inputs
+        return inputs + self.draw(random_normal, inputs.shape) * self.stddev
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "stddev": self.stddev}
+
+
+def _check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
+    """``noise_shape`` as a tuple of positive ints and Nones (or None), else a clear error."""
+    if noise_shape is None:
+        return None
+    entries_ok = isinstance(noise_shape, (list, tuple)) and all(
+        n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0) for n in noise_shape
+    )
+    if not entries_ok:
+        raise ValueError(f"Dropout: `noise_shape` must be None or a tuple of positive integers and Nones, received {noise_shape!r}.")
+    return tuple(None if n is None else int(n) for n in noise_shape)
