@@ -1,107 +1,190 @@
-"""The Optimizer base class: slots, learning rate (a number or a schedule), clipping, weight decay.
+"""The Optimizer base class: state variables, learning rate (a number or a schedule), clipping, weight decay.
 
-An optimizer's state (its slots, the learning rate and the step count) lives
-in variables, so :meth:`Optimizer.apply` is ordinary variable assignment that
-the tracer compiles into the train step together with the forward and
-backward passes.
+An optimizer's state (the step count, the learning rate and the per-weight
+slots) lives in variables, so :meth:`Optimizer.apply` is ordinary variable
+assignment that the tracer compiles into the train step together with the
+forward and backward passes. One step does what Keras 3's ``BaseOptimizer``
+does, in its order: clip the gradients, decay the weights
+(``w -= w * weight_decay * lr``), run each weight's ``update_step``, count the step.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
+from typing_extensions import TypedDict
 
+from highnn.config import settings
 from highnn.graph import Tensor, no_grad
-from highnn.ops import composites as C
-from highnn.ops.primitives import cast, sqrt, sum, to_tensor, where
-from highnn.optimizers.schedules import LearningRateSchedule
+from highnn.ops.composites import clip
+from highnn.ops.primitives import cast, maximum, sqrt, sum
+from highnn.optimizers import schedules
+from highnn.optimizers.arguments import check_number
 from highnn.variables import Variable
 
+LearningRate = float | schedules.LearningRateSchedule
 
-class Optimizer:
-    """Updates variables from their gradients: ``optimizer.apply(grads, variables)``."""
+
+class ClippingAndName(TypedDict, total=False):
+    """The keyword arguments every optimizer takes, except ``weight_decay`` (AdamW gives that its own default)."""
+
+    clipnorm: float | None
+    clipvalue: float | None
+    global_clipnorm: float | None
+    name: str | None
+
+
+class CommonArguments(ClippingAndName, total=False):
+    """The keyword arguments every optimizer takes besides its own (Keras's names)."""
+
+    weight_decay: float | None
+
+
+class Optimizer(ABC):
+    """Updates variables from their gradients: ``optimizer.apply(grads, variables)``.
+
+    Args:
+        learning_rate: a non-negative float or a :class:`~highnn.optimizers.schedules.LearningRateSchedule`.
+        weight_decay: if set, each step first shrinks every weight: ``w -= w * weight_decay * learning_rate``.
+        clipnorm: if set, each gradient is scaled so its norm is at most this.
+        clipvalue: if set, gradients are clipped elementwise to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: if set, all gradients are scaled together so their joint norm is at most this.
+        name: prefix of the state variables' paths (each optimizer has Keras's default).
+
+    Subclasses set ``default_name`` and ``hyperparameters`` (the attributes
+    ``get_config`` adds), create their slots in :meth:`create_state` with
+    :meth:`add_optimizer_variables`, and implement :meth:`update_step`.
+    """
+
+    default_name: ClassVar[str] = "optimizer"
+    hyperparameters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
-        learning_rate: float | LearningRateSchedule = 0.001,
+        learning_rate: LearningRate = 0.001,
         weight_decay: float | None = None,
         clipnorm: float | None = None,
         clipvalue: float | None = None,
         global_clipnorm: float | None = None,
         name: str | None = None,
     ) -> None:
-        from highnn.layers.layer import snake_case
-
-        given = [n for n, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)) if v is not None]
+        owner = type(self).__name__
+        clipping = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        given = [f"{argument}={value!r}" for argument, value in clipping.items() if value is not None]
         if len(given) > 1:
-            raise ValueError(f"{type(self).__name__}: use only one of clipnorm, clipvalue and global_clipnorm; received {', '.join(given)}.")
-        for argument, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm), ("weight_decay", weight_decay)):
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise ValueError(f"{type(self).__name__}: `{argument}` must be a non-negative number, received {value!r}.")
-        self.name = name or snake_case(type(self).__name__)
-        self.weight_decay, self.clipnorm, self.clipvalue, self.global_clipnorm = weight_decay, clipnorm, clipvalue, global_clipnorm
-        self.iterations = Variable(np.array(0, dtype=np.int64), name="iterations", trainable=False, path=f"{self.name}/iterations")
-        if isinstance(learning_rate, LearningRateSchedule):
-            self.schedule: LearningRateSchedule | None = learning_rate
-            self._learning_rate = None
-        else:
-            if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or learning_rate < 0:
-                raise ValueError(f"{type(self).__name__}: `learning_rate` must be a non-negative number or a schedule, received {learning_rate!r}.")
-            self.schedule = None
-            self._learning_rate = Variable(float(learning_rate), name="learning_rate", trainable=False, path=f"{self.name}/learning_rate")
+            raise ValueError(f"{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, received {', '.join(given)}.")
+        checked = {argument: None if value is None else check_number(owner, argument, value, 0.0)
+                   for argument, value in {**clipping, "weight_decay": weight_decay}.items()}  # fmt: skip
+        self.clipnorm, self.clipvalue, self.global_clipnorm = checked["clipnorm"], checked["clipvalue"], checked["global_clipnorm"]
+        self.weight_decay = checked["weight_decay"]
+        self.name = name or self.default_name
         self.built = False
-        self._slots: list[Variable] = []
+        self._state: list[Variable] = []
+        self._slots: dict[str, list[Variable]] = {}
+        self._index: dict[int, int] = {}
+        self._trainable_variables: list[Variable] = []
+        self.iterations = Variable(np.array(0, dtype=np.int64), name="iterations", trainable=False, path=f"{self.name}/iterations")
+        self._learning_rate: Variable | schedules.LearningRateSchedule
+        if isinstance(learning_rate, schedules.LearningRateSchedule):
+            self._learning_rate = learning_rate
+        else:
+            self._learning_rate = Variable(self._check_learning_rate(learning_rate), name="learning_rate",
+                                           trainable=False, path=f"{self.name}/learning_rate")  # fmt: skip
+
+    def _check_learning_rate(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{type(self).__name__}: `learning_rate` must be a non-negative float or a LearningRateSchedule, received {value!r} of type {type(value).__name__}.")
+        return check_number(type(self).__name__, "learning_rate", value, 0.0)
 
     # -------------------------------------------------------- learning rate
     @property
     def learning_rate(self) -> Tensor:
-        """The current learning rate (a variable, or the schedule's value at this step)."""
-        if self.schedule is not None:
+        """The current learning rate: the variable, or the schedule's value at ``iterations``."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             with no_grad():
-                return self.schedule(self.iterations)
+                return self._learning_rate(self.iterations)
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
-        if self._learning_rate is None:
-            raise TypeError(f"{type(self).__name__} uses a learning-rate schedule; it cannot be set to {value!r}.")
-        self._learning_rate.assign(float(value))
+        """Set a new rate (callbacks do this between steps; the compiled step reads the variable)."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(
+                f"{type(self).__name__} was created with a learning rate schedule, so its learning rate cannot be set "
+                f"(received {value!r}); create the optimizer with a float `learning_rate` to change it by hand."
+            )
+        self._learning_rate.assign(self._check_learning_rate(value))
 
     # ---------------------------------------------------------------- state
     def build(self, variables: Sequence[Variable]) -> None:
-        """Create the slots for ``variables`` (subclasses add theirs with :meth:`add_slot`)."""
+        """Create the state for ``variables`` (once; :meth:`apply` calls it on first use)."""
+        if self.built:
+            return
+        self._trainable_variables = list(variables)
+        self._index = {id(v): i for i, v in enumerate(self._trainable_variables)}
+        self.create_state(self._trainable_variables)
         self.built = True
 
-    def add_slot(self, reference: Variable, name: str, initial: float = 0.0) -> Variable:
-        """A zero-initialised slot variable shaped like ``reference``."""
-        slot = Variable(np.full(reference.shape, initial), name=name, trainable=False, dtype=reference.dtype,
-                        path=f"{self.name}/{reference.path.replace('/', '_')}_{name}")  # fmt: skip
-        self._slots.append(slot)
-        return slot
+    def create_state(self, variables: list[Variable]) -> None:
+        """Add the optimizer's slots for ``variables`` (plain SGD has none)."""
+
+    def add_variable(self, shape: tuple[int, ...], name: str, dtype: str | None = None, initial_value: float = 0.0) -> Variable:
+        """A state variable filled with ``initial_value``, listed in :attr:`variables`."""
+        variable = Variable(np.full(shape, initial_value), name=name, trainable=False, dtype=dtype or settings.floatx, path=f"{self.name}/{name}")
+        self._state.append(variable)
+        return variable
+
+    def add_optimizer_variables(self, variables: Sequence[Variable], names: str | Sequence[str], initial_value: float = 0.0) -> None:
+        """One slot per variable and name, shaped like the variable and named ``{path}_{name}``; :meth:`slot` finds them.
+
+        Several names are created variable by variable (``m_w1, u_w1, m_w2, u_w2``), as Keras orders them.
+        """
+        names = [names] if isinstance(names, str) else list(names)
+        for name in names:
+            self._slots[name] = []
+        for variable in variables:
+            for name in names:
+                slot = self.add_variable(variable.shape, f"{variable.path.replace('/', '_')}_{name}", variable.dtype, initial_value)
+                self._slots[name].append(slot)
+
+    def slot(self, name: str, variable: Variable) -> Variable:
+        """The ``name`` slot of ``variable``."""
+        return self._slots[name][self._index[id(variable)]]
 
     @property
     def variables(self) -> list[Variable]:
-        """The optimizer's state: step count, learning rate and slots."""
-        return [self.iterations] + ([self._learning_rate] if self._learning_rate is not None else []) + self._slots
+        """The whole state, in a fixed order: ``iterations``, the learning rate (unless scheduled), then the slots
+        in the order :meth:`build` created them."""
+        rate = [self._learning_rate] if isinstance(self._learning_rate, Variable) else []
+        return [self.iterations, *rate, *self._state]
 
     # --------------------------------------------------------------- update
-    def apply(self, grads: Sequence[Tensor], variables: Sequence[Variable]) -> None:
-        """Update each variable from its gradient, then count the step."""
-        if len(grads) != len(variables):
-            raise ValueError(f"{type(self).__name__}.apply: {len(grads)} gradients for {len(variables)} variables.")
-        with no_grad():
+    def apply(self, grads: Sequence[Tensor], variables: Sequence[Variable] | None = None) -> None:
+        """Update each variable from its gradient (``variables`` defaults to those the optimizer was built with)."""
+        owner = type(self).__name__
+        if variables is None:
             if not self.built:
-                self.build(variables)
-            grads = self.clip(list(grads))
+                raise ValueError(f"{owner}.apply: pass `variables` (or call build(variables) first) so the optimizer knows what to update.")
+            variables = self._trainable_variables
+        variables, grads = list(variables), list(grads)
+        if len(grads) != len(variables):
+            raise ValueError(f"{owner}.apply: received {len(grads)} gradients for {len(variables)} variables; they must pair up.")
+        if not grads:
+            return
+        with no_grad():
+            self.build(variables)
+            unknown = [v.path for v in variables if id(v) not in self._index]
+            if unknown:
+                raise ValueError(f"{owner}.apply: variables {unknown} are not among the {len(self._index)} this optimizer was built with; create a new optimizer for new variables.")
+            grads = self.clip_gradients([cast(g, v.dtype) for g, v in zip(grads, variables)])
             learning_rate = self.learning_rate
-            for gradient, variable in zip(grads, variables):
-                rate = cast(learning_rate, variable.dtype)
-                if self.weight_decay:
-                    variable.assign(variable - variable * rate * self.weight_decay)
-                self.update_step(cast(gradient, variable.dtype), variable, rate)
+            if self.weight_decay:
+                for variable in variables:
+                    variable.assign(variable - variable * self.weight_decay * cast(learning_rate, variable.dtype))
+            self.update_steps(grads, variables, learning_rate)
             self.iterations.assign_add(1)
 
     def apply_gradients(self, grads_and_vars: Sequence[tuple[Tensor, Variable]]) -> None:
@@ -109,56 +192,62 @@ class Optimizer:
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
 
-    def clip(self, grads: list[Tensor]) -> list[Tensor]:
-        """Apply clipvalue, clipnorm (per gradient) or global_clipnorm (over all)."""
-        if self.clipvalue is not None:
-            return [C.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
-        if self.clipnorm is not None:
+    def clip_gradients(self, grads: list[Tensor]) -> list[Tensor]:
+        """Apply clipnorm (per gradient), global_clipnorm (over all) or clipvalue; a limit of 0 means off."""
+        if self.clipnorm:
             return [_scale_to_norm(g, sqrt(sum(g * g)), self.clipnorm) for g in grads]
-        if self.global_clipnorm is not None:
-            norm = sqrt(_sum_all([sum(g * g) for g in grads]))
+        if self.global_clipnorm:
+            squares = [sum(g * g) for g in grads]
+            total = squares[0]
+            for square in squares[1:]:
+                total = total + cast(square, total.dtype)
+            norm = sqrt(total)
             return [_scale_to_norm(g, cast(norm, g.dtype), self.global_clipnorm) for g in grads]
+        if self.clipvalue:
+            return [clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         return grads
 
+    def update_steps(self, grads: list[Tensor], variables: list[Variable], learning_rate: Tensor) -> None:
+        """Run :meth:`update_step` for every variable (Nadam also updates a shared variable first)."""
+        for gradient, variable in zip(grads, variables):
+            self.update_step(gradient, variable, cast(learning_rate, variable.dtype))
+
+    @abstractmethod
     def update_step(self, gradient: Tensor, variable: Variable, learning_rate: Tensor) -> None:
-        raise NotImplementedError
+        """Update ``variable`` (and its slots) from its clipped ``gradient``, both of ``variable``'s dtype."""
 
     # --------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
-        from highnn.optimizers.schedules import serialize
-
-        rate = serialize(self.schedule) if self.schedule is not None else float(self._learning_rate.item())
+        """The constructor arguments (state is not included: see :attr:`variables`)."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            rate: float | dict[str, Any] = schedules.serialize(self._learning_rate)
+        else:
+            rate = float(self._learning_rate.item())
         return {"name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
-                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}  # fmt: skip
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
+                **{attribute: getattr(self, attribute) for attribute in self.hyperparameters}}  # fmt: skip
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Optimizer:
-        from highnn.optimizers.schedules import deserialize
-
+    def from_config(cls, config: dict[str, Any], custom_objects: Mapping[str, type] | None = None) -> Optimizer:
+        """A fresh optimizer (no state) from :meth:`get_config`'s output; ``custom_objects`` may name your schedule classes."""
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
-            config["learning_rate"] = deserialize(config["learning_rate"])
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
         return cls(**config)
 
 
-def _sum_all(values: list[Tensor]) -> Tensor:
-    total = values[0]
-    for value in values[1:]:
-        total = total + cast(value, total.dtype)
-    return total
-
-
 def _scale_to_norm(g: Tensor, norm: Tensor, limit: float) -> Tensor:
-    """``g`` scaled down so its norm is at most ``limit``."""
-    return g * where(norm > limit, limit / where(norm > 0.0, norm, 1.0), 1.0)
+    """``g`` scaled down so its norm is at most ``limit`` (``g * limit / max(norm, limit)``, as Keras)."""
+    return g * (limit / maximum(norm, limit))
 
 
-def power(base: float, exponent: Tensor) -> Tensor:
-    """``base ** exponent`` for a Python base and a tensor exponent."""
-    return to_tensor(base, exponent.dtype) ** exponent
+def check_beta(owner: str, argument: str, value: Any) -> float:
+    """A moment decay rate: in [0, 1) (1 would divide by zero in the bias corrections)."""
+    return check_number(owner, argument, value, 0.0, 1.0, high_open=True)
 
 
-def check_in_range(optimizer: str, argument: str, value: float, low: float, high: float) -> None:
-    """Raise unless ``low <= value <= high`` (used for momenta and decay rates)."""
-    if not (isinstance(value, (int, float)) and low <= value <= high and math.isfinite(value)):
-        raise ValueError(f"{optimizer}: `{argument}` must be in [{low}, {high}], received {value!r}.")
+def check_epsilon(owner: str, value: Any) -> float:
+    return check_number(owner, "epsilon", value, 0.0)
+
+
+__all__ = ["ClippingAndName", "CommonArguments", "LearningRate", "Optimizer", "check_beta", "check_epsilon"]

@@ -1,33 +1,264 @@
-"""Learning-rate schedules: ``schedule(step) -> learning rate``, evaluated inside the train step."""
+"""Learning-rate schedules: ``schedule(step) -> learning rate`` (eta_t in Algorithm 2.2).
+
+A schedule is built from highnn operations, so an optimizer evaluates it on its
+``iterations`` variable inside the traced train step, and every replayed step
+sees the rate for its own step. Arguments and formulas are Keras 3's::
+
+    schedule = hn.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1000, decay_rate=0.5)
+    optimizer = hn.optimizers.SGD(learning_rate=schedule)
+"""
 
 from __future__ import annotations
 
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from highnn.config import settings
 from highnn.graph import Tensor
+from highnn.ops.primitives import cast, floor, maximum, minimum, to_tensor, where
+from highnn.ops.primitives import pow as power
+from highnn.optimizers.arguments import check_flag, check_number
 from highnn.registry import lookup
 
 
-class LearningRateSchedule:
-    """A learning rate that changes with the optimizer's step count (eta_t in Algorithm 2.2)."""
+class LearningRateSchedule(ABC):
+    """Base class: override ``__call__(step)`` (and ``get_config`` to make the schedule serializable).
 
-    def __call__(self, step: Tensor) -> Tensor:
-        raise NotImplementedError
+    >>> class Halving(LearningRateSchedule):
+    ...     def __call__(self, step):
+    ...         return 0.1 * hn.ops.pow(0.5, hn.ops.cast(step, "float32"))
+    """
+
+    @abstractmethod
+    def __call__(self, step: Tensor | int) -> Tensor:
+        """The learning rate at ``step`` (an integer scalar tensor: the optimizer's step count)."""
 
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError
+        raise NotImplementedError(f"Learning rate schedule {type(self).__name__!r} must override get_config() to be serializable.")
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
         return cls(**config)
 
 
-CLASSES: dict[str, type[LearningRateSchedule]] = {}
+def _float_step(step: Tensor | int) -> Tensor:
+    """The step count as a floatx scalar."""
+    return cast(to_tensor(step), settings.floatx)
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with ``staircase`` the exponent is floored.
+
+    >>> schedule = ExponentialDecay(0.1, decay_steps=100, decay_rate=0.96, staircase=True)
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False, name: str = "ExponentialDecay") -> None:
+        owner = type(self).__name__
+        self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
+        self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
+        self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0, low_open=True)
+        self.staircase = check_flag(owner, "staircase", staircase)
+        self.name = name
+
+    def __call__(self, step: Tensor | int) -> Tensor:
+        exponent = _float_step(step) / self.decay_steps
+        if self.staircase:
+            exponent = floor(exponent)
+        return self.initial_learning_rate * power(self.decay_rate, exponent)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}  # fmt: skip
+
+
+class InverseTimeDecay(LearningRateSchedule):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with ``staircase`` the ratio is floored.
+
+    >>> schedule = InverseTimeDecay(0.1, decay_steps=1.0, decay_rate=0.5)
+    """
+
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False, name: str = "InverseTimeDecay") -> None:
+        owner = type(self).__name__
+        self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
+        self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
+        self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0)
+        self.staircase = check_flag(owner, "staircase", staircase)
+        self.name = name
+
+    def __call__(self, step: Tensor | int) -> Tensor:
+        ratio = _float_step(step) / self.decay_steps
+        if self.staircase:
+            ratio = floor(ratio)
+        return self.initial_learning_rate / (1.0 + self.decay_rate * ratio)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}  # fmt: skip
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[0]`` while ``step <= boundaries[0]``, ``values[i]`` while ``boundaries[i-1] < step <= boundaries[i]``,
+    ``values[-1]`` after the last boundary.
+
+    >>> schedule = PiecewiseConstantDecay(boundaries=[100, 110], values=[1.0, 0.5, 0.1])
+    """
+
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float], name: str = "PiecewiseConstant") -> None:
+        owner = type(self).__name__
+        for argument, sequence in (("boundaries", boundaries), ("values", values)):
+            if isinstance(sequence, (str, bytes)) or not isinstance(sequence, Sequence):
+                raise TypeError(f"{owner}: `{argument}` must be a list of numbers, received {sequence!r}.")
+        if len(boundaries) != len(values) - 1:
+            raise ValueError(
+                f"{owner}: `values` must have one more entry than `boundaries`; received {len(boundaries)} "
+                f"boundaries {list(boundaries)} and {len(values)} values {list(values)}."
+            )
+        self.boundaries = [check_number(owner, f"boundaries[{i}]", b) for i, b in enumerate(boundaries)]
+        self.values = [check_number(owner, f"values[{i}]", v, 0.0) for i, v in enumerate(values)]
+        if any(low >= high for low, high in zip(self.boundaries, self.boundaries[1:])):
+            raise ValueError(f"{owner}: `boundaries` must be strictly increasing, received {list(boundaries)}.")
+        self.name = name
+
+    def __call__(self, step: Tensor | int) -> Tensor:
+        step = to_tensor(step)
+        integral = step.dtype in ("int32", "int64")
+        rate = to_tensor(self.values[-1], settings.floatx)
+        for boundary, value in zip(reversed(self.boundaries), reversed(self.values[:-1])):
+            # an integer step is <= b exactly when it is <= floor(b)
+            rate = where(step <= (math.floor(boundary) if integral else boundary), value, rate)
+        return rate
+
+    def get_config(self) -> dict[str, Any]:
+        return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
+
+
+class PolynomialDecay(LearningRateSchedule):
+    """From ``initial_learning_rate`` to ``end_learning_rate`` in ``decay_steps`` along ``(1 - step / decay_steps) ** power``.
+
+    Without ``cycle`` the rate stays at ``end_learning_rate`` after ``decay_steps``;
+    with it the decay restarts, over the first multiple of ``decay_steps`` not below ``step``.
+
+    >>> schedule = PolynomialDecay(0.1, decay_steps=10000, end_learning_rate=0.01, power=0.5)
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        end_learning_rate: float = 0.0001,
+        power: float = 1.0,
+        cycle: bool = False,
+        name: str = "PolynomialDecay",
+    ) -> None:
+        owner = type(self).__name__
+        self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
+        self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
+        self.end_learning_rate = check_number(owner, "end_learning_rate", end_learning_rate, 0.0)
+        self.power = check_number(owner, "power", power, 0.0)
+        self.cycle = check_flag(owner, "cycle", cycle)
+        self.name = name
+
+    def __call__(self, step: Tensor | int) -> Tensor:
+        step = _float_step(step)
+        if self.cycle:
+            periods = -floor(-step / self.decay_steps)  # ceil; step 0 counts as the first period
+            decay_steps = self.decay_steps * where(step == 0.0, 1.0, periods)
+        else:
+            step, decay_steps = minimum(step, self.decay_steps), self.decay_steps
+        remaining = 1.0 - step / decay_steps
+        return (self.initial_learning_rate - self.end_learning_rate) * remaining**self.power + self.end_learning_rate
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle, "name": self.name}  # fmt: skip
+
+
+class CosineDecay(LearningRateSchedule):
+    """Optional linear warmup to ``warmup_target`` in ``warmup_steps``, then a half cosine over ``decay_steps``.
+
+    The decay goes from its start ``r`` (``warmup_target``, or ``initial_learning_rate``
+    without warmup) to ``r * alpha``: ``r * ((1 - alpha) * 0.5 * (1 + cos(pi * s / decay_steps)) + alpha)``
+    with ``s = min(step - warmup_steps, decay_steps)``.
+
+    >>> schedule = CosineDecay(0.0, decay_steps=1000, warmup_target=0.1, warmup_steps=100)
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        alpha: float = 0.0,
+        name: str = "CosineDecay",
+        warmup_target: float | None = None,
+        warmup_steps: float = 0,
+    ) -> None:
+        owner = type(self).__name__
+        self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
+        self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
+        self.alpha = check_number(owner, "alpha", alpha, 0.0, 1.0)
+        self.name = name
+        self.warmup_target = None if warmup_target is None else check_number(owner, "warmup_target", warmup_target, 0.0)
+        self.warmup_steps = check_number(owner, "warmup_steps", warmup_steps, 0.0)
+
+    def __call__(self, step: Tensor | int) -> Tensor:
+        step = _float_step(step)
+        if self.warmup_target is None:
+            return self._decay(minimum(step, self.decay_steps), self.initial_learning_rate)
+        decayed = self._decay(minimum(maximum(step - self.warmup_steps, 0.0), self.decay_steps), self.warmup_target)
+        if not self.warmup_steps:
+            return decayed
+        warmup = (self.warmup_target - self.initial_learning_rate) * (step / self.warmup_steps) + self.initial_learning_rate
+        return where(step < self.warmup_steps, warmup, decayed)
+
+    def _decay(self, step: Tensor, start: float) -> Tensor:
+        cosine = 0.5 * (1.0 + _cos_pi(step / self.decay_steps))
+        return start * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps, "alpha": self.alpha,
+                "name": self.name, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}  # fmt: skip
+
+
+# Taylor coefficients of sin: (-1)**k / (2k + 1)!; twelve terms reach float64 precision on [-pi/2, pi/2]
+_SIN_COEFFICIENTS = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(12))
+
+
+def _cos_pi(fraction: Tensor) -> Tensor:
+    """``cos(pi * fraction)`` for ``fraction`` in [0, 1], from primitives (there is no cosine primitive).
+
+    ``cos(pi * f) = -sin(t)`` with ``t = pi * (f - 1/2)`` in [-pi/2, pi/2], where
+    the sine's Taylor series, summed by Horner's rule, is exact to rounding.
+    """
+    t = (fraction - 0.5) * math.pi
+    t_squared = t * t
+    series = to_tensor(_SIN_COEFFICIENTS[-1], t.dtype)
+    for coefficient in reversed(_SIN_COEFFICIENTS[:-1]):
+        series = series * t_squared + coefficient
+    return -(t * series)
+
+
+CLASSES: dict[str, type[LearningRateSchedule]] = {
+    cls.__name__: cls for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay)
+}
 
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}``, the form optimizer configs and saved models store."""
     return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
 
 
-def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
-    return lookup("learning rate schedule", config["class_name"], CLASSES).from_config(config.get("config", {}))
+def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type[LearningRateSchedule]] | None = None) -> LearningRateSchedule:
+    """The schedule :func:`serialize` described; only the classes in :data:`CLASSES` and ``custom_objects`` are allowed."""
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"A serialized learning rate schedule must be a dict with a 'class_name' key, received {config!r}.")
+    allowed = {**CLASSES, **{name: cls for name, cls in (custom_objects or {}).items()
+                             if isinstance(cls, type) and issubclass(cls, LearningRateSchedule)}}  # fmt: skip
+    return lookup("learning rate schedule", config["class_name"], allowed).from_config(config.get("config", {}))
+
+
+__all__ = [
+    "CosineDecay", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule", "PiecewiseConstantDecay",
+    "PolynomialDecay", "deserialize", "serialize",
+]  # fmt: skip

@@ -1,40 +1,41 @@
-"""Stochastic gradient descent with optional (Nesterov) momentum, Algorithm 2.2's update."""
+"""Stochastic gradient descent with optional (Nesterov) momentum: Algorithm 2.2's update."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing_extensions import Unpack
 
 from highnn.graph import Tensor
-from highnn.optimizers.base import Optimizer, check_in_range
+from highnn.optimizers.arguments import check_flag, check_number
+from highnn.optimizers.base import CommonArguments, LearningRate, Optimizer
 from highnn.variables import Variable
 
 
 class SGD(Optimizer):
-    """``v = momentum * v - lr * g``; ``w += v`` (or ``w += momentum * v - lr * g`` with Nesterov).
+    """Gradient descent, ``w -= lr * g``, optionally with momentum.
 
-    Without momentum it is ``w -= lr * g``. Keras's defaults: ``learning_rate=0.01``.
+    With ``momentum``: ``v = momentum * v - lr * g``; ``w += v``, or with
+    ``nesterov=True``: ``w += momentum * v - lr * g`` (the new ``v``).
+
+    >>> optimizer = hn.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
     """
 
-    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Any) -> None:
-        super().__init__(learning_rate, **kwargs)
-        check_in_range("SGD", "momentum", momentum, 0.0, 1.0)
-        self.momentum, self.nesterov = float(momentum), bool(nesterov)
-        self.velocities: dict[int, Variable] = {}
+    default_name = "SGD"
+    hyperparameters = ("momentum", "nesterov")
 
-    def build(self, variables: Sequence[Variable]) -> None:
+    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Unpack[CommonArguments]) -> None:
+        super().__init__(learning_rate, **kwargs)
+        self.momentum = check_number("SGD", "momentum", momentum, 0.0, 1.0)
+        self.nesterov = check_flag("SGD", "nesterov", nesterov)
+
+    def create_state(self, variables: list[Variable]) -> None:
         if self.momentum:
-            self.velocities = {id(v): self.add_slot(v, "momentum") for v in variables}
-        super().build(variables)
+            self.add_optimizer_variables(variables, "momentum")
 
     def update_step(self, gradient: Tensor, variable: Variable, learning_rate: Tensor) -> None:
         if not self.momentum:
             variable.assign(variable - gradient * learning_rate)
             return
-        velocity = self.velocities[id(variable)]
+        velocity = self.slot("momentum", variable)
         velocity.assign(velocity * self.momentum - gradient * learning_rate)
         step = velocity * self.momentum - gradient * learning_rate if self.nesterov else velocity
         variable.assign(variable + step)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
