@@ -203,6 +203,11 @@ class Trainer:
             arrays, validation = split_validation(arrays, validation_split)
         self._prepare(arrays, training=True)
         batches = Batches(arrays, batch_size, shuffle=shuffle)
+        if validation is not None:
+            validation = prepare(validation)
+            self._prepare(validation)
+            val_batches = Batches(validation, check_batch_size(validation_batch_size or batch_size, "validation_batch_size"))
+            val_total = min(validation_steps or len(val_batches), len(val_batches))
         steps = steps_per_epoch or len(batches)
         history = History()
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -222,7 +227,7 @@ class Trainer:
                 pass
             epoch_logs = self.get_metrics_result()
             if validation is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self.evaluate(**validation, batch_size=validation_batch_size or batch_size, steps=validation_steps, verbose=0, return_dict=True)
+                val_logs = self._test_pass(val_batches, val_total, callback_list)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -254,16 +259,21 @@ class Trainer:
         total = min(steps or len(batches), len(batches))
         callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
                                      {"steps": total, "verbose": verbose, "mode": "evaluate"})  # fmt: skip
+        logs = self._test_pass(batches, total, callback_list)
+        if return_dict:
+            return logs
+        values = [logs[name] for name in self.metrics_names]
+        return values[0] if len(values) == 1 else values
+
+    def _test_pass(self, batches: Batches, total: int, callback_list: CallbackList) -> Logs:
+        """One pass of the test step over ``total`` batches, with the test hooks; the resulting logs."""
         self.reset_metrics()
         callback_list.on_test_begin()
         for _ in self._execute("test", itertools.islice(batches, total), callback_list):
             pass
         logs = self.get_metrics_result()
         callback_list.on_test_end(logs)
-        if return_dict:
-            return logs
-        values = [logs[name] for name in self.metrics_names]
-        return values[0] if len(values) == 1 else values
+        return logs
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: str | int = "auto", steps: int | None = None, callbacks: list[Callback] | None = None) -> np.ndarray:
         """The model's outputs for ``x``, batch by batch, as one NumPy array."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import re
@@ -56,6 +57,19 @@ class Layer:
         self._regularized: list[tuple[Variable, regularizers.Regularizer]] = []
         self.expected_last_dim: int | None = None
         self._call_takes_training = "training" in inspect.signature(self.call).parameters
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make every ``build`` mark the layer built, so building twice never adds weights twice."""
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            build = cls.__dict__["build"]
+
+            @functools.wraps(build)
+            def build_once(self: Layer, input_shape: tuple[int | None, ...]) -> None:
+                build(self, input_shape)
+                self.built = True
+
+            cls.build = build_once  # type: ignore[method-assign]
 
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, Layer) and name != "_parent" and value not in getattr(self, "_layers", ()):
