@@ -15,6 +15,7 @@ from highnn import (
     ops,
     optimizers,
     regularizers,
+    saving,
     utils,
 )
 from highnn import graph, models
@@ -29,5 +30,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Input", "Model", "Sequential", "Tensor", "Variable", "activations", "callbacks", "config", "grad",
     "initializers", "layers", "losses", "metrics", "models", "no_grad", "ops", "optimizers", "regularizers",
-    "tensor", "utils", "verify",
+    "saving", "tensor", "utils", "verify",
 ]  # fmt: skip

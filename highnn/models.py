@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
+from highnn import saving
 from highnn.graph import Tensor
 from highnn.layers import core
 from highnn.layers.layer import Layer
 from highnn.registry import lookup
+from highnn.saving import load_model as load_model  # re-exported: highnn.models.load_model, as in Keras
 from highnn.trainer import Trainer
 
 Shape = tuple[int | None, ...]
@@ -45,6 +48,18 @@ class Model(Trainer, Layer):
     def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
         """Each layer with its output shape (``?`` where not known)."""
         return [(layer, "?") for layer in self.layers]
+
+    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Save architecture, weights and optimizer state to a ``.highnn`` file; ``hn.models.load_model`` reads it."""
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
+        """Save the weights to a ``.weights.safetensors`` file."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: str | os.PathLike[str]) -> None:
+        """Set the weights, by position, from a ``.weights.safetensors`` or ``.highnn`` file."""
+        saving.load_weights(self, filepath)
 
 
 class Sequential(Model):
@@ -94,7 +109,6 @@ class Sequential(Model):
                 layer.build(shape)
                 layer.built = True
             shape = layer.compute_output_shape(shape)
-        self.built = bool(self.layers)
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         x = inputs

@@ -28,6 +28,7 @@ class Trainer:
     """The Keras training API; a subclass provides ``__call__``, ``trainable_weights`` and ``losses``."""
 
     compiled = False
+    _initial_epoch_override: int | None = None  # set by BackupAndRestore when it resumes a run
     optimizer: optimizers.Optimizer
     loss: losses.Loss | None
 
@@ -219,6 +220,8 @@ class Trainer:
         self.stop_training = False
         epoch_logs: Logs = {}
         callback_list.on_train_begin()
+        if self._initial_epoch_override is not None:
+            initial_epoch, self._initial_epoch_override = self._initial_epoch_override, None
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch)

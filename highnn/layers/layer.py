@@ -52,6 +52,7 @@ class Layer:
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self.input_shape_hint = tuple(input_shape) if input_shape is not None else None
         self._own_weights: list[Variable] = []
+        self._own_state: list[Variable] = []
         self._layers: list[Layer] = []
         self._activity_losses: list[Tensor] = []
         self._regularized: list[tuple[Variable, regularizers.Regularizer]] = []
@@ -94,6 +95,20 @@ class Layer:
         if penalty is not None:
             self._regularized.append((variable, penalty))
         return variable
+
+    def add_state_variable(self, value: Any, name: str) -> Variable:
+        """Non-weight state, such as a random layer's seed: in :attr:`variables`, not in :attr:`weights`."""
+        variable = Variable(value, name=name, trainable=False, path=f"{self.name}/{name}")
+        self._own_state.append(variable)
+        return variable
+
+    @property
+    def variables(self) -> list[Variable]:
+        """The weights and every other state variable, this layer's and its sub-layers' (Keras's ``variables``)."""
+        found = self.weights + self._own_state
+        for layer in self._layers:
+            found.extend(v for v in layer.variables if all(v is not f for f in found))
+        return found
 
     @property
     def layers(self) -> list[Layer]:

@@ -19,8 +19,8 @@ from highnn.variables import Variable
 class RandomLayer(Layer):
     """A layer that draws fresh random numbers at every training step.
 
-    Its seed lives in an integer Variable, ``seed_state`` (not one of the
-    layer's weights, as in Keras): each draw uses its current value and then
+    Its seed lives in an integer state variable, ``seed_state`` (in the
+    layer's ``variables`` but not its weights, as in Keras): each draw uses its current value and then
     advances it with ``assign_add(1)``. The advance is a Variable assignment,
     so a traced train step replays it too and every step draws new numbers,
     while the same ``seed`` always gives the same sequence. Without a seed one
@@ -34,10 +34,7 @@ class RandomLayer(Layer):
         self.seed_state: Variable | None = None
 
     def build(self, input_shape: Shape) -> None:
-        self.seed_state = Variable(
-            np.asarray(self.initial_seed, dtype=np.int64), name="seed_generator_state", trainable=False,
-            path=f"{self.name}/seed_generator_state",
-        )  # fmt: skip
+        self.seed_state = self.add_state_variable(np.asarray(self.initial_seed, dtype=np.int64), "seed_generator_state")
 
     def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...]) -> Tensor:
         """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed."""
