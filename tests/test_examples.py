@@ -38,3 +38,22 @@ def test_computation_graph_example_prints_the_seed_values() -> None:
     out = run_example(EXAMPLES[0].parent / "computation_graph.py")
     assert "y = 56   dy/da = 45   dy/db = 30" in out
     assert "digraph highnn {" in out
+
+
+def test_regression_example_beats_predicting_the_mean() -> None:
+    out = run_example(EXAMPLES[0].parent / "regression_early_stopping.py")
+    match = re.search(r"test mean absolute error: ([\d.]+) \(predicting the mean: ([\d.]+)\)", out)
+    assert match and float(match.group(1)) < 0.85 * float(match.group(2)), out
+    assert re.search(r"stopped after \d+ epochs", out)
+
+
+def test_dropout_batchnorm_example_generalises() -> None:
+    out = run_example(EXAMPLES[0].parent / "dropout_batchnorm.py")
+    match = re.search(r"test accuracy: ([\d.]+)", out)
+    assert match and float(match.group(1)) >= 0.95, out[-500:]
+
+
+def test_resumed_run_matches_the_uninterrupted_one_exactly() -> None:
+    out = run_example(EXAMPLES[0].parent / "resume_training.py")
+    assert "simulated crash after epoch 3" in out
+    assert "largest weight difference between the resumed and the uninterrupted run: 0\n" in out
