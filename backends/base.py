@@ -4,7 +4,9 @@ A backend is one module with one class that implements these functions on its
 array type. They are pure (no in-place mutation of their inputs, since JAX
 arrays are immutable) and take static arguments (axes, shapes, dtypes) as
 Python values. Dtypes are named by strings: ``float32``, ``float64``,
-``int32``, ``int64``, ``bool``. A new backend passes ``tests/conformance``.
+``int32``, ``int64``, ``bool``. Static arguments arrive by keyword,
+with the parameter names used here (``axis``, ``keepdims``, ``shape``,
+``axes``, ``index``, ``dtype``). A new backend passes ``tests/conformance``.
 """
 
 from __future__ import annotations

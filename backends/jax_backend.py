@@ -73,14 +73,17 @@ class JaxBackend:
     def enable_float64(self, on: bool) -> None:
         jax.config.update("jax_enable_x64", on)
 
-    add, sub, mul, div = staticmethod(jnp.add), staticmethod(jnp.subtract), staticmethod(jnp.multiply), staticmethod(jnp.divide)
+    add, sub = staticmethod(jnp.add), staticmethod(jnp.subtract)
+    mul, div = staticmethod(jnp.multiply), staticmethod(jnp.divide)
     pow, maximum, minimum = staticmethod(jnp.power), staticmethod(jnp.maximum), staticmethod(jnp.minimum)
     equal, not_equal = staticmethod(jnp.equal), staticmethod(jnp.not_equal)
     greater, greater_equal = staticmethod(jnp.greater), staticmethod(jnp.greater_equal)
     less, less_equal = staticmethod(jnp.less), staticmethod(jnp.less_equal)
-    where, neg, exp, log = staticmethod(jnp.where), staticmethod(jnp.negative), staticmethod(jnp.exp), staticmethod(jnp.log)
+    where, neg = staticmethod(jnp.where), staticmethod(jnp.negative)
+    exp, log = staticmethod(jnp.exp), staticmethod(jnp.log)
     log1p, tanh, sqrt = staticmethod(jnp.log1p), staticmethod(jnp.tanh), staticmethod(jnp.sqrt)
-    abs, sign, erf = staticmethod(jnp.abs), staticmethod(jnp.sign), staticmethod(jax.scipy.special.erf)
+    abs, sign, floor = staticmethod(jnp.abs), staticmethod(jnp.sign), staticmethod(jnp.floor)
+    erf = staticmethod(jax.scipy.special.erf)
     matmul, reshape, transpose = staticmethod(jnp.matmul), staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)
 

@@ -117,14 +117,17 @@ class TorchBackend:
     def enable_float64(self, on: bool) -> None:
         pass
 
-    add, sub, mul, div = staticmethod(torch.add), staticmethod(torch.sub), staticmethod(torch.mul), staticmethod(torch.div)
+    add, sub = staticmethod(torch.add), staticmethod(torch.sub)
+    mul, div = staticmethod(torch.mul), staticmethod(torch.div)
     pow, maximum, minimum = staticmethod(torch.pow), staticmethod(torch.maximum), staticmethod(torch.minimum)
     equal, not_equal = staticmethod(torch.eq), staticmethod(torch.ne)
     greater, greater_equal = staticmethod(torch.gt), staticmethod(torch.ge)
     less, less_equal = staticmethod(torch.lt), staticmethod(torch.le)
-    where, neg, exp, log = staticmethod(torch.where), staticmethod(torch.neg), staticmethod(torch.exp), staticmethod(torch.log)
+    where, neg = staticmethod(torch.where), staticmethod(torch.neg)
+    exp, log = staticmethod(torch.exp), staticmethod(torch.log)
     log1p, tanh, sqrt = staticmethod(torch.log1p), staticmethod(torch.tanh), staticmethod(torch.sqrt)
-    abs, sign, erf = staticmethod(torch.abs), staticmethod(torch.sign), staticmethod(torch.special.erf)
+    abs, sign, floor = staticmethod(torch.abs), staticmethod(torch.sign), staticmethod(torch.floor)
+    erf = staticmethod(torch.special.erf)
     matmul = staticmethod(torch.matmul)
 
     # the engine passes static arguments by the protocol's names, which torch spells differently

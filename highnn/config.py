@@ -77,6 +77,7 @@ def use_backend(name: str, device: str | None = None, floatx: str | None = None)
             settings.floatx = _check_floatx(floatx)
         yield set_backend(name, device)
     finally:
+        settings.backend.enable_float64(saved_floatx == "float64")  # JAX's x64 switch is process-wide
         settings.backend, settings.floatx = saved_backend, saved_floatx
         saved_backend.enable_float64(saved_floatx == "float64")
 

@@ -97,6 +97,11 @@ class Tensor:
         array = self.numpy()
         return array if dtype is None else array.astype(dtype)
 
+    def __bool__(self) -> bool:
+        if self.shape:
+            raise ValueError(f"The truth value of a tensor of shape {self.shape} is ambiguous; use .item() on a scalar.")
+        return bool(self.item())
+
     def __float__(self) -> float:
         return float(self.item())
 

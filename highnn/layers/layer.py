@@ -132,7 +132,7 @@ class Layer:
 
     def get_weights(self) -> list[np.ndarray]:
         """The weights' values as NumPy arrays, in the order of :attr:`weights`."""
-        return [w.numpy() for w in self.weights]
+        return [np.array(w.numpy()) for w in self.weights]  # copies: writing into them leaves the model alone
 
     def set_weights(self, weights: list[Any]) -> None:
         """Replace every weight's value; shapes must match."""

@@ -1,0 +1,425 @@
+"""One declarative record per primitive, in the manner of PyTorch's OpInfo.
+
+A record holds a function that builds sample inputs (several shapes,
+broadcasting, edge values), a NumPy float64 reference, whether the primitive is
+differentiable, and error inputs with the error they must raise. Sample arrays
+that are float64 are cast to the dtype under test; bool and integer arrays keep
+their dtype. Domains keep away from poles and kinks by far more than the
+finite-difference step (positive bases for log/sqrt/pow, no ties for
+max/maximum except in the samples labelled ``ties``, whose two-way ties split
+the gradient 0.5/0.5 as PyTorch and JAX do and as central differences see it).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+Draw = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+Shapes = Sequence[tuple[tuple[int, ...], ...]]  # per sample, one shape per input
+
+
+# ------------------------------------------------------------------ records
+@dataclass(frozen=True)
+class Sample:
+    """The inputs of one call and its static attributes; ``label`` names an edge case."""
+
+    inputs: tuple[np.ndarray, ...]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    def describe(self) -> str:
+        """A call-like test id such as ``(ties: 2x3, 2x3)`` or ``(2x3x4, axis=(0, 2), keepdims=True)``."""
+        shapes = ["x".join(map(str, x.shape)) or "scalar" for x in self.inputs]
+        attrs = [f"{key}={_show_index(value) if key == 'index' else value}" for key, value in self.attrs.items()]
+        return f"({self.label + ': ' if self.label else ''}{', '.join(shapes + attrs)})"
+
+
+@dataclass(frozen=True)
+class ErrorInput:
+    """Operands the primitive's check must reject with ``error`` whose message matches ``match``."""
+
+    sample: Sample
+    error: type[Exception]
+    match: str
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """The law a random primitive's numbers follow: their support and first two moments."""
+
+    low: float
+    high: float
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True, eq=False)
+class OpRecord:
+    """Everything the conformance suite knows about one primitive."""
+
+    name: str
+    sample_inputs: Callable[[np.random.Generator], list[Sample]]
+    reference: Callable[..., Any] | None = None  # None for random primitives, which follow `distribution`
+    differentiable: bool = True
+    errors: tuple[ErrorInput, ...] = ()
+    distribution: Distribution | None = None
+
+    @cached_property
+    def samples(self) -> tuple[Sample, ...]:
+        """The samples, drawn from a generator seeded by the name: the same on every run and backend."""
+        return tuple(self.sample_inputs(np.random.default_rng(zlib.crc32(self.name.encode()))))
+
+
+def _show_index(index: Any) -> str:
+    """A basic index in NumPy's bracket syntax: ``[1:3, ::-1, None, ...]``."""
+
+    def show(part: Any) -> str:
+        if part is Ellipsis:
+            return "..."
+        if isinstance(part, slice):
+            ends = ":".join("" if end is None else str(end) for end in (part.start, part.stop))
+            return ends if part.step is None else f"{ends}:{part.step}"
+        return str(part)
+
+    return f"[{', '.join(map(show, index if isinstance(index, tuple) else (index,)))}]"
+
+
+# -------------------------------------------------------------------- draws
+def uniform(low: float, high: float) -> Draw:
+    """Floats drawn evenly from [low, high)."""
+    return lambda rng, shape: rng.uniform(low, high, shape)
+
+
+def away_from_zero(low: float, high: float) -> Draw:
+    """Floats of magnitude in [low, high) and either sign: clear of a kink or pole at 0."""
+    return lambda rng, shape: rng.uniform(low, high, shape) * rng.choice((-1.0, 1.0), shape)
+
+
+def whole(low: int, high: int) -> Draw:
+    """Whole numbers in [low, high) as floats, so comparisons and sign meet ties and zeros."""
+    return lambda rng, shape: rng.integers(low, high, shape).astype(np.float64)
+
+
+def off_integers(low: int, high: int) -> Draw:
+    """Floats at least 0.1 away from every integer (floor's jumps), integer parts in [low, high)."""
+    return lambda rng, shape: rng.integers(low, high, shape) + rng.uniform(0.1, 0.9, shape)
+
+
+def given(values: Any) -> Draw:
+    """Fixed values, for hand-made edge cases such as ties."""
+    return lambda rng, shape: np.asarray(values, dtype=np.float64).reshape(shape)
+
+
+def mask(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A random bool condition."""
+    return rng.random(shape) < 0.5
+
+
+centered = uniform(-2.0, 2.0)
+
+
+def drawn(rng: np.random.Generator, shapes: Shapes, *draws: Draw, label: str = "", **attrs: Any) -> list[Sample]:
+    """One sample per entry of ``shapes``, input ``i`` of shape ``entry[i]`` drawn by ``draws[i]``."""
+    return [
+        Sample(tuple(np.asarray(draw(rng, shape)) for draw, shape in zip(draws, entry, strict=True)), attrs, label)
+        for entry in shapes
+    ]
+
+
+# ----------------------------------------------------------- record kinds
+UNARY_SHAPES: Shapes = [((),), ((2, 3),)]
+BINARY_SHAPES: Shapes = [((), ()), ((2, 3), (3,)), ((3, 1), (1, 4)), ((), (2, 3))]
+EDGE_SHAPE = (2, 3)
+
+BROADCAST_ERRORS = (
+    ErrorInput(Sample((np.ones((2, 3)), np.ones(4))), ValueError, r"shapes \(2, 3\) and \(4,\) cannot be broadcast"),
+    ErrorInput(
+        Sample((np.ones(3), np.ones(3, np.int32)), label="float and int32"),
+        TypeError,
+        r"operands must have one dtype, received float(32|64) and int32",
+    ),
+)
+FLOAT_ONLY_ERRORS = (
+    ErrorInput(
+        Sample((np.arange(3, dtype=np.int32),), label="int32"),
+        TypeError,
+        r"expected a float tensor, received dtype int32",
+    ),
+)
+
+
+def elementwise(
+    name: str,
+    reference: Callable[..., Any],
+    draws: tuple[Draw, ...],
+    edges: dict[str, tuple[Draw, ...]] | None = None,
+    differentiable: bool = True,
+    errors: tuple[ErrorInput, ...] | None = None,
+) -> OpRecord:
+    """A unary or binary elementwise record: ``draws`` over a few (broadcasting) shapes, plus one
+    labelled sample of shape ``EDGE_SHAPE`` per entry of ``edges``."""
+    shapes = UNARY_SHAPES if len(draws) == 1 else BINARY_SHAPES
+
+    def sample_inputs(rng: np.random.Generator) -> list[Sample]:
+        edge_samples = [
+            sample
+            for label, edge_draws in (edges or {}).items()
+            for sample in drawn(rng, [(EDGE_SHAPE,) * len(edge_draws)], *edge_draws, label=label)
+        ]
+        return drawn(rng, shapes, *draws) + edge_samples
+
+    default_errors = FLOAT_ONLY_ERRORS if len(draws) == 1 else BROADCAST_ERRORS
+    return OpRecord(name, sample_inputs, reference, differentiable, default_errors if errors is None else errors)
+
+
+def comparison(name: str, reference: Callable[..., Any]) -> OpRecord:
+    """A comparison: whole numbers, so equal operands (the edge between < and <=) are common."""
+    return elementwise(name, reference, (whole(-2, 3), whole(-2, 3)), differentiable=False)
+
+
+MAXIMUM_EDGES = {
+    "ties": (given([[1, 2, 3], [-1, 0, 5]]), given([[1, 0, 3], [-1, 2, 4]])),
+    "near 0": (away_from_zero(1e-3, 1e-2), given(np.zeros(EDGE_SHAPE))),
+}
+
+REDUCTIONS: list[tuple[tuple[int, ...], tuple[int, ...] | None, bool]] = [
+    ((2, 3, 4), None, False),
+    ((2, 3, 4), (0, 2), True),
+    ((2, 3, 4), (1,), False),
+    ((), None, False),
+    ((2, 3), (), False),  # reduces nothing (PyTorch reads dim=() as every axis)
+]
+
+
+AXIS_ERROR = ErrorInput(
+    Sample((np.ones((2, 3)),), {"axis": (2,), "keepdims": False}), ValueError, r"axis 2 is out of range"
+)
+
+
+def reduction(
+    name: str,
+    reference: Callable[..., Any],
+    extra: Callable[[np.random.Generator], list[Sample]],
+    errors: tuple[ErrorInput, ...] = (AXIS_ERROR,),
+) -> OpRecord:
+    """A reduction over ``REDUCTIONS`` (shape, axis, keepdims), plus ``extra`` samples."""
+
+    def sample_inputs(rng: np.random.Generator) -> list[Sample]:
+        return [
+            Sample((centered(rng, shape),), {"axis": axis, "keepdims": keepdims})
+            for shape, axis, keepdims in REDUCTIONS
+        ] + extra(rng)
+
+    return OpRecord(name, sample_inputs, reference, errors=errors)
+
+
+INDEX_CASES: list[tuple[tuple[int, ...], Any]] = [
+    ((4, 5), (slice(1, 3), slice(None, None, 2))),
+    ((4, 5), (Ellipsis, None, -1)),
+    ((4, 5), slice(None, None, -1)),
+    ((4, 5), slice(1, 3, -1)),  # empty, with a negative step
+    ((3, 4, 5), (slice(None, None, -2), None, Ellipsis, slice(-1, 0, -1))),
+    ((3, 4, 5), (slice(None), 2, slice(3, None, -2))),
+    ((), ()),
+]
+
+
+def _unindex(g: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
+    out = np.zeros(shape)
+    out[index] = g
+    return out
+
+
+def _cast(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Float targets keep the float64 value (their rounding is the tolerance's business); others convert."""
+    return x.astype(np.float64 if np.dtype(dtype).kind == "f" else dtype)
+
+
+def _random_record(name: str, distribution: Distribution) -> OpRecord:
+    """A random primitive: its sample is a seed and a shape (the test supplies the dtype under test)."""
+
+    def sample_inputs(rng: np.random.Generator) -> list[Sample]:
+        return [Sample((np.array(2**31 - 1, np.int64),), {"shape": (40, 50, 2)})]
+
+    errors = (
+        ErrorInput(
+            Sample((np.array(1.5),), {"shape": (2,), "dtype": "float32"}), TypeError, r"seed must be an integer scalar"
+        ),
+        ErrorInput(
+            Sample((np.arange(2, dtype=np.int32),), {"shape": (2,), "dtype": "float32"}),
+            TypeError,
+            r"seed must be an integer scalar",
+        ),
+        ErrorInput(
+            Sample((np.array(1, np.int32),), {"shape": (2,), "dtype": "int32"}), ValueError, r"dtype must be one of"
+        ),
+    )
+    return OpRecord(name, sample_inputs, differentiable=False, errors=errors, distribution=distribution)
+
+
+# ------------------------------------------------------------ the records
+_RECORDS = [
+    elementwise("add", np.add, (centered, centered)),
+    elementwise("sub", np.subtract, (centered, centered)),
+    elementwise("mul", np.multiply, (centered, centered), {"large": (away_from_zero(1e3, 1e6), centered)}),
+    elementwise(
+        "div",
+        np.divide,
+        (centered, away_from_zero(0.5, 2.0)),
+        {"small divisors": (centered, away_from_zero(1e-3, 1e-2))},
+    ),
+    elementwise("pow", np.power, (uniform(0.5, 2.0), centered), {"large": (uniform(10.0, 100.0), uniform(1.0, 3.0))}),
+    elementwise("maximum", np.maximum, (centered, centered), MAXIMUM_EDGES),
+    elementwise("minimum", np.minimum, (centered, centered), MAXIMUM_EDGES),
+    comparison("equal", np.equal),
+    comparison("not_equal", np.not_equal),
+    comparison("greater", np.greater),
+    comparison("greater_equal", np.greater_equal),
+    comparison("less", np.less),
+    comparison("less_equal", np.less_equal),
+    OpRecord(
+        "where",
+        lambda rng: drawn(rng, [((2, 3),) * 3, ((3, 1), (1, 4), ()), ((), (2,), (2,))], mask, centered, centered),
+        np.where,
+        errors=(
+            ErrorInput(Sample((np.ones(3), np.ones(3), np.ones(3))), TypeError, r"condition must have dtype bool"),
+            ErrorInput(Sample((np.ones(2, bool), np.ones(3), np.ones(3))), ValueError, r"cannot be broadcast"),
+        ),
+    ),
+    elementwise("neg", np.negative, (centered,), errors=()),
+    elementwise("exp", np.exp, (uniform(-3.0, 3.0),), {"large": (away_from_zero(30.0, 50.0),)}),
+    elementwise("log", np.log, (uniform(0.1, 10.0),), {"large": (uniform(1e3, 1e8),), "small": (uniform(1e-3, 1e-2),)}),
+    elementwise(
+        "log1p",
+        np.log1p,
+        (uniform(-0.9, 5.0),),
+        {"near 0": (away_from_zero(1e-10, 1e-8),), "large": (uniform(1e3, 1e8),)},
+    ),
+    elementwise("tanh", np.tanh, (uniform(-3.0, 3.0),), {"large": (away_from_zero(10.0, 50.0),)}),
+    elementwise(
+        "sqrt", np.sqrt, (uniform(0.1, 10.0),), {"large": (uniform(1e4, 1e8),), "small": (uniform(1e-3, 1e-2),)}
+    ),
+    elementwise("abs", np.abs, (away_from_zero(0.1, 2.0),), {"near 0": (away_from_zero(1e-3, 1e-2),)}, errors=()),
+    elementwise("sign", np.sign, (centered,), {"zeros": (whole(-1, 2),)}, differentiable=False, errors=()),
+    elementwise("floor", np.floor, (off_integers(-3, 3),), {"large": (off_integers(-(10**6), 10**6),)}),
+    elementwise(
+        "erf",
+        np.vectorize(math.erf, otypes=[np.float64]),
+        (uniform(-3.0, 3.0),),
+        {"large": (away_from_zero(4.0, 30.0),)},
+    ),
+    reduction("sum", np.sum, lambda rng: [Sample((np.ones((2, 0)),), {"axis": (1,), "keepdims": False}, "empty")]),
+    reduction(
+        "max",
+        np.max,
+        lambda rng: [
+            Sample(
+                (np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 5.0, -1.0, 5.0]]),), {"axis": (1,), "keepdims": False}, "ties"
+            ),
+            Sample((np.array([[1.0, 3.0], [3.0, 0.0]]),), {"axis": None, "keepdims": True}, "ties"),
+        ],
+        errors=(
+            AXIS_ERROR,
+            ErrorInput(
+                Sample((np.ones((2, 0)),), {"axis": (1,), "keepdims": False}),
+                ValueError,
+                r"cannot take the max over an empty axis",
+            ),
+        ),
+    ),
+    OpRecord(
+        "matmul",
+        lambda rng: drawn(
+            rng, [((2, 3), (3, 4)), ((2, 2, 3), (3, 4)), ((1, 2, 3), (4, 3, 2)), ((3, 1), (1, 2))], centered, centered
+        ),
+        np.matmul,
+        errors=(
+            ErrorInput(Sample((np.ones(3), np.ones((3, 2)))), ValueError, r"at least 2 dimensions"),
+            ErrorInput(Sample((np.ones((2, 3)), np.ones((4, 2)))), ValueError, r"first operand \(3\) must match"),
+            ErrorInput(Sample((np.ones((2, 2, 3)), np.ones((3, 3, 4)))), ValueError, r"cannot be broadcast"),
+            ErrorInput(
+                Sample((np.ones((2, 3)), np.ones((3, 2), np.int32))), TypeError, r"operands must have one dtype"
+            ),
+        ),
+    ),
+    OpRecord(
+        "reshape",
+        lambda rng: [
+            Sample((centered(rng, before),), {"shape": after})
+            for before, after in [((2, 3), (3, 2)), ((2, 3, 4), (6, 4)), ((), (1, 1)), ((1,), ()), ((2, 3), (6,))]
+        ],
+        np.reshape,
+        errors=(
+            ErrorInput(
+                Sample((np.ones((2, 3)),), {"shape": (4, 2)}),
+                ValueError,
+                r"cannot reshape a tensor of shape \(2, 3\) into shape \(4, 2\)",
+            ),
+            ErrorInput(Sample((np.ones((2, 3)),), {"shape": (-1, 6)}), ValueError, r"cannot reshape"),
+        ),
+    ),
+    OpRecord(
+        "transpose",
+        lambda rng: [
+            Sample((centered(rng, shape),), {"axes": axes})
+            for shape, axes in [((2, 3), (1, 0)), ((2, 3, 4), (2, 0, 1)), ((3,), (0,)), ((), ())]
+        ],
+        np.transpose,
+        errors=(ErrorInput(Sample((np.ones((2, 3)),), {"axes": (0, 0)}), ValueError, r"not a permutation"),),
+    ),
+    OpRecord(
+        "broadcast_to",
+        lambda rng: [
+            Sample((centered(rng, before),), {"shape": after})
+            for before, after in [((3,), (2, 3)), ((2, 1), (2, 3)), ((), (2, 2)), ((1, 3), (4, 1, 3)), ((2, 3), (2, 3))]
+        ],
+        np.broadcast_to,
+        errors=(
+            ErrorInput(Sample((np.ones(3),), {"shape": (2, 4)}), ValueError, r"\(3,\).*\(2, 4\)"),
+            ErrorInput(Sample((np.ones((2, 3)),), {"shape": (3,)}), ValueError, r"cannot broadcast"),
+        ),
+    ),
+    OpRecord(
+        "getitem",
+        lambda rng: [Sample((centered(rng, shape),), {"index": index}) for shape, index in INDEX_CASES],
+        lambda x, index: x[index],
+        errors=(
+            ErrorInput(Sample((np.ones((4, 5)),), {"index": (0, 0, 0)}), IndexError, r"is invalid for shape \(4, 5\)"),
+            ErrorInput(Sample((np.ones((4, 5)),), {"index": 4}), IndexError, r"is invalid for shape"),
+        ),
+    ),
+    OpRecord(
+        "unindex",
+        lambda rng: [
+            Sample((centered(rng, np.zeros(shape)[index].shape),), {"shape": shape, "index": index})
+            for shape, index in INDEX_CASES
+        ],
+        _unindex,
+        errors=(ErrorInput(Sample((np.ones(3),), {"shape": (4, 5), "index": 1}), ValueError, r"does not fit index"),),
+    ),
+    OpRecord(
+        "cast",
+        lambda rng: (
+            [Sample((centered(rng, (2, 3)),), {"dtype": dtype}) for dtype in ("float32", "float64", "int32", "int64")]
+            + [
+                Sample((whole(-1, 2)(rng, (2, 3)),), {"dtype": "bool"}, "zeros"),
+                Sample((np.array([0, 1, -3], np.int32),), {"dtype": "float32"}, "int32 input"),
+                Sample((np.array([True, False]),), {"dtype": "float32"}, "bool input"),
+            ]
+        ),
+        _cast,
+        errors=(ErrorInput(Sample((np.ones(3),), {"dtype": "float16"}), ValueError, r"dtype must be one of"),),
+    ),
+    _random_record("random_uniform", Distribution(low=0.0, high=1.0, mean=0.5, std=12**-0.5)),
+    _random_record("random_normal", Distribution(low=-math.inf, high=math.inf, mean=0.0, std=1.0)),
+]
+
+#: primitive name -> its record
+RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}

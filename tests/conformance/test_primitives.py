@@ -1,0 +1,275 @@
+"""Every primitive, on every backend and float type, against its record in ``op_records``.
+
+One test body per property, expanded over backend x dtype x sample:
+
+1. the forward value equals the NumPy float64 reference;
+2. highnn's VJP equals central finite differences of the reference (float64);
+3. highnn's VJP equals the backend's own autodiff of the same lowering
+   (``torch.autograd.grad``, ``jax.vjp``); on NumPy, property 2 is the oracle;
+4. every backend agrees with the NumPy backend, forward and VJP;
+5. every error input raises its error, naming the primitive.
+
+Random primitives are checked for shape, dtype, determinism and their law.
+Results are computed once per (backend, dtype, sample) and shared by the properties.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+
+import highnn as hn
+from highnn.backends import REGISTRY
+from highnn.config import use_backend
+from highnn.ops import PRIMITIVES
+
+from .op_records import RECORDS, OpRecord
+
+BACKENDS = tuple(REGISTRY)
+DTYPES = ("float32", "float64")
+
+#: how closely two computations of one value must agree, by the dtype they were computed in;
+#: float32 is compared to the float64 reference too, and stays well inside JAX's own 2e-3
+TOLERANCE = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-12}}
+FD_STEP = 1e-6
+FD_TOLERANCE = {"rtol": 1e-3, "atol": 1e-5}  # torch.autograd.gradcheck's defaults
+
+DETERMINISTIC = [record for record in RECORDS.values() if record.reference is not None]
+RANDOM = [record for record in RECORDS.values() if record.distribution is not None]
+
+
+# ------------------------------------------------------------------ helpers
+def as_tensor(array: np.ndarray, dtype: str, requires_grad: bool = False) -> hn.Tensor:
+    """A sample array on the active backend: float arrays take the dtype under test, others keep theirs."""
+    return hn.tensor(array, dtype=dtype if array.dtype.kind == "f" else array.dtype.name, requires_grad=requires_grad)
+
+
+def rounded(array: np.ndarray, dtype: str) -> np.ndarray:
+    """The float64 values a backend sees after ``as_tensor`` rounds a sample array to ``dtype``."""
+    return array.astype(dtype).astype(np.float64) if array.dtype.kind == "f" else array
+
+
+def wrt(name: str, index: int) -> tuple[int, ...]:
+    """Positions of the inputs whose VJP is checked: float inputs of a differentiable primitive with a float result."""
+    record = RECORDS[name]
+    if not record.differentiable or reference_output(name, index, "float64").dtype.kind != "f":
+        return ()
+    return tuple(i for i, x in enumerate(record.samples[index].inputs) if x.dtype.kind == "f")
+
+
+def cotangent(name: str, index: int, shape: tuple[int, ...]) -> np.ndarray:
+    """The output adjoint every backend and oracle uses for one sample."""
+    return np.random.default_rng((zlib.crc32(name.encode()), index)).standard_normal(shape)
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Equal shapes, and values within ``TOLERANCE`` of ``actual``'s dtype (exactly equal when not float)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape
+    if actual.dtype.kind == "f":
+        np.testing.assert_allclose(actual, expected, **TOLERANCE[actual.dtype.name])
+    else:
+        np.testing.assert_array_equal(actual, expected)
+
+
+def cases(
+    backends: Iterable[str], dtypes: Iterable[str], records: Iterable[OpRecord], differentiable: bool = False
+) -> list[Any]:
+    """``pytest.param(backend, dtype, name, index)`` per sample (only differentiable ones if asked),
+    with ids like ``torch-float32-sum(2x3, axis=(1,), keepdims=False)``."""
+    return [
+        pytest.param(backend, dtype, record.name, index, id=f"{backend}-{dtype}-{record.name}{sample.describe()}")
+        for record in records
+        for index, sample in enumerate(record.samples)
+        if not differentiable or wrt(record.name, index)
+        for backend in backends
+        for dtype in dtypes
+    ]
+
+
+PARAMS = ("backend", "dtype", "name", "index")
+
+
+# --------------------------------------------- results, computed once each
+@dataclass(frozen=True)
+class Outcome:
+    """What highnn computed for one sample on one backend: the output and the VJP of each ``wrt`` input."""
+
+    forward: np.ndarray
+    dtype: str
+    vjp: tuple[np.ndarray, ...]
+
+
+@cache
+def evaluate(backend: str, dtype: str, name: str, index: int) -> Outcome:
+    """Apply the primitive to sample ``index``, and backpropagate the sample's cotangent through highnn."""
+    record = RECORDS[name]
+    sample = record.samples[index]
+    chosen = wrt(name, index)
+    with use_backend(backend, floatx=dtype):
+        inputs = [as_tensor(x, dtype, requires_grad=i in chosen) for i, x in enumerate(sample.inputs)]
+        out = PRIMITIVES[name](*inputs, **sample.attrs)
+        grads: Sequence[hn.Tensor] = ()
+        if chosen:  # starting backprop from the cotangent is the VJP of sum(out * cotangent), minus two ops
+            grads = hn.grad(out, [inputs[i] for i in chosen], cotangent(name, index, out.shape))
+        return Outcome(out.numpy(), out.dtype, tuple(g.numpy() for g in grads))
+
+
+@cache
+def reference_output(name: str, index: int, dtype: str) -> np.ndarray:
+    """The float64 reference applied to the sample as rounded to ``dtype``."""
+    record = RECORDS[name]
+    sample = record.samples[index]
+    return np.asarray(record.reference(*(rounded(x, dtype) for x in sample.inputs), **sample.attrs))
+
+
+@cache
+def finite_difference_vjp(name: str, index: int) -> tuple[np.ndarray, ...]:
+    """Central differences of ``sum(reference * cotangent)`` in float64, one input element at a time."""
+    record = RECORDS[name]
+    sample = record.samples[index]
+    adjoint = cotangent(name, index, reference_output(name, index, "float64").shape)
+
+    def shifted(i: int, element: tuple[int, ...], step: float) -> tuple[np.ndarray, list[np.ndarray]]:
+        inputs = list(sample.inputs)
+        inputs[i] = inputs[i].copy()
+        inputs[i][element] += step
+        return inputs[i][element], inputs
+
+    grads = []
+    for i in wrt(name, index):
+        grad = np.zeros_like(sample.inputs[i])
+        for element in np.ndindex(grad.shape):
+            (high, plus), (low, minus) = shifted(i, element, FD_STEP), shifted(i, element, -FD_STEP)
+            difference = np.asarray(record.reference(*plus, **sample.attrs)) - record.reference(*minus, **sample.attrs)
+            grad[element] = np.sum(difference * adjoint) / (high - low)  # the step as rounded, not as asked
+        grads.append(grad)
+    return tuple(grads)
+
+
+# ------------------------------------------------- native autodiff oracles
+def torch_vjp(fn: Callable[..., Any], arrays: list[Any], chosen: tuple[int, ...], adjoint: Any) -> Sequence[Any]:
+    import torch
+
+    leaves = [x.requires_grad_() if i in chosen else x for i, x in enumerate(arrays)]
+    return torch.autograd.grad(fn(*leaves), [leaves[i] for i in chosen], adjoint)
+
+
+def jax_vjp(fn: Callable[..., Any], arrays: list[Any], chosen: tuple[int, ...], adjoint: Any) -> Sequence[Any]:
+    import jax
+
+    def of_chosen(*values: Any) -> Any:
+        return fn(*(values[chosen.index(i)] if i in chosen else x for i, x in enumerate(arrays)))
+
+    def pullback(values: list[Any], adjoint: Any) -> Sequence[Any]:
+        return jax.vjp(of_chosen, *values)[1](adjoint)
+
+    return jax.jit(pullback)([arrays[i] for i in chosen], adjoint)  # one compilation, not one per backward op
+
+
+#: backend -> the VJP of a function of its arrays by the array library's own autodiff
+NATIVE_VJP = {"torch": torch_vjp, "jax": jax_vjp}
+
+
+# -------------------------------------------------------------- the tests
+def test_every_primitive_has_a_record() -> None:
+    assert sorted(RECORDS) == sorted(PRIMITIVES), "add a record to op_records.py for each new primitive"
+
+
+def test_records_declare_differentiability_as_the_table_does() -> None:
+    declared = {name for name, record in RECORDS.items() if record.differentiable}
+    assert declared == {name for name, primitive in PRIMITIVES.items() if primitive.vjp}
+
+
+@pytest.mark.parametrize(PARAMS, cases(BACKENDS, DTYPES, DETERMINISTIC))
+def test_forward_matches_reference(backend: str, dtype: str, name: str, index: int) -> None:
+    outcome = evaluate(backend, dtype, name, index)
+    expected = reference_output(name, index, dtype)
+    wanted_dtype = (
+        RECORDS[name].samples[index].attrs.get("dtype", dtype) if expected.dtype.kind == "f" else expected.dtype.name
+    )
+    with use_backend(backend, floatx=dtype) as array_library:  # JAX without x64 has 32-bit kin for 64-bit dtypes
+        assert outcome.dtype == array_library.dtype(array_library.asarray(0, wanted_dtype))
+    assert_close(outcome.forward, expected)
+
+
+@pytest.mark.parametrize(PARAMS, cases(BACKENDS, ["float64"], DETERMINISTIC, differentiable=True))
+def test_vjp_matches_finite_differences(backend: str, dtype: str, name: str, index: int) -> None:
+    for actual, expected in zip(
+        evaluate(backend, dtype, name, index).vjp, finite_difference_vjp(name, index), strict=True
+    ):
+        np.testing.assert_allclose(actual, expected, **FD_TOLERANCE)
+
+
+@pytest.mark.parametrize(PARAMS, cases(NATIVE_VJP, ["float64"], DETERMINISTIC, differentiable=True))
+def test_vjp_matches_native_autodiff(backend: str, dtype: str, name: str, index: int) -> None:
+    record = RECORDS[name]
+    sample = record.samples[index]
+    outcome = evaluate(backend, dtype, name, index)
+    with use_backend(backend, floatx=dtype) as array_library:
+        arrays = [as_tensor(x, dtype).value for x in sample.inputs]
+        adjoint = array_library.asarray(cotangent(name, index, outcome.forward.shape), outcome.dtype)
+        lowered = getattr(array_library, name)
+        native = NATIVE_VJP[backend](lambda *xs: lowered(*xs, **sample.attrs), arrays, wrt(name, index), adjoint)
+        for actual, expected in zip(outcome.vjp, native, strict=True):
+            assert_close(actual, array_library.to_numpy(expected))
+
+
+@pytest.mark.parametrize(PARAMS, cases([b for b in BACKENDS if b != "numpy"], DTYPES, DETERMINISTIC))
+def test_backends_agree(backend: str, dtype: str, name: str, index: int) -> None:
+    ours, numpy_result = evaluate(backend, dtype, name, index), evaluate("numpy", dtype, name, index)
+    assert_close(ours.forward, numpy_result.forward)
+    for actual, expected in zip(ours.vjp, numpy_result.vjp, strict=True):
+        assert_close(actual, expected)
+
+
+ERROR_CASES = [
+    pytest.param(
+        backend, dtype, record.name, index,
+        id=f"{backend}-{dtype}-{record.name}{error.sample.describe()}-{error.error.__name__}",
+    )
+    for record in RECORDS.values()
+    for index, error in enumerate(record.errors)
+    for backend in BACKENDS
+    for dtype in DTYPES
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(PARAMS, ERROR_CASES)
+def test_error_inputs_raise(backend: str, dtype: str, name: str, index: int) -> None:
+    error = RECORDS[name].errors[index]
+    with use_backend(backend, floatx=dtype):
+        inputs = [as_tensor(x, dtype) for x in error.sample.inputs]
+        with pytest.raises(error.error, match=error.match) as raised:
+            PRIMITIVES[name](*inputs, **error.sample.attrs)
+    assert str(raised.value).startswith(f"{name}: "), "errors name the primitive"
+
+
+@pytest.mark.parametrize(PARAMS, cases(BACKENDS, DTYPES, RANDOM))
+def test_random_numbers_follow_their_law(backend: str, dtype: str, name: str, index: int) -> None:
+    record = RECORDS[name]
+    sample = record.samples[index]
+    law = record.distribution
+    assert law is not None
+    with use_backend(backend, floatx=dtype) as array_library:
+
+        def draw(seed: np.ndarray) -> hn.Tensor:
+            return PRIMITIVES[name](as_tensor(seed, dtype, requires_grad=True), **sample.attrs, dtype=dtype)
+
+        seed = sample.inputs[0]
+        out = draw(seed)
+        assert out.shape == sample.attrs["shape"]
+        assert out.dtype == array_library.dtype(array_library.asarray(0, dtype))
+        assert not out.requires_grad and out.node is None, "random numbers are not differentiable"
+        values = out.numpy()
+        np.testing.assert_array_equal(draw(seed).numpy(), values, err_msg="the same seed gives the same numbers")
+        assert not np.array_equal(draw(seed - 1).numpy(), values), "another seed gives other numbers"
+    assert law.low <= values.min() and values.max() < law.high
+    assert abs(values.mean() - law.mean) < 5 * law.std / np.sqrt(values.size)
+    assert abs(values.std() - law.std) < 0.05 * law.std
