@@ -9,12 +9,14 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-BACKENDS = ("numpy", "torch", "jax")
+from highnn.backends import REGISTRY
+
+BACKENDS = tuple(REGISTRY)  # every registered backend, so a new one is tested without editing the tests
 
 
 def require_backend(name: str) -> None:
     """Skip (locally) or fail (in CI) when ``name``'s array library is missing."""
-    if importlib.util.find_spec(name) is None:
+    if importlib.util.find_spec(REGISTRY[name][2]) is None:
         message = f"{name} not installed"
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI must install every backend")

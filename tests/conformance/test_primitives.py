@@ -23,15 +23,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import BACKENDS
 
 import highnn as hn
-from highnn.backends import REGISTRY
 from highnn.config import use_backend
 from highnn.ops import PRIMITIVES
 
 from .op_records import RECORDS, OpRecord
 
-BACKENDS = tuple(REGISTRY)
 DTYPES = ("float32", "float64")
 
 #: how closely two computations of one value must agree, by the dtype they were computed in;

@@ -1,0 +1,135 @@
+"""Smoke tests of benchmarks/bench_fit.py: its machinery on tiny configurations (never its timings)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tracemalloc
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from helpers import BACKENDS, numeric_gradient, require_backend
+
+import highnn as hn
+
+BENCH_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    """The benchmark script, imported as a module."""
+    spec = importlib.util.spec_from_file_location("bench_fit", BENCH_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_fit"] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def small_problem(bench: ModuleType, samples: int = 24, batch_size: int = 8) -> object:
+    spec = bench.ModelSpec("small", (5, 4, 3), batch_size=batch_size, samples=samples)
+    return bench.Problem.make(spec, seed=3)
+
+
+def test_end_to_end_run_writes_markdown_table(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "results" / "results.md"
+    status = bench.main(["--models", "tiny", "--backends", "numpy", "--epochs-timed", "1", "--samples", "256", "--output", str(output)])
+    assert status == 0
+    text = output.read_text()
+    assert bench.TABLE_HEADER in text
+    row = next(line for line in text.splitlines() if line.startswith("| tiny | numpy |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert len(cells) == bench.TABLE_HEADER.count(" | ") + 1
+    highnn_ms, hand_ms, ratio = float(cells[2]), float(cells[3]), float(cells[5])
+    assert highnn_ms > 0 and hand_ms > 0
+    assert ratio == pytest.approx(highnn_ms / hand_ms, rel=0.02)  # cells hold 3 significant digits
+    expected_keras = "not installed" if importlib.util.find_spec("keras") is None else "n/a (Keras's NumPy backend cannot train)"
+    assert cells[4] == expected_keras
+    assert cells[6] == "≤ 2.00"
+    assert float(cells[-1]) < bench.CHECK_TOLERANCE  # highnn and the NumPy loop agree in float64
+    assert "(tracemalloc)" in cells[-3]
+    assert "float64 cross-check tiny/numpy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cross_check_agrees_on_every_backend(bench: ModuleType, backend: str) -> None:
+    require_backend(backend)
+    with hn.config.use_backend(backend, floatx="float64"):
+        differences = bench.cross_check(small_problem(bench), backend)
+    assert set(differences) == ({"highnn"} if backend == "numpy" else {"highnn", "hand-written"})
+    assert max(differences.values()) < bench.CHECK_TOLERANCE
+
+
+def test_numpy_loop_step_is_gradient_descent_on_the_crossentropy(bench: ModuleType) -> None:
+    """One unshuffled step moves the weights by -lr times the finite-difference gradient of the mean loss."""
+    problem = small_problem(bench, samples=8, batch_size=8)
+    x, y = problem.x, problem.y
+
+    def loss(flat: np.ndarray) -> float:
+        w1, b1, w2, b2 = np.split(flat, np.cumsum([w.size for w in problem.weights])[:-1])
+        hidden = np.maximum(x @ w1.reshape(5, 4) + b1, 0.0)
+        logits = hidden @ w2.reshape(4, 3) + b2
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(len(y)), y].mean())
+
+    start = np.concatenate([w.ravel() for w in problem.weights])
+    loop = bench.NumpyLoop(problem, "float64", shuffle=False)
+    loop.run_epoch()
+    moved = np.concatenate([w.ravel() for w in loop.weights()])
+    np.testing.assert_allclose((start - moved) / bench.LEARNING_RATE, numeric_gradient(loss, start), atol=1e-7)
+    assert loop.loss_sum == pytest.approx(loss(start))
+
+
+def test_epoch_flops_count_three_gemms_per_dense_but_two_for_the_first(bench: ModuleType) -> None:
+    spec = bench.MODELS["medium"]
+    batch, steps = 128, 80
+    forward = 2 * batch * (784 * 512 + 512 * 512 + 512 * 10)
+    input_gradients = 2 * batch * (512 * 512 + 512 * 10)
+    assert spec.steps == steps
+    assert spec.epoch_flops() == steps * (2 * forward + input_gradients)
+
+
+def test_memory_probe_sees_an_allocation(bench: ModuleType) -> None:
+    size = 32 * 2**20
+    tracemalloc.start()
+    try:
+        probe = bench.MemoryProbe("tracemalloc")
+        probe.start()
+        np.ones(size, dtype=np.uint8)
+        probe.stop()
+    finally:
+        tracemalloc.stop()
+    assert size <= probe.peak < size + 2**20
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("no /proc/self/clear_refs: the RSS probe needs Linux")
+    probe = bench.MemoryProbe("rss")
+    probe.start()
+    np.ones(size, dtype=np.uint8)
+    probe.stop()
+    assert probe.peak >= 0.9 * size
+
+
+def test_missing_backend_is_skipped_with_its_reason(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hn.backends, "available_backends", lambda: ["numpy"])
+    row = bench.measure(bench.MODELS["tiny"], "torch", epochs_timed=1, profile=False)
+    assert row.skipped == "torch is not installed"
+    assert "| tiny | torch | skipped: torch is not installed |" in bench.table_row(row, rate=1e9)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--models", "huge"], "--models"),
+        (["--backends", "numpy,mxnet"], "--backends"),
+        (["--epochs-timed", "0"], "--epochs-timed"),
+        (["--samples", "many"], "--samples"),
+    ],
+)
+def test_bad_arguments_are_rejected_naming_the_argument(bench: ModuleType, capsys: pytest.CaptureFixture[str], argv: list[str], named: str) -> None:
+    with pytest.raises(SystemExit) as raised:
+        bench.main(argv)
+    assert raised.value.code == 2
+    error = capsys.readouterr().err
+    assert named in error and argv[1] in error
