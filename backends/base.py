@@ -78,8 +78,13 @@ class Backend(Protocol):
     def random_uniform(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array: ...
     def random_normal(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array: ...
 
-    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = ()) -> Callable[..., Any]:
-        """Lower a pure function of arrays to the backend's fastest form of it."""
+    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None) -> Callable[..., Any]:
+        """Lower a pure function of arrays to the backend's fastest form of it.
+
+        ``jit`` asks for (True) or against (False) the backend's just-in-time
+        compiler where it has one (``jax.jit``, ``torch.compile``); None is the
+        backend's default.
+        """
 
 
 def parse_device(spec: str | None, backend: str) -> tuple[str, int]:

@@ -177,5 +177,7 @@ class TorchBackend:
         """A fresh generator on this device: the same seed gives the same numbers."""
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
-    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = ()) -> Callable[..., Any]:
-        return torch.no_grad()(fn)
+    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None) -> Callable[..., Any]:
+        """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
+        plan = torch.no_grad()(fn)
+        return torch.compile(plan, dynamic=False) if jit else plan

@@ -495,6 +495,7 @@ def _compile_config(model: Model) -> dict[str, Any]:
                     for entry in model._metric_entries],  # fmt: skip
         "run_eagerly": model.run_eagerly,
         "steps_per_execution": model.steps_per_execution,
+        "jit_compile": model.jit_compile,
     }
 
 
@@ -591,6 +592,7 @@ def _compile_from_config(model: Model, compile_config: Any, tables: _Registries,
                      for entry in metric_entries],  # fmt: skip
             run_eagerly=compile_config.get("run_eagerly", False) is True,
             steps_per_execution=_positive_int(compile_config.get("steps_per_execution", 1)),
+            jit_compile=compile_config.get("jit_compile", "auto"),
         )
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise SavedFileError(f"{source}: cannot compile the model from its compile_config: {error}. "

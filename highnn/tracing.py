@@ -141,8 +141,9 @@ class TracedFunction:
     the new values into the variables ``fn`` assigned.
     """
 
-    def __init__(self, fn: Callable[..., Sequence[Tensor]]) -> None:
+    def __init__(self, fn: Callable[..., Sequence[Tensor]], jit: bool | None = None) -> None:
         self.fn = fn
+        self.jit = jit
         self.programs: dict[tuple[Any, ...], tuple[Program, Callable[..., Any]]] = {}
 
     def __call__(self, *arrays: Any) -> list[Any]:
@@ -151,7 +152,7 @@ class TracedFunction:
         entry = self.programs.get(key)
         if entry is None:
             outputs, program = self.trace(*arrays)
-            self.programs[key] = (program, backend.compile(program.function, program.donate_argnums))
+            self.programs[key] = (program, backend.compile(program.function, program.donate_argnums, jit=self.jit))
             return outputs
         program, compiled = entry
         results = compiled(*arrays, *[v.value for v in program.read])

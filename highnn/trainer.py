@@ -39,8 +39,14 @@ class Trainer:
         metrics: list[Any] | None = None,
         run_eagerly: bool = False,
         steps_per_execution: int = 1,
+        jit_compile: bool | str = "auto",
     ) -> None:
-        """Choose the optimizer, loss and metrics (strings as in Keras: ``"adam"``, ``"mse"``, ``"accuracy"``)."""
+        """Choose the optimizer, loss and metrics (strings as in Keras: ``"adam"``, ``"mse"``, ``"accuracy"``).
+
+        ``jit_compile``: ``"auto"`` uses each backend's default (``jax.jit`` on
+        JAX; the plain plan on PyTorch and NumPy); ``True`` also asks PyTorch for
+        ``torch.compile``; ``False`` turns ``jax.jit`` off.
+        """
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss) if loss is not None else None
         if metrics is not None and not isinstance(metrics, (list, tuple)):
@@ -50,7 +56,10 @@ class Trainer:
         ]
         self.compiled_metrics: list[metrics_module.Metric] | None = None
         self.loss_tracker = metrics_module.Mean("loss")
+        if jit_compile not in (True, False, "auto"):
+            raise ValueError(f"`jit_compile` must be True, False or 'auto', received {jit_compile!r}.")
         self.run_eagerly = run_eagerly
+        self.jit_compile = jit_compile
         if not isinstance(steps_per_execution, int) or isinstance(steps_per_execution, bool) or steps_per_execution < 1:
             raise ValueError(f"`steps_per_execution` must be a positive integer, received {steps_per_execution!r}.")
         self.steps_per_execution = steps_per_execution
@@ -110,7 +119,7 @@ class Trainer:
             if getattr(self, "run_eagerly", False):
                 function = lambda *arrays: [t.value for t in steps(*(Tensor(a) for a in arrays))]  # noqa: E731
             else:
-                function = TracedFunction(steps)
+                function = TracedFunction(steps, jit=None if getattr(self, "jit_compile", "auto") == "auto" else self.jit_compile)
             functions[(kind, arity)] = function
         return function
 

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
+from helpers import require_backend
 from sklearn.model_selection import train_test_split
 
 import highnn as hn
@@ -223,3 +224,46 @@ def test_steps_per_execution_must_be_positive() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
     with pytest.raises(ValueError, match=r"`steps_per_execution` must be a positive integer, received 0"):
         model.compile(optimizer="sgd", loss="mse", steps_per_execution=0)
+
+
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_compiled_and_eager_training_agree_on_every_backend(backend64: str, jit_compile: object) -> None:
+    x = np.random.default_rng(0).normal(size=(40, 5))
+    y = np.random.default_rng(1).integers(0, 3, 40)
+    weights = []
+    for run_eagerly in (False, True):
+        hn.utils.set_random_seed(2)
+        model = hn.Sequential([hn.Input((5,)), layers.Dense(8, activation="gelu"), layers.Dense(3, activation="softmax")])
+        model.compile(optimizer=hn.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      run_eagerly=run_eagerly, jit_compile=jit_compile)  # fmt: skip
+        hn.utils.set_random_seed(2)
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        weights.append(model.get_weights())
+    for compiled, eager in zip(*weights):
+        np.testing.assert_allclose(compiled, eager, rtol=0, atol=1e-10)
+
+
+def test_jit_compile_must_be_a_known_choice() -> None:
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"`jit_compile` must be True, False or 'auto', received 'yes'"):
+        model.compile(optimizer="sgd", loss="mse", jit_compile="yes")
+
+
+def test_jit_compile_true_hands_the_torch_plan_to_torch_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_backend("torch")
+    import torch
+
+    compiled: list[object] = []
+
+    def spy(fn: object, **options: object) -> object:
+        compiled.append(options)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", spy)
+    with hn.config.use_backend("torch"):
+        for jit_compile, calls in (("auto", 0), (True, 1)):
+            compiled.clear()
+            model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
+            model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
+            model.fit(np.ones((8, 3)), np.ones((8, 1)), batch_size=8, verbose=0)
+            assert len(compiled) == calls
