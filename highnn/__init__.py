@@ -28,7 +28,7 @@ from highnn.verify import verify
 __version__ = "0.1.0"
 
 __all__ = [
-    "Input", "Model", "Sequential", "Tensor", "Variable", "activations", "callbacks", "config", "grad",
+    "Input", "Model", "Sequential", "Tensor", "Variable", "activations", "callbacks", "config", "grad", "graph",
     "initializers", "layers", "losses", "metrics", "models", "no_grad", "ops", "optimizers", "regularizers",
     "saving", "tensor", "utils", "verify",
 ]  # fmt: skip

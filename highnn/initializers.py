@@ -14,7 +14,9 @@ import numpy as np
 
 from highnn import random
 from highnn.config import settings
-from highnn.registry import lookup
+from highnn import registry
+from highnn.registry import resolve
+from highnn.registry import serialize as serialize
 
 Shape = tuple[int, ...]
 
@@ -218,22 +220,13 @@ _STRINGS = {
     "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
     "orthogonal": Orthogonal, "identity": Identity,
 }  # fmt: skip
+_NAMES = {**_STRINGS, **{name.lower(): cls for name, cls in CLASSES.items()}, **CLASSES}
 
 
-def get(identifier: str | Initializer | None) -> Initializer:
-    """An initializer from a string (``"glorot_uniform"``), a class name, or an instance."""
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if isinstance(identifier, str):
-        return lookup("initializer", identifier, {**_STRINGS, **{k.lower(): v for k, v in CLASSES.items()}})()
-    raise TypeError(f"`initializer` must be a string or an Initializer, received {identifier!r}.")
-
-
-def serialize(initializer: Initializer) -> dict[str, Any]:
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+def get(identifier: str | Initializer | dict[str, Any]) -> Initializer:
+    """An initializer from a string (``"glorot_uniform"``), a class or its name, a config, or an instance."""
+    return resolve("initializer", "initializer", identifier, Initializer, _NAMES, CLASSES)
 
 
 def deserialize(config: dict[str, Any]) -> Initializer:
-    return lookup("initializer", config["class_name"], CLASSES).from_config(config.get("config", {}))
+    return registry.deserialize("initializer", config, CLASSES)

@@ -18,7 +18,9 @@ import numpy as np
 from highnn.graph import Tensor
 from highnn.ops import composites as C
 from highnn.ops.primitives import abs, cast, exp, log, log1p, maximum, minimum, reshape, sum, to_tensor, where
-from highnn.registry import lookup
+from highnn import registry
+from highnn.registry import resolve
+from highnn.registry import serialize as serialize
 
 EPSILON = 1e-7
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
@@ -240,22 +242,12 @@ _STRINGS = {
 }  # fmt: skip
 
 
-def get(identifier: str | Loss) -> Loss:
-    """A loss object from a string (``"mse"``), a class, or an instance."""
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if isinstance(identifier, str):
-        return lookup("loss", identifier, {**_STRINGS, **{k.lower(): v for k, v in CLASSES.items()}})()
-    if callable(identifier):
+def get(identifier: str | Loss | dict[str, Any] | Callable[[Any, Any], Tensor]) -> Loss:
+    """A loss object from a string (``"mse"``), a class, a config, an instance, or a function of (y_true, y_pred)."""
+    if callable(identifier) and not isinstance(identifier, (Loss, type)):
         return LossFunctionWrapper(identifier)
-    raise TypeError(f"`loss` must be a string, a Loss or a function, received {identifier!r}.")
-
-
-def serialize(loss: Loss) -> dict[str, Any]:
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    return resolve("loss", "loss", identifier, Loss, {**_STRINGS, **{k.lower(): v for k, v in CLASSES.items()}, **CLASSES}, CLASSES)
 
 
 def deserialize(config: dict[str, Any]) -> Loss:
-    return lookup("loss", config["class_name"], CLASSES).from_config(config.get("config", {}))
+    return registry.deserialize("loss", config, CLASSES)

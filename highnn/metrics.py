@@ -46,7 +46,9 @@ from highnn.ops.primitives import (
 from highnn.ops.primitives import (
     max as reduce_max,
 )
+from highnn import registry
 from highnn.registry import class_name_table, lookup
+from highnn.registry import serialize as serialize
 from highnn.variables import Variable
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the AUC end thresholds and the F-score guards
@@ -1029,9 +1031,5 @@ def get(identifier: str | Metric | type[Metric] | dict[str, Any] | Callable[...,
     raise TypeError(f"`metrics` entries must be strings, Metrics, configs or functions, received {identifier!r}.")
 
 
-def serialize(metric: Metric) -> dict[str, Any]:
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
-
-
 def deserialize(config: dict[str, Any]) -> Metric:
-    return lookup("metric", config["class_name"], CLASSES).from_config(config.get("config", {}))
+    return registry.deserialize("metric", config, CLASSES)

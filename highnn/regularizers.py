@@ -6,7 +6,8 @@ from typing import Any
 
 from highnn.graph import Tensor
 from highnn.ops.primitives import abs, sum
-from highnn.registry import lookup
+from highnn import registry
+from highnn.registry import resolve
 
 
 class Regularizer:
@@ -62,18 +63,16 @@ class L2(L1L2):
 CLASSES = {cls.__name__: cls for cls in (L1, L2, L1L2)}
 
 
-def get(identifier: str | Regularizer | None) -> Regularizer | None:
-    """A regularizer from ``"l1"``, ``"l2"``, ``"l1_l2"``, an instance, or None."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        return lookup("regularizer", identifier, {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2})()
-    raise TypeError(f"`regularizer` must be a string or a Regularizer, received {identifier!r}.")
+def get(identifier: str | Regularizer | dict[str, Any] | None) -> Regularizer | None:
+    """A regularizer from ``"l1"``, ``"l2"``, ``"l1_l2"``, a class, a config, an instance, or None."""
+    if identifier is None:
+        return None
+    return resolve("regularizer", "regularizer", identifier, Regularizer, {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, **CLASSES}, CLASSES)
 
 
 def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:
-    return None if regularizer is None else {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return None if regularizer is None else registry.serialize(regularizer)
 
 
 def deserialize(config: dict[str, Any] | None) -> Regularizer | None:
-    return None if config is None else lookup("regularizer", config["class_name"], CLASSES).from_config(config.get("config", {}))
+    return None if config is None else registry.deserialize("regularizer", config, CLASSES)

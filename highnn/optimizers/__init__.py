@@ -15,7 +15,8 @@ from highnn.optimizers.adaptive import Adadelta, Adagrad, RMSprop
 from highnn.optimizers.base import Optimizer
 from highnn.optimizers.lion import Lion
 from highnn.optimizers.sgd import SGD
-from highnn.registry import class_name_table, lookup
+from highnn import registry
+from highnn.registry import allowed_classes, class_name_table, lookup, serialize
 
 CLASSES: dict[str, type[Optimizer]] = class_name_table(SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)
 _BY_STRING = {name.lower(): cls for name, cls in CLASSES.items()}
@@ -34,21 +35,13 @@ def get(identifier: str | dict[str, Any] | Optimizer | type[Optimizer]) -> Optim
     raise TypeError(f"`optimizer` must be a string, a config dict or an Optimizer, received {identifier!r} of type {type(identifier).__name__}.")
 
 
-def serialize(optimizer: Optimizer) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}`` (the state is separate: ``optimizer.variables``)."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
-
-
 def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type] | None = None) -> Optimizer:
     """A fresh optimizer from :func:`serialize`'s output.
 
     Only the classes in :data:`CLASSES` are allowed, and those in ``custom_objects``
     (your Optimizer or LearningRateSchedule subclasses, by class name).
     """
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"A serialized optimizer must be a dict with a 'class_name' key, received {config!r}.")
-    custom = {name: cls for name, cls in (custom_objects or {}).items() if isinstance(cls, type) and issubclass(cls, Optimizer)}
-    return lookup("optimizer", config["class_name"], {**CLASSES, **custom}).from_config(config.get("config", {}), custom_objects)
+    return registry.deserialize("optimizer", config, allowed_classes(CLASSES, custom_objects, Optimizer), custom_objects)
 
 
 __all__ = [

@@ -20,7 +20,8 @@ from highnn.graph import Tensor
 from highnn.ops.primitives import cast, floor, maximum, minimum, to_tensor, where
 from highnn.ops.primitives import pow as power
 from highnn.optimizers.arguments import check_flag, check_number
-from highnn.registry import lookup
+from highnn import registry
+from highnn.registry import allowed_classes, serialize
 
 
 class LearningRateSchedule(ABC):
@@ -244,18 +245,9 @@ CLASSES: dict[str, type[LearningRateSchedule]] = {
 }
 
 
-def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
-    """``{"class_name": ..., "config": ...}``, the form optimizer configs and saved models store."""
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
-
-
 def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type[LearningRateSchedule]] | None = None) -> LearningRateSchedule:
     """The schedule :func:`serialize` described; only the classes in :data:`CLASSES` and ``custom_objects`` are allowed."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"A serialized learning rate schedule must be a dict with a 'class_name' key, received {config!r}.")
-    allowed = {**CLASSES, **{name: cls for name, cls in (custom_objects or {}).items()
-                             if isinstance(cls, type) and issubclass(cls, LearningRateSchedule)}}  # fmt: skip
-    return lookup("learning rate schedule", config["class_name"], allowed).from_config(config.get("config", {}))
+    return registry.deserialize("learning rate schedule", config, allowed_classes(CLASSES, custom_objects, LearningRateSchedule))
 
 
 __all__ = [
