@@ -83,6 +83,7 @@ class JaxBackend:
     exp, log = staticmethod(jnp.exp), staticmethod(jnp.log)
     log1p, tanh, sqrt = staticmethod(jnp.log1p), staticmethod(jnp.tanh), staticmethod(jnp.sqrt)
     abs, sign, floor = staticmethod(jnp.abs), staticmethod(jnp.sign), staticmethod(jnp.floor)
+    sin, cos = staticmethod(jnp.sin), staticmethod(jnp.cos)
     erf = staticmethod(jax.scipy.special.erf)
     matmul, reshape, transpose = staticmethod(jnp.matmul), staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)

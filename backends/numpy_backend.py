@@ -53,6 +53,7 @@ class NumpyBackend:
     where, neg, exp, log = staticmethod(np.where), staticmethod(np.negative), staticmethod(np.exp), staticmethod(np.log)
     log1p, tanh, sqrt = staticmethod(np.log1p), staticmethod(np.tanh), staticmethod(np.sqrt)
     abs, sign, floor, matmul = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.floor), staticmethod(np.matmul)
+    sin, cos = staticmethod(np.sin), staticmethod(np.cos)
     broadcast_to = staticmethod(np.broadcast_to)
 
     @staticmethod

@@ -127,6 +127,7 @@ class TorchBackend:
     exp, log = staticmethod(torch.exp), staticmethod(torch.log)
     log1p, tanh, sqrt = staticmethod(torch.log1p), staticmethod(torch.tanh), staticmethod(torch.sqrt)
     abs, sign, floor = staticmethod(torch.abs), staticmethod(torch.sign), staticmethod(torch.floor)
+    sin, cos = staticmethod(torch.sin), staticmethod(torch.cos)
     erf = staticmethod(torch.special.erf)
     matmul = staticmethod(torch.matmul)
 

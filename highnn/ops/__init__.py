@@ -37,6 +37,8 @@ from highnn.ops.primitives import (
     erf,
     exp,
     floor,
+    sin,
+    cos,
     full_like,
     getitem,
     greater,

@@ -248,7 +248,9 @@ tanh = _define("tanh", 1, (lambda g, out, x: g * (1.0 - out * out),), check_floa
 sqrt = _define("sqrt", 1, (lambda g, out, x: g * 0.5 / out,), check_float)
 abs = _define("abs", 1, (lambda g, out, x: g * sign(x),))
 sign = _define("sign", 1)
-floor = _define("floor", 1, (_zero_grad,), check_float)  # piecewise constant: zero gradient almost everywhere
+floor = _define("floor", 1, (_zero_grad,), check_float)
+sin = _define("sin", 1, (lambda g, out, x: g * cos(x),), check_float)
+cos = _define("cos", 1, (lambda g, out, x: neg(g * sin(x)),), check_float)  # piecewise constant: zero gradient almost everywhere
 erf = _define("erf", 1, (lambda g, out, x: g * (2.0 / math.sqrt(math.pi)) * exp(neg(x * x)),), check_float)
 _sum = _define(
     "sum", 1, (lambda g, out, x, axis, keepdims: broadcast_to(_keep_axes(g, x, axis, keepdims), x.shape),), check_reduce

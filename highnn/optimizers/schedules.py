@@ -17,7 +17,7 @@ from typing import Any
 
 from highnn.config import settings
 from highnn.graph import Tensor
-from highnn.ops.primitives import cast, floor, maximum, minimum, to_tensor, where
+from highnn.ops.primitives import cast, cos, floor, maximum, minimum, to_tensor, where
 from highnn.ops.primitives import pow as power
 from highnn.optimizers.arguments import check_flag, check_number
 from highnn import registry
@@ -214,7 +214,7 @@ class CosineDecay(LearningRateSchedule):
         return where(step < self.warmup_steps, warmup, decayed)
 
     def _decay(self, step: Tensor, start: float) -> Tensor:
-        cosine = 0.5 * (1.0 + _cos_pi(step / self.decay_steps))
+        cosine = 0.5 * (1.0 + cos(step * (math.pi / self.decay_steps)))
         return start * ((1.0 - self.alpha) * cosine + self.alpha)
 
     def get_config(self) -> dict[str, Any]:
@@ -222,22 +222,6 @@ class CosineDecay(LearningRateSchedule):
                 "name": self.name, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}  # fmt: skip
 
 
-# Taylor coefficients of sin: (-1)**k / (2k + 1)!; twelve terms reach float64 precision on [-pi/2, pi/2]
-_SIN_COEFFICIENTS = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(12))
-
-
-def _cos_pi(fraction: Tensor) -> Tensor:
-    """``cos(pi * fraction)`` for ``fraction`` in [0, 1], from primitives (there is no cosine primitive).
-
-    ``cos(pi * f) = -sin(t)`` with ``t = pi * (f - 1/2)`` in [-pi/2, pi/2], where
-    the sine's Taylor series, summed by Horner's rule, is exact to rounding.
-    """
-    t = (fraction - 0.5) * math.pi
-    t_squared = t * t
-    series = to_tensor(_SIN_COEFFICIENTS[-1], t.dtype)
-    for coefficient in reversed(_SIN_COEFFICIENTS[:-1]):
-        series = series * t_squared + coefficient
-    return -(t * series)
 
 
 CLASSES: dict[str, type[LearningRateSchedule]] = {

@@ -303,6 +303,8 @@ _RECORDS = [
         {"near 0": (away_from_zero(1e-10, 1e-8),), "large": (uniform(1e3, 1e8),)},
     ),
     elementwise("tanh", np.tanh, (uniform(-3.0, 3.0),), {"large": (away_from_zero(10.0, 50.0),)}),
+    elementwise("sin", np.sin, (uniform(-4.0, 4.0),), {"large": (away_from_zero(10.0, 50.0),)}),
+    elementwise("cos", np.cos, (uniform(-4.0, 4.0),), {"large": (away_from_zero(10.0, 50.0),)}),
     elementwise(
         "sqrt", np.sqrt, (uniform(0.1, 10.0),), {"large": (uniform(1e4, 1e8),), "small": (uniform(1e-3, 1e-2),)}
     ),
