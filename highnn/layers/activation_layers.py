@@ -21,17 +21,7 @@ from highnn.layers.layer_utils import (
     serialize_weight_arguments,
 )
 from highnn.ops import composites
-from highnn.ops.primitives import minimum, where
 from highnn.variables import Variable
-
-
-def relu(x: Tensor, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> Tensor:
-    """Keras's general ReLU: ``x`` above ``threshold`` (capped at ``max_value``), ``negative_slope * (x - threshold)`` below."""
-    if threshold == 0.0:
-        out = composites.leaky_relu(x, negative_slope) if negative_slope else composites.relu(x)
-    else:
-        out = where(x > threshold, x, (x - threshold) * negative_slope)
-    return out if max_value is None else minimum(out, max_value)
 
 
 class ElementwiseActivation(Layer):
@@ -58,7 +48,7 @@ class ReLU(ElementwiseActivation):
         self.threshold = check_number("ReLU", "threshold", threshold, 0.0)
 
     def call(self, inputs: Tensor) -> Tensor:
-        return relu(inputs, self.negative_slope, self.max_value, self.threshold)
+        return composites.relu(inputs, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold}

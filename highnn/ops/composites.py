@@ -90,14 +90,19 @@ def sigmoid(x: Any) -> Tensor:
     return out
 
 
-def relu(x: Any) -> Tensor:
-    """max(x, 0); its derivative at 0 is 0, as in PyTorch, JAX and Keras."""
+def relu(x: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> Tensor:
+    """max(x, 0) by default; Keras's options: ``negative_slope * (x - threshold)`` below ``threshold``, capped at ``max_value``.
+
+    The derivative at the kink is 0, as in PyTorch, JAX and Keras.
+    """
     x = to_tensor(x)
-    return where(x > 0.0, x, 0.0)
+    shifted = x - threshold if threshold else x
+    out = where(x > threshold, x, shifted * negative_slope if negative_slope else 0.0)
+    return out if max_value is None else minimum(out, max_value)
 
 
 def relu6(x: Any) -> Tensor:
-    return minimum(relu(x), 6.0)
+    return relu(x, max_value=6.0)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
