@@ -97,9 +97,3 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy: `y_true` must hold one integer label per example, shape \(5,\), received shape \(5, 4\)"):
         losses.sparse_categorical_crossentropy(ONE_HOT, LOGITS)
 
-
-def test_relu_takes_keras_options(float64: None) -> None:
-    x = np.array([-3.0, -1.0, 0.5, 2.0, 7.0])
-    np.testing.assert_allclose(hn.activations.relu(x).numpy(), [0, 0, 0.5, 2, 7])
-    np.testing.assert_allclose(hn.activations.relu(x, negative_slope=0.1, max_value=6.0, threshold=1.0).numpy(),
-                               [-0.4, -0.2, -0.05, 2.0, 6.0])  # fmt: skip
