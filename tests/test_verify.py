@@ -96,3 +96,11 @@ def test_module_entry_point_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "highnn", "verify", "--backends", "numpy", "--entries", "2"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "backends: numpy (float64)" in result.stdout
+
+
+def test_command_line_verifies_a_saved_model(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    path = f"{tmp_path}/classifier.highnn"
+    small_model().save(path)
+    assert main(["verify", path, "--backends", "numpy", "--entries", "3", "--batch", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("numpy vs finite differences") == 4 and out.rstrip().endswith("PASSED")
