@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Time a training epoch of highnn's ``fit()`` against a hand-written loop and Keras 3, backend by backend.
 
     python benchmarks/bench_fit.py --models medium,tiny --backends numpy,torch,jax \\
@@ -34,6 +33,7 @@ import argparse
 import cProfile
 import dataclasses
 import gc
+import importlib
 import importlib.metadata
 import importlib.util
 import json
@@ -47,6 +47,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -197,41 +198,23 @@ class FitContender(Contender):
         return [np.asarray(w) for w in self.model.get_weights()]
 
 
-def highnn_contender(problem: Problem, dtype: str, shuffle: bool = True, steps_per_execution: int = 1) -> FitContender:
-    """highnn's fit on the active backend (call inside ``hn.config.use_backend``)."""
+def fit_contender(library: ModuleType, problem: Problem, dtype: str, shuffle: bool = True, steps_per_execution: int = 1) -> FitContender:
+    """``library.Sequential(...).fit``: highnn on its active backend, or Keras 3 on ``KERAS_BACKEND``'s (same API)."""
     sizes = problem.spec.sizes
-    hn.utils.set_random_seed(SEED)
-    model = hn.Sequential(
-        [hn.Input((sizes[0],))]
-        + [hn.layers.Dense(units, activation="relu") for units in sizes[1:-1]]
-        + [hn.layers.Dense(sizes[-1])]
+    library.utils.set_random_seed(SEED)
+    model = library.Sequential(
+        [library.Input((sizes[0],))]
+        + [library.layers.Dense(units, activation="relu") for units in sizes[1:-1]]
+        + [library.layers.Dense(sizes[-1])]
     )
     model.compile(
-        optimizer=hn.optimizers.SGD(learning_rate=LEARNING_RATE),
-        loss=hn.losses.SparseCategoricalCrossentropy(from_logits=True),
+        optimizer=library.optimizers.SGD(learning_rate=LEARNING_RATE),
+        loss=library.losses.SparseCategoricalCrossentropy(from_logits=True),
         steps_per_execution=steps_per_execution,
     )
     model.set_weights(problem.weights_as(dtype))
-    clock_class = type("HighnnEpochClock", (EpochClock, hn.callbacks.Callback), {})
+    clock_class = type("FitEpochClock", (EpochClock, library.callbacks.Callback), {})
     clock = clock_class(lambda: [w.value for w in model.trainable_weights])
-    return FitContender(model, clock, problem, dtype, shuffle)
-
-
-def keras_contender(problem: Problem, dtype: str, shuffle: bool = True) -> FitContender:
-    """Keras 3's fit on the backend its ``KERAS_BACKEND`` names."""
-    import keras
-
-    sizes = problem.spec.sizes
-    keras.utils.set_random_seed(SEED)
-    model = keras.Sequential(
-        [keras.Input((sizes[0],))]
-        + [keras.layers.Dense(units, activation="relu") for units in sizes[1:-1]]
-        + [keras.layers.Dense(sizes[-1])]
-    )
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.set_weights(problem.weights_as(dtype))
-    clock_class = type("KerasEpochClock", (EpochClock, keras.callbacks.Callback), {})
-    clock = clock_class(lambda: [w.value for w in model.trainable_variables])
     return FitContender(model, clock, problem, dtype, shuffle)
 
 
@@ -399,9 +382,9 @@ def keras_status(backend: str) -> str | None:
 
 def make_contender(name: str, problem: Problem, backend: str, dtype: str) -> Contender:
     if name == "highnn":
-        return highnn_contender(problem, dtype)
+        return fit_contender(hn, problem, dtype)
     if name == "keras":
-        return keras_contender(problem, dtype)
+        return fit_contender(importlib.import_module("keras"), problem, dtype)
     return HAND_WRITTEN[backend](problem, dtype)
 
 
@@ -415,7 +398,7 @@ def cross_check(problem: Problem, backend: str) -> dict[str, float]:
     reference = NumpyLoop(problem, "float64", shuffle=False)
     reference.run_epoch()
     differences = {}
-    contenders: dict[str, Contender] = {"highnn": highnn_contender(problem, "float64", shuffle=False)}
+    contenders: dict[str, Contender] = {"highnn": fit_contender(hn, problem, "float64", shuffle=False)}
     if backend != "numpy":
         contenders["hand-written"] = HAND_WRITTEN[backend](problem, "float64", shuffle=False)
     for name, contender in contenders.items():
@@ -424,15 +407,21 @@ def cross_check(problem: Problem, backend: str) -> dict[str, float]:
     return differences
 
 
-def time_epochs(contenders: dict[str, Contender], epochs_timed: int) -> dict[str, list[float]]:
-    """One warm-up epoch, then ``epochs_timed`` rounds of one epoch per contender, in turn."""
+def time_epochs(contenders: dict[str, Contender], epochs_timed: int) -> tuple[dict[str, list[float]], float]:
+    """One warm-up epoch, then ``epochs_timed`` rounds of one epoch per contender, in turn.
+
+    Returns the epoch times and the best GEMM rate seen between rounds (the
+    machine's limit, sampled in the same conditions as the contenders).
+    """
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    rate = 0.0
     for round_index in range(epochs_timed + 1):
         for name, contender in contenders.items():
             elapsed = contender.run_epoch()
             if round_index:
                 times[name].append(elapsed)
-    return times
+        rate = max(rate, gemm_rate(repeats=3))
+    return times, rate
 
 
 def _proc_status(field: str) -> int:
@@ -505,12 +494,13 @@ def profile_highnn(problem: Problem, backend: str, dtype: str = "float32") -> di
     The replay ablations trace ``model.train_step`` with their own
     :class:`highnn.tracing.TracedFunction`, as fit does with one step per call.
     """
-    contender = highnn_contender(problem, dtype)
-    grouped = highnn_contender(problem, dtype, steps_per_execution=PROFILE_STEPS_PER_EXECUTION)
+    contender = fit_contender(hn, problem, dtype)
+    grouped = fit_contender(hn, problem, dtype, steps_per_execution=PROFILE_STEPS_PER_EXECUTION)
     hand = HAND_WRITTEN[backend](problem, dtype)
     model = contender.model
     arrays = {"x": contender.x, "y": contender.y}
-    batches = list(Batches(arrays, problem.spec.batch_size, shuffle=True))
+    batch_size = problem.spec.batch_size
+    batches = [batch for batch in Batches(arrays, batch_size, shuffle=True) if len(batch[0]) == batch_size]  # one program
     traced = TracedFunction(model.train_step)
     traced(*batches[0])
     program, compiled = next(iter(traced.programs.values()))
@@ -549,12 +539,12 @@ def profile_highnn(problem: Problem, backend: str, dtype: str = "float32") -> di
         run_epoch()
         return min(run_epoch() for _ in range(repeats))
 
-    steps = problem.spec.steps
+    steps = problem.spec.steps  # the replays run full batches only: scaled to a whole epoch
     timings = {
         "fit epoch": best(contender.run_epoch),
         f"fit epoch, compile(steps_per_execution={PROFILE_STEPS_PER_EXECUTION})": best(grouped.run_epoch),
-        "TracedFunction(train_step) on pre-made batches": best(traced_replay),
-        "generated program alone": best(program_alone),
+        "TracedFunction(train_step) on pre-made batches": best(traced_replay) * steps / len(batches),
+        "generated program alone": best(program_alone) * steps / len(batches),
         "Batches iteration alone": best(batching),
         "hand-written epoch": best(hand.run_epoch),
     }
@@ -572,7 +562,7 @@ def profile_highnn(problem: Problem, backend: str, dtype: str = "float32") -> di
 
 #: cProfile entries grouped by where their code lives (first match wins)
 PROFILE_GROUPS = (
-    ("generated program (per-op Python lines)", "<highnn program>"),
+    ("generated program (its lines and the NumPy ufuncs they call)", "<highnn program>"),
     ("highnn/tracing.py (TracedFunction.__call__)", "highnn/tracing.py"),
     ("highnn/data.py (Batches)", "highnn/data.py"),
     ("highnn/trainer.py (fit loop, metrics result)", "highnn/trainer.py"),
@@ -635,9 +625,9 @@ def run_worker(task: dict[str, Any]) -> dict[str, Any]:
         with hn.config.use_backend(backend, floatx="float32"):
             names = [name for name in CONTENDERS if name != "keras" or keras_status(backend) is None]
             contenders = {name: make_contender(name, problem, backend, "float32") for name in names}
-            times = time_epochs(contenders, task["epochs_timed"])
+            times, rate = time_epochs(contenders, task["epochs_timed"])
         fit_overhead = statistics.median(contenders["highnn"].fit_overheads[1:])  # type: ignore[attr-defined]
-        return {"times": times, "check": check, "fit_overhead": fit_overhead}
+        return {"times": times, "check": check, "fit_overhead": fit_overhead, "gemm_rate": rate}
     with hn.config.use_backend(backend, floatx="float32"):
         if task["kind"] == "memory":
             contender = make_contender(task["contender"], problem, backend, "float32")
@@ -669,7 +659,7 @@ def backend_unavailable(backend: str) -> str | None:
     try:
         with hn.config.use_backend(backend):
             pass
-    except Exception as error:  # the backend module may be mid-rewrite: report and go on
+    except Exception as error:  # noqa: BLE001 - any failure to load the backend is reported, and the run goes on
         return f"the highnn {backend} backend does not load: {type(error).__name__}: {error}"
     return None
 
@@ -685,6 +675,7 @@ class Row:
     times: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     check: dict[str, float] = dataclasses.field(default_factory=dict)
     fit_overhead: float = 0.0
+    gemm_rate: float = 0.0
     memory: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     memory_errors: dict[str, str] = dataclasses.field(default_factory=dict)
     profile: dict[str, Any] | None = None
@@ -692,9 +683,11 @@ class Row:
     def median(self, contender: str) -> float | None:
         return statistics.median(self.times[contender]) if contender in self.times else None
 
-    def ratio(self, contender: str) -> float | None:
-        highnn, other = self.median("highnn"), self.median(contender)
-        return highnn / other if highnn is not None and other is not None else None
+    def ratio(self, contender: str, statistic: Callable[[list[float]], float] = statistics.median) -> float | None:
+        """highnn's epoch time over ``contender``'s, both summarised by ``statistic``."""
+        if "highnn" not in self.times or contender not in self.times:
+            return None
+        return statistic(self.times["highnn"]) / statistic(self.times[contender])
 
     @property
     def check_failed(self) -> bool:
@@ -714,7 +707,7 @@ def measure(spec: ModelSpec, backend: str, epochs_timed: int, profile: bool) -> 
         row.skipped = f"failed: {result['error']}"
         print(f"  {row.skipped}", flush=True)
         return row
-    row.times, row.check, row.fit_overhead = result["times"], result["check"], result["fit_overhead"]
+    row.times, row.check, row.fit_overhead, row.gemm_rate = result["times"], result["check"], result["fit_overhead"], result["gemm_rate"]
     for contender in CONTENDERS:
         if contender not in row.times:
             continue
@@ -755,6 +748,7 @@ def _mebibytes(row: Row, contender: str, span: str) -> str:
 
 TABLE_HEADER = (
     "| model | backend | highnn ms/epoch | hand-written ms | Keras 3 ms | highnn / hand | target | met | "
+    "highnn / hand, fastest epochs | "
     "highnn / Keras | GEMM limit ms | highnn / limit | epoch peak MiB highnn / hand / Keras (method) | "
     "highnn fit() call peak MiB | float64 max diff highnn (hand) |"
 )
@@ -764,7 +758,7 @@ def table_row(row: Row, rate: float) -> str:
     """One Markdown table row (also printed to the console)."""
     target = TARGETS.get((row.spec.name, row.backend))
     if row.skipped:
-        cells = [row.spec.name, row.backend, f"skipped: {row.skipped}"] + ["–"] * 11
+        cells = [row.spec.name, row.backend, f"skipped: {row.skipped}"] + ["–"] * 12
         return "| " + " | ".join(cells) + " |"
     limit = row.spec.epoch_flops() / rate
     ratio = row.ratio("hand-written")
@@ -774,6 +768,7 @@ def table_row(row: Row, rate: float) -> str:
         row.spec.name, row.backend, _times(row, "highnn"), _times(row, "hand-written"), _times(row, "keras"),
         _ratio(ratio), f"≤ {target:.2f}" if target else "–",
         ("yes" if ratio <= target else "no") if ratio is not None and target else "–",
+        _ratio(row.ratio("hand-written", min)),
         _ratio(row.ratio("keras")), _ms(limit), _ratio(row.median("highnn") / limit), memory,
         _mebibytes(row, "highnn", "call"), check + (" FAIL" if row.check_failed else ""),
     ]  # fmt: skip
@@ -797,7 +792,7 @@ def environment(rate: float) -> list[str]:
     return [
         f"- machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         f"- versions: {', '.join(versions)}",
-        f"- NumPy float32 GEMM rate (best 1024x1024 product): {rate / 1e9:.1f} GFLOP/s",
+        f"- NumPy float32 GEMM rate (best 1024x1024 product seen during the run): {rate / 1e9:.1f} GFLOP/s",
         f"- load average (1, 5, 15 min) when written: {', '.join(f'{load:.2f}' for load in os.getloadavg())}",
     ]
 
@@ -809,9 +804,11 @@ def report(rows: list[Row], rate: float, command: str, epochs_timed: int) -> str
         f"Command: `{command}`", "",
         *environment(rate), "",
         f"Median of {epochs_timed} timed epochs after one warm-up epoch; the contenders take turns epoch by epoch.",
-        "Ratios are of medians. The GEMM limit is the epoch's matrix-product FLOPs at the GEMM rate above.",
-        "Peak memory: the peak above the starting point during one epoch (fit() call for fit-based contenders), "
-        "each contender in a fresh process; tracemalloc on NumPy, the resident-set high-water mark otherwise.",
+        "Ratios are of medians, except \"fastest epochs\" (of minimums: the least disturbed epochs, telling under bursty load).",
+        "The GEMM limit is the epoch's matrix-product FLOPs at the GEMM rate above.",
+        ("Peak memory: the peak above the starting point during one epoch (and, last column, during a whole "
+         "fit(epochs=1) call, setup included), each contender in a fresh process; tracemalloc on NumPy, "
+         "the resident-set high-water mark otherwise."),
         "", TABLE_HEADER, "|" + "---|" * TABLE_HEADER.count(" | ") + "---|",
         *(table_row(row, rate) for row in rows), "",
         "## Raw epoch times (ms)", "",
@@ -835,7 +832,12 @@ def profile_section(row: Row) -> list[str]:
         return [title, "", f"profiling failed: {profile['error']}"]
     lines = [title, "", f"Unprofiled, best of 5, µs per step (the program has {profile['program_ops']} operations per step):", ""]
     lines += ["| what | µs/step |", "|---|---|"] + [f"| {name} | {us:.0f} |" for name, us in profile["per_step_us"].items()]
-    lines += ["", "cProfile of one fit epoch, own time per group (the profiler inflates Python-heavy parts):", ""]
+    lines += [
+        "",
+        ("cProfile of one fit epoch, own time per group. The profiler inflates Python-heavy parts, and C callees "
+         "it cannot see (NumPy ufuncs, a jax.jit call) count in their caller's row:"),
+        "",
+    ]  # fmt: skip
     lines += ["| group | share |", "|---|---|"] + [f"| {group} | {share:.0%} |" for group, share in profile["profile_groups"].items()]
     lines += ["", "Top functions by own time:", "", "| function | calls/step | own µs/step |", "|---|---|---|"]
     lines += [f"| `{name}` | {calls} | {us:.1f} |" for name, calls, us in profile["profile_top"]]
@@ -882,10 +884,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(run_worker(json.loads(args.worker))))
         return 0
-    rate = gemm_rate()
-    print("\n".join(environment(rate)), flush=True)
+    first_rate = gemm_rate()
+    print("\n".join(environment(first_rate)), flush=True)
     specs = [dataclasses.replace(MODELS[name], samples=args.samples or MODELS[name].samples) for name in args.models]
     rows = [measure(spec, backend, args.epochs_timed, args.profile) for spec in specs for backend in args.backends]
+    rate = max([first_rate, gemm_rate()] + [row.gemm_rate for row in rows])
     command = " ".join(["python", "benchmarks/bench_fit.py", *(argv if argv is not None else sys.argv[1:])])
     markdown = report(rows, rate, command, args.epochs_timed)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -133,3 +133,17 @@ def test_bad_arguments_are_rejected_naming_the_argument(bench: ModuleType, capsy
     assert raised.value.code == 2
     error = capsys.readouterr().err
     assert named in error and argv[1] in error
+
+
+def test_profile_breaks_the_epoch_down(bench: ModuleType) -> None:
+    problem = small_problem(bench, samples=64, batch_size=8)
+    with hn.config.use_backend("numpy"):
+        profile = bench.profile_highnn(problem, "numpy")
+    assert set(profile["per_step_us"]) >= {"fit epoch", "generated program alone", "Batches iteration alone", "hand-written epoch"}
+    assert all(us > 0 for us in profile["per_step_us"].values())
+    assert profile["program_ops"] > 0
+    assert sum(profile["profile_groups"].values()) == pytest.approx(1.0)
+    assert any("<highnn program>" in name for name, _, _ in profile["profile_top"])
+    row = bench.Row(problem.spec, "numpy", profile=profile)
+    section = "\n".join(bench.profile_section(row))
+    assert f"the program has {profile['program_ops']} operations per step" in section
