@@ -31,6 +31,8 @@ class Backend(Protocol):
 
     # conversion and placement
     def asarray(self, value: Any, dtype: str) -> Array: """Convert NumPy, Python or any backend's arrays to this backend, on its device."""
+    def batch(self, array: np.ndarray, dtype: str) -> Any:
+        """A host batch in the form a compiled step takes fastest (an array of this backend, or NumPy for jit to place)."""
     def to_numpy(self, x: Array) -> np.ndarray: """Copy an array to host NumPy."""
     def dtype(self, x: Array) -> str: """The dtype name of an array."""
     def is_array(self, value: Any) -> bool: """Whether ``value`` is this backend's native array type."""

@@ -105,6 +105,9 @@ class TorchBackend:
             array = array.copy()  # torch shares NumPy memory and supports neither read-only nor reversed views
         return torch.as_tensor(array, device=self.device)
 
+    def batch(self, array: np.ndarray, dtype: str) -> torch.Tensor:
+        return self.asarray(array, dtype)
+
     def to_numpy(self, x: Array) -> np.ndarray:
         return x.detach().cpu().numpy()
 

@@ -101,3 +101,11 @@ def test_argument_errors() -> None:
         model.set_weights([np.ones((2, 2))] + model.get_weights()[1:])
     with pytest.raises(ValueError, match=r"categorical_crossentropy: `y_true` must be one-hot with the shape of `y_pred` \(3, 3\), received shape \(3,\)"):
         hn.losses.categorical_crossentropy(np.array([0.0, 1.0, 2.0]), np.full((3, 3), 1 / 3))
+
+
+def test_large_finite_data_whose_sum_overflows_is_accepted() -> None:
+    from highnn.data import check_finite
+
+    check_finite(np.full((4, 3), 3e38, dtype="float32"), "x")  # the quick sum overflows; the full check finds nothing
+    with pytest.raises(ValueError, match=r"`x` contains 1 NaN or Inf value\(s\), the first at index \(1, 2\)"):
+        check_finite(np.array([[3e38, 3e38, 1.0], [1.0, 1.0, np.inf]], dtype="float32"), "x")
