@@ -32,7 +32,11 @@ def to_numpy(value: Any, argument: str) -> np.ndarray:
 
 def check_finite(array: np.ndarray, argument: str) -> None:
     """Reject NaN and Inf, naming where the first one is."""
-    if array.dtype.kind != "f" or np.isfinite(np.add.reduce(array, axis=None)):
+    if array.dtype.kind != "f":
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(array, axis=None)
+    if np.isfinite(total):
         return  # NaN and Inf always reach the sum, so a finite sum needs no full mask
     bad = ~np.isfinite(array)
     if bad.any():
