@@ -61,6 +61,10 @@ class JaxBackend:
             return jax.device_put(value.astype(_dtype(dtype)), self.device)
         return jax.device_put(np.asarray(value, dtype=_dtype(dtype)), self.device)
 
+    @staticmethod
+    def log_softmax(x: Array, axis: tuple[int, ...]) -> Array:
+        return jax.nn.log_softmax(x, axis=axis)
+
     def batch(self, array: np.ndarray, dtype: str) -> np.ndarray:
         """The NumPy batch itself: ``jax.jit`` moves it to the device far faster than ``device_put`` per array."""
         return np.asarray(array, dtype=_dtype(dtype))

@@ -76,6 +76,11 @@ class NumpyBackend:
         return chosen.view(a.dtype)
 
     @staticmethod
+    def log_softmax(x: Array, axis: tuple[int, ...]) -> Array:
+        shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+        return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+
+    @staticmethod
     def erf(x: Array) -> Array:
         return np.asarray(_erf(x), dtype=x.dtype)
 

@@ -105,6 +105,10 @@ class TorchBackend:
             array = array.copy()  # torch shares NumPy memory and supports neither read-only nor reversed views
         return torch.as_tensor(array, device=self.device)
 
+    @staticmethod
+    def log_softmax(x: torch.Tensor, axis: tuple[int, ...]) -> torch.Tensor:
+        return torch.log_softmax(x, dim=axis[0]) if len(axis) == 1 else x - torch.logsumexp(x, dim=axis, keepdim=True)
+
     def batch(self, array: np.ndarray, dtype: str) -> torch.Tensor:
         return self.asarray(array, dtype)
 

@@ -14,6 +14,7 @@ from highnn.ops.primitives import (
     exp,
     log,
     log1p,
+    log_softmax,
     max,
     maximum,
     minimum,
@@ -68,18 +69,11 @@ def _reduced_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
 
 
 def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x) normalised to sum to 1 along ``axis``; remembers ``x`` as its logits."""
+    """exp(x) normalised to sum to 1 along ``axis``, as exp(log_softmax(x)); remembers ``x`` as its logits."""
     x = to_tensor(x)
-    e = exp(x - stop_gradient(max(x, axis, keepdims=True)))
-    out = e / sum(e, axis, keepdims=True)
+    out = exp(log_softmax(x, axis))
     out.logits = x if axis in (-1, x.ndim - 1) else None
     return out
-
-
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """log(softmax(x)), computed stably as x - logsumexp(x)."""
-    x = to_tensor(x)
-    return x - logsumexp(x, axis, keepdims=True)
 
 
 def sigmoid(x: Any) -> Tensor:

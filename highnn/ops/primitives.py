@@ -132,6 +132,13 @@ def check_float(name: str, x: Tensor) -> None:
         raise TypeError(f"{name}: expected a float tensor, received dtype {x.dtype}.")
 
 
+def check_log_softmax(name: str, x: Tensor, axis: tuple[int, ...]) -> None:
+    check_float(name, x)
+    check_reduce(name, x, axis, True)
+    if math.prod(x.shape[a] for a in axis) == 0:
+        raise ValueError(f"{name}: cannot normalise over the empty axes {axis} of shape {x.shape}.")
+
+
 def check_matmul(name: str, a: Tensor, b: Tensor) -> None:
     _same_dtype(name, a, b)
     if a.ndim < 2 or b.ndim < 2:
@@ -251,6 +258,12 @@ sign = _define("sign", 1)
 floor = _define("floor", 1, (_zero_grad,), check_float)
 sin = _define("sin", 1, (lambda g, out, x: g * cos(x),), check_float)
 cos = _define("cos", 1, (lambda g, out, x: neg(g * sin(x)),), check_float)  # piecewise constant: zero gradient almost everywhere
+# fused for speed and numerics (DESIGN: "unless numerics need their own primitive"): d/dx = g - softmax(x) * sum(g)
+_log_softmax = _define(
+    "log_softmax", 1,
+    (lambda g, out, x, axis: g - exp(out) * _sum(g, axis=axis, keepdims=True),),
+    check_log_softmax,
+)  # fmt: skip
 erf = _define("erf", 1, (lambda g, out, x: g * (2.0 / math.sqrt(math.pi)) * exp(neg(x * x)),), check_float)
 _sum = _define(
     "sum", 1, (lambda g, out, x, axis, keepdims: broadcast_to(_keep_axes(g, x, axis, keepdims), x.shape),), check_reduce
@@ -362,6 +375,12 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     if any(isinstance(i, (Tensor, list, np.ndarray)) for i in parts):
         raise TypeError(f"getitem: only basic indexing (ints, slices, None, ...) is supported, received {index!r}.")
     return _getitem(x, index=index)
+
+
+def log_softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
+    """log(softmax(x)) over ``axis`` (one or several): x - max - log(sum(exp(x - max))), one primitive."""
+    x = to_tensor(x)
+    return _log_softmax(x, axis=_normalize_axis(x, axis))
 
 
 def cast(x: Any, dtype: str) -> Tensor:

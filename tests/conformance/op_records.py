@@ -198,6 +198,8 @@ REDUCTIONS: list[tuple[tuple[int, ...], tuple[int, ...] | None, bool]] = [
 ]
 
 
+LOG_SOFTMAX_CASES = [((2, 5), (1,)), ((3, 4), (0,)), ((2, 3, 4), (2,)), ((4,), (0,)), ((2, 3, 4), (0, 2))]
+
 AXIS_ERROR = ErrorInput(
     Sample((np.ones((2, 3)),), {"axis": (2,), "keepdims": False}), ValueError, r"axis 2 is out of range"
 )
@@ -349,6 +351,18 @@ _RECORDS = [
             ErrorInput(
                 Sample((np.ones((2, 3)), np.ones((3, 2), np.int32))), TypeError, r"operands must have one dtype"
             ),
+        ),
+    ),
+    OpRecord(
+        "log_softmax",
+        lambda rng: [Sample((centered(rng, shape),), {"axis": axis}) for shape, axis in LOG_SOFTMAX_CASES]
+        + [Sample((np.array([[1000.0, 0.0, -1000.0], [50.0, 60.0, 70.0]]),), {"axis": (1,)}, "large")],
+        lambda x, axis: (x - x.max(axis=axis, keepdims=True))
+        - np.log(np.exp(x - x.max(axis=axis, keepdims=True)).sum(axis=axis, keepdims=True)),
+        errors=(
+            ErrorInput(Sample((np.ones((2, 3)),), {"axis": (2,)}), ValueError, r"axis 2 is out of range"),
+            ErrorInput(Sample((np.ones((2, 0)),), {"axis": (1,)}), ValueError, r"empty axes \(1,\)"),
+            ErrorInput(Sample((np.arange(3, dtype=np.int32),), {"axis": (0,)}, "int32"), TypeError, r"expected a float tensor"),
         ),
     ),
     OpRecord(
