@@ -24,12 +24,6 @@ def class_name_table(*classes: type) -> dict[str, type]:
     return {cls.__name__: cls for cls in classes}
 
 
-def check_type(argument: str, value: Any, expected: str, ok: bool) -> None:
-    """Raise TypeError naming ``argument``, what it should be and what it is, unless ``ok``."""
-    if not ok:
-        raise TypeError(f"`{argument}` must be {expected}, received {value!r} of type {type(value).__name__}.")
-
-
 def serialize(obj: Any) -> dict[str, Any]:
     """``{"class_name": ..., "config": ...}``: how configs and saved files describe an object."""
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
