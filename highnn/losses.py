@@ -106,18 +106,23 @@ def check_sparse_labels(labels: np.ndarray, num_classes: int, argument: str = "y
         )
 
 
-def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: int | None = None) -> Tensor:
-    """Crossentropy against integer labels of shape ``(batch,)`` or ``(batch, 1)``."""
-    y_pred = to_tensor(y_pred)
+def sparse_labels(y_true: Any, y_pred: Tensor, what: str) -> Tensor:
+    """Integer labels of shape ``y_pred.shape[:-1]`` (a trailing axis of 1 is dropped), as int32."""
     labels = to_tensor(y_true)
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
         labels = reshape(labels, labels.shape[:-1])
     if labels.shape != y_pred.shape[:-1]:
         raise ValueError(
-            f"sparse_categorical_crossentropy: `y_true` must hold one integer label per example, shape "
-            f"{y_pred.shape[:-1]}, received shape {labels.shape}."
+            f"{what}: `y_true` must hold one integer label per example, shape {y_pred.shape[:-1]}, "
+            f"received shape {labels.shape}."
         )
-    labels = cast(labels, "int64" if labels.dtype == "int64" else "int32")
+    return cast(labels, "int32")
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: int | None = None) -> Tensor:
+    """Crossentropy against integer labels of shape ``(batch,)`` or ``(batch, 1)``."""
+    y_pred = to_tensor(y_pred)
+    labels = sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
     safe_labels = labels if ignore_class is None else where(labels == ignore_class, 0, labels)
     values = -sum(C.one_hot(safe_labels, y_pred.shape[-1], y_pred.dtype) * _log_probabilities(y_pred, from_logits), axis=-1)
     return values if ignore_class is None else where(labels == ignore_class, 0.0, values)

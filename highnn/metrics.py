@@ -46,7 +46,7 @@ from highnn.ops.primitives import (
 from highnn.ops.primitives import (
     max as reduce_max,
 )
-from highnn import registry
+from highnn import losses, registry
 from highnn.registry import class_name_table, lookup
 from highnn.registry import serialize as serialize
 from highnn.variables import Variable
@@ -290,22 +290,10 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
     return cast(equal(C.argmax(y_true), C.argmax(y_pred)), settings.floatx)
 
 
-def _sparse_labels(y_true: Any, y_pred: Tensor) -> Tensor:
-    """Integer labels of shape ``y_pred.shape[:-1]`` (a trailing axis of 1 is dropped)."""
-    labels = to_tensor(y_true)
-    if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
-        labels = reshape(labels, labels.shape[:-1])
-    if labels.shape != y_pred.shape[:-1]:
-        raise ValueError(
-            f"Sparse labels must have shape {y_pred.shape[:-1]} (or with a trailing 1) for predictions of shape {y_pred.shape}, received shape {labels.shape}."
-        )
-    return cast(labels, "int32")
-
-
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
     """1 where the largest prediction is at the integer label."""
     y_pred = to_tensor(y_pred)
-    return cast(equal(_sparse_labels(y_true, y_pred), C.argmax(y_pred)), settings.floatx)
+    return cast(equal(losses.sparse_labels(y_true, y_pred, "sparse_categorical_accuracy"), C.argmax(y_pred)), settings.floatx)
 
 
 def _in_top_k(labels: Tensor, y_pred: Tensor, k: int) -> Tensor:
@@ -325,7 +313,7 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
 def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
     """1 where the integer label is among the ``k`` largest predictions."""
     y_pred = to_tensor(y_pred)
-    return _in_top_k(_sparse_labels(y_true, y_pred), y_pred, k)
+    return _in_top_k(losses.sparse_labels(y_true, y_pred, "sparse_top_k_categorical_accuracy"), y_pred, k)
 
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
@@ -1001,8 +989,6 @@ ACCURACY_NAMES = ("accuracy", "acc")
 
 def accuracy_for(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int | None, ...], loss: Any) -> type[Metric]:
     """Keras's choice for ``"accuracy"``: binary, sparse categorical or categorical, by loss and shapes."""
-    from highnn import losses
-
     if isinstance(loss, losses.SparseCategoricalCrossentropy):
         return SparseCategoricalAccuracy
     if isinstance(loss, losses.BinaryCrossentropy) or y_pred_shape[-1] == 1:

@@ -556,7 +556,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
         M.R2Score().update_state(np.zeros((3, 2, 1)), np.zeros((3, 2, 1)))
     with pytest.raises(ValueError, match=r"F1Score expects .* received shapes \(24, 3\) and \(24, 4\)"):
         M.F1Score().update_state(np.zeros((N, 3)), MULTI_PRED)
-    with pytest.raises(ValueError, match=r"Sparse labels must have shape \(24,\) .* received shape \(24, 2\)"):
+    with pytest.raises(ValueError, match=r"sparse_categorical_accuracy: `y_true` must hold one integer label per example, shape \(24,\), received shape \(24, 2\)"):
         M.SparseCategoricalAccuracy().update_state(np.zeros((N, 2)), SCORES)
     with pytest.raises(ValueError, match=r"y_true and y_pred must have one shape, received shapes \(24, 3\) and \(24, 4\)"):
         M.AUC().update_state(np.zeros((N, 3)), MULTI_PRED)
