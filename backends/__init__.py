@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
+from typing import Any
 
 from highnn.backends.base import Array, Backend, DeviceUnavailableError, parse_device
 
@@ -20,6 +22,19 @@ _loaded: dict[tuple[str, str | None, str], Backend] = {}
 def available_backends() -> list[str]:
     """Names of the registered backends whose array library is installed."""
     return [name for name, (_, _, package, _) in REGISTRY.items() if importlib.util.find_spec(package)]
+
+
+def to_host(value: Any) -> Any:
+    """A registered backend's array, from any device, as NumPy (found by type); anything else unchanged.
+
+    Only libraries already imported are asked, so converting user data never imports torch or jax.
+    """
+    for module_name, class_name, package, _ in REGISTRY.values():
+        if package in sys.modules:
+            backend_class = getattr(importlib.import_module(module_name), class_name)
+            if backend_class.is_array(value):
+                return backend_class.to_numpy(value)
+    return value
 
 
 def load_backend(name: str, device: str | None = None, floatx: str = "float32") -> Backend:
@@ -41,4 +56,4 @@ def load_backend(name: str, device: str | None = None, floatx: str = "float32") 
     return backend
 
 
-__all__ = ["Array", "Backend", "DeviceUnavailableError", "available_backends", "load_backend", "parse_device"]
+__all__ = ["Array", "Backend", "DeviceUnavailableError", "available_backends", "load_backend", "parse_device", "to_host"]

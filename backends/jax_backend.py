@@ -69,13 +69,15 @@ class JaxBackend:
         """The NumPy batch itself: ``jax.jit`` moves it to the device far faster than ``device_put`` per array."""
         return np.asarray(array, dtype=_dtype(dtype))
 
-    def to_numpy(self, x: Array) -> np.ndarray:
+    @staticmethod
+    def to_numpy(x: Array) -> np.ndarray:
         return np.array(x)  # a writable copy: NumPy views of JAX buffers are read-only
 
     def dtype(self, x: Array) -> str:
         return x.dtype.name
 
-    def is_array(self, value: Any) -> bool:
+    @staticmethod
+    def is_array(value: Any) -> bool:
         return isinstance(value, jax.Array)
 
     def enable_float64(self, on: bool) -> None:

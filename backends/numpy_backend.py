@@ -40,13 +40,15 @@ class NumpyBackend:
     def batch(self, array: np.ndarray, dtype: str) -> np.ndarray:
         return self.asarray(array, dtype)
 
-    def to_numpy(self, x: Array) -> np.ndarray:
+    @staticmethod
+    def to_numpy(x: Array) -> np.ndarray:
         return np.asarray(x)
 
     def dtype(self, x: Array) -> str:
         return x.dtype.name
 
-    def is_array(self, value: Any) -> bool:
+    @staticmethod
+    def is_array(value: Any) -> bool:
         return isinstance(value, (np.ndarray, np.generic))
 
     def enable_float64(self, on: bool) -> None:

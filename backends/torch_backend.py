@@ -112,13 +112,15 @@ class TorchBackend:
     def batch(self, array: np.ndarray, dtype: str) -> torch.Tensor:
         return self.asarray(array, dtype)
 
-    def to_numpy(self, x: Array) -> np.ndarray:
+    @staticmethod
+    def to_numpy(x: Array) -> np.ndarray:
         return x.detach().cpu().numpy()
 
     def dtype(self, x: Array) -> str:
         return str(x.dtype).removeprefix("torch.")
 
-    def is_array(self, value: Any) -> bool:
+    @staticmethod
+    def is_array(value: Any) -> bool:
         return isinstance(value, torch.Tensor)
 
     def enable_float64(self, on: bool) -> None:

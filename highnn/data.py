@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from highnn import random
+from highnn.backends import to_host
 from highnn.config import settings
 from highnn.graph import Tensor
 
@@ -17,10 +18,8 @@ def to_numpy(value: Any, argument: str) -> np.ndarray:
     """NumPy view of lists, NumPy, torch or JAX arrays and highnn tensors; a clear error otherwise."""
     if isinstance(value, Tensor):
         return value.numpy()
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, possibly on a GPU
-        value = value.detach().cpu()
     try:
-        array = np.asarray(value)
+        array = np.asarray(to_host(value))
     except (TypeError, ValueError) as error:
         raise TypeError(f"`{argument}` must be an array (NumPy, torch, JAX or nested lists), received {type(value).__name__}: {error}") from None
     if array.dtype == object or array.dtype.kind not in "biuf":

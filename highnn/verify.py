@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from highnn import config, losses, optimizers
-from highnn.backends import available_backends
+from highnn.backends import REGISTRY, available_backends
 from highnn.models import Model
 
 #: relative tolerance between two backends' gradients (float64 / float32)
@@ -140,9 +140,9 @@ def verify(
         raise ValueError(f"verify: `floatx` must be one of {tuple(BACKEND_RTOL)}, received {floatx!r}.")
     installed = available_backends()
     requested = list(backends) if backends is not None else installed
-    unknown = [b for b in requested if b not in ("numpy", "torch", "jax")]
+    unknown = [b for b in requested if b not in REGISTRY]
     if unknown:
-        raise ValueError(f"verify: unknown backends {unknown}; choose from numpy, torch, jax.")
+        raise ValueError(f"verify: unknown backends {unknown}; choose from {', '.join(REGISTRY)}.")
     report = VerifyReport(floatx=floatx, skipped={b: "not installed" for b in requested if b not in installed})
     report.backends = [b for b in requested if b in installed]
     if not report.backends:
