@@ -16,6 +16,7 @@ import numpy as np
 
 from highnn import losses, optimizers
 from highnn import metrics as metrics_module
+from highnn.backends import to_host
 from highnn.callbacks import Callback, CallbackList, History, ProgbarLogger
 from highnn.data import Batches, check_batch_size, prepare, split_validation
 from highnn.graph import Tensor, grad
@@ -300,7 +301,7 @@ class Trainer:
         callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
                                      {"steps": total, "verbose": verbose, "mode": "predict"})  # fmt: skip
         callback_list.on_predict_begin()
-        outputs = [self._to_numpy(y) for group in self._execute("predict", itertools.islice(batches, total), callback_list) for y in group]
+        outputs = [to_host(y) for group in self._execute("predict", itertools.islice(batches, total), callback_list) for y in group]
         callback_list.on_predict_end()
         return np.concatenate(outputs)
 
@@ -325,12 +326,6 @@ class Trainer:
         logs = self.get_metrics_result()
         values = [logs[name] for name in self.metrics_names]
         return logs if return_dict else (values[0] if len(values) == 1 else values)
-
-    @staticmethod
-    def _to_numpy(array: Any) -> np.ndarray:
-        from highnn.config import settings
-
-        return settings.backend.to_numpy(array)
 
 
 def _class_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
