@@ -44,9 +44,7 @@ def load_backend(name: str, device: str | None = None, floatx: str = "float32") 
         raise ValueError(f"Unknown HIGHNN_BACKEND {name!r}; choose one of: {', '.join(REGISTRY)}.")
     module_name, class_name, package, extra = REGISTRY[key]
     if importlib.util.find_spec(package) is None:
-        raise ImportError(
-            f"The {key} backend needs {package}, which is not installed: pip install 'highnn[{extra}]'."
-        )
+        raise ImportError(f"The {key} backend needs {package}, which is not installed: pip install 'highnn[{extra}]'.")
     cache_key = (key, device, floatx)
     if cache_key not in _loaded:
         backend_class = getattr(importlib.import_module(module_name), class_name)
@@ -56,4 +54,12 @@ def load_backend(name: str, device: str | None = None, floatx: str = "float32") 
     return backend
 
 
-__all__ = ["Array", "Backend", "DeviceUnavailableError", "available_backends", "load_backend", "parse_device", "to_host"]
+__all__ = [
+    "Array",
+    "Backend",
+    "DeviceUnavailableError",
+    "available_backends",
+    "load_backend",
+    "parse_device",
+    "to_host",
+]

@@ -30,13 +30,23 @@ class Backend(Protocol):
     device_name: str
 
     # conversion and placement
-    def asarray(self, value: Any, dtype: str) -> Array: """Convert NumPy, Python or any backend's arrays to this backend, on its device."""
+    def asarray(self, value: Any, dtype: str) -> Array:
+        """Convert NumPy, Python or any backend's arrays to this backend, on its device."""
+
     def batch(self, array: np.ndarray, dtype: str) -> Any:
         """A host batch in the form a compiled step takes fastest (an array of this backend, or NumPy for jit to place)."""
-    def to_numpy(self, x: Array) -> np.ndarray: """Copy an array to host NumPy."""
-    def dtype(self, x: Array) -> str: """The dtype name of an array."""
-    def is_array(self, value: Any) -> bool: """Whether ``value`` is this backend's native array type."""
-    def enable_float64(self, on: bool) -> None: """Allow float64 arrays (JAX needs a switch)."""
+
+    def to_numpy(self, x: Array) -> np.ndarray:
+        """Copy an array to host NumPy."""
+
+    def dtype(self, x: Array) -> str:
+        """The dtype name of an array."""
+
+    def is_array(self, value: Any) -> bool:
+        """Whether ``value`` is this backend's native array type."""
+
+    def enable_float64(self, on: bool) -> None:
+        """Allow float64 arrays (JAX needs a switch)."""
 
     # elementwise arithmetic (inputs have equal dtypes and broadcastable shapes)
     def add(self, a: Array, b: Array) -> Array: ...
@@ -77,13 +87,16 @@ class Backend(Protocol):
     def getitem(self, x: Array, index: Index) -> Array: ...
     def unindex(self, g: Array, shape: tuple[int, ...], index: Index) -> Array:
         """Zeros of ``shape`` with ``g`` written at ``index`` (the adjoint of getitem)."""
+
     def cast(self, x: Array, dtype: str) -> Array: ...
 
     # counter-based randomness: the same seed gives the same numbers
     def random_uniform(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array: ...
     def random_normal(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array: ...
 
-    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None) -> Callable[..., Any]:
+    def compile(
+        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+    ) -> Callable[..., Any]:
         """Lower a pure function of arrays to the backend's fastest form of it.
 
         ``jit`` asks for (True) or against (False) the backend's just-in-time
@@ -100,8 +113,7 @@ def parse_device(spec: str | None, backend: str) -> tuple[str, int]:
     kind = "cuda" if kind == "gpu" else kind
     if kind not in DEVICE_KINDS or (index and not index.isdigit()):
         raise ValueError(
-            f"HIGHNN_DEVICE must be one of cpu, gpu, cuda, cuda:N, tpu, mps; received {spec!r} "
-            f"(backend {backend!r})."
+            f"HIGHNN_DEVICE must be one of cpu, gpu, cuda, cuda:N, tpu, mps; received {spec!r} (backend {backend!r})."
         )
     return kind, int(index or 0)
 

@@ -126,6 +126,8 @@ class JaxBackend:
     def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
         return jax.random.normal(jax.random.key(seed), shape, _dtype(dtype))
 
-    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None) -> Callable[..., Any]:
+    def compile(
+        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+    ) -> Callable[..., Any]:
         """``jax.jit`` of the whole step, donating the variables it replaces (unless ``jit=False``)."""
         return fn if jit is False else jax.jit(fn, donate_argnums=tuple(donate_argnums))

@@ -54,14 +54,24 @@ class NumpyBackend:
     def enable_float64(self, on: bool) -> None:
         pass
 
-    add, sub, mul, div = staticmethod(np.add), staticmethod(np.subtract), staticmethod(np.multiply), staticmethod(np.divide)
+    add, sub, mul, div = (
+        staticmethod(np.add),
+        staticmethod(np.subtract),
+        staticmethod(np.multiply),
+        staticmethod(np.divide),
+    )
     pow, maximum, minimum = staticmethod(np.power), staticmethod(np.maximum), staticmethod(np.minimum)
     equal, not_equal = staticmethod(np.equal), staticmethod(np.not_equal)
     greater, greater_equal = staticmethod(np.greater), staticmethod(np.greater_equal)
     less, less_equal = staticmethod(np.less), staticmethod(np.less_equal)
     neg, exp, log = staticmethod(np.negative), staticmethod(np.exp), staticmethod(np.log)
     log1p, tanh, sqrt = staticmethod(np.log1p), staticmethod(np.tanh), staticmethod(np.sqrt)
-    abs, sign, floor, matmul = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.floor), staticmethod(np.matmul)
+    abs, sign, floor, matmul = (
+        staticmethod(np.abs),
+        staticmethod(np.sign),
+        staticmethod(np.floor),
+        staticmethod(np.matmul),
+    )
     sin, cos = staticmethod(np.sin), staticmethod(np.cos)
     broadcast_to = staticmethod(np.broadcast_to)
 
@@ -125,5 +135,7 @@ class NumpyBackend:
     def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
         return np.random.default_rng(int(seed)).standard_normal(shape, dtype=dtype)
 
-    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None) -> Callable[..., Any]:
+    def compile(
+        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+    ) -> Callable[..., Any]:
         return fn  # the generated plan is already the fastest NumPy form

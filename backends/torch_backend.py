@@ -187,7 +187,9 @@ class TorchBackend:
         """A fresh generator on this device: the same seed gives the same numbers."""
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
-    def compile(self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None) -> Callable[..., Any]:
+    def compile(
+        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+    ) -> Callable[..., Any]:
         """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
         plan = torch.no_grad()(fn)
         return torch.compile(plan, dynamic=False) if jit else plan

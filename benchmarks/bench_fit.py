@@ -190,7 +190,15 @@ class FitContender(Contender):
     def run_epoch(self) -> float:
         self.clock.probe = self.probe
         started = time.perf_counter()
-        self.model.fit(self.x, self.y, batch_size=self.batch_size, epochs=1, verbose=0, shuffle=self.shuffle, callbacks=[self.clock])
+        self.model.fit(
+            self.x,
+            self.y,
+            batch_size=self.batch_size,
+            epochs=1,
+            verbose=0,
+            shuffle=self.shuffle,
+            callbacks=[self.clock],
+        )
         self.fit_overheads.append(time.perf_counter() - started - self.clock.elapsed)
         return self.clock.elapsed
 
@@ -198,7 +206,9 @@ class FitContender(Contender):
         return [np.asarray(w) for w in self.model.get_weights()]
 
 
-def fit_contender(library: ModuleType, problem: Problem, dtype: str, shuffle: bool = True, steps_per_execution: int = 1) -> FitContender:
+def fit_contender(
+    library: ModuleType, problem: Problem, dtype: str, shuffle: bool = True, steps_per_execution: int = 1
+) -> FitContender:
     """``library.Sequential(...).fit``: highnn on its active backend, or Keras 3 on ``KERAS_BACKEND``'s (same API)."""
     sizes = problem.spec.sizes
     library.utils.set_random_seed(SEED)
@@ -500,7 +510,9 @@ def profile_highnn(problem: Problem, backend: str, dtype: str = "float32") -> di
     model = contender.model
     arrays = {"x": contender.x, "y": contender.y}
     batch_size = problem.spec.batch_size
-    batches = [batch for batch in Batches(arrays, batch_size, shuffle=True) if len(batch[0]) == batch_size]  # one program
+    batches = [
+        batch for batch in Batches(arrays, batch_size, shuffle=True) if len(batch[0]) == batch_size
+    ]  # one program
     traced = TracedFunction(model.train_step)
     traced(*batches[0])
     program, compiled = next(iter(traced.programs.values()))
@@ -659,7 +671,7 @@ def backend_unavailable(backend: str) -> str | None:
     try:
         with hn.config.use_backend(backend):
             pass
-    except Exception as error:  # noqa: BLE001 - any failure to load the backend is reported, and the run goes on
+    except Exception as error:
         return f"the highnn {backend} backend does not load: {type(error).__name__}: {error}"
     return None
 
@@ -707,7 +719,12 @@ def measure(spec: ModelSpec, backend: str, epochs_timed: int, profile: bool) -> 
         row.skipped = f"failed: {result['error']}"
         print(f"  {row.skipped}", flush=True)
         return row
-    row.times, row.check, row.fit_overhead, row.gemm_rate = result["times"], result["check"], result["fit_overhead"], result["gemm_rate"]
+    row.times, row.check, row.fit_overhead, row.gemm_rate = (
+        result["times"],
+        result["check"],
+        result["fit_overhead"],
+        result["gemm_rate"],
+    )
     for contender in CONTENDERS:
         if contender not in row.times:
             continue
@@ -763,7 +780,9 @@ def table_row(row: Row, rate: float) -> str:
     limit = row.spec.epoch_flops() / rate
     ratio = row.ratio("hand-written")
     memory = " / ".join(_mebibytes(row, c, "epoch") for c in CONTENDERS) + f" ({memory_method(row.backend)})"
-    check = f"{row.check['highnn']:.1e}" + (f" ({row.check['hand-written']:.1e})" if "hand-written" in row.check else "")
+    check = f"{row.check['highnn']:.1e}" + (
+        f" ({row.check['hand-written']:.1e})" if "hand-written" in row.check else ""
+    )
     cells = [
         row.spec.name, row.backend, _times(row, "highnn"), _times(row, "hand-written"), _times(row, "keras"),
         _ratio(ratio), f"≤ {target:.2f}" if target else "–",
@@ -817,7 +836,9 @@ def report(rows: list[Row], rate: float, command: str, epochs_timed: int) -> str
     for row in rows:
         for contender, times in row.times.items():
             setup = _ms(row.fit_overhead) if contender == "highnn" else ""
-            lines.append(f"| {row.spec.name} | {row.backend} | {contender} | {', '.join(_ms(t) for t in times)} | {setup} |")
+            lines.append(
+                f"| {row.spec.name} | {row.backend} | {contender} | {', '.join(_ms(t) for t in times)} | {setup} |"
+            )
     for row in rows:
         if row.profile:
             lines += ["", *profile_section(row)]
@@ -830,15 +851,24 @@ def profile_section(row: Row) -> list[str]:
     title = f"## Where highnn's time goes: {row.spec.name} on {row.backend}"
     if "error" in profile:
         return [title, "", f"profiling failed: {profile['error']}"]
-    lines = [title, "", f"Unprofiled, best of 5, µs per step (the program has {profile['program_ops']} operations per step):", ""]
-    lines += ["| what | µs/step |", "|---|---|"] + [f"| {name} | {us:.0f} |" for name, us in profile["per_step_us"].items()]
+    lines = [
+        title,
+        "",
+        f"Unprofiled, best of 5, µs per step (the program has {profile['program_ops']} operations per step):",
+        "",
+    ]
+    lines += ["| what | µs/step |", "|---|---|"] + [
+        f"| {name} | {us:.0f} |" for name, us in profile["per_step_us"].items()
+    ]
     lines += [
         "",
         ("cProfile of one fit epoch, own time per group. The profiler inflates Python-heavy parts, and C callees "
          "it cannot see (NumPy ufuncs, a jax.jit call) count in their caller's row:"),
         "",
     ]  # fmt: skip
-    lines += ["| group | share |", "|---|---|"] + [f"| {group} | {share:.0%} |" for group, share in profile["profile_groups"].items()]
+    lines += ["| group | share |", "|---|---|"] + [
+        f"| {group} | {share:.0%} |" for group, share in profile["profile_groups"].items()
+    ]
     lines += ["", "Top functions by own time:", "", "| function | calls/step | own µs/step |", "|---|---|---|"]
     lines += [f"| `{name}` | {calls} | {us:.1f} |" for name, calls, us in profile["profile_top"]]
     return lines
@@ -850,7 +880,9 @@ def parse_list(text: str, allowed: Sequence[str], argument: str) -> list[str]:
     items = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [item for item in items if item not in allowed]
     if unknown or not items:
-        raise argparse.ArgumentTypeError(f"{argument} must be a comma-separated list of {', '.join(allowed)}; received {text!r}.")
+        raise argparse.ArgumentTypeError(
+            f"{argument} must be a comma-separated list of {', '.join(allowed)}; received {text!r}."
+        )
     return items
 
 
@@ -865,15 +897,29 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", default="medium,tiny", type=lambda t: parse_list(t, tuple(MODELS), "--models"),
-                        help="comma-separated: medium (784-512-512-10, batch 128), tiny (64-64-10, batch 32)")
-    parser.add_argument("--backends", default=",".join(BACKENDS), type=lambda t: parse_list(t, BACKENDS, "--backends"),
-                        help="comma-separated highnn backends")
-    parser.add_argument("--epochs-timed", default=5, type=positive_int, help="timed epochs per contender (median reported)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--models",
+        default="medium,tiny",
+        type=lambda t: parse_list(t, tuple(MODELS), "--models"),
+        help="comma-separated: medium (784-512-512-10, batch 128), tiny (64-64-10, batch 32)",
+    )
+    parser.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        type=lambda t: parse_list(t, BACKENDS, "--backends"),
+        help="comma-separated highnn backends",
+    )
+    parser.add_argument(
+        "--epochs-timed", default=5, type=positive_int, help="timed epochs per contender (median reported)"
+    )
     parser.add_argument("--samples", type=positive_int, help="training examples (default: 10,240 medium, 4,096 tiny)")
     parser.add_argument("--output", default="benchmarks/results/results.md", type=Path, help="Markdown file to write")
-    parser.add_argument("--profile", action="store_true", help="also break highnn's epoch time down (ablations, cProfile)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also break highnn's epoch time down (ablations, cProfile)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser  # fmt: skip
 

@@ -13,7 +13,9 @@ from highnn import layers
 
 def main() -> float:
     digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(digits.data / 16.0, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.data / 16.0, digits.target, test_size=0.25, random_state=0, stratify=digits.target
+    )
 
     hn.utils.set_random_seed(1)
     model = hn.Sequential([

@@ -16,7 +16,9 @@ from highnn import layers
 def main() -> float:
     digits = load_digits()  # 1,797 8x8 images of handwritten digits, bundled with scikit-learn
     x = digits.data.astype("float32") / 16.0
-    x_train, x_test, y_train, y_test = train_test_split(x, digits.target, test_size=0.2, random_state=0, stratify=digits.target)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, digits.target, test_size=0.2, random_state=0, stratify=digits.target
+    )
 
     hn.utils.set_random_seed(42)
     model = hn.Sequential([

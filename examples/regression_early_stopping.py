@@ -21,7 +21,9 @@ def main() -> float:
     ])  # fmt: skip
     model.compile(optimizer=hn.optimizers.Adam(0.01), loss="mse", metrics=["mae"])
     stop = hn.callbacks.EarlyStopping(monitor="val_loss", patience=20, restore_best_weights=True)
-    history = model.fit(x_train, (y_train - mean) / std, batch_size=32, epochs=500, validation_split=0.2, callbacks=[stop], verbose=0)
+    history = model.fit(
+        x_train, (y_train - mean) / std, batch_size=32, epochs=500, validation_split=0.2, callbacks=[stop], verbose=0
+    )
 
     predictions = model.predict(x_test, verbose=0).ravel() * std + mean
     mae = float(np.mean(np.abs(predictions - y_test)))

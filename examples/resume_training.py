@@ -28,7 +28,9 @@ class Crash(hn.callbacks.Callback):
 
 def train(x: np.ndarray, y: np.ndarray, backup_dir: str | None, crash_at: int | None = None) -> hn.Sequential:
     hn.utils.set_random_seed(0)
-    model = hn.Sequential([hn.Input(shape=(64,)), layers.Dense(32, activation="relu"), layers.Dense(10, activation="softmax")])
+    model = hn.Sequential(
+        [hn.Input(shape=(64,)), layers.Dense(32, activation="relu"), layers.Dense(10, activation="softmax")]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     callbacks = [hn.callbacks.BackupAndRestore(backup_dir)] if backup_dir else []
     callbacks += [Crash(crash_at)] if crash_at is not None else []

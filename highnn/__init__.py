@@ -8,17 +8,18 @@ from highnn import (
     activations,
     callbacks,
     config,
+    graph,
     initializers,
     layers,
     losses,
     metrics,
+    models,
     ops,
     optimizers,
     regularizers,
     saving,
     utils,
 )
-from highnn import graph, models
 from highnn.graph import Tensor, grad, no_grad, tensor
 from highnn.layers import Input
 from highnn.models import Model, Sequential

@@ -15,7 +15,9 @@ from highnn.verify import verify
 def demo_model() -> hn.Sequential:
     """The built-in model: the quickstart's 64-32-10 softmax classifier."""
     hn.utils.set_random_seed(0)
-    model = hn.Sequential([hn.Input((64,)), hn.layers.Dense(32, activation="relu"), hn.layers.Dense(10, activation="softmax")])
+    model = hn.Sequential(
+        [hn.Input((64,)), hn.layers.Dense(32, activation="relu"), hn.layers.Dense(10, activation="softmax")]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
 
@@ -31,16 +33,24 @@ def random_batch(model: hn.Model, batch: int, seed: int) -> tuple[np.ndarray, np
         return x, rng.integers(0, outputs[-1], size=batch)
     if isinstance(model.loss, (hn.losses.CategoricalCrossentropy, hn.losses.BinaryCrossentropy)):
         labels = rng.integers(0, outputs[-1], size=batch)
-        return x, (np.eye(outputs[-1])[labels] if isinstance(model.loss, hn.losses.CategoricalCrossentropy) else rng.integers(0, 2, size=outputs).astype(float))
+        return x, (
+            np.eye(outputs[-1])[labels]
+            if isinstance(model.loss, hn.losses.CategoricalCrossentropy)
+            else rng.integers(0, 2, size=outputs).astype(float)
+        )
     return x, rng.normal(size=outputs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m highnn", description="highnn command line tools")
     commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("verify", help="compare a model's gradients across backends and with finite differences")
+    check = commands.add_parser(
+        "verify", help="compare a model's gradients across backends and with finite differences"
+    )
     check.add_argument("model", nargs="?", help="a saved model (.highnn); the built-in demo model when omitted")
-    check.add_argument("--backends", default=None, help="comma-separated, e.g. numpy,torch,jax (default: all installed)")
+    check.add_argument(
+        "--backends", default=None, help="comma-separated, e.g. numpy,torch,jax (default: all installed)"
+    )
     check.add_argument("--batch", type=int, default=16, help="examples in the random batch (default 16)")
     check.add_argument("--seed", type=int, default=0, help="seed of the random batch")
     check.add_argument("--floatx", default="float64", choices=["float64", "float32"])

@@ -21,7 +21,9 @@ def to_numpy(value: Any, argument: str) -> np.ndarray:
     try:
         array = np.asarray(to_host(value))
     except (TypeError, ValueError) as error:
-        raise TypeError(f"`{argument}` must be an array (NumPy, torch, JAX or nested lists), received {type(value).__name__}: {error}") from None
+        raise TypeError(
+            f"`{argument}` must be an array (NumPy, torch, JAX or nested lists), received {type(value).__name__}: {error}"
+        ) from None
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise TypeError(f"`{argument}` must hold numbers, received an array of dtype {array.dtype}.")
     if array.ndim == 0:
@@ -41,7 +43,9 @@ def check_finite(array: np.ndarray, argument: str) -> None:
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         count = int(bad.sum())
-        raise ValueError(f"`{argument}` contains {count} NaN or Inf value(s), the first at index {where}; clean or impute the data first.")
+        raise ValueError(
+            f"`{argument}` contains {count} NaN or Inf value(s), the first at index {where}; clean or impute the data first."
+        )
 
 
 def prepare(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -64,18 +68,24 @@ def prepare(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
     sizes = {argument: len(array) for argument, array in out.items()}
     if len(set(sizes.values())) > 1:
         described = ", ".join(f"{argument} sizes: {size}" for argument, size in sizes.items())
-        raise ValueError(f"Data cardinality is ambiguous: {described}. Make sure all arrays contain the same number of samples.")
+        raise ValueError(
+            f"Data cardinality is ambiguous: {described}. Make sure all arrays contain the same number of samples."
+        )
     return out
 
 
-def split_validation(arrays: dict[str, np.ndarray], validation_split: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def split_validation(
+    arrays: dict[str, np.ndarray], validation_split: float
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The last ``validation_split`` fraction of the examples (before shuffling) is held out, as in Keras."""
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"`validation_split` must be in [0, 1), received {validation_split}.")
     n = len(next(iter(arrays.values())))
     cut = n - int(n * validation_split)
     if cut == 0 or cut == n:
-        raise ValueError(f"`validation_split={validation_split}` leaves no {'training' if cut == 0 else 'validation'} examples out of {n}.")
+        raise ValueError(
+            f"`validation_split={validation_split}` leaves no {'training' if cut == 0 else 'validation'} examples out of {n}."
+        )
     return {k: v[:cut] for k, v in arrays.items()}, {k: v[cut:] for k, v in arrays.items()}
 
 
@@ -90,7 +100,13 @@ def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
 class Batches:
     """Minibatches of ``arrays`` as backend arrays, in order or reshuffled every pass."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, shuffle: bool = False, names: Sequence[str] = ("x", "y", "sample_weight")) -> None:
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        batch_size: int,
+        shuffle: bool = False,
+        names: Sequence[str] = ("x", "y", "sample_weight"),
+    ) -> None:
         self.arrays = [arrays[name] for name in names if name in arrays]
         self.dtypes = [a.dtype.name for a in self.arrays]
         self.size = len(self.arrays[0])

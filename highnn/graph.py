@@ -52,7 +52,7 @@ class Tensor:
     4.0
     """
 
-    __slots__ = ("value", "backend", "requires_grad", "grad", "node", "name", "logits", "__weakref__")
+    __slots__ = ("__weakref__", "backend", "grad", "logits", "name", "node", "requires_grad", "value")
     __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
 
     def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
@@ -99,7 +99,9 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.shape:
-            raise ValueError(f"The truth value of a tensor of shape {self.shape} is ambiguous; use .item() on a scalar.")
+            raise ValueError(
+                f"The truth value of a tensor of shape {self.shape} is ambiguous; use .item() on a scalar."
+            )
         return bool(self.item())
 
     def __float__(self) -> float:

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from highnn import random
+from highnn import random, registry
 from highnn.config import settings
-from highnn import registry
 from highnn.registry import resolve
 from highnn.registry import serialize as serialize
 
@@ -127,14 +126,18 @@ class VarianceScaling(RandomInitializer):
     MODES = ("fan_in", "fan_out", "fan_avg")
     DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
-    def __init__(self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal", seed: int | None = None) -> None:
+    def __init__(
+        self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal", seed: int | None = None
+    ) -> None:
         super().__init__(seed)
         if scale <= 0:
             raise ValueError(f"VarianceScaling: `scale` must be positive, received {scale}.")
         if mode not in self.MODES:
             raise ValueError(f"VarianceScaling: `mode` must be one of {self.MODES}, received {mode!r}.")
         if distribution not in self.DISTRIBUTIONS:
-            raise ValueError(f"VarianceScaling: `distribution` must be one of {self.DISTRIBUTIONS}, received {distribution!r}.")
+            raise ValueError(
+                f"VarianceScaling: `distribution` must be one of {self.DISTRIBUTIONS}, received {distribution!r}."
+            )
         self.scale, self.mode, self.distribution = scale, mode, distribution
 
     def draw(self, shape: Shape) -> np.ndarray:
@@ -162,7 +165,15 @@ def _variance_scaling(name: str, scale: float, mode: str, distribution: str) -> 
     def get_config(self: VarianceScaling) -> dict[str, Any]:
         return {"seed": self.seed}
 
-    return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": f"VarianceScaling({scale}, {mode!r}, {distribution!r})."})
+    return type(
+        name,
+        (VarianceScaling,),
+        {
+            "__init__": __init__,
+            "get_config": get_config,
+            "__doc__": f"VarianceScaling({scale}, {mode!r}, {distribution!r}).",
+        },
+    )
 
 
 GlorotUniform = _variance_scaling("GlorotUniform", 1.0, "fan_avg", "uniform")

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from highnn import registry
 from highnn.graph import Tensor
 from highnn.ops import composites as C
 from highnn.ops.primitives import abs, cast, exp, log, log1p, maximum, minimum, reshape, sum, to_tensor, where
-from highnn import registry
 from highnn.registry import resolve
 from highnn.registry import serialize as serialize
 
@@ -80,7 +80,9 @@ def _log_probabilities(y_pred: Tensor, from_logits: bool) -> Tensor:
     return log(C.clip(y_pred / sum(y_pred, axis=-1, keepdims=True), EPSILON, 1.0 - EPSILON))
 
 
-def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0) -> Tensor:
+def categorical_crossentropy(
+    y_true: Any, y_pred: Any, from_logits: bool = False, label_smoothing: float = 0.0
+) -> Tensor:
     y_true, y_pred = align(y_true, y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(
@@ -119,12 +121,16 @@ def sparse_labels(y_true: Any, y_pred: Tensor, what: str) -> Tensor:
     return cast(labels, "int32")
 
 
-def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: int | None = None) -> Tensor:
+def sparse_categorical_crossentropy(
+    y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: int | None = None
+) -> Tensor:
     """Crossentropy against integer labels of shape ``(batch,)`` or ``(batch, 1)``."""
     y_pred = to_tensor(y_pred)
     labels = sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
     safe_labels = labels if ignore_class is None else where(labels == ignore_class, 0, labels)
-    values = -sum(C.one_hot(safe_labels, y_pred.shape[-1], y_pred.dtype) * _log_probabilities(y_pred, from_logits), axis=-1)
+    values = -sum(
+        C.one_hot(safe_labels, y_pred.shape[-1], y_pred.dtype) * _log_probabilities(y_pred, from_logits), axis=-1
+    )
     return values if ignore_class is None else where(labels == ignore_class, 0.0, values)
 
 
@@ -251,7 +257,9 @@ def get(identifier: str | Loss | dict[str, Any] | Callable[[Any, Any], Tensor]) 
     """A loss object from a string (``"mse"``), a class, a config, an instance, or a function of (y_true, y_pred)."""
     if callable(identifier) and not isinstance(identifier, (Loss, type)):
         return LossFunctionWrapper(identifier)
-    return resolve("loss", "loss", identifier, Loss, {**_STRINGS, **{k.lower(): v for k, v in CLASSES.items()}, **CLASSES}, CLASSES)
+    return resolve(
+        "loss", "loss", identifier, Loss, {**_STRINGS, **{k.lower(): v for k, v in CLASSES.items()}, **CLASSES}, CLASSES
+    )
 
 
 def deserialize(config: dict[str, Any]) -> Loss:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from highnn import losses, registry
 from highnn.config import FLOAT_TYPES, settings
 from highnn.graph import Tensor, no_grad
 from highnn.initializers import Initializer
@@ -46,7 +47,6 @@ from highnn.ops.primitives import (
 from highnn.ops.primitives import (
     max as reduce_max,
 )
-from highnn import losses, registry
 from highnn.registry import class_name_table, lookup
 from highnn.registry import serialize as serialize
 from highnn.variables import Variable
@@ -87,7 +87,11 @@ class Metric:
             cls.update_state = _without_gradients(cls.__dict__["update_state"])  # type: ignore[method-assign]
 
     def add_variable(
-        self, shape: Sequence[int], initializer: str | Initializer = "zeros", dtype: str | None = None, name: str | None = None
+        self,
+        shape: Sequence[int],
+        initializer: str | Initializer = "zeros",
+        dtype: str | None = None,
+        name: str | None = None,
     ) -> Variable:
         """A non-trainable state variable, reset to zeros by :meth:`reset_state`."""
         name = name or f"variable_{len(self.variables)}"
@@ -216,7 +220,9 @@ class Mean(Metric):
         values, weights = _same_rank(values, weights)
         values = _mean_over_axes(values, weights.ndim)
         if np.broadcast_shapes(weights.shape, values.shape) != values.shape:
-            raise ValueError(f"{self.name}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}.")
+            raise ValueError(
+                f"{self.name}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}."
+            )
         weights = broadcast_to(weights, values.shape)
         self.total.assign_add(sum(_mean_over_axes(values * weights, 1)))
         self.count.assign_add(sum(_mean_over_axes(weights, 1)))
@@ -236,7 +242,9 @@ class MeanMetricWrapper(Mean):
     >>> m = hn.metrics.MeanMetricWrapper(lambda t, p: abs(t - p), name="abs_error")
     """
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, dtype: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], name: str | None = None, dtype: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(name or str(getattr(fn, "__name__", "mean_metric_wrapper")), dtype)
         self.fn, self.fn_kwargs = fn, kwargs
 
@@ -293,7 +301,9 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
     """1 where the largest prediction is at the integer label."""
     y_pred = to_tensor(y_pred)
-    return cast(equal(losses.sparse_labels(y_true, y_pred, "sparse_categorical_accuracy"), C.argmax(y_pred)), settings.floatx)
+    return cast(
+        equal(losses.sparse_labels(y_true, y_pred, "sparse_categorical_accuracy"), C.argmax(y_pred)), settings.floatx
+    )
 
 
 def _in_top_k(labels: Tensor, y_pred: Tensor, k: int) -> Tensor:
@@ -499,7 +509,11 @@ class R2Score(Metric):
     AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
 
     def __init__(
-        self, class_aggregation: str | None = "uniform_average", num_regressors: int = 0, name: str = "r2_score", dtype: str | None = None
+        self,
+        class_aggregation: str | None = "uniform_average",
+        num_regressors: int = 0,
+        name: str = "r2_score",
+        dtype: str | None = None,
     ) -> None:
         _check_choice("R2Score", "class_aggregation", class_aggregation, self.AGGREGATIONS)
         _check_int("R2Score", "num_regressors", num_regressors, 0)
@@ -551,7 +565,11 @@ class R2Score(Metric):
         return where(enough, adjusted, scores)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "class_aggregation": self.class_aggregation, "num_regressors": self.num_regressors}
+        return {
+            **super().get_config(),
+            "class_aggregation": self.class_aggregation,
+            "num_regressors": self.num_regressors,
+        }
 
 
 # --------------------------------------------------- confusion-matrix counts
@@ -637,7 +655,9 @@ def _confusion_counts(
     grid: tuple[int, ...]
     if multi_label:
         if y_pred.ndim != 2:
-            raise ValueError(f"`multi_label=True` needs y_pred of shape (batch_size, num_labels), received shape {y_pred.shape}.")
+            raise ValueError(
+                f"`multi_label=True` needs y_pred of shape (batch_size, num_labels), received shape {y_pred.shape}."
+            )
         grid = (len(thresholds), 1, 1)
     else:
         y_pred, is_true, weights = (reshape(t, (-1,)) for t in (y_pred, is_true, weights))
@@ -645,7 +665,10 @@ def _confusion_counts(
     above = cast(greater(reshape(y_pred, (1,) + y_pred.shape), to_tensor(np.reshape(thresholds, grid), dtype)), dtype)
     true_weights, false_weights = is_true * weights, (1.0 - is_true) * weights
     return _Counts(
-        sum(above * true_weights, axis=1), sum(above * false_weights, axis=1), sum(true_weights, axis=0), sum(false_weights, axis=0)
+        sum(above * true_weights, axis=1),
+        sum(above * false_weights, axis=1),
+        sum(true_weights, axis=0),
+        sum(false_weights, axis=0),
     )
 
 
@@ -675,7 +698,14 @@ class _PrecisionRecall(Metric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         counts = _confusion_counts(
-            y_true, y_pred, sample_weight, self.thresholds, self.dtype, self.top_k, self.class_id, clip=_evenly_spaced(self.thresholds)
+            y_true,
+            y_pred,
+            sample_weight,
+            self.thresholds,
+            self.dtype,
+            self.top_k,
+            self.class_id,
+            clip=_evenly_spaced(self.thresholds),
         )
         self.true_positives.assign_add(counts.true_positives)
         getattr(self, self.error_name).assign_add(getattr(counts, self.error_name))
@@ -686,7 +716,12 @@ class _PrecisionRecall(Metric):
         return values[0] if len(self.thresholds) == 1 else values
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "thresholds": self.init_thresholds, "top_k": self.top_k, "class_id": self.class_id}
+        return {
+            **super().get_config(),
+            "thresholds": self.init_thresholds,
+            "top_k": self.top_k,
+            "class_id": self.class_id,
+        }
 
 
 class Precision(_PrecisionRecall):
@@ -802,7 +837,9 @@ class AUC(Metric):
         y_pred = to_tensor(y_pred)
         if not self.built:
             if y_pred.ndim != 2:
-                raise ValueError(f"AUC: `multi_label=True` needs y_pred of shape (batch_size, num_labels), received shape {y_pred.shape}.")
+                raise ValueError(
+                    f"AUC: `multi_label=True` needs y_pred of shape (batch_size, num_labels), received shape {y_pred.shape}."
+                )
             self._build(y_pred.shape[-1])
         if self.from_logits:
             y_pred = C.sigmoid(cast(y_pred, self.dtype))
@@ -892,7 +929,9 @@ class FBetaScore(Metric):
         _check_choice(owner, "average", average, self.AVERAGES)
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
             raise _invalid(owner, "beta", "a number > 0", beta)
-        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1):
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1
+        ):
             raise _invalid(owner, "threshold", "None or a number in (0, 1]", threshold)
         super().__init__(name, dtype)
         self.average, self.beta, self.threshold = average, float(beta), threshold
@@ -957,7 +996,11 @@ class F1Score(FBetaScore):
     """
 
     def __init__(
-        self, average: str | None = None, threshold: float | None = None, name: str = "f1_score", dtype: str | None = None
+        self,
+        average: str | None = None,
+        threshold: float | None = None,
+        name: str = "f1_score",
+        dtype: str | None = None,
     ) -> None:
         super().__init__(average, 1.0, threshold, name, dtype)
 

@@ -29,20 +29,31 @@ class Model(Trainer, Layer):
 
     def summary(self, print_fn: Callable[[str], None] = print) -> None:
         """Print a table of layers, output shapes and parameter counts."""
-        rows = [(f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}") for layer, shape in self.layer_output_shapes()]
+        rows = [
+            (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
+            for layer, shape in self.layer_output_shapes()
+        ]
         widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(SUMMARY_HEADERS)]
 
         def rule(left: str, middle: str, right: str, fill: str = "━") -> str:
             return left + middle.join(fill * (w + 2) for w in widths) + right
 
         def cells(values: tuple[str, ...], edge: str = "│") -> str:
-            return edge + edge.join(f" {v:>{w}} " if i == 2 else f" {v:<{w}} " for i, (v, w) in enumerate(zip(values, widths))) + edge
+            return (
+                edge
+                + edge.join(f" {v:>{w}} " if i == 2 else f" {v:<{w}} " for i, (v, w) in enumerate(zip(values, widths)))
+                + edge
+            )
 
         total = self.count_params()
         trainable = sum(math.prod(w.shape) for w in self.trainable_weights)
         lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓"), cells(SUMMARY_HEADERS, "┃"), rule("┡", "╇", "┩")]
         lines += [cells(row) for row in rows] + [rule("└", "┴", "┘", "─")]
-        lines += [f" Total params: {total:,}", f" Trainable params: {trainable:,}", f" Non-trainable params: {total - trainable:,}"]
+        lines += [
+            f" Total params: {total:,}",
+            f" Trainable params: {trainable:,}",
+            f" Non-trainable params: {total - trainable:,}",
+        ]
         print_fn("\n".join(lines))
 
     def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
@@ -143,5 +154,8 @@ class Sequential(Model):
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         from highnn.layers import LAYER_CLASSES
 
-        layers = [lookup("layer class", entry["class_name"], LAYER_CLASSES).from_config(entry["config"]) for entry in config["layers"]]
+        layers = [
+            lookup("layer class", entry["class_name"], LAYER_CLASSES).from_config(entry["config"])
+            for entry in config["layers"]
+        ]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))

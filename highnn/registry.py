@@ -1,16 +1,30 @@
-"""Look-up of objects by the strings users write (``"relu"``, ``"adam"``, ...)."""
+"""One registry for every kind of named object: look-up, serialization and the allow-list.
+
+Initializers, regularizers, constraints, losses, metrics, optimizers, schedules,
+activations and layers each keep one :class:`Registry`. It resolves what users
+write (``"adam"``, ``{"class_name": "Adam", "config": {...}}``, a class, an
+instance, a function, or ``None``) the way Keras's ``get()`` does, and builds
+objects from saved configs only out of the classes registered with it (plus the
+``custom_objects`` a caller names): never an import path, never pickle.
+
+>>> OPTIMIZERS = Registry("optimizer", Optimizer)
+>>> OPTIMIZERS.register(Adam, "adam")
+>>> OPTIMIZERS.get("adam")          # a fresh Adam()
+>>> OPTIMIZERS.get(None)            # None, as in Keras
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+C = TypeVar("C", bound=type)
 
 
 def lookup(kind: str, identifier: str, table: Mapping[str, T]) -> T:
-    """``table[identifier]`` or a ValueError naming ``kind``, the bad string and the valid ones."""
+    """``table[identifier]`` (exact, then lower-case) or a ValueError naming ``kind`` and the valid names."""
     for key in (identifier, identifier.lower() if isinstance(identifier, str) else identifier):
         if key in table:
             return table[key]
@@ -19,19 +33,113 @@ def lookup(kind: str, identifier: str, table: Mapping[str, T]) -> T:
     raise ValueError(f"Unknown {kind}: {identifier!r}.{hint} Valid {kind}s are: {', '.join(sorted(table))}.")
 
 
-def class_name_table(*classes: type) -> dict[str, type]:
-    """Classes keyed by their name, as configs and saved files refer to them."""
-    return {cls.__name__: cls for cls in classes}
-
-
 def serialize(obj: Any) -> dict[str, Any]:
     """``{"class_name": ..., "config": ...}``: how configs and saved files describe an object."""
     return {"class_name": type(obj).__name__, "config": obj.get_config()}
 
 
-def allowed_classes(classes: Mapping[str, type], custom_objects: Mapping[str, Any] | None, base: type) -> dict[str, type]:
+class Registry(Generic[T]):
+    """The named objects of one kind, whose instances derive from ``base``.
+
+    ``classes`` (by class name) is the allow-list that configs may name;
+    ``names`` maps the strings users write to a class or a function.
+    ``from_name`` turns what a string found into the object ``get`` returns
+    (by default: call a class, return a function as it is); ``from_callable``
+    wraps a plain function given where an object is expected (a loss or metric
+    function); ``None`` leaves such a callable as it is.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        base: type,
+        *,
+        argument: str | None = None,
+        from_name: Callable[[Any, str], Any] | None = None,
+        from_callable: Callable[[Callable[..., Any]], Any] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.base = base
+        self.argument = argument or kind
+        self.classes: dict[str, type] = {}
+        self.names: dict[str, Any] = {}
+        self.from_name = from_name or (lambda found, name: found() if isinstance(found, type) else found)
+        self.from_callable = from_callable
+
+    def register(self, obj: Any, *aliases: str) -> None:
+        """Add a class (under its name, its lower-case name and ``aliases``) or a function (under ``aliases``)."""
+        if isinstance(obj, type):
+            self.classes[obj.__name__] = obj
+            self.names.setdefault(obj.__name__, obj)
+            self.names.setdefault(obj.__name__.lower(), obj)
+        for alias in aliases:
+            self.names[alias] = obj
+
+    def register_all(self, classes: Iterable[type]) -> None:
+        for cls in classes:
+            self.register(cls)
+
+    def lookup(self, name: str) -> Any:
+        """The class or function registered under ``name``."""
+        return lookup(self.kind, name, self.names)
+
+    def allowed(self, custom_objects: Mapping[str, Any] | None = None) -> dict[str, type]:
+        """The allow-list: the registered classes plus the ``base`` subclasses in ``custom_objects``."""
+        custom = {
+            name: cls
+            for name, cls in (custom_objects or {}).items()
+            if isinstance(cls, type) and issubclass(cls, self.base)
+        }
+        return {**self.classes, **custom}
+
+    def get(self, identifier: Any, custom_objects: Mapping[str, Any] | None = None) -> Any:
+        """An object from a name, a config dict, a class, an instance or a callable; ``None`` stays ``None``."""
+        if identifier is None:
+            return None
+        if isinstance(identifier, self.base):
+            return identifier
+        if isinstance(identifier, type) and issubclass(identifier, self.base):
+            return identifier()
+        if isinstance(identifier, dict):
+            return self.deserialize(identifier, custom_objects)
+        if isinstance(identifier, str):
+            custom = (custom_objects or {}).get(identifier)
+            found = custom if custom is not None else self.lookup(identifier)
+            return self.from_name(found, identifier)
+        if callable(identifier) and not isinstance(identifier, type):
+            return identifier if self.from_callable is None else self.from_callable(identifier)
+        raise TypeError(
+            f"`{self.argument}` must be a string, a config dict, a {self.base.__name__} or a callable, "
+            f"received {identifier!r:.200} of type {type(identifier).__name__}."
+        )
+
+    def serialize(self, obj: Any) -> dict[str, Any]:
+        """``{"class_name": ..., "config": ...}`` of a registered object."""
+        return serialize(obj)
+
+    def deserialize(self, config: Any, custom_objects: Mapping[str, Any] | None = None, *from_config_args: Any) -> Any:
+        """The object :meth:`serialize` described, built only from an allowed class."""
+        if not isinstance(config, dict) or "class_name" not in config:
+            raise ValueError(
+                f"A serialized {self.kind} must be a dict with a 'class_name' key, received {config!r:.200}."
+            )
+        cls = lookup(self.kind, config["class_name"], self.allowed(custom_objects))
+        return cls.from_config(dict(config.get("config") or {}), *from_config_args)
+
+
+# The helpers below predate Registry; the modules still using them move to it.
+def class_name_table(*classes: type) -> dict[str, type]:
+    """Classes keyed by their name, as configs and saved files refer to them."""
+    return {cls.__name__: cls for cls in classes}
+
+
+def allowed_classes(
+    classes: Mapping[str, type], custom_objects: Mapping[str, Any] | None, base: type
+) -> dict[str, type]:
     """The allow-list: the built-in ``classes`` plus the ``base`` subclasses in ``custom_objects``."""
-    custom = {name: cls for name, cls in (custom_objects or {}).items() if isinstance(cls, type) and issubclass(cls, base)}
+    custom = {
+        name: cls for name, cls in (custom_objects or {}).items() if isinstance(cls, type) and issubclass(cls, base)
+    }
     return {**classes, **custom}
 
 
@@ -42,7 +150,14 @@ def deserialize(kind: str, config: Any, classes: Mapping[str, type], *from_confi
     return lookup(kind, config["class_name"], classes).from_config(config.get("config", {}), *from_config_args)
 
 
-def resolve(kind: str, argument: str, identifier: Any, base: type[T], names: Mapping[str, Any], classes: Mapping[str, type] | None = None) -> T:
+def resolve(
+    kind: str,
+    argument: str,
+    identifier: Any,
+    base: type[T],
+    names: Mapping[str, Any],
+    classes: Mapping[str, type] | None = None,
+) -> T:
     """An instance of ``base`` from an instance, a subclass, a config dict (with ``classes``) or a name in ``names``."""
     if isinstance(identifier, base):
         return identifier
@@ -52,4 +167,6 @@ def resolve(kind: str, argument: str, identifier: Any, base: type[T], names: Map
         return deserialize(kind, identifier, classes)
     if isinstance(identifier, str):
         return lookup(kind, identifier, names)()
-    raise TypeError(f"`{argument}` must be a string or a {base.__name__}, received {identifier!r} of type {type(identifier).__name__}.")
+    raise TypeError(
+        f"`{argument}` must be a string or a {base.__name__}, received {identifier!r} of type {type(identifier).__name__}."
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from highnn import registry
 from highnn.graph import Tensor
 from highnn.ops.primitives import abs, sum
-from highnn import registry
 from highnn.registry import resolve
 
 
@@ -67,7 +67,14 @@ def get(identifier: str | Regularizer | dict[str, Any] | None) -> Regularizer | 
     """A regularizer from ``"l1"``, ``"l2"``, ``"l1_l2"``, a class, a config, an instance, or None."""
     if identifier is None:
         return None
-    return resolve("regularizer", "regularizer", identifier, Regularizer, {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, **CLASSES}, CLASSES)
+    return resolve(
+        "regularizer",
+        "regularizer",
+        identifier,
+        Regularizer,
+        {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, **CLASSES},
+        CLASSES,
+    )
 
 
 def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:

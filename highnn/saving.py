@@ -104,14 +104,18 @@ def save_model(model: Model, filepath: str | os.PathLike[str], overwrite: bool =
     if include_optimizer and model.compiled:
         if model.built and not model.optimizer.built:
             model.optimizer.build(model.trainable_weights)  # slots exist, so a reload restores them one for one
-        members.append((OPTIMIZER_MEMBER, lambda: encode_tensors(_variable_arrays(model.optimizer.variables), OPTIMIZER_FORMAT)))
+        members.append(
+            (OPTIMIZER_MEMBER, lambda: encode_tensors(_variable_arrays(model.optimizer.variables), OPTIMIZER_FORMAT))
+        )
     if training_state is not None:
         state = _to_json(training_state, "the training state")
         members.append((TRAINING_STATE_MEMBER, lambda: state))
     atomic_write(path, lambda stream: _write_archive(stream, members), overwrite)
 
 
-def load_model(filepath: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None = None, compile: bool = True) -> Model:
+def load_model(
+    filepath: str | os.PathLike[str], custom_objects: Mapping[str, Any] | None = None, compile: bool = True
+) -> Model:
     """Rebuild a model saved with ``model.save``: architecture, weights and (compiled) optimizer state.
 
     Classes come from highnn's registries and from ``custom_objects``
@@ -137,7 +141,9 @@ def save_weights(model: Model, filepath: str | os.PathLike[str], overwrite: bool
     """Write the model's weights to a ``.weights.safetensors`` file; ``model.save_weights`` calls this."""
     path = _checked_path(filepath, (WEIGHTS_SUFFIX,), "save_weights")
     _check_model(model, "save_weights")
-    atomic_write(path, lambda stream: stream.write(encode_tensors(_variable_arrays(model.weights), WEIGHTS_FORMAT)), overwrite)
+    atomic_write(
+        path, lambda stream: stream.write(encode_tensors(_variable_arrays(model.weights), WEIGHTS_FORMAT)), overwrite
+    )
 
 
 def load_weights(model: Model, filepath: str | os.PathLike[str]) -> None:
@@ -154,7 +160,9 @@ def load_weights(model: Model, filepath: str | os.PathLike[str]) -> None:
     assign_variables([("weights", model.weights, weights)], repr(path))
 
 
-def restore_training_state(model: Model, filepath: str | os.PathLike[str], check: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def restore_training_state(
+    model: Model, filepath: str | os.PathLike[str], check: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     """Load the weights and optimizer state of a ``.highnn`` archive into ``model`` and return its training state.
 
     ``check`` validates the training state (raising :class:`SavedFileError`)
@@ -164,7 +172,9 @@ def restore_training_state(model: Model, filepath: str | os.PathLike[str], check
     path = _checked_path(filepath, (MODEL_SUFFIX,), "restore_training_state")
     members = _read_archive(path)
     if TRAINING_STATE_MEMBER not in members:
-        raise SavedFileError(f"{path!r} holds no {TRAINING_STATE_MEMBER!r}: it is a saved model, not a training backup.")
+        raise SavedFileError(
+            f"{path!r} holds no {TRAINING_STATE_MEMBER!r}: it is a saved model, not a training backup."
+        )
     state = _parse_json(members[TRAINING_STATE_MEMBER], _member(path, TRAINING_STATE_MEMBER))
     check(state)
     weights, optimizer_state = _saved_states(members, path)
@@ -255,7 +265,9 @@ def _read_archive(path: str) -> dict[str, bytes]:
         names = [info.filename for info in infos]
         unexpected = [name for name in names if name not in MEMBERS]
         if unexpected:
-            raise SavedFileError(f"{path!r} holds unexpected members {unexpected}; a highnn archive holds only {list(MEMBERS)}. Nothing was read or extracted.")
+            raise SavedFileError(
+                f"{path!r} holds unexpected members {unexpected}; a highnn archive holds only {list(MEMBERS)}. Nothing was read or extracted."
+            )
         repeated = _repeated(names)
         if repeated:
             raise SavedFileError(f"{path!r} holds the member(s) {repeated} more than once.")
@@ -269,14 +281,20 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> 
     source = _member(path, info.filename)
     limit = MAX_JSON_BYTES if info.filename.endswith(".json") else MAX_TENSOR_BYTES
     if info.file_size > limit:
-        raise SavedFileError(f"{source} declares {info.file_size} bytes, more than the limit of {limit} bytes (a zip bomb or a corrupt file); it was not read.")
+        raise SavedFileError(
+            f"{source} declares {info.file_size} bytes, more than the limit of {limit} bytes (a zip bomb or a corrupt file); it was not read."
+        )
     if info.compress_type not in _READABLE_COMPRESSIONS:
-        raise SavedFileError(f"{source} uses zip compression method {info.compress_type}; highnn reads stored or deflated members only.")
+        raise SavedFileError(
+            f"{source} uses zip compression method {info.compress_type}; highnn reads stored or deflated members only."
+        )
     if info.flag_bits & 0x1:
         raise SavedFileError(f"{source} is encrypted; highnn archives are not.")
     try:
         with archive.open(info) as member:
-            content = member.read(info.file_size + 1)  # zipfile stops at the declared size and checks the CRC at the end
+            content = member.read(
+                info.file_size + 1
+            )  # zipfile stops at the declared size and checks the CRC at the end
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
         raise SavedFileError(f"{source} cannot be read: {error}.") from error
     if len(content) != info.file_size:
@@ -319,7 +337,9 @@ def _safetensors() -> ModuleType:
     try:
         import safetensors.numpy
     except ImportError:
-        raise ImportError("Saving and loading need safetensors, which is not installed: pip install 'highnn[saving]'.") from None
+        raise ImportError(
+            "Saving and loading need safetensors, which is not installed: pip install 'highnn[saving]'."
+        ) from None
     return safetensors
 
 
@@ -363,7 +383,9 @@ def validate_safetensors_header(data: bytes, source: str) -> tuple[dict[str, str
     the offsets' span; and the spans tile the data buffer exactly.
     """
     if len(data) < 8:
-        raise SavedFileError(f"{source} is {len(data)} bytes, too short for a safetensors file (8-byte header length first).")
+        raise SavedFileError(
+            f"{source} is {len(data)} bytes, too short for a safetensors file (8-byte header length first)."
+        )
     header_length = int.from_bytes(data[:8], "little")
     if header_length > min(MAX_HEADER_BYTES, len(data) - 8):
         raise SavedFileError(f"{source}: the safetensors header length {header_length} exceeds the {len(data) - 8} bytes that follow it "
@@ -378,26 +400,40 @@ def validate_safetensors_header(data: bytes, source: str) -> tuple[dict[str, str
     for name, entry in header.items():
         where = f"{source}: tensor {name!r}"
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-            raise SavedFileError(f"{where} must be an object with exactly dtype, shape and data_offsets, found {entry!r:.200}.")
+            raise SavedFileError(
+                f"{where} must be an object with exactly dtype, shape and data_offsets, found {entry!r:.200}."
+            )
         dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
         if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES:
-            raise SavedFileError(f"{where} has dtype {dtype!r:.50}; supported dtypes are {', '.join(SAFETENSORS_DTYPES)}.")
+            raise SavedFileError(
+                f"{where} has dtype {dtype!r:.50}; supported dtypes are {', '.join(SAFETENSORS_DTYPES)}."
+            )
         if not isinstance(shape, list) or len(shape) > MAX_RANK or not all(_is_count(n) for n in shape):
-            raise SavedFileError(f"{where} has shape {shape!r:.200}; a shape is a list of at most {MAX_RANK} non-negative integers.")
+            raise SavedFileError(
+                f"{where} has shape {shape!r:.200}; a shape is a list of at most {MAX_RANK} non-negative integers."
+            )
         if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(n) for n in offsets):
-            raise SavedFileError(f"{where} has data_offsets {offsets!r:.200}; expected [begin, end] as non-negative integers.")
+            raise SavedFileError(
+                f"{where} has data_offsets {offsets!r:.200}; expected [begin, end] as non-negative integers."
+            )
         begin, end = offsets
         if not begin <= end <= buffer_size:
-            raise SavedFileError(f"{where} has data_offsets [{begin}, {end}] outside the {buffer_size}-byte data buffer: truncated or corrupt file.")
+            raise SavedFileError(
+                f"{where} has data_offsets [{begin}, {end}] outside the {buffer_size}-byte data buffer: truncated or corrupt file."
+            )
         needed = math.prod(shape) * np.dtype(SAFETENSORS_DTYPES[dtype]).itemsize
         if needed != end - begin:
-            raise SavedFileError(f"{where}: shape {shape} of {dtype} needs {needed} bytes, but its data_offsets span {end - begin} bytes.")
+            raise SavedFileError(
+                f"{where}: shape {shape} of {dtype} needs {needed} bytes, but its data_offsets span {end - begin} bytes."
+            )
         shapes[name] = tuple(shape)
         spans.append((begin, end, name))
     position = 0
     for begin, end, name in sorted(spans):
         if begin != position:
-            raise SavedFileError(f"{source}: tensor {name!r} starts at byte {begin}, expected {position} (overlapping or missing data).")
+            raise SavedFileError(
+                f"{source}: tensor {name!r} starts at byte {begin}, expected {position} (overlapping or missing data)."
+            )
         position = end
     if position != buffer_size:
         raise SavedFileError(f"{source}: the tensors cover {position} of the {buffer_size} data bytes.")
@@ -415,12 +451,23 @@ def _saved_order(metadata: dict[str, str], names: set[str], source: str, file_fo
     except (KeyError, ValueError, RecursionError):
         description = None
     if not isinstance(description, dict) or description.get("format") != file_format:
-        raise SavedFileError(f"{source} is not a {file_format} file written by highnn: its metadata lacks a valid {METADATA_KEY!r} entry.")
+        raise SavedFileError(
+            f"{source} is not a {file_format} file written by highnn: its metadata lacks a valid {METADATA_KEY!r} entry."
+        )
     version, order = description.get("format_version"), description.get("order")
     if not _is_count(version) or version > FORMAT_VERSION:
-        raise SavedFileError(f"{source} has format version {version!r:.50}; this highnn reads versions up to {FORMAT_VERSION}: upgrade highnn.")
-    if not isinstance(order, list) or not all(isinstance(name, str) for name in order) or len(order) != len(names) or set(order) != names:
-        raise SavedFileError(f"{source}: the weight order in the metadata does not list each tensor of the file exactly once.")
+        raise SavedFileError(
+            f"{source} has format version {version!r:.50}; this highnn reads versions up to {FORMAT_VERSION}: upgrade highnn."
+        )
+    if (
+        not isinstance(order, list)
+        or not all(isinstance(name, str) for name in order)
+        or len(order) != len(names)
+        or set(order) != names
+    ):
+        raise SavedFileError(
+            f"{source}: the weight order in the metadata does not list each tensor of the file exactly once."
+        )
     return order
 
 
@@ -466,7 +513,9 @@ def _check_model(model: Any, action: str) -> None:
 
 def _checked_path(filepath: Any, suffixes: tuple[str, ...], action: str) -> str:
     if not isinstance(filepath, (str, os.PathLike)) or not isinstance(os.fspath(filepath), str):
-        raise TypeError(f"{action}: `filepath` must be a str or os.PathLike, received {filepath!r} of type {type(filepath).__name__}.")
+        raise TypeError(
+            f"{action}: `filepath` must be a str or os.PathLike, received {filepath!r} of type {type(filepath).__name__}."
+        )
     path = os.fspath(filepath)
     if not path.endswith(suffixes):
         expected = " or ".join(f"`{suffix}`" for suffix in suffixes)
@@ -491,8 +540,10 @@ def _compile_config(model: Model) -> dict[str, Any]:
     return {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": _serialize_function_object(model.loss, losses.LossFunctionWrapper) if model.loss is not None else None,
-        "metrics": [entry if isinstance(entry, str) else _serialize_function_object(entry, metrics.MeanMetricWrapper)
-                    for entry in model._metric_entries],  # fmt: skip
+        "metrics": [
+            entry if isinstance(entry, str) else _serialize_function_object(entry, metrics.MeanMetricWrapper)
+            for entry in model._metric_entries
+        ],  # fmt: skip
         "run_eagerly": model.run_eagerly,
         "steps_per_execution": model.steps_per_execution,
         "jit_compile": model.jit_compile,
@@ -533,8 +584,14 @@ class _Registries:
 
 def _class_and_config(entry: Any, what: str) -> tuple[str, dict[str, Any]]:
     """``entry["class_name"]`` and ``entry["config"]``; any other field (``module``, ``registered_name``) is ignored."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str) or not isinstance(entry.get("config", {}), dict):
-        raise ValueError(f"{what} must be an object with a string class_name and an object config, found {entry!r:.200}")
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("class_name"), str)
+        or not isinstance(entry.get("config", {}), dict)
+    ):
+        raise ValueError(
+            f"{what} must be an object with a string class_name and an object config, found {entry!r:.200}"
+        )
     return entry["class_name"], entry.get("config", {})
 
 
@@ -552,7 +609,9 @@ def _model_from_config(config: dict[str, Any], tables: _Registries, source: str)
     if not _is_count(version) or version == 0:
         raise SavedFileError(f"{source} has no valid format_version (found {version!r:.50}): not a highnn model file.")
     if version > FORMAT_VERSION:
-        raise SavedFileError(f"{source} was written by a newer highnn (format version {version}; this one reads up to {FORMAT_VERSION}): upgrade highnn.")
+        raise SavedFileError(
+            f"{source} was written by a newer highnn (format version {version}; this one reads up to {FORMAT_VERSION}): upgrade highnn."
+        )
     try:
         class_name, model_config = _class_and_config(config, "the model")
         model_class = lookup("model class", class_name, tables.models)
@@ -573,7 +632,11 @@ def _model_from_config(config: dict[str, Any], tables: _Registries, source: str)
 
 
 def _checked_input_shape(shape: Any) -> tuple[int | None, ...]:
-    if not isinstance(shape, list) or not 1 <= len(shape) <= MAX_RANK or not all(n is None or (_is_count(n) and n > 0) for n in shape):
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= MAX_RANK
+        or not all(n is None or (_is_count(n) and n > 0) for n in shape)
+    ):
         raise ValueError(f"build_config.input_shape must be a list of positive integers or nulls, found {shape!r:.200}")
     return tuple(shape)
 
@@ -587,9 +650,15 @@ def _compile_from_config(model: Model, compile_config: Any, tables: _Registries,
             raise ValueError(f"compile_config.metrics must be a list, found {metric_entries!r:.200}")
         model.compile(
             optimizer=_deserialize("optimizer", compile_config.get("optimizer"), tables.optimizers),
-            loss=None if loss_entry is None else _deserialize("loss", loss_entry, tables.losses, losses.LossFunctionWrapper),
-            metrics=[entry if isinstance(entry, str) else _deserialize("metric", entry, tables.metrics, metrics.MeanMetricWrapper)
-                     for entry in metric_entries],  # fmt: skip
+            loss=None
+            if loss_entry is None
+            else _deserialize("loss", loss_entry, tables.losses, losses.LossFunctionWrapper),
+            metrics=[
+                entry
+                if isinstance(entry, str)
+                else _deserialize("metric", entry, tables.metrics, metrics.MeanMetricWrapper)
+                for entry in metric_entries
+            ],  # fmt: skip
             run_eagerly=compile_config.get("run_eagerly", False) is True,
             steps_per_execution=_positive_int(compile_config.get("steps_per_execution", 1)),
             jit_compile=compile_config.get("jit_compile", "auto"),

@@ -97,9 +97,7 @@ class Program:
         self.read = [v for v, slot in tape.variable_inputs if slot in needed]
         argument_slots = tape.inputs + [slot for v, slot in tape.variable_inputs if slot in needed]
         updated_ids = {id(v) for v in self.updated}
-        self.donate_argnums = tuple(
-            len(tape.inputs) + i for i, v in enumerate(self.read) if id(v) in updated_ids
-        )
+        self.donate_argnums = tuple(len(tape.inputs) + i for i, v in enumerate(self.read) if id(v) in updated_ids)
         self.source, self.namespace = _generate(steps, argument_slots, result_slots, tape.constants)
         exec(compile(self.source, "<highnn program>", "exec"), self.namespace)
         self.function: Callable[..., tuple[Any, ...]] = self.namespace["program"]

@@ -53,7 +53,8 @@ class Trainer:
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             raise TypeError(f"`metrics` must be a list, received {metrics!r}.")
         self._metric_entries = [
-            m if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES else metrics_module.get(m) for m in metrics or []
+            m if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES else metrics_module.get(m)
+            for m in metrics or []
         ]
         self.compiled_metrics: list[metrics_module.Metric] | None = None
         self.loss_tracker = metrics_module.Mean("loss")
@@ -120,7 +121,9 @@ class Trainer:
             if getattr(self, "run_eagerly", False):
                 function = lambda *arrays: [t.value for t in steps(*(Tensor(a) for a in arrays))]  # noqa: E731
             else:
-                function = TracedFunction(steps, jit=None if getattr(self, "jit_compile", "auto") == "auto" else self.jit_compile)
+                function = TracedFunction(
+                    steps, jit=None if getattr(self, "jit_compile", "auto") == "auto" else self.jit_compile
+                )
             functions[(kind, arity)] = function
         return function
 
@@ -217,14 +220,17 @@ class Trainer:
         if validation is not None:
             validation = prepare(validation)
             self._prepare(validation)
-            val_batches = Batches(validation, check_batch_size(validation_batch_size or batch_size, "validation_batch_size"))
+            val_batches = Batches(
+                validation, check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
+            )
             val_total = min(validation_steps or len(val_batches), len(val_batches))
         steps = steps_per_epoch or len(batches)
         history = History()
         verbose = 1 if verbose == "auto" else int(verbose)
         callback_list = CallbackList(
             [ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []) + [history],
-            self, {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size},
+            self,
+            {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size},
         )
         stream = _endless(batches) if steps_per_epoch else None
         self.stop_training = False
@@ -288,7 +294,14 @@ class Trainer:
         callback_list.on_test_end(logs)
         return logs
 
-    def predict(self, x: Any, batch_size: int | None = None, verbose: str | int = "auto", steps: int | None = None, callbacks: list[Callback] | None = None) -> np.ndarray:
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: str | int = "auto",
+        steps: int | None = None,
+        callbacks: list[Callback] | None = None,
+    ) -> np.ndarray:
         """The model's outputs for ``x``, batch by batch, as one NumPy array."""
         batch_size = check_batch_size(batch_size)
         arrays = prepare({"x": x})
@@ -301,7 +314,11 @@ class Trainer:
         callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
                                      {"steps": total, "verbose": verbose, "mode": "predict"})  # fmt: skip
         callback_list.on_predict_begin()
-        outputs = [to_host(y) for group in self._execute("predict", itertools.islice(batches, total), callback_list) for y in group]
+        outputs = [
+            to_host(y)
+            for group in self._execute("predict", itertools.islice(batches, total), callback_list)
+            for y in group
+        ]
         callback_list.on_predict_end()
         return np.concatenate(outputs)
 
@@ -315,7 +332,9 @@ class Trainer:
         loss = self.compute_loss(Tensor(x_t), Tensor(y_t), y_pred, Tensor(weights[0]) if weights else None)
         return [g.numpy() for g in grad(loss, self.trainable_weights)]
 
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False) -> float | list[float] | Logs:
+    def train_on_batch(
+        self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False
+    ) -> float | list[float] | Logs:
         """One gradient step on one batch; returns that batch's loss (and metrics)."""
         self._check_compiled("train_on_batch")
         arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
@@ -341,7 +360,9 @@ def _class_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
 
 def _unpack_validation(validation_data: Any) -> dict[str, Any]:
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-        raise ValueError(f"`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), received {type(validation_data).__name__}.")
+        raise ValueError(
+            f"`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), received {type(validation_data).__name__}."
+        )
     return dict(zip(("x", "y", "sample_weight"), validation_data))
 
 

@@ -24,9 +24,11 @@ class Variable(Tensor):
     >>> v.assign(v + 1.0)
     """
 
-    __slots__ = ("trainable", "path")
+    __slots__ = ("path", "trainable")
 
-    def __init__(self, initial_value: Any, name: str, trainable: bool = True, dtype: str | None = None, path: str | None = None) -> None:
+    def __init__(
+        self, initial_value: Any, name: str, trainable: bool = True, dtype: str | None = None, path: str | None = None
+    ) -> None:
         value = to_tensor(initial_value, dtype or _default_dtype(initial_value)).value
         super().__init__(value, requires_grad=trainable, name=name)
         self.trainable = trainable
@@ -37,7 +39,9 @@ class Variable(Tensor):
         with no_grad():
             new = cast(to_tensor(value), self.dtype)
         if new.shape != self.shape:
-            raise ValueError(f"Variable {self.path!r} has shape {self.shape}; cannot assign a value of shape {new.shape}.")
+            raise ValueError(
+                f"Variable {self.path!r} has shape {self.shape}; cannot assign a value of shape {new.shape}."
+            )
         self.value = new.value
         if engine.tape is not None:
             engine.tape.assign(self, new)

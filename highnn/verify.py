@@ -63,7 +63,9 @@ class VerifyReport:
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
         lines.append(f"backends: {', '.join(self.backends)} ({self.floatx})"
                      + "".join(f"; {name} skipped: {why}" for name, why in self.skipped.items()))  # fmt: skip
-        lines.append(f"tolerances: backends rtol {BACKEND_RTOL[self.floatx]:g}; finite differences atol {FD_ATOL:g}, rtol {FD_RTOL:g}")
+        lines.append(
+            f"tolerances: backends rtol {BACKEND_RTOL[self.floatx]:g}; finite differences atol {FD_ATOL:g}, rtol {FD_RTOL:g}"
+        )
         lines.append("PASSED" if self.passed else "FAILED")
         return "\n".join(lines)
 
@@ -75,18 +77,25 @@ def _rebuild(model: Model | Callable[[], Model]) -> Model:
     if not hasattr(type(model), "from_config") or not model.compiled or model.loss is None:
         raise TypeError("verify: `model` must be a compiled model with a loss (or a function that builds one).")
     copy = type(model).from_config(model.get_config())
-    copy.compile(optimizer=optimizers.deserialize(optimizers.serialize(model.optimizer)), loss=losses.deserialize(losses.serialize(model.loss)))
+    copy.compile(
+        optimizer=optimizers.deserialize(optimizers.serialize(model.optimizer)),
+        loss=losses.deserialize(losses.serialize(model.loss)),
+    )
     return copy
 
 
-def _compare(weight: str, reference: str, other: str, a: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> Comparison:
+def _compare(
+    weight: str, reference: str, other: str, a: np.ndarray, b: np.ndarray, atol: float, rtol: float
+) -> Comparison:
     diff = np.abs(a - b)
     scale = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)), 1e-300)
     max_abs = float(diff.max(initial=0.0))
     return Comparison(weight, reference, other, max_abs, max_abs / scale, bool(np.all(diff <= atol + rtol * np.abs(a))))
 
 
-def finite_difference_gradients(model: Model, x: np.ndarray, y: np.ndarray, entries_per_weight: int | None, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def finite_difference_gradients(
+    model: Model, x: np.ndarray, y: np.ndarray, entries_per_weight: int | None, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Central differences of the loss, for every entry or a random sample of each weight: ``(indices, values)``."""
     weights = model.get_weights()
     rng = np.random.default_rng(seed)
@@ -179,5 +188,7 @@ def verify(
         for name, analytic, position in zip(names, gradients[first], trainable_positions):
             indices, values = numeric[position]
             atol = FD_ATOL if floatx == "float64" else max(FD_ATOL, 1e-2 * math.sqrt(FD_ATOL))
-            report.comparisons.append(_compare(name, first, "finite differences", analytic.ravel()[indices], values, atol, FD_RTOL))
+            report.comparisons.append(
+                _compare(name, first, "finite differences", analytic.ravel()[indices], values, atol, FD_RTOL)
+            )
     return report

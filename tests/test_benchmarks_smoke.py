@@ -33,9 +33,13 @@ def small_problem(bench: ModuleType, samples: int = 24, batch_size: int = 8) -> 
     return bench.Problem.make(spec, seed=3)
 
 
-def test_end_to_end_run_writes_markdown_table(bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_end_to_end_run_writes_markdown_table(
+    bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     output = tmp_path / "results" / "results.md"
-    status = bench.main(["--models", "tiny", "--backends", "numpy", "--epochs-timed", "1", "--samples", "256", "--output", str(output)])
+    status = bench.main(
+        ["--models", "tiny", "--backends", "numpy", "--epochs-timed", "1", "--samples", "256", "--output", str(output)]
+    )
     assert status == 0
     text = output.read_text()
     assert bench.TABLE_HEADER in text
@@ -45,7 +49,9 @@ def test_end_to_end_run_writes_markdown_table(bench: ModuleType, tmp_path: Path,
     highnn_ms, hand_ms, ratio = float(cells[2]), float(cells[3]), float(cells[5])
     assert highnn_ms > 0 and hand_ms > 0
     assert ratio == pytest.approx(highnn_ms / hand_ms, rel=0.02)  # cells hold 3 significant digits
-    expected_keras = "not installed" if importlib.util.find_spec("keras") is None else "n/a (Keras's NumPy backend cannot train)"
+    expected_keras = (
+        "not installed" if importlib.util.find_spec("keras") is None else "n/a (Keras's NumPy backend cannot train)"
+    )
     assert cells[4] == expected_keras
     assert cells[6] == "≤ 2.00"
     assert float(cells[-1]) < bench.CHECK_TOLERANCE  # highnn and the NumPy loop agree in float64
@@ -127,7 +133,9 @@ def test_missing_backend_is_skipped_with_its_reason(bench: ModuleType, monkeypat
         (["--samples", "many"], "--samples"),
     ],
 )
-def test_bad_arguments_are_rejected_naming_the_argument(bench: ModuleType, capsys: pytest.CaptureFixture[str], argv: list[str], named: str) -> None:
+def test_bad_arguments_are_rejected_naming_the_argument(
+    bench: ModuleType, capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+) -> None:
     with pytest.raises(SystemExit) as raised:
         bench.main(argv)
     assert raised.value.code == 2
@@ -139,7 +147,12 @@ def test_profile_breaks_the_epoch_down(bench: ModuleType) -> None:
     problem = small_problem(bench, samples=64, batch_size=8)
     with hn.config.use_backend("numpy"):
         profile = bench.profile_highnn(problem, "numpy")
-    assert set(profile["per_step_us"]) >= {"fit epoch", "generated program alone", "Batches iteration alone", "hand-written epoch"}
+    assert set(profile["per_step_us"]) >= {
+        "fit epoch",
+        "generated program alone",
+        "Batches iteration alone",
+        "hand-written epoch",
+    }
     assert all(us > 0 for us in profile["per_step_us"].values())
     assert profile["program_ops"] > 0
     assert sum(profile["profile_groups"].values()) == pytest.approx(1.0)

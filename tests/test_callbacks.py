@@ -42,7 +42,11 @@ def regression() -> tuple[np.ndarray, np.ndarray]:
     return x, x @ np.array([[1.0], [-2.0], [0.5]]) + 0.3
 
 
-def make_model(learning_rate: float | hn.optimizers.schedules.LearningRateSchedule = 0.1, inputs: int = 3, run_eagerly: bool = False) -> hn.Sequential:
+def make_model(
+    learning_rate: float | hn.optimizers.schedules.LearningRateSchedule = 0.1,
+    inputs: int = 3,
+    run_eagerly: bool = False,
+) -> hn.Sequential:
     """Dense(1) on ``inputs`` features, plain SGD (``w -= lr * g``), mean squared error."""
     hn.utils.set_random_seed(0)
     model = hn.Sequential([hn.Input(shape=(inputs,)), hn.layers.Dense(1)])
@@ -189,7 +193,9 @@ def test_early_stopping_resets_between_fits() -> None:
 
 
 @pytest.mark.parametrize("run_eagerly", [False, True])
-def test_early_stopping_in_fit_restores_the_best_epoch(backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool) -> None:
+def test_early_stopping_in_fit_restores_the_best_epoch(
+    backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool
+) -> None:
     # Scripted score: best 1.0 at epoch 2, then worse; patience 2 stops at epoch 4 (5 epochs run).
     x, y = regression
     model = make_model(run_eagerly=run_eagerly)
@@ -214,7 +220,9 @@ def test_early_stopping_on_real_val_loss() -> None:
     data = dict(x=x, y=y, batch_size=6, verbose=0, shuffle=False, validation_data=(x_val, x_val[:, :1]))
     reference = make_model(inputs=5)
     snapshots: list[list[np.ndarray]] = []
-    keep = LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append([np.array(w) for w in reference.get_weights()]))
+    keep = LambdaCallback(
+        on_epoch_end=lambda epoch, logs: snapshots.append([np.array(w) for w in reference.get_weights()])
+    )
     val_loss = reference.fit(epochs=20, callbacks=[keep], **data).history["val_loss"]
     best = int(np.argmin(val_loss))
     assert 0 < best < 18, "the trajectory must turn upwards for this test to mean anything"
@@ -240,8 +248,16 @@ def test_early_stopping_warns_when_the_monitored_key_is_missing(regression: tupl
 
 
 def test_early_stopping_verbose_messages(capsys: pytest.CaptureFixture[str]) -> None:
-    drive(EarlyStopping(monitor="loss", patience=1, verbose=1, restore_best_weights=True), make_model(), "loss", [1.0, 0.5, 0.7])
-    assert capsys.readouterr().out == "Epoch 3: early stopping\nRestoring model weights from the end of the best epoch: 2.\n"
+    drive(
+        EarlyStopping(monitor="loss", patience=1, verbose=1, restore_best_weights=True),
+        make_model(),
+        "loss",
+        [1.0, 0.5, 0.7],
+    )
+    assert (
+        capsys.readouterr().out
+        == "Epoch 3: early stopping\nRestoring model weights from the end of the best epoch: 2.\n"
+    )
 
 
 # -------------------------------------------------------- ReduceLROnPlateau
@@ -264,7 +280,9 @@ SCRIPT = [1.0, 0.9, 0.95, 0.97, 0.96, 0.99, 0.8, 0.85]
         (dict(patience=1, factor=0.0, min_lr=0.01, min_delta=0.0), [1.0, 2.0, 3.0], [0.8, 0.01, 0.01]),
     ],
 )  # fmt: skip
-def test_reduce_lr_on_plateau_scripted(options: dict[str, Any], values: list[float], expected_rates: list[float]) -> None:
+def test_reduce_lr_on_plateau_scripted(
+    options: dict[str, Any], values: list[float], expected_rates: list[float]
+) -> None:
     model = make_model(learning_rate=0.8)
     reduce = ReduceLROnPlateau(**{"factor": 0.5, **options})  # monitor="val_loss" by default
     reduce.set_model(model)
@@ -293,7 +311,9 @@ def test_reduce_lr_on_plateau_auto_mode_follows_accuracy_upwards() -> None:
 
 
 @pytest.mark.parametrize("run_eagerly", [False, True])
-def test_reduce_lr_on_plateau_changes_the_rate_the_step_uses(backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool) -> None:
+def test_reduce_lr_on_plateau_changes_the_rate_the_step_uses(
+    backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool
+) -> None:
     # Score 3, 2, 2, 2, 1 with patience 1: cuts at the ends of epochs 2 and 3, so epochs train with
     # 0.1, 0.1, 0.1, 0.05, 0.025.
     x, y = regression
@@ -334,7 +354,9 @@ def test_reduce_lr_on_plateau_rejects_a_schedule_driven_optimizer() -> None:
 
 # ----------------------------------------------------- LearningRateScheduler
 @pytest.mark.parametrize("run_eagerly", [False, True])
-def test_scheduler_sets_the_rate_the_compiled_step_uses(backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool) -> None:
+def test_scheduler_sets_the_rate_the_compiled_step_uses(
+    backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool
+) -> None:
     # schedule(epoch, lr) multiplies the current rate by 0.5 ** epoch: 0.1, 0.1 * 0.5, 0.05 * 0.25, 0.0125 * 0.125.
     x, y = regression
     model = make_model(learning_rate=0.1, run_eagerly=run_eagerly)
@@ -397,14 +419,18 @@ def test_scheduler_with_a_schedule_driven_optimizer_fails_clearly() -> None:
 
 # ------------------------------------------------------------ TerminateOnNaN
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_terminate_on_nan_stops_at_the_first_bad_batch(regression: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]) -> None:
+def test_terminate_on_nan_stops_at_the_first_bad_batch(
+    regression: tuple[np.ndarray, np.ndarray], capsys: pytest.CaptureFixture[str]
+) -> None:
     # The loss weighs squared errors by sqrt(y); y is negative only in row 9 of 12, so with unshuffled batches
     # of 4 the loss first turns NaN in batch 2 of epoch 0.
     x, y = regression
     x, y = np.concatenate([x, x[:4]]), np.abs(np.concatenate([y, y[:4]]))
     y[9] = -1.0
     model = make_model()
-    model.compile(hn.optimizers.SGD(0.1), loss=lambda y_true, y_pred: hn.ops.mean(hn.ops.sqrt(y_true) * (y_pred - y_true) ** 2))
+    model.compile(
+        hn.optimizers.SGD(0.1), loss=lambda y_true, y_pred: hn.ops.mean(hn.ops.sqrt(y_true) * (y_pred - y_true) ** 2)
+    )
     batches: list[int] = []
     seen = LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
     history = model.fit(x, y, batch_size=4, epochs=5, verbose=0, shuffle=False, callbacks=[TerminateOnNaN(), seen])
@@ -413,9 +439,13 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(regression: tuple[np.ndar
     assert capsys.readouterr().out == "Batch 2: Invalid loss, terminating training\n"
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered:RuntimeWarning", "ignore:invalid value encountered:RuntimeWarning"
+)
 @pytest.mark.parametrize("run_eagerly", [False, True])
-def test_terminate_on_nan_stops_a_diverging_run(backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool) -> None:
+def test_terminate_on_nan_stops_a_diverging_run(
+    backend64: str, regression: tuple[np.ndarray, np.ndarray], run_eagerly: bool
+) -> None:
     # A learning rate of 1e6 multiplies the loss by about 1e12 per step: it overflows within a few epochs.
     x, y = regression
     options = dict(batch_size=4, epochs=30, verbose=0, shuffle=False)
@@ -425,18 +455,25 @@ def test_terminate_on_nan_stops_a_diverging_run(backend64: str, regression: tupl
     losses: list[tuple[int, int, float]] = []
     epoch_of = LambdaCallback(on_epoch_begin=lambda epoch, logs: losses.append((epoch, -1, 0.0)))
     seen = LambdaCallback(on_train_batch_end=lambda batch, logs: losses.append((losses[-1][0], batch, logs["loss"])))
-    history = make_model(learning_rate=1e6, run_eagerly=run_eagerly).fit(x, y, callbacks=[epoch_of, TerminateOnNaN(), seen], **options)
+    history = make_model(learning_rate=1e6, run_eagerly=run_eagerly).fit(
+        x, y, callbacks=[epoch_of, TerminateOnNaN(), seen], **options
+    )
     batch_losses = [(epoch, batch, loss) for epoch, batch, loss in losses if batch >= 0]
     first_bad = next(i for i, (_, _, loss) in enumerate(batch_losses) if not math.isfinite(loss))
     assert first_bad == len(batch_losses) - 1  # nothing ran after the first non-finite batch loss
     bad_epoch = batch_losses[-1][0]
     assert 0 < bad_epoch < 29 and history.epoch == list(range(bad_epoch + 1))
-    assert all(math.isfinite(loss) for loss in history.history["loss"][:-1]) and not math.isfinite(history.history["loss"][-1])
+    assert all(math.isfinite(loss) for loss in history.history["loss"][:-1]) and not math.isfinite(
+        history.history["loss"][-1]
+    )
     np.testing.assert_allclose(history.history["loss"][:-1], unguarded[:bad_epoch], rtol=1e-12)
 
 
 def test_terminate_on_nan_raise_error() -> None:
-    with pytest.raises(RuntimeError, match=r"NaN or Inf loss encountered at batch 7\. Loss value: inf\. Terminating training immediately\."):
+    with pytest.raises(
+        RuntimeError,
+        match=r"NaN or Inf loss encountered at batch 7\. Loss value: inf\. Terminating training immediately\.",
+    ):
         TerminateOnNaN(raise_error=True).on_train_batch_end(7, {"loss": math.inf})
 
 
@@ -473,13 +510,21 @@ def test_csv_logger_append_separator_and_missing_keys(tmp_path: Any) -> None:
     path = tmp_path / "log.tsv"
     logger = CSVLogger(str(path), separator="\t")
     logger.set_model(make_model())
-    for append, runs in ((False, [{"loss": 0.5, "val_loss": 0.25}, {"loss": 0.125}]), (True, [{"loss": 2.0, "val_loss": 1.0}])):
+    for append, runs in (
+        (False, [{"loss": 0.5, "val_loss": 0.25}, {"loss": 0.125}]),
+        (True, [{"loss": 2.0, "val_loss": 1.0}]),
+    ):
         logger.append = append
         logger.on_train_begin()
         for epoch, logs in enumerate(runs):
             logger.on_epoch_end(epoch, logs)
         logger.on_train_end()
-    assert read_csv(path, "\t") == [["epoch", "loss", "val_loss"], ["0", "0.5", "0.25"], ["1", "0.125", "NA"], ["0", "2.0", "1.0"]]
+    assert read_csv(path, "\t") == [
+        ["epoch", "loss", "val_loss"],
+        ["0", "0.5", "0.25"],
+        ["1", "0.125", "NA"],
+        ["0", "2.0", "1.0"],
+    ]
     fresh = tmp_path / "fresh.csv"
     logger = CSVLogger(fresh, append=True)  # appending to a file that does not exist yet writes the header
     logger.set_model(make_model())
@@ -534,7 +579,12 @@ def test_lambda_callback_other_hooks_by_keyword(regression: tuple[np.ndarray, np
     model = make_model()
     loss = model.evaluate(x, y, batch_size=8, verbose=0, callbacks=[callback])
     model.predict(x, batch_size=8, verbose=0, callbacks=[callback])
-    assert calls == [("test_batch_end", 0, ["loss"]), ("test_end", {"loss": loss}), ("predict_batch_begin", 0, {}), ("predict_end", {})]
+    assert calls == [
+        ("test_batch_end", 0, ["loss"]),
+        ("test_end", {"loss": loss}),
+        ("predict_batch_begin", 0, {}),
+        ("predict_end", {}),
+    ]
 
 
 def test_lambda_callback_only_wants_the_hooks_it_was_given() -> None:
@@ -570,7 +620,9 @@ def expected_fit_order(epochs: int, steps: int, validation_steps: int) -> list[t
 
 def fit_with_validation(calls: list[tuple[Any, ...]], regression: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = regression
-    make_model().fit(x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x[:4], y[:4]), callbacks=[recorder(calls)])
+    make_model().fit(
+        x, y, batch_size=4, epochs=2, verbose=0, validation_data=(x[:4], y[:4]), callbacks=[recorder(calls)]
+    )
 
 
 def test_hook_order_of_training_hooks(regression: tuple[np.ndarray, np.ndarray]) -> None:
@@ -640,5 +692,12 @@ def test_missing_learning_rate_attribute() -> None:
 
 
 def test_exports() -> None:
-    for name in ("CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN"):
+    for name in (
+        "CSVLogger",
+        "EarlyStopping",
+        "LambdaCallback",
+        "LearningRateScheduler",
+        "ReduceLROnPlateau",
+        "TerminateOnNaN",
+    ):
         assert name in hn.callbacks.__all__ and getattr(hn.callbacks, name).__module__ == "highnn.callbacks.monitoring"

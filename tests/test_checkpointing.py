@@ -22,6 +22,7 @@ from highnn.saving import SavedFileError
 
 pytestmark = pytest.mark.usefixtures("float64")
 
+
 def make_model(seed: int = 0, optimizer: str = "sgd", run_eagerly: bool = False, dropout: float = 0.0) -> hn.Sequential:
     hn.utils.set_random_seed(seed)
     noise = [hn.layers.Dropout(dropout)] if dropout else []
@@ -97,31 +98,56 @@ def best_epochs(values: list[float], lower_is_better: bool, start: float) -> lis
 
 
 # ----------------------------------------------------------------- ModelCheckpoint
-def test_model_checkpoint_saves_every_epoch_under_formatted_names(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_model_checkpoint_saves_every_epoch_under_formatted_names(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     recorder = Recorder()
     pattern = str(tmp_path / "ckpt" / "model-{epoch:02d}-{loss:.4f}.highnn")  # the folder is created
-    history = make_model().fit(*data, epochs=3, batch_size=8, verbose=0, callbacks=[ModelCheckpoint(pattern, monitor="loss"), recorder])
-    expected = [tmp_path / "ckpt" / f"model-{epoch + 1:02d}-{loss:.4f}.highnn" for epoch, loss in enumerate(history.history["loss"])]
+    history = make_model().fit(
+        *data, epochs=3, batch_size=8, verbose=0, callbacks=[ModelCheckpoint(pattern, monitor="loss"), recorder]
+    )
+    expected = [
+        tmp_path / "ckpt" / f"model-{epoch + 1:02d}-{loss:.4f}.highnn"
+        for epoch, loss in enumerate(history.history["loss"])
+    ]
     assert sorted(os.listdir(tmp_path / "ckpt")) == sorted(p.name for p in expected)
     for path, weights in zip(expected, recorder.epochs, strict=True):
         assert_weights_equal(hn.models.load_model(path).get_weights(), weights)
 
 
-def test_model_checkpoint_compiled_and_eager_runs_save_the_same_weights(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_model_checkpoint_compiled_and_eager_runs_save_the_same_weights(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     for run_eagerly in (False, True):
         checkpoint = ModelCheckpoint(str(tmp_path / f"eager_{run_eagerly}.highnn"), monitor="loss")
-        make_model(run_eagerly=run_eagerly).fit(*data, epochs=2, batch_size=8, shuffle=False, verbose=0, callbacks=[checkpoint])
+        make_model(run_eagerly=run_eagerly).fit(
+            *data, epochs=2, batch_size=8, shuffle=False, verbose=0, callbacks=[checkpoint]
+        )
     compiled, eager = (hn.models.load_model(tmp_path / f"eager_{flag}.highnn").get_weights() for flag in (False, True))
     for a, b in zip(compiled, eager, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize(("mode", "lower_is_better"), [("min", True), ("max", False), ("auto", True)])
-def test_model_checkpoint_save_best_only_keeps_the_best_epoch(data: tuple[np.ndarray, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str], mode: str, lower_is_better: bool) -> None:
+def test_model_checkpoint_save_best_only_keeps_the_best_epoch(
+    data: tuple[np.ndarray, np.ndarray],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mode: str,
+    lower_is_better: bool,
+) -> None:
     x, y = data
     recorder = Recorder()
     checkpoint = ModelCheckpoint(str(tmp_path / "best.highnn"), save_best_only=True, mode=mode, verbose=1)
-    history = make_model().fit(x[:16], y[:16], validation_data=(x[16:], y[16:]), epochs=6, batch_size=4, verbose=0, callbacks=[recorder, checkpoint])
+    history = make_model().fit(
+        x[:16],
+        y[:16],
+        validation_data=(x[16:], y[16:]),
+        epochs=6,
+        batch_size=4,
+        verbose=0,
+        callbacks=[recorder, checkpoint],
+    )
     improved = best_epochs(history.history["val_loss"], lower_is_better, math.inf if lower_is_better else -math.inf)
     assert_weights_equal(hn.models.load_model(tmp_path / "best.highnn").get_weights(), recorder.epochs[improved[-1]])
     output = capsys.readouterr().out
@@ -129,14 +155,20 @@ def test_model_checkpoint_save_best_only_keeps_the_best_epoch(data: tuple[np.nda
     assert output.count("val_loss did not improve") == 6 - len(improved)
 
 
-def test_model_checkpoint_initial_value_threshold(data: tuple[np.ndarray, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    unreachable = ModelCheckpoint(str(tmp_path / "never.highnn"), monitor="loss", save_best_only=True, initial_value_threshold=0.0, verbose=1)
+def test_model_checkpoint_initial_value_threshold(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreachable = ModelCheckpoint(
+        str(tmp_path / "never.highnn"), monitor="loss", save_best_only=True, initial_value_threshold=0.0, verbose=1
+    )
     make_model().fit(*data, epochs=2, verbose=0, callbacks=[unreachable])
     assert not (tmp_path / "never.highnn").exists()
     assert capsys.readouterr().out.count("loss did not improve from 0.00000") == 2
 
     recorder = Recorder()
-    easy = ModelCheckpoint(str(tmp_path / "first.highnn"), monitor="loss", mode="max", save_best_only=True, initial_value_threshold=-1.0)
+    easy = ModelCheckpoint(
+        str(tmp_path / "first.highnn"), monitor="loss", mode="max", save_best_only=True, initial_value_threshold=-1.0
+    )
     history = make_model().fit(*data, epochs=3, verbose=0, callbacks=[recorder, easy])
     improved = best_epochs(history.history["loss"], lower_is_better=False, start=-1.0)
     assert_weights_equal(hn.models.load_model(tmp_path / "first.highnn").get_weights(), recorder.epochs[improved[-1]])
@@ -152,19 +184,29 @@ def test_model_checkpoint_save_weights_only(data: tuple[np.ndarray, np.ndarray],
         assert_weights_equal(fresh.get_weights(), weights)
 
 
-def test_model_checkpoint_integer_save_freq_counts_batches_across_epochs(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_model_checkpoint_integer_save_freq_counts_batches_across_epochs(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     recorder = Recorder()
     checkpoint = ModelCheckpoint(str(tmp_path / "b-{epoch}-{batch}.highnn"), monitor="loss", save_freq=2)
     make_model().fit(*data, epochs=2, batch_size=8, verbose=0, callbacks=[recorder, checkpoint])  # 3 batches an epoch
-    saved = [(epoch, batch, weights) for index, (epoch, batch, weights) in enumerate(recorder.batches) if (index + 1) % 2 == 0]
+    saved = [
+        (epoch, batch, weights)
+        for index, (epoch, batch, weights) in enumerate(recorder.batches)
+        if (index + 1) % 2 == 0
+    ]
     assert sorted(os.listdir(tmp_path)) == sorted(f"b-{epoch + 1}-{batch + 1}.highnn" for epoch, batch, _ in saved)
     for epoch, batch, weights in saved:
-        assert_weights_equal(hn.models.load_model(tmp_path / f"b-{epoch + 1}-{batch + 1}.highnn").get_weights(), weights)
+        assert_weights_equal(
+            hn.models.load_model(tmp_path / f"b-{epoch + 1}-{batch + 1}.highnn").get_weights(), weights
+        )
     assert not ModelCheckpoint(str(tmp_path / "m.highnn")).wants("on_train_batch_end")
     assert checkpoint.wants("on_train_batch_end")
 
 
-def test_model_checkpoint_without_the_monitored_value_warns_and_saves(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_model_checkpoint_without_the_monitored_value_warns_and_saves(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     checkpoint = ModelCheckpoint(str(tmp_path / "m.highnn"), save_best_only=True)  # val_loss, but no validation data
     with pytest.warns(UserWarning, match="Checkpointing conditioned on metric `val_loss` which is not available"):
         make_model().fit(*data, epochs=1, verbose=0, callbacks=[checkpoint])
@@ -173,7 +215,9 @@ def test_model_checkpoint_without_the_monitored_value_warns_and_saves(data: tupl
 
 def test_model_checkpoint_filepath_needing_a_missing_log(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
     checkpoint = ModelCheckpoint(str(tmp_path / "{val_accuracy:.2f}.highnn"))
-    with pytest.raises(KeyError, match="Failed to format this callback filepath.*no field val_accuracy; available fields: epoch, loss"):
+    with pytest.raises(
+        KeyError, match="Failed to format this callback filepath.*no field val_accuracy; available fields: epoch, loss"
+    ):
         make_model().fit(*data, epochs=1, verbose=0, callbacks=[checkpoint])
 
 
@@ -181,13 +225,25 @@ def test_model_checkpoint_filepath_needing_a_missing_log(data: tuple[np.ndarray,
     ("arguments", "error", "message"),
     [
         ({"filepath": "model.keras"}, ValueError, r"`filepath` must end in `\.highnn`.*received 'model\.keras'"),
-        ({"filepath": "model.highnn", "save_weights_only": True}, ValueError, r"must end in `\.weights\.safetensors` with `save_weights_only=True`"),
+        (
+            {"filepath": "model.highnn", "save_weights_only": True},
+            ValueError,
+            r"must end in `\.weights\.safetensors` with `save_weights_only=True`",
+        ),
         ({"filepath": 3}, TypeError, "`filepath` must be a str or os.PathLike, received 3"),
-        ({"filepath": "m.highnn", "save_freq": "batch"}, ValueError, "`save_freq` must be 'epoch' or a positive integer.*received 'batch'"),
+        (
+            {"filepath": "m.highnn", "save_freq": "batch"},
+            ValueError,
+            "`save_freq` must be 'epoch' or a positive integer.*received 'batch'",
+        ),
         ({"filepath": "m.highnn", "save_freq": 0}, ValueError, "`save_freq` must be 'epoch' or a positive integer"),
         ({"filepath": "m.highnn", "save_freq": True}, ValueError, "`save_freq` must be 'epoch' or a positive integer"),
         ({"filepath": "m.highnn", "mode": "best"}, ValueError, "`mode` must be one of"),
-        ({"filepath": "m.highnn", "initial_value_threshold": "low"}, TypeError, "`initial_value_threshold` must be a number or None"),
+        (
+            {"filepath": "m.highnn", "initial_value_threshold": "low"},
+            TypeError,
+            "`initial_value_threshold` must be a number or None",
+        ),
     ],
 )
 def test_model_checkpoint_argument_errors(arguments: dict[str, Any], error: type[Exception], message: str) -> None:
@@ -201,7 +257,9 @@ def train(model: hn.Sequential, data: tuple[np.ndarray, np.ndarray], callbacks: 
 
 
 @pytest.mark.parametrize(("optimizer", "run_eagerly"), [("sgd", False), ("adam", False), ("adam", True)])
-def test_an_interrupted_run_resumes_to_the_same_weights(data: tuple[np.ndarray, np.ndarray], tmp_path: Path, optimizer: str, run_eagerly: bool) -> None:
+def test_an_interrupted_run_resumes_to_the_same_weights(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path, optimizer: str, run_eagerly: bool
+) -> None:
     uninterrupted = make_model(optimizer=optimizer, run_eagerly=run_eagerly)
     train(uninterrupted, data, [])
     expected = uninterrupted.get_weights()
@@ -221,7 +279,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(data: tuple[np.ndarray, 
     reshuffled = make_model(optimizer=optimizer, run_eagerly=run_eagerly)
     hn.utils.set_random_seed(5)
     train(reshuffled, data, [])
-    assert not all(np.allclose(a, b) for a, b in zip(reshuffled.get_weights(), expected, strict=True))  # shuffling matters
+    assert not all(
+        np.allclose(a, b) for a, b in zip(reshuffled.get_weights(), expected, strict=True)
+    )  # shuffling matters
 
 
 def test_a_run_with_dropout_resumes_to_the_same_weights(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
@@ -230,7 +290,9 @@ def test_a_run_with_dropout_resumes_to_the_same_weights(data: tuple[np.ndarray, 
     backup = BackupAndRestore(tmp_path / "backup")
     with pytest.raises(RuntimeError):
         train(make_model(optimizer="adam", dropout=0.3), data, [backup, Interrupt(epoch=2)])
-    resumed = make_model(seed=42, optimizer="adam", dropout=0.3)  # another seed: dropout's seed state must come from the backup
+    resumed = make_model(
+        seed=42, optimizer="adam", dropout=0.3
+    )  # another seed: dropout's seed state must come from the backup
     train(resumed, data, [backup])
     assert_weights_equal(resumed.get_weights(), uninterrupted.get_weights())
 
@@ -247,14 +309,21 @@ def test_resuming_on_every_backend(backend64: str, data: tuple[np.ndarray, np.nd
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
 
-def test_the_backup_holds_the_state_after_the_last_finished_epoch(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_the_backup_holds_the_state_after_the_last_finished_epoch(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     recorder = Recorder()
     model = make_model(optimizer="adam")
     with pytest.raises(RuntimeError):
         train(model, data, [BackupAndRestore(tmp_path / "backup"), recorder, Interrupt(epoch=2)])
     path = tmp_path / "backup" / "backup.highnn"
     with zipfile.ZipFile(path) as archive:
-        assert sorted(archive.namelist()) == ["config.json", "model.weights.safetensors", "optimizer.safetensors", "training_state.json"]
+        assert sorted(archive.namelist()) == [
+            "config.json",
+            "model.weights.safetensors",
+            "optimizer.safetensors",
+            "training_state.json",
+        ]
         state = json.loads(archive.read("training_state.json"))
     assert state["epoch"] == 3
     assert state["random_state"] == hn.random.generator().bit_generator.state  # nothing drew since epoch 2 ended
@@ -263,7 +332,9 @@ def test_the_backup_holds_the_state_after_the_last_finished_epoch(data: tuple[np
     assert int(restored.optimizer.iterations.numpy()) == 3 * 3
 
 
-def test_integer_save_freq_resumes_the_interrupted_epoch_from_the_last_backup(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_integer_save_freq_resumes_the_interrupted_epoch_from_the_last_backup(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     first = Recorder()
     backup = BackupAndRestore(tmp_path / "backup", save_freq=2)
     with pytest.raises(RuntimeError, match="epoch 1, batch 1"):
@@ -276,7 +347,9 @@ def test_integer_save_freq_resumes_the_interrupted_epoch_from_the_last_backup(da
     assert history.epoch == [1, 2, 3, 4, 5]
 
 
-def test_delete_checkpoint_false_keeps_the_backup_and_other_files_stay(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_delete_checkpoint_false_keeps_the_backup_and_other_files_stay(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     folder = tmp_path / "backup"
     make_model().fit(*data, epochs=2, verbose=0, callbacks=[BackupAndRestore(folder, delete_checkpoint=False)])
     assert (folder / "backup.highnn").exists()
@@ -300,7 +373,11 @@ def test_a_corrupt_backup_stops_fit_with_a_clear_error(data: tuple[np.ndarray, n
 def test_a_backup_with_a_hostile_random_state_is_refused(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
     folder = tmp_path / "backup"
     folder.mkdir()
-    hn.saving.save_model(make_model(seed=1), folder / "backup.highnn", training_state={"epoch": 1, "random_state": {"bit_generator": "os.system"}})
+    hn.saving.save_model(
+        make_model(seed=1),
+        folder / "backup.highnn",
+        training_state={"epoch": 1, "random_state": {"bit_generator": "os.system"}},
+    )
     model = make_model()
     before, random_before = model.get_weights(), hn.random.generator().bit_generator.state
     with pytest.raises(SavedFileError, match="the saved random state cannot be restored"):

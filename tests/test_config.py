@@ -14,7 +14,9 @@ from highnn.backends import DeviceUnavailableError, load_backend
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}, timeout=120
+    )
 
 
 def test_numpy_float32_is_the_default() -> None:
@@ -24,7 +26,10 @@ def test_numpy_float32_is_the_default() -> None:
 
 
 def test_environment_variables_choose_float_type() -> None:
-    result = run_python("import highnn as hn; print(hn.tensor(1.0).dtype, hn.layers.Dense(2)(hn.tensor([[1.0]])).dtype)", HIGHNN_FLOATX="float64")
+    result = run_python(
+        "import highnn as hn; print(hn.tensor(1.0).dtype, hn.layers.Dense(2)(hn.tensor([[1.0]])).dtype)",
+        HIGHNN_FLOATX="float64",
+    )
     assert result.stdout.split() == ["float64", "float64"], result.stderr
 
 
@@ -38,9 +43,13 @@ def test_unknown_backend_is_a_one_line_error_naming_the_choices() -> None:
 
 def test_numpy_backend_refuses_accelerators() -> None:
     for device in ("gpu", "cuda:1", "tpu", "mps"):
-        with pytest.raises(DeviceUnavailableError, match=r"numpy backend runs on the CPU only.*use HIGHNN_BACKEND=torch or jax"):
+        with pytest.raises(
+            DeviceUnavailableError, match=r"numpy backend runs on the CPU only.*use HIGHNN_BACKEND=torch or jax"
+        ):
             load_backend("numpy", device)
-    with pytest.raises(ValueError, match=r"HIGHNN_DEVICE must be one of cpu, gpu, cuda, cuda:N, tpu, mps; received 'quantum'"):
+    with pytest.raises(
+        ValueError, match=r"HIGHNN_DEVICE must be one of cpu, gpu, cuda, cuda:N, tpu, mps; received 'quantum'"
+    ):
         load_backend("numpy", "quantum")
 
 

@@ -93,6 +93,11 @@ def test_set_device_from_code() -> None:
 def test_mixing_backends_is_a_clear_error() -> None:
     require_backend("torch")
     numpy_tensor = hn.tensor(np.ones(2))
-    with hn.config.use_backend("torch"):
-        with pytest.raises(RuntimeError, match=r"add: an operand lives on the numpy backend \(cpu\) but the active backend is torch \(cpu\)"):
-            numpy_tensor + hn.tensor(np.ones(2))
+    with (
+        hn.config.use_backend("torch"),
+        pytest.raises(
+            RuntimeError,
+            match=r"add: an operand lives on the numpy backend \(cpu\) but the active backend is torch \(cpu\)",
+        ),
+    ):
+        numpy_tensor + hn.tensor(np.ones(2))

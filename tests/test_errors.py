@@ -17,7 +17,10 @@ def compiled_classifier(**compile_args: object) -> hn.Sequential:
 
 def test_input_feature_count_mismatch_names_layer_and_shapes() -> None:
     model = compiled_classifier()
-    with pytest.raises(ValueError, match=r"layer 'input_layer(_\d+)?' is incompatible.*expected shape \(None, 4\).*received input with shape \(10, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'input_layer(_\d+)?' is incompatible.*expected shape \(None, 4\).*received input with shape \(10, 5\)",
+    ):
         model.fit(np.ones((10, 5)), np.zeros(10), verbose=0)
     with pytest.raises(ValueError, match=r"expected shape \(None, 4\).*\(2, 3\)"):
         model.predict(np.ones((2, 3)), verbose=0)
@@ -26,7 +29,10 @@ def test_input_feature_count_mismatch_names_layer_and_shapes() -> None:
 def test_dense_without_input_checks_features_after_building() -> None:
     dense = layers.Dense(2, name="scores")
     dense(np.ones((3, 4)))
-    with pytest.raises(ValueError, match=r"layer 'scores' is incompatible with the layer: expected axis -1 of input shape to have value 4, but received input with shape \(3, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"layer 'scores' is incompatible with the layer: expected axis -1 of input shape to have value 4, but received input with shape \(3, 5\)",
+    ):
         dense(np.ones((3, 5)))
 
 
@@ -42,7 +48,9 @@ def test_x_and_y_of_different_lengths() -> None:
 def test_sparse_label_outside_the_classes(labels: list[float], low: float, high: float) -> None:
     model = compiled_classifier()
     weights = model.get_weights()
-    with pytest.raises(ValueError, match=rf"sparse labels for 3 classes.*integers in \[0, 3\); received values from {low} to {high}"):
+    with pytest.raises(
+        ValueError, match=rf"sparse labels for 3 classes.*integers in \[0, 3\); received values from {low} to {high}"
+    ):
         model.fit(np.ones((3, 4)), np.array(labels), verbose=0)
     for before, after in zip(weights, model.get_weights()):
         np.testing.assert_array_equal(before, after)  # nothing was trained
@@ -52,7 +60,11 @@ def test_sparse_label_outside_the_classes(labels: list[float], low: float, high:
     "make, kind, bad",
     [
         (lambda: layers.Dense(2, activation="rleu"), "activation", "rleu"),
-        (lambda: compiled_classifier(loss="sparse_categorical_crossentropi"), "loss", "sparse_categorical_crossentropi"),
+        (
+            lambda: compiled_classifier(loss="sparse_categorical_crossentropi"),
+            "loss",
+            "sparse_categorical_crossentropi",
+        ),
         (lambda: compiled_classifier(optimizer="adamm"), "optimizer", "adamm"),
         (lambda: compiled_classifier(metrics=["acuracy"]), "metric", "acuracy"),
     ],
@@ -60,7 +72,9 @@ def test_sparse_label_outside_the_classes(labels: list[float], low: float, high:
 def test_unknown_strings_list_the_valid_ones(make: object, kind: str, bad: str) -> None:
     with pytest.raises(ValueError, match=rf"Unknown {kind}: '{bad}'\. Did you mean .*Valid {kind}s are: .*") as info:
         make()  # type: ignore[operator]
-    expected = {"activation": "relu", "loss": "sparse_categorical_crossentropy", "optimizer": "adam", "metric": "mae"}[kind]
+    expected = {"activation": "relu", "loss": "sparse_categorical_crossentropy", "optimizer": "adam", "metric": "mae"}[
+        kind
+    ]
     assert expected in str(info.value)
 
 
@@ -95,11 +109,18 @@ def test_argument_errors() -> None:
         model.fit(np.array([["a"] * 4]), np.zeros(1), verbose=0)
     with pytest.raises(RuntimeError, match=r"You must call compile\(\) before fit\(\)"):
         hn.Sequential([layers.Dense(1)]).fit(np.ones((2, 2)), np.ones(2))
-    with pytest.raises(ValueError, match=r"set_weights of layer 'sequential(_\d+)?': expected a list of 4 arrays, received 1"):
+    with pytest.raises(
+        ValueError, match=r"set_weights of layer 'sequential(_\d+)?': expected a list of 4 arrays, received 1"
+    ):
         model.set_weights([np.ones(2)])
-    with pytest.raises(ValueError, match=r"weight 'dense(_\d+)?/kernel' has shape \(4, 8\), received an array of shape \(2, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"weight 'dense(_\d+)?/kernel' has shape \(4, 8\), received an array of shape \(2, 2\)"
+    ):
         model.set_weights([np.ones((2, 2))] + model.get_weights()[1:])
-    with pytest.raises(ValueError, match=r"categorical_crossentropy: `y_true` must be one-hot with the shape of `y_pred` \(3, 3\), received shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"categorical_crossentropy: `y_true` must be one-hot with the shape of `y_pred` \(3, 3\), received shape \(3,\)",
+    ):
         hn.losses.categorical_crossentropy(np.array([0.0, 1.0, 2.0]), np.full((3, 3), 1 / 3))
 
 

@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import numeric_gradient
 
 import highnn as hn
 from highnn.graph import topological_order
-
-from helpers import numeric_gradient
 
 
 def test_seed_graph_values_and_gradients() -> None:

@@ -27,7 +27,9 @@ def batch_statistics(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, 
     return x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
 
 
-def normalized(x: np.ndarray, mean: np.ndarray, variance: np.ndarray, gamma: np.ndarray, beta: np.ndarray, epsilon: float) -> np.ndarray:
+def normalized(
+    x: np.ndarray, mean: np.ndarray, variance: np.ndarray, gamma: np.ndarray, beta: np.ndarray, epsilon: float
+) -> np.ndarray:
     return gamma * (x - mean) / np.sqrt(variance + epsilon) + beta
 
 
@@ -55,8 +57,12 @@ def test_dropout_gradient_is_the_scaled_mask(float64: None) -> None:
     np.testing.assert_allclose(gradient.numpy(), (out.numpy() != 0) / 0.6, rtol=1e-15)
 
 
-@pytest.mark.parametrize(("noise_shape", "shared_axes"), [((None, 1, None), (1,)), ((1, None, 1), (0, 2)), ((None, None, None), ())])
-def test_dropout_noise_shape_shares_the_mask_along_its_unit_axes(float64: None, noise_shape: tuple[int | None, ...], shared_axes: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("noise_shape", "shared_axes"), [((None, 1, None), (1,)), ((1, None, 1), (0, 2)), ((None, None, None), ())]
+)
+def test_dropout_noise_shape_shares_the_mask_along_its_unit_axes(
+    float64: None, noise_shape: tuple[int | None, ...], shared_axes: tuple[int, ...]
+) -> None:
     x = RNG.uniform(1.0, 2.0, size=(30, 4, 6))
     kept = layers.Dropout(0.5, noise_shape=noise_shape, seed=4)(x, training=True).numpy() != 0
     for axis in shared_axes:
@@ -91,7 +97,9 @@ def test_dropout_draws_a_new_mask_at_every_replay_of_a_traced_step(backend64: st
 def test_dropout_masks_change_across_steps_of_a_compiled_fit(float64: None) -> None:
     x = RNG.uniform(1.0, 2.0, size=(8, 20))
     y = np.zeros((8, 1))
-    model = hn.Sequential([hn.Input((20,)), layers.Dropout(0.5, seed=3), layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+    model = hn.Sequential(
+        [hn.Input((20,)), layers.Dropout(0.5, seed=3), layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+    )
     model.compile(optimizer=hn.optimizers.SGD(0.0), loss="mse")
     losses = model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0).history["loss"]
     replay = layers.Dropout(0.5, seed=3)
@@ -122,7 +130,9 @@ def test_batch_normalization_training_uses_batch_statistics_and_updates_moving_o
     moving_mean, moving_variance = np.zeros(3), np.ones(3)
     for x in batches:
         mean, variance = batch_statistics(x, (0,))
-        np.testing.assert_allclose(layer(x, training=True).numpy(), normalized(x, mean, variance, gamma, beta, 1e-3), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            layer(x, training=True).numpy(), normalized(x, mean, variance, gamma, beta, 1e-3), rtol=1e-12, atol=1e-12
+        )
         moving_mean = moving_mean * 0.8 + mean[0] * 0.2
         moving_variance = moving_variance * 0.8 + variance[0] * 0.2
         np.testing.assert_allclose(layer.moving_mean.numpy(), moving_mean, rtol=1e-12)
@@ -204,7 +214,9 @@ def test_layer_normalization_gradients_match_finite_differences(float64: None) -
 def test_flatten_and_reshape_match_numpy(float64: None) -> None:
     x = RNG.normal(size=(2, 3, 4, 5))
     np.testing.assert_array_equal(layers.Flatten()(x).numpy(), x.reshape(2, 60))
-    np.testing.assert_array_equal(layers.Flatten(data_format="channels_first")(x).numpy(), np.moveaxis(x, 1, -1).reshape(2, 60))
+    np.testing.assert_array_equal(
+        layers.Flatten(data_format="channels_first")(x).numpy(), np.moveaxis(x, 1, -1).reshape(2, 60)
+    )
     np.testing.assert_array_equal(layers.Flatten()(x[:, 0, 0, 0]).numpy(), x[:, 0, 0, 0].reshape(2, 1))
     np.testing.assert_array_equal(layers.Reshape((5, -1))(x).numpy(), x.reshape(2, 5, 12))
     np.testing.assert_array_equal(layers.Reshape([60])(x).numpy(), x.reshape(2, 60))
@@ -232,7 +244,9 @@ ACTIVATION_CASES: list[tuple[Callable[[], layers.Layer], Callable[[np.ndarray], 
 
 
 @pytest.mark.parametrize(("make_layer", "formula"), ACTIVATION_CASES)
-def test_activation_layers_match_numpy(backend64: str, make_layer: Callable[[], layers.Layer], formula: Callable[[np.ndarray], np.ndarray]) -> None:
+def test_activation_layers_match_numpy(
+    backend64: str, make_layer: Callable[[], layers.Layer], formula: Callable[[np.ndarray], np.ndarray]
+) -> None:
     x = RNG.normal(scale=2.0, size=(3, 4, 5))
     x[0, 0, :3] = [0.5, 1.5, 0.0]  # the kinks
     np.testing.assert_allclose(make_layer()(x).numpy(), formula(x), rtol=1e-12, atol=1e-15)
@@ -260,7 +274,9 @@ def bn_model(with_dropout: bool = True) -> hn.Sequential:
 
 def test_dropout_and_batch_normalization_model_learns_digits() -> None:
     digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(digits.data / 16.0, digits.target, test_size=0.25, random_state=0)
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.data / 16.0, digits.target, test_size=0.25, random_state=0
+    )
     model = bn_model()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     _, accuracy_before = model.evaluate(x_test, y_test, verbose=0)
@@ -274,7 +290,11 @@ def test_dropout_and_batch_normalization_model_learns_digits() -> None:
         (model.layers[0], "kernel"), (model.layers[0], "bias"), (batch_norm, "gamma"), (batch_norm, "beta"),
         (model.layers[4], "kernel"), (model.layers[4], "bias"))]  # fmt: skip
     assert all(w is not model.layers[3].seed_state for w in model.weights)
-    np.testing.assert_allclose(batch_norm.moving_mean.numpy(), (x_train @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy()).mean(axis=0), atol=0.3)
+    np.testing.assert_allclose(
+        batch_norm.moving_mean.numpy(),
+        (x_train @ model.layers[0].kernel.numpy() + model.layers[0].bias.numpy()).mean(axis=0),
+        atol=0.3,
+    )
 
 
 def test_compiled_and_eager_training_give_identical_weights(backend64: str) -> None:
@@ -283,7 +303,11 @@ def test_compiled_and_eager_training_give_identical_weights(backend64: str) -> N
 
     def trained(run_eagerly: bool) -> list[np.ndarray]:
         model = bn_model()
-        model.compile(optimizer=hn.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy", run_eagerly=run_eagerly)
+        model.compile(
+            optimizer=hn.optimizers.SGD(0.1, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            run_eagerly=run_eagerly,
+        )
         model.fit(x, y, batch_size=8, epochs=2, verbose=0)  # compiled: one trace, then three replays
         return model.get_weights()
 
@@ -311,7 +335,9 @@ CONFIG_CASES: list[tuple[Callable[[], layers.Layer], tuple[int, ...]]] = [
 
 
 @pytest.mark.parametrize(("make_layer", "shape"), CONFIG_CASES)
-def test_config_round_trips_through_json_and_shapes_are_predicted(float64: None, make_layer: Callable[[], layers.Layer], shape: tuple[int, ...]) -> None:
+def test_config_round_trips_through_json_and_shapes_are_predicted(
+    float64: None, make_layer: Callable[[], layers.Layer], shape: tuple[int, ...]
+) -> None:
     layer = make_layer()
     x = RNG.normal(size=shape)
     out = layer(x, training=True)
@@ -375,7 +401,9 @@ ERROR_CASES: list[tuple[Callable[[], object], type[Exception], tuple[str, ...]]]
 
 
 @pytest.mark.parametrize(("action", "error", "fragments"), ERROR_CASES)
-def test_bad_arguments_raise_clear_errors(action: Callable[[], object], error: type[Exception], fragments: tuple[str, ...]) -> None:
+def test_bad_arguments_raise_clear_errors(
+    action: Callable[[], object], error: type[Exception], fragments: tuple[str, ...]
+) -> None:
     with pytest.raises(error) as caught:
         action()
     for fragment in fragments:
@@ -391,9 +419,13 @@ def test_bad_arguments_raise_clear_errors(action: Callable[[], object], error: t
         (layers.PReLU, (4, 3, 2), (4, 3, 5), "expected axis 2 of input shape to have value 2"),
     ],
 )
-def test_inputs_that_do_not_fit_the_built_layer_are_rejected(make_layer: Callable[[], layers.Layer], built_for: tuple[int, ...], received: tuple[int, ...], fragment: str) -> None:
+def test_inputs_that_do_not_fit_the_built_layer_are_rejected(
+    make_layer: Callable[[], layers.Layer], built_for: tuple[int, ...], received: tuple[int, ...], fragment: str
+) -> None:
     layer = make_layer()
     layer(np.ones(built_for))
     with pytest.raises(ValueError, match="incompatible with the layer") as caught:
         layer(np.ones(received))
-    assert fragment in str(caught.value) and str(received) in str(caught.value) and repr(layer.name) in str(caught.value)
+    assert (
+        fragment in str(caught.value) and str(received) in str(caught.value) and repr(layer.name) in str(caught.value)
+    )

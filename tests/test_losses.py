@@ -52,8 +52,12 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("loss, y_true, y_pred, expected", CASES, ids=lambda v: type(v).__name__ if isinstance(v, losses.Loss) else "")
-def test_values_and_reductions(loss: losses.Loss, y_true: np.ndarray, y_pred: np.ndarray, expected: np.ndarray, float64: None) -> None:
+@pytest.mark.parametrize(
+    "loss, y_true, y_pred, expected", CASES, ids=lambda v: type(v).__name__ if isinstance(v, losses.Loss) else ""
+)
+def test_values_and_reductions(
+    loss: losses.Loss, y_true: np.ndarray, y_pred: np.ndarray, expected: np.ndarray, float64: None
+) -> None:
     assert loss(y_true, y_pred).item() == pytest.approx(expected.mean(), rel=1e-7)
     weights = np.arange(1.0, 6.0)
     assert loss(y_true, y_pred, sample_weight=weights).item() == pytest.approx((expected * weights).mean(), rel=1e-7)
@@ -94,6 +98,8 @@ def test_bad_arguments() -> None:
         losses.CategoricalCrossentropy(label_smoothing=1.5)
     with pytest.raises(TypeError, match=r"`loss` must be a string or a Loss, received 3"):
         losses.get(3)
-    with pytest.raises(ValueError, match=r"sparse_categorical_crossentropy: `y_true` must hold one integer label per example, shape \(5,\), received shape \(5, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"sparse_categorical_crossentropy: `y_true` must hold one integer label per example, shape \(5,\), received shape \(5, 4\)",
+    ):
         losses.sparse_categorical_crossentropy(ONE_HOT, LOGITS)
-

@@ -47,7 +47,9 @@ def batches(*arrays: np.ndarray | None) -> Iterator[list[np.ndarray | None]]:
         yield list(chunk)
 
 
-def accumulate(metric: M.Metric, y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+def accumulate(
+    metric: M.Metric, y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     """The metric's result after one update per batch."""
     for t, p, w in batches(y_true, y_pred, weights):
         metric.update_state(t, p, sample_weight=w)
@@ -73,7 +75,7 @@ def test_accuracy_counts_exact_matches(weights: np.ndarray | None) -> None:
 def test_binary_accuracy_thresholds_predictions(threshold: float, weights: np.ndarray | None) -> None:
     metric = M.BinaryAccuracy(threshold=threshold)
     result = accumulate(metric, BINARY_TRUE, BINARY_PRED[:, None], weights)  # (N,) labels against (N, 1) predictions
-    expected = sk.accuracy_score(BINARY_TRUE, BINARY_PRED > threshold, sample_weight=weights)
+    expected = sk.accuracy_score(BINARY_TRUE, threshold < BINARY_PRED, sample_weight=weights)
     np.testing.assert_allclose(result, expected, rtol=1e-12)
 
 
@@ -82,15 +84,21 @@ def test_categorical_and_sparse_categorical_accuracy(weights: np.ndarray | None)
     expected = sk.accuracy_score(SPARSE_TRUE, SCORES.argmax(-1), sample_weight=weights)
     np.testing.assert_allclose(accumulate(M.CategoricalAccuracy(), ONE_HOT_TRUE, SCORES, weights), expected, rtol=1e-12)
     for labels in (SPARSE_TRUE, SPARSE_TRUE[:, None], SPARSE_TRUE.astype(float)):
-        np.testing.assert_allclose(accumulate(M.SparseCategoricalAccuracy(), labels, SCORES, weights), expected, rtol=1e-12)
+        np.testing.assert_allclose(
+            accumulate(M.SparseCategoricalAccuracy(), labels, SCORES, weights), expected, rtol=1e-12
+        )
 
 
 @pytest.mark.parametrize("weights", weight_options())
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_top_k_accuracies_match_sklearn(k: int, weights: np.ndarray | None) -> None:
     expected = sk.top_k_accuracy_score(SPARSE_TRUE, SCORES, k=k, sample_weight=weights, labels=range(CLASSES))
-    np.testing.assert_allclose(accumulate(M.TopKCategoricalAccuracy(k=k), ONE_HOT_TRUE, SCORES, weights), expected, rtol=1e-12)
-    np.testing.assert_allclose(accumulate(M.SparseTopKCategoricalAccuracy(k=k), SPARSE_TRUE, SCORES, weights), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        accumulate(M.TopKCategoricalAccuracy(k=k), ONE_HOT_TRUE, SCORES, weights), expected, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        accumulate(M.SparseTopKCategoricalAccuracy(k=k), SPARSE_TRUE, SCORES, weights), expected, rtol=1e-12
+    )
 
 
 def test_top_k_counts_ties_at_the_kth_place_and_k_above_the_class_count() -> None:
@@ -114,7 +122,9 @@ def test_regression_errors_match_sklearn(weights: np.ndarray | None) -> None:
     mse = sk.mean_squared_error(y, p, sample_weight=weights)
     np.testing.assert_allclose(accumulate(M.MeanSquaredError(), y, p, weights), mse, rtol=1e-12)
     np.testing.assert_allclose(
-        accumulate(M.MeanAbsoluteError(), y, p, weights), sk.mean_absolute_error(y, p, sample_weight=weights), rtol=1e-12
+        accumulate(M.MeanAbsoluteError(), y, p, weights),
+        sk.mean_absolute_error(y, p, sample_weight=weights),
+        rtol=1e-12,
     )
     np.testing.assert_allclose(accumulate(M.RootMeanSquaredError(), y, p, weights), np.sqrt(mse), rtol=1e-12)
 
@@ -144,8 +154,12 @@ def test_adjusted_r2_and_its_fallback_to_the_plain_score() -> None:
     n = REGRESSION_TRUE.size  # Keras counts every target value as a sample
     for p in (2, 5):
         expected = 1 - (1 - plain) * (n - 1) / (n - p - 1)
-        np.testing.assert_allclose(accumulate(M.R2Score(num_regressors=p), REGRESSION_TRUE, REGRESSION_PRED), expected, rtol=1e-10)
-    np.testing.assert_allclose(accumulate(M.R2Score(num_regressors=n - 1), REGRESSION_TRUE, REGRESSION_PRED), plain, rtol=1e-10)
+        np.testing.assert_allclose(
+            accumulate(M.R2Score(num_regressors=p), REGRESSION_TRUE, REGRESSION_PRED), expected, rtol=1e-10
+        )
+    np.testing.assert_allclose(
+        accumulate(M.R2Score(num_regressors=n - 1), REGRESSION_TRUE, REGRESSION_PRED), plain, rtol=1e-10
+    )
 
 
 def test_r2_of_a_constant_target_is_zero_not_nan() -> None:
@@ -169,7 +183,7 @@ def test_precision_and_recall_give_one_value_per_threshold(weights: np.ndarray |
     thresholds = [0.2, 0.5, 0.8]
     for cls, reference in ((M.Precision, sk.precision_score), (M.Recall, sk.recall_score)):
         result = accumulate(cls(thresholds=thresholds), BINARY_TRUE[:, None], BINARY_PRED[:, None], weights)
-        expected = [reference(BINARY_TRUE, BINARY_PRED > t, sample_weight=weights) for t in thresholds]
+        expected = [reference(BINARY_TRUE, t < BINARY_PRED, sample_weight=weights) for t in thresholds]
         np.testing.assert_allclose(result, expected, rtol=1e-12)
 
 
@@ -187,7 +201,9 @@ def test_evenly_spaced_thresholds_clip_predictions_into_zero_one() -> None:
 def test_class_id_restricts_to_one_column(weights: np.ndarray | None) -> None:
     for cls, reference in ((M.Precision, sk.precision_score), (M.Recall, sk.recall_score)):
         result = accumulate(cls(class_id=2), MULTI_TRUE, MULTI_PRED, weights)
-        np.testing.assert_allclose(result, reference(MULTI_TRUE[:, 2], MULTI_PRED[:, 2] > 0.5, sample_weight=weights), rtol=1e-12)
+        np.testing.assert_allclose(
+            result, reference(MULTI_TRUE[:, 2], MULTI_PRED[:, 2] > 0.5, sample_weight=weights), rtol=1e-12
+        )
 
 
 def top_k_indicator(scores: np.ndarray, k: int) -> np.ndarray:
@@ -205,7 +221,9 @@ def test_top_k_precision_and_recall(k: int, weights: np.ndarray | None) -> None:
     flat_weights = None if weights is None else np.repeat(weights, CLASSES)
     for cls, reference in ((M.Precision, sk.precision_score), (M.Recall, sk.recall_score)):
         result = accumulate(cls(top_k=k), MULTI_TRUE, MULTI_PRED, weights)
-        np.testing.assert_allclose(result, reference(MULTI_TRUE.ravel(), chosen, sample_weight=flat_weights), rtol=1e-12)
+        np.testing.assert_allclose(
+            result, reference(MULTI_TRUE.ravel(), chosen, sample_weight=flat_weights), rtol=1e-12
+        )
 
 
 def test_top_k_breaks_ties_by_the_lower_index() -> None:
@@ -223,7 +241,9 @@ def keras_thresholds(num_thresholds: int) -> np.ndarray:
     return np.array([-1e-7] + inner + [1 + 1e-7])
 
 
-def confusion_at(thresholds: np.ndarray, labels: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, ...]:
+def confusion_at(
+    thresholds: np.ndarray, labels: np.ndarray, scores: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """(tp, fp, tn, fn) at each threshold, a prediction being positive above it, by brute force."""
     above = np.clip(scores, 0, 1)[None, :] > thresholds[:, None]
     positive, negative = labels * weights, (1 - labels) * weights
@@ -231,14 +251,22 @@ def confusion_at(thresholds: np.ndarray, labels: np.ndarray, scores: np.ndarray,
     return tp, fp, negative.sum() - fp, positive.sum() - tp
 
 
-def roc_areas(labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, num_thresholds: int = 200) -> dict[str, float]:
+def roc_areas(
+    labels: np.ndarray, scores: np.ndarray, weights: np.ndarray, num_thresholds: int = 200
+) -> dict[str, float]:
     """Keras's ROC area by each summation method, from brute-force counts."""
     tp, fp, tn, fn = confusion_at(keras_thresholds(num_thresholds), labels, scores, weights)
-    return {method: riemann(fp / (fp + tn), tp / (tp + fn), method) for method in ("interpolation", "minoring", "majoring")}
+    return {
+        method: riemann(fp / (fp + tn), tp / (tp + fn), method) for method in ("interpolation", "minoring", "majoring")
+    }
 
 
 def riemann(x: np.ndarray, y: np.ndarray, method: str) -> float:
-    heights = {"interpolation": (y[:-1] + y[1:]) / 2, "minoring": np.minimum(y[:-1], y[1:]), "majoring": np.maximum(y[:-1], y[1:])}[method]
+    heights = {
+        "interpolation": (y[:-1] + y[1:]) / 2,
+        "minoring": np.minimum(y[:-1], y[1:]),
+        "majoring": np.maximum(y[:-1], y[1:]),
+    }[method]
     return float(np.sum((x[:-1] - x[1:]) * heights))
 
 
@@ -280,7 +308,9 @@ def test_roc_auc_is_within_bucket_tolerance_of_sklearn(weights: np.ndarray | Non
 def test_auc_follows_keras_riemann_sums_exactly(curve: str, method: str, weights: np.ndarray | None) -> None:
     num_thresholds = 17
     result = accumulate(M.AUC(num_thresholds, curve=curve, summation_method=method), BINARY_TRUE, BINARY_PRED, weights)
-    tp, fp, tn, fn = confusion_at(keras_thresholds(num_thresholds), BINARY_TRUE, BINARY_PRED, np.ones(N) if weights is None else weights)
+    tp, fp, tn, fn = confusion_at(
+        keras_thresholds(num_thresholds), BINARY_TRUE, BINARY_PRED, np.ones(N) if weights is None else weights
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.nan_to_num(tp / (tp + fn))
         if curve == "ROC":
@@ -302,7 +332,9 @@ def test_auc_with_given_thresholds_and_logits() -> None:
     assert metric.num_thresholds == 5 and metric.thresholds == [-1e-7, 0.25, 0.5, 0.9, 1 + 1e-7]
     tp, fp, tn, fn = confusion_at(np.array(metric.thresholds), BINARY_TRUE, BINARY_PRED, np.ones(N))
     np.testing.assert_allclose(
-        accumulate(metric, BINARY_TRUE, BINARY_PRED), riemann(fp / (fp + tn), tp / (tp + fn), "interpolation"), rtol=1e-12
+        accumulate(metric, BINARY_TRUE, BINARY_PRED),
+        riemann(fp / (fp + tn), tp / (tp + fn), "interpolation"),
+        rtol=1e-12,
     )
 
 
@@ -310,18 +342,24 @@ def test_multi_label_auc_averages_the_per_label_areas() -> None:
     areas = [roc_areas(MULTI_TRUE[:, j], MULTI_PRED[:, j], np.ones(N)) for j in range(CLASSES)]
     per_label = np.array([a["interpolation"] for a in areas])
     for j, area in enumerate(areas):
-        assert area["minoring"] - 1e-12 <= sk.roc_auc_score(MULTI_TRUE[:, j], MULTI_PRED[:, j]) <= area["majoring"] + 1e-12
+        assert (
+            area["minoring"] - 1e-12 <= sk.roc_auc_score(MULTI_TRUE[:, j], MULTI_PRED[:, j]) <= area["majoring"] + 1e-12
+        )
     lazily_built = M.AUC(multi_label=True)
     np.testing.assert_allclose(accumulate(lazily_built, MULTI_TRUE, MULTI_PRED), per_label.mean(), rtol=1e-12)
     assert lazily_built.true_positives.shape == (200, CLASSES)
     label_weights = [1.0, 0.0, 2.0, 1.0]
-    weighted = accumulate(M.AUC(multi_label=True, num_labels=CLASSES, label_weights=label_weights), MULTI_TRUE, MULTI_PRED)
+    weighted = accumulate(
+        M.AUC(multi_label=True, num_labels=CLASSES, label_weights=label_weights), MULTI_TRUE, MULTI_PRED
+    )
     np.testing.assert_allclose(weighted, np.average(per_label, weights=label_weights), rtol=1e-12)
     flattened = roc_areas(MULTI_TRUE.ravel(), MULTI_PRED.ravel(), np.ones(N * CLASSES))
     np.testing.assert_allclose(accumulate(M.AUC(), MULTI_TRUE, MULTI_PRED), flattened["interpolation"], rtol=1e-12)
     weighted_entries = roc_areas(MULTI_TRUE.ravel(), MULTI_PRED.ravel(), np.tile(label_weights, N))
     np.testing.assert_allclose(
-        accumulate(M.AUC(label_weights=label_weights), MULTI_TRUE, MULTI_PRED), weighted_entries["interpolation"], rtol=1e-12
+        accumulate(M.AUC(label_weights=label_weights), MULTI_TRUE, MULTI_PRED),
+        weighted_entries["interpolation"],
+        rtol=1e-12,
     )
 
 
@@ -338,14 +376,18 @@ def chosen_classes(scores: np.ndarray, threshold: float | None) -> np.ndarray:
 def test_f1_score_matches_sklearn(average: str | None, threshold: float | None, weights: np.ndarray | None) -> None:
     y_true, scores = (ONE_HOT_TRUE, SCORES / SCORES.max()) if threshold is None else (MULTI_TRUE, MULTI_PRED)
     result = accumulate(M.F1Score(average=average, threshold=threshold), y_true, scores, weights)
-    expected = sk.f1_score(y_true, chosen_classes(scores, threshold), average=average, sample_weight=weights, zero_division=0)
+    expected = sk.f1_score(
+        y_true, chosen_classes(scores, threshold), average=average, sample_weight=weights, zero_division=0
+    )
     np.testing.assert_allclose(result, expected, rtol=1e-5)
 
 
 @pytest.mark.parametrize("beta", [0.5, 2.0])
 def test_fbeta_score_matches_sklearn(beta: float) -> None:
     result = accumulate(M.FBetaScore(average="macro", beta=beta, threshold=0.5), MULTI_TRUE, MULTI_PRED, WEIGHTS)
-    expected = sk.fbeta_score(MULTI_TRUE, MULTI_PRED > 0.5, beta=beta, average="macro", sample_weight=WEIGHTS, zero_division=0)
+    expected = sk.fbeta_score(
+        MULTI_TRUE, MULTI_PRED > 0.5, beta=beta, average="macro", sample_weight=WEIGHTS, zero_division=0
+    )
     np.testing.assert_allclose(result, expected, rtol=1e-5)
 
 
@@ -498,7 +540,9 @@ def test_default_names_are_keras_names() -> None:
         ((8, 3), (None, 3), "categorical_crossentropy", M.CategoricalAccuracy),
     ],
 )
-def test_accuracy_for_picks_as_keras_does(y_shape: tuple[int, ...], out_shape: tuple[Any, ...], loss: str, expected: type) -> None:
+def test_accuracy_for_picks_as_keras_does(
+    y_shape: tuple[int, ...], out_shape: tuple[Any, ...], loss: str, expected: type
+) -> None:
     assert M.accuracy_for(y_shape, out_shape, hn.losses.get(loss)) is expected
 
 
@@ -507,7 +551,10 @@ BAD_ARGUMENTS = [
     (lambda: M.TopKCategoricalAccuracy(k=0), "`k` must be an integer >= 1, received 0"),
     (lambda: M.SparseTopKCategoricalAccuracy(k=-2), "`k` must be an integer >= 1, received -2"),
     (lambda: M.TopKCategoricalAccuracy(k=2.5), "`k` must be an integer >= 1, received 2.5"),
-    (lambda: M.Precision(thresholds=1.5), "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received 1.5"),
+    (
+        lambda: M.Precision(thresholds=1.5),
+        "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received 1.5",
+    ),
     (
         lambda: M.Recall(thresholds=[0.2, -0.1]),
         "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received [0.2, -0.1]",
@@ -521,10 +568,16 @@ BAD_ARGUMENTS = [
         lambda: M.AUC(summation_method="trapezoid"),
         "`summation_method` must be one of ('interpolation', 'minoring', 'majoring'), received 'trapezoid'",
     ),
-    (lambda: M.AUC(thresholds=[0.5, 1.2]), "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received [0.5, 1.2]"),
+    (
+        lambda: M.AUC(thresholds=[0.5, 1.2]),
+        "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received [0.5, 1.2]",
+    ),
     (lambda: M.AUC(num_labels=3), "`num_labels` is needed only when `multi_label=True`"),
     (lambda: M.AUC(label_weights=[1.0, -1.0]), "`label_weights` must be a list of non-negative numbers"),
-    (lambda: M.F1Score(average="samples"), "`average` must be one of (None, 'micro', 'macro', 'weighted'), received 'samples'"),
+    (
+        lambda: M.F1Score(average="samples"),
+        "`average` must be one of (None, 'micro', 'macro', 'weighted'), received 'samples'",
+    ),
     (lambda: M.F1Score(threshold=0.0), "`threshold` must be None or a number in (0, 1], received 0.0"),
     (lambda: M.FBetaScore(beta=0.0), "`beta` must be a number > 0, received 0.0"),
     (lambda: M.BinaryAccuracy(threshold=1.0), "`threshold` must be a number in the open interval (0, 1), received 1.0"),
@@ -551,14 +604,20 @@ def test_bad_inputs_raise_clear_errors() -> None:
     ):
         M.Precision(class_id=5).update_state(MULTI_TRUE, MULTI_PRED)
     with pytest.raises(
-        ValueError, match=r"R2Score expects y_true and y_pred of one shape \(batch_size, outputs\), received shapes \(3, 2, 1\)"
+        ValueError,
+        match=r"R2Score expects y_true and y_pred of one shape \(batch_size, outputs\), received shapes \(3, 2, 1\)",
     ):
         M.R2Score().update_state(np.zeros((3, 2, 1)), np.zeros((3, 2, 1)))
     with pytest.raises(ValueError, match=r"F1Score expects .* received shapes \(24, 3\) and \(24, 4\)"):
         M.F1Score().update_state(np.zeros((N, 3)), MULTI_PRED)
-    with pytest.raises(ValueError, match=r"sparse_categorical_accuracy: `y_true` must hold one integer label per example, shape \(24,\), received shape \(24, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"sparse_categorical_accuracy: `y_true` must hold one integer label per example, shape \(24,\), received shape \(24, 2\)",
+    ):
         M.SparseCategoricalAccuracy().update_state(np.zeros((N, 2)), SCORES)
-    with pytest.raises(ValueError, match=r"y_true and y_pred must have one shape, received shapes \(24, 3\) and \(24, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"y_true and y_pred must have one shape, received shapes \(24, 3\) and \(24, 4\)"
+    ):
         M.AUC().update_state(np.zeros((N, 3)), MULTI_PRED)
     with pytest.raises(ValueError, match=r"mean: `sample_weight` of shape \(2,\) does not fit values of shape \(\)"):
         M.Mean().update_state(np.float64(1.0), sample_weight=np.ones(2))
@@ -588,7 +647,13 @@ def class_metrics() -> list[Any]:
 
 
 def train_and_evaluate(
-    run_eagerly: bool, x: np.ndarray, y: np.ndarray, units: int, activation: str, loss: str, metrics: Callable[[], list[Any]]
+    run_eagerly: bool,
+    x: np.ndarray,
+    y: np.ndarray,
+    units: int,
+    activation: str,
+    loss: str,
+    metrics: Callable[[], list[Any]],
 ) -> tuple[dict[str, list[float]], dict[str, float], np.ndarray]:
     """History of two epochs, weighted evaluation logs and predictions (one batch shape each, to trace little)."""
     hn.utils.set_random_seed(5)
@@ -631,7 +696,18 @@ def test_jax_jit_compiled_steps_match_numpy() -> None:
 def test_evaluate_logs_match_references_for_binary_outputs() -> None:
     _, logs, predicted = train_and_evaluate(False, *CASES["binary"])
     p, y, w = predicted[:, 0], Y_BINARY, WEIGHTS
-    assert list(logs) == ["loss", "auc", "accuracy", "precision", "recall", "mse", "rmse", "r2_score", "pr_auc", "f1_score"]
+    assert list(logs) == [
+        "loss",
+        "auc",
+        "accuracy",
+        "precision",
+        "recall",
+        "mse",
+        "rmse",
+        "r2_score",
+        "pr_auc",
+        "f1_score",
+    ]
     areas = roc_areas(y, p, w)
     np.testing.assert_allclose(logs["auc"], areas["interpolation"], rtol=1e-9)
     assert areas["minoring"] - 1e-12 <= sk.roc_auc_score(y, p, sample_weight=w) <= areas["majoring"] + 1e-12
@@ -653,18 +729,26 @@ def test_evaluate_logs_match_references_for_class_outputs() -> None:
     np.testing.assert_allclose(logs["acc"], sk.accuracy_score(y, predicted.argmax(-1), sample_weight=w), rtol=1e-12)
     assert logs["top_k_categorical_accuracy"] == 1.0  # k=5 > 4 classes
     np.testing.assert_allclose(logs["top2"], sk.top_k_accuracy_score(y, predicted, k=2, sample_weight=w), rtol=1e-12)
-    expected_f1 = sk.f1_score(ONE_HOT_TRUE, chosen_classes(predicted, None), average="weighted", sample_weight=w, zero_division=0)
+    expected_f1 = sk.f1_score(
+        ONE_HOT_TRUE, chosen_classes(predicted, None), average="weighted", sample_weight=w, zero_division=0
+    )
     np.testing.assert_allclose(logs["f1_score"], expected_f1, rtol=1e-5)
     np.testing.assert_allclose(
-        logs["precision"], sk.precision_score(ONE_HOT_TRUE[:, 1], predicted[:, 1] > 0.5, sample_weight=w, zero_division=0), rtol=1e-12
+        logs["precision"],
+        sk.precision_score(ONE_HOT_TRUE[:, 1], predicted[:, 1] > 0.5, sample_weight=w, zero_division=0),
+        rtol=1e-12,
     )
-    expected_recall = sk.recall_score(ONE_HOT_TRUE.ravel(), top_k_indicator(predicted, 2).ravel(), sample_weight=np.repeat(w, CLASSES))
+    expected_recall = sk.recall_score(
+        ONE_HOT_TRUE.ravel(), top_k_indicator(predicted, 2).ravel(), sample_weight=np.repeat(w, CLASSES)
+    )
     np.testing.assert_allclose(logs["recall"], expected_recall, rtol=1e-12)
     areas = [roc_areas(ONE_HOT_TRUE[:, j], predicted[:, j], w) for j in range(CLASSES)]
     np.testing.assert_allclose(logs["auc"], np.mean([a["interpolation"] for a in areas]), rtol=1e-9)
     for j, area in enumerate(areas):
         assert (
-            area["minoring"] - 1e-12 <= sk.roc_auc_score(ONE_HOT_TRUE[:, j], predicted[:, j], sample_weight=w) <= area["majoring"] + 1e-12
+            area["minoring"] - 1e-12
+            <= sk.roc_auc_score(ONE_HOT_TRUE[:, j], predicted[:, j], sample_weight=w)
+            <= area["majoring"] + 1e-12
         )
 
 

@@ -57,9 +57,13 @@ LOSSES = [
 
 
 @pytest.mark.parametrize("loss, output_activation, y", LOSSES, ids=lambda v: v if isinstance(v, str) else None)
-def test_mlp_gradients_for_every_loss(loss: object, output_activation: str | None, y: np.ndarray, float64: None) -> None:
+def test_mlp_gradients_for_every_loss(
+    loss: object, output_activation: str | None, y: np.ndarray, float64: None
+) -> None:
     hn.utils.set_random_seed(2)
-    model = hn.Sequential([hn.Input((5,)), layers.Dense(4, activation="tanh"), layers.Dense(3, activation=output_activation)])
+    model = hn.Sequential(
+        [hn.Input((5,)), layers.Dense(4, activation="tanh"), layers.Dense(3, activation=output_activation)]
+    )
     check_model_gradients(model, y, loss)
 
 

@@ -43,7 +43,17 @@ def sgd(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, momentum: flo
     return w + (momentum * s["v"] - lr * g if nesterov else s["v"])
 
 
-def adam(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, beta_1: float, beta_2: float, epsilon: float, amsgrad: bool) -> np.ndarray:
+def adam(
+    w: np.ndarray,
+    g: np.ndarray,
+    s: State,
+    t: int,
+    lr: float,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+    amsgrad: bool,
+) -> np.ndarray:
     s["m"] = beta_1 * slot(s, "m", w) + (1 - beta_1) * g
     s["v"] = beta_2 * slot(s, "v", w) + (1 - beta_2) * g**2
     v = s["v"]
@@ -53,7 +63,17 @@ def adam(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, beta_1: floa
     return w - lr * math.sqrt(1 - beta_2**t) / (1 - beta_1**t) * s["m"] / (np.sqrt(v) + epsilon)
 
 
-def rmsprop(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, rho: float, momentum: float, epsilon: float, centered: bool) -> np.ndarray:
+def rmsprop(
+    w: np.ndarray,
+    g: np.ndarray,
+    s: State,
+    t: int,
+    lr: float,
+    rho: float,
+    momentum: float,
+    epsilon: float,
+    centered: bool,
+) -> np.ndarray:
     s["ms"] = rho * slot(s, "ms", w) + (1 - rho) * g**2
     if centered:
         s["mg"] = rho * slot(s, "mg", w) + (1 - rho) * g
@@ -66,7 +86,9 @@ def rmsprop(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, rho: floa
     return w - step
 
 
-def adagrad(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, initial_accumulator_value: float, epsilon: float) -> np.ndarray:
+def adagrad(
+    w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, initial_accumulator_value: float, epsilon: float
+) -> np.ndarray:
     s["a"] = slot(s, "a", w, initial_accumulator_value) + g**2
     return w - lr * g / np.sqrt(s["a"] + epsilon)
 
@@ -78,13 +100,17 @@ def adadelta(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, rho: flo
     return w + lr * dx
 
 
-def adamax(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, beta_1: float, beta_2: float, epsilon: float) -> np.ndarray:
+def adamax(
+    w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, beta_1: float, beta_2: float, epsilon: float
+) -> np.ndarray:
     s["m"] = beta_1 * slot(s, "m", w) + (1 - beta_1) * g
     s["u"] = np.maximum(beta_2 * slot(s, "u", w), np.abs(g))
     return w - lr / (1 - beta_1**t) * s["m"] / (s["u"] + epsilon)
 
 
-def nadam(w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, beta_1: float, beta_2: float, epsilon: float) -> np.ndarray:
+def nadam(
+    w: np.ndarray, g: np.ndarray, s: State, t: int, lr: float, beta_1: float, beta_2: float, epsilon: float
+) -> np.ndarray:
     def mu(i: int) -> float:  # Dozat's momentum schedule, as Keras uses it
         return beta_1 * (1 - 0.5 * 0.96**i)
 
@@ -109,7 +135,9 @@ RULES: dict[str, Callable[..., np.ndarray]] = {
 }  # fmt: skip
 
 
-def clip_gradients(grads: list[np.ndarray], clipnorm: float | None, clipvalue: float | None, global_clipnorm: float | None) -> list[np.ndarray]:
+def clip_gradients(
+    grads: list[np.ndarray], clipnorm: float | None, clipvalue: float | None, global_clipnorm: float | None
+) -> list[np.ndarray]:
     if clipnorm:
         return [g * min(1.0, clipnorm / np.linalg.norm(g)) for g in grads]
     if global_clipnorm:
@@ -120,7 +148,13 @@ def clip_gradients(grads: list[np.ndarray], clipnorm: float | None, clipvalue: f
     return grads
 
 
-def reference_run(name: str, kwargs: dict[str, Any], weights: list[np.ndarray], grad_steps: list[list[np.ndarray]], rate: Callable[[int], float] | None = None) -> list[np.ndarray]:
+def reference_run(
+    name: str,
+    kwargs: dict[str, Any],
+    weights: list[np.ndarray],
+    grad_steps: list[list[np.ndarray]],
+    rate: Callable[[int], float] | None = None,
+) -> list[np.ndarray]:
     """Clip, decay the weights by ``weight_decay * lr``, then apply the rule: Keras's order."""
     config = {**COMMON_DEFAULTS, **KERAS_DEFAULTS[name], **kwargs}
     weight_decay = config.pop("weight_decay")
@@ -152,7 +186,9 @@ def gradient_steps(steps: int = len(SCALES)) -> list[list[np.ndarray]]:
     return [[scale * rng.normal(size=shape) for shape in SHAPES] for scale in SCALES[:steps]]
 
 
-def highnn_run(optimizer: optimizers.Optimizer, weights: list[np.ndarray], grad_steps: list[list[np.ndarray]]) -> list[hn.Variable]:
+def highnn_run(
+    optimizer: optimizers.Optimizer, weights: list[np.ndarray], grad_steps: list[list[np.ndarray]]
+) -> list[hn.Variable]:
     variables = [hn.Variable(w, name=f"w{i}") for i, w in enumerate(weights)]
     for grads in grad_steps:
         optimizer.apply([hn.ops.to_tensor(g) for g in grads], variables)
@@ -225,14 +261,18 @@ def test_the_options_under_test_change_the_result(float64: None) -> None:
     weights, grads = initial_weights(), gradient_steps()
 
     def final(name: str, **kwargs: Any) -> np.ndarray:
-        return np.concatenate([v.numpy().ravel() for v in highnn_run(optimizers.CLASSES[name](**kwargs), weights, grads)])
+        return np.concatenate(
+            [v.numpy().ravel() for v in highnn_run(optimizers.CLASSES[name](**kwargs), weights, grads)]
+        )
 
     plain = final("Adam", learning_rate=0.01)
     for option in [dict(amsgrad=True), *COMMON_OPTIONS[1:]]:
         assert np.abs(final("Adam", learning_rate=0.01, **option) - plain).max() > 1e-6, option
     assert np.abs(final("SGD", momentum=0.9, nesterov=True) - final("SGD", momentum=0.9)).max() > 1e-6
     assert np.abs(final("RMSprop", centered=True) - final("RMSprop")).max() > 1e-6
-    np.testing.assert_array_equal(final("Adam", learning_rate=0.01, clipnorm=100.0), plain)  # below the limit: untouched
+    np.testing.assert_array_equal(
+        final("Adam", learning_rate=0.01, clipnorm=100.0), plain
+    )  # below the limit: untouched
 
 
 @pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Lion"])
@@ -282,7 +322,9 @@ def test_variables_are_listed_in_a_fixed_order(float64: None) -> None:
     ]  # fmt: skip
     assert paths(optimizers.Nadam())[-1] == "nadam/u_product"
     assert paths(optimizers.SGD()) == ["SGD/iterations", "SGD/learning_rate"]
-    assert paths(optimizers.SGD(learning_rate=schedules.InverseTimeDecay(0.1, 1, 1)))[1:] == []  # a schedule is no variable
+    assert (
+        paths(optimizers.SGD(learning_rate=schedules.InverseTimeDecay(0.1, 1, 1)))[1:] == []
+    )  # a schedule is no variable
 
 
 def test_variables_exist_after_build_and_adagrad_starts_from_its_initial_value(float64: None) -> None:
@@ -371,7 +413,11 @@ def test_apply_without_variables_after_build_and_with_no_gradients(float64: None
     ("build", "error", "words"),
     [
         (lambda: optimizers.SGD(learning_rate=-0.1), ValueError, ["SGD", "`learning_rate`", ">= 0", "-0.1"]),
-        (lambda: optimizers.Adam(learning_rate="fast"), TypeError, ["`learning_rate`", "LearningRateSchedule", "'fast'", "str"]),
+        (
+            lambda: optimizers.Adam(learning_rate="fast"),
+            TypeError,
+            ["`learning_rate`", "LearningRateSchedule", "'fast'", "str"],
+        ),
         (lambda: optimizers.Adam(learning_rate=math.nan), ValueError, ["`learning_rate`", "nan"]),
         (lambda: optimizers.Adam(beta_1=1.5), ValueError, ["Adam", "`beta_1`", "[0, 1)", "1.5"]),
         (lambda: optimizers.Adam(beta_2=1.0), ValueError, ["`beta_2`", "[0, 1)", "1.0"]),
@@ -386,22 +432,44 @@ def test_apply_without_variables_after_build_and_with_no_gradients(float64: None
         (lambda: optimizers.RMSprop(rho=1.5), ValueError, ["RMSprop", "`rho`", "1.5"]),
         (lambda: optimizers.RMSprop(centered=None), TypeError, ["`centered`", "None"]),
         (lambda: optimizers.Adadelta(rho=-1), ValueError, ["Adadelta", "`rho`"]),
-        (lambda: optimizers.Adagrad(initial_accumulator_value=-0.1), ValueError, ["`initial_accumulator_value`", ">= 0"]),
+        (
+            lambda: optimizers.Adagrad(initial_accumulator_value=-0.1),
+            ValueError,
+            ["`initial_accumulator_value`", ">= 0"],
+        ),
         (lambda: optimizers.Adam(epsilon=-1e-7), ValueError, ["`epsilon`", ">= 0"]),
-        (lambda: optimizers.SGD(clipnorm=1.0, clipvalue=0.5), ValueError, ["only one of", "clipnorm=1.0", "clipvalue=0.5"]),
-        (lambda: optimizers.Adam(clipnorm=1.0, global_clipnorm=2.0, clipvalue=3.0), ValueError, ["clipnorm=1.0", "clipvalue=3.0", "global_clipnorm=2.0"]),
+        (
+            lambda: optimizers.SGD(clipnorm=1.0, clipvalue=0.5),
+            ValueError,
+            ["only one of", "clipnorm=1.0", "clipvalue=0.5"],
+        ),
+        (
+            lambda: optimizers.Adam(clipnorm=1.0, global_clipnorm=2.0, clipvalue=3.0),
+            ValueError,
+            ["clipnorm=1.0", "clipvalue=3.0", "global_clipnorm=2.0"],
+        ),
         (lambda: optimizers.Adam(clipnorm=-1.0), ValueError, ["`clipnorm`", ">= 0", "-1.0"]),
         (lambda: optimizers.Adam(global_clipnorm="big"), TypeError, ["`global_clipnorm`", "'big'"]),
         (lambda: optimizers.SGD(weight_decay=-0.01), ValueError, ["`weight_decay`", "-0.01"]),
         (lambda: optimizers.AdamW(weight_decay=None), ValueError, ["AdamW", "`weight_decay`", "None"]),
         (lambda: optimizers.Adam(decay=0.1), TypeError, ["decay"]),
-        (lambda: optimizers.get("adamm"), ValueError, ["Unknown optimizer: 'adamm'", "Did you mean 'adam'", "Valid optimizers are: adadelta"]),
+        (
+            lambda: optimizers.get("adamm"),
+            ValueError,
+            ["Unknown optimizer: 'adamm'", "Did you mean 'adam'", "Valid optimizers are: adadelta"],
+        ),
         (lambda: optimizers.get(0.1), TypeError, ["`optimizer`", "0.1", "float"]),
-        (lambda: optimizers.deserialize({"class_name": "Adafactor", "config": {}}), ValueError, ["Unknown optimizer: 'Adafactor'", "AdamW"]),
+        (
+            lambda: optimizers.deserialize({"class_name": "Adafactor", "config": {}}),
+            ValueError,
+            ["Unknown optimizer: 'Adafactor'", "AdamW"],
+        ),
         (lambda: optimizers.deserialize("adam"), ValueError, ["'class_name'", "'adam'"]),
     ],
 )
-def test_bad_arguments_raise_clear_errors(float64: None, build: Callable[[], Any], error: type[Exception], words: list[str]) -> None:
+def test_bad_arguments_raise_clear_errors(
+    float64: None, build: Callable[[], Any], error: type[Exception], words: list[str]
+) -> None:
     with pytest.raises(error) as raised:
         build()
     message = str(raised.value)
@@ -442,7 +510,9 @@ def regression_data() -> tuple[np.ndarray, np.ndarray]:
     return x, x @ np.array([[1.0], [-2.0], [0.5], [0.0]]) + 0.1 * rng.normal(size=(24, 1))
 
 
-def train(optimizer: optimizers.Optimizer | str, run_eagerly: bool, epochs: int = 3) -> tuple[hn.Sequential, list[float]]:
+def train(
+    optimizer: optimizers.Optimizer | str, run_eagerly: bool, epochs: int = 3
+) -> tuple[hn.Sequential, list[float]]:
     hn.utils.set_random_seed(0)
     model = hn.Sequential([hn.Input(shape=(4,)), hn.layers.Dense(5, activation="tanh"), hn.layers.Dense(1)])
     model.compile(optimizer=optimizer, loss="mse", run_eagerly=run_eagerly)

@@ -62,7 +62,9 @@ def assert_same_values(variables_a: list[hn.Variable], variables_b: list[hn.Vari
 
 
 # ------------------------------------------------------------------ round trips
-def test_round_trip_restores_architecture_weights_optimizer_and_predictions(trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_round_trip_restores_architecture_weights_optimizer_and_predictions(
+    trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     path = tmp_path / "model.highnn"
     trained.save(path)
     loaded = hn.models.load_model(path)
@@ -71,7 +73,9 @@ def test_round_trip_restores_architecture_weights_optimizer_and_predictions(trai
     assert [w.path for w in loaded.weights] == [w.path for w in trained.weights]
     assert_same_values(loaded.weights, trained.weights)
     np.testing.assert_array_equal(loaded.predict(data[0], verbose=0), trained.predict(data[0], verbose=0))
-    assert type(loaded.optimizer) is hn.optimizers.Adam and loaded.optimizer.get_config() == trained.optimizer.get_config()
+    assert (
+        type(loaded.optimizer) is hn.optimizers.Adam and loaded.optimizer.get_config() == trained.optimizer.get_config()
+    )
     assert int(loaded.optimizer.iterations.numpy()) == 8  # 2 epochs of 4 batches
     assert_same_values(loaded.optimizer.variables, trained.optimizer.variables)
     assert type(loaded.loss) is hn.losses.MeanSquaredError
@@ -125,7 +129,9 @@ def test_include_optimizer_false_saves_no_optimizer_state(trained: hn.Sequential
     assert_same_values(loaded.weights, trained.weights)
 
 
-def test_uncompiled_model_and_compile_false(trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_uncompiled_model_and_compile_false(
+    trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     plain = make_model(compile=False)
     plain.save(tmp_path / "plain.highnn")
     with zipfile.ZipFile(tmp_path / "plain.highnn") as archive:
@@ -138,7 +144,9 @@ def test_uncompiled_model_and_compile_false(trained: hn.Sequential, data: tuple[
     np.testing.assert_array_equal(uncompiled.predict(data[0], verbose=0), trained.predict(data[0], verbose=0))
 
 
-def test_model_without_input_is_rebuilt_from_its_build_config(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_model_without_input_is_rebuilt_from_its_build_config(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     hn.utils.set_random_seed(1)
     model = hn.Sequential([hn.layers.Dense(3, activation="relu"), hn.layers.Dense(2)])
     model.compile("sgd", "mse")
@@ -195,7 +203,9 @@ def test_custom_layers_and_losses_need_custom_objects(data: tuple[np.ndarray, np
             hn.models.load_model(path, custom_objects=wrong)
 
 
-def test_float64_file_loads_into_a_float32_session(trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_float64_file_loads_into_a_float32_session(
+    trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     trained.save(tmp_path / "model.highnn")
     with hn.config.use_backend("numpy", floatx="float32"):
         loaded = hn.models.load_model(tmp_path / "model.highnn")
@@ -205,7 +215,9 @@ def test_float64_file_loads_into_a_float32_session(trained: hn.Sequential, data:
 
 
 # -------------------------------------------------------------- weights files
-def test_save_and_load_weights_by_position(trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_save_and_load_weights_by_position(
+    trained: hn.Sequential, data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     path = tmp_path / "model.weights.safetensors"
     trained.save_weights(path)
     fresh = make_model(seed=9, compile=False)  # other initial values, other layer names
@@ -252,7 +264,9 @@ def test_load_weights_checks_count_and_shapes_before_changing_anything(trained: 
         ("save", "no_such_dir/model.highnn", FileNotFoundError, "the directory .* does not exist"),
     ],
 )
-def test_path_errors(trained: hn.Sequential, tmp_path: Path, action: str, filename: str, error: type[Exception], message: str) -> None:
+def test_path_errors(
+    trained: hn.Sequential, tmp_path: Path, action: str, filename: str, error: type[Exception], message: str
+) -> None:
     path = tmp_path / filename
     call = {"save": trained.save, "save_weights": trained.save_weights, "load_weights": trained.load_weights,
             "load_model": hn.models.load_model}[action]  # fmt: skip
@@ -273,7 +287,9 @@ def test_argument_type_errors(trained: hn.Sequential, tmp_path: Path) -> None:
 
 def test_duplicate_weight_paths_are_refused(tmp_path: Path) -> None:
     model = hn.Sequential([hn.Input(shape=(2,)), hn.layers.Dense(2, name="twin"), hn.layers.Dense(2, name="twin")])
-    with pytest.raises(ValueError, match=r"share the path\(s\) \['twin/bias', 'twin/kernel'\]; give the layers unique names"):
+    with pytest.raises(
+        ValueError, match=r"share the path\(s\) \['twin/bias', 'twin/kernel'\]; give the layers unique names"
+    ):
         model.save(tmp_path / "model.highnn")
     assert os.listdir(tmp_path) == []
 
@@ -288,7 +304,9 @@ def test_overwrite_false_keeps_an_existing_file(trained: hn.Sequential, tmp_path
 
 
 # -------------------------------------------------------------- atomic writes
-def test_a_serializer_failing_mid_archive_leaves_the_previous_file(trained: hn.Sequential, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_serializer_failing_mid_archive_leaves_the_previous_file(
+    trained: hn.Sequential, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     path = tmp_path / "model.highnn"
     trained.save(path)
     previous = path.read_bytes()
@@ -309,7 +327,9 @@ def test_a_serializer_failing_mid_archive_leaves_the_previous_file(trained: hn.S
 
 
 @pytest.mark.parametrize("action", ["save", "save_weights"])
-def test_a_crash_before_the_rename_leaves_the_previous_file(trained: hn.Sequential, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, action: str) -> None:
+def test_a_crash_before_the_rename_leaves_the_previous_file(
+    trained: hn.Sequential, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, action: str
+) -> None:
     path = tmp_path / ("model.highnn" if action == "save" else "model.weights.safetensors")
     path.write_bytes(b"previous")
 
@@ -325,7 +345,9 @@ def test_a_crash_before_the_rename_leaves_the_previous_file(trained: hn.Sequenti
 
 # --------------------------------------------------------------- cross-backend
 @pytest.mark.parametrize(("source", "target"), list(itertools.product(BACKENDS, BACKENDS)))
-def test_a_file_saved_on_one_backend_loads_on_another(source: str, target: str, data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+def test_a_file_saved_on_one_backend_loads_on_another(
+    source: str, target: str, data: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
     require_backend(source)
     require_backend(target)
     x, y = data

@@ -40,7 +40,9 @@ HOSTILE_NAMES = ["os.system", "builtins.eval", "subprocess.Popen", "antigravity.
 # ------------------------------------------------------------------ tooling
 def snapshot(*folders: Path) -> dict[str, tuple[int, int]]:
     """Every file below ``folders`` with its size and modification time."""
-    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for folder in folders for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p): (p.stat().st_size, p.stat().st_mtime_ns) for folder in folders for p in folder.rglob("*") if p.is_file()
+    }
 
 
 @contextmanager
@@ -151,7 +153,9 @@ def test_the_pickle_payload_is_live(tmp_path: Path) -> None:
         ("the whole file", "not a zip archive"),
     ],
 )
-def test_pickle_payloads_are_never_unpickled(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, message: str) -> None:
+def test_pickle_payloads_are_never_unpickled(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str, message: str
+) -> None:
     sentinel = tmp_path / "sentinel"
     payload = pickle.dumps(Payload(sentinel))
     path = tmp_path / "hostile.highnn"
@@ -189,27 +193,40 @@ HOSTILE_ENTRIES: dict[str, tuple[str, Callable[[dict[str, Any], str], None]]] = 
     "loss": ("loss", lambda c, n: c["compile_config"]["loss"].update(class_name=n)),
     "metric object": ("metric", lambda c, n: c["compile_config"].update(metrics=[{"class_name": n, "config": {}}])),
     "metric string": ("metric", lambda c, n: c["compile_config"].update(metrics=[n])),
-    "initializer": ("initializer", lambda c, n: c["config"]["layers"][1]["config"].update(kernel_initializer={"class_name": n, "config": {}})),
-    "regularizer": ("regularizer", lambda c, n: c["config"]["layers"][1]["config"].update(kernel_regularizer={"class_name": n, "config": {}})),
+    "initializer": (
+        "initializer",
+        lambda c, n: c["config"]["layers"][1]["config"].update(kernel_initializer={"class_name": n, "config": {}}),
+    ),
+    "regularizer": (
+        "regularizer",
+        lambda c, n: c["config"]["layers"][1]["config"].update(kernel_regularizer={"class_name": n, "config": {}}),
+    ),
     "activation": ("activation", lambda c, n: c["config"]["layers"][1]["config"].update(activation=n)),
 }
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 @pytest.mark.parametrize("where", list(HOSTILE_ENTRIES))
-def test_hostile_class_names_are_unknown_never_imported(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, name: str) -> None:
+def test_hostile_class_names_are_unknown_never_imported(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, name: str
+) -> None:
     kind, change = HOSTILE_ENTRIES[where]
     path = write_zip(tmp_path / "hostile.highnn", with_config(valid_members, lambda config: change(config, name)))
     with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=f"Unknown {kind}: {name!r}"):
         hn.models.load_model(path)
 
 
-def test_extra_module_fields_beside_class_names_are_ignored(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_extra_module_fields_beside_class_names_are_ignored(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     decoy = {"module": "antigravity", "registered_name": "antigravity>geohash", "fn": "os.system"}
 
     def add_decoys(config: dict[str, Any]) -> None:
         config.update(decoy)
-        for entry in config["config"]["layers"] + [config["compile_config"]["optimizer"], config["compile_config"]["loss"]]:
+        for entry in config["config"]["layers"] + [
+            config["compile_config"]["optimizer"],
+            config["compile_config"]["loss"],
+        ]:
             entry.update(decoy)
 
     path = write_zip(tmp_path / "decoys.highnn", with_config(valid_members, add_decoys))
@@ -221,29 +238,52 @@ def test_extra_module_fields_beside_class_names_are_ignored(valid_members: dict[
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), reference.predict(x, verbose=0))
 
 
-def test_extra_fields_inside_a_config_are_rejected(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_zip(tmp_path / "hostile.highnn", with_config(valid_members, lambda c: c["config"]["layers"][1]["config"].update(module="os")))
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match="cannot rebuild the model.*unexpected keyword argument 'module'"):
+def test_extra_fields_inside_a_config_are_rejected(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_zip(
+        tmp_path / "hostile.highnn",
+        with_config(valid_members, lambda c: c["config"]["layers"][1]["config"].update(module="os")),
+    )
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match="cannot rebuild the model.*unexpected keyword argument 'module'"),
+    ):
         hn.models.load_model(path)
 
 
 # ------------------------------------------------------------- path traversal
-@pytest.mark.parametrize("name", ["../evil.py", "/tmp/highnn_abs_evil/evil.py", "..\\evil.py", "sub/../../evil.py", "config.json/../../evil.py"])
-def test_path_traversal_member_names_are_never_written(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    ["../evil.py", "/tmp/highnn_abs_evil/evil.py", "..\\evil.py", "sub/../../evil.py", "config.json/../../evil.py"],
+)
+def test_path_traversal_member_names_are_never_written(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     folder = tmp_path / "inner"
     folder.mkdir()
     path = write_zip(folder / "hostile.highnn", [*valid_members.items(), (name, b"print('owned')")])
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=f"unexpected members {re.escape(repr([name]))}"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match=f"unexpected members {re.escape(repr([name]))}"),
+    ):
         hn.models.load_model(path)
     assert not (tmp_path / "evil.py").exists() and not Path("/tmp/highnn_abs_evil").exists()
 
 
 # ------------------------------------------------------------------ zip bombs
-def test_a_member_declaring_a_huge_size_is_refused_before_reading(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_member_declaring_a_huge_size_is_refused_before_reading(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = write_zip(tmp_path / "genuine.highnn", [*valid_members.items()]).read_bytes()
     path = tmp_path / "bomb.highnn"
     path.write_bytes(patch_central_directory(data, "config.json", *UNCOMPRESSED_SIZE, 0xFFFFFFF0))
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=r"'config.json'\) declares 4294967280 bytes, more than the limit of 16777216"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(
+            SavedFileError, match=r"'config.json'\) declares 4294967280 bytes, more than the limit of 16777216"
+        ),
+    ):
         hn.models.load_model(path)
 
 
@@ -254,21 +294,31 @@ def deflate_bomb(valid_members: dict[str, bytes], tmp_path: Path) -> bytes:
     return write_zip(tmp_path / "bomb.zip", members, zipfile.ZIP_DEFLATED).read_bytes()
 
 
-def test_a_deflate_bomb_over_the_limit_is_refused(deflate_bomb: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deflate_bomb_over_the_limit_is_refused(
+    deflate_bomb: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert len(deflate_bomb) < 2**20
     path = tmp_path / "bomb.highnn"
     path.write_bytes(deflate_bomb)
     monkeypatch.setattr(saving, "MAX_TENSOR_BYTES", 8 * 2**20)
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match="declares 67108864 bytes, more than the limit of 8388608"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match="declares 67108864 bytes, more than the limit of 8388608"),
+    ):
         hn.models.load_model(path)
 
 
-def test_a_deflate_bomb_lying_about_its_size_is_read_bounded(deflate_bomb: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_deflate_bomb_lying_about_its_size_is_read_bounded(
+    deflate_bomb: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "bomb.highnn"
     path.write_bytes(patch_central_directory(deflate_bomb, "model.weights.safetensors", *UNCOMPRESSED_SIZE, 1000))
     tracemalloc.start()
     try:
-        with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match="'model.weights.safetensors'\\) cannot be read: Bad CRC-32"):
+        with (
+            no_side_effects(tmp_path, monkeypatch),
+            pytest.raises(SavedFileError, match="'model.weights.safetensors'\\) cannot be read: Bad CRC-32"),
+        ):
             hn.models.load_model(path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -277,9 +327,14 @@ def test_a_deflate_bomb_lying_about_its_size_is_read_bounded(deflate_bomb: bytes
 
 
 @pytest.mark.parametrize("compression", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
-def test_compression_methods_without_bounded_reads_are_refused(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: int) -> None:
+def test_compression_methods_without_bounded_reads_are_refused(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: int
+) -> None:
     path = write_zip(tmp_path / "model.highnn", [*valid_members.items()], compression)
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=f"compression method {compression}; highnn reads stored or deflated"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match=f"compression method {compression}; highnn reads stored or deflated"),
+    ):
         hn.models.load_model(path)
 
 
@@ -292,38 +347,104 @@ F64 = {"dtype": "F64", "shape": [2], "data_offsets": [0, 16]}
 HEADER_CASES: dict[str, tuple[bytes, str]] = {
     "empty file": (b"", "0 bytes, too short for a safetensors file"),
     "shorter than the length field": (b"\x01\x00\x00", "3 bytes, too short"),
-    "header length 2**64-1": (raw_safetensors({"w": F64}, bytes(16), length=2**64 - 1), "header length 18446744073709551615 exceeds"),
-    "header length past the end": (raw_safetensors({"w": F64}, bytes(16), length=10_000), "header length 10000 exceeds"),
+    "header length 2**64-1": (
+        raw_safetensors({"w": F64}, bytes(16), length=2**64 - 1),
+        "header length 18446744073709551615 exceeds",
+    ),
+    "header length past the end": (
+        raw_safetensors({"w": F64}, bytes(16), length=10_000),
+        "header length 10000 exceeds",
+    ),
     "header not JSON": (raw_safetensors(b"\x80\x04not json"), "header is not valid JSON"),
     "header nested too deep": (raw_safetensors(b"[" * 100_000 + b"]" * 100_000), "header is not valid JSON"),
     "header a list": (raw_safetensors(b"[1, 2]"), "header must hold a JSON object, found list"),
     "repeated tensor names": (raw_safetensors(b'{"w": {}, "w": {}}'), "repeated keys \\['w'\\]"),
     "metadata not strings": (raw_safetensors({"__metadata__": {"a": 1}}), "__metadata__ must map strings to strings"),
-    "shape larger than the data": (raw_safetensors({"w": {**F64, "shape": [1000]}}, bytes(16)), "needs 8000 bytes, but its data_offsets span 16"),
-    "shape product wrapping 2**64": (raw_safetensors({"w": {**F64, "shape": [2**32, 2**32], "data_offsets": [0, 0]}}), "needs 147573952589676412928 bytes, but its data_offsets span 0"),
-    "shape product times itemsize wrapping 2**64": (raw_safetensors({"w": {**F64, "shape": [2**62, 4], "data_offsets": [0, 0]}}), "needs 147573952589676412928 bytes"),
-    "negative dimension": (raw_safetensors({"w": {**F64, "shape": [-1, 2]}}, bytes(16)), "a list of at most 32 non-negative integers"),
+    "shape larger than the data": (
+        raw_safetensors({"w": {**F64, "shape": [1000]}}, bytes(16)),
+        "needs 8000 bytes, but its data_offsets span 16",
+    ),
+    "shape product wrapping 2**64": (
+        raw_safetensors({"w": {**F64, "shape": [2**32, 2**32], "data_offsets": [0, 0]}}),
+        "needs 147573952589676412928 bytes, but its data_offsets span 0",
+    ),
+    "shape product times itemsize wrapping 2**64": (
+        raw_safetensors({"w": {**F64, "shape": [2**62, 4], "data_offsets": [0, 0]}}),
+        "needs 147573952589676412928 bytes",
+    ),
+    "negative dimension": (
+        raw_safetensors({"w": {**F64, "shape": [-1, 2]}}, bytes(16)),
+        "a list of at most 32 non-negative integers",
+    ),
     "boolean dimension": (raw_safetensors({"w": {**F64, "shape": [True, 2]}}, bytes(16)), "non-negative integers"),
     "float dimension": (raw_safetensors({"w": {**F64, "shape": [2.0]}}, bytes(16)), "non-negative integers"),
-    "too many dimensions": (raw_safetensors({"w": {**F64, "shape": [1] * 33, "data_offsets": [0, 8]}}, bytes(8)), "at most 32"),
-    "unknown dtype": (raw_safetensors({"w": {**F64, "dtype": "PICKLE"}}, bytes(16)), "dtype 'PICKLE'; supported dtypes are BOOL"),
+    "too many dimensions": (
+        raw_safetensors({"w": {**F64, "shape": [1] * 33, "data_offsets": [0, 8]}}, bytes(8)),
+        "at most 32",
+    ),
+    "unknown dtype": (
+        raw_safetensors({"w": {**F64, "dtype": "PICKLE"}}, bytes(16)),
+        "dtype 'PICKLE'; supported dtypes are BOOL",
+    ),
     "dtype NumPy cannot hold": (raw_safetensors({"w": {**F64, "dtype": "BF16"}}, bytes(16)), "dtype 'BF16'"),
     "dtype not a string": (raw_safetensors({"w": {**F64, "dtype": ["F64"]}}, bytes(16)), "dtype \\['F64'\\]"),
-    "extra tensor field": (raw_safetensors({"w": {**F64, "module": "os"}}, bytes(16)), "exactly dtype, shape and data_offsets"),
-    "missing tensor field": (raw_safetensors({"w": {"dtype": "F64", "shape": [2]}}, bytes(16)), "exactly dtype, shape and data_offsets"),
-    "offsets reversed": (raw_safetensors({"w": {**F64, "data_offsets": [16, 0]}}, bytes(16)), "data_offsets \\[16, 0\\] outside"),
-    "offsets past the buffer": (raw_safetensors({"w": {**F64, "data_offsets": [8, 24]}}, bytes(16)), "data_offsets \\[8, 24\\] outside the 16-byte data buffer"),
-    "overlapping tensors": (raw_safetensors({"a": F64, "b": {**F64, "data_offsets": [8, 24]}}, bytes(24)), "tensor 'b' starts at byte 8, expected 16"),
+    "extra tensor field": (
+        raw_safetensors({"w": {**F64, "module": "os"}}, bytes(16)),
+        "exactly dtype, shape and data_offsets",
+    ),
+    "missing tensor field": (
+        raw_safetensors({"w": {"dtype": "F64", "shape": [2]}}, bytes(16)),
+        "exactly dtype, shape and data_offsets",
+    ),
+    "offsets reversed": (
+        raw_safetensors({"w": {**F64, "data_offsets": [16, 0]}}, bytes(16)),
+        "data_offsets \\[16, 0\\] outside",
+    ),
+    "offsets past the buffer": (
+        raw_safetensors({"w": {**F64, "data_offsets": [8, 24]}}, bytes(16)),
+        "data_offsets \\[8, 24\\] outside the 16-byte data buffer",
+    ),
+    "overlapping tensors": (
+        raw_safetensors({"a": F64, "b": {**F64, "data_offsets": [8, 24]}}, bytes(24)),
+        "tensor 'b' starts at byte 8, expected 16",
+    ),
     "trailing bytes": (raw_safetensors({"w": F64}, bytes(20)), "cover 16 of the 20 data bytes"),
     "not written by highnn": (raw_safetensors({"w": F64}, bytes(16)), "not a highnn.weights file written by highnn"),
-    "newer format": (raw_safetensors({"__metadata__": {"highnn": json.dumps({"format": "highnn.weights", "format_version": 99, "order": ["w"]})}, "w": F64}, bytes(16)), "format version 99"),
-    "order missing a tensor": (raw_safetensors({"__metadata__": highnn_metadata("v"), "w": F64}, bytes(16)), "does not list each tensor"),
-    "order of objects": (raw_safetensors({"__metadata__": {"highnn": json.dumps({"format": "highnn.weights", "format_version": 1, "order": [{}]})}, "w": F64}, bytes(16)), "does not list each tensor"),
+    "newer format": (
+        raw_safetensors(
+            {
+                "__metadata__": {
+                    "highnn": json.dumps({"format": "highnn.weights", "format_version": 99, "order": ["w"]})
+                },
+                "w": F64,
+            },
+            bytes(16),
+        ),
+        "format version 99",
+    ),
+    "order missing a tensor": (
+        raw_safetensors({"__metadata__": highnn_metadata("v"), "w": F64}, bytes(16)),
+        "does not list each tensor",
+    ),
+    "order of objects": (
+        raw_safetensors(
+            {
+                "__metadata__": {
+                    "highnn": json.dumps({"format": "highnn.weights", "format_version": 1, "order": [{}]})
+                },
+                "w": F64,
+            },
+            bytes(16),
+        ),
+        "does not list each tensor",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(HEADER_CASES))
-def test_malformed_safetensors_are_refused_before_the_library_sees_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+def test_malformed_safetensors_are_refused_before_the_library_sees_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
     data, message = HEADER_CASES[case]
     path = tmp_path / "model.weights.safetensors"
     path.write_bytes(data)
@@ -342,20 +463,36 @@ def test_a_truncated_weights_file_is_refused(tmp_path: Path, monkeypatch: pytest
     model.save_weights(tmp_path / "model.weights.safetensors")
     data = (tmp_path / "model.weights.safetensors").read_bytes()
     (tmp_path / "cut.weights.safetensors").write_bytes(data[:-4])
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match="outside the .*-byte data buffer: truncated"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match="outside the .*-byte data buffer: truncated"),
+    ):
         model.load_weights(tmp_path / "cut.weights.safetensors")
 
 
-def test_a_hostile_header_inside_an_archive_is_refused(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hostile_header_inside_an_archive_is_refused(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bomb = raw_safetensors({"w": {**F64, "shape": [2**40], "data_offsets": [0, 16]}}, bytes(16))
     path = write_zip(tmp_path / "hostile.highnn", [*{**valid_members, "optimizer.safetensors": bomb}.items()])
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=r"'optimizer.safetensors'\): tensor 'w': shape \[1099511627776\]"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match=r"'optimizer.safetensors'\): tensor 'w': shape \[1099511627776\]"),
+    ):
         hn.models.load_model(path)
 
 
-def test_weights_of_the_wrong_shape_for_the_config_are_refused(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = write_zip(tmp_path / "hostile.highnn", with_config(valid_members, lambda c: c["config"]["layers"][1]["config"].update(units=5)))
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(ValueError, match=r"weights 0 .* has shape \(3, 4\) in the file but \(3, 5\) in the model"):
+def test_weights_of_the_wrong_shape_for_the_config_are_refused(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_zip(
+        tmp_path / "hostile.highnn",
+        with_config(valid_members, lambda c: c["config"]["layers"][1]["config"].update(units=5)),
+    )
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(ValueError, match=r"weights 0 .* has shape \(3, 4\) in the file but \(3, 5\) in the model"),
+    ):
         hn.models.load_model(path)
 
 
@@ -396,7 +533,9 @@ ARCHIVE_CASES = {
 
 
 @pytest.mark.parametrize("case", list(ARCHIVE_CASES))
-def test_broken_archives_are_refused(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+def test_broken_archives_are_refused(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
     path = tmp_path / "model.highnn"
     path.write_bytes(_archive(valid_members, tmp_path, case))
     with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=ARCHIVE_CASES[case]):
@@ -409,25 +548,44 @@ CONFIG_CASES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "class name missing": (lambda c: c.pop("class_name"), "the model must be an object with a string class_name"),
     "class name not a string": (lambda c: c.update(class_name=["Sequential"]), "string class_name"),
     "layers not a list": (lambda c: c["config"].update(layers={"0": {}}), "layers must be a list"),
-    "layer entry not an object": (lambda c: c["config"].update(layers=["Dense"]), "the layer class entry must be an object"),
-    "negative input shape": (lambda c: c["config"]["layers"].pop(0) and c.update(build_config={"input_shape": [None, -3]}), "input_shape must be a list of positive integers"),
+    "layer entry not an object": (
+        lambda c: c["config"].update(layers=["Dense"]),
+        "the layer class entry must be an object",
+    ),
+    "negative input shape": (
+        lambda c: c["config"]["layers"].pop(0) and c.update(build_config={"input_shape": [None, -3]}),
+        "input_shape must be a list of positive integers",
+    ),
     "compile config not an object": (lambda c: c.update(compile_config="adam"), "compile_config must be an object"),
-    "metrics not a list": (lambda c: c["compile_config"].update(metrics="mae"), "compile_config.metrics must be a list"),
-    "bad steps_per_execution": (lambda c: c["compile_config"].update(steps_per_execution=-1), "steps_per_execution must be a positive integer"),
+    "metrics not a list": (
+        lambda c: c["compile_config"].update(metrics="mae"),
+        "compile_config.metrics must be a list",
+    ),
+    "bad steps_per_execution": (
+        lambda c: c["compile_config"].update(steps_per_execution=-1),
+        "steps_per_execution must be a positive integer",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(CONFIG_CASES))
-def test_malformed_configs_are_refused(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+def test_malformed_configs_are_refused(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
     change, message = CONFIG_CASES[case]
     path = write_zip(tmp_path / "model.highnn", with_config(valid_members, change))
     with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=message):
         hn.models.load_model(path)
 
 
-def test_config_json_that_is_not_an_object_is_refused(valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_json_that_is_not_an_object_is_refused(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_zip(tmp_path / "model.highnn", [*{**valid_members, "config.json": b'["Sequential"]'}.items()])
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=r"'config.json'\) must hold a JSON object, found list"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match=r"'config.json'\) must hold a JSON object, found list"),
+    ):
         hn.models.load_model(path)
 
 
@@ -436,5 +594,8 @@ def test_an_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch
     path.write_bytes(bytes(4096))
     monkeypatch.setattr(saving, "MAX_TENSOR_BYTES", 1024)
     model = make_model()
-    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match="is 4096 bytes, more than the limit of 1024 bytes"):
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match="is 4096 bytes, more than the limit of 1024 bytes"),
+    ):
         model.load_weights(path)

@@ -18,12 +18,16 @@ STEPS = np.arange(0, 61)
 
 
 # ------------------------------------------------------- NumPy references
-def exponential(step: np.ndarray, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False) -> np.ndarray:
+def exponential(
+    step: np.ndarray, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
+) -> np.ndarray:
     p = step / decay_steps
     return initial_learning_rate * decay_rate ** (np.floor(p) if staircase else p)
 
 
-def inverse_time(step: np.ndarray, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False) -> np.ndarray:
+def inverse_time(
+    step: np.ndarray, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
+) -> np.ndarray:
     p = step / decay_steps
     return initial_learning_rate / (1 + decay_rate * (np.floor(p) if staircase else p))
 
@@ -33,7 +37,14 @@ def piecewise(step: np.ndarray, boundaries: list[float], values: list[float]) ->
     return np.asarray(values)[np.searchsorted(boundaries, step, side="left")]
 
 
-def polynomial(step: np.ndarray, initial_learning_rate: float, decay_steps: float, end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False) -> np.ndarray:
+def polynomial(
+    step: np.ndarray,
+    initial_learning_rate: float,
+    decay_steps: float,
+    end_learning_rate: float = 0.0001,
+    power: float = 1.0,
+    cycle: bool = False,
+) -> np.ndarray:
     step = step.astype(np.float64)
     if cycle:
         decay_steps = decay_steps * np.where(step == 0, 1.0, np.ceil(step / decay_steps))
@@ -42,7 +53,14 @@ def polynomial(step: np.ndarray, initial_learning_rate: float, decay_steps: floa
     return (initial_learning_rate - end_learning_rate) * (1 - step / decay_steps) ** power + end_learning_rate
 
 
-def cosine(step: np.ndarray, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0, warmup_target: float | None = None, warmup_steps: float = 0) -> np.ndarray:
+def cosine(
+    step: np.ndarray,
+    initial_learning_rate: float,
+    decay_steps: float,
+    alpha: float = 0.0,
+    warmup_target: float | None = None,
+    warmup_steps: float = 0,
+) -> np.ndarray:
     step = step.astype(np.float64)
     start = initial_learning_rate if warmup_target is None else warmup_target
     decay_step = np.minimum(np.maximum(step - (0 if warmup_target is None else warmup_steps), 0), decay_steps)
@@ -55,25 +73,55 @@ def cosine(step: np.ndarray, initial_learning_rate: float, decay_steps: float, a
 
 CASES: list[tuple[type[schedules.LearningRateSchedule], Callable[..., np.ndarray], dict[str, Any]]] = [
     (schedules.ExponentialDecay, exponential, dict(initial_learning_rate=0.1, decay_steps=7, decay_rate=0.5)),
-    (schedules.ExponentialDecay, exponential, dict(initial_learning_rate=0.3, decay_steps=4, decay_rate=0.9, staircase=True)),
+    (
+        schedules.ExponentialDecay,
+        exponential,
+        dict(initial_learning_rate=0.3, decay_steps=4, decay_rate=0.9, staircase=True),
+    ),
     (schedules.InverseTimeDecay, inverse_time, dict(initial_learning_rate=0.1, decay_steps=3, decay_rate=0.5)),
-    (schedules.InverseTimeDecay, inverse_time, dict(initial_learning_rate=0.2, decay_steps=5, decay_rate=2.0, staircase=True)),
+    (
+        schedules.InverseTimeDecay,
+        inverse_time,
+        dict(initial_learning_rate=0.2, decay_steps=5, decay_rate=2.0, staircase=True),
+    ),
     (schedules.PiecewiseConstantDecay, piecewise, dict(boundaries=[10, 25, 40], values=[1.0, 0.5, 0.1, 0.01])),
     (schedules.PiecewiseConstantDecay, piecewise, dict(boundaries=[7.5], values=[0.3, 0.2])),
     (schedules.PolynomialDecay, polynomial, dict(initial_learning_rate=0.1, decay_steps=20)),
-    (schedules.PolynomialDecay, polynomial, dict(initial_learning_rate=0.1, decay_steps=20, end_learning_rate=0.01, power=0.5)),
-    (schedules.PolynomialDecay, polynomial, dict(initial_learning_rate=0.1, decay_steps=13, end_learning_rate=0.02, power=2.0, cycle=True)),
+    (
+        schedules.PolynomialDecay,
+        polynomial,
+        dict(initial_learning_rate=0.1, decay_steps=20, end_learning_rate=0.01, power=0.5),
+    ),
+    (
+        schedules.PolynomialDecay,
+        polynomial,
+        dict(initial_learning_rate=0.1, decay_steps=13, end_learning_rate=0.02, power=2.0, cycle=True),
+    ),
     (schedules.CosineDecay, cosine, dict(initial_learning_rate=0.1, decay_steps=40)),
     (schedules.CosineDecay, cosine, dict(initial_learning_rate=0.1, decay_steps=25, alpha=0.2)),
-    (schedules.CosineDecay, cosine, dict(initial_learning_rate=0.0, decay_steps=30, warmup_target=0.2, warmup_steps=10)),
-    (schedules.CosineDecay, cosine, dict(initial_learning_rate=0.05, decay_steps=30, alpha=0.1, warmup_target=0.2, warmup_steps=0)),
-    (schedules.CosineDecay, cosine, dict(initial_learning_rate=0.1, decay_steps=20, warmup_steps=15)),  # no target: no warmup
+    (
+        schedules.CosineDecay,
+        cosine,
+        dict(initial_learning_rate=0.0, decay_steps=30, warmup_target=0.2, warmup_steps=10),
+    ),
+    (
+        schedules.CosineDecay,
+        cosine,
+        dict(initial_learning_rate=0.05, decay_steps=30, alpha=0.1, warmup_target=0.2, warmup_steps=0),
+    ),
+    (
+        schedules.CosineDecay,
+        cosine,
+        dict(initial_learning_rate=0.1, decay_steps=20, warmup_steps=15),
+    ),  # no target: no warmup
 ]
 CASE_IDS = [f"{cls.__name__}-{i}" for i, (cls, _, _) in enumerate(CASES)]
 
 
 @pytest.mark.parametrize(("cls", "reference", "config"), CASES, ids=CASE_IDS)
-def test_schedule_matches_formula_at_many_steps(backend64: str, cls: type, reference: Callable[..., np.ndarray], config: dict[str, Any]) -> None:
+def test_schedule_matches_formula_at_many_steps(
+    backend64: str, cls: type, reference: Callable[..., np.ndarray], config: dict[str, Any]
+) -> None:
     schedule = cls(**config)
     rates = schedule(hn.ops.to_tensor(STEPS.astype(np.int64)))  # elementwise over a vector of steps
     assert rates.dtype == "float64"
@@ -81,7 +129,9 @@ def test_schedule_matches_formula_at_many_steps(backend64: str, cls: type, refer
 
 
 @pytest.mark.parametrize(("cls", "reference", "config"), CASES, ids=CASE_IDS)
-def test_schedule_replays_inside_a_traced_step(float64: None, cls: type, reference: Callable[..., np.ndarray], config: dict[str, Any]) -> None:
+def test_schedule_replays_inside_a_traced_step(
+    float64: None, cls: type, reference: Callable[..., np.ndarray], config: dict[str, Any]
+) -> None:
     """Traced once on step 0, the program must still follow the schedule: no Python branch on the step's value."""
     schedule = cls(**config)
     step = hn.Variable(np.array(0, dtype=np.int64), name="step", trainable=False)
@@ -114,7 +164,9 @@ def test_piecewise_boundaries_are_inclusive_on_the_left_value(float64: None) -> 
 
 
 @pytest.mark.parametrize(("cls", "reference", "config"), CASES, ids=CASE_IDS)
-def test_config_round_trip(float64: None, cls: type, reference: Callable[..., np.ndarray], config: dict[str, Any]) -> None:
+def test_config_round_trip(
+    float64: None, cls: type, reference: Callable[..., np.ndarray], config: dict[str, Any]
+) -> None:
     schedule = cls(**config)
     serialized = schedules.serialize(schedule)
     assert serialized["class_name"] == cls.__name__
@@ -143,11 +195,23 @@ def test_keras_defaults() -> None:
         (lambda: schedules.ExponentialDecay(0.1, "10", 0.5), TypeError, ["decay_steps", "'10'", "str"]),
         (lambda: schedules.ExponentialDecay(0.1, 10, 0.0), ValueError, ["decay_rate", "> 0"]),
         (lambda: schedules.ExponentialDecay(-0.1, 10, 0.5), ValueError, ["initial_learning_rate", ">= 0", "-0.1"]),
-        (lambda: schedules.ExponentialDecay(0.1, 10, 0.5, staircase="yes"), TypeError, ["staircase", "True or False", "'yes'"]),
+        (
+            lambda: schedules.ExponentialDecay(0.1, 10, 0.5, staircase="yes"),
+            TypeError,
+            ["staircase", "True or False", "'yes'"],
+        ),
         (lambda: schedules.InverseTimeDecay(0.1, 10, -1.0), ValueError, ["decay_rate", ">= 0", "-1.0"]),
         (lambda: schedules.InverseTimeDecay(0.1, math.inf, 1.0), ValueError, ["decay_steps", "inf"]),
-        (lambda: schedules.PiecewiseConstantDecay([10, 20], [1.0, 0.5]), ValueError, ["one more", "2 boundaries", "2 values"]),
-        (lambda: schedules.PiecewiseConstantDecay([20, 10], [1.0, 0.5, 0.1]), ValueError, ["strictly increasing", "[20, 10]"]),
+        (
+            lambda: schedules.PiecewiseConstantDecay([10, 20], [1.0, 0.5]),
+            ValueError,
+            ["one more", "2 boundaries", "2 values"],
+        ),
+        (
+            lambda: schedules.PiecewiseConstantDecay([20, 10], [1.0, 0.5, 0.1]),
+            ValueError,
+            ["strictly increasing", "[20, 10]"],
+        ),
         (lambda: schedules.PiecewiseConstantDecay([10, 10], [1.0, 0.5, 0.1]), ValueError, ["strictly increasing"]),
         (lambda: schedules.PiecewiseConstantDecay([10], [1.0, "x"]), TypeError, ["values[1]", "'x'"]),
         (lambda: schedules.PiecewiseConstantDecay(10, [1.0, 0.5]), TypeError, ["boundaries", "list of numbers", "10"]),
@@ -159,7 +223,11 @@ def test_keras_defaults() -> None:
         (lambda: schedules.CosineDecay(0.1, 10, alpha=1.5), ValueError, ["alpha", "[0, 1]", "1.5"]),
         (lambda: schedules.CosineDecay(0.1, -10), ValueError, ["decay_steps", "-10"]),
         (lambda: schedules.CosineDecay(0.1, 10, warmup_target=-0.2, warmup_steps=5), ValueError, ["warmup_target"]),
-        (lambda: schedules.CosineDecay(0.1, 10, warmup_target=0.2, warmup_steps=-5), ValueError, ["warmup_steps", "-5"]),
+        (
+            lambda: schedules.CosineDecay(0.1, 10, warmup_target=0.2, warmup_steps=-5),
+            ValueError,
+            ["warmup_steps", "-5"],
+        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(build: Callable[[], Any], error: type[Exception], words: list[str]) -> None:
@@ -170,12 +238,16 @@ def test_bad_arguments_raise_clear_errors(build: Callable[[], Any], error: type[
 
 
 def test_deserialize_rejects_unknown_and_malformed_configs() -> None:
-    with pytest.raises(ValueError, match=r"Unknown learning rate schedule: 'StepDecay'.*Valid learning rate schedules are: CosineDecay"):
+    with pytest.raises(
+        ValueError, match=r"Unknown learning rate schedule: 'StepDecay'.*Valid learning rate schedules are: CosineDecay"
+    ):
         schedules.deserialize({"class_name": "StepDecay", "config": {}})
     with pytest.raises(ValueError, match="'class_name'"):
         schedules.deserialize(["ExponentialDecay"])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="decay_rate"):
-        schedules.deserialize({"class_name": "ExponentialDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 10}})
+        schedules.deserialize(
+            {"class_name": "ExponentialDecay", "config": {"initial_learning_rate": 0.1, "decay_steps": 10}}
+        )
 
 
 def test_custom_schedule_needs_call_and_get_config(float64: None) -> None:

@@ -6,8 +6,8 @@ import io
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from helpers import require_backend
+from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import highnn as hn
@@ -16,12 +16,16 @@ from highnn import layers
 
 def digits_split() -> tuple[np.ndarray, ...]:
     digits = load_digits()
-    return tuple(train_test_split(digits.data / 16.0, digits.target, test_size=0.25, random_state=0, stratify=digits.target))
+    return tuple(
+        train_test_split(digits.data / 16.0, digits.target, test_size=0.25, random_state=0, stratify=digits.target)
+    )
 
 
 def classifier(seed: int = 0, inputs: int = 64) -> hn.Sequential:
     hn.utils.set_random_seed(seed)
-    return hn.Sequential([hn.Input((inputs,)), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")])
+    return hn.Sequential(
+        [hn.Input((inputs,)), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")]
+    )
 
 
 def test_digits_mlp_reaches_95_percent_test_accuracy() -> None:
@@ -43,7 +47,11 @@ def test_digits_mlp_reaches_95_percent_test_accuracy() -> None:
 def test_sgd_with_momentum_and_categorical_labels_trains() -> None:
     x_train, x_test, y_train, y_test = digits_split()
     model = classifier(1)
-    model.compile(optimizer=hn.optimizers.SGD(0.1, momentum=0.9, nesterov=True), loss="categorical_crossentropy", metrics=["accuracy", "mse"])
+    model.compile(
+        optimizer=hn.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+        loss="categorical_crossentropy",
+        metrics=["accuracy", "mse"],
+    )
     model.fit(x_train, np.eye(10)[y_train], epochs=10, verbose=0)
     loss, accuracy, mse = model.evaluate(x_test, np.eye(10)[y_test], verbose=0)
     assert accuracy >= 0.93 and 0 < mse < 0.02
@@ -81,7 +89,9 @@ def test_linear_regression_converges_to_the_least_squares_solution(float64: None
 def fit_weights(seed: int, run_eagerly: bool, shuffle: bool = True, **fit_args: object) -> list[np.ndarray]:
     x_train, _, y_train, _ = digits_split()
     model = classifier(seed)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], run_eagerly=run_eagerly)
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"], run_eagerly=run_eagerly
+    )
     hn.utils.set_random_seed(seed)
     model.fit(x_train[:200], y_train[:200], batch_size=48, epochs=2, shuffle=shuffle, verbose=0, **fit_args)
     return model.get_weights()
@@ -202,7 +212,9 @@ def test_steps_per_execution_gives_the_same_training(run_eagerly: bool, float64:
     results = []
     for per_call in (1, 4):
         hn.utils.set_random_seed(3)
-        model = hn.Sequential([hn.Input((3,)), layers.Dense(4, activation="tanh"), layers.Dense(2, activation="softmax")])
+        model = hn.Sequential(
+            [hn.Input((3,)), layers.Dense(4, activation="tanh"), layers.Dense(2, activation="softmax")]
+        )
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       steps_per_execution=per_call, run_eagerly=run_eagerly)  # fmt: skip
         ends: list[int] = []
@@ -234,7 +246,9 @@ def test_compiled_and_eager_training_agree_on_every_backend(backend64: str, jit_
     weights = []
     for run_eagerly in (False, True):
         hn.utils.set_random_seed(2)
-        model = hn.Sequential([hn.Input((5,)), layers.Dense(8, activation="gelu"), layers.Dense(3, activation="softmax")])
+        model = hn.Sequential(
+            [hn.Input((5,)), layers.Dense(8, activation="gelu"), layers.Dense(3, activation="softmax")]
+        )
         model.compile(optimizer=hn.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       run_eagerly=run_eagerly, jit_compile=jit_compile)  # fmt: skip
         hn.utils.set_random_seed(2)

@@ -19,7 +19,9 @@ Y = np.random.default_rng(1).integers(0, 3, 12)
 
 def small_model() -> hn.Sequential:
     hn.utils.set_random_seed(0)
-    model = hn.Sequential([hn.Input((5,)), hn.layers.Dense(6, activation="gelu"), hn.layers.Dense(3, activation="softmax")])
+    model = hn.Sequential(
+        [hn.Input((5,)), hn.layers.Dense(6, activation="gelu"), hn.layers.Dense(3, activation="softmax")]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
 
@@ -32,7 +34,9 @@ def test_report_compares_every_weight_for_every_pair_and_finite_differences() ->
     pairs = {(c.reference, c.other) for c in report.comparisons}
     assert pairs == {("numpy", "torch"), ("numpy", "jax"), ("numpy", "finite differences")}
     model_paths = [w.path for w in small_model().trainable_weights]
-    assert len({c.weight for c in report.comparisons}) == 4 and all(c.weight.endswith(("/kernel", "/bias")) for c in report.comparisons)
+    assert len({c.weight for c in report.comparisons}) == 4 and all(
+        c.weight.endswith(("/kernel", "/bias")) for c in report.comparisons
+    )
     assert len(report.comparisons) == 3 * len(model_paths)
     assert max(c.max_rel for c in report.comparisons if c.other != "finite differences") < 1e-12
     text = str(report)
@@ -82,18 +86,27 @@ def test_argument_errors() -> None:
         hn.verify(uncompiled, X, Y, backends=["numpy"])
 
 
-def test_command_line_prints_the_table_and_sets_the_exit_code(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_line_prints_the_table_and_sets_the_exit_code(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert main(["verify", "--backends", "numpy", "--entries", "4"]) == 0
     out = capsys.readouterr().out
     assert "numpy vs finite differences" in out and out.rstrip().endswith("PASSED")
-    wrong = primitives.Primitive("log_softmax", (lambda g, out, x, axis: g,), primitives.check_log_softmax, 1)  # drops the softmax term
+    wrong = primitives.Primitive(
+        "log_softmax", (lambda g, out, x, axis: g,), primitives.check_log_softmax, 1
+    )  # drops the softmax term
     monkeypatch.setattr(primitives, "_log_softmax", wrong)
     assert main(["verify", "--backends", "numpy", "--entries", "4"]) == 1
     assert capsys.readouterr().out.rstrip().endswith("FAILED")
 
 
 def test_module_entry_point_runs() -> None:
-    result = subprocess.run([sys.executable, "-m", "highnn", "verify", "--backends", "numpy", "--entries", "2"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "highnn", "verify", "--backends", "numpy", "--entries", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "backends: numpy (float64)" in result.stdout
 

@@ -12,5 +12,12 @@ from highnn.callbacks.monitoring import (
 )
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]
-__all__ += ["CSVLogger", "EarlyStopping", "LambdaCallback", "LearningRateScheduler", "ReduceLROnPlateau", "TerminateOnNaN"]
+__all__ += [
+    "CSVLogger",
+    "EarlyStopping",
+    "LambdaCallback",
+    "LearningRateScheduler",
+    "ReduceLROnPlateau",
+    "TerminateOnNaN",
+]
 __all__ += ["BackupAndRestore", "ModelCheckpoint"]

@@ -169,7 +169,9 @@ class ProgbarLogger(Callback):
         elapsed = time.perf_counter() - self.start
         filled = int(self.WIDTH * done / max(total, 1))
         bar = "━" * filled + "─" * (self.WIDTH - filled)
-        timing = f"{elapsed:.0f}s {_per_step(elapsed, done)}" if final else f"{elapsed / max(done, 1) * (total - done):.0f}s"
+        timing = (
+            f"{elapsed:.0f}s {_per_step(elapsed, done)}" if final else f"{elapsed / max(done, 1) * (total - done):.0f}s"
+        )
         text = f"{done}/{total} {bar} {timing}" + (f" - {format_logs(logs)}" if logs else "")
         self.stream.write(("\r" if interactive else "") + text + ("\n" if final else ""))
         self.stream.flush()

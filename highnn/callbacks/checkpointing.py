@@ -14,7 +14,9 @@ from highnn.callbacks.monitoring import MonitorCallback
 
 def _check_save_freq(callback: str, save_freq: Any) -> None:
     if save_freq != "epoch" and not (isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0):
-        raise ValueError(f"{callback}: `save_freq` must be 'epoch' or a positive integer (a number of batches), received {save_freq!r}.")
+        raise ValueError(
+            f"{callback}: `save_freq` must be 'epoch' or a positive integer (a number of batches), received {save_freq!r}."
+        )
 
 
 class _BatchCounter:
@@ -65,15 +67,25 @@ class ModelCheckpoint(MonitorCallback):
     ) -> None:
         super().__init__(monitor, mode, min_delta=0.0)
         if not isinstance(filepath, (str, os.PathLike)):
-            raise TypeError(f"ModelCheckpoint: `filepath` must be a str or os.PathLike, received {filepath!r} of type {type(filepath).__name__}.")
+            raise TypeError(
+                f"ModelCheckpoint: `filepath` must be a str or os.PathLike, received {filepath!r} of type {type(filepath).__name__}."
+            )
         self.filepath = os.fspath(filepath)
         suffix = saving.WEIGHTS_SUFFIX if save_weights_only else saving.MODEL_SUFFIX
         if not self.filepath.endswith(suffix):
-            reason = "with `save_weights_only=True`" if save_weights_only else "(highnn's model format; use save_weights_only=True for `.weights.safetensors`)"
-            raise ValueError(f"ModelCheckpoint: `filepath` must end in `{suffix}` {reason}, received {self.filepath!r}.")
+            reason = (
+                "with `save_weights_only=True`"
+                if save_weights_only
+                else "(highnn's model format; use save_weights_only=True for `.weights.safetensors`)"
+            )
+            raise ValueError(
+                f"ModelCheckpoint: `filepath` must end in `{suffix}` {reason}, received {self.filepath!r}."
+            )
         _check_save_freq("ModelCheckpoint", save_freq)
         if initial_value_threshold is not None and not isinstance(initial_value_threshold, (int, float)):
-            raise TypeError(f"ModelCheckpoint: `initial_value_threshold` must be a number or None, received {initial_value_threshold!r}.")
+            raise TypeError(
+                f"ModelCheckpoint: `initial_value_threshold` must be a number or None, received {initial_value_threshold!r}."
+            )
         self.verbose, self.save_freq = verbose, save_freq
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         worst = math.inf if self.monitor_op is operator.lt else -math.inf
@@ -127,7 +139,9 @@ class ModelCheckpoint(MonitorCallback):
         if current is None:
             return True
         if self._is_improvement(current, self.best):
-            self._say(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving model to {filepath}")
+            self._say(
+                f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving model to {filepath}"
+            )
             self.best = current
             return True
         self._say(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
@@ -158,7 +172,9 @@ class BackupAndRestore(Callback):
 
     FILENAME = "backup.highnn"
 
-    def __init__(self, backup_dir: str | os.PathLike[str], save_freq: str | int = "epoch", delete_checkpoint: bool = True) -> None:
+    def __init__(
+        self, backup_dir: str | os.PathLike[str], save_freq: str | int = "epoch", delete_checkpoint: bool = True
+    ) -> None:
         super().__init__()
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise ValueError(f"BackupAndRestore: `backup_dir` must be a non-empty path, received {backup_dir!r}.")
@@ -196,15 +212,21 @@ class BackupAndRestore(Callback):
         """Refuse a training state whose epoch or random state is malformed, before anything is restored."""
         epoch, random_state = state.get("epoch"), state.get("random_state")
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0 or not isinstance(random_state, dict):
-            raise saving.SavedFileError(f"{self.backup_path!r}: the training state needs a non-negative integer epoch and a random_state object.")
+            raise saving.SavedFileError(
+                f"{self.backup_path!r}: the training state needs a non-negative integer epoch and a random_state object."
+            )
         probe = type(random.generator().bit_generator)()  # a scratch generator of the same kind takes the state first
         try:
             probe.state = random_state
         except (TypeError, ValueError, KeyError) as error:
-            raise saving.SavedFileError(f"{self.backup_path!r}: the saved random state cannot be restored: {error}.") from error
+            raise saving.SavedFileError(
+                f"{self.backup_path!r}: the saved random state cannot be restored: {error}."
+            ) from error
         seeds, expected = state.get("seed_states"), len(self._seed_variables())
         if not isinstance(seeds, list) or len(seeds) != expected or not all(type(seed) is int for seed in seeds):
-            raise saving.SavedFileError(f"{self.backup_path!r}: the training state must hold {expected} integer seed_states (one per random layer).")
+            raise saving.SavedFileError(
+                f"{self.backup_path!r}: the training state must hold {expected} integer seed_states (one per random layer)."
+            )
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         self._current_epoch = epoch
@@ -228,4 +250,8 @@ class BackupAndRestore(Callback):
     def _back_up(self, epoch: int, random_state: dict[str, Any]) -> None:
         os.makedirs(self.backup_dir, exist_ok=True)
         seeds = [int(v.item()) for v in self._seed_variables()]  # by position, as weights are matched
-        saving.save_model(self.model, self.backup_path, training_state={"epoch": epoch, "random_state": random_state, "seed_states": seeds})
+        saving.save_model(
+            self.model,
+            self.backup_path,
+            training_state={"epoch": epoch, "random_state": random_state, "seed_states": seeds},
+        )

@@ -34,7 +34,9 @@ EPOCH_HOOKS = ("on_epoch_begin", "on_epoch_end")
 
 
 # ------------------------------------------------------------------ validation
-def _require(owner: object, argument: str, value: Any, expected: str, ok: bool, error: type[Exception] = ValueError) -> None:
+def _require(
+    owner: object, argument: str, value: Any, expected: str, ok: bool, error: type[Exception] = ValueError
+) -> None:
     """Raise ``error`` naming the callback, the argument, what it must be and what it is, unless ``ok``."""
     if not ok:
         raise error(f"{type(owner).__name__}: `{argument}` must be {expected}, received {value!r}.")
@@ -44,7 +46,9 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _check_number(owner: object, argument: str, value: Any, low: float = -math.inf, expected: str = "a finite number") -> None:
+def _check_number(
+    owner: object, argument: str, value: Any, low: float = -math.inf, expected: str = "a finite number"
+) -> None:
     _require(owner, argument, value, expected, _is_real(value), TypeError)
     _require(owner, argument, value, expected, math.isfinite(value) and value >= low)
 
@@ -93,13 +97,17 @@ class MonitorCallback(Callback):
 
     def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
         super().__init__()
-        _require(self, "monitor", monitor, "the name of a logged quantity (a string)", isinstance(monitor, str), TypeError)
+        _require(
+            self, "monitor", monitor, "the name of a logged quantity (a string)", isinstance(monitor, str), TypeError
+        )
         _require(self, "mode", mode, f"one of {', '.join(map(repr, MODES))}", mode in MODES)
         _check_number(self, "min_delta", min_delta)
         self.monitor = monitor
         self.mode = mode
         self.min_delta = abs(float(min_delta))
-        self.monitor_op: Callable[[Any, Any], bool] = operator.lt if infer_direction(monitor, mode) == "min" else operator.gt
+        self.monitor_op: Callable[[Any, Any], bool] = (
+            operator.lt if infer_direction(monitor, mode) == "min" else operator.gt
+        )
 
     def _is_improvement(self, current: float, reference: float | None) -> bool:
         """Whether ``current`` beats ``reference`` by more than ``min_delta`` (anything beats ``None``)."""
@@ -285,7 +293,14 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
-        _require(self, "schedule", schedule, "a function schedule(epoch, lr) -> new learning rate", callable(schedule), TypeError)
+        _require(
+            self,
+            "schedule",
+            schedule,
+            "a function schedule(epoch, lr) -> new learning rate",
+            callable(schedule),
+            TypeError,
+        )
         _check_count(self, "verbose", verbose, allow_bool=True)
         self.schedule = schedule
         self.verbose = verbose
@@ -307,7 +322,13 @@ class LearningRateScheduler(Callback):
     def _as_learning_rate(self, value: Any, epoch: int) -> float:
         """``value`` as a float, or a ValueError saying what the schedule returned."""
         array = np.asarray(value) if not isinstance(value, (bool, str)) else None
-        ok = array is not None and array.shape == () and array.dtype.kind in "iuf" and math.isfinite(array) and array >= 0
+        ok = (
+            array is not None
+            and array.shape == ()
+            and array.dtype.kind in "iuf"
+            and math.isfinite(array)
+            and array >= 0
+        )
         if not ok:
             raise ValueError(f"LearningRateScheduler: `schedule` must return a non-negative finite float, "
                              f"returned {value!r} for epoch {epoch}.")  # fmt: skip
@@ -345,7 +366,9 @@ class TerminateOnNaN(Callback):
         if loss is None or math.isfinite(loss):
             return
         if self.raise_error:
-            raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. Terminating training immediately.")
+            raise RuntimeError(
+                f"NaN or Inf loss encountered at batch {batch}. Loss value: {loss}. Terminating training immediately."
+            )
         print(f"Batch {batch}: Invalid loss, terminating training")
         self.model.stop_training = True
 
@@ -362,8 +385,17 @@ class CSVLogger(Callback):
 
     def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:
         super().__init__()
-        _require(self, "filename", filename, "a path (str or os.PathLike)", isinstance(filename, (str, os.PathLike)), TypeError)
-        _require(self, "separator", separator, "a one-character string", isinstance(separator, str) and len(separator) == 1)
+        _require(
+            self,
+            "filename",
+            filename,
+            "a path (str or os.PathLike)",
+            isinstance(filename, (str, os.PathLike)),
+            TypeError,
+        )
+        _require(
+            self, "separator", separator, "a one-character string", isinstance(separator, str) and len(separator) == 1
+        )
         _check_bool(self, "append", append)
         self.filename = os.fspath(filename)
         self.sep = separator

@@ -1,11 +1,11 @@
 """Layers (Keras 3 names)."""
 
-from highnn.layers.activation_layers import ELU, PReLU, ReLU, LeakyReLU, Softmax
+from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from highnn.layers.core import Activation, Dense, Input, InputLayer
 from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
-from highnn.layers.reshaping import Flatten, Reshape
 from highnn.layers.regularization import Dropout, GaussianNoise
+from highnn.layers.reshaping import Flatten, Reshape
 
 #: the layer classes a saved model may name (an allow-list: nothing else is ever constructed)
 LAYER_CLASSES: dict[str, type[Layer]] = {

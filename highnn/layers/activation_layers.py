@@ -41,7 +41,9 @@ class ReLU(ElementwiseActivation):
     >>> hn.layers.ReLU(max_value=6.0)(np.array([[-1.0, 3.0, 9.0]]))  # [[0, 3, 6]]
     """
 
-    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.max_value = None if max_value is None else check_number("ReLU", "max_value", max_value, 0.0)
         self.negative_slope = check_number("ReLU", "negative_slope", negative_slope, 0.0)
@@ -51,7 +53,12 @@ class ReLU(ElementwiseActivation):
         return composites.relu(inputs, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold}
+        return {
+            **super().get_config(),
+            "max_value": self.max_value,
+            "negative_slope": self.negative_slope,
+            "threshold": self.threshold,
+        }
 
 
 class LeakyReLU(ElementwiseActivation):
@@ -135,9 +142,15 @@ class PReLU(ElementwiseActivation):
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         if shared_axes is not None:
-            shared = (shared_axes,) if isinstance(shared_axes, int) and not isinstance(shared_axes, bool) else shared_axes
-            if not isinstance(shared, (list, tuple)) or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in shared):
-                raise ValueError(f"PReLU: `shared_axes` must be None or a list of axes >= 1 (axis 0 is the batch), received {shared_axes!r}.")
+            shared = (
+                (shared_axes,) if isinstance(shared_axes, int) and not isinstance(shared_axes, bool) else shared_axes
+            )
+            if not isinstance(shared, (list, tuple)) or not all(
+                isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in shared
+            ):
+                raise ValueError(
+                    f"PReLU: `shared_axes` must be None or a list of axes >= 1 (axis 0 is the batch), received {shared_axes!r}."
+                )
             shared_axes = tuple(shared)
         self.shared_axes: tuple[int, ...] | None = shared_axes
         self.input_spec: InputSpec | None = None
@@ -146,11 +159,17 @@ class PReLU(ElementwiseActivation):
     def build(self, input_shape: Shape) -> None:
         shared = self.shared_axes or ()
         if any(a >= len(input_shape) for a in shared):
-            raise ValueError(f"PReLU {self.name!r}: `shared_axes` {shared} is out of range for an input of shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"PReLU {self.name!r}: `shared_axes` {shared} is out of range for an input of shape {tuple(input_shape)}."
+            )
         if any(input_shape[i] is None for i in range(1, len(input_shape)) if i not in shared):
-            raise ValueError(f"PReLU {self.name!r}: every non-shared axis of the input must have a defined size, received {tuple(input_shape)}.")
+            raise ValueError(
+                f"PReLU {self.name!r}: every non-shared axis of the input must have a defined size, received {tuple(input_shape)}."
+            )
         shape = tuple(1 if i in shared else int(input_shape[i]) for i in range(1, len(input_shape)))
-        self.input_spec = InputSpec(len(input_shape), {i: input_shape[i] for i in range(1, len(input_shape)) if i not in shared})
+        self.input_spec = InputSpec(
+            len(input_shape), {i: input_shape[i] for i in range(1, len(input_shape)) if i not in shared}
+        )
         self.alpha = self.add_weight(shape, self.alpha_initializer, "alpha", regularizer=self.alpha_regularizer)
 
     def check_input(self, x: Tensor) -> None:
@@ -162,7 +181,11 @@ class PReLU(ElementwiseActivation):
 
     def get_config(self) -> dict[str, Any]:
         shared_axes = None if self.shared_axes is None else list(self.shared_axes)
-        return {**super().get_config(), "shared_axes": shared_axes, **serialize_weight_arguments(self, ("alpha_initializer",), ("alpha_regularizer",))}
+        return {
+            **super().get_config(),
+            "shared_axes": shared_axes,
+            **serialize_weight_arguments(self, ("alpha_initializer",), ("alpha_regularizer",)),
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:

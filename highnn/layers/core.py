@@ -14,7 +14,14 @@ from highnn.ops.primitives import max, reshape
 class InputLayer(Layer):
     """Declares the shape of a model's inputs (without the batch axis)."""
 
-    def __init__(self, shape: tuple[int, ...] | None = None, batch_size: int | None = None, dtype: str | None = None, name: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        shape: tuple[int, ...] | None = None,
+        batch_size: int | None = None,
+        dtype: str | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(name=name or None, **kwargs)
         if shape is None or not all(isinstance(n, int) and n > 0 for n in tuple(shape)):
             raise ValueError(f"InputLayer: `shape` must be a tuple of positive ints, received {shape!r}.")
@@ -50,7 +57,9 @@ class InputLayer(Layer):
         return cls(**{**config, "shape": tuple(config["shape"])})
 
 
-def Input(shape: tuple[int, ...], batch_size: int | None = None, dtype: str | None = None, name: str | None = None) -> InputLayer:
+def Input(
+    shape: tuple[int, ...], batch_size: int | None = None, dtype: str | None = None, name: str | None = None
+) -> InputLayer:
     """The input declaration that starts a Sequential model: ``hn.Input(shape=(64,))``."""
     return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
 
@@ -98,10 +107,18 @@ class Dense(Layer):
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
-            raise ValueError(f"Dense {self.name!r} needs inputs of shape (batch, ..., features), received {input_shape}.")
+            raise ValueError(
+                f"Dense {self.name!r} needs inputs of shape (batch, ..., features), received {input_shape}."
+            )
         self.expected_last_dim = int(input_shape[-1])
-        self.kernel = self.add_weight((self.expected_last_dim, self.units), self.kernel_initializer, "kernel", regularizer=self.kernel_regularizer)
-        self.bias = self.add_weight((self.units,), self.bias_initializer, "bias", regularizer=self.bias_regularizer) if self.use_bias else None
+        self.kernel = self.add_weight(
+            (self.expected_last_dim, self.units), self.kernel_initializer, "kernel", regularizer=self.kernel_regularizer
+        )
+        self.bias = (
+            self.add_weight((self.units,), self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+            if self.use_bias
+            else None
+        )
 
     def call(self, inputs: Tensor) -> Tensor:
         if self.aggregation == "sum":

@@ -14,7 +14,14 @@ from highnn import initializers, regularizers
 Shape = tuple[int | None, ...]
 
 
-def check_number(owner: str, argument: str, value: Any, low: float | None = None, high: float | None = None, high_inclusive: bool = True) -> float:
+def check_number(
+    owner: str,
+    argument: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    high_inclusive: bool = True,
+) -> float:
     """``value`` as a float, or an error naming ``owner``, ``argument``, what was expected and ``value``.
 
     The valid range is ``[low, high]`` (``[low, high)`` with
@@ -45,7 +52,12 @@ def check_seed(owner: str, seed: Any) -> int | None:
 def check_axes(owner: str, axis: Any, allow_many: bool = False) -> int | tuple[int, ...]:
     """``axis`` as an int (or a tuple of distinct ints when ``allow_many``), else a TypeError naming ``owner``."""
     is_int = isinstance(axis, int) and not isinstance(axis, bool)
-    many = allow_many and isinstance(axis, (list, tuple)) and axis and all(isinstance(a, int) and not isinstance(a, bool) for a in axis)
+    many = (
+        allow_many
+        and isinstance(axis, (list, tuple))
+        and axis
+        and all(isinstance(a, int) and not isinstance(a, bool) for a in axis)
+    )
     if is_int:
         return axis
     if many and len(set(axis)) == len(axis):
@@ -59,7 +71,9 @@ def resolve_axes(owner: str, axes: int | tuple[int, ...], input_shape: Shape) ->
     ndim = len(input_shape)
     for axis in (axes,) if isinstance(axes, int) else axes:
         if not -ndim <= axis < ndim:
-            raise ValueError(f"{owner}: `axis` {axis} is out of range for an input of shape {tuple(input_shape)} ({ndim} dimensions).")
+            raise ValueError(
+                f"{owner}: `axis` {axis} is out of range for an input of shape {tuple(input_shape)} ({ndim} dimensions)."
+            )
     resolved = sorted({a % ndim for a in ((axes,) if isinstance(axes, int) else axes)})
     if len(resolved) != (1 if isinstance(axes, int) else len(axes)):
         raise ValueError(f"{owner}: `axis` {axes!r} names one axis twice for an input of shape {tuple(input_shape)}.")
@@ -88,14 +102,18 @@ class InputSpec:
                 )
 
 
-def serialize_weight_arguments(layer: Any, initializer_names: Iterable[str], regularizer_names: Iterable[str]) -> dict[str, Any]:
+def serialize_weight_arguments(
+    layer: Any, initializer_names: Iterable[str], regularizer_names: Iterable[str]
+) -> dict[str, Any]:
     """The config entries of a layer's initializer and regularizer arguments."""
     config = {name: initializers.serialize(getattr(layer, name)) for name in initializer_names}
     config.update({name: regularizers.serialize(getattr(layer, name)) for name in regularizer_names})
     return config
 
 
-def deserialize_weight_arguments(config: dict[str, Any], initializer_names: Iterable[str], regularizer_names: Iterable[str]) -> dict[str, Any]:
+def deserialize_weight_arguments(
+    config: dict[str, Any], initializer_names: Iterable[str], regularizer_names: Iterable[str]
+) -> dict[str, Any]:
     """``config`` with its initializer and regularizer entries turned back into objects."""
     config = dict(config)
     for name in initializer_names:

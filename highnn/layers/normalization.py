@@ -36,7 +36,9 @@ def moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     return average, mean(square(x - average), axes, keepdims=True)
 
 
-def normalize(x: Tensor, average: Tensor, variance: Tensor, gamma: Tensor | None, beta: Tensor | None, epsilon: float) -> Tensor:
+def normalize(
+    x: Tensor, average: Tensor, variance: Tensor, gamma: Tensor | None, beta: Tensor | None, epsilon: float
+) -> Tensor:
     """``gamma * (x - average) / sqrt(variance + epsilon) + beta`` (without gamma or beta when None)."""
     scale = 1.0 / sqrt(variance + epsilon)
     if gamma is not None:
@@ -94,9 +96,13 @@ class AffineNormalization(Layer):
         self.param_shape = tuple(int(input_shape[a]) for a in self.axes)
         self.input_spec = InputSpec(len(input_shape), {a: input_shape[a] for a in self.axes})
         if self.scale:
-            self.gamma = self.add_weight(self.param_shape, self.gamma_initializer, "gamma", regularizer=self.gamma_regularizer)
+            self.gamma = self.add_weight(
+                self.param_shape, self.gamma_initializer, "gamma", regularizer=self.gamma_regularizer
+            )
         if self.center:
-            self.beta = self.add_weight(self.param_shape, self.beta_initializer, "beta", regularizer=self.beta_regularizer)
+            self.beta = self.add_weight(
+                self.param_shape, self.beta_initializer, "beta", regularizer=self.beta_regularizer
+            )
 
     def check_input(self, x: Tensor) -> None:
         if self.input_spec is not None:
@@ -106,11 +112,20 @@ class AffineNormalization(Layer):
         """``parameter`` (shaped like ``param_shape``) reshaped to broadcast against an input of ``ndim`` dimensions."""
         if parameter is None:
             return None
-        return reshape(parameter, tuple(parameter.shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim)))
+        return reshape(
+            parameter, tuple(parameter.shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim))
+        )
 
     def normalize_with(self, x: Tensor, average: Tensor, variance: Tensor) -> Tensor:
         """``x`` normalised with the given statistics, then scaled by gamma and shifted by beta."""
-        return normalize(x, average, variance, self.broadcastable(self.gamma, x.ndim), self.broadcastable(self.beta, x.ndim), self.epsilon)
+        return normalize(
+            x,
+            average,
+            variance,
+            self.broadcastable(self.gamma, x.ndim),
+            self.broadcastable(self.beta, x.ndim),
+            self.epsilon,
+        )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if self.input_spec is not None:
@@ -162,7 +177,17 @@ class BatchNormalization(AffineNormalization):
         gamma_regularizer: Regularizer = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer, **kwargs)
+        super().__init__(
+            axis,
+            epsilon,
+            center,
+            scale,
+            beta_initializer,
+            gamma_initializer,
+            beta_regularizer,
+            gamma_regularizer,
+            **kwargs,
+        )
         self.momentum = check_number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
@@ -171,8 +196,12 @@ class BatchNormalization(AffineNormalization):
 
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
-        self.moving_mean = self.add_weight(self.param_shape, self.moving_mean_initializer, "moving_mean", trainable=False)
-        self.moving_variance = self.add_weight(self.param_shape, self.moving_variance_initializer, "moving_variance", trainable=False)
+        self.moving_mean = self.add_weight(
+            self.param_shape, self.moving_mean_initializer, "moving_mean", trainable=False
+        )
+        self.moving_variance = self.add_weight(
+            self.param_shape, self.moving_variance_initializer, "moving_variance", trainable=False
+        )
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if training and self.trainable:

@@ -62,7 +62,9 @@ class Dropout(RandomLayer):
     >>> layer(np.ones((2, 4)), training=True)  # zeros and 2.0s
     """
 
-    def __init__(self, rate: float, noise_shape: tuple[int | None, ...] | None = None, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, rate: float, noise_shape: tuple[int | None, ...] | None = None, seed: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(seed=seed, **kwargs)
         self.rate = check_number("Dropout", "rate", rate, 0.0, 1.0, high_inclusive=False)
         self.noise_shape = _check_noise_shape(noise_shape)
@@ -128,5 +130,7 @@ def _check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
         n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0) for n in noise_shape
     )
     if not entries_ok:
-        raise ValueError(f"Dropout: `noise_shape` must be None or a tuple of positive integers and Nones, received {noise_shape!r}.")
+        raise ValueError(
+            f"Dropout: `noise_shape` must be None or a tuple of positive integers and Nones, received {noise_shape!r}."
+        )
     return tuple(None if n is None else int(n) for n in noise_shape)

@@ -37,7 +37,9 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) < 1:
-            raise ValueError(f"Flatten {self.name!r}: the input needs a batch axis, received shape {tuple(input_shape)}.")
+            raise ValueError(
+                f"Flatten {self.name!r}: the input needs a batch axis, received shape {tuple(input_shape)}."
+            )
         rest = input_shape[1:]
         return (input_shape[0], None if None in rest else math.prod(rest))
 
@@ -58,9 +60,13 @@ class Reshape(Layer):
             isinstance(n, int) and not isinstance(n, bool) and (n > 0 or n == -1) for n in target_shape
         )
         if not valid:
-            raise ValueError(f"Reshape: `target_shape` must be a tuple of positive integers (one may be -1), received {target_shape!r}.")
+            raise ValueError(
+                f"Reshape: `target_shape` must be a tuple of positive integers (one may be -1), received {target_shape!r}."
+            )
         if list(target_shape).count(-1) > 1:
-            raise ValueError(f"Reshape: `target_shape` may contain at most one -1 (an inferred size), received {tuple(target_shape)}.")
+            raise ValueError(
+                f"Reshape: `target_shape` may contain at most one -1 (an inferred size), received {tuple(target_shape)}."
+            )
         self.target_shape = tuple(target_shape)
 
     def output_example_shape(self, input_shape: Shape) -> Shape:

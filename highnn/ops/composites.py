@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from highnn.graph import Tensor
+from highnn.ops.primitives import abs as abs_
 from highnn.ops.primitives import (
     cast,
     equal,
@@ -25,7 +26,6 @@ from highnn.ops.primitives import (
     to_tensor,
     where,
 )
-from highnn.ops.primitives import abs as abs_
 from highnn.ops.primitives import erf as erf_
 
 Axis = int | tuple[int, ...] | None

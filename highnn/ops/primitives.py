@@ -101,8 +101,7 @@ def _same_dtype(name: str, *tensors: Tensor) -> None:
     dtypes = [t.dtype for t in tensors]
     if len(set(dtypes)) > 1:
         raise TypeError(
-            f"{name}: operands must have one dtype, received {' and '.join(dtypes)}; "
-            "cast one with .astype() first."
+            f"{name}: operands must have one dtype, received {' and '.join(dtypes)}; cast one with .astype() first."
         )
 
 
@@ -110,9 +109,7 @@ def _broadcast_shape(name: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     try:
         return np.broadcast_shapes(*shapes)
     except ValueError:
-        raise ValueError(
-            f"{name}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together."
-        ) from None
+        raise ValueError(f"{name}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together.") from None
 
 
 def check_elementwise(name: str, *tensors: Tensor) -> None:
@@ -257,7 +254,9 @@ abs = _define("abs", 1, (lambda g, out, x: g * sign(x),))
 sign = _define("sign", 1)
 floor = _define("floor", 1, (_zero_grad,), check_float)
 sin = _define("sin", 1, (lambda g, out, x: g * cos(x),), check_float)
-cos = _define("cos", 1, (lambda g, out, x: neg(g * sin(x)),), check_float)  # piecewise constant: zero gradient almost everywhere
+cos = _define(
+    "cos", 1, (lambda g, out, x: neg(g * sin(x)),), check_float
+)  # piecewise constant: zero gradient almost everywhere
 # fused for speed and numerics (DESIGN: "unless numerics need their own primitive"): d/dx = g - softmax(x) * sum(g)
 _log_softmax = _define(
     "log_softmax", 1,
@@ -422,7 +421,9 @@ Tensor.__lt__, Tensor.__le__ = _method(less), _method(less_equal)
 Tensor.__getitem__ = _method(getitem)
 Tensor.sum = _method(sum)
 Tensor.max = _method(max)
-Tensor.reshape = lambda self, *shape: reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+Tensor.reshape = lambda self, *shape: reshape(
+    self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape
+)
 Tensor.transpose = lambda self, *axes: transpose(self, axes or None)
 Tensor.T = property(lambda self: transpose(self))
 Tensor.astype = _method(cast)

@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from highnn import registry
 from highnn.optimizers import schedules
 from highnn.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from highnn.optimizers.adaptive import Adadelta, Adagrad, RMSprop
 from highnn.optimizers.base import Optimizer
 from highnn.optimizers.lion import Lion
 from highnn.optimizers.sgd import SGD
-from highnn import registry
 from highnn.registry import allowed_classes, class_name_table, lookup, serialize
 
-CLASSES: dict[str, type[Optimizer]] = class_name_table(SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)
+CLASSES: dict[str, type[Optimizer]] = class_name_table(
+    SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion
+)
 _BY_STRING = {name.lower(): cls for name, cls in CLASSES.items()}
 
 
@@ -32,7 +34,9 @@ def get(identifier: str | dict[str, Any] | Optimizer | type[Optimizer]) -> Optim
         return deserialize(identifier)
     if isinstance(identifier, str):
         return lookup("optimizer", identifier, _BY_STRING)()
-    raise TypeError(f"`optimizer` must be a string, a config dict or an Optimizer, received {identifier!r} of type {type(identifier).__name__}.")
+    raise TypeError(
+        f"`optimizer` must be a string, a config dict or an Optimizer, received {identifier!r} of type {type(identifier).__name__}."
+    )
 
 
 def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type] | None = None) -> Optimizer:
@@ -41,7 +45,9 @@ def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type] | Non
     Only the classes in :data:`CLASSES` are allowed, and those in ``custom_objects``
     (your Optimizer or LearningRateSchedule subclasses, by class name).
     """
-    return registry.deserialize("optimizer", config, allowed_classes(CLASSES, custom_objects, Optimizer), custom_objects)
+    return registry.deserialize(
+        "optimizer", config, allowed_classes(CLASSES, custom_objects, Optimizer), custom_objects
+    )
 
 
 __all__ = [

@@ -32,7 +32,14 @@ class _MomentOptimizer(Optimizer):
 
     hyperparameters: ClassVar[tuple[str, ...]] = ("beta_1", "beta_2", "epsilon")
 
-    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, **kwargs: Unpack[CommonArguments]) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        **kwargs: Unpack[CommonArguments],
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
         owner = type(self).__name__
         self.beta_1 = check_beta(owner, "beta_1", beta_1)
@@ -62,7 +69,15 @@ class Adam(_MomentOptimizer):
     default_name = "adam"
     hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
-    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False, **kwargs: Unpack[CommonArguments]) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        **kwargs: Unpack[CommonArguments],
+    ) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
         self.amsgrad = check_flag(type(self).__name__, "amsgrad", amsgrad)
 
@@ -103,7 +118,9 @@ class AdamW(Adam):
         **kwargs: Unpack[ClippingAndName],
     ) -> None:
         if weight_decay is None:
-            raise ValueError("AdamW: `weight_decay` must be a non-negative float, received None; use Adam for no weight decay.")
+            raise ValueError(
+                "AdamW: `weight_decay` must be a non-negative float, received None; use Adam for no weight decay."
+            )
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay=weight_decay, **kwargs)
 
 
@@ -141,7 +158,9 @@ class Nadam(_MomentOptimizer):
     def create_state(self, variables: list[Variable]) -> None:
         self.add_optimizer_variables(variables, "momentum")
         self.add_optimizer_variables(variables, "velocity")
-        self.u_product = self.add_variable((), "u_product", variables[0].dtype if variables else settings.floatx, initial_value=1.0)
+        self.u_product = self.add_variable(
+            (), "u_product", variables[0].dtype if variables else settings.floatx, initial_value=1.0
+        )
 
     def momentum_schedule(self, t: Tensor) -> Tensor:
         """``u_t``: ``beta_1`` damped at the first steps."""

@@ -27,9 +27,17 @@ class Adagrad(Optimizer):
     default_name = "adagrad"
     hyperparameters = ("initial_accumulator_value", "epsilon")
 
-    def __init__(self, learning_rate: LearningRate = 0.001, initial_accumulator_value: float = 0.1, epsilon: float = 1e-7, **kwargs: Unpack[CommonArguments]) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        initial_accumulator_value: float = 0.1,
+        epsilon: float = 1e-7,
+        **kwargs: Unpack[CommonArguments],
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
-        self.initial_accumulator_value = check_number("Adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0)
+        self.initial_accumulator_value = check_number(
+            "Adagrad", "initial_accumulator_value", initial_accumulator_value, 0.0
+        )
         self.epsilon = check_epsilon("Adagrad", epsilon)
 
     def create_state(self, variables: list[Variable]) -> None:
@@ -53,7 +61,13 @@ class Adadelta(Optimizer):
     default_name = "adadelta"
     hyperparameters = ("rho", "epsilon")
 
-    def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs: Unpack[CommonArguments]) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        rho: float = 0.95,
+        epsilon: float = 1e-7,
+        **kwargs: Unpack[CommonArguments],
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
         self.rho = check_number("Adadelta", "rho", rho, 0.0, 1.0)
         self.epsilon = check_epsilon("Adadelta", epsilon)

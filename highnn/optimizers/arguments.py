@@ -21,18 +21,24 @@ def check_number(
     high_open=True)`` accepts ``0 <= b < 1``.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{owner}: `{argument}` must be {_describe(low, high, low_open, high_open)}, received {value!r} of type {type(value).__name__}.")
+        raise TypeError(
+            f"{owner}: `{argument}` must be {_describe(low, high, low_open, high_open)}, received {value!r} of type {type(value).__name__}."
+        )
     above = value > low if low_open else value >= low
     below = value < high if high_open else value <= high
     if not (math.isfinite(value) and above and below):
-        raise ValueError(f"{owner}: `{argument}` must be {_describe(low, high, low_open, high_open)}, received {value!r}.")
+        raise ValueError(
+            f"{owner}: `{argument}` must be {_describe(low, high, low_open, high_open)}, received {value!r}."
+        )
     return float(value)
 
 
 def check_flag(owner: str, argument: str, value: Any) -> bool:
     """``value`` unless it is not a bool (``amsgrad="yes"`` is a mistake, not ``True``)."""
     if not isinstance(value, bool):
-        raise TypeError(f"{owner}: `{argument}` must be True or False, received {value!r} of type {type(value).__name__}.")
+        raise TypeError(
+            f"{owner}: `{argument}` must be True or False, received {value!r} of type {type(value).__name__}."
+        )
     return value
 
 

@@ -75,10 +75,16 @@ class Optimizer(ABC):
         clipping = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         given = [f"{argument}={value!r}" for argument, value in clipping.items() if value is not None]
         if len(given) > 1:
-            raise ValueError(f"{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, received {', '.join(given)}.")
+            raise ValueError(
+                f"{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, received {', '.join(given)}."
+            )
         checked = {argument: None if value is None else check_number(owner, argument, value, 0.0)
                    for argument, value in {**clipping, "weight_decay": weight_decay}.items()}  # fmt: skip
-        self.clipnorm, self.clipvalue, self.global_clipnorm = checked["clipnorm"], checked["clipvalue"], checked["global_clipnorm"]
+        self.clipnorm, self.clipvalue, self.global_clipnorm = (
+            checked["clipnorm"],
+            checked["clipvalue"],
+            checked["global_clipnorm"],
+        )
         self.weight_decay = checked["weight_decay"]
         self.name = name or self.default_name
         self.built = False
@@ -86,7 +92,9 @@ class Optimizer(ABC):
         self._slots: dict[str, list[Variable]] = {}
         self._index: dict[int, int] = {}
         self._trainable_variables: list[Variable] = []
-        self.iterations = Variable(np.array(0, dtype=np.int64), name="iterations", trainable=False, path=f"{self.name}/iterations")
+        self.iterations = Variable(
+            np.array(0, dtype=np.int64), name="iterations", trainable=False, path=f"{self.name}/iterations"
+        )
         self._learning_rate: Variable | schedules.LearningRateSchedule
         if isinstance(learning_rate, schedules.LearningRateSchedule):
             self._learning_rate = learning_rate
@@ -96,7 +104,9 @@ class Optimizer(ABC):
 
     def _check_learning_rate(self, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{type(self).__name__}: `learning_rate` must be a non-negative float or a LearningRateSchedule, received {value!r} of type {type(value).__name__}.")
+            raise TypeError(
+                f"{type(self).__name__}: `learning_rate` must be a non-negative float or a LearningRateSchedule, received {value!r} of type {type(value).__name__}."
+            )
         return check_number(type(self).__name__, "learning_rate", value, 0.0)
 
     # -------------------------------------------------------- learning rate
@@ -131,13 +141,23 @@ class Optimizer(ABC):
     def create_state(self, variables: list[Variable]) -> None:
         """Add the optimizer's slots for ``variables`` (plain SGD has none)."""
 
-    def add_variable(self, shape: tuple[int, ...], name: str, dtype: str | None = None, initial_value: float = 0.0) -> Variable:
+    def add_variable(
+        self, shape: tuple[int, ...], name: str, dtype: str | None = None, initial_value: float = 0.0
+    ) -> Variable:
         """A state variable filled with ``initial_value``, listed in :attr:`variables`."""
-        variable = Variable(np.full(shape, initial_value), name=name, trainable=False, dtype=dtype or settings.floatx, path=f"{self.name}/{name}")
+        variable = Variable(
+            np.full(shape, initial_value),
+            name=name,
+            trainable=False,
+            dtype=dtype or settings.floatx,
+            path=f"{self.name}/{name}",
+        )
         self._state.append(variable)
         return variable
 
-    def add_optimizer_variables(self, variables: Sequence[Variable], names: str | Sequence[str], initial_value: float = 0.0) -> None:
+    def add_optimizer_variables(
+        self, variables: Sequence[Variable], names: str | Sequence[str], initial_value: float = 0.0
+    ) -> None:
         """One slot per variable and name, shaped like the variable and named ``{path}_{name}``; :meth:`slot` finds them.
 
         Several names are created variable by variable (``m_w1, u_w1, m_w2, u_w2``), as Keras orders them.
@@ -147,7 +167,9 @@ class Optimizer(ABC):
             self._slots[name] = []
         for variable in variables:
             for name in names:
-                slot = self.add_variable(variable.shape, f"{variable.path.replace('/', '_')}_{name}", variable.dtype, initial_value)
+                slot = self.add_variable(
+                    variable.shape, f"{variable.path.replace('/', '_')}_{name}", variable.dtype, initial_value
+                )
                 self._slots[name].append(slot)
 
     def slot(self, name: str, variable: Variable) -> Variable:
@@ -167,18 +189,24 @@ class Optimizer(ABC):
         owner = type(self).__name__
         if variables is None:
             if not self.built:
-                raise ValueError(f"{owner}.apply: pass `variables` (or call build(variables) first) so the optimizer knows what to update.")
+                raise ValueError(
+                    f"{owner}.apply: pass `variables` (or call build(variables) first) so the optimizer knows what to update."
+                )
             variables = self._trainable_variables
         variables, grads = list(variables), list(grads)
         if len(grads) != len(variables):
-            raise ValueError(f"{owner}.apply: received {len(grads)} gradients for {len(variables)} variables; they must pair up.")
+            raise ValueError(
+                f"{owner}.apply: received {len(grads)} gradients for {len(variables)} variables; they must pair up."
+            )
         if not grads:
             return
         with no_grad():
             self.build(variables)
             unknown = [v.path for v in variables if id(v) not in self._index]
             if unknown:
-                raise ValueError(f"{owner}.apply: variables {unknown} are not among the {len(self._index)} this optimizer was built with; create a new optimizer for new variables.")
+                raise ValueError(
+                    f"{owner}.apply: variables {unknown} are not among the {len(self._index)} this optimizer was built with; create a new optimizer for new variables."
+                )
             grads = self.clip_gradients([cast(g, v.dtype) for g, v in zip(grads, variables)])
             learning_rate = self.learning_rate
             if self.weight_decay:

@@ -23,7 +23,13 @@ class Lion(Optimizer):
     default_name = "lion"
     hyperparameters = ("beta_1", "beta_2")
 
-    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.99, **kwargs: Unpack[CommonArguments]) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.99,
+        **kwargs: Unpack[CommonArguments],
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
         # beta_1 = 0 would make Lion plain signSGD, so Keras requires beta_1 > 0
         self.beta_1 = check_number("Lion", "beta_1", beta_1, 0.0, 1.0, low_open=True)

@@ -15,12 +15,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from highnn import registry
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.ops.primitives import cast, cos, floor, maximum, minimum, to_tensor, where
 from highnn.ops.primitives import pow as power
 from highnn.optimizers.arguments import check_flag, check_number
-from highnn import registry
 from highnn.registry import allowed_classes, serialize
 
 
@@ -37,7 +37,9 @@ class LearningRateSchedule(ABC):
         """The learning rate at ``step`` (an integer scalar tensor: the optimizer's step count)."""
 
     def get_config(self) -> dict[str, Any]:
-        raise NotImplementedError(f"Learning rate schedule {type(self).__name__!r} must override get_config() to be serializable.")
+        raise NotImplementedError(
+            f"Learning rate schedule {type(self).__name__!r} must override get_config() to be serializable."
+        )
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
@@ -55,7 +57,14 @@ class ExponentialDecay(LearningRateSchedule):
     >>> schedule = ExponentialDecay(0.1, decay_steps=100, decay_rate=0.96, staircase=True)
     """
 
-    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False, name: str = "ExponentialDecay") -> None:
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        decay_rate: float,
+        staircase: bool = False,
+        name: str = "ExponentialDecay",
+    ) -> None:
         owner = type(self).__name__
         self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
@@ -80,7 +89,14 @@ class InverseTimeDecay(LearningRateSchedule):
     >>> schedule = InverseTimeDecay(0.1, decay_steps=1.0, decay_rate=0.5)
     """
 
-    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False, name: str = "InverseTimeDecay") -> None:
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        decay_steps: float,
+        decay_rate: float,
+        staircase: bool = False,
+        name: str = "InverseTimeDecay",
+    ) -> None:
         owner = type(self).__name__
         self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
@@ -210,7 +226,9 @@ class CosineDecay(LearningRateSchedule):
         decayed = self._decay(minimum(maximum(step - self.warmup_steps, 0.0), self.decay_steps), self.warmup_target)
         if not self.warmup_steps:
             return decayed
-        warmup = (self.warmup_target - self.initial_learning_rate) * (step / self.warmup_steps) + self.initial_learning_rate
+        warmup = (self.warmup_target - self.initial_learning_rate) * (
+            step / self.warmup_steps
+        ) + self.initial_learning_rate
         return where(step < self.warmup_steps, warmup, decayed)
 
     def _decay(self, step: Tensor, start: float) -> Tensor:
@@ -222,16 +240,19 @@ class CosineDecay(LearningRateSchedule):
                 "name": self.name, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}  # fmt: skip
 
 
-
-
 CLASSES: dict[str, type[LearningRateSchedule]] = {
-    cls.__name__: cls for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay)
+    cls.__name__: cls
+    for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay)
 }
 
 
-def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type[LearningRateSchedule]] | None = None) -> LearningRateSchedule:
+def deserialize(
+    config: dict[str, Any], custom_objects: Mapping[str, type[LearningRateSchedule]] | None = None
+) -> LearningRateSchedule:
     """The schedule :func:`serialize` described; only the classes in :data:`CLASSES` and ``custom_objects`` are allowed."""
-    return registry.deserialize("learning rate schedule", config, allowed_classes(CLASSES, custom_objects, LearningRateSchedule))
+    return registry.deserialize(
+        "learning rate schedule", config, allowed_classes(CLASSES, custom_objects, LearningRateSchedule)
+    )
 
 
 __all__ = [

@@ -22,7 +22,13 @@ class SGD(Optimizer):
     default_name = "SGD"
     hyperparameters = ("momentum", "nesterov")
 
-    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False, **kwargs: Unpack[CommonArguments]) -> None:
+    def __init__(
+        self,
+        learning_rate: LearningRate = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        **kwargs: Unpack[CommonArguments],
+    ) -> None:
         super().__init__(learning_rate, **kwargs)
         self.momentum = check_number("SGD", "momentum", momentum, 0.0, 1.0)
         self.nesterov = check_flag("SGD", "nesterov", nesterov)

@@ -355,14 +355,20 @@ _RECORDS = [
     ),
     OpRecord(
         "log_softmax",
-        lambda rng: [Sample((centered(rng, shape),), {"axis": axis}) for shape, axis in LOG_SOFTMAX_CASES]
-        + [Sample((np.array([[1000.0, 0.0, -1000.0], [50.0, 60.0, 70.0]]),), {"axis": (1,)}, "large")],
-        lambda x, axis: (x - x.max(axis=axis, keepdims=True))
-        - np.log(np.exp(x - x.max(axis=axis, keepdims=True)).sum(axis=axis, keepdims=True)),
+        lambda rng: (
+            [Sample((centered(rng, shape),), {"axis": axis}) for shape, axis in LOG_SOFTMAX_CASES]
+            + [Sample((np.array([[1000.0, 0.0, -1000.0], [50.0, 60.0, 70.0]]),), {"axis": (1,)}, "large")]
+        ),
+        lambda x, axis: (
+            (x - x.max(axis=axis, keepdims=True))
+            - np.log(np.exp(x - x.max(axis=axis, keepdims=True)).sum(axis=axis, keepdims=True))
+        ),
         errors=(
             ErrorInput(Sample((np.ones((2, 3)),), {"axis": (2,)}), ValueError, r"axis 2 is out of range"),
             ErrorInput(Sample((np.ones((2, 0)),), {"axis": (1,)}), ValueError, r"empty axes \(1,\)"),
-            ErrorInput(Sample((np.arange(3, dtype=np.int32),), {"axis": (0,)}, "int32"), TypeError, r"expected a float tensor"),
+            ErrorInput(
+                Sample((np.arange(3, dtype=np.int32),), {"axis": (0,)}, "int32"), TypeError, r"expected a float tensor"
+            ),
         ),
     ),
     OpRecord(

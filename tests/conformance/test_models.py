@@ -22,7 +22,9 @@ TARGETS = {
 }
 
 
-def architecture(activation: str = "tanh", output: str | None = None, use_bias: bool = True, aggregation: str = "sum") -> Callable[[], hn.Sequential]:
+def architecture(
+    activation: str = "tanh", output: str | None = None, use_bias: bool = True, aggregation: str = "sum"
+) -> Callable[[], hn.Sequential]:
     def build() -> hn.Sequential:
         hn.utils.set_random_seed(11)
         return hn.Sequential([
@@ -90,13 +92,18 @@ def test_model_gradients_agree_across_backends(case: str) -> None:
     assert_all_close(on_every_backend(gradients), rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("case", ["activation-relu", "activation-gelu", "loss-sparse-softmax", "loss-binary-logits", "max-aggregation", "no-bias"])
+@pytest.mark.parametrize(
+    "case",
+    ["activation-relu", "activation-gelu", "loss-sparse-softmax", "loss-binary-logits", "max-aggregation", "no-bias"],
+)
 def test_one_epoch_of_fit_gives_the_same_weights(case: str) -> None:
     build, loss, target = CASES[case]
 
     def train() -> list[np.ndarray]:
         model = build()
-        model.compile(optimizer=hn.optimizers.Adam(0.01), loss=loss, metrics=["accuracy" if target == "sparse" else "mae"])
+        model.compile(
+            optimizer=hn.optimizers.Adam(0.01), loss=loss, metrics=["accuracy" if target == "sparse" else "mae"]
+        )
         model.fit(X, TARGETS[target], batch_size=8, epochs=1, shuffle=False, verbose=0)
         return model.get_weights()
 
