@@ -27,10 +27,15 @@ def describe_range(
     if low == -math.inf and high == math.inf:
         return "a finite number" if kind == "a number" else kind
     if high == math.inf:
-        return f"{kind} {'>' if low_open else '>='} {low:g}"
+        return f"{kind} {'>' if low_open else '>='} {_bound(low)}"
     if low == -math.inf:
-        return f"{kind} {'<' if high_open else '<='} {high:g}"
-    return f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f"{kind} {'<' if high_open else '<='} {_bound(high)}"
+    return f"{kind} in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
+
+
+def _bound(value: float) -> str:
+    """Whole bounds print as integers (``4294967295``, not ``4.29497e+09``)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def is_real(value: Any) -> bool:
