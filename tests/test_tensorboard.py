@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,17 @@ def test_missing_tensorboard_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
         TensorBoard()
     with pytest.raises(ValueError, match="update_freq"):  # arguments are checked first
         TensorBoard(update_freq=0)
+
+
+def test_the_example_writes_both_runs_and_the_plot(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    script = Path(__file__).parent.parent / "examples" / "tensorboard_logging.py"
+    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HIGHNN_BACKEND": "numpy"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"TensorBoard runs written to {tmp_path}" in result.stdout
+    assert (tmp_path / "history.png").read_bytes().startswith(b"\x89PNG")
+    train = read_run(tmp_path / "train")
+    assert sorted(train["epoch_accuracy"]) == list(range(10))
+    assert any(tag.endswith("/kernel/histogram") for tag in train)
+    assert sorted(read_run(tmp_path / "validation")["epoch_loss"]) == list(range(10))
