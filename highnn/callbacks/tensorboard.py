@@ -152,7 +152,7 @@ class TensorBoard(Callback):
         _check_unsupported("profile_batch", profile_batch, 0, "profiler")
         _check_unsupported("embeddings_freq", embeddings_freq, 0, "embedding projector")
         _check_unsupported("embeddings_metadata", embeddings_metadata, None, "embedding projector")
-        self.api = _import_tensorboard()
+        self._api = _import_tensorboard()
         self.log_dir = os.fspath(log_dir)
         self.histogram_freq = histogram_freq
         self.write_graph = write_graph
@@ -173,7 +173,7 @@ class TensorBoard(Callback):
     def _writer(self, run: str) -> _RunWriter:
         """The run's writer, created on first use so that a run without data leaves no event file."""
         if run not in self._writers:
-            self._writers[run] = _RunWriter(self.api, os.path.join(self.log_dir, run))
+            self._writers[run] = _RunWriter(self._api, os.path.join(self.log_dir, run))
         return self._writers[run]
 
     def _close_writers(self) -> None:
