@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from highnn import losses
+from highnn.checks import check_integer, check_number
 from highnn.config import settings
 from highnn.graph import Tensor
-from highnn.metrics.base import FunctionMean, Metric, check_int, inputs, invalid, per_example
+from highnn.metrics.base import FunctionMean, Metric, inputs, per_example
 from highnn.ops import composites as C
 from highnn.ops.primitives import cast, equal, greater, less, reshape, sum, to_tensor, where
 
@@ -91,8 +92,7 @@ class BinaryAccuracy(FunctionMean):
     function = staticmethod(binary_accuracy)
 
     def __init__(self, name: str = "binary_accuracy", dtype: str | None = None, threshold: float = 0.5) -> None:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
-            raise invalid("BinaryAccuracy", "threshold", "a number in the open interval (0, 1)", threshold)
+        threshold = check_number("BinaryAccuracy", "threshold", threshold, 0.0, 1.0, low_open=True, high_open=True)
         super().__init__(name, dtype, threshold=threshold)
         self.threshold = threshold
 
@@ -131,9 +131,8 @@ class _TopK(FunctionMean):
     """Checks ``k`` for the two top-k accuracies."""
 
     def __init__(self, k: int, name: str, dtype: str | None) -> None:
-        check_int(type(self).__name__, "k", k, 1)
-        super().__init__(name, dtype, k=int(k))
-        self.k = int(k)
+        self.k = check_integer(type(self).__name__, "k", k, 1)
+        super().__init__(name, dtype, k=self.k)
 
 
 class TopKCategoricalAccuracy(_TopK):

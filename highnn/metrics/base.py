@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from highnn.checks import check_choice
 from highnn.config import FLOAT_TYPES, settings
 from highnn.graph import Tensor, no_grad
 from highnn.initializers import Initializer
@@ -48,8 +49,7 @@ class Metric:
 
     def __init__(self, name: str | None = None, dtype: str | None = None) -> None:
         dtype = dtype or settings.floatx
-        if dtype not in FLOAT_TYPES:
-            raise invalid(type(self).__name__, "dtype", f"one of {FLOAT_TYPES}", dtype)
+        check_choice(type(self).__name__, "dtype", dtype, FLOAT_TYPES)
         self.name = name or snake_case(type(self).__name__)
         self.dtype = dtype
         self.variables: list[Variable] = []
@@ -110,20 +110,6 @@ def _without_gradients(update_state: Callable[..., None]) -> Callable[..., None]
             update_state(self, *args, **kwargs)
 
     return update
-
-
-def invalid(owner: str, argument: str, expected: str, received: Any) -> ValueError:
-    return ValueError(f"{owner}: `{argument}` must be {expected}, received {received!r}.")
-
-
-def check_int(owner: str, argument: str, value: Any, minimum: int) -> None:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise invalid(owner, argument, f"an integer >= {minimum}", value)
-
-
-def check_choice(owner: str, argument: str, value: Any, choices: Sequence[Any]) -> None:
-    if value not in choices:
-        raise invalid(owner, argument, f"one of {tuple(choices)}", value)
 
 
 def check_built(metric: Any) -> None:

@@ -7,20 +7,18 @@ F-scores count them per class at one threshold or at each row's maximum.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
+from highnn.checks import check_choice, check_integer, check_number, fail, is_real
 from highnn.graph import Tensor
 from highnn.metrics.base import (
     EPSILON,
     Metric,
     check_built,
-    check_choice,
-    check_int,
     inputs,
-    invalid,
     safe_divide,
     same_rank,
 )
@@ -52,10 +50,12 @@ def _parse_thresholds(owner: str, thresholds: float | Sequence[float] | None, de
     """``thresholds`` as a list of floats in [0, 1] (``[default]`` when None)."""
     if thresholds is None:
         return [default]
-    values = [thresholds] if isinstance(thresholds, (int, float, np.number)) else list(thresholds)
-    valid = [isinstance(t, (int, float, np.number)) and not isinstance(t, bool) and 0.0 <= t <= 1.0 for t in values]
-    if not values or not all(valid):
-        raise invalid(owner, "thresholds", "a number or a non-empty list of numbers in [0, 1]", thresholds)
+    expected = "a number or a non-empty list of numbers in [0, 1]"
+    values = [thresholds] if is_real(thresholds) else list(thresholds) if isinstance(thresholds, Iterable) else None
+    if values is None or not all(is_real(t) for t in values):
+        fail(owner, "thresholds", expected, thresholds, TypeError)
+    if not values or not all(0.0 <= t <= 1.0 for t in values):
+        fail(owner, "thresholds", expected, thresholds)
     return [float(t) for t in values]
 
 
@@ -162,12 +162,10 @@ class _PrecisionRecall(Metric):
         dtype: str | None = None,
     ) -> None:
         owner = type(self).__name__
-        if top_k is not None:
-            check_int(owner, "top_k", top_k, 1)
-        if class_id is not None:
-            check_int(owner, "class_id", class_id, 0)
+        self.top_k = None if top_k is None else check_integer(owner, "top_k", top_k, 1)
+        self.class_id = None if class_id is None else check_integer(owner, "class_id", class_id, 0)
         super().__init__(name, dtype)
-        self.init_thresholds, self.top_k, self.class_id = thresholds, top_k, class_id
+        self.init_thresholds = thresholds
         self.thresholds = _parse_thresholds(owner, thresholds, 0.5 if top_k is None else NEG_INF)
         self.true_positives = self.add_variable((len(self.thresholds),), name="true_positives")
         setattr(self, self.error_name, self.add_variable((len(self.thresholds),), name=self.error_name))
@@ -275,15 +273,15 @@ class AUC(Metric):
             num_thresholds = len(inner) + 2
             self._clip = _evenly_spaced([0.0] + inner + [1.0])
         else:
-            check_int("AUC", "num_thresholds", num_thresholds, 2)
+            num_thresholds = check_integer("AUC", "num_thresholds", num_thresholds, 2)
             inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
             self._clip = True
         if num_labels is not None:
             if not multi_label:
-                raise ValueError("AUC: `num_labels` is needed only when `multi_label=True`.")
-            check_int("AUC", "num_labels", num_labels, 1)
+                fail("AUC", "num_labels", "None unless `multi_label=True`", num_labels)
+            num_labels = check_integer("AUC", "num_labels", num_labels, 1)
         if label_weights is not None and (np.ndim(label_weights) != 1 or np.any(np.asarray(label_weights) < 0)):
-            raise invalid("AUC", "label_weights", "a list of non-negative numbers, one per label", label_weights)
+            fail("AUC", "label_weights", "a list of non-negative numbers, one per label", label_weights)
         super().__init__(name, dtype)
         self.num_thresholds, self.curve, self.summation_method = num_thresholds, curve.upper(), summation_method.lower()
         self._init_from_thresholds = thresholds is not None
@@ -302,7 +300,7 @@ class AUC(Metric):
     def _build(self, num_labels: int | None) -> None:
         shape = (self.num_thresholds,) if num_labels is None else (self.num_thresholds, num_labels)
         if self.label_weights is not None and self.multi_label and len(self.label_weights) != num_labels:
-            raise ValueError(f"AUC: `label_weights` has {len(self.label_weights)} entries for {num_labels} labels.")
+            fail("AUC", "label_weights", f"one weight for each of the {num_labels} labels", self.label_weights.tolist())
         self.true_positives = self.add_variable(shape, name="true_positives")
         self.false_positives = self.add_variable(shape, name="false_positives")
         self.true_negatives = self.add_variable(shape, name="true_negatives")
@@ -405,14 +403,12 @@ class FBetaScore(Metric):
     ) -> None:
         owner = type(self).__name__
         check_choice(owner, "average", average, self.AVERAGES)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0:
-            raise invalid(owner, "beta", "a number > 0", beta)
-        if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1
-        ):
-            raise invalid(owner, "threshold", "None or a number in (0, 1]", threshold)
+        self.beta = check_number(owner, "beta", beta, 0.0, low_open=True)
+        self.threshold = (
+            None if threshold is None else check_number(owner, "threshold", threshold, 0.0, 1.0, low_open=True)
+        )
         super().__init__(name, dtype)
-        self.average, self.beta, self.threshold = average, float(beta), threshold
+        self.average = average
         self.built = False
 
     def _build(self, num_classes: int) -> None:

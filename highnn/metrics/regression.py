@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from highnn.checks import check_choice, check_integer
 from highnn.graph import Tensor
 from highnn.metrics.base import (
     FunctionMean,
     Mean,
     Metric,
     check_built,
-    check_choice,
-    check_int,
     inputs,
     per_example,
     safe_divide,
@@ -106,9 +105,9 @@ class R2Score(Metric):
         dtype: str | None = None,
     ) -> None:
         check_choice("R2Score", "class_aggregation", class_aggregation, self.AGGREGATIONS)
-        check_int("R2Score", "num_regressors", num_regressors, 0)
+        self.num_regressors = check_integer("R2Score", "num_regressors", num_regressors, 0)
         super().__init__(name, dtype)
-        self.class_aggregation, self.num_regressors = class_aggregation, int(num_regressors)
+        self.class_aggregation = class_aggregation
         self.num_samples = self.add_variable((), name="num_samples")
         self.built = False
 
