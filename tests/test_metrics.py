@@ -625,6 +625,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         M.AUC().update_state(np.zeros((N, 3)), MULTI_PRED)
     with pytest.raises(ValueError, match=r"mean: `sample_weight` of shape \(2,\) does not fit values of shape \(\)"):
         M.Mean().update_state(np.float64(1.0), sample_weight=np.ones(2))
+    with pytest.raises(ValueError, match=r"root_mean_squared_error: `sample_weight` of shape \(24, 3\) does not fit"):
+        M.RootMeanSquaredError().update_state(REGRESSION_TRUE, REGRESSION_PRED, sample_weight=np.ones((N, 3)))
     for unbuilt in (M.F1Score(), M.R2Score(), M.AUC(multi_label=True)):
         with pytest.raises(ValueError, match="has seen no data yet"):
             unbuilt.result()

@@ -15,21 +15,21 @@ from highnn import losses
 from highnn.checks import check_integer, check_number
 from highnn.config import settings
 from highnn.graph import Tensor
-from highnn.metrics.base import FunctionMean, Metric, inputs, per_example
+from highnn.metrics.base import FunctionMean, Metric, value_rows
 from highnn.ops import composites as C
 from highnn.ops.primitives import cast, equal, greater, less, reshape, sum, to_tensor, where
 
 
 def accuracy(y_true: Any, y_pred: Any) -> Tensor:
     """1 where the prediction equals the label, averaged over the last axis."""
-    y_true, y_pred = inputs(y_true, y_pred)
-    return per_example(cast(equal(y_true, y_pred), settings.floatx))
+    y_true, y_pred = value_rows(y_true, y_pred)
+    return C.mean(cast(equal(y_true, y_pred), settings.floatx), axis=-1)
 
 
 def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> Tensor:
     """1 where ``y_pred > threshold`` agrees with the 0/1 label, averaged over the last axis."""
-    y_true, y_pred = inputs(y_true, y_pred)
-    return per_example(cast(equal(y_true, cast(greater(y_pred, threshold), y_pred.dtype)), settings.floatx))
+    y_true, y_pred = value_rows(y_true, y_pred)
+    return C.mean(cast(equal(y_true, cast(greater(y_pred, threshold), y_pred.dtype)), settings.floatx), axis=-1)
 
 
 def categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:

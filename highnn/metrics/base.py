@@ -144,9 +144,15 @@ def inputs(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor, 
     return same_rank(y_true, y_pred)
 
 
-def per_example(values: Tensor) -> Tensor:
-    """Average the last axis; 1-D values are already one per example."""
-    return values if values.ndim <= 1 else C.mean(values, axis=-1)
+def value_rows(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+    """As :func:`inputs`, with a last axis of values for each example (1-D inputs are one value per example).
+
+    The per-example functions average that axis, as the loss functions do.
+    """
+    y_true, y_pred = inputs(y_true, y_pred)
+    if y_pred.ndim > 1:
+        return y_true, y_pred
+    return reshape(y_true, y_true.shape + (1,)), reshape(y_pred, y_pred.shape + (1,))
 
 
 class Mean(Metric):
@@ -177,7 +183,7 @@ class Mean(Metric):
         weights = cast(to_tensor(sample_weight), self.dtype)
         values, weights = same_rank(values, weights)
         values = _mean_over_axes(values, weights.ndim)
-        if np.broadcast_shapes(weights.shape, values.shape) != values.shape:
+        if not _broadcasts_to(weights.shape, values.shape):
             raise ValueError(
                 f"{self.name}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}."
             )
@@ -187,6 +193,13 @@ class Mean(Metric):
 
     def result(self) -> Tensor:
         return safe_divide(self.total, self.count)
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _mean_over_axes(x: Tensor, first_axis: int) -> Tensor:

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from highnn import losses
 from highnn.checks import check_choice, check_integer
 from highnn.graph import Tensor
 from highnn.metrics.base import (
     FunctionMean,
-    Mean,
     Metric,
     check_built,
     inputs,
-    per_example,
     safe_divide,
+    value_rows,
 )
 from highnn.ops import composites as C
-from highnn.ops.primitives import abs, broadcast_to, cast, reshape, sqrt, sum, to_tensor, where
+from highnn.ops.primitives import broadcast_to, cast, reshape, sqrt, sum, to_tensor, where
 
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
-    """Squared errors averaged over the last axis."""
-    y_true, y_pred = inputs(y_true, y_pred)
-    return per_example(C.square(y_pred - y_true))
+    """Squared errors averaged over the last axis: the loss function, one value per example."""
+    return losses.mean_squared_error(*value_rows(y_true, y_pred))
 
 
 def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
-    """Absolute errors averaged over the last axis."""
-    y_true, y_pred = inputs(y_true, y_pred)
-    return per_example(abs(y_pred - y_true))
+    """Absolute errors averaged over the last axis: the loss function, one value per example."""
+    return losses.mean_absolute_error(*value_rows(y_true, y_pred))
 
 
 class MeanSquaredError(FunctionMean):
@@ -61,7 +59,7 @@ class MeanAbsoluteError(FunctionMean):
         super().__init__(name, dtype)
 
 
-class RootMeanSquaredError(Mean):
+class RootMeanSquaredError(FunctionMean):
     """The square root of the (weighted) mean of squared errors.
 
     >>> m = hn.metrics.RootMeanSquaredError()
@@ -70,12 +68,10 @@ class RootMeanSquaredError(Mean):
     0.5
     """
 
+    function = staticmethod(mean_squared_error)
+
     def __init__(self, name: str = "root_mean_squared_error", dtype: str | None = None) -> None:
         super().__init__(name, dtype)
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
-        y_true, y_pred = inputs(y_true, y_pred, self.dtype)
-        super().update_state(C.square(y_pred - y_true), sample_weight)
 
     def result(self) -> Tensor:
         return sqrt(super().result())
