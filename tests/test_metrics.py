@@ -516,8 +516,22 @@ def test_unknown_string_lists_the_valid_names() -> None:
         M.get("auroc")
     for name in ("auc", "precision", "f1_score", "rmse", "sparse_top_k_categorical_accuracy"):
         assert name in str(error.value)
-    with pytest.raises(TypeError, match="`metrics` entries must be"):
+    with pytest.raises(TypeError, match="`metric` must be a string, a config dict, a Metric or a callable, received 3"):
         M.get(3)
+
+
+def test_get_keeps_none_and_wraps_functions() -> None:
+    assert M.get(None) is None
+    metric = M.get(M.mean_absolute_error)
+    assert type(metric) is M.MeanMetricWrapper and metric.name == "mean_absolute_error"
+    assert metric.get_config()["fn"] == "mean_absolute_error"
+
+
+def test_the_registry_allows_mean_in_configs_but_not_as_a_string() -> None:
+    assert {"Mean", "MeanMetricWrapper", "AUC"} <= set(M.METRICS.allowed())
+    assert type(M.deserialize({"class_name": "Mean", "config": {"name": "m"}})) is M.Mean
+    with pytest.raises(ValueError, match="Unknown metric: 'mean'"):
+        M.get("mean")
 
 
 def test_default_names_are_keras_names() -> None:

@@ -18,10 +18,9 @@ module holds the public names and the string look-up.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, overload
 
-from highnn import registry
 from highnn.layers.layer import snake_case
 from highnn.metrics.accuracy import (
     ACCURACY_NAMES,
@@ -49,52 +48,60 @@ from highnn.metrics.regression import (
     mean_absolute_error,
     mean_squared_error,
 )
-from highnn.registry import class_name_table, lookup
-from highnn.registry import serialize as serialize
+from highnn.registry import Registry
 
 FUNCTIONS.update(
     (fn.__name__, fn)
     for fn in (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, top_k_categorical_accuracy,
                sparse_top_k_categorical_accuracy, mean_squared_error, mean_absolute_error)
 )  # fmt: skip
-_COMPILABLE = (
+
+#: Every metric class, by class name and Keras's string names; a string gives a metric logged under that string.
+METRICS: Registry[Metric] = Registry(
+    "metric", Metric, argument="metric", from_name=lambda cls, name: cls(name=name), from_callable=MeanMetricWrapper
+)
+for _cls in (
     Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy, TopKCategoricalAccuracy,
     SparseTopKCategoricalAccuracy, Precision, Recall, AUC, F1Score, FBetaScore, MeanSquaredError, MeanAbsoluteError,
     RootMeanSquaredError, R2Score,
-)  # fmt: skip
-CLASSES: dict[str, type[Metric]] = class_name_table(Mean, MeanMetricWrapper, *_COMPILABLE)
-STRINGS: dict[str, type[Metric]] = {
-    **{name: cls for name, cls in CLASSES.items() if cls in _COMPILABLE},
-    **{snake_case(name): cls for name, cls in CLASSES.items() if cls in _COMPILABLE},
-    "acc": Accuracy, "mse": MeanSquaredError, "mae": MeanAbsoluteError, "rmse": RootMeanSquaredError,
-}  # fmt: skip
+):  # fmt: skip
+    METRICS.register(_cls, snake_case(_cls.__name__))
+METRICS.register(Accuracy, "acc")
+METRICS.register(MeanSquaredError, "mse")
+METRICS.register(MeanAbsoluteError, "mae")
+METRICS.register(RootMeanSquaredError, "rmse")
+# Configs may name these two, but no string does: they do not take (y_true, y_pred) on their own.
+METRICS.classes.update({cls.__name__: cls for cls in (Mean, MeanMetricWrapper)})
+#: The allow-list by class name (``METRICS.classes``), kept for the saving code.
+CLASSES = METRICS.classes
 
 
-def get(identifier: str | Metric | type[Metric] | dict[str, Any] | Callable[..., Any]) -> Metric:
-    """A metric from a string (named after it), a class, an instance, a config dict or a function.
+@overload
+def get(identifier: None) -> None: ...
+@overload
+def get(identifier: str | Metric | type[Metric] | dict[str, Any] | Callable[..., Any]) -> Metric: ...
+def get(identifier: Any) -> Metric | None:
+    """A metric from a string (named after it), a class, an instance, a config dict or a function; None stays None.
 
     ``"accuracy"`` here is :class:`Accuracy`; ``compile`` resolves ``"accuracy"``
-    and ``"acc"`` itself, with :func:`accuracy_for`.
+    and ``"acc"`` itself, with :func:`accuracy_for`. A plain function becomes a
+    :class:`MeanMetricWrapper`.
     """
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier()
-    if isinstance(identifier, str):
-        return lookup("metric", identifier, STRINGS)(name=identifier)
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if callable(identifier):
-        return MeanMetricWrapper(identifier)
-    raise TypeError(f"`metrics` entries must be strings, Metrics, configs or functions, received {identifier!r}.")
+    return METRICS.get(identifier)
 
 
-def deserialize(config: dict[str, Any]) -> Metric:
-    return registry.deserialize("metric", config, CLASSES)
+def serialize(metric: Metric) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}``, as configs and saved files describe a metric."""
+    return METRICS.serialize(metric)
+
+
+def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Metric:
+    """The metric :func:`serialize` described, built only from a registered class or one in ``custom_objects``."""
+    return METRICS.deserialize(config, custom_objects)
 
 
 __all__ = [
-    "ACCURACY_NAMES", "AUC", "CLASSES", "FUNCTIONS", "STRINGS", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
+    "ACCURACY_NAMES", "AUC", "CLASSES", "FUNCTIONS", "METRICS", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "F1Score", "FBetaScore", "Mean", "MeanAbsoluteError", "MeanMetricWrapper", "MeanSquaredError", "Metric",
     "Precision", "R2Score", "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy",
     "SparseTopKCategoricalAccuracy", "TopKCategoricalAccuracy", "accuracy", "accuracy_for", "binary_accuracy",
