@@ -174,6 +174,6 @@ def accuracy_for(y_true_shape: tuple[int, ...], y_pred_shape: tuple[int | None, 
         return SparseCategoricalAccuracy
     if isinstance(loss, losses.BinaryCrossentropy) or y_pred_shape[-1] == 1:
         return BinaryAccuracy
-    if len(y_true_shape) < len(y_pred_shape) or (y_true_shape[-1] == 1 and y_pred_shape[-1] > 1):
+    if len(y_true_shape) < len(y_pred_shape) or y_true_shape[-1] == 1:  # one label against several outputs
         return SparseCategoricalAccuracy
     return CategoricalAccuracy

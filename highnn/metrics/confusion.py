@@ -51,7 +51,9 @@ def _parse_thresholds(owner: str, thresholds: float | Sequence[float] | None, de
     if thresholds is None:
         return [default]
     expected = "a number or a non-empty list of numbers in [0, 1]"
-    values = [thresholds] if is_real(thresholds) else list(thresholds) if isinstance(thresholds, Iterable) else None
+    values: list[Any] | None = (
+        [thresholds] if is_real(thresholds) else list(thresholds) if isinstance(thresholds, Iterable) else None
+    )
     if values is None or not all(is_real(t) for t in values):
         fail(owner, "thresholds", expected, thresholds, TypeError)
     if not values or not all(0.0 <= t <= 1.0 for t in values):
