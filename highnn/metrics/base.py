@@ -137,7 +137,7 @@ def same_rank(x1: Tensor, x2: Tensor, expand_rank_1: bool = True) -> tuple[Tenso
     return x1, x2
 
 
-def inputs(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor, Tensor]:
+def aligned(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor, Tensor]:
     """Both as tensors of one rank; y_true in y_pred's dtype (or both in ``dtype``)."""
     y_pred = to_tensor(y_pred) if dtype is None else cast(to_tensor(y_pred), dtype)
     y_true = cast(to_tensor(y_true), y_pred.dtype)
@@ -145,11 +145,11 @@ def inputs(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor, 
 
 
 def value_rows(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
-    """As :func:`inputs`, with a last axis of values for each example (1-D inputs are one value per example).
+    """As :func:`aligned`, with a last axis of values for each example (1-D inputs are one value per example).
 
     The per-example functions average that axis, as the loss functions do.
     """
-    y_true, y_pred = inputs(y_true, y_pred)
+    y_true, y_pred = aligned(y_true, y_pred)
     if y_pred.ndim > 1:
         return y_true, y_pred
     return reshape(y_true, y_true.shape + (1,)), reshape(y_pred, y_pred.shape + (1,))

@@ -17,8 +17,8 @@ from highnn.graph import Tensor
 from highnn.metrics.base import (
     EPSILON,
     Metric,
+    aligned,
     check_built,
-    inputs,
     safe_divide,
     same_rank,
 )
@@ -422,7 +422,7 @@ class FBetaScore(Metric):
         self.built = True
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        y_true, y_pred = inputs(y_true, y_pred, self.dtype)
+        y_true, y_pred = aligned(y_true, y_pred, self.dtype)
         if y_pred.ndim != 2 or y_true.shape != y_pred.shape:
             raise ValueError(
                 f"{type(self).__name__} expects y_true and y_pred of one shape (batch_size, num_classes), "

@@ -10,8 +10,8 @@ from highnn.graph import Tensor
 from highnn.metrics.base import (
     FunctionMean,
     Metric,
+    aligned,
     check_built,
-    inputs,
     safe_divide,
     value_rows,
 )
@@ -115,7 +115,7 @@ class R2Score(Metric):
         self.built = True
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        y_true, y_pred = inputs(y_true, y_pred, self.dtype)
+        y_true, y_pred = aligned(y_true, y_pred, self.dtype)
         if y_pred.ndim != 2 or y_true.shape != y_pred.shape:
             raise ValueError(
                 f"R2Score expects y_true and y_pred of one shape (batch_size, outputs), "
