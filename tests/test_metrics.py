@@ -516,8 +516,22 @@ def test_unknown_string_lists_the_valid_names() -> None:
         M.get("auroc")
     for name in ("auc", "precision", "f1_score", "rmse", "sparse_top_k_categorical_accuracy"):
         assert name in str(error.value)
-    with pytest.raises(TypeError, match="`metrics` entries must be"):
+    with pytest.raises(TypeError, match="`metric` must be a string, a config dict, a Metric or a callable, received 3"):
         M.get(3)
+
+
+def test_get_keeps_none_and_wraps_functions() -> None:
+    assert M.get(None) is None
+    metric = M.get(M.mean_absolute_error)
+    assert type(metric) is M.MeanMetricWrapper and metric.name == "mean_absolute_error"
+    assert metric.get_config()["fn"] == "mean_absolute_error"
+
+
+def test_the_registry_allows_mean_in_configs_but_not_as_a_string() -> None:
+    assert {"Mean", "MeanMetricWrapper", "AUC"} <= set(M.METRICS.allowed())
+    assert type(M.deserialize({"class_name": "Mean", "config": {"name": "m"}})) is M.Mean
+    with pytest.raises(ValueError, match="Unknown metric: 'mean'"):
+        M.get("mean")
 
 
 def test_default_names_are_keras_names() -> None:
@@ -547,60 +561,63 @@ def test_accuracy_for_picks_as_keras_does(
 
 
 # --------------------------------------------------------- bad arguments
+THRESHOLDS = "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received"
 BAD_ARGUMENTS = [
-    (lambda: M.TopKCategoricalAccuracy(k=0), "`k` must be an integer >= 1, received 0"),
-    (lambda: M.SparseTopKCategoricalAccuracy(k=-2), "`k` must be an integer >= 1, received -2"),
-    (lambda: M.TopKCategoricalAccuracy(k=2.5), "`k` must be an integer >= 1, received 2.5"),
-    (
-        lambda: M.Precision(thresholds=1.5),
-        "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received 1.5",
-    ),
-    (
-        lambda: M.Recall(thresholds=[0.2, -0.1]),
-        "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received [0.2, -0.1]",
-    ),
-    (lambda: M.Precision(thresholds=[]), "`thresholds` must be a number or a non-empty list"),
-    (lambda: M.Precision(top_k=0), "`top_k` must be an integer >= 1, received 0"),
-    (lambda: M.Recall(class_id=-1), "`class_id` must be an integer >= 0, received -1"),
-    (lambda: M.AUC(num_thresholds=1), "`num_thresholds` must be an integer >= 2, received 1"),
-    (lambda: M.AUC(curve="AUROC"), "`curve` must be one of ('ROC', 'PR'), received 'AUROC'"),
+    (lambda: M.TopKCategoricalAccuracy(k=0), ValueError, "`k` must be an integer >= 1, received 0"),
+    (lambda: M.SparseTopKCategoricalAccuracy(k=-2), ValueError, "`k` must be an integer >= 1, received -2"),
+    (lambda: M.TopKCategoricalAccuracy(k=2.5), TypeError, "`k` must be an integer >= 1, received 2.5 of type float"),
+    (lambda: M.Precision(thresholds=1.5), ValueError, f"{THRESHOLDS} 1.5"),
+    (lambda: M.Recall(thresholds=[0.2, -0.1]), ValueError, f"{THRESHOLDS} [0.2, -0.1]"),
+    (lambda: M.Precision(thresholds=[]), ValueError, f"{THRESHOLDS} []"),
+    (lambda: M.Precision(thresholds=["0.5"]), TypeError, f"{THRESHOLDS} ['0.5'] of type list"),
+    (lambda: M.Precision(top_k=0), ValueError, "`top_k` must be an integer >= 1, received 0"),
+    (lambda: M.Recall(class_id=-1), ValueError, "`class_id` must be an integer >= 0, received -1"),
+    (lambda: M.AUC(num_thresholds=1), ValueError, "`num_thresholds` must be an integer >= 2, received 1"),
+    (lambda: M.AUC(curve="AUROC"), ValueError, "`curve` must be one of 'ROC', 'PR', received 'AUROC'"),
     (
         lambda: M.AUC(summation_method="trapezoid"),
-        "`summation_method` must be one of ('interpolation', 'minoring', 'majoring'), received 'trapezoid'",
+        ValueError,
+        "`summation_method` must be one of 'interpolation', 'minoring', 'majoring', received 'trapezoid'",
     ),
+    (lambda: M.AUC(thresholds=[0.5, 1.2]), ValueError, f"{THRESHOLDS} [0.5, 1.2]"),
+    (lambda: M.AUC(num_labels=3), ValueError, "`num_labels` must be None unless `multi_label=True`, received 3"),
+    (lambda: M.AUC(label_weights=[1.0, -1.0]), ValueError, "`label_weights` must be a list of non-negative numbers"),
     (
-        lambda: M.AUC(thresholds=[0.5, 1.2]),
-        "`thresholds` must be a number or a non-empty list of numbers in [0, 1], received [0.5, 1.2]",
+        lambda: M.AUC(multi_label=True, num_labels=3, label_weights=[1.0, 2.0]),
+        ValueError,
+        "`label_weights` must be one weight for each of the 3 labels, received [1.0, 2.0]",
     ),
-    (lambda: M.AUC(num_labels=3), "`num_labels` is needed only when `multi_label=True`"),
-    (lambda: M.AUC(label_weights=[1.0, -1.0]), "`label_weights` must be a list of non-negative numbers"),
     (
         lambda: M.F1Score(average="samples"),
-        "`average` must be one of (None, 'micro', 'macro', 'weighted'), received 'samples'",
+        ValueError,
+        "`average` must be one of None, 'micro', 'macro', 'weighted', received 'samples'",
     ),
-    (lambda: M.F1Score(threshold=0.0), "`threshold` must be None or a number in (0, 1], received 0.0"),
-    (lambda: M.FBetaScore(beta=0.0), "`beta` must be a number > 0, received 0.0"),
-    (lambda: M.BinaryAccuracy(threshold=1.0), "`threshold` must be a number in the open interval (0, 1), received 1.0"),
+    (lambda: M.F1Score(threshold=0.0), ValueError, "`threshold` must be a number in (0, 1], received 0.0"),
+    (lambda: M.FBetaScore(beta=0.0), ValueError, "`beta` must be a number > 0, received 0.0"),
+    (lambda: M.FBetaScore(beta="2"), TypeError, "`beta` must be a number > 0, received '2' of type str"),
+    (lambda: M.BinaryAccuracy(threshold=1.0), ValueError, "`threshold` must be a number in (0, 1), received 1.0"),
     (
         lambda: M.R2Score(class_aggregation="median"),
-        "`class_aggregation` must be one of (None, 'uniform_average', 'variance_weighted_average'), received 'median'",
+        ValueError,
+        "`class_aggregation` must be one of None, 'uniform_average', 'variance_weighted_average', received 'median'",
     ),
-    (lambda: M.R2Score(num_regressors=-1), "`num_regressors` must be an integer >= 0, received -1"),
-    (lambda: M.Mean(dtype="int32"), "`dtype` must be one of ('float32', 'float64'), received 'int32'"),
+    (lambda: M.R2Score(num_regressors=-1), ValueError, "`num_regressors` must be an integer >= 0, received -1"),
+    (lambda: M.Mean(dtype="int32"), ValueError, "`dtype` must be one of 'float32', 'float64', received 'int32'"),
 ]
 
 
-@pytest.mark.parametrize("make, message", BAD_ARGUMENTS, ids=[m for _, m in BAD_ARGUMENTS])
-def test_bad_arguments_raise_clear_errors(make: Callable[[], M.Metric], message: str) -> None:
-    with pytest.raises(ValueError) as error:
+@pytest.mark.parametrize("make, error, message", BAD_ARGUMENTS, ids=[m for _, _, m in BAD_ARGUMENTS])
+def test_bad_arguments_raise_clear_errors(make: Callable[[], M.Metric], error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as raised:
         make()
-    assert message in str(error.value)
+    assert message in str(raised.value)
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
     with pytest.raises(
         ValueError,
-        match=r"`class_id` 5 needs predictions of shape \(batch_size, num_classes\) with more than 5 classes, received shape \(24, 4\)",
+        match=r"`class_id` 5 needs predictions of shape \(batch_size, num_classes\) with more than 5 classes, "
+        r"received shape \(24, 4\)",
     ):
         M.Precision(class_id=5).update_state(MULTI_TRUE, MULTI_PRED)
     with pytest.raises(
@@ -612,7 +629,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         M.F1Score().update_state(np.zeros((N, 3)), MULTI_PRED)
     with pytest.raises(
         ValueError,
-        match=r"sparse_categorical_accuracy: `y_true` must hold one integer label per example, shape \(24,\), received shape \(24, 2\)",
+        match=r"sparse_categorical_accuracy: `y_true` must hold one integer label per example, shape \(24,\), "
+        r"received shape \(24, 2\)",
     ):
         M.SparseCategoricalAccuracy().update_state(np.zeros((N, 2)), SCORES)
     with pytest.raises(
@@ -621,6 +639,8 @@ def test_bad_inputs_raise_clear_errors() -> None:
         M.AUC().update_state(np.zeros((N, 3)), MULTI_PRED)
     with pytest.raises(ValueError, match=r"mean: `sample_weight` of shape \(2,\) does not fit values of shape \(\)"):
         M.Mean().update_state(np.float64(1.0), sample_weight=np.ones(2))
+    with pytest.raises(ValueError, match=r"root_mean_squared_error: `sample_weight` of shape \(24, 3\) does not fit"):
+        M.RootMeanSquaredError().update_state(REGRESSION_TRUE, REGRESSION_PRED, sample_weight=np.ones((N, 3)))
     for unbuilt in (M.F1Score(), M.R2Score(), M.AUC(multi_label=True)):
         with pytest.raises(ValueError, match="has seen no data yet"):
             unbuilt.result()
@@ -755,8 +775,11 @@ def test_evaluate_logs_match_references_for_class_outputs() -> None:
 def test_sparse_labels_and_string_accuracy_in_fit() -> None:
     hn.utils.set_random_seed(2)
     model = hn.Sequential([hn.Input((5,)), hn.layers.Dense(CLASSES, activation="softmax")])
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy", "sparse_top_k_categorical_accuracy", M.SparseTopKCategoricalAccuracy(k=2, name="top2")])  # fmt: skip
+    top2 = M.SparseTopKCategoricalAccuracy(k=2, name="top2")
+    model.compile(
+        optimizer="adam", loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", "sparse_top_k_categorical_accuracy", top2],
+    )  # fmt: skip
     history = model.fit(X_CLASSES, SPARSE_TRUE, batch_size=8, epochs=1, verbose=0)
     assert list(history.history) == ["loss", "accuracy", "sparse_top_k_categorical_accuracy", "top2"]
     logs = model.evaluate(X_CLASSES, SPARSE_TRUE, batch_size=5, verbose=0, return_dict=True)
@@ -767,7 +790,7 @@ def test_sparse_labels_and_string_accuracy_in_fit() -> None:
 
 def test_compile_rejects_an_unknown_metric_string() -> None:
     model = hn.Sequential([hn.Input((3,)), hn.layers.Dense(1)])
-    with pytest.raises(ValueError, match="Unknown metric: 'precison'. Did you mean 'precision'?"):
+    with pytest.raises(ValueError, match=r"Unknown metric: 'precison'\. Did you mean 'precision'\?"):
         model.compile(loss="mse", metrics=["precison"])
 
 

@@ -1,0 +1,251 @@
+"""The metric base class, the (weighted) mean and the wrapper that averages a function of (y_true, y_pred).
+
+Also the small tensor helpers every metric family shares: rank alignment of
+labels and predictions, division that reports 0 for an empty metric, and the
+"no data yet" check of metrics whose state is shaped by their first batch.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from highnn.checks import check_choice
+from highnn.config import FLOAT_TYPES, settings
+from highnn.graph import Tensor, no_grad
+from highnn.initializers import Initializer
+from highnn.initializers import get as get_initializer
+from highnn.layers.layer import snake_case
+from highnn.ops import composites as C
+from highnn.ops.primitives import broadcast_to, cast, reshape, sum, to_tensor, where
+from highnn.registry import lookup
+from highnn.variables import Variable
+
+EPSILON = 1e-7  # Keras's backend.epsilon(): the AUC end thresholds and the F-score guards
+
+#: The metric functions a MeanMetricWrapper's config may name, by name (filled by the package).
+FUNCTIONS: dict[str, Callable[..., Tensor]] = {}
+
+
+class Metric:
+    """Accumulates with ``update_state(y_true, y_pred, sample_weight=None)`` and reports ``result()``.
+
+    Subclasses create their state with :meth:`add_variable` and change it with
+    ``variable.assign(...)`` only, so the update can be traced into a compiled
+    step. ``update_state`` runs without recording gradients.
+
+    >>> class PositivePredictions(hn.metrics.Metric):
+    ...     def __init__(self, name="positive_predictions", dtype=None):
+    ...         super().__init__(name, dtype)
+    ...         self.total = self.add_variable((), name="total")
+    ...     def update_state(self, y_true, y_pred, sample_weight=None):
+    ...         self.total.assign_add(hn.ops.sum(hn.ops.cast(hn.ops.greater(y_pred, 0.5), self.dtype)))
+    ...     def result(self):
+    ...         return self.total
+    """
+
+    def __init__(self, name: str | None = None, dtype: str | None = None) -> None:
+        dtype = dtype or settings.floatx
+        check_choice(type(self).__name__, "dtype", dtype, FLOAT_TYPES)
+        self.name = name or snake_case(type(self).__name__)
+        self.dtype = dtype
+        self.variables: list[Variable] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "update_state" in cls.__dict__:
+            cls.update_state = _without_gradients(cls.__dict__["update_state"])  # type: ignore[method-assign]
+
+    def add_variable(
+        self,
+        shape: Sequence[int],
+        initializer: str | Initializer = "zeros",
+        dtype: str | None = None,
+        name: str | None = None,
+    ) -> Variable:
+        """A non-trainable state variable, reset to zeros by :meth:`reset_state`."""
+        name = name or f"variable_{len(self.variables)}"
+        dtype = dtype or self.dtype
+        value = get_initializer(initializer)(tuple(shape), dtype)
+        variable = Variable(value, name=name, trainable=False, dtype=dtype, path=f"{self.name}/{name}")
+        self.variables.append(variable)
+        return variable
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Fold one batch into the state."""
+        raise NotImplementedError(f"{type(self).__name__} must define update_state().")
+
+    def result(self) -> Tensor:
+        """The metric's value from the state seen so far."""
+        raise NotImplementedError(f"{type(self).__name__} must define result().")
+
+    def reset_state(self) -> None:
+        """Zero every state variable (``fit`` does this at the start of every epoch)."""
+        for variable in self.variables:
+            variable.assign(np.zeros(variable.shape))
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        """Update with one batch and return the running result."""
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}>"
+
+
+def _without_gradients(update_state: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(update_state)
+    def update(self: Metric, *args: Any, **kwargs: Any) -> None:
+        with no_grad():
+            update_state(self, *args, **kwargs)
+
+    return update
+
+
+def check_built(metric: Any) -> None:
+    """A metric whose state is shaped by its first batch has no result before one."""
+    if not metric.built:
+        raise ValueError(f"{type(metric).__name__} has seen no data yet: call update_state() first.")
+
+
+def safe_divide(a: Tensor, b: Tensor) -> Tensor:
+    """a / b, and 0 where b is 0 (Keras's divide_no_nan: an empty metric reports 0)."""
+    zero = b == 0.0
+    return where(zero, 0.0, a / where(zero, 1.0, b))
+
+
+def same_rank(x1: Tensor, x2: Tensor, expand_rank_1: bool = True) -> tuple[Tensor, Tensor]:
+    """Keras's squeeze_or_expand_to_same_rank: drop or add a trailing axis of 1 where ranks differ by one."""
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1 and expand_rank_1:
+            return x1, reshape(x2, x2.shape + (1,))
+        return reshape(x1, x1.shape[:-1]), x2
+    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1 and expand_rank_1:
+            return reshape(x1, x1.shape + (1,)), x2
+        return x1, reshape(x2, x2.shape[:-1])
+    return x1, x2
+
+
+def aligned(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor, Tensor]:
+    """Both as tensors of one rank; y_true in y_pred's dtype (or both in ``dtype``)."""
+    y_pred = to_tensor(y_pred) if dtype is None else cast(to_tensor(y_pred), dtype)
+    y_true = cast(to_tensor(y_true), y_pred.dtype)
+    return same_rank(y_true, y_pred)
+
+
+def value_rows(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+    """As :func:`aligned`, with a last axis of values for each example (1-D inputs are one value per example).
+
+    The per-example functions average that axis, as the loss functions do.
+    """
+    y_true, y_pred = aligned(y_true, y_pred)
+    if y_pred.ndim > 1:
+        return y_true, y_pred
+    return reshape(y_true, y_true.shape + (1,)), reshape(y_pred, y_pred.shape + (1,))
+
+
+class Mean(Metric):
+    """The (weighted) mean of all values seen, one value per example.
+
+    Values with more than one axis are first averaged per example, as Keras
+    does; ``sample_weight`` weighs examples (or, with the values' shape, each
+    value); a scalar weight weighs the whole batch.
+
+    >>> m = hn.metrics.Mean()
+    >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    2.0
+    """
+
+    def __init__(self, name: str = "mean", dtype: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.total = self.add_variable((), name="total")
+        self.count = self.add_variable((), name="count")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        values = cast(to_tensor(values), self.dtype)
+        if sample_weight is None:
+            values = _mean_over_axes(values, 1)
+            self.total.assign_add(sum(values))
+            self.count.assign_add(float(values.shape[0]) if values.ndim else 1.0)
+            return
+        weights = cast(to_tensor(sample_weight), self.dtype)
+        values, weights = same_rank(values, weights)
+        values = _mean_over_axes(values, weights.ndim)
+        if not _broadcasts_to(weights.shape, values.shape):
+            raise ValueError(
+                f"{self.name}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}."
+            )
+        weights = broadcast_to(weights, values.shape)
+        self.total.assign_add(sum(_mean_over_axes(values * weights, 1)))
+        self.count.assign_add(sum(_mean_over_axes(weights, 1)))
+
+    def result(self) -> Tensor:
+        return safe_divide(self.total, self.count)
+
+
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+def _mean_over_axes(x: Tensor, first_axis: int) -> Tensor:
+    """The mean over every axis from ``first_axis`` on (``x`` itself if it has no such axis)."""
+    return x if x.ndim <= first_axis else C.mean(x, axis=tuple(range(first_axis, x.ndim)))
+
+
+class MeanMetricWrapper(Mean):
+    """The mean of ``fn(y_true, y_pred, **kwargs)`` (one value per example) over every example seen.
+
+    >>> m = hn.metrics.MeanMetricWrapper(lambda t, p: abs(t - p), name="abs_error")
+    """
+
+    def __init__(
+        self, fn: Callable[..., Any], name: str | None = None, dtype: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(name or str(getattr(fn, "__name__", "mean_metric_wrapper")), dtype)
+        self.fn, self.fn_kwargs = fn, kwargs
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        super().update_state(self.fn(y_true, y_pred, **self.fn_kwargs), sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        """The config; ``fn`` is named when it is one of highnn's metric functions."""
+        named = {"fn": self.fn.__name__} if FUNCTIONS.get(getattr(self.fn, "__name__", "")) is self.fn else {}
+        return {**super().get_config(), **named, **self.fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        config = dict(config)
+        if "fn" not in config:
+            raise ValueError(f"{cls.__name__}.from_config: the config names no `fn`; received keys {sorted(config)}.")
+        return cls(lookup("metric function", config.pop("fn"), FUNCTIONS), **config)
+
+
+class FunctionMean(MeanMetricWrapper):
+    """A MeanMetricWrapper whose function is fixed by the subclass; its options are its config."""
+
+    function: ClassVar[Callable[..., Tensor]]
+
+    def __init__(self, name: str, dtype: str | None, **options: Any) -> None:
+        super().__init__(type(self).function, name, dtype, **options)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, **self.fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        return cls(**config)
