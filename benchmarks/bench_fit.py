@@ -578,7 +578,7 @@ PROFILE_GROUPS = (
     ("highnn/tracing.py (TracedFunction.__call__)", "highnn/tracing.py"),
     ("highnn/data.py (Batches)", "highnn/data.py"),
     ("highnn/trainer.py (fit loop, metrics result)", "highnn/trainer.py"),
-    ("highnn/metrics.py", "highnn/metrics.py"),
+    ("highnn/metrics/", "highnn/metrics.py"),
     ("highnn/callbacks", "highnn/callbacks"),
     ("backends/ (Python wrappers)", "backends/"),
     ("other highnn Python", "highnn/"),
