@@ -242,7 +242,7 @@ def test_model_checkpoint_filepath_needing_a_missing_log(data: tuple[np.ndarray,
         (
             {"filepath": "m.highnn", "initial_value_threshold": "low"},
             TypeError,
-            "`initial_value_threshold` must be a number or None",
+            "ModelCheckpoint: `initial_value_threshold` must be a finite number, received 'low'",
         ),
     ],
 )

@@ -101,9 +101,9 @@ def test_argument_errors() -> None:
     with pytest.raises(ValueError, match=r"`aggregation` must be one of \('sum', 'max'\), received 'mean'"):
         layers.Dense(3, aggregation="mean")
     model = compiled_classifier()
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer, received -1"):
+    with pytest.raises(ValueError, match=r"fit: `batch_size` must be an integer >= 1, received -1\."):
         model.fit(np.ones((3, 4)), np.zeros(3), batch_size=-1, verbose=0)
-    with pytest.raises(ValueError, match=r"`validation_split` must be in \[0, 1\), received 1.5"):
+    with pytest.raises(ValueError, match=r"fit: `validation_split` must be a number in \[0, 1\), received 1.5\."):
         model.fit(np.ones((3, 4)), np.zeros(3), validation_split=1.5, verbose=0)
     with pytest.raises(TypeError, match=r"`x` must hold numbers, received an array of dtype <U1"):
         model.fit(np.array([["a"] * 4]), np.zeros(1), verbose=0)

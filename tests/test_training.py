@@ -235,7 +235,7 @@ def test_steps_per_execution_gives_the_same_training(run_eagerly: bool, float64:
 
 def test_steps_per_execution_must_be_positive() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
-    with pytest.raises(ValueError, match=r"`steps_per_execution` must be a positive integer, received 0"):
+    with pytest.raises(ValueError, match=r"compile: `steps_per_execution` must be an integer >= 1, received 0\."):
         model.compile(optimizer="sgd", loss="mse", steps_per_execution=0)
 
 
@@ -260,7 +260,9 @@ def test_compiled_and_eager_training_agree_on_every_backend(backend64: str, jit_
 
 def test_jit_compile_must_be_a_known_choice() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
-    with pytest.raises(ValueError, match=r"`jit_compile` must be True, False or 'auto', received 'yes'"):
+    with pytest.raises(
+        ValueError, match=r"compile: `jit_compile` must be one of True, False, 'auto', received 'yes'\."
+    ):
         model.compile(optimizer="sgd", loss="mse", jit_compile="yes")
 
 
