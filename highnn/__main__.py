@@ -25,19 +25,17 @@ def demo_model() -> hn.Sequential:
 def random_batch(model: hn.Model, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Inputs of the model's input shape and targets of the kind its loss expects."""
     rng = np.random.default_rng(seed)
-    if model.input_layer is None:
+    input_layer = getattr(model, "input_layer", None)
+    if input_layer is None:
         raise SystemExit("verify: the model does not declare its input shape (start it with hn.Input).")
-    x = rng.normal(size=(batch,) + model.input_layer.shape)
-    outputs = model.compute_output_shape((batch,) + model.input_layer.shape)
+    x = rng.normal(size=(batch, *input_layer.shape))
+    outputs = tuple(n for n in model.compute_output_shape(x.shape) if n is not None)  # all known, as x's are
     if isinstance(model.loss, hn.losses.SparseCategoricalCrossentropy):
         return x, rng.integers(0, outputs[-1], size=batch)
-    if isinstance(model.loss, (hn.losses.CategoricalCrossentropy, hn.losses.BinaryCrossentropy)):
-        labels = rng.integers(0, outputs[-1], size=batch)
-        return x, (
-            np.eye(outputs[-1])[labels]
-            if isinstance(model.loss, hn.losses.CategoricalCrossentropy)
-            else rng.integers(0, 2, size=outputs).astype(float)
-        )
+    if isinstance(model.loss, hn.losses.CategoricalCrossentropy):
+        return x, np.eye(outputs[-1])[rng.integers(0, outputs[-1], size=batch)]
+    if isinstance(model.loss, hn.losses.BinaryCrossentropy):
+        return x, rng.integers(0, 2, size=outputs).astype(float)
     return x, rng.normal(size=outputs)
 
 

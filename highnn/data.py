@@ -10,6 +10,7 @@ import numpy as np
 
 from highnn import random
 from highnn.backends import to_host
+from highnn.checks import check_integer, check_number
 from highnn.config import settings
 from highnn.graph import Tensor
 
@@ -22,7 +23,8 @@ def to_numpy(value: Any, argument: str) -> np.ndarray:
         array = np.asarray(to_host(value))
     except (TypeError, ValueError) as error:
         raise TypeError(
-            f"`{argument}` must be an array (NumPy, torch, JAX or nested lists), received {type(value).__name__}: {error}"
+            f"`{argument}` must be an array (NumPy, torch, JAX or nested lists), "
+            f"received {type(value).__name__}: {error}"
         ) from None
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise TypeError(f"`{argument}` must hold numbers, received an array of dtype {array.dtype}.")
@@ -44,7 +46,8 @@ def check_finite(array: np.ndarray, argument: str) -> None:
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         count = int(bad.sum())
         raise ValueError(
-            f"`{argument}` contains {count} NaN or Inf value(s), the first at index {where}; clean or impute the data first."
+            f"`{argument}` contains {count} NaN or Inf value(s), the first at index {where}; "
+            "clean or impute the data first."
         )
 
 
@@ -78,23 +81,20 @@ def split_validation(
     arrays: dict[str, np.ndarray], validation_split: float
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The last ``validation_split`` fraction of the examples (before shuffling) is held out, as in Keras."""
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"`validation_split` must be in [0, 1), received {validation_split}.")
+    check_number("fit", "validation_split", validation_split, 0.0, 1.0, high_open=True)
     n = len(next(iter(arrays.values())))
     cut = n - int(n * validation_split)
     if cut == 0 or cut == n:
         raise ValueError(
-            f"`validation_split={validation_split}` leaves no {'training' if cut == 0 else 'validation'} examples out of {n}."
+            f"`validation_split={validation_split}` leaves no {'training' if cut == 0 else 'validation'} "
+            f"examples out of {n}."
         )
     return {k: v[:cut] for k, v in arrays.items()}, {k: v[cut:] for k, v in arrays.items()}
 
 
-def check_batch_size(batch_size: Any, argument: str = "batch_size") -> int:
-    if batch_size is None:
-        return 32
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
-        raise ValueError(f"`{argument}` must be a positive integer, received {batch_size!r}.")
-    return int(batch_size)
+def check_batch_size(owner: str, batch_size: Any, argument: str = "batch_size") -> int:
+    """``batch_size`` as an integer >= 1; ``None`` means Keras's default, 32."""
+    return 32 if batch_size is None else check_integer(owner, argument, batch_size, 1)
 
 
 class Batches:

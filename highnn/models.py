@@ -9,7 +9,7 @@ from typing import Any
 
 from highnn import saving
 from highnn.graph import Tensor
-from highnn.layers import core
+from highnn.layers import LAYER_CLASSES, core
 from highnn.layers.layer import Layer
 from highnn.registry import lookup
 from highnn.saving import load_model as load_model  # re-exported: highnn.models.load_model, as in Keras
@@ -19,7 +19,7 @@ Shape = tuple[int | None, ...]
 SUMMARY_HEADERS = ("Layer (type)", "Output Shape", "Param #")
 
 
-class Model(Trainer, Layer):
+class Model(Trainer):
     """Subclass and define ``call`` for a custom model; it gains compile/fit/evaluate/predict."""
 
     def build(self, input_shape: Shape) -> None:
@@ -128,12 +128,16 @@ class Sequential(Model):
         return x
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return self.layer_output_shapes(input_shape)[-1][1] if self.layers else tuple(input_shape)
+        return self._output_shapes(input_shape)[-1][1] if self.layers else tuple(input_shape)
 
     def layer_output_shapes(self, input_shape: Shape | None = None) -> list[tuple[Layer, Shape | str]]:
         shape = input_shape or self.build_input_shape
         if shape is None:
             return [(layer, "?") for layer in self.layers]
+        return list(self._output_shapes(shape))
+
+    def _output_shapes(self, shape: Shape) -> list[tuple[Layer, Shape]]:
+        """Each layer after the Input with its output shape, checking ``shape`` against the Input."""
         shapes = []
         for layer in self._layers:
             if isinstance(layer, core.InputLayer):
@@ -152,10 +156,12 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Sequential:
-        from highnn.layers import LAYER_CLASSES
-
         layers = [
             lookup("layer class", entry["class_name"], LAYER_CLASSES).from_config(entry["config"])
             for entry in config["layers"]
         ]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))
+
+
+# A model is a layer: saving (a layer above, which this module imports) finds model classes among the layers.
+LAYER_CLASSES[Sequential.__name__] = Sequential

@@ -1,4 +1,4 @@
-"""compile / fit / evaluate / predict: the training loops, mixed into :class:`highnn.Model`.
+"""compile / fit / evaluate / predict: the training loops that :class:`highnn.Model` inherits.
 
 The train step reads like eager code (forward, loss, ``grad``, optimizer and
 metric updates) and is traced once per input signature into a pure program
@@ -17,16 +17,17 @@ import numpy as np
 from highnn import losses, optimizers
 from highnn import metrics as metrics_module
 from highnn.backends import to_host
-from highnn.callbacks import Callback, CallbackList, History, ProgbarLogger
+from highnn.callbacks.base import Callback, CallbackList, History, Logs, ProgbarLogger
+from highnn.checks import check_choice, check_integer
+from highnn.config import settings
 from highnn.data import Batches, check_batch_size, prepare, split_validation
 from highnn.graph import Tensor, grad
+from highnn.layers.layer import Layer
 from highnn.tracing import TracedFunction
 
-Logs = dict[str, float]
 
-
-class Trainer:
-    """The Keras training API; a subclass provides ``__call__``, ``trainable_weights`` and ``losses``."""
+class Trainer(Layer):
+    """The Keras training API of :class:`highnn.Model`: a Layer that compiles, fits, evaluates and predicts."""
 
     compiled = False
     _initial_epoch_override: int | None = None  # set by BackupAndRestore when it resumes a run
@@ -58,19 +59,16 @@ class Trainer:
         ]
         self.compiled_metrics: list[metrics_module.Metric] | None = None
         self.loss_tracker = metrics_module.Mean("loss")
-        if jit_compile not in (True, False, "auto"):
-            raise ValueError(f"`jit_compile` must be True, False or 'auto', received {jit_compile!r}.")
+        check_choice("compile", "jit_compile", jit_compile, (True, False, "auto"))
         self.run_eagerly = run_eagerly
         self.jit_compile = jit_compile
-        if not isinstance(steps_per_execution, int) or isinstance(steps_per_execution, bool) or steps_per_execution < 1:
-            raise ValueError(f"`steps_per_execution` must be a positive integer, received {steps_per_execution!r}.")
-        self.steps_per_execution = steps_per_execution
+        self.steps_per_execution = check_integer("compile", "steps_per_execution", steps_per_execution, 1)
         self._functions: dict[tuple[str, int], Callable[..., list[Any]]] = {}
         self.compiled = True
         self.stop_training = False
 
     # ------------------------------------------------------------- the steps
-    def compute_loss(self, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
+    def compute_loss(self, x: Tensor | None, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         """The compiled loss plus every regularisation penalty of the model."""
         if self.loss is None:
             raise ValueError("The model has no loss: pass `loss=` to compile().")
@@ -110,7 +108,12 @@ class Trainer:
         functions = self.__dict__.setdefault("_functions", {})
         function = functions.get((kind, arity))
         if function is None:
-            step = {"train": self.train_step, "test": self.test_step, "predict": self.predict_step}[kind]
+            step_of_kind: dict[str, Callable[..., list[Tensor]]] = {
+                "train": self.train_step,
+                "test": self.test_step,
+                "predict": self.predict_step,
+            }
+            step = step_of_kind[kind]
 
             def steps(*tensors: Tensor) -> list[Tensor]:
                 outputs: list[Tensor] = []
@@ -121,9 +124,8 @@ class Trainer:
             if getattr(self, "run_eagerly", False):
                 function = lambda *arrays: [t.value for t in steps(*(Tensor(a) for a in arrays))]  # noqa: E731
             else:
-                function = TracedFunction(
-                    steps, jit=None if getattr(self, "jit_compile", "auto") == "auto" else self.jit_compile
-                )
+                jit_compile = getattr(self, "jit_compile", "auto")
+                function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
             functions[(kind, arity)] = function
         return function
 
@@ -168,7 +170,9 @@ class Trainer:
         output_shape = self.compute_output_shape(arrays["x"].shape)
         if "y" in arrays:
             if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
-                losses.check_sparse_labels(arrays["y"], int(output_shape[-1]), "y")
+                classes = output_shape[-1]
+                assert classes is not None, "the output shape of a concrete input is concrete"
+                losses.check_sparse_labels(arrays["y"], classes, "y")
             if self.compiled_metrics is None:
                 self.compiled_metrics = [
                     metrics_module.accuracy_for(arrays["y"].shape, output_shape, self.loss)(name=entry)
@@ -204,7 +208,7 @@ class Trainer:
     ) -> History:
         """Train for ``epochs`` passes of minibatch gradient descent; returns a :class:`History`."""
         self._check_compiled("fit")
-        batch_size = check_batch_size(batch_size)
+        batch_size = check_batch_size("fit", batch_size)
         if y is None:
             raise ValueError("fit() needs targets: pass `y`.")
         arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
@@ -221,7 +225,7 @@ class Trainer:
             validation = prepare(validation)
             self._prepare(validation)
             val_batches = Batches(
-                validation, check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
+                validation, check_batch_size("fit", validation_batch_size or batch_size, "validation_batch_size")
             )
             val_total = min(validation_steps or len(val_batches), len(val_batches))
         steps = steps_per_epoch or len(batches)
@@ -268,7 +272,7 @@ class Trainer:
     ) -> float | list[float] | Logs:
         """The loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]`` or a dict."""
         self._check_compiled("evaluate")
-        batch_size = check_batch_size(batch_size)
+        batch_size = check_batch_size("evaluate", batch_size)
         if y is None:
             raise ValueError("evaluate() needs targets: pass `y`.")
         arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
@@ -303,7 +307,7 @@ class Trainer:
         callbacks: list[Callback] | None = None,
     ) -> np.ndarray:
         """The model's outputs for ``x``, batch by batch, as one NumPy array."""
-        batch_size = check_batch_size(batch_size)
+        batch_size = check_batch_size("predict", batch_size)
         arrays = prepare({"x": x})
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
@@ -353,15 +357,14 @@ def _class_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
     missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
     if missing:
         raise ValueError(f"`class_weight` must give a weight for every class in `y`; missing classes: {missing}.")
-    from highnn.config import settings
-
     return np.array([class_weight[int(label)] for label in labels], dtype=settings.floatx)
 
 
 def _unpack_validation(validation_data: Any) -> dict[str, Any]:
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError(
-            f"`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), received {type(validation_data).__name__}."
+            "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, val_sample_weight), "
+            f"received {type(validation_data).__name__}."
         )
     return dict(zip(("x", "y", "sample_weight"), validation_data))
 

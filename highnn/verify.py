@@ -21,7 +21,9 @@ import numpy as np
 
 from highnn import config, losses, optimizers
 from highnn.backends import REGISTRY, available_backends
+from highnn.checks import check_choice
 from highnn.models import Model
+from highnn.ops.primitives import to_tensor
 
 #: relative tolerance between two backends' gradients (float64 / float32)
 BACKEND_RTOL = {"float64": 1e-9, "float32": 2e-3}
@@ -56,15 +58,24 @@ class VerifyReport:
 
     def __str__(self) -> str:
         header = ("weight", "compared", "max abs diff", "max rel diff", "result")
-        rows = [(c.weight, f"{c.reference} vs {c.other}", f"{c.max_abs:.3e}", f"{c.max_rel:.3e}", "ok" if c.passed else "FAIL")
-                for c in self.comparisons]  # fmt: skip
+        rows = [
+            (
+                c.weight,
+                f"{c.reference} vs {c.other}",
+                f"{c.max_abs:.3e}",
+                f"{c.max_rel:.3e}",
+                "ok" if c.passed else "FAIL",
+            )
+            for c in self.comparisons
+        ]
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
         lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
         lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in rows]
         lines.append(f"backends: {', '.join(self.backends)} ({self.floatx})"
                      + "".join(f"; {name} skipped: {why}" for name, why in self.skipped.items()))  # fmt: skip
         lines.append(
-            f"tolerances: backends rtol {BACKEND_RTOL[self.floatx]:g}; finite differences atol {FD_ATOL:g}, rtol {FD_RTOL:g}"
+            f"tolerances: backends rtol {BACKEND_RTOL[self.floatx]:g}; "
+            f"finite differences atol {FD_ATOL:g}, rtol {FD_RTOL:g}"
         )
         lines.append("PASSED" if self.passed else "FAILED")
         return "\n".join(lines)
@@ -77,6 +88,8 @@ def _rebuild(model: Model | Callable[[], Model]) -> Model:
     if not hasattr(type(model), "from_config") or not model.compiled or model.loss is None:
         raise TypeError("verify: `model` must be a compiled model with a loss (or a function that builds one).")
     copy = type(model).from_config(model.get_config())
+    if not isinstance(copy, Model):
+        raise TypeError(f"verify: {type(model).__name__}.from_config must return a Model, returned {copy!r:.200}.")
     copy.compile(
         optimizer=optimizers.deserialize(optimizers.serialize(model.optimizer)),
         loss=losses.deserialize(losses.serialize(model.loss)),
@@ -103,7 +116,7 @@ def finite_difference_gradients(
 
     def loss_at(values: list[np.ndarray]) -> float:
         model.set_weights(values)
-        return float(model.compute_loss(None, _tensor(y), model(x, training=False)).item())
+        return float(model.compute_loss(None, to_tensor(y), model(x, training=False)).item())
 
     for i, weight in enumerate(weights):
         flat = np.arange(weight.size)
@@ -119,12 +132,6 @@ def finite_difference_gradients(
         results.append((flat, values))
     model.set_weights(weights)
     return results
-
-
-def _tensor(value: np.ndarray) -> Any:
-    from highnn.ops.primitives import to_tensor
-
-    return to_tensor(value)
 
 
 def verify(
@@ -145,8 +152,7 @@ def verify(
     None). Layers run in inference mode (no dropout), so all sources see the
     same function.
     """
-    if floatx not in BACKEND_RTOL:
-        raise ValueError(f"verify: `floatx` must be one of {tuple(BACKEND_RTOL)}, received {floatx!r}.")
+    check_choice("verify", "floatx", floatx, tuple(BACKEND_RTOL))
     installed = available_backends()
     requested = list(backends) if backends is not None else installed
     unknown = [b for b in requested if b not in REGISTRY]
@@ -158,7 +164,7 @@ def verify(
         raise ValueError(f"verify: none of the backends {requested} is installed.")
     x, y = np.asarray(x), np.asarray(y)
 
-    reference_weights: list[np.ndarray] | None = None
+    reference_weights: list[np.ndarray] = []
     names: list[str] = []
     gradients: dict[str, list[np.ndarray]] = {}
     for backend in report.backends:
@@ -166,7 +172,7 @@ def verify(
             built = _rebuild(model)
             if not built.built:
                 built.build((None,) + x.shape[1:])
-            if reference_weights is None:
+            if not reference_weights:
                 source = model if isinstance(model, Model) and model.built else built
                 reference_weights = [w.astype(floatx) for w in source.get_weights()]
             built.set_weights(reference_weights)

@@ -202,8 +202,15 @@ def test_early_stopping_in_fit_restores_the_best_epoch(
     snapshots: list[list[np.ndarray]] = []
     keep = LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append([np.array(w) for w in model.get_weights()]))
     stopper = EarlyStopping(monitor="score", mode="min", patience=2, restore_best_weights=True)
-    history = model.fit(x, y, batch_size=4, epochs=10, verbose=0, shuffle=False,
-                        callbacks=[script("score", [3.0, 2.0, 1.0, 1.5, 1.2, 0.1, 0.1, 0.1, 0.1, 0.1]), keep, stopper])  # fmt: skip
+    history = model.fit(
+        x,
+        y,
+        batch_size=4,
+        epochs=10,
+        verbose=0,
+        shuffle=False,
+        callbacks=[script("score", [3.0, 2.0, 1.0, 1.5, 1.2, 0.1, 0.1, 0.1, 0.1, 0.1]), keep, stopper],
+    )
     assert history.epoch == [0, 1, 2, 3, 4]
     assert stopper.stopped_epoch == 4 and stopper.best_epoch == 2
     assert not np.array_equal(snapshots[2][0], snapshots[4][0])  # training moved the weights after the best epoch
@@ -646,35 +653,144 @@ def f(*args: Any, **kwargs: Any) -> None:
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
-        (lambda: EarlyStopping(monitor=3), TypeError, "EarlyStopping: `monitor` must be the name of a logged quantity (a string), received 3."),
-        (lambda: EarlyStopping(mode="maximum"), ValueError, "EarlyStopping: `mode` must be one of 'auto', 'min', 'max', received 'maximum'."),
-        (lambda: EarlyStopping(patience=-1), ValueError, "EarlyStopping: `patience` must be a non-negative integer, received -1."),
-        (lambda: EarlyStopping(patience=1.5), TypeError, "EarlyStopping: `patience` must be a non-negative integer, received 1.5."),
-        (lambda: EarlyStopping(min_delta="0.1"), TypeError, "EarlyStopping: `min_delta` must be a finite number, received '0.1'."),
-        (lambda: EarlyStopping(min_delta=math.inf), ValueError, "EarlyStopping: `min_delta` must be a finite number, received inf."),
-        (lambda: EarlyStopping(verbose="loud"), TypeError, "EarlyStopping: `verbose` must be a non-negative integer, received 'loud'."),
-        (lambda: EarlyStopping(baseline="low"), TypeError, "EarlyStopping: `baseline` must be None or a finite number, received 'low'."),
-        (lambda: EarlyStopping(restore_best_weights=1), TypeError, "EarlyStopping: `restore_best_weights` must be True or False, received 1."),
-        (lambda: EarlyStopping(start_from_epoch=-2), ValueError, "EarlyStopping: `start_from_epoch` must be a non-negative integer, received -2."),
-        (lambda: ReduceLROnPlateau(factor=1.0), ValueError, "ReduceLROnPlateau: `factor` must be a number in [0, 1) (new_lr = lr * factor), received 1.0."),
-        (lambda: ReduceLROnPlateau(factor=-0.5), ValueError, "ReduceLROnPlateau: `factor` must be a number in [0, 1) (new_lr = lr * factor), received -0.5."),
-        (lambda: ReduceLROnPlateau(factor=None), TypeError, "ReduceLROnPlateau: `factor` must be a number in [0, 1) (new_lr = lr * factor), received None."),
-        (lambda: ReduceLROnPlateau(mode="up"), ValueError, "ReduceLROnPlateau: `mode` must be one of 'auto', 'min', 'max', received 'up'."),
-        (lambda: ReduceLROnPlateau(patience=-1), ValueError, "ReduceLROnPlateau: `patience` must be a non-negative integer, received -1."),
-        (lambda: ReduceLROnPlateau(cooldown=0.5), TypeError, "ReduceLROnPlateau: `cooldown` must be a non-negative integer, received 0.5."),
-        (lambda: ReduceLROnPlateau(min_lr=-1e-3), ValueError, "ReduceLROnPlateau: `min_lr` must be a non-negative number, received -0.001."),
-        (lambda: ReduceLROnPlateau(min_delta=math.nan), ValueError, "ReduceLROnPlateau: `min_delta` must be a finite number, received nan."),
-        (lambda: LearningRateScheduler(0.1), TypeError, "LearningRateScheduler: `schedule` must be a function schedule(epoch, lr) -> new learning rate, received 0.1."),
-        (lambda: LearningRateScheduler(f, verbose=-1), ValueError, "LearningRateScheduler: `verbose` must be a non-negative integer, received -1."),
-        (lambda: TerminateOnNaN(raise_error="yes"), TypeError, "TerminateOnNaN: `raise_error` must be True or False, received 'yes'."),
-        (lambda: CSVLogger(3), TypeError, "CSVLogger: `filename` must be a path (str or os.PathLike), received 3."),
-        (lambda: CSVLogger("log.csv", separator=", "), ValueError, "CSVLogger: `separator` must be a one-character string, received ', '."),
-        (lambda: CSVLogger("log.csv", append="yes"), TypeError, "CSVLogger: `append` must be True or False, received 'yes'."),
-        (lambda: LambdaCallback(on_epoch_end="print"), TypeError, "LambdaCallback: `on_epoch_end` must be a function (or None), received 'print'."),
-        (lambda: LambdaCallback(on_test_end=1), TypeError, "LambdaCallback: `on_test_end` must be a function (or None), received 1."),
-        (lambda: LambdaCallback(on_epoch_finish=f), TypeError, "LambdaCallback: unknown hook 'on_epoch_finish'. Valid hooks are: on_train_begin, "),
+        (
+            lambda: EarlyStopping(monitor=3),
+            TypeError,
+            "EarlyStopping: `monitor` must be the name of a logged quantity (a string), received 3",
+        ),
+        (
+            lambda: EarlyStopping(mode="maximum"),
+            ValueError,
+            "EarlyStopping: `mode` must be one of 'auto', 'min', 'max', received 'maximum'",
+        ),
+        (
+            lambda: EarlyStopping(patience=-1),
+            ValueError,
+            "EarlyStopping: `patience` must be an integer >= 0, received -1",
+        ),
+        (
+            lambda: EarlyStopping(patience=1.5),
+            TypeError,
+            "EarlyStopping: `patience` must be an integer >= 0, received 1.5",
+        ),
+        (
+            lambda: EarlyStopping(min_delta="0.1"),
+            TypeError,
+            "EarlyStopping: `min_delta` must be a finite number, received '0.1'",
+        ),
+        (
+            lambda: EarlyStopping(min_delta=math.inf),
+            ValueError,
+            "EarlyStopping: `min_delta` must be a finite number, received inf",
+        ),
+        (
+            lambda: EarlyStopping(verbose="loud"),
+            TypeError,
+            "EarlyStopping: `verbose` must be an integer >= 0, received 'loud'",
+        ),
+        (
+            lambda: EarlyStopping(baseline="low"),
+            TypeError,
+            "EarlyStopping: `baseline` must be a finite number, received 'low'",
+        ),
+        (
+            lambda: EarlyStopping(restore_best_weights=1),
+            TypeError,
+            "EarlyStopping: `restore_best_weights` must be True or False, received 1",
+        ),
+        (
+            lambda: EarlyStopping(start_from_epoch=-2),
+            ValueError,
+            "EarlyStopping: `start_from_epoch` must be an integer >= 0, received -2",
+        ),
+        (
+            lambda: ReduceLROnPlateau(factor=1.0),
+            ValueError,
+            "ReduceLROnPlateau: `factor` must be a number in [0, 1), received 1.0",
+        ),
+        (
+            lambda: ReduceLROnPlateau(factor=-0.5),
+            ValueError,
+            "ReduceLROnPlateau: `factor` must be a number in [0, 1), received -0.5",
+        ),
+        (
+            lambda: ReduceLROnPlateau(factor=None),
+            TypeError,
+            "ReduceLROnPlateau: `factor` must be a number in [0, 1), received None",
+        ),
+        (
+            lambda: ReduceLROnPlateau(mode="up"),
+            ValueError,
+            "ReduceLROnPlateau: `mode` must be one of 'auto', 'min', 'max', received 'up'",
+        ),
+        (
+            lambda: ReduceLROnPlateau(patience=-1),
+            ValueError,
+            "ReduceLROnPlateau: `patience` must be an integer >= 0, received -1",
+        ),
+        (
+            lambda: ReduceLROnPlateau(cooldown=0.5),
+            TypeError,
+            "ReduceLROnPlateau: `cooldown` must be an integer >= 0, received 0.5",
+        ),
+        (
+            lambda: ReduceLROnPlateau(min_lr=-1e-3),
+            ValueError,
+            "ReduceLROnPlateau: `min_lr` must be a number >= 0, received -0.001",
+        ),
+        (
+            lambda: ReduceLROnPlateau(min_delta=math.nan),
+            ValueError,
+            "ReduceLROnPlateau: `min_delta` must be a finite number, received nan",
+        ),
+        (
+            lambda: LearningRateScheduler(0.1),
+            TypeError,
+            "LearningRateScheduler: `schedule` must be a function schedule(epoch, lr) -> new learning rate, "
+            "received 0.1",
+        ),
+        (
+            lambda: LearningRateScheduler(f, verbose=-1),
+            ValueError,
+            "LearningRateScheduler: `verbose` must be an integer >= 0, received -1",
+        ),
+        (
+            lambda: TerminateOnNaN(raise_error="yes"),
+            TypeError,
+            "TerminateOnNaN: `raise_error` must be True or False, received 'yes'",
+        ),
+        (
+            lambda: CSVLogger(3),
+            TypeError,
+            "CSVLogger: `filename` must be a path (str or os.PathLike), received 3",
+        ),
+        (
+            lambda: CSVLogger("log.csv", separator=", "),
+            ValueError,
+            "CSVLogger: `separator` must be a one-character string, received ', '",
+        ),
+        (
+            lambda: CSVLogger("log.csv", append="yes"),
+            TypeError,
+            "CSVLogger: `append` must be True or False, received 'yes'",
+        ),
+        (
+            lambda: LambdaCallback(on_epoch_end="print"),
+            TypeError,
+            "LambdaCallback: `on_epoch_end` must be a function (or None), received 'print'",
+        ),
+        (
+            lambda: LambdaCallback(on_test_end=1),
+            TypeError,
+            "LambdaCallback: `on_test_end` must be a function (or None), received 1",
+        ),
+        (
+            lambda: LambdaCallback(on_epoch_finish=f),
+            TypeError,
+            "LambdaCallback: unknown hook 'on_epoch_finish'. Valid hooks are: on_train_begin, ",
+        ),
     ],
-)  # fmt: skip
+)
 def test_argument_errors(make: Callable[[], Callback], error: type[Exception], message: str) -> None:
     with pytest.raises(error) as raised:
         make()
@@ -687,7 +803,7 @@ def test_missing_learning_rate_attribute() -> None:
 
     scheduler = LearningRateScheduler(lambda epoch, lr: lr)
     scheduler.set_model(Bare())
-    with pytest.raises(ValueError, match='The optimizer must have a "learning_rate" attribute; object has none.'):
+    with pytest.raises(ValueError, match=r'The optimizer must have a "learning_rate" attribute; object has none\.'):
         scheduler.on_epoch_begin(0)
 
 

@@ -216,7 +216,7 @@ def test_model_checkpoint_without_the_monitored_value_warns_and_saves(
 def test_model_checkpoint_filepath_needing_a_missing_log(data: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
     checkpoint = ModelCheckpoint(str(tmp_path / "{val_accuracy:.2f}.highnn"))
     with pytest.raises(
-        KeyError, match="Failed to format this callback filepath.*no field val_accuracy; available fields: epoch, loss"
+        KeyError, match=r"Failed to format this callback filepath.*no field val_accuracy; available fields: epoch, loss"
     ):
         make_model().fit(*data, epochs=1, verbose=0, callbacks=[checkpoint])
 
@@ -242,7 +242,7 @@ def test_model_checkpoint_filepath_needing_a_missing_log(data: tuple[np.ndarray,
         (
             {"filepath": "m.highnn", "initial_value_threshold": "low"},
             TypeError,
-            "`initial_value_threshold` must be a number or None",
+            "ModelCheckpoint: `initial_value_threshold` must be a finite number, received 'low'",
         ),
     ],
 )

@@ -19,7 +19,8 @@ def test_input_feature_count_mismatch_names_layer_and_shapes() -> None:
     model = compiled_classifier()
     with pytest.raises(
         ValueError,
-        match=r"layer 'input_layer(_\d+)?' is incompatible.*expected shape \(None, 4\).*received input with shape \(10, 5\)",
+        match=r"layer 'input_layer(_\d+)?' is incompatible.*expected shape \(None, 4\)"
+        r".*received input with shape \(10, 5\)",
     ):
         model.fit(np.ones((10, 5)), np.zeros(10), verbose=0)
     with pytest.raises(ValueError, match=r"expected shape \(None, 4\).*\(2, 3\)"):
@@ -31,7 +32,8 @@ def test_dense_without_input_checks_features_after_building() -> None:
     dense(np.ones((3, 4)))
     with pytest.raises(
         ValueError,
-        match=r"layer 'scores' is incompatible with the layer: expected axis -1 of input shape to have value 4, but received input with shape \(3, 5\)",
+        match=r"layer 'scores' is incompatible with the layer: expected axis -1 of input shape to have value 4, "
+        r"but received input with shape \(3, 5\)",
     ):
         dense(np.ones((3, 5)))
 
@@ -101,9 +103,9 @@ def test_argument_errors() -> None:
     with pytest.raises(ValueError, match=r"`aggregation` must be one of \('sum', 'max'\), received 'mean'"):
         layers.Dense(3, aggregation="mean")
     model = compiled_classifier()
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive integer, received -1"):
+    with pytest.raises(ValueError, match=r"fit: `batch_size` must be an integer >= 1, received -1\."):
         model.fit(np.ones((3, 4)), np.zeros(3), batch_size=-1, verbose=0)
-    with pytest.raises(ValueError, match=r"`validation_split` must be in \[0, 1\), received 1.5"):
+    with pytest.raises(ValueError, match=r"fit: `validation_split` must be a number in \[0, 1\), received 1.5\."):
         model.fit(np.ones((3, 4)), np.zeros(3), validation_split=1.5, verbose=0)
     with pytest.raises(TypeError, match=r"`x` must hold numbers, received an array of dtype <U1"):
         model.fit(np.array([["a"] * 4]), np.zeros(1), verbose=0)
@@ -119,7 +121,8 @@ def test_argument_errors() -> None:
         model.set_weights([np.ones((2, 2))] + model.get_weights()[1:])
     with pytest.raises(
         ValueError,
-        match=r"categorical_crossentropy: `y_true` must be one-hot with the shape of `y_pred` \(3, 3\), received shape \(3,\)",
+        match=r"categorical_crossentropy: `y_true` must be one-hot with the shape of `y_pred` \(3, 3\), "
+        r"received shape \(3,\)",
     ):
         hn.losses.categorical_crossentropy(np.array([0.0, 1.0, 2.0]), np.full((3, 3), 1 / 3))
 

@@ -191,7 +191,7 @@ def test_custom_layers_and_losses_need_custom_objects(data: tuple[np.ndarray, np
 
     with pytest.raises(SavedFileError, match="Unknown layer class: 'Scale'"):
         hn.models.load_model(path)
-    with pytest.raises(SavedFileError, match="Unknown loss: 'doubled_squared_error'.*custom_objects"):
+    with pytest.raises(SavedFileError, match=r"Unknown loss: 'doubled_squared_error'.*custom_objects"):
         hn.models.load_model(path, custom_objects={"Scale": Scale})
     loaded = hn.models.load_model(path, custom_objects={"Scale": Scale, "doubled_squared_error": doubled_squared_error})
     np.testing.assert_array_equal(loaded.predict(data[0], verbose=0), model.predict(data[0], verbose=0))
@@ -276,7 +276,7 @@ def test_path_errors(
 
 
 def test_argument_type_errors(trained: hn.Sequential, tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="save: `filepath` must be a str or os.PathLike, received 123"):
+    with pytest.raises(TypeError, match=r"save: `filepath` must be a str or os\.PathLike, received 123"):
         trained.save(123)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="save: `model` must be a highnn Model, received 'model'"):
         saving.save_model("model", tmp_path / "m.highnn")  # type: ignore[arg-type]

@@ -247,7 +247,7 @@ def test_extra_fields_inside_a_config_are_rejected(
     )
     with (
         no_side_effects(tmp_path, monkeypatch),
-        pytest.raises(SavedFileError, match="cannot rebuild the model.*unexpected keyword argument 'module'"),
+        pytest.raises(SavedFileError, match=r"cannot rebuild the model.*unexpected keyword argument 'module'"),
     ):
         hn.models.load_model(path)
 
@@ -317,7 +317,7 @@ def test_a_deflate_bomb_lying_about_its_size_is_read_bounded(
     try:
         with (
             no_side_effects(tmp_path, monkeypatch),
-            pytest.raises(SavedFileError, match="'model.weights.safetensors'\\) cannot be read: Bad CRC-32"),
+            pytest.raises(SavedFileError, match=r"'model\.weights\.safetensors'\) cannot be read: Bad CRC-32"),
         ):
             hn.models.load_model(path)
         _, peak = tracemalloc.get_traced_memory()
@@ -465,7 +465,7 @@ def test_a_truncated_weights_file_is_refused(tmp_path: Path, monkeypatch: pytest
     (tmp_path / "cut.weights.safetensors").write_bytes(data[:-4])
     with (
         no_side_effects(tmp_path, monkeypatch),
-        pytest.raises(SavedFileError, match="outside the .*-byte data buffer: truncated"),
+        pytest.raises(SavedFileError, match=r"outside the .*-byte data buffer: truncated"),
     ):
         model.load_weights(tmp_path / "cut.weights.safetensors")
 

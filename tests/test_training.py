@@ -33,7 +33,7 @@ def test_digits_mlp_reaches_95_percent_test_accuracy() -> None:
     model = classifier()
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x_train, y_train, batch_size=32, epochs=30, validation_split=0.1, verbose=0)
-    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy >= 0.95
     assert history.history["loss"][-1] < history.history["loss"][0] / 5
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -53,7 +53,7 @@ def test_sgd_with_momentum_and_categorical_labels_trains() -> None:
         metrics=["accuracy", "mse"],
     )
     model.fit(x_train, np.eye(10)[y_train], epochs=10, verbose=0)
-    loss, accuracy, mse = model.evaluate(x_test, np.eye(10)[y_test], verbose=0)
+    _, accuracy, mse = model.evaluate(x_test, np.eye(10)[y_test], verbose=0)
     assert accuracy >= 0.93 and 0 < mse < 0.02
 
 
@@ -139,8 +139,18 @@ def test_validation_data_steps_per_epoch_and_initial_epoch() -> None:
     seen: list[int] = []
     counter = hn.callbacks.Callback()
     counter.on_train_batch_end = lambda batch, logs=None: seen.append(batch)  # type: ignore[method-assign]
-    history = model.fit(x, y, batch_size=16, epochs=4, initial_epoch=1, steps_per_epoch=3, validation_data=(x[:8], y[:8]),
-                        validation_freq=2, verbose=0, callbacks=[counter])  # fmt: skip
+    history = model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=4,
+        initial_epoch=1,
+        steps_per_epoch=3,
+        validation_data=(x[:8], y[:8]),
+        validation_freq=2,
+        verbose=0,
+        callbacks=[counter],
+    )
     assert history.epoch == [1, 2, 3]
     assert seen == [0, 1, 2] * 3
     assert len(history.history["val_loss"]) == 2  # after epochs 1 and 3: (epoch + 1) % 2 == 0
@@ -219,7 +229,7 @@ def test_steps_per_execution_gives_the_same_training(run_eagerly: bool, float64:
                       steps_per_execution=per_call, run_eagerly=run_eagerly)  # fmt: skip
         ends: list[int] = []
         recorder = hn.callbacks.Callback()
-        recorder.on_train_batch_end = lambda batch, logs=None: ends.append(batch)  # type: ignore[method-assign]
+        recorder.on_train_batch_end = lambda batch, logs=None, ends=ends: ends.append(batch)  # type: ignore[method-assign]
         history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[recorder])
         evaluation = model.evaluate(x, y, batch_size=8, verbose=0)
         predictions = model.predict(x, batch_size=8, verbose=0)
@@ -235,7 +245,7 @@ def test_steps_per_execution_gives_the_same_training(run_eagerly: bool, float64:
 
 def test_steps_per_execution_must_be_positive() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
-    with pytest.raises(ValueError, match=r"`steps_per_execution` must be a positive integer, received 0"):
+    with pytest.raises(ValueError, match=r"compile: `steps_per_execution` must be an integer >= 1, received 0\."):
         model.compile(optimizer="sgd", loss="mse", steps_per_execution=0)
 
 
@@ -260,7 +270,9 @@ def test_compiled_and_eager_training_agree_on_every_backend(backend64: str, jit_
 
 def test_jit_compile_must_be_a_known_choice() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
-    with pytest.raises(ValueError, match=r"`jit_compile` must be True, False or 'auto', received 'yes'"):
+    with pytest.raises(
+        ValueError, match=r"compile: `jit_compile` must be one of True, False, 'auto', received 'yes'\."
+    ):
         model.compile(optimizer="sgd", loss="mse", jit_compile="yes")
 
 

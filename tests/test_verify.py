@@ -77,7 +77,7 @@ def test_builder_function_and_float32() -> None:
 
 
 def test_argument_errors() -> None:
-    with pytest.raises(ValueError, match=r"`floatx` must be one of \('float64', 'float32'\), received 'float16'"):
+    with pytest.raises(ValueError, match=r"verify: `floatx` must be one of 'float64', 'float32', received 'float16'"):
         hn.verify(small_model(), X, Y, floatx="float16")
     with pytest.raises(ValueError, match=r"unknown backends \['tensorflow'\]"):
         hn.verify(small_model(), X, Y, backends=["tensorflow"])

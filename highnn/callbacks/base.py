@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-Logs = dict[str, float]
+#: what hooks receive: each logged quantity's value (a float; an array for per-class metrics)
+Logs = dict[str, Any]
 
 
 class Callback:
@@ -101,7 +102,8 @@ def format_logs(logs: Logs) -> str:
 def _format_value(value: float | np.ndarray) -> str:
     if np.ndim(value):
         return np.array2string(np.asarray(value), precision=4, separator=", ")
-    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
+    number = float(value)
+    return f"{number:.4f}" if abs(number) >= 1e-3 or number == 0 else f"{number:.4e}"
 
 
 class ProgbarLogger(Callback):

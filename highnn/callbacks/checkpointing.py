@@ -1,4 +1,4 @@
-"""Checkpoint callbacks: ``ModelCheckpoint`` saves the model as it trains, ``BackupAndRestore`` resumes interrupted runs."""
+"""Checkpoint callbacks: ``ModelCheckpoint`` saves the model as it trains; ``BackupAndRestore`` resumes a run."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 from highnn import random, saving
 from highnn.callbacks.base import Callback, Logs
 from highnn.callbacks.monitoring import MonitorCallback
+from highnn.checks import check_number, fail, is_integer
 
 
-def _check_save_freq(callback: str, save_freq: Any) -> None:
-    if save_freq != "epoch" and not (isinstance(save_freq, int) and not isinstance(save_freq, bool) and save_freq > 0):
-        raise ValueError(
-            f"{callback}: `save_freq` must be 'epoch' or a positive integer (a number of batches), received {save_freq!r}."
-        )
+def _check_save_freq(owner: str, save_freq: Any) -> str | int:
+    if save_freq != "epoch" and not (is_integer(save_freq) and save_freq > 0):
+        fail(owner, "save_freq", "'epoch' or a positive integer (a number of batches)", save_freq)
+    return save_freq
 
 
 class _BatchCounter:
@@ -67,9 +67,7 @@ class ModelCheckpoint(MonitorCallback):
     ) -> None:
         super().__init__(monitor, mode, min_delta=0.0)
         if not isinstance(filepath, (str, os.PathLike)):
-            raise TypeError(
-                f"ModelCheckpoint: `filepath` must be a str or os.PathLike, received {filepath!r} of type {type(filepath).__name__}."
-            )
+            fail("ModelCheckpoint", "filepath", "a str or os.PathLike", filepath, TypeError)
         self.filepath = os.fspath(filepath)
         suffix = saving.WEIGHTS_SUFFIX if save_weights_only else saving.MODEL_SUFFIX
         if not self.filepath.endswith(suffix):
@@ -81,15 +79,14 @@ class ModelCheckpoint(MonitorCallback):
             raise ValueError(
                 f"ModelCheckpoint: `filepath` must end in `{suffix}` {reason}, received {self.filepath!r}."
             )
-        _check_save_freq("ModelCheckpoint", save_freq)
-        if initial_value_threshold is not None and not isinstance(initial_value_threshold, (int, float)):
-            raise TypeError(
-                f"ModelCheckpoint: `initial_value_threshold` must be a number or None, received {initial_value_threshold!r}."
-            )
-        self.verbose, self.save_freq = verbose, save_freq
+        self.verbose, self.save_freq = verbose, _check_save_freq("ModelCheckpoint", save_freq)
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         worst = math.inf if self.monitor_op is operator.lt else -math.inf
-        self.best = worst if initial_value_threshold is None else float(initial_value_threshold)
+        self.best = (
+            worst
+            if initial_value_threshold is None
+            else check_number("ModelCheckpoint", "initial_value_threshold", initial_value_threshold)
+        )
         self._batches = _BatchCounter(save_freq)
         self._current_epoch = 0
 
@@ -128,8 +125,10 @@ class ModelCheckpoint(MonitorCallback):
         try:
             return self.filepath.format(**fields)
         except (KeyError, IndexError) as error:
-            raise KeyError(f'Failed to format this callback filepath: "{self.filepath}". Reason: no field {error.args[0]}; '
-                           f"available fields: {', '.join(sorted(fields))}.") from error  # fmt: skip
+            raise KeyError(
+                f'Failed to format this callback filepath: "{self.filepath}". '
+                f"Reason: no field {error.args[0]}; available fields: {', '.join(sorted(fields))}."
+            ) from error
 
     def _should_save(self, epoch: int, logs: Logs, filepath: str) -> bool:
         if not self.save_best_only:
@@ -140,7 +139,8 @@ class ModelCheckpoint(MonitorCallback):
             return True
         if self._is_improvement(current, self.best):
             self._say(
-                f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, saving model to {filepath}"
+                f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
+                f"saving model to {filepath}"
             )
             self.best = current
             return True
@@ -177,10 +177,10 @@ class BackupAndRestore(Callback):
     ) -> None:
         super().__init__()
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
-            raise ValueError(f"BackupAndRestore: `backup_dir` must be a non-empty path, received {backup_dir!r}.")
-        _check_save_freq("BackupAndRestore", save_freq)
+            fail("BackupAndRestore", "backup_dir", "a non-empty path", backup_dir)
         self.backup_dir = os.fspath(backup_dir)
-        self.save_freq, self.delete_checkpoint = save_freq, delete_checkpoint
+        self.save_freq = _check_save_freq("BackupAndRestore", save_freq)
+        self.delete_checkpoint = delete_checkpoint
         self._batches = _BatchCounter(save_freq)
         self._current_epoch = 0
         self._epoch_random_state: dict[str, Any] = {}
@@ -213,7 +213,8 @@ class BackupAndRestore(Callback):
         epoch, random_state = state.get("epoch"), state.get("random_state")
         if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0 or not isinstance(random_state, dict):
             raise saving.SavedFileError(
-                f"{self.backup_path!r}: the training state needs a non-negative integer epoch and a random_state object."
+                f"{self.backup_path!r}: the training state needs a non-negative integer epoch "
+                "and a random_state object."
             )
         probe = type(random.generator().bit_generator)()  # a scratch generator of the same kind takes the state first
         try:
@@ -225,7 +226,8 @@ class BackupAndRestore(Callback):
         seeds, expected = state.get("seed_states"), len(self._seed_variables())
         if not isinstance(seeds, list) or len(seeds) != expected or not all(type(seed) is int for seed in seeds):
             raise saving.SavedFileError(
-                f"{self.backup_path!r}: the training state must hold {expected} integer seed_states (one per random layer)."
+                f"{self.backup_path!r}: the training state must hold {expected} integer seed_states "
+                "(one per random layer)."
             )
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import inspect
 import math
-import numbers
 import operator
 import os
 import warnings
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from highnn.callbacks.base import BATCH_HOOKS, Callback, Logs
+from highnn.checks import check_bool, check_choice, check_integer, check_number, fail
 
 MODES = ("auto", "min", "max")
 HOOKS = tuple(name for name in vars(Callback) if name.startswith("on_"))
@@ -34,35 +34,9 @@ EPOCH_HOOKS = ("on_epoch_begin", "on_epoch_end")
 
 
 # ------------------------------------------------------------------ validation
-def _require(
-    owner: object, argument: str, value: Any, expected: str, ok: bool, error: type[Exception] = ValueError
-) -> None:
-    """Raise ``error`` naming the callback, the argument, what it must be and what it is, unless ``ok``."""
-    if not ok:
-        raise error(f"{type(owner).__name__}: `{argument}` must be {expected}, received {value!r}.")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_number(
-    owner: object, argument: str, value: Any, low: float = -math.inf, expected: str = "a finite number"
-) -> None:
-    _require(owner, argument, value, expected, _is_real(value), TypeError)
-    _require(owner, argument, value, expected, math.isfinite(value) and value >= low)
-
-
-def _check_count(owner: object, argument: str, value: Any, allow_bool: bool = False) -> None:
-    """A non-negative integer (patience, cooldown, epochs; ``verbose``, which also takes True/False as Keras does)."""
-    expected = "a non-negative integer"
-    is_integer = isinstance(value, numbers.Integral) and (allow_bool or not isinstance(value, bool))
-    _require(owner, argument, value, expected, is_integer, TypeError)
-    _require(owner, argument, value, expected, value >= 0)
-
-
-def _check_bool(owner: object, argument: str, value: Any) -> None:
-    _require(owner, argument, value, "True or False", isinstance(value, bool), TypeError)
+def _check_verbose(owner: str, verbose: Any) -> int:
+    """``verbose`` as an integer >= 0; True and False count as 1 and 0, as in Keras."""
+    return check_integer(owner, "verbose", int(verbose) if isinstance(verbose, bool) else verbose, 0)
 
 
 # --------------------------------------------------------------- learning rate
@@ -97,14 +71,12 @@ class MonitorCallback(Callback):
 
     def __init__(self, monitor: str, mode: str, min_delta: float) -> None:
         super().__init__()
-        _require(
-            self, "monitor", monitor, "the name of a logged quantity (a string)", isinstance(monitor, str), TypeError
-        )
-        _require(self, "mode", mode, f"one of {', '.join(map(repr, MODES))}", mode in MODES)
-        _check_number(self, "min_delta", min_delta)
+        owner = type(self).__name__
+        if not isinstance(monitor, str):
+            fail(owner, "monitor", "the name of a logged quantity (a string)", monitor, TypeError)
         self.monitor = monitor
-        self.mode = mode
-        self.min_delta = abs(float(min_delta))
+        self.mode = check_choice(owner, "mode", mode, MODES)
+        self.min_delta = abs(check_number(owner, "min_delta", min_delta))
         self.monitor_op: Callable[[Any, Any], bool] = (
             operator.lt if infer_direction(monitor, mode) == "min" else operator.gt
         )
@@ -156,17 +128,11 @@ class EarlyStopping(MonitorCallback):
         start_from_epoch: int = 0,
     ) -> None:
         super().__init__(monitor, mode, min_delta)
-        _check_count(self, "patience", patience)
-        _check_count(self, "verbose", verbose, allow_bool=True)
-        if baseline is not None:
-            _check_number(self, "baseline", baseline, expected="None or a finite number")
-        _check_bool(self, "restore_best_weights", restore_best_weights)
-        _check_count(self, "start_from_epoch", start_from_epoch)
-        self.patience = patience
-        self.verbose = verbose
-        self.baseline = baseline
-        self.restore_best_weights = restore_best_weights
-        self.start_from_epoch = start_from_epoch
+        self.patience = check_integer("EarlyStopping", "patience", patience, 0)
+        self.verbose = _check_verbose("EarlyStopping", verbose)
+        self.baseline = None if baseline is None else check_number("EarlyStopping", "baseline", baseline)
+        self.restore_best_weights = check_bool("EarlyStopping", "restore_best_weights", restore_best_weights)
+        self.start_from_epoch = check_integer("EarlyStopping", "start_from_epoch", start_from_epoch, 0)
         self.on_train_begin()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
@@ -228,18 +194,11 @@ class ReduceLROnPlateau(MonitorCallback):
         min_lr: float = 0.0,
     ) -> None:
         super().__init__(monitor, mode, min_delta)
-        factor_expected = "a number in [0, 1) (new_lr = lr * factor)"
-        _check_number(self, "factor", factor, low=0.0, expected=factor_expected)
-        _require(self, "factor", factor, factor_expected, factor < 1)
-        _check_count(self, "patience", patience)
-        _check_count(self, "verbose", verbose, allow_bool=True)
-        _check_count(self, "cooldown", cooldown)
-        _check_number(self, "min_lr", min_lr, low=0.0, expected="a non-negative number")
-        self.factor = float(factor)
-        self.patience = patience
-        self.verbose = verbose
-        self.cooldown = cooldown
-        self.min_lr = float(min_lr)
+        self.factor = check_number("ReduceLROnPlateau", "factor", factor, 0.0, 1.0, high_open=True)
+        self.patience = check_integer("ReduceLROnPlateau", "patience", patience, 0)
+        self.verbose = _check_verbose("ReduceLROnPlateau", verbose)
+        self.cooldown = check_integer("ReduceLROnPlateau", "cooldown", cooldown, 0)
+        self.min_lr = check_number("ReduceLROnPlateau", "min_lr", min_lr, 0.0)
         self.on_train_begin()
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
@@ -293,17 +252,11 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
-        _require(
-            self,
-            "schedule",
-            schedule,
-            "a function schedule(epoch, lr) -> new learning rate",
-            callable(schedule),
-            TypeError,
-        )
-        _check_count(self, "verbose", verbose, allow_bool=True)
+        if not callable(schedule):
+            fail("LearningRateScheduler", "schedule", "a function schedule(epoch, lr) -> new learning rate",
+                 schedule, TypeError)  # fmt: skip
         self.schedule = schedule
-        self.verbose = verbose
+        self.verbose = _check_verbose("LearningRateScheduler", verbose)
         self._passes_learning_rate = _accepts_two_arguments(schedule)
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
@@ -321,17 +274,14 @@ class LearningRateScheduler(Callback):
 
     def _as_learning_rate(self, value: Any, epoch: int) -> float:
         """``value`` as a float, or a ValueError saying what the schedule returned."""
-        array = np.asarray(value) if not isinstance(value, (bool, str)) else None
-        ok = (
-            array is not None
-            and array.shape == ()
-            and array.dtype.kind in "iuf"
-            and math.isfinite(array)
-            and array >= 0
-        )
-        if not ok:
-            raise ValueError(f"LearningRateScheduler: `schedule` must return a non-negative finite float, "
-                             f"returned {value!r} for epoch {epoch}.")  # fmt: skip
+        array = None if isinstance(value, (bool, str)) else np.asarray(value)
+        if array is None or not (
+            array.shape == () and array.dtype.kind in "iuf" and math.isfinite(array) and array >= 0
+        ):
+            raise ValueError(
+                "LearningRateScheduler: `schedule` must return a non-negative finite float, "
+                f"returned {value!r} for epoch {epoch}."
+            )
         return float(array)
 
 
@@ -358,8 +308,7 @@ class TerminateOnNaN(Callback):
 
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
-        _check_bool(self, "raise_error", raise_error)
-        self.raise_error = raise_error
+        self.raise_error = check_bool("TerminateOnNaN", "raise_error", raise_error)
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
@@ -385,21 +334,13 @@ class CSVLogger(Callback):
 
     def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:
         super().__init__()
-        _require(
-            self,
-            "filename",
-            filename,
-            "a path (str or os.PathLike)",
-            isinstance(filename, (str, os.PathLike)),
-            TypeError,
-        )
-        _require(
-            self, "separator", separator, "a one-character string", isinstance(separator, str) and len(separator) == 1
-        )
-        _check_bool(self, "append", append)
+        if not isinstance(filename, (str, os.PathLike)):
+            fail("CSVLogger", "filename", "a path (str or os.PathLike)", filename, TypeError)
+        if not (isinstance(separator, str) and len(separator) == 1):
+            fail("CSVLogger", "separator", "a one-character string", separator)
         self.filename = os.fspath(filename)
         self.sep = separator
-        self.append = append
+        self.append = check_bool("CSVLogger", "append", append)
         self.keys: list[str] | None = None
         self.writer: csv.DictWriter[str] | None = None
         self.csv_file: TextIO | None = None
@@ -411,7 +352,8 @@ class CSVLogger(Callback):
         if self.append and os.path.exists(self.filename):
             with open(self.filename, encoding="utf-8") as existing:
                 self.append_header = not existing.readline()
-        self.csv_file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")
+        # open across the epochs, closed in on_train_end
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.writer, self.keys = None, None
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
@@ -476,7 +418,8 @@ class LambdaCallback(Callback):
                 raise TypeError(f"LambdaCallback: unknown hook {hook!r}. Valid hooks are: {', '.join(HOOKS)}.")
         self.functions = {hook: function for hook, function in {**named, **kwargs}.items() if function is not None}
         for hook, function in self.functions.items():
-            _require(self, hook, function, "a function (or None)", callable(function), TypeError)
+            if not callable(function):
+                fail("LambdaCallback", hook, "a function (or None)", function, TypeError)
             setattr(self, hook, _keras_call(hook, function))
 
     def wants(self, hook: str) -> bool:

@@ -1,0 +1,186 @@
+"""A model's config and compile config to JSON-ready dicts and back, through allow-lists only.
+
+A saved config names classes (``{"class_name", "config"}``); loading looks each
+name up in :class:`AllowList` (highnn's tables plus the caller's
+``custom_objects``) and calls that class's ``from_config``: never an import
+path, pickle or code. Model classes are found among the layer classes:
+``highnn.models`` registers ``Sequential`` there, so saving needs no import of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import highnn
+from highnn import losses, metrics, optimizers
+from highnn.layers import LAYER_CLASSES
+from highnn.layers.layer import Layer
+from highnn.registry import allowed_classes, lookup
+from highnn.saving.archive import FORMAT_VERSION, SavedFileError, is_count
+
+if TYPE_CHECKING:
+    from highnn.models import Model
+
+
+def is_model_class(cls: Any) -> bool:
+    """Whether ``cls`` is a model class: a Layer with the training API (``highnn.models.Model`` and subclasses)."""
+    return isinstance(cls, type) and issubclass(cls, Layer) and callable(getattr(cls, "compile", None))
+
+
+class AllowList:
+    """The classes a file may name, by kind: highnn's tables plus the caller's ``custom_objects``.
+
+    The one place that knows where the tables are. Functions in
+    ``custom_objects`` stand for custom losses and metrics.
+    """
+
+    def __init__(self, custom_objects: Mapping[str, Any] | None) -> None:
+        custom = dict(custom_objects or {})
+        if not all(isinstance(key, str) and callable(obj) for key, obj in custom.items()):
+            raise TypeError(f"`custom_objects` must map names (str) to classes or functions, received {custom!r:.300}.")
+        functions = {name: obj for name, obj in custom.items() if not isinstance(obj, type)}
+        self.layers: dict[str, Any] = allowed_classes(LAYER_CLASSES, custom, Layer)
+        self.models: dict[str, Any] = {name: cls for name, cls in self.layers.items() if is_model_class(cls)}
+        self.optimizers: dict[str, Any] = allowed_classes(optimizers.CLASSES, custom, optimizers.Optimizer)
+        self.losses: dict[str, Any] = {**allowed_classes(losses.CLASSES, custom, losses.Loss), **functions}
+        self.metrics: dict[str, Any] = {**allowed_classes(metrics.CLASSES, custom, metrics.Metric), **functions}
+
+
+# ------------------------------------------------------------------- saving
+def model_config(model: Model) -> dict[str, Any]:
+    """What ``config.json`` holds: versions, the model's class and config, its build and compile configs."""
+    input_shape = getattr(model, "build_input_shape", None)
+    return {
+        "format_version": FORMAT_VERSION,
+        "highnn_version": highnn.__version__,
+        "class_name": type(model).__name__,
+        "config": model.get_config(),
+        "build_config": {"input_shape": list(input_shape)} if input_shape is not None else None,
+        "compile_config": _compile_config(model) if model.compiled else None,
+    }
+
+
+def _compile_config(model: Model) -> dict[str, Any]:
+    return {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "loss": _serialize_function_object(model.loss, losses.LossFunctionWrapper) if model.loss is not None else None,
+        "metrics": [
+            entry if isinstance(entry, str) else _serialize_function_object(entry, metrics.MeanMetricWrapper)
+            for entry in model._metric_entries
+        ],
+        "run_eagerly": model.run_eagerly,
+        "steps_per_execution": model.steps_per_execution,
+        "jit_compile": model.jit_compile,
+    }
+
+
+def _serialize_function_object(obj: Any, wrapper: type) -> dict[str, Any]:
+    """A loss or metric as ``{"class_name", "config"}``.
+
+    One wrapping a user's function (its config names no ``fn``) is saved
+    under the function's name, which ``custom_objects`` maps back on loading.
+    """
+    config = obj.get_config()
+    wraps_custom_function = type(obj) is wrapper and "fn" not in config
+    return {"class_name": obj.fn.__name__ if wraps_custom_function else type(obj).__name__, "config": config}
+
+
+# ------------------------------------------------------------------ loading
+def _class_and_config(entry: Any, what: str) -> tuple[str, dict[str, Any]]:
+    """``entry["class_name"]`` and ``entry["config"]``; any other field (``module``, ``registered_name``) is ignored."""
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("class_name"), str)
+        or not isinstance(entry.get("config", {}), dict)
+    ):
+        raise ValueError(
+            f"{what} must be an object with a string class_name and an object config, found {entry!r:.200}"
+        )
+    return entry["class_name"], entry.get("config", {})
+
+
+def _deserialize(kind: str, entry: Any, table: Mapping[str, Any], wrapper: type | None = None) -> Any:
+    """An object of an allow-listed class from ``{"class_name", "config"}``; a function is wrapped in ``wrapper``."""
+    class_name, config = _class_and_config(entry, f"the {kind} entry")
+    found: Any = lookup(kind, class_name, table)
+    if wrapper is not None and not isinstance(found, type):
+        return wrapper(found, **config)
+    return found.from_config(config)
+
+
+def model_from_config(config: dict[str, Any], allowed: AllowList, source: str, max_rank: int) -> Model:
+    """The model ``config.json`` describes, built (but not compiled) from allow-listed classes only."""
+    version = config.get("format_version")
+    if not is_count(version) or version == 0:
+        raise SavedFileError(f"{source} has no valid format_version (found {version!r:.50}): not a highnn model file.")
+    if version > FORMAT_VERSION:
+        raise SavedFileError(
+            f"{source} was written by a newer highnn (format version {version}; "
+            f"this one reads up to {FORMAT_VERSION}): upgrade highnn."
+        )
+    try:
+        class_name, config_of_model = _class_and_config(config, "the model")
+        model_class = lookup("model class", class_name, allowed.models)
+        if issubclass(model_class, allowed.models["Sequential"]):  # its layers may be custom: built here
+            layers = config_of_model.get("layers", [])
+            if not isinstance(layers, list):
+                raise ValueError(f"the Sequential config's layers must be a list, found {layers!r:.200}")
+            built = [_deserialize("layer class", entry, allowed.layers) for entry in layers]
+            model = model_class(
+                built, name=config_of_model.get("name"), trainable=config_of_model.get("trainable", True)
+            )
+        else:
+            model = model_class.from_config(config_of_model)
+        input_shape = (config.get("build_config") or {}).get("input_shape")
+        if input_shape is not None and not model.built:
+            model.build(_checked_input_shape(input_shape, max_rank))
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise SavedFileError(f"{source}: cannot rebuild the model from its config: {error}") from error
+    return model
+
+
+def _checked_input_shape(shape: Any, max_rank: int) -> tuple[int | None, ...]:
+    if (
+        not isinstance(shape, list)
+        or not 1 <= len(shape) <= max_rank
+        or not all(n is None or (is_count(n) and n > 0) for n in shape)
+    ):
+        raise ValueError(f"build_config.input_shape must be a list of positive integers or nulls, found {shape!r:.200}")
+    return tuple(shape)
+
+
+def compile_from_config(model: Model, compile_config: Any, allowed: AllowList, source: str) -> None:
+    """Compile ``model`` as ``compile_config`` says, with allow-listed optimizer, loss and metrics."""
+    try:
+        if not isinstance(compile_config, dict):
+            raise ValueError(f"compile_config must be an object, found {compile_config!r:.200}")
+        loss_entry, metric_entries = compile_config.get("loss"), compile_config.get("metrics") or []
+        if not isinstance(metric_entries, list):
+            raise ValueError(f"compile_config.metrics must be a list, found {metric_entries!r:.200}")
+        model.compile(
+            optimizer=_deserialize("optimizer", compile_config.get("optimizer"), allowed.optimizers),
+            loss=None
+            if loss_entry is None
+            else _deserialize("loss", loss_entry, allowed.losses, losses.LossFunctionWrapper),
+            metrics=[
+                entry
+                if isinstance(entry, str)
+                else _deserialize("metric", entry, allowed.metrics, metrics.MeanMetricWrapper)
+                for entry in metric_entries
+            ],
+            run_eagerly=compile_config.get("run_eagerly", False) is True,
+            steps_per_execution=_positive_int(compile_config.get("steps_per_execution", 1)),
+            jit_compile=compile_config.get("jit_compile", "auto"),
+        )
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise SavedFileError(
+            f"{source}: cannot compile the model from its compile_config: {error}. "
+            "Pass the missing classes or functions in `custom_objects`, or load with compile=False."
+        ) from error
+
+
+def _positive_int(value: Any) -> int:
+    if not is_count(value) or value == 0:
+        raise ValueError(f"steps_per_execution must be a positive integer, found {value!r:.50}")
+    return value
