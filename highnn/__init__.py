@@ -25,11 +25,31 @@ from highnn.layers import Input
 from highnn.models import Model, Sequential
 from highnn.variables import Variable
 from highnn.verify import verify
-
-__version__ = "0.1.0"
+from highnn.version import __version__
 
 __all__ = [
-    "Input", "Model", "Sequential", "Tensor", "Variable", "activations", "callbacks", "config", "grad", "graph",
-    "initializers", "layers", "losses", "metrics", "models", "no_grad", "ops", "optimizers", "regularizers",
-    "saving", "tensor", "utils", "verify",
+    "Input",
+    "Model",
+    "Sequential",
+    "Tensor",
+    "Variable",
+    "__version__",
+    "activations",
+    "callbacks",
+    "config",
+    "grad",
+    "graph",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "no_grad",
+    "ops",
+    "optimizers",
+    "regularizers",
+    "saving",
+    "tensor",
+    "utils",
+    "verify",
 ]  # fmt: skip

@@ -75,5 +75,5 @@ def test_the_version_has_one_source() -> None:
     import highnn
 
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'dynamic = ["version"]' in pyproject and 'attr = "highnn.__version__"' in pyproject
+    assert 'dynamic = ["version"]' in pyproject and 'attr = "highnn.version.__version__"' in pyproject
     assert highnn.__version__.count(".") == 2

@@ -10,14 +10,20 @@ from highnn.callbacks.monitoring import (
     ReduceLROnPlateau,
     TerminateOnNaN,
 )
+from highnn.callbacks.tensorboard import TensorBoard
 
-__all__ = ["Callback", "CallbackList", "History", "ProgbarLogger"]
-__all__ += [
+__all__ = [
+    "BackupAndRestore",
     "CSVLogger",
+    "Callback",
+    "CallbackList",
     "EarlyStopping",
+    "History",
     "LambdaCallback",
     "LearningRateScheduler",
+    "ModelCheckpoint",
+    "ProgbarLogger",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
-__all__ += ["BackupAndRestore", "ModelCheckpoint"]

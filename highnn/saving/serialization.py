@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import highnn
 from highnn import losses, metrics, optimizers
 from highnn.layers import LAYER_CLASSES
 from highnn.layers.layer import Layer
 from highnn.registry import allowed_classes, lookup
 from highnn.saving.archive import FORMAT_VERSION, SavedFileError, is_count
+from highnn.version import __version__
 
 if TYPE_CHECKING:
     from highnn.models import Model
@@ -53,7 +53,7 @@ def model_config(model: Model) -> dict[str, Any]:
     input_shape = getattr(model, "build_input_shape", None)
     return {
         "format_version": FORMAT_VERSION,
-        "highnn_version": highnn.__version__,
+        "highnn_version": __version__,
         "class_name": type(model).__name__,
         "config": model.get_config(),
         "build_config": {"input_shape": list(input_shape)} if input_shape is not None else None,
