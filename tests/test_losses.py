@@ -94,9 +94,9 @@ def test_sparse_labels_out_of_range_in_a_direct_call_are_named() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"`reduction` must be one of .*received 'average'"):
         losses.MeanSquaredError(reduction="average")
-    with pytest.raises(ValueError, match=r"`label_smoothing` must be in \[0, 1\], received 1.5"):
+    with pytest.raises(ValueError, match=r"`label_smoothing` must be a number in \[0, 1\], received 1.5"):
         losses.CategoricalCrossentropy(label_smoothing=1.5)
-    with pytest.raises(TypeError, match=r"`loss` must be a string or a Loss, received 3"):
+    with pytest.raises(TypeError, match=r"`loss` must be a string, a config dict, a Loss or a callable, received 3"):
         losses.get(3)
     with pytest.raises(
         ValueError,

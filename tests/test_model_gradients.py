@@ -36,7 +36,7 @@ def check_model_gradients(model: hn.Model, y: np.ndarray, loss: object, atol: fl
         np.testing.assert_allclose(grads[i], numeric, atol=atol, rtol=1e-4, err_msg=model.trainable_weights[i].path)
 
 
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS.names))
 def test_mlp_gradients_for_every_activation(activation: str, float64: None) -> None:
     hn.utils.set_random_seed(1)
     model = hn.Sequential([hn.Input((5,)), layers.Dense(4, activation=activation), layers.Dense(3)])

@@ -456,7 +456,7 @@ def test_apply_without_variables_after_build_and_with_no_gradients(float64: None
         (
             lambda: optimizers.get("adamm"),
             ValueError,
-            ["Unknown optimizer: 'adamm'", "Did you mean 'adam'", "Valid optimizers are: adadelta"],
+            ["Unknown optimizer: 'adamm'", "Did you mean 'adam'", "Valid optimizers are: Adadelta", "adamw"],
         ),
         (lambda: optimizers.get(0.1), TypeError, ["`optimizer`", "0.1", "float"]),
         (

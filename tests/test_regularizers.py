@@ -50,7 +50,7 @@ def test_penalties_are_in_the_reported_loss_and_the_gradients(float64: None) -> 
 
 
 def test_negative_factors_are_rejected() -> None:
-    with pytest.raises(ValueError, match=r"L1L2: `l2` must be >= 0, received -1"):
+    with pytest.raises(ValueError, match=r"L1L2: `l2` must be a number >= 0, received -1"):
         regularizers.L1L2(l2=-1)
     with pytest.raises(ValueError, match=r"Unknown regularizer: 'l3'"):
         regularizers.get("l3")

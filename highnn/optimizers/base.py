@@ -17,12 +17,12 @@ from typing import Any, ClassVar
 import numpy as np
 from typing_extensions import TypedDict
 
+from highnn.checks import check_number
 from highnn.config import settings
 from highnn.graph import Tensor, no_grad
 from highnn.ops.composites import clip
 from highnn.ops.primitives import cast, maximum, sqrt, sum
 from highnn.optimizers import schedules
-from highnn.optimizers.arguments import check_number
 from highnn.variables import Variable
 
 LearningRate = float | schedules.LearningRateSchedule

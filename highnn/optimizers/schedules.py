@@ -15,13 +15,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from highnn import registry
+from highnn.checks import check_bool, check_number
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.ops.primitives import cast, cos, floor, maximum, minimum, to_tensor, where
 from highnn.ops.primitives import pow as power
-from highnn.optimizers.arguments import check_flag, check_number
-from highnn.registry import allowed_classes, serialize
+from highnn.registry import Registry
 
 
 class LearningRateSchedule(ABC):
@@ -69,7 +68,7 @@ class ExponentialDecay(LearningRateSchedule):
         self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
         self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0, low_open=True)
-        self.staircase = check_flag(owner, "staircase", staircase)
+        self.staircase = check_bool(owner, "staircase", staircase)
         self.name = name
 
     def __call__(self, step: Tensor | int) -> Tensor:
@@ -101,7 +100,7 @@ class InverseTimeDecay(LearningRateSchedule):
         self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
         self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0)
-        self.staircase = check_flag(owner, "staircase", staircase)
+        self.staircase = check_bool(owner, "staircase", staircase)
         self.name = name
 
     def __call__(self, step: Tensor | int) -> Tensor:
@@ -174,7 +173,7 @@ class PolynomialDecay(LearningRateSchedule):
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
         self.end_learning_rate = check_number(owner, "end_learning_rate", end_learning_rate, 0.0)
         self.power = check_number(owner, "power", power, 0.0)
-        self.cycle = check_flag(owner, "cycle", cycle)
+        self.cycle = check_bool(owner, "cycle", cycle)
         self.name = name
 
     def __call__(self, step: Tensor | int) -> Tensor:
@@ -240,22 +239,29 @@ class CosineDecay(LearningRateSchedule):
                 "name": self.name, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}  # fmt: skip
 
 
-CLASSES: dict[str, type[LearningRateSchedule]] = {
-    cls.__name__: cls
-    for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay)
-}
+SCHEDULES: Registry[LearningRateSchedule] = Registry("learning rate schedule", LearningRateSchedule)
+SCHEDULES.register_all((ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay))
+
+
+def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
+    return SCHEDULES.serialize(schedule)
 
 
 def deserialize(
     config: dict[str, Any], custom_objects: Mapping[str, type[LearningRateSchedule]] | None = None
 ) -> LearningRateSchedule:
-    """The schedule :func:`serialize` described; only the classes in :data:`CLASSES` and ``custom_objects`` are allowed."""
-    return registry.deserialize(
-        "learning rate schedule", config, allowed_classes(CLASSES, custom_objects, LearningRateSchedule)
-    )
+    """The schedule :func:`serialize` described; only the registered classes and ``custom_objects`` are allowed."""
+    return SCHEDULES.deserialize(config, custom_objects)
 
 
 __all__ = [
-    "CosineDecay", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule", "PiecewiseConstantDecay",
-    "PolynomialDecay", "deserialize", "serialize",
+    "SCHEDULES",
+    "CosineDecay",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "LearningRateSchedule",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
+    "deserialize",
+    "serialize",
 ]  # fmt: skip
