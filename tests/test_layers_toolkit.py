@@ -366,7 +366,7 @@ def test_sequential_model_with_the_new_layers_is_rebuilt_from_its_config(float64
 
 # =================================================================== errors
 ERROR_CASES: list[tuple[Callable[[], object], type[Exception], tuple[str, ...]]] = [
-    (lambda: layers.Dropout(1.0), ValueError, ("`rate`", "[0.0, 1.0)", "1.0")),
+    (lambda: layers.Dropout(1.0), ValueError, ("`rate`", "[0, 1)", "1.0")),
     (lambda: layers.Dropout(-0.1), ValueError, ("`rate`", "-0.1")),
     (lambda: layers.Dropout("0.5"), TypeError, ("`rate`", "'0.5'", "str")),
     (lambda: layers.Dropout(0.5, seed=1.5), TypeError, ("`seed`", "1.5")),

@@ -5,7 +5,8 @@ slots) lives in variables, so :meth:`Optimizer.apply` is ordinary variable
 assignment that the tracer compiles into the train step together with the
 forward and backward passes. One step does what Keras 3's ``BaseOptimizer``
 does, in its order: clip the gradients, decay the weights
-(``w -= w * weight_decay * lr``), run each weight's ``update_step``, count the step.
+(``w -= w * weight_decay * lr``), run each weight's ``update_step``, count the step,
+and project each weight that carries a ``constraint`` (``w = constraint(w)``).
 """
 
 from __future__ import annotations
@@ -214,6 +215,10 @@ class Optimizer(ABC):
                     variable.assign(variable - variable * self.weight_decay * cast(learning_rate, variable.dtype))
             self.update_steps(grads, variables, learning_rate)
             self.iterations.assign_add(1)
+            for variable in variables:
+                constraint = getattr(variable, "constraint", None)  # a layer's weight carries it
+                if constraint is not None:
+                    variable.assign(constraint(variable))
 
     def apply_gradients(self, grads_and_vars: Sequence[tuple[Tensor, Variable]]) -> None:
         """Keras's form: a list of ``(gradient, variable)`` pairs."""
