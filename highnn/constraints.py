@@ -123,7 +123,8 @@ class UnitNorm(Constraint):
         return {"axis": self.axis}
 
 
-ConstraintLike = str | Constraint | dict[str, Any] | Callable[[Tensor], Tensor] | None
+ConstraintFunction = Callable[[Tensor], Tensor]
+ConstraintLike = str | Constraint | type[Constraint] | dict[str, Any] | ConstraintFunction | None
 
 CONSTRAINTS: Registry[Constraint] = Registry("constraint", Constraint)
 CONSTRAINTS.register(Constraint)
@@ -133,13 +134,20 @@ CONSTRAINTS.register(MinMaxNorm, "min_max_norm")
 CONSTRAINTS.register(UnitNorm, "unit_norm")
 
 
-def get(identifier: ConstraintLike) -> Constraint | Callable[[Tensor], Tensor] | None:
+def get(identifier: ConstraintLike) -> ConstraintFunction | None:
     """A constraint from a name (``"non_neg"``), a config, a class, an instance or a function; None stays None."""
     return CONSTRAINTS.get(identifier)
 
 
-def serialize(constraint: Constraint | None) -> dict[str, Any] | None:
-    return None if constraint is None else CONSTRAINTS.serialize(constraint)
+def serialize(constraint: ConstraintFunction | None) -> dict[str, Any] | None:
+    """``{"class_name": ..., "config": ...}`` of a Constraint (None for None); a plain function cannot be saved."""
+    if constraint is None:
+        return None
+    if not isinstance(constraint, Constraint):
+        fail(
+            "constraints.serialize", "constraint", "a Constraint (subclass it to save your own)", constraint, TypeError
+        )
+    return CONSTRAINTS.serialize(constraint)
 
 
 def deserialize(config: dict[str, Any] | None, custom_objects: Mapping[str, Any] | None = None) -> Constraint | None:
@@ -151,6 +159,6 @@ class ConstrainedVariable(Variable):
 
     __slots__ = ("constraint",)
 
-    def __init__(self, *args: Any, constraint: Callable[[Tensor], Tensor] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, constraint: ConstraintFunction | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.constraint = constraint

@@ -127,7 +127,7 @@ class Registry(Generic[T]):
             raise ValueError(
                 f"A serialized {self.kind} must be a dict with a 'class_name' key, received {config!r:.200}."
             )
-        cls = lookup(self.kind, config["class_name"], self.allowed(custom_objects))
+        cls: Any = lookup(self.kind, config["class_name"], self.allowed(custom_objects))  # a class with from_config
         return cls.from_config(dict(config.get("config") or {}), *from_config_args)
 
 
@@ -141,4 +141,5 @@ def deserialize(kind: str, config: Any, classes: Mapping[str, type], *from_confi
     """The object :func:`serialize` described, built only from a class in ``classes`` (an allow-list)."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"A serialized {kind} must be a dict with a 'class_name' key, received {config!r:.200}.")
-    return lookup(kind, config["class_name"], classes).from_config(config.get("config", {}), *from_config_args)
+    cls: Any = lookup(kind, config["class_name"], classes)  # a class with from_config
+    return cls.from_config(config.get("config", {}), *from_config_args)

@@ -88,7 +88,8 @@ def test_the_theory_three_layer_network(float64: None) -> None:
     """y = g2(g1(x W1 + b1) W2 + b2) W3 with a bias-free last layer, as in the seed notes."""
     hn.utils.set_random_seed(4)
     model = hn.Sequential([
-        hn.Input((5,)), layers.Dense(6, activation="sigmoid"), layers.Dense(4, activation="tanh"), layers.Dense(3, use_bias=False),
+        hn.Input((5,)), layers.Dense(6, activation="sigmoid"), layers.Dense(4, activation="tanh"),
+        layers.Dense(3, use_bias=False),
     ])  # fmt: skip
     w1, b1, w2, b2, w3 = model.get_weights()
     expected = (np.tanh((1 / (1 + np.exp(-(X @ w1 + b1)))) @ w2 + b2)) @ w3

@@ -31,7 +31,8 @@ def test_penalties_are_in_the_reported_loss_and_the_gradients(float64: None) -> 
     hn.utils.set_random_seed(0)
     model = hn.Sequential([
         hn.Input((2,)),
-        layers.Dense(3, kernel_regularizer=regularizers.L2(0.1), bias_regularizer="l1", activity_regularizer=regularizers.L1(0.05)),
+        layers.Dense(3, kernel_regularizer=regularizers.L2(0.1), bias_regularizer="l1",
+                     activity_regularizer=regularizers.L1(0.05)),
         layers.Dense(1),
     ])  # fmt: skip
     model.compile(optimizer=hn.optimizers.SGD(0.0), loss="mse")

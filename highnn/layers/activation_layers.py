@@ -137,7 +137,7 @@ class PReLU(ElementwiseActivation):
         self,
         alpha_initializer: str | initializers.Initializer = "zeros",
         alpha_regularizer: str | regularizers.Regularizer | None = None,
-        alpha_constraint: str | constraints.Constraint | None = None,
+        alpha_constraint: constraints.ConstraintLike = None,
         shared_axes: int | list[int] | tuple[int, ...] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -147,7 +147,7 @@ class PReLU(ElementwiseActivation):
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
         self.alpha_constraint = constraints.get(alpha_constraint)
         self.input_spec: InputSpec | None = None
-        self.alpha: Variable | None = None
+        self.alpha: Variable  # created by build
 
     def build(self, input_shape: Shape) -> None:
         shared = self.shared_axes or ()

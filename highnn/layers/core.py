@@ -92,8 +92,8 @@ class Dense(Layer):
         bias_initializer: str | initializers.Initializer = "zeros",
         kernel_regularizer: str | regularizers.Regularizer | None = None,
         bias_regularizer: str | regularizers.Regularizer | None = None,
-        kernel_constraint: str | constraints.Constraint | None = None,
-        bias_constraint: str | constraints.Constraint | None = None,
+        kernel_constraint: constraints.ConstraintLike = None,
+        bias_constraint: constraints.ConstraintLike = None,
         aggregation: str = "sum",
         **kwargs: Any,
     ) -> None:

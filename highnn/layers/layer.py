@@ -85,7 +85,7 @@ class Layer:
         name: str = "weight",
         trainable: bool = True,
         regularizer: str | regularizers.Regularizer | None = None,
-        constraint: str | constraints.Constraint | None = None,
+        constraint: constraints.ConstraintLike = None,
         dtype: str | None = None,
     ) -> Variable:
         """Create a weight from ``initializer`` (drawn with highnn's seeded generator).
@@ -150,7 +150,8 @@ class Layer:
         current = self.weights
         if len(weights) != len(current):
             raise ValueError(
-                f"set_weights of layer {self.name!r}: expected a list of {len(current)} arrays, received {len(weights)}."
+                f"set_weights of layer {self.name!r}: expected a list of {len(current)} arrays, "
+                f"received {len(weights)}."
             )
         for variable, value in zip(current, weights):
             if tuple(np.shape(value)) != variable.shape:

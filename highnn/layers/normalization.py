@@ -28,7 +28,7 @@ from highnn.variables import Variable
 
 Initializer = str | initializers.Initializer
 Regularizer = str | regularizers.Regularizer | None
-Constraint = str | constraints.Constraint | None
+Constraint = constraints.ConstraintLike
 
 
 def moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
@@ -92,14 +92,15 @@ class AffineNormalization(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self.axes = resolve_axes(type(self).__name__, self.axis, input_shape)
-        unknown = [a for a in self.axes if input_shape[a] is None]
+        sizes = {a: size for a in self.axes if (size := input_shape[a]) is not None}
+        unknown = [a for a in self.axes if a not in sizes]
         if unknown:
             raise ValueError(
                 f"{type(self).__name__} {self.name!r}: axis {unknown[0]} of the input must have a defined size, "
                 f"received an input of shape {tuple(input_shape)}."
             )
-        self.param_shape = tuple(int(input_shape[a]) for a in self.axes)
-        self.input_spec = InputSpec(len(input_shape), {a: input_shape[a] for a in self.axes})
+        self.param_shape = tuple(sizes.values())
+        self.input_spec = InputSpec(len(input_shape), sizes)
         if self.scale:
             self.gamma = self.add_weight(
                 self.param_shape,
@@ -121,13 +122,13 @@ class AffineNormalization(Layer):
         if self.input_spec is not None:
             self.input_spec.check(self.name, x.shape)
 
+    def broadcast_shape(self, ndim: int) -> tuple[int, ...]:
+        """``param_shape`` with axes of length 1 added, to broadcast against an input of ``ndim`` dimensions."""
+        return tuple(self.param_shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim))
+
     def broadcastable(self, parameter: Tensor | None, ndim: int) -> Tensor | None:
         """``parameter`` (shaped like ``param_shape``) reshaped to broadcast against an input of ``ndim`` dimensions."""
-        if parameter is None:
-            return None
-        return reshape(
-            parameter, tuple(parameter.shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim))
-        )
+        return None if parameter is None else reshape(parameter, self.broadcast_shape(ndim))
 
     def normalize_with(self, x: Tensor, average: Tensor, variance: Tensor) -> Tensor:
         """``x`` normalised with the given statistics, then scaled by gamma and shifted by beta."""
@@ -208,8 +209,8 @@ class BatchNormalization(AffineNormalization):
         )
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.moving_mean: Variable | None = None
-        self.moving_variance: Variable | None = None
+        self.moving_mean: Variable  # created by build, as are the two below
+        self.moving_variance: Variable
 
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
@@ -228,8 +229,8 @@ class BatchNormalization(AffineNormalization):
                 for moving, statistic in ((self.moving_mean, average), (self.moving_variance, variance)):
                     moving.assign(moving * self.momentum + reshape(statistic, self.param_shape) * (1.0 - self.momentum))
         else:
-            average = self.broadcastable(self.moving_mean, inputs.ndim)
-            variance = self.broadcastable(self.moving_variance, inputs.ndim)
+            average = reshape(self.moving_mean, self.broadcast_shape(inputs.ndim))
+            variance = reshape(self.moving_variance, self.broadcast_shape(inputs.ndim))
         return self.normalize_with(inputs, average, variance)
 
     def get_config(self) -> dict[str, Any]:

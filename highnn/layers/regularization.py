@@ -32,14 +32,14 @@ class RandomLayer(Layer):
         self.seed = check_seed(type(self).__name__, seed)
         super().__init__(**kwargs)
         self.initial_seed = self.seed if self.seed is not None else random.new_seed()
-        self.seed_state: Variable | None = None
+        self.seed_state: Variable  # created by build
 
     def build(self, input_shape: Shape) -> None:
         self.seed_state = self.add_state_variable(np.asarray(self.initial_seed, dtype=np.int64), "seed_generator_state")
 
     def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...]) -> Tensor:
         """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed."""
-        values = sampler(self.seed_state, shape=tuple(shape), dtype=settings.floatx)
+        values = sampler(self.seed_state, shape=shape, dtype=settings.floatx)
         self.seed_state.assign_add(1)
         return values
 
@@ -95,7 +95,10 @@ class Dropout(RandomLayer):
         if not training or self.rate == 0.0:
             return inputs
         keep = 1.0 - self.rate
-        kept = self.draw(random_uniform, self.mask_shape(inputs.shape)) < keep
+        shape = tuple(
+            size if size is not None else dim for size, dim in zip(self.mask_shape(inputs.shape), inputs.shape)
+        )
+        kept = self.draw(random_uniform, shape) < keep
         return where(kept, inputs / keep, 0.0)
 
     def get_config(self) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class _MomentOptimizer(Optimizer):
         return m, v
 
     def step_count(self, dtype: str, ahead: int = 1) -> Tensor:
-        """``iterations + ahead`` as a float: ``t``, the step being taken (counted from 1); ``ahead=2`` gives ``t + 1``."""
+        """``iterations + ahead`` as a float: ``t``, the step being taken (counted from 1); ``ahead=2`` is ``t + 1``."""
         return cast(self.iterations + ahead, dtype)
 
 

@@ -151,7 +151,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class PolynomialDecay(LearningRateSchedule):
-    """From ``initial_learning_rate`` to ``end_learning_rate`` in ``decay_steps`` along ``(1 - step / decay_steps) ** power``.
+    """From ``initial_learning_rate`` to ``end_learning_rate`` in ``decay_steps``: ``(1 - step / decay_steps)**power``.
 
     Without ``cycle`` the rate stays at ``end_learning_rate`` after ``decay_steps``;
     with it the decay restarts, over the first multiple of ``decay_steps`` not below ``step``.
@@ -188,7 +188,8 @@ class PolynomialDecay(LearningRateSchedule):
 
     def get_config(self) -> dict[str, Any]:
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle, "name": self.name}  # fmt: skip
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                "name": self.name}  # fmt: skip
 
 
 class CosineDecay(LearningRateSchedule):
@@ -235,8 +236,9 @@ class CosineDecay(LearningRateSchedule):
         return start * ((1.0 - self.alpha) * cosine + self.alpha)
 
     def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps, "alpha": self.alpha,
-                "name": self.name, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}  # fmt: skip
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
+                "warmup_steps": self.warmup_steps}  # fmt: skip
 
 
 SCHEDULES: Registry[LearningRateSchedule] = Registry("learning rate schedule", LearningRateSchedule)
