@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import FunctionType
 from typing import Any
 
 from highnn.graph import Tensor
 from highnn.ops import composites as C
 from highnn.ops.primitives import exp, tanh, to_tensor
-from highnn.registry import lookup
+from highnn.registry import Registry
 
 Activation = Callable[[Any], Tensor]
 
@@ -24,28 +25,41 @@ sigmoid, hard_sigmoid, softmax, log_softmax = C.sigmoid, C.hard_sigmoid, C.softm
 softplus, softsign, silu = C.softplus, C.softsign, C.silu
 swish = silu
 
-ACTIVATIONS: dict[str, Activation] = {
-    "linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax,
-    "log_softmax": log_softmax, "leaky_relu": leaky_relu, "elu": elu, "selu": selu, "gelu": gelu,
-    "softplus": softplus, "softsign": softsign, "silu": silu, "swish": swish,
-    "hard_sigmoid": hard_sigmoid, "exponential": exponential, "relu6": relu6,
-}  # fmt: skip
+ACTIVATIONS: Registry[Activation] = Registry("activation", FunctionType)
+ACTIVATIONS.register(linear, "linear")
+ACTIVATIONS.register(relu, "relu")
+ACTIVATIONS.register(sigmoid, "sigmoid")
+ACTIVATIONS.register(tanh, "tanh")
+ACTIVATIONS.register(softmax, "softmax")
+ACTIVATIONS.register(log_softmax, "log_softmax")
+ACTIVATIONS.register(leaky_relu, "leaky_relu")
+ACTIVATIONS.register(elu, "elu")
+ACTIVATIONS.register(selu, "selu")
+ACTIVATIONS.register(gelu, "gelu")
+ACTIVATIONS.register(softplus, "softplus")
+ACTIVATIONS.register(softsign, "softsign")
+ACTIVATIONS.register(silu, "silu")
+ACTIVATIONS.register(swish, "swish")
+ACTIVATIONS.register(hard_sigmoid, "hard_sigmoid")
+ACTIVATIONS.register(exponential, "exponential")
+ACTIVATIONS.register(relu6, "relu6")
 
 
 def get(identifier: str | Activation | None) -> Activation:
-    """The activation function for a name, a function, or None (linear)."""
-    if identifier is None:
-        return linear
-    if isinstance(identifier, str):
-        return lookup("activation", identifier, ACTIVATIONS)
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"`activation` must be a string or a callable, received {identifier!r}.")
+    """The activation function for a name or a function; None is ``linear``, as in Keras."""
+    return linear if identifier is None else ACTIVATIONS.get(identifier)
 
 
 def serialize(activation: Activation) -> str:
     """The name an activation is saved under."""
-    for name, function in ACTIVATIONS.items():
+    for name, function in ACTIVATIONS.names.items():
         if function is activation:
             return name
-    raise ValueError(f"Cannot serialize the custom activation {activation!r}; use one of: {', '.join(ACTIVATIONS)}.")
+    raise ValueError(
+        f"Cannot serialize the custom activation {activation!r}; use one of: {', '.join(ACTIVATIONS.names)}."
+    )
+
+
+def deserialize(name: str, custom_objects: Mapping[str, Any] | None = None) -> Activation:
+    """The activation :func:`serialize` named (or one in ``custom_objects``)."""
+    return ACTIVATIONS.get(name, custom_objects)

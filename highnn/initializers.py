@@ -8,14 +8,15 @@ place it on the backend, so every backend starts from the same bits.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, overload
 
 import numpy as np
 
-from highnn import random, registry
+from highnn import random
+from highnn.checks import check_choice, check_number, check_seed
 from highnn.config import settings
-from highnn.registry import resolve
-from highnn.registry import serialize as serialize
+from highnn.registry import Registry
 
 Shape = tuple[int, ...]
 
@@ -62,7 +63,7 @@ class RandomInitializer(Initializer):
     """Draws from highnn's generator, or from its own seeded one (the same values every call)."""
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed = seed
+        self.seed = check_seed(type(self).__name__, seed)
 
     def generator(self) -> np.random.Generator:
         return random.generator() if self.seed is None else np.random.default_rng(self.seed)
@@ -130,15 +131,9 @@ class VarianceScaling(RandomInitializer):
         self, scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal", seed: int | None = None
     ) -> None:
         super().__init__(seed)
-        if scale <= 0:
-            raise ValueError(f"VarianceScaling: `scale` must be positive, received {scale}.")
-        if mode not in self.MODES:
-            raise ValueError(f"VarianceScaling: `mode` must be one of {self.MODES}, received {mode!r}.")
-        if distribution not in self.DISTRIBUTIONS:
-            raise ValueError(
-                f"VarianceScaling: `distribution` must be one of {self.DISTRIBUTIONS}, received {distribution!r}."
-            )
-        self.scale, self.mode, self.distribution = scale, mode, distribution
+        self.scale = check_number("VarianceScaling", "scale", scale, 0.0, low_open=True)
+        self.mode = check_choice("VarianceScaling", "mode", mode, self.MODES)
+        self.distribution = check_choice("VarianceScaling", "distribution", distribution, self.DISTRIBUTIONS)
 
     def draw(self, shape: Shape) -> np.ndarray:
         fan_in, fan_out = compute_fans(shape)
@@ -221,23 +216,43 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
-ALL = (Zeros, Ones, Constant, RandomNormal, RandomUniform, TruncatedNormal, VarianceScaling, GlorotUniform,
-       GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, Orthogonal, Identity)  # fmt: skip
-CLASSES = {cls.__name__: cls for cls in ALL}
-_STRINGS = {
-    "zeros": Zeros, "ones": Ones, "constant": Constant, "random_normal": RandomNormal,
-    "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal, "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal, "he_uniform": HeUniform,
-    "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
-    "orthogonal": Orthogonal, "identity": Identity,
-}  # fmt: skip
-_NAMES = {**_STRINGS, **{name.lower(): cls for name, cls in CLASSES.items()}, **CLASSES}
+InitializerLike = str | Initializer | type[Initializer] | dict[str, Any]
+
+INITIALIZERS: Registry[Initializer] = Registry("initializer", Initializer)
+INITIALIZERS.register(Zeros, "zeros")
+INITIALIZERS.register(Ones, "ones")
+INITIALIZERS.register(Constant, "constant")
+INITIALIZERS.register(RandomNormal, "random_normal")
+INITIALIZERS.register(RandomUniform, "random_uniform")
+INITIALIZERS.register(TruncatedNormal, "truncated_normal")
+INITIALIZERS.register(VarianceScaling, "variance_scaling")
+INITIALIZERS.register(GlorotUniform, "glorot_uniform")
+INITIALIZERS.register(GlorotNormal, "glorot_normal")
+INITIALIZERS.register(HeUniform, "he_uniform")
+INITIALIZERS.register(HeNormal, "he_normal")
+INITIALIZERS.register(LecunUniform, "lecun_uniform")
+INITIALIZERS.register(LecunNormal, "lecun_normal")
+INITIALIZERS.register(Orthogonal, "orthogonal")
+INITIALIZERS.register(Identity, "identity")
+CLASSES = INITIALIZERS.classes  # the allow-list by class name, as saving reads it
 
 
-def get(identifier: str | Initializer | dict[str, Any]) -> Initializer:
-    """An initializer from a string (``"glorot_uniform"``), a class or its name, a config, or an instance."""
-    return resolve("initializer", "initializer", identifier, Initializer, _NAMES, CLASSES)
+@overload
+def get(identifier: None) -> None: ...
+@overload
+def get(identifier: InitializerLike) -> Initializer: ...
+def get(identifier: InitializerLike | None) -> Initializer | None:
+    """An initializer from a name (``"glorot_uniform"``), a config, a class or an instance; None stays None.
+
+    A function ``f(shape, dtype=None)`` is returned as it is.
+    """
+    return INITIALIZERS.get(identifier)
 
 
-def deserialize(config: dict[str, Any]) -> Initializer:
-    return registry.deserialize("initializer", config, CLASSES)
+def serialize(initializer: Initializer) -> dict[str, Any]:
+    return INITIALIZERS.serialize(initializer)
+
+
+def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Initializer:
+    """The initializer :func:`serialize` described, built only from a registered class or one in ``custom_objects``."""
+    return INITIALIZERS.deserialize(config, custom_objects)

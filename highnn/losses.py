@@ -10,17 +10,17 @@ logits, so confident predictions never give ``log(0)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, overload
 
 import numpy as np
 
-from highnn import registry
+from highnn.checks import check_choice, check_number
 from highnn.graph import Tensor
+from highnn.layers.layer import snake_case
 from highnn.ops import composites as C
 from highnn.ops.primitives import abs, cast, exp, log, log1p, maximum, minimum, reshape, sum, to_tensor, where
-from highnn.registry import resolve
-from highnn.registry import serialize as serialize
+from highnn.registry import Registry
 
 EPSILON = 1e-7
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "none", None)
@@ -138,10 +138,8 @@ class Loss:
     """``loss(y_true, y_pred, sample_weight=None)`` -> the reduced loss."""
 
     def __init__(self, name: str | None = None, reduction: str | None = "sum_over_batch_size") -> None:
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"{type(self).__name__}: `reduction` must be one of {REDUCTIONS}, received {reduction!r}.")
-        self.name = name or _snake(type(self).__name__)
-        self.reduction = reduction
+        self.reduction = check_choice(type(self).__name__, "reduction", reduction, REDUCTIONS)
+        self.name = name or snake_case(type(self).__name__)
 
     def call(self, y_true: Any, y_pred: Any) -> Tensor:
         raise NotImplementedError
@@ -167,12 +165,6 @@ class Loss:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Loss:
         return cls(**config)
-
-
-def _snake(name: str) -> str:
-    from highnn.layers.layer import snake_case
-
-    return snake_case(name)
 
 
 class LossFunctionWrapper(Loss):
@@ -211,9 +203,8 @@ class Huber(Loss):
 class _Crossentropy(Loss):
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"{type(self).__name__}: `label_smoothing` must be in [0, 1], received {label_smoothing}.")
-        self.from_logits, self.label_smoothing = from_logits, label_smoothing
+        self.from_logits = from_logits
+        self.label_smoothing = check_number(type(self).__name__, "label_smoothing", label_smoothing, 0.0, 1.0)
 
     def options(self) -> dict[str, Any]:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
@@ -243,24 +234,35 @@ class SparseCategoricalCrossentropy(Loss):
 
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
-CLASSES = {cls.__name__: cls for cls in (MeanSquaredError, MeanAbsoluteError, Huber, BinaryCrossentropy,
-                                         CategoricalCrossentropy, SparseCategoricalCrossentropy)}  # fmt: skip
-_STRINGS = {
-    "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError, "huber": Huber,
-    "binary_crossentropy": BinaryCrossentropy, "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-}  # fmt: skip
+LossFunction = Callable[[Any, Any], Tensor]
+LossLike = str | Loss | type[Loss] | dict[str, Any] | LossFunction
+
+LOSSES: Registry[Loss] = Registry("loss", Loss, from_callable=LossFunctionWrapper)
+LOSSES.register(MeanSquaredError, "mean_squared_error", "mse")
+LOSSES.register(MeanAbsoluteError, "mean_absolute_error", "mae")
+LOSSES.register(Huber, "huber")
+LOSSES.register(BinaryCrossentropy, "binary_crossentropy")
+LOSSES.register(CategoricalCrossentropy, "categorical_crossentropy")
+LOSSES.register(SparseCategoricalCrossentropy, "sparse_categorical_crossentropy")
+CLASSES = LOSSES.classes  # the allow-list by class name, as saving reads it
 
 
-def get(identifier: str | Loss | dict[str, Any] | Callable[[Any, Any], Tensor]) -> Loss:
-    """A loss object from a string (``"mse"``), a class, a config, an instance, or a function of (y_true, y_pred)."""
-    if callable(identifier) and not isinstance(identifier, (Loss, type)):
-        return LossFunctionWrapper(identifier)
-    return resolve(
-        "loss", "loss", identifier, Loss, {**_STRINGS, **{k.lower(): v for k, v in CLASSES.items()}, **CLASSES}, CLASSES
-    )
+@overload
+def get(identifier: None) -> None: ...
+@overload
+def get(identifier: LossLike) -> Loss: ...
+def get(identifier: LossLike | None) -> Loss | None:
+    """A loss from a name (``"mse"``), a config, a class, an instance or a function; None stays None.
+
+    A function of ``(y_true, y_pred)`` is wrapped in a :class:`LossFunctionWrapper`, so every loss reduces the same way.
+    """
+    return LOSSES.get(identifier)
 
 
-def deserialize(config: dict[str, Any]) -> Loss:
-    return registry.deserialize("loss", config, CLASSES)
+def serialize(loss: Loss) -> dict[str, Any]:
+    return LOSSES.serialize(loss)
+
+
+def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Loss:
+    """The loss :func:`serialize` described, built only from a registered class or one in ``custom_objects``."""
+    return LOSSES.deserialize(config, custom_objects)

@@ -16,7 +16,7 @@ objects from saved configs only out of the classes registered with it (plus the
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -75,6 +75,10 @@ class Registry(Generic[T]):
         for alias in aliases:
             self.names[alias] = obj
 
+    def __iter__(self) -> Iterator[str]:
+        """The names users may write, as iterating over a table of them gives."""
+        return iter(self.names)
+
     def register_all(self, classes: Iterable[type]) -> None:
         for cls in classes:
             self.register(cls)
@@ -123,7 +127,7 @@ class Registry(Generic[T]):
             raise ValueError(
                 f"A serialized {self.kind} must be a dict with a 'class_name' key, received {config!r:.200}."
             )
-        cls = lookup(self.kind, config["class_name"], self.allowed(custom_objects))
+        cls: Any = lookup(self.kind, config["class_name"], self.allowed(custom_objects))  # a class with from_config
         return cls.from_config(dict(config.get("config") or {}), *from_config_args)
 
 
@@ -133,40 +137,9 @@ def class_name_table(*classes: type) -> dict[str, type]:
     return {cls.__name__: cls for cls in classes}
 
 
-def allowed_classes(
-    classes: Mapping[str, type], custom_objects: Mapping[str, Any] | None, base: type
-) -> dict[str, type]:
-    """The allow-list: the built-in ``classes`` plus the ``base`` subclasses in ``custom_objects``."""
-    custom = {
-        name: cls for name, cls in (custom_objects or {}).items() if isinstance(cls, type) and issubclass(cls, base)
-    }
-    return {**classes, **custom}
-
-
 def deserialize(kind: str, config: Any, classes: Mapping[str, type], *from_config_args: Any) -> Any:
     """The object :func:`serialize` described, built only from a class in ``classes`` (an allow-list)."""
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(f"A serialized {kind} must be a dict with a 'class_name' key, received {config!r:.200}.")
-    return lookup(kind, config["class_name"], classes).from_config(config.get("config", {}), *from_config_args)
-
-
-def resolve(
-    kind: str,
-    argument: str,
-    identifier: Any,
-    base: type[T],
-    names: Mapping[str, Any],
-    classes: Mapping[str, type] | None = None,
-) -> T:
-    """An instance of ``base`` from an instance, a subclass, a config dict (with ``classes``) or a name in ``names``."""
-    if isinstance(identifier, base):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, base):
-        return identifier()
-    if isinstance(identifier, dict) and classes is not None:
-        return deserialize(kind, identifier, classes)
-    if isinstance(identifier, str):
-        return lookup(kind, identifier, names)()
-    raise TypeError(
-        f"`{argument}` must be a string or a {base.__name__}, received {identifier!r} of type {type(identifier).__name__}."
-    )
+    cls: Any = lookup(kind, config["class_name"], classes)  # a class with from_config
+    return cls.from_config(config.get("config", {}), *from_config_args)

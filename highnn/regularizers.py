@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, overload
 
-from highnn import registry
+from highnn.checks import check_number
 from highnn.graph import Tensor
 from highnn.ops.primitives import abs, sum
-from highnn.registry import resolve
+from highnn.registry import Registry
 
 
 class Regularizer:
@@ -28,10 +29,8 @@ class L1L2(Regularizer):
     """``l1 * sum(|x|) + l2 * sum(x**2)``."""
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0) -> None:
-        for name, value in (("l1", l1), ("l2", l2)):
-            if value < 0:
-                raise ValueError(f"{type(self).__name__}: `{name}` must be >= 0, received {value}.")
-        self.l1, self.l2 = float(l1), float(l2)
+        self.l1 = check_number(type(self).__name__, "l1", l1, 0.0)
+        self.l2 = check_number(type(self).__name__, "l2", l2, 0.0)
 
     def __call__(self, x: Tensor) -> Tensor:
         penalty = sum(abs(x)) * self.l1 if self.l1 else None
@@ -60,26 +59,30 @@ class L2(L1L2):
         return {"l2": self.l2}
 
 
-CLASSES = {cls.__name__: cls for cls in (L1, L2, L1L2)}
+RegularizerLike = str | Regularizer | type[Regularizer] | dict[str, Any]
+
+REGULARIZERS: Registry[Regularizer] = Registry("regularizer", Regularizer)
+REGULARIZERS.register(L1, "l1")
+REGULARIZERS.register(L2, "l2")
+REGULARIZERS.register(L1L2, "l1_l2")
 
 
-def get(identifier: str | Regularizer | dict[str, Any] | None) -> Regularizer | None:
-    """A regularizer from ``"l1"``, ``"l2"``, ``"l1_l2"``, a class, a config, an instance, or None."""
-    if identifier is None:
-        return None
-    return resolve(
-        "regularizer",
-        "regularizer",
-        identifier,
-        Regularizer,
-        {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, **CLASSES},
-        CLASSES,
-    )
+@overload
+def get(identifier: None) -> None: ...
+@overload
+def get(identifier: RegularizerLike) -> Regularizer: ...
+def get(identifier: RegularizerLike | None) -> Regularizer | None:
+    """A regularizer from ``"l1"``, ``"l2"``, ``"l1_l2"``, a config, a class or an instance; None stays None.
+
+    A function ``f(weights) -> penalty`` is returned as it is.
+    """
+    return REGULARIZERS.get(identifier)
 
 
 def serialize(regularizer: Regularizer | None) -> dict[str, Any] | None:
-    return None if regularizer is None else registry.serialize(regularizer)
+    return None if regularizer is None else REGULARIZERS.serialize(regularizer)
 
 
-def deserialize(config: dict[str, Any] | None) -> Regularizer | None:
-    return None if config is None else registry.deserialize("regularizer", config, CLASSES)
+def deserialize(config: dict[str, Any] | None, custom_objects: Mapping[str, Any] | None = None) -> Regularizer | None:
+    """The regularizer :func:`serialize` described (None for None), built only from an allowed class."""
+    return None if config is None else REGULARIZERS.deserialize(config, custom_objects)

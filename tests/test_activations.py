@@ -46,10 +46,10 @@ REFERENCES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def test_every_activation_has_a_reference() -> None:
-    assert set(REFERENCES) == set(ACTIVATIONS)
+    assert set(REFERENCES) == set(ACTIVATIONS.names)
 
 
-@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS.names))
 def test_activation_values(name: str, backend64: str) -> None:
     x = X if name != "log_softmax" else X / 10  # log(softmax) in NumPy underflows at the extremes
     expected = REFERENCES[name](x)
@@ -73,5 +73,12 @@ def test_relu_takes_keras_options(float64: None) -> None:
 def test_unknown_activation_and_bad_type() -> None:
     with pytest.raises(ValueError, match=r"Unknown activation: 'sigmod'\. Did you mean 'sigmoid'\?"):
         hn.activations.get("sigmod")
-    with pytest.raises(TypeError, match=r"`activation` must be a string or a callable, received 3"):
+    with pytest.raises(TypeError, match=r"`activation` must be a string, .* or a callable, received 3 of type int"):
         hn.activations.get(3)  # type: ignore[arg-type]
+
+
+def test_get_none_is_linear_and_names_round_trip(float64: None) -> None:
+    assert hn.activations.get(None) is hn.activations.linear
+    assert hn.activations.get(hn.activations.relu) is hn.activations.relu
+    for name in ACTIVATIONS.names:
+        assert hn.activations.deserialize(hn.activations.serialize(hn.activations.get(name))) is ACTIVATIONS.names[name]

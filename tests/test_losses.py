@@ -11,6 +11,7 @@ from highnn import losses
 RNG = np.random.default_rng(0)
 LOGITS = RNG.normal(size=(5, 4)) * 3
 LABELS = np.array([0, 3, 1, 1, 2])
+FIVE = np.arange(5)
 ONE_HOT = np.eye(4)[LABELS]
 BINARY = RNG.integers(0, 2, size=(5, 4)).astype(float)
 Y_TRUE, Y_PRED = RNG.normal(size=(5, 3)), RNG.normal(size=(5, 3))
@@ -43,8 +44,8 @@ CASES = [
     (losses.CategoricalCrossentropy(), ONE_HOT, softmax(LOGITS), -(ONE_HOT * log_softmax(LOGITS)).sum(axis=-1)),
     (losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), ONE_HOT, LOGITS,
      -((ONE_HOT * 0.8 + 0.05) * log_softmax(LOGITS)).sum(axis=-1)),
-    (losses.SparseCategoricalCrossentropy(from_logits=True), LABELS, LOGITS, -log_softmax(LOGITS)[np.arange(5), LABELS]),
-    (losses.SparseCategoricalCrossentropy(), LABELS[:, None], softmax(LOGITS), -log_softmax(LOGITS)[np.arange(5), LABELS]),
+    (losses.SparseCategoricalCrossentropy(from_logits=True), LABELS, LOGITS, -log_softmax(LOGITS)[FIVE, LABELS]),
+    (losses.SparseCategoricalCrossentropy(), LABELS[:, None], softmax(LOGITS), -log_softmax(LOGITS)[FIVE, LABELS]),
     (losses.BinaryCrossentropy(from_logits=True), BINARY, LOGITS,
      -(BINARY * np.log(sigmoid(LOGITS)) + (1 - BINARY) * np.log(1 - sigmoid(LOGITS))).mean(axis=-1)),
     (losses.BinaryCrossentropy(), BINARY, sigmoid(LOGITS),
@@ -94,12 +95,13 @@ def test_sparse_labels_out_of_range_in_a_direct_call_are_named() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match=r"`reduction` must be one of .*received 'average'"):
         losses.MeanSquaredError(reduction="average")
-    with pytest.raises(ValueError, match=r"`label_smoothing` must be in \[0, 1\], received 1.5"):
+    with pytest.raises(ValueError, match=r"`label_smoothing` must be a number in \[0, 1\], received 1.5"):
         losses.CategoricalCrossentropy(label_smoothing=1.5)
-    with pytest.raises(TypeError, match=r"`loss` must be a string or a Loss, received 3"):
+    with pytest.raises(TypeError, match=r"`loss` must be a string, a config dict, a Loss or a callable, received 3"):
         losses.get(3)
     with pytest.raises(
         ValueError,
-        match=r"sparse_categorical_crossentropy: `y_true` must hold one integer label per example, shape \(5,\), received shape \(5, 4\)",
+        match=r"sparse_categorical_crossentropy: `y_true` must hold one integer label per example, shape \(5,\), "
+        r"received shape \(5, 4\)",
     ):
         losses.sparse_categorical_crossentropy(ONE_HOT, LOGITS)

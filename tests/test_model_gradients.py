@@ -36,7 +36,7 @@ def check_model_gradients(model: hn.Model, y: np.ndarray, loss: object, atol: fl
         np.testing.assert_allclose(grads[i], numeric, atol=atol, rtol=1e-4, err_msg=model.trainable_weights[i].path)
 
 
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS.names))
 def test_mlp_gradients_for_every_activation(activation: str, float64: None) -> None:
     hn.utils.set_random_seed(1)
     model = hn.Sequential([hn.Input((5,)), layers.Dense(4, activation=activation), layers.Dense(3)])
@@ -88,7 +88,8 @@ def test_the_theory_three_layer_network(float64: None) -> None:
     """y = g2(g1(x W1 + b1) W2 + b2) W3 with a bias-free last layer, as in the seed notes."""
     hn.utils.set_random_seed(4)
     model = hn.Sequential([
-        hn.Input((5,)), layers.Dense(6, activation="sigmoid"), layers.Dense(4, activation="tanh"), layers.Dense(3, use_bias=False),
+        hn.Input((5,)), layers.Dense(6, activation="sigmoid"), layers.Dense(4, activation="tanh"),
+        layers.Dense(3, use_bias=False),
     ])  # fmt: skip
     w1, b1, w2, b2, w3 = model.get_weights()
     expected = (np.tanh((1 / (1 + np.exp(-(X @ w1 + b1)))) @ w2 + b2)) @ w3

@@ -31,7 +31,8 @@ def test_penalties_are_in_the_reported_loss_and_the_gradients(float64: None) -> 
     hn.utils.set_random_seed(0)
     model = hn.Sequential([
         hn.Input((2,)),
-        layers.Dense(3, kernel_regularizer=regularizers.L2(0.1), bias_regularizer="l1", activity_regularizer=regularizers.L1(0.05)),
+        layers.Dense(3, kernel_regularizer=regularizers.L2(0.1), bias_regularizer="l1",
+                     activity_regularizer=regularizers.L1(0.05)),
         layers.Dense(1),
     ])  # fmt: skip
     model.compile(optimizer=hn.optimizers.SGD(0.0), loss="mse")
@@ -50,7 +51,7 @@ def test_penalties_are_in_the_reported_loss_and_the_gradients(float64: None) -> 
 
 
 def test_negative_factors_are_rejected() -> None:
-    with pytest.raises(ValueError, match=r"L1L2: `l2` must be >= 0, received -1"):
+    with pytest.raises(ValueError, match=r"L1L2: `l2` must be a number >= 0, received -1"):
         regularizers.L1L2(l2=-1)
     with pytest.raises(ValueError, match=r"Unknown regularizer: 'l3'"):
         regularizers.get("l3")

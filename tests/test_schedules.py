@@ -259,7 +259,7 @@ def test_custom_schedule_needs_call_and_get_config(float64: None) -> None:
             return 0.1 * hn.ops.pow(0.5, hn.ops.cast(step, "float64"))
 
     assert Halving()(3).item() == pytest.approx(0.0125)
-    with pytest.raises(NotImplementedError, match="Halving.*get_config"):
+    with pytest.raises(NotImplementedError, match=r"Halving.*get_config"):
         schedules.serialize(Halving())
 
 

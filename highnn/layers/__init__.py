@@ -1,4 +1,7 @@
-"""Layers (Keras 3 names)."""
+"""Layers (Keras 3 names) and their registry, the allow-list of classes a saved model may name."""
+
+from collections.abc import Mapping
+from typing import Any
 
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from highnn.layers.core import Activation, Dense, Input, InputLayer
@@ -6,17 +9,27 @@ from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
 from highnn.layers.regularization import Dropout, GaussianNoise
 from highnn.layers.reshaping import Flatten, Reshape
+from highnn.registry import Registry
 
-#: the layer classes a saved model may name (an allow-list: nothing else is ever constructed)
-LAYER_CLASSES: dict[str, type[Layer]] = {
-    cls.__name__: cls
-    for cls in (
-        InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
-        Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU,
-    )
-}  # fmt: skip
+#: the layer classes a saved model may name (nothing else is ever constructed); models register theirs too
+LAYERS: Registry[Layer] = Registry("layer", Layer)
+LAYERS.register_all((InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
+                     Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU))  # fmt: skip
+LAYER_CLASSES = LAYERS.classes  # by class name, as saving and models read it
+
+
+def serialize(layer: Layer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": ...}`` of a layer."""
+    return LAYERS.serialize(layer)
+
+
+def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None = None) -> Layer:
+    """A fresh layer from :func:`serialize`'s output, built only from a registered or a ``custom_objects`` class."""
+    return LAYERS.deserialize(config, custom_objects)
+
 
 __all__ = [
-    "ELU", "LAYER_CLASSES", "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten", "GaussianNoise",
-    "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "PReLU", "ReLU", "Reshape", "Softmax",
+    "ELU", "LAYERS", "LAYER_CLASSES", "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten",
+    "GaussianNoise", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "PReLU", "ReLU", "Reshape",
+    "Softmax", "deserialize", "serialize",
 ]  # fmt: skip

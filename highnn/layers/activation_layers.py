@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from highnn import initializers, regularizers
+from highnn import constraints, initializers, regularizers
+from highnn.checks import check_number, fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import (
     InputSpec,
     Shape,
     check_axes,
-    check_number,
     deserialize_weight_arguments,
     resolve_axes,
     serialize_weight_arguments,
@@ -44,10 +44,10 @@ class ReLU(ElementwiseActivation):
     def __init__(
         self, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
         self.max_value = None if max_value is None else check_number("ReLU", "max_value", max_value, 0.0)
         self.negative_slope = check_number("ReLU", "negative_slope", negative_slope, 0.0)
         self.threshold = check_number("ReLU", "threshold", threshold, 0.0)
+        super().__init__(**kwargs)
 
     def call(self, inputs: Tensor) -> Tensor:
         return composites.relu(inputs, self.negative_slope, self.max_value, self.threshold)
@@ -68,8 +68,8 @@ class LeakyReLU(ElementwiseActivation):
     """
 
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
         self.negative_slope = check_number("LeakyReLU", "negative_slope", negative_slope, 0.0)
+        super().__init__(**kwargs)
 
     def call(self, inputs: Tensor) -> Tensor:
         return composites.leaky_relu(inputs, self.negative_slope)
@@ -85,8 +85,8 @@ class ELU(ElementwiseActivation):
     """
 
     def __init__(self, alpha: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
         self.alpha = check_number("ELU", "alpha", alpha)
+        super().__init__(**kwargs)
 
     def call(self, inputs: Tensor) -> Tensor:
         return composites.elu(inputs, self.alpha)
@@ -102,8 +102,8 @@ class Softmax(ElementwiseActivation):
     """
 
     def __init__(self, axis: int | tuple[int, ...] | list[int] = -1, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
         self.axis = check_axes("Softmax", axis, allow_many=True)
+        super().__init__(**kwargs)
 
     def build(self, input_shape: Shape) -> None:
         resolve_axes("Softmax", self.axis, input_shape)
@@ -131,46 +131,47 @@ class PReLU(ElementwiseActivation):
     >>> layer(np.array([[-4.0, 2.0]]))  # [[-1.0, 2.0]]
     """
 
+    WEIGHT_ARGUMENTS = ("alpha_initializer", "alpha_regularizer", "alpha_constraint")
+
     def __init__(
         self,
         alpha_initializer: str | initializers.Initializer = "zeros",
         alpha_regularizer: str | regularizers.Regularizer | None = None,
+        alpha_constraint: constraints.ConstraintLike = None,
         shared_axes: int | list[int] | tuple[int, ...] | None = None,
         **kwargs: Any,
     ) -> None:
+        self.shared_axes = _check_shared_axes(shared_axes)
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
-        if shared_axes is not None:
-            shared = (
-                (shared_axes,) if isinstance(shared_axes, int) and not isinstance(shared_axes, bool) else shared_axes
-            )
-            if not isinstance(shared, (list, tuple)) or not all(
-                isinstance(a, int) and not isinstance(a, bool) and a >= 1 for a in shared
-            ):
-                raise ValueError(
-                    f"PReLU: `shared_axes` must be None or a list of axes >= 1 (axis 0 is the batch), received {shared_axes!r}."
-                )
-            shared_axes = tuple(shared)
-        self.shared_axes: tuple[int, ...] | None = shared_axes
+        self.alpha_constraint = constraints.get(alpha_constraint)
         self.input_spec: InputSpec | None = None
-        self.alpha: Variable | None = None
+        self.alpha: Variable  # created by build
 
     def build(self, input_shape: Shape) -> None:
         shared = self.shared_axes or ()
         if any(a >= len(input_shape) for a in shared):
             raise ValueError(
-                f"PReLU {self.name!r}: `shared_axes` {shared} is out of range for an input of shape {tuple(input_shape)}."
+                f"PReLU {self.name!r}: `shared_axes` {shared} is out of range for an input of shape "
+                f"{tuple(input_shape)}."
             )
-        if any(input_shape[i] is None for i in range(1, len(input_shape)) if i not in shared):
+        sizes = {i: input_shape[i] for i in range(1, len(input_shape)) if i not in shared}
+        known = {i: size for i, size in sizes.items() if size is not None}
+        if len(known) != len(sizes):
             raise ValueError(
-                f"PReLU {self.name!r}: every non-shared axis of the input must have a defined size, received {tuple(input_shape)}."
+                f"PReLU {self.name!r}: every non-shared axis of the input must have a defined size, "
+                f"received {tuple(input_shape)}."
             )
-        shape = tuple(1 if i in shared else int(input_shape[i]) for i in range(1, len(input_shape)))
-        self.input_spec = InputSpec(
-            len(input_shape), {i: input_shape[i] for i in range(1, len(input_shape)) if i not in shared}
+        shape = tuple(known.get(i, 1) for i in range(1, len(input_shape)))
+        self.input_spec = InputSpec(len(input_shape), known)
+        self.alpha = self.add_weight(
+            shape,
+            self.alpha_initializer,
+            "alpha",
+            regularizer=self.alpha_regularizer,
+            constraint=self.alpha_constraint,
         )
-        self.alpha = self.add_weight(shape, self.alpha_initializer, "alpha", regularizer=self.alpha_regularizer)
 
     def check_input(self, x: Tensor) -> None:
         if self.input_spec is not None:
@@ -184,9 +185,19 @@ class PReLU(ElementwiseActivation):
         return {
             **super().get_config(),
             "shared_axes": shared_axes,
-            **serialize_weight_arguments(self, ("alpha_initializer",), ("alpha_regularizer",)),
+            **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return super().from_config(deserialize_weight_arguments(config, ("alpha_initializer",), ("alpha_regularizer",)))
+        return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
+
+
+def _check_shared_axes(shared_axes: Any) -> tuple[int, ...] | None:
+    """``shared_axes`` as a tuple of axes >= 1 (an int is one axis), or None."""
+    if shared_axes is None:
+        return None
+    shared = (shared_axes,) if is_integer(shared_axes) else shared_axes
+    if not isinstance(shared, (list, tuple)) or not all(is_integer(a) and a >= 1 for a in shared):
+        fail("PReLU", "shared_axes", "None or a list of axes >= 1 (axis 0 is the batch)", shared_axes)
+    return tuple(int(a) for a in shared)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from highnn import activations, initializers, regularizers
+from highnn import activations, constraints, initializers, regularizers
+from highnn.checks import fail
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
+from highnn.layers.layer_utils import deserialize_weight_arguments, serialize_weight_arguments
 from highnn.ops.primitives import max, reshape
 
 
@@ -78,6 +80,8 @@ class Dense(Layer):
     """
 
     AGGREGATIONS = ("sum", "max")
+    WEIGHT_ARGUMENTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                        "kernel_constraint", "bias_constraint")  # fmt: skip
 
     def __init__(
         self,
@@ -88,14 +92,16 @@ class Dense(Layer):
         bias_initializer: str | initializers.Initializer = "zeros",
         kernel_regularizer: str | regularizers.Regularizer | None = None,
         bias_regularizer: str | regularizers.Regularizer | None = None,
+        kernel_constraint: constraints.ConstraintLike = None,
+        bias_constraint: constraints.ConstraintLike = None,
         aggregation: str = "sum",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
         if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
-            raise ValueError(f"Dense: `units` must be a positive integer, received {units!r}.")
+            fail("Dense", "units", "a positive integer", units)
         if aggregation not in self.AGGREGATIONS:
-            raise ValueError(f"Dense: `aggregation` must be one of {self.AGGREGATIONS}, received {aggregation!r}.")
+            fail("Dense", "aggregation", f"one of {self.AGGREGATIONS}", aggregation)
+        super().__init__(**kwargs)
         self.units = units
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -103,6 +109,8 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.aggregation = aggregation
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -112,10 +120,20 @@ class Dense(Layer):
             )
         self.expected_last_dim = int(input_shape[-1])
         self.kernel = self.add_weight(
-            (self.expected_last_dim, self.units), self.kernel_initializer, "kernel", regularizer=self.kernel_regularizer
+            (self.expected_last_dim, self.units),
+            self.kernel_initializer,
+            "kernel",
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         self.bias = (
-            self.add_weight((self.units,), self.bias_initializer, "bias", regularizer=self.bias_regularizer)
+            self.add_weight(
+                (self.units,),
+                self.bias_initializer,
+                "bias",
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
             if self.use_bias
             else None
         )
@@ -138,21 +156,13 @@ class Dense(Layer):
             "units": self.units,
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
             "aggregation": self.aggregation,
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Dense:
-        config = dict(config)
-        for key in ("kernel_initializer", "bias_initializer"):
-            config[key] = initializers.deserialize(config[key])
-        for key in ("kernel_regularizer", "bias_regularizer"):
-            config[key] = regularizers.deserialize(config[key])
-        return super().from_config(config)
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
 
 
 class Activation(Layer):

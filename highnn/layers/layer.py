@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from highnn import initializers, regularizers
+from highnn import constraints, initializers, regularizers
 from highnn.config import settings
 from highnn.graph import Tensor, no_grad
 from highnn.ops.primitives import cast, to_tensor
@@ -85,11 +85,22 @@ class Layer:
         name: str = "weight",
         trainable: bool = True,
         regularizer: str | regularizers.Regularizer | None = None,
+        constraint: constraints.ConstraintLike = None,
         dtype: str | None = None,
     ) -> Variable:
-        """Create a weight from ``initializer`` (drawn with highnn's seeded generator)."""
+        """Create a weight from ``initializer`` (drawn with highnn's seeded generator).
+
+        A ``regularizer`` adds its penalty to :attr:`losses`; a ``constraint`` is kept
+        on the weight (``weight.constraint``) and applied by the optimizer after each update.
+        """
         value = initializers.get(initializer)(shape, dtype or settings.floatx)
-        variable = Variable(value, name=name, trainable=trainable and self.trainable, path=f"{self.name}/{name}")
+        variable = constraints.ConstrainedVariable(
+            value,
+            name=name,
+            trainable=trainable and self.trainable,
+            path=f"{self.name}/{name}",
+            constraint=constraints.get(constraint),
+        )
         self._own_weights.append(variable)
         penalty = regularizers.get(regularizer)
         if penalty is not None:
@@ -139,7 +150,8 @@ class Layer:
         current = self.weights
         if len(weights) != len(current):
             raise ValueError(
-                f"set_weights of layer {self.name!r}: expected a list of {len(current)} arrays, received {len(weights)}."
+                f"set_weights of layer {self.name!r}: expected a list of {len(current)} arrays, "
+                f"received {len(weights)}."
             )
         for variable, value in zip(current, weights):
             if tuple(np.shape(value)) != variable.shape:
@@ -163,7 +175,8 @@ class Layer:
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         """Create the weights for inputs of ``input_shape`` (batch axis first, may be None)."""
 
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+    def call(self, inputs: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """The layer's computation; subclasses take ``training`` too when they behave differently in training."""
         raise NotImplementedError(f"{type(self).__name__} must define call().")
 
     def __call__(self, inputs: Any, training: bool = False) -> Tensor:

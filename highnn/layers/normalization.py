@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from highnn import initializers, regularizers
+from highnn import constraints, initializers, regularizers
+from highnn.checks import check_number
 from highnn.graph import Tensor, no_grad
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import (
     InputSpec,
     Shape,
     check_axes,
-    check_number,
     deserialize_weight_arguments,
     resolve_axes,
     serialize_weight_arguments,
@@ -28,6 +28,7 @@ from highnn.variables import Variable
 
 Initializer = str | initializers.Initializer
 Regularizer = str | regularizers.Regularizer | None
+Constraint = constraints.ConstraintLike
 
 
 def moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
@@ -54,8 +55,8 @@ class AffineNormalization(Layer):
     subclasses choose the statistics.
     """
 
-    INITIALIZERS: tuple[str, ...] = ("beta_initializer", "gamma_initializer")
-    REGULARIZERS: tuple[str, ...] = ("beta_regularizer", "gamma_regularizer")
+    WEIGHT_ARGUMENTS: tuple[str, ...] = ("beta_initializer", "gamma_initializer", "beta_regularizer",
+                                         "gamma_regularizer", "beta_constraint", "gamma_constraint")  # fmt: skip
     ALLOWS_MANY_AXES = False
 
     def __init__(
@@ -68,17 +69,21 @@ class AffineNormalization(Layer):
         gamma_initializer: Initializer = "ones",
         beta_regularizer: Regularizer = None,
         gamma_regularizer: Regularizer = None,
+        beta_constraint: Constraint = None,
+        gamma_constraint: Constraint = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
         owner = type(self).__name__
         self.axis = check_axes(owner, axis, allow_many=self.ALLOWS_MANY_AXES)
         self.epsilon = check_number(owner, "epsilon", epsilon, 0.0)
+        super().__init__(**kwargs)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self.axes: tuple[int, ...] = ()
         self.param_shape: tuple[int, ...] = ()
         self.input_spec: InputSpec | None = None
@@ -87,34 +92,43 @@ class AffineNormalization(Layer):
 
     def build(self, input_shape: Shape) -> None:
         self.axes = resolve_axes(type(self).__name__, self.axis, input_shape)
-        unknown = [a for a in self.axes if input_shape[a] is None]
+        sizes = {a: size for a in self.axes if (size := input_shape[a]) is not None}
+        unknown = [a for a in self.axes if a not in sizes]
         if unknown:
             raise ValueError(
                 f"{type(self).__name__} {self.name!r}: axis {unknown[0]} of the input must have a defined size, "
                 f"received an input of shape {tuple(input_shape)}."
             )
-        self.param_shape = tuple(int(input_shape[a]) for a in self.axes)
-        self.input_spec = InputSpec(len(input_shape), {a: input_shape[a] for a in self.axes})
+        self.param_shape = tuple(sizes.values())
+        self.input_spec = InputSpec(len(input_shape), sizes)
         if self.scale:
             self.gamma = self.add_weight(
-                self.param_shape, self.gamma_initializer, "gamma", regularizer=self.gamma_regularizer
+                self.param_shape,
+                self.gamma_initializer,
+                "gamma",
+                regularizer=self.gamma_regularizer,
+                constraint=self.gamma_constraint,
             )
         if self.center:
             self.beta = self.add_weight(
-                self.param_shape, self.beta_initializer, "beta", regularizer=self.beta_regularizer
+                self.param_shape,
+                self.beta_initializer,
+                "beta",
+                regularizer=self.beta_regularizer,
+                constraint=self.beta_constraint,
             )
 
     def check_input(self, x: Tensor) -> None:
         if self.input_spec is not None:
             self.input_spec.check(self.name, x.shape)
 
+    def broadcast_shape(self, ndim: int) -> tuple[int, ...]:
+        """``param_shape`` with axes of length 1 added, to broadcast against an input of ``ndim`` dimensions."""
+        return tuple(self.param_shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim))
+
     def broadcastable(self, parameter: Tensor | None, ndim: int) -> Tensor | None:
         """``parameter`` (shaped like ``param_shape``) reshaped to broadcast against an input of ``ndim`` dimensions."""
-        if parameter is None:
-            return None
-        return reshape(
-            parameter, tuple(parameter.shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim))
-        )
+        return None if parameter is None else reshape(parameter, self.broadcast_shape(ndim))
 
     def normalize_with(self, x: Tensor, average: Tensor, variance: Tensor) -> Tensor:
         """``x`` normalised with the given statistics, then scaled by gamma and shifted by beta."""
@@ -139,12 +153,12 @@ class AffineNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            **serialize_weight_arguments(self, self.INITIALIZERS, self.REGULARIZERS),
+            **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
         }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
-        return super().from_config(deserialize_weight_arguments(config, cls.INITIALIZERS, cls.REGULARIZERS))
+        return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
 
 
 class BatchNormalization(AffineNormalization):
@@ -160,7 +174,7 @@ class BatchNormalization(AffineNormalization):
     >>> out = layer(np.random.rand(32, 4), training=True)  # each column: mean ~0, variance ~1
     """
 
-    INITIALIZERS = AffineNormalization.INITIALIZERS + ("moving_mean_initializer", "moving_variance_initializer")
+    WEIGHT_ARGUMENTS = AffineNormalization.WEIGHT_ARGUMENTS + ("moving_mean_initializer", "moving_variance_initializer")
 
     def __init__(
         self,
@@ -175,8 +189,11 @@ class BatchNormalization(AffineNormalization):
         moving_variance_initializer: Initializer = "ones",
         beta_regularizer: Regularizer = None,
         gamma_regularizer: Regularizer = None,
+        beta_constraint: Constraint = None,
+        gamma_constraint: Constraint = None,
         **kwargs: Any,
     ) -> None:
+        self.momentum = check_number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
         super().__init__(
             axis,
             epsilon,
@@ -186,13 +203,14 @@ class BatchNormalization(AffineNormalization):
             gamma_initializer,
             beta_regularizer,
             gamma_regularizer,
+            beta_constraint,
+            gamma_constraint,
             **kwargs,
         )
-        self.momentum = check_number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.moving_mean: Variable | None = None
-        self.moving_variance: Variable | None = None
+        self.moving_mean: Variable  # created by build, as are the two below
+        self.moving_variance: Variable
 
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
@@ -211,8 +229,8 @@ class BatchNormalization(AffineNormalization):
                 for moving, statistic in ((self.moving_mean, average), (self.moving_variance, variance)):
                     moving.assign(moving * self.momentum + reshape(statistic, self.param_shape) * (1.0 - self.momentum))
         else:
-            average = self.broadcastable(self.moving_mean, inputs.ndim)
-            variance = self.broadcastable(self.moving_variance, inputs.ndim)
+            average = reshape(self.moving_mean, self.broadcast_shape(inputs.ndim))
+            variance = reshape(self.moving_variance, self.broadcast_shape(inputs.ndim))
         return self.normalize_with(inputs, average, variance)
 
     def get_config(self) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from highnn import random
+from highnn.checks import check_number, check_seed, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
-from highnn.layers.layer_utils import Shape, check_number, check_seed
+from highnn.layers.layer_utils import Shape
 from highnn.ops.primitives import random_normal, random_uniform, where
 from highnn.variables import Variable
 
@@ -28,17 +29,17 @@ class RandomLayer(Layer):
     """
 
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
         self.seed = check_seed(type(self).__name__, seed)
+        super().__init__(**kwargs)
         self.initial_seed = self.seed if self.seed is not None else random.new_seed()
-        self.seed_state: Variable | None = None
+        self.seed_state: Variable  # created by build
 
     def build(self, input_shape: Shape) -> None:
         self.seed_state = self.add_state_variable(np.asarray(self.initial_seed, dtype=np.int64), "seed_generator_state")
 
     def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...]) -> Tensor:
         """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed."""
-        values = sampler(self.seed_state, shape=tuple(shape), dtype=settings.floatx)
+        values = sampler(self.seed_state, shape=shape, dtype=settings.floatx)
         self.seed_state.assign_add(1)
         return values
 
@@ -65,9 +66,9 @@ class Dropout(RandomLayer):
     def __init__(
         self, rate: float, noise_shape: tuple[int | None, ...] | None = None, seed: int | None = None, **kwargs: Any
     ) -> None:
-        super().__init__(seed=seed, **kwargs)
-        self.rate = check_number("Dropout", "rate", rate, 0.0, 1.0, high_inclusive=False)
+        self.rate = check_number("Dropout", "rate", rate, 0.0, 1.0, high_open=True)
         self.noise_shape = _check_noise_shape(noise_shape)
+        super().__init__(seed=seed, **kwargs)
 
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
@@ -94,7 +95,10 @@ class Dropout(RandomLayer):
         if not training or self.rate == 0.0:
             return inputs
         keep = 1.0 - self.rate
-        kept = self.draw(random_uniform, self.mask_shape(inputs.shape)) < keep
+        shape = tuple(
+            size if size is not None else dim for size, dim in zip(self.mask_shape(inputs.shape), inputs.shape)
+        )
+        kept = self.draw(random_uniform, shape) < keep
         return where(kept, inputs / keep, 0.0)
 
     def get_config(self) -> dict[str, Any]:
@@ -110,8 +114,8 @@ class GaussianNoise(RandomLayer):
     """
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(seed=seed, **kwargs)
         self.stddev = check_number("GaussianNoise", "stddev", stddev, 0.0, 1.0)
+        super().__init__(seed=seed, **kwargs)
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training or self.stddev == 0.0:
@@ -126,11 +130,7 @@ def _check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
     """``noise_shape`` as a tuple of positive ints and Nones (or None), else a clear error."""
     if noise_shape is None:
         return None
-    entries_ok = isinstance(noise_shape, (list, tuple)) and all(
-        n is None or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0) for n in noise_shape
-    )
-    if not entries_ok:
-        raise ValueError(
-            f"Dropout: `noise_shape` must be None or a tuple of positive integers and Nones, received {noise_shape!r}."
-        )
+    valid = isinstance(noise_shape, (list, tuple)) and all(n is None or (is_integer(n) and n > 0) for n in noise_shape)
+    if not valid:
+        fail("Dropout", "noise_shape", "None or a tuple of positive integers and Nones", noise_shape)
     return tuple(None if n is None else int(n) for n in noise_shape)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from highnn.checks import check_choice, fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape
@@ -25,10 +26,7 @@ class Flatten(Layer):
 
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        data_format = data_format or "channels_last"
-        if data_format not in DATA_FORMATS:
-            raise ValueError(f"Flatten: `data_format` must be one of {DATA_FORMATS} or None, received {data_format!r}.")
-        self.data_format = data_format
+        self.data_format = check_choice("Flatten", "data_format", data_format or "channels_last", DATA_FORMATS)
 
     def call(self, inputs: Tensor) -> Tensor:
         if self.data_format == "channels_first" and inputs.ndim > 2:
@@ -40,8 +38,8 @@ class Flatten(Layer):
             raise ValueError(
                 f"Flatten {self.name!r}: the input needs a batch axis, received shape {tuple(input_shape)}."
             )
-        rest = input_shape[1:]
-        return (input_shape[0], None if None in rest else math.prod(rest))
+        sizes = [n for n in input_shape[1:] if n is not None]
+        return (input_shape[0], math.prod(sizes) if len(sizes) == len(input_shape) - 1 else None)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format}
@@ -57,27 +55,22 @@ class Reshape(Layer):
     def __init__(self, target_shape: tuple[int, ...] | list[int], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         valid = isinstance(target_shape, (list, tuple)) and all(
-            isinstance(n, int) and not isinstance(n, bool) and (n > 0 or n == -1) for n in target_shape
+            is_integer(n) and (n > 0 or n == -1) for n in target_shape
         )
         if not valid:
-            raise ValueError(
-                f"Reshape: `target_shape` must be a tuple of positive integers (one may be -1), received {target_shape!r}."
-            )
+            fail("Reshape", "target_shape", "a tuple of positive integers (one may be -1)", target_shape)
         if list(target_shape).count(-1) > 1:
-            raise ValueError(
-                f"Reshape: `target_shape` may contain at most one -1 (an inferred size), received {tuple(target_shape)}."
-            )
+            fail("Reshape", "target_shape", "a tuple with at most one -1 (an inferred size)", tuple(target_shape))
         self.target_shape = tuple(target_shape)
 
     def output_example_shape(self, input_shape: Shape) -> Shape:
         """``target_shape`` with its -1 resolved for inputs of ``input_shape`` (None if a size is unknown)."""
-        example = input_shape[1:]
-        if None in example:
+        example = [n for n in input_shape[1:] if n is not None]
+        if len(example) < len(input_shape) - 1:
             return tuple(None if n == -1 else n for n in self.target_shape)
         size, known = math.prod(example), math.prod(n for n in self.target_shape if n != -1)
-        inferred = size // known if -1 in self.target_shape and known else None
-        shape = tuple(inferred if n == -1 else n for n in self.target_shape)
-        if None in shape or math.prod(shape) != size:
+        shape = tuple(size // known if n == -1 else n for n in self.target_shape)  # known >= 1: no 0 sizes
+        if math.prod(shape) != size:
             raise ValueError(
                 f"Reshape {self.name!r}: an example of shape {tuple(example)} has {size} values, which do not fit "
                 f"`target_shape` {self.target_shape}; the total size must be unchanged."

@@ -7,50 +7,68 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, overload
 
-from highnn import registry
+from highnn.checks import fail
 from highnn.optimizers import schedules
 from highnn.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from highnn.optimizers.adaptive import Adadelta, Adagrad, RMSprop
 from highnn.optimizers.base import Optimizer
 from highnn.optimizers.lion import Lion
 from highnn.optimizers.sgd import SGD
-from highnn.registry import allowed_classes, class_name_table, lookup, serialize
-
-CLASSES: dict[str, type[Optimizer]] = class_name_table(
-    SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion
-)
-_BY_STRING = {name.lower(): cls for name, cls in CLASSES.items()}
+from highnn.registry import Registry
 
 
-def get(identifier: str | dict[str, Any] | Optimizer | type[Optimizer]) -> Optimizer:
-    """An optimizer from a string (``"adam"``, ``"sgd"``, ...: Keras's defaults), a config dict, a class or an instance."""
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, dict):
-        return deserialize(identifier)
-    if isinstance(identifier, str):
-        return lookup("optimizer", identifier, _BY_STRING)()
-    raise TypeError(
-        f"`optimizer` must be a string, a config dict or an Optimizer, received {identifier!r} of type {type(identifier).__name__}."
-    )
+def _not_an_optimizer(identifier: Any) -> Optimizer:
+    fail("optimizers.get", "optimizer", "a string, a config dict or an Optimizer", identifier, TypeError)
+
+
+OPTIMIZERS: Registry[Optimizer] = Registry("optimizer", Optimizer, from_callable=_not_an_optimizer)
+OPTIMIZERS.register_all((SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion))
+CLASSES = OPTIMIZERS.classes  # the allow-list by class name, as saving reads it
+
+OptimizerLike = str | Optimizer | type[Optimizer] | dict[str, Any]
+
+
+@overload
+def get(identifier: None) -> None: ...
+@overload
+def get(identifier: OptimizerLike) -> Optimizer: ...
+def get(identifier: OptimizerLike | None) -> Optimizer | None:
+    """An optimizer from a name (``"adam"``, ``"sgd"``, ...: Keras's defaults), a config, a class or an instance.
+
+    None stays None.
+    """
+    return OPTIMIZERS.get(identifier)
+
+
+def serialize(optimizer: Optimizer) -> dict[str, Any]:
+    return OPTIMIZERS.serialize(optimizer)
 
 
 def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type] | None = None) -> Optimizer:
     """A fresh optimizer from :func:`serialize`'s output.
 
-    Only the classes in :data:`CLASSES` are allowed, and those in ``custom_objects``
+    Only the registered classes are allowed, and those in ``custom_objects``
     (your Optimizer or LearningRateSchedule subclasses, by class name).
     """
-    return registry.deserialize(
-        "optimizer", config, allowed_classes(CLASSES, custom_objects, Optimizer), custom_objects
-    )
+    return OPTIMIZERS.deserialize(config, custom_objects, custom_objects)
 
 
 __all__ = [
-    "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Lion", "Nadam", "Optimizer", "RMSprop",
-    "deserialize", "get", "schedules", "serialize",
+    "OPTIMIZERS",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Lion",
+    "Nadam",
+    "Optimizer",
+    "RMSprop",
+    "deserialize",
+    "get",
+    "schedules",
+    "serialize",
 ]  # fmt: skip

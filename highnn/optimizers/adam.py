@@ -11,11 +11,11 @@ from typing import ClassVar
 
 from typing_extensions import Unpack
 
+from highnn.checks import check_bool
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.ops.primitives import abs, cast, maximum, sqrt
 from highnn.ops.primitives import pow as power
-from highnn.optimizers.arguments import check_flag
 from highnn.optimizers.base import (
     ClippingAndName,
     CommonArguments,
@@ -54,7 +54,7 @@ class _MomentOptimizer(Optimizer):
         return m, v
 
     def step_count(self, dtype: str, ahead: int = 1) -> Tensor:
-        """``iterations + ahead`` as a float: ``t``, the step being taken (counted from 1); ``ahead=2`` gives ``t + 1``."""
+        """``iterations + ahead`` as a float: ``t``, the step being taken (counted from 1); ``ahead=2`` is ``t + 1``."""
         return cast(self.iterations + ahead, dtype)
 
 
@@ -79,7 +79,7 @@ class Adam(_MomentOptimizer):
         **kwargs: Unpack[CommonArguments],
     ) -> None:
         super().__init__(learning_rate, beta_1, beta_2, epsilon, **kwargs)
-        self.amsgrad = check_flag(type(self).__name__, "amsgrad", amsgrad)
+        self.amsgrad = check_bool(type(self).__name__, "amsgrad", amsgrad)
 
     def create_state(self, variables: list[Variable]) -> None:
         self.add_optimizer_variables(variables, "momentum")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from highnn.checks import check_bool, check_number
 from highnn.graph import Tensor
 from highnn.ops.primitives import sqrt
-from highnn.optimizers.arguments import check_flag, check_number
 from highnn.optimizers.base import (
     CommonArguments,
     LearningRate,
@@ -111,7 +111,7 @@ class RMSprop(Optimizer):
         self.rho = check_number("RMSprop", "rho", rho, 0.0, 1.0)
         self.momentum = check_number("RMSprop", "momentum", momentum, 0.0, 1.0)
         self.epsilon = check_epsilon("RMSprop", epsilon)
-        self.centered = check_flag("RMSprop", "centered", centered)
+        self.centered = check_bool("RMSprop", "centered", centered)
 
     def create_state(self, variables: list[Variable]) -> None:
         self.add_optimizer_variables(variables, "velocity")

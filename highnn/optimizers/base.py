@@ -5,7 +5,8 @@ slots) lives in variables, so :meth:`Optimizer.apply` is ordinary variable
 assignment that the tracer compiles into the train step together with the
 forward and backward passes. One step does what Keras 3's ``BaseOptimizer``
 does, in its order: clip the gradients, decay the weights
-(``w -= w * weight_decay * lr``), run each weight's ``update_step``, count the step.
+(``w -= w * weight_decay * lr``), run each weight's ``update_step``, count the step,
+and project each weight that carries a ``constraint`` (``w = constraint(w)``).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any, ClassVar
 import numpy as np
 from typing_extensions import TypedDict
 
+from highnn.checks import check_number, fail, is_real
 from highnn.config import settings
 from highnn.graph import Tensor, no_grad
 from highnn.ops.composites import clip
 from highnn.ops.primitives import cast, maximum, sqrt, sum
 from highnn.optimizers import schedules
-from highnn.optimizers.arguments import check_number
 from highnn.variables import Variable
 
 LearningRate = float | schedules.LearningRateSchedule
@@ -76,7 +77,8 @@ class Optimizer(ABC):
         given = [f"{argument}={value!r}" for argument, value in clipping.items() if value is not None]
         if len(given) > 1:
             raise ValueError(
-                f"{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, received {', '.join(given)}."
+                f"{owner}: only one of `clipnorm`, `clipvalue` and `global_clipnorm` can be set, "
+                f"received {', '.join(given)}."
             )
         checked = {argument: None if value is None else check_number(owner, argument, value, 0.0)
                    for argument, value in {**clipping, "weight_decay": weight_decay}.items()}  # fmt: skip
@@ -103,9 +105,9 @@ class Optimizer(ABC):
                                            trainable=False, path=f"{self.name}/learning_rate")  # fmt: skip
 
     def _check_learning_rate(self, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(
-                f"{type(self).__name__}: `learning_rate` must be a non-negative float or a LearningRateSchedule, received {value!r} of type {type(value).__name__}."
+        if not is_real(value):
+            fail(
+                type(self).__name__, "learning_rate", "a non-negative float or a LearningRateSchedule", value, TypeError
             )
         return check_number(type(self).__name__, "learning_rate", value, 0.0)
 
@@ -138,7 +140,7 @@ class Optimizer(ABC):
         self.create_state(self._trainable_variables)
         self.built = True
 
-    def create_state(self, variables: list[Variable]) -> None:
+    def create_state(self, variables: list[Variable]) -> None:  # noqa: B027 (a hook: by default, no slots)
         """Add the optimizer's slots for ``variables`` (plain SGD has none)."""
 
     def add_variable(
@@ -158,7 +160,7 @@ class Optimizer(ABC):
     def add_optimizer_variables(
         self, variables: Sequence[Variable], names: str | Sequence[str], initial_value: float = 0.0
     ) -> None:
-        """One slot per variable and name, shaped like the variable and named ``{path}_{name}``; :meth:`slot` finds them.
+        """One slot per variable and name, shaped like the variable and named ``{path}_{name}`` (see :meth:`slot`).
 
         Several names are created variable by variable (``m_w1, u_w1, m_w2, u_w2``), as Keras orders them.
         """
@@ -190,7 +192,8 @@ class Optimizer(ABC):
         if variables is None:
             if not self.built:
                 raise ValueError(
-                    f"{owner}.apply: pass `variables` (or call build(variables) first) so the optimizer knows what to update."
+                    f"{owner}.apply: pass `variables` (or call build(variables) first) so the optimizer knows what "
+                    "to update."
                 )
             variables = self._trainable_variables
         variables, grads = list(variables), list(grads)
@@ -205,7 +208,8 @@ class Optimizer(ABC):
             unknown = [v.path for v in variables if id(v) not in self._index]
             if unknown:
                 raise ValueError(
-                    f"{owner}.apply: variables {unknown} are not among the {len(self._index)} this optimizer was built with; create a new optimizer for new variables."
+                    f"{owner}.apply: variables {unknown} are not among the {len(self._index)} this optimizer was "
+                    "built with; create a new optimizer for new variables."
                 )
             grads = self.clip_gradients([cast(g, v.dtype) for g, v in zip(grads, variables)])
             learning_rate = self.learning_rate
@@ -214,6 +218,10 @@ class Optimizer(ABC):
                     variable.assign(variable - variable * self.weight_decay * cast(learning_rate, variable.dtype))
             self.update_steps(grads, variables, learning_rate)
             self.iterations.assign_add(1)
+            for variable in variables:
+                constraint = getattr(variable, "constraint", None)  # a layer's weight carries it
+                if constraint is not None:
+                    variable.assign(constraint(variable))
 
     def apply_gradients(self, grads_and_vars: Sequence[tuple[Tensor, Variable]]) -> None:
         """Keras's form: a list of ``(gradient, variable)`` pairs."""
@@ -257,7 +265,10 @@ class Optimizer(ABC):
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: Mapping[str, type] | None = None) -> Optimizer:
-        """A fresh optimizer (no state) from :meth:`get_config`'s output; ``custom_objects`` may name your schedule classes."""
+        """A fresh optimizer (no state) from :meth:`get_config`'s output.
+
+        ``custom_objects`` may name your schedule classes.
+        """
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from highnn.checks import check_number
 from highnn.graph import Tensor
 from highnn.ops.primitives import sign
-from highnn.optimizers.arguments import check_number
 from highnn.optimizers.base import CommonArguments, LearningRate, Optimizer
 from highnn.variables import Variable
 

@@ -15,13 +15,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from highnn import registry
+from highnn.checks import check_bool, check_number
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.ops.primitives import cast, cos, floor, maximum, minimum, to_tensor, where
 from highnn.ops.primitives import pow as power
-from highnn.optimizers.arguments import check_flag, check_number
-from highnn.registry import allowed_classes, serialize
+from highnn.registry import Registry
 
 
 class LearningRateSchedule(ABC):
@@ -69,7 +68,7 @@ class ExponentialDecay(LearningRateSchedule):
         self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
         self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0, low_open=True)
-        self.staircase = check_flag(owner, "staircase", staircase)
+        self.staircase = check_bool(owner, "staircase", staircase)
         self.name = name
 
     def __call__(self, step: Tensor | int) -> Tensor:
@@ -101,7 +100,7 @@ class InverseTimeDecay(LearningRateSchedule):
         self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
         self.decay_rate = check_number(owner, "decay_rate", decay_rate, 0.0)
-        self.staircase = check_flag(owner, "staircase", staircase)
+        self.staircase = check_bool(owner, "staircase", staircase)
         self.name = name
 
     def __call__(self, step: Tensor | int) -> Tensor:
@@ -152,7 +151,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class PolynomialDecay(LearningRateSchedule):
-    """From ``initial_learning_rate`` to ``end_learning_rate`` in ``decay_steps`` along ``(1 - step / decay_steps) ** power``.
+    """From ``initial_learning_rate`` to ``end_learning_rate`` in ``decay_steps``: ``(1 - step / decay_steps)**power``.
 
     Without ``cycle`` the rate stays at ``end_learning_rate`` after ``decay_steps``;
     with it the decay restarts, over the first multiple of ``decay_steps`` not below ``step``.
@@ -174,7 +173,7 @@ class PolynomialDecay(LearningRateSchedule):
         self.decay_steps = check_number(owner, "decay_steps", decay_steps, 0.0, low_open=True)
         self.end_learning_rate = check_number(owner, "end_learning_rate", end_learning_rate, 0.0)
         self.power = check_number(owner, "power", power, 0.0)
-        self.cycle = check_flag(owner, "cycle", cycle)
+        self.cycle = check_bool(owner, "cycle", cycle)
         self.name = name
 
     def __call__(self, step: Tensor | int) -> Tensor:
@@ -189,7 +188,8 @@ class PolynomialDecay(LearningRateSchedule):
 
     def get_config(self) -> dict[str, Any]:
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle, "name": self.name}  # fmt: skip
+                "end_learning_rate": self.end_learning_rate, "power": self.power, "cycle": self.cycle,
+                "name": self.name}  # fmt: skip
 
 
 class CosineDecay(LearningRateSchedule):
@@ -236,26 +236,34 @@ class CosineDecay(LearningRateSchedule):
         return start * ((1.0 - self.alpha) * cosine + self.alpha)
 
     def get_config(self) -> dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps, "alpha": self.alpha,
-                "name": self.name, "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}  # fmt: skip
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "alpha": self.alpha, "name": self.name, "warmup_target": self.warmup_target,
+                "warmup_steps": self.warmup_steps}  # fmt: skip
 
 
-CLASSES: dict[str, type[LearningRateSchedule]] = {
-    cls.__name__: cls
-    for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay)
-}
+SCHEDULES: Registry[LearningRateSchedule] = Registry("learning rate schedule", LearningRateSchedule)
+SCHEDULES.register_all((ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay))
+
+
+def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
+    return SCHEDULES.serialize(schedule)
 
 
 def deserialize(
     config: dict[str, Any], custom_objects: Mapping[str, type[LearningRateSchedule]] | None = None
 ) -> LearningRateSchedule:
-    """The schedule :func:`serialize` described; only the classes in :data:`CLASSES` and ``custom_objects`` are allowed."""
-    return registry.deserialize(
-        "learning rate schedule", config, allowed_classes(CLASSES, custom_objects, LearningRateSchedule)
-    )
+    """The schedule :func:`serialize` described; only the registered classes and ``custom_objects`` are allowed."""
+    return SCHEDULES.deserialize(config, custom_objects)
 
 
 __all__ = [
-    "CosineDecay", "ExponentialDecay", "InverseTimeDecay", "LearningRateSchedule", "PiecewiseConstantDecay",
-    "PolynomialDecay", "deserialize", "serialize",
+    "SCHEDULES",
+    "CosineDecay",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "LearningRateSchedule",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
+    "deserialize",
+    "serialize",
 ]  # fmt: skip

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing_extensions import Unpack
 
+from highnn.checks import check_bool, check_number
 from highnn.graph import Tensor
-from highnn.optimizers.arguments import check_flag, check_number
 from highnn.optimizers.base import CommonArguments, LearningRate, Optimizer
 from highnn.variables import Variable
 
@@ -31,7 +31,7 @@ class SGD(Optimizer):
     ) -> None:
         super().__init__(learning_rate, **kwargs)
         self.momentum = check_number("SGD", "momentum", momentum, 0.0, 1.0)
-        self.nesterov = check_flag("SGD", "nesterov", nesterov)
+        self.nesterov = check_bool("SGD", "nesterov", nesterov)
 
     def create_state(self, variables: list[Variable]) -> None:
         if self.momentum:
