@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 from typing import Any
 
-from highnn.backends.base import Array, Backend, DeviceUnavailableError, parse_device
+from highnn.backends.base import DTYPES, FLOAT_DTYPES, Array, Backend, DeviceUnavailableError, parse_device
 
 #: backend name -> (module, class, the package it needs, the pip extra that installs it)
 REGISTRY: dict[str, tuple[str, str, str, str]] = {
@@ -17,6 +18,7 @@ REGISTRY: dict[str, tuple[str, str, str, str]] = {
 }
 
 _loaded: dict[tuple[str, str | None, str], Backend] = {}
+_loading = threading.Lock()  # one instance per key, even when threads ask at once: tensors compare backends by identity
 
 
 def available_backends() -> list[str]:
@@ -46,15 +48,18 @@ def load_backend(name: str, device: str | None = None, floatx: str = "float32") 
     if importlib.util.find_spec(package) is None:
         raise ImportError(f"The {key} backend needs {package}, which is not installed: pip install 'highnn[{extra}]'.")
     cache_key = (key, device, floatx)
-    if cache_key not in _loaded:
-        backend_class = getattr(importlib.import_module(module_name), class_name)
-        _loaded[cache_key] = backend_class(device)
-    backend = _loaded[cache_key]
+    with _loading:
+        if cache_key not in _loaded:
+            backend_class = getattr(importlib.import_module(module_name), class_name)
+            _loaded[cache_key] = backend_class(device)
+        backend = _loaded[cache_key]
     backend.enable_float64(floatx == "float64")
     return backend
 
 
 __all__ = [
+    "DTYPES",
+    "FLOAT_DTYPES",
     "Array",
     "Backend",
     "DeviceUnavailableError",

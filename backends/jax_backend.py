@@ -8,14 +8,14 @@ with ``floatx=float64``, and otherwise 64-bit dtypes quietly become their
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import jax.scipy.special
 import numpy as np
 
-from highnn.backends.base import Array, Axis, DeviceUnavailableError, Index, parse_device
+from highnn.backends.base import Array, Axis, Backend, DeviceUnavailableError, Index, parse_device
 
 #: how to get more devices of a kind than JAX sees
 _FIXES = {
@@ -62,6 +62,10 @@ class JaxBackend:
         return jax.device_put(np.asarray(value, dtype=_dtype(dtype)), self.device)
 
     @staticmethod
+    def where(condition: Array, a: Array, b: Array) -> Array:
+        return jnp.where(condition, a, b)  # a def: mypy sees only the first overload of `staticmethod(jnp.where)`
+
+    @staticmethod
     def log_softmax(x: Array, axis: tuple[int, ...]) -> Array:
         return jax.nn.log_softmax(x, axis=axis)
 
@@ -89,7 +93,7 @@ class JaxBackend:
     equal, not_equal = staticmethod(jnp.equal), staticmethod(jnp.not_equal)
     greater, greater_equal = staticmethod(jnp.greater), staticmethod(jnp.greater_equal)
     less, less_equal = staticmethod(jnp.less), staticmethod(jnp.less_equal)
-    where, neg = staticmethod(jnp.where), staticmethod(jnp.negative)
+    neg = staticmethod(jnp.negative)
     exp, log = staticmethod(jnp.exp), staticmethod(jnp.log)
     log1p, tanh, sqrt = staticmethod(jnp.log1p), staticmethod(jnp.tanh), staticmethod(jnp.sqrt)
     abs, sign, floor = staticmethod(jnp.abs), staticmethod(jnp.sign), staticmethod(jnp.floor)
@@ -131,3 +135,7 @@ class JaxBackend:
     ) -> Callable[..., Any]:
         """``jax.jit`` of the whole step, donating the variables it replaces (unless ``jit=False``)."""
         return fn if jit is False else jax.jit(fn, donate_argnums=tuple(donate_argnums))
+
+
+if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here
+    _check: Backend = JaxBackend()

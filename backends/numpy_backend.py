@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from highnn.backends.base import Array, Axis, DeviceUnavailableError, Index, parse_device
+from highnn.backends.base import Array, Axis, Backend, DeviceUnavailableError, Index, parse_device
 
 try:  # SciPy's erf is vectorised; the fallback is exact but loops in Python
     from scipy.special import erf as _erf
@@ -97,13 +97,14 @@ class NumpyBackend:
         return np.asarray(_erf(x), dtype=x.dtype)
 
     # ufunc methods skip the dispatch layers of np.sum/np.transpose: these run on every replayed step
+    # (NumPy's stubs accept `keepdims` only as a literal, hence the ignores)
     @staticmethod
     def sum(x: Array, axis: Axis, keepdims: bool) -> Array:
-        return np.add.reduce(x, axis=axis, keepdims=keepdims)
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
 
     @staticmethod
     def max(x: Array, axis: Axis, keepdims: bool) -> Array:
-        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
 
     @staticmethod
     def transpose(x: Array, axes: tuple[int, ...]) -> Array:
@@ -129,13 +130,17 @@ class NumpyBackend:
 
     @staticmethod
     def random_uniform(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return np.random.default_rng(int(seed)).random(shape, dtype=dtype)
+        return np.random.default_rng(int(seed)).random(shape, dtype=np.dtype(dtype))
 
     @staticmethod
     def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return np.random.default_rng(int(seed)).standard_normal(shape, dtype=dtype)
+        return np.random.default_rng(int(seed)).standard_normal(shape, dtype=np.dtype(dtype))
 
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
         return fn  # the generated plan is already the fastest NumPy form
+
+
+if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here
+    _check: Backend = NumpyBackend()

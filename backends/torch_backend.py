@@ -7,12 +7,12 @@ programs run under ``torch.no_grad()``: autograd is never asked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from highnn.backends.base import Array, Axis, DeviceUnavailableError, Index, parse_device
+from highnn.backends.base import Array, Axis, Backend, DeviceUnavailableError, Index, parse_device
 
 _DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -106,6 +106,10 @@ class TorchBackend:
         return torch.as_tensor(array, device=self.device)
 
     @staticmethod
+    def where(condition: Array, a: Array, b: Array) -> Array:
+        return torch.where(condition, a, b)  # a def: mypy sees only the first overload of `staticmethod(torch.where)`
+
+    @staticmethod
     def log_softmax(x: torch.Tensor, axis: tuple[int, ...]) -> torch.Tensor:
         return torch.log_softmax(x, dim=axis[0]) if len(axis) == 1 else x - torch.logsumexp(x, dim=axis, keepdim=True)
 
@@ -132,7 +136,7 @@ class TorchBackend:
     equal, not_equal = staticmethod(torch.eq), staticmethod(torch.ne)
     greater, greater_equal = staticmethod(torch.gt), staticmethod(torch.ge)
     less, less_equal = staticmethod(torch.lt), staticmethod(torch.le)
-    where, neg = staticmethod(torch.where), staticmethod(torch.neg)
+    neg = staticmethod(torch.neg)
     exp, log = staticmethod(torch.exp), staticmethod(torch.log)
     log1p, tanh, sqrt = staticmethod(torch.log1p), staticmethod(torch.tanh), staticmethod(torch.sqrt)
     abs, sign, floor = staticmethod(torch.abs), staticmethod(torch.sign), staticmethod(torch.floor)
@@ -193,3 +197,7 @@ class TorchBackend:
         """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
         plan = torch.no_grad()(fn)
         return torch.compile(plan, dynamic=False) if jit else plan
+
+
+if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here
+    _check: Backend = TorchBackend()

@@ -7,6 +7,13 @@ Read once at import from ``HIGHNN_BACKEND`` (numpy | torch | jax),
     hn.config.set_backend("torch", device="cpu")
     with hn.config.use_backend("jax", floatx="float64"):
         ...
+
+The choice lives in a context variable. ``set_backend``, ``set_device`` and
+``set_floatx`` change the process-wide default, which every thread sees until it
+chooses its own; ``use_backend`` chooses for the current context only (this
+thread, or this asyncio task), so two threads can compute on two backends at
+once. Inside a ``use_backend`` block the ``set_*`` functions change that block's
+choice, which ends with the block.
 """
 
 from __future__ import annotations
@@ -14,20 +21,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
-from highnn.backends import Backend, load_backend
+from highnn.backends import FLOAT_DTYPES, Backend, load_backend
 
-FLOAT_TYPES = ("float32", "float64")
-
-
-class _Settings:
-    """The active backend instance and float type; one object, read on the hot path."""
-
-    backend: Backend
-    floatx: str
+FLOAT_TYPES = FLOAT_DTYPES
 
 
-settings = _Settings()
+class _Choice:
+    """A backend instance and a float type: the process-wide default, or one ``use_backend`` block's."""
+
+    __slots__ = ("backend", "floatx")
+
+    def __init__(self, backend: Backend, floatx: str) -> None:
+        self.backend = backend
+        self.floatx = floatx
 
 
 def _check_floatx(value: str) -> str:
@@ -36,21 +44,50 @@ def _check_floatx(value: str) -> str:
     return value
 
 
+_floatx = _check_floatx(os.environ.get("HIGHNN_FLOATX") or "float32")
+_DEFAULT = _Choice(
+    load_backend(os.environ.get("HIGHNN_BACKEND") or "numpy", os.environ.get("HIGHNN_DEVICE") or None, _floatx),
+    _floatx,
+)
+#: the current context's choice; a context that has made none (every new thread) sees the default
+_choice: ContextVar[_Choice] = ContextVar("highnn.config", default=_DEFAULT)
+
+
+class _Settings:
+    """The active backend instance and float type of the current context, read on the hot path."""
+
+    __slots__ = ()
+
+    @property
+    def backend(self) -> Backend:
+        return _choice.get().backend
+
+    @property
+    def floatx(self) -> str:
+        return _choice.get().floatx
+
+
+settings = _Settings()
+
+
 def set_backend(name: str, device: str | None = None) -> Backend:
-    """Make ``name`` the active backend, on ``device`` (default: the backend's default)."""
-    settings.backend = load_backend(name, device, floatx=settings.floatx)
-    return settings.backend
+    """Make ``name`` the backend, on ``device`` (default: the backend's default)."""
+    choice = _choice.get()
+    choice.backend = load_backend(name, device, floatx=choice.floatx)
+    return choice.backend
 
 
 def set_floatx(value: str) -> None:
     """Set the default float type of new tensors and weights."""
-    settings.floatx = _check_floatx(value)
-    settings.backend.enable_float64(value == "float64")
+    choice = _choice.get()
+    choice.floatx = _check_floatx(value)
+    choice.backend.enable_float64(value == "float64")
 
 
 def set_device(device: str) -> None:
     """Place new arrays of the active backend on ``device``."""
-    settings.backend = load_backend(settings.backend.name, device, floatx=settings.floatx)
+    choice = _choice.get()
+    choice.backend = load_backend(choice.backend.name, device, floatx=choice.floatx)
 
 
 def backend() -> str:
@@ -70,19 +107,14 @@ def floatx() -> str:
 
 @contextmanager
 def use_backend(name: str, device: str | None = None, floatx: str | None = None) -> Iterator[Backend]:
-    """Run a block on another backend (and optionally device or float type), then restore."""
-    saved_backend, saved_floatx = settings.backend, settings.floatx
+    """Run a block of this context on another backend (and optionally device or float type), then restore."""
+    outer = _choice.get()
+    chosen_floatx = outer.floatx if floatx is None else _check_floatx(floatx)
+    choice = _Choice(load_backend(name, device, floatx=chosen_floatx), chosen_floatx)
+    token = _choice.set(choice)
     try:
-        if floatx is not None:
-            settings.floatx = _check_floatx(floatx)
-        yield set_backend(name, device)
+        yield choice.backend
     finally:
-        settings.backend.enable_float64(saved_floatx == "float64")  # JAX's x64 switch is process-wide
-        settings.backend, settings.floatx = saved_backend, saved_floatx
-        saved_backend.enable_float64(saved_floatx == "float64")
-
-
-settings.floatx = _check_floatx(os.environ.get("HIGHNN_FLOATX") or "float32")
-settings.backend = load_backend(
-    os.environ.get("HIGHNN_BACKEND") or "numpy", os.environ.get("HIGHNN_DEVICE") or None, floatx=settings.floatx
-)
+        _choice.reset(token)
+        choice.backend.enable_float64(outer.floatx == "float64")  # JAX's x64 switch is process-wide
+        outer.backend.enable_float64(outer.floatx == "float64")

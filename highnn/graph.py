@@ -1,30 +1,64 @@
-"""highnn's computation graph: tensors, the forward pass and reverse-mode backprop.
+"""highnn's computation graph engine: tensors, primitives, the forward pass and reverse-mode backprop.
 
-Every operation on a :class:`Tensor` applies a *primitive* (see
-``highnn.ops.primitives``): its value is computed at once by the active backend
-(the forward pass, Algorithm 5.3, visits nodes in the order they are created,
-which is a topological order), and, when gradients are wanted, the result
-remembers its primitive and parents. :func:`grad` then runs the backward pass
-(Algorithm 5.4) over a deterministic, iterative topological order: the output's
-adjoint is 1, and each node's adjoint is the sum over its children of the
-child's adjoint times the child's local derivative, given by the primitive's
-VJP rule. Gradients that broadcasting spread over a larger shape are summed
-back to the input's shape in one place, :func:`unbroadcast`.
+Every operation on a :class:`Tensor` applies a :class:`Primitive` from one table,
+:data:`PRIMITIVES` (its entries, with their shape/dtype checks and VJP rules, are
+declared in ``highnn.ops.primitives``). :func:`bind` computes the value at once
+with the active backend (the forward pass, Algorithm 5.3, visits nodes in the
+order they are created, which is a topological order), and, when gradients are
+wanted, the result remembers its primitive and parents. :func:`grad` then runs the
+backward pass (Algorithm 5.4) over a deterministic, iterative topological order:
+the output's adjoint is 1, and each node's adjoint is the sum over its children
+of the child's adjoint times the child's local derivative, given by the
+primitive's VJP rule. Gradients that broadcasting spread over a larger shape are
+summed back to the input's shape in one place, :func:`unbroadcast`.
+
+Whether the graph is recorded and which tape a trace records on live in a context
+variable, so threads and asyncio tasks build graphs and trace independently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NamedTuple
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import numpy as np
 
+from highnn.backends import DTYPES
 from highnn.config import settings
 
 if TYPE_CHECKING:
-    from highnn.ops.primitives import Primitive
     from highnn.tracing import Tape
+
+Axis = int | tuple[int, ...] | None
+VjpRule = Callable[..., "Tensor"]
+Check = Callable[..., None]
+
+
+# --------------------------------------------------------- the primitive record
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """An operation the engine knows: ``Backend.<name>`` computes it, ``check`` vets its operands.
+
+    ``vjp`` holds one rule per tensor input (empty: not differentiable). A rule
+    takes the output's adjoint ``g``, the output ``out``, the inputs and the
+    static attributes, and returns the adjoint of its input in highnn operations.
+    """
+
+    name: str
+    vjp: tuple[VjpRule, ...] = ()
+    check: Check | None = None
+    n_inputs: int = 1
+
+    def __call__(self, *operands: TensorLike, **attrs: Any) -> Tensor:
+        return bind(self, operands, attrs)
+
+
+#: the primitive table, by name; ``highnn.ops.primitives`` declares its entries
+PRIMITIVES: dict[str, Primitive] = {}
 
 
 class Node(NamedTuple):
@@ -35,14 +69,48 @@ class Node(NamedTuple):
     attrs: dict[str, Any]
 
 
-class _EngineState:
-    grad_enabled: bool = True
-    tape: Tape | None = None
+# ----------------------------------------------------------- the engine state
+class EngineState(NamedTuple):
+    """Whether operations record the graph, and the tape a trace records them on (None: not tracing)."""
+
+    grad_enabled: bool
+    tape: Tape | None
 
 
-engine = _EngineState()
+_EAGER = EngineState(grad_enabled=True, tape=None)  # a new thread's state
+_state: ContextVar[EngineState] = ContextVar("highnn.graph", default=_EAGER)
 
 
+def engine_state() -> EngineState:
+    """The engine state of the current context (thread or asyncio task)."""
+    return _state.get()
+
+
+@contextmanager
+def _engine_state(state: EngineState) -> Iterator[None]:
+    token = _state.set(state)
+    try:
+        yield
+    finally:
+        _state.reset(token)
+
+
+def grad_mode(enabled: bool) -> AbstractContextManager[None]:
+    """Record (or not) the graph of the operations in this block."""
+    return _engine_state(_state.get()._replace(grad_enabled=enabled))
+
+
+def no_grad() -> AbstractContextManager[None]:
+    """Operations in this block build no graph: ``with hn.no_grad(): ...``."""
+    return grad_mode(False)
+
+
+def recording(tape: Tape) -> AbstractContextManager[None]:
+    """Record every primitive applied in this block, in this context, on ``tape``."""
+    return _engine_state(_state.get()._replace(tape=tape))
+
+
+# ------------------------------------------------------------------ the tensor
 class Tensor:
     """A backend array that remembers how it was computed.
 
@@ -112,7 +180,113 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({np.array2string(self.numpy(), precision=4)}, dtype={self.dtype}{op}{grad})"
 
-    __hash__ = object.__hash__  # == builds a tensor, so hashing stays by identity
+    # ------------------------------------------------ operators (primitives)
+    def __add__(self, other: TensorLike) -> Tensor:
+        return apply("add", self, other)
+
+    def __radd__(self, other: TensorLike) -> Tensor:
+        return apply("add", other, self)
+
+    def __sub__(self, other: TensorLike) -> Tensor:
+        return apply("sub", self, other)
+
+    def __rsub__(self, other: TensorLike) -> Tensor:
+        return apply("sub", other, self)
+
+    def __mul__(self, other: TensorLike) -> Tensor:
+        return apply("mul", self, other)
+
+    def __rmul__(self, other: TensorLike) -> Tensor:
+        return apply("mul", other, self)
+
+    def __truediv__(self, other: TensorLike) -> Tensor:
+        return apply("div", self, other)
+
+    def __rtruediv__(self, other: TensorLike) -> Tensor:
+        return apply("div", other, self)
+
+    def __pow__(self, other: TensorLike) -> Tensor:
+        return apply("pow", self, other)
+
+    def __rpow__(self, other: TensorLike) -> Tensor:
+        return apply("pow", other, self)
+
+    def __matmul__(self, other: TensorLike) -> Tensor:
+        return _matmul(self, to_tensor(other, self.dtype))
+
+    def __rmatmul__(self, other: TensorLike) -> Tensor:
+        return _matmul(to_tensor(other), self)
+
+    def __neg__(self) -> Tensor:
+        return apply("neg", self)
+
+    def __abs__(self) -> Tensor:
+        return apply("abs", self)
+
+    # == and != build tensors, as NumPy's do, so hashing stays by identity
+    def __eq__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return apply("equal", self, other)
+
+    def __ne__(self, other: TensorLike) -> Tensor:  # type: ignore[override]
+        return apply("not_equal", self, other)
+
+    __hash__ = object.__hash__
+
+    def __gt__(self, other: TensorLike) -> Tensor:
+        return apply("greater", self, other)
+
+    def __ge__(self, other: TensorLike) -> Tensor:
+        return apply("greater_equal", self, other)
+
+    def __lt__(self, other: TensorLike) -> Tensor:
+        return apply("less", self, other)
+
+    def __le__(self, other: TensorLike) -> Tensor:
+        return apply("less_equal", self, other)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        """Basic indexing (integers, slices, None, Ellipsis)."""
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(i, (Tensor, list, np.ndarray)) for i in parts):
+            raise TypeError(f"getitem: only basic indexing (ints, slices, None, ...) is supported, received {index!r}.")
+        return apply("getitem", self, index=index)
+
+    # ------------------------------------------------------------- methods
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes by default)."""
+        return apply("sum", self, axis=normalize_axis(self, axis), keepdims=keepdims)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Maximum over ``axis``; the gradient is shared evenly among ties."""
+        return apply("max", self, axis=normalize_axis(self, axis), keepdims=keepdims)
+
+    @overload
+    def reshape(self, shape: Sequence[int], /) -> Tensor: ...
+    @overload
+    def reshape(self, *shape: int) -> Tensor: ...
+    def reshape(self, *shape: Any) -> Tensor:
+        """Reshape to ``shape`` (one sequence, or integers); one entry may be -1."""
+        dims = tuple(int(n) for n in (shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape))
+        if dims.count(-1) == 1:
+            known = math.prod(n for n in dims if n != -1)
+            dims = tuple(math.prod(self.shape) // known if n == -1 and known else n for n in dims)
+        return self if dims == self.shape else apply("reshape", self, shape=dims)
+
+    def transpose(self, *axes: int) -> Tensor:
+        """Permute axes (reverse them when none are given)."""
+        order = (
+            tuple(reversed(range(self.ndim))) if not axes else tuple(a % self.ndim if self.ndim else a for a in axes)
+        )
+        return apply("transpose", self, axes=order)
+
+    @property
+    def T(self) -> Tensor:
+        """The axes reversed (the transpose of a matrix)."""
+        return self.transpose()
+
+    def astype(self, dtype: str) -> Tensor:
+        """Convert to ``dtype`` (no-op when it already has it)."""
+        return self if self.dtype == dtype else apply("cast", self, dtype=dtype)
 
     # ------------------------------------------------------------- gradients
     def backward(self, gradient: Any = None) -> None:
@@ -124,9 +298,36 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same value, cut off from the graph (a traced program still computes it)."""
         out = Tensor(self.value)
-        if engine.tape is not None:
-            engine.tape.alias(out, self)
+        tape = _state.get().tape
+        if tape is not None:
+            tape.alias(out, self)
         return out
+
+
+#: what operations accept: tensors, Python numbers, NumPy arrays and scalars (and the active backend's arrays)
+TensorLike = Tensor | float | np.ndarray | np.generic
+
+
+# ------------------------------------------------------------ applying primitives
+def to_tensor(value: Any, dtype: str | None = None) -> Tensor:
+    """``value`` as a Tensor on the active backend.
+
+    NumPy, Python and other backends' arrays are converted, the same way on
+    every backend: floats become floatx, integers and bools keep their kind.
+    The active backend's own arrays keep their dtype. ``dtype`` forces the type.
+    """
+    if isinstance(value, Tensor):
+        return value
+    backend = settings.backend
+    if backend.is_array(value) and not isinstance(value, (np.ndarray, np.generic)):  # keeps its dtype
+        return Tensor(value if dtype is None or backend.dtype(value) == dtype else backend.cast(value, dtype=dtype))
+    if dtype is None:
+        array = np.asarray(value)
+        if array.dtype.kind == "f":
+            dtype = settings.floatx
+        else:
+            dtype = array.dtype.name if array.dtype.name in DTYPES else {"b": "bool"}.get(array.dtype.kind, "int64")
+    return Tensor(backend.asarray(value, dtype))
 
 
 def tensor(value: Any, dtype: str | None = None, requires_grad: bool = False, name: str | None = None) -> Tensor:
@@ -134,14 +335,69 @@ def tensor(value: Any, dtype: str | None = None, requires_grad: bool = False, na
 
     >>> a = hn.tensor(2.0, requires_grad=True, name="a")
     """
-    from highnn.ops.primitives import to_tensor
-
     result = to_tensor(value, dtype)
     if requires_grad or name is not None or result is value:
         result = Tensor(result.value, requires_grad=requires_grad, name=name)
     return result
 
 
+def full_like(x: Tensor, value: float) -> Tensor:
+    """A constant tensor of ``x``'s shape and dtype filled with ``value``."""
+    return Tensor(settings.backend.asarray(np.full(x.shape, value), x.dtype))
+
+
+def bind(primitive: Primitive, operands: tuple[TensorLike, ...], attrs: dict[str, Any]) -> Tensor:
+    """Apply ``primitive``: check, compute with the backend, record for backprop and tracing."""
+    # Python numbers are weakly typed: they take the dtype of the last non-bool tensor operand
+    weak_dtype = next((o.dtype for o in reversed(operands) if isinstance(o, Tensor) and o.dtype != "bool"), None)
+    inputs = tuple(o if isinstance(o, Tensor) else to_tensor(o, weak_dtype) for o in operands)
+    backend = settings.backend
+    for t in inputs:
+        if t.backend is not backend:
+            raise RuntimeError(
+                f"{primitive.name}: an operand lives on the {t.backend.name} backend ({t.backend.device_name}) but the "
+                f"active backend is {backend.name} ({backend.device_name}); convert it with hn.tensor(x.numpy())."
+            )
+    if primitive.check is not None:
+        primitive.check(primitive.name, *inputs, **attrs)
+    out = Tensor(getattr(backend, primitive.name)(*(t.value for t in inputs), **attrs))
+    state = _state.get()
+    if state.grad_enabled and primitive.vjp and any(t.requires_grad for t in inputs):
+        out.requires_grad = True
+        out.node = Node(primitive, inputs, attrs)
+    if state.tape is not None:
+        state.tape.record(primitive, inputs, attrs, out)
+    return out
+
+
+def apply(name: str, *operands: TensorLike, **attrs: Any) -> Tensor:
+    """Apply the primitive called ``name`` in the table to ``operands``, with static ``attrs``."""
+    return bind(PRIMITIVES[name], operands, attrs)
+
+
+def normalize_axis(x: Tensor, axis: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    """``axis`` as a sorted tuple of non-negative axes of ``x`` (None: every axis)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -x.ndim <= a < max(x.ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor of shape {x.shape}.")
+    return tuple(sorted(a % max(x.ndim, 1) for a in axes))
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product; a 1-D operand is a row (left) or a column (right) vector."""
+    if a.ndim == 1 and b.ndim >= 2:
+        return apply("matmul", a.reshape(1, a.shape[0]), b).reshape(b.shape[:-2] + b.shape[-1:])
+    if b.ndim == 1 and a.ndim >= 2:
+        return apply("matmul", a, b.reshape(b.shape[0], 1)).reshape(a.shape[:-1])
+    if a.ndim == 1 and b.ndim == 1:
+        return (a * b).sum()
+    return apply("matmul", a, b)
+
+
+# ------------------------------------------------------------- the backward pass
 def topological_order(root: Tensor, gradient_edges_only: bool = True) -> list[Tensor]:
     """Tensors that ``root`` depends on (through gradient-carrying edges only, by default), parents first.
 
@@ -174,11 +430,9 @@ def unbroadcast(g: Tensor, shape: tuple[int, ...]) -> Tensor:
     """Sum a gradient over the axes that broadcasting added or stretched, back to ``shape``."""
     if g.shape == shape:
         return g
-    from highnn.ops import primitives as P
-
     extra = g.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(extra + i for i, n in enumerate(shape) if n == 1 and g.shape[extra + i] != 1)
-    return P.reshape(P.sum(g, axes), shape)
+    return g.sum(axes).reshape(shape)
 
 
 def grad(
@@ -193,8 +447,6 @@ def grad(
     from) is given. With ``create_graph=True`` the backward pass is itself
     recorded, so gradients can be differentiated again.
     """
-    from highnn.ops.primitives import full_like, to_tensor
-
     if output_gradient is None:
         if output.shape:
             raise ValueError(f"grad() of a non-scalar output (shape {output.shape}) needs `output_gradient`.")
@@ -223,21 +475,6 @@ def grad(
                 previous = adjoints.get(id(parent))
                 adjoints[id(parent)] = contribution if previous is None else previous + contribution
         return [found[id(t)] if id(t) in found else full_like(t, 0.0) for t in wrt]
-
-
-@contextmanager
-def grad_mode(enabled: bool) -> Iterator[None]:
-    """Record (or not) the graph of the operations in this block."""
-    saved, engine.grad_enabled = engine.grad_enabled, enabled
-    try:
-        yield
-    finally:
-        engine.grad_enabled = saved
-
-
-def no_grad() -> Any:
-    """Operations in this block build no graph: ``with hn.no_grad(): ...``."""
-    return grad_mode(False)
 
 
 # ------------------------------------------------------------------ rendering

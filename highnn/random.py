@@ -2,7 +2,9 @@
 
 Initial weights, shuffling and the seeds of random layers are drawn here, in
 NumPy, and only then placed on the backend, so one seed gives bit-identical
-weights on every backend.
+weights on every backend. The generator is one for the process (NumPy's
+generators are safe to share between threads): threads that must reproduce
+their draws build their models before they start, or pass ``shuffle=False``.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import random as _python_random
 
 import numpy as np
 
+from highnn.checks import check_integer
+
 _generator = np.random.default_rng()
 
 
 def set_random_seed(seed: int) -> None:
     """Make initial weights, shuffling and dropout repeatable (also seeds Python's and NumPy's global RNGs)."""
     global _generator
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"set_random_seed: `seed` must be an integer, received {seed!r}.")
+    seed = check_integer("set_random_seed", "seed", seed)
     _generator = np.random.default_rng(int(seed))
     _python_random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)

@@ -8,17 +8,21 @@ a pure function of arrays, generated as straight-line Python (dead steps
 dropped, each intermediate released after its last use) and handed to the
 backend's ``compile`` hook: NumPy and PyTorch run it as is, JAX jit-compiles
 it with the variables' buffers donated.
+
+The tape is per context (see ``graph.recording``), so threads trace at once
+without seeing each other's operations, and a traced function's program cache
+is filled by one thread at a time.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 from highnn.config import settings
-from highnn.graph import Tensor, engine
-from highnn.ops.primitives import Primitive
+from highnn.graph import Primitive, Tensor, engine_state, recording
 from highnn.variables import Variable
 
 Step = tuple[str, tuple[int, ...], int, dict[str, Any]]
@@ -136,22 +140,36 @@ class TracedFunction:
 
     The first call for a signature (shapes, dtypes, backend) runs ``fn``
     eagerly while recording; later calls run the compiled program and write
-    the new values into the variables ``fn`` assigned.
+    the new values into the variables ``fn`` assigned. Threads may call it at
+    once: one traces a new signature while the others wait for its program.
     """
 
     def __init__(self, fn: Callable[..., Sequence[Tensor]], jit: bool | None = None) -> None:
         self.fn = fn
         self.jit = jit
         self.programs: dict[tuple[Any, ...], tuple[Program, Callable[..., Any]]] = {}
+        self._tracing = threading.Lock()
 
     def __call__(self, *arrays: Any) -> list[Any]:
-        backend = settings.backend
-        key = (backend, settings.floatx, *((a.shape, a.dtype) for a in arrays))
+        key = (settings.backend, settings.floatx, *((a.shape, a.dtype) for a in arrays))
         entry = self.programs.get(key)
-        if entry is None:
+        return self._first_call(key, arrays) if entry is None else self._replay(entry, arrays)
+
+    def _first_call(self, key: tuple[Any, ...], arrays: tuple[Any, ...]) -> list[Any]:
+        """Trace and compile the program of a new signature, or replay it if another thread just did."""
+        _check_not_tracing()  # before the lock: a trace nested in this context fails instead of waiting
+        with self._tracing:
+            entry = self.programs.get(key)
+            if entry is not None:
+                return self._replay(entry, arrays)
             outputs, program = self.trace(*arrays)
-            self.programs[key] = (program, backend.compile(program.function, program.donate_argnums, jit=self.jit))
+            compiled = settings.backend.compile(program.function, program.donate_argnums, jit=self.jit)
+            self.programs[key] = (program, compiled)
             return outputs
+
+    @staticmethod
+    def _replay(entry: tuple[Program, Callable[..., Any]], arrays: tuple[Any, ...]) -> list[Any]:
+        """Run a compiled program and write the values it assigned into the variables."""
         program, compiled = entry
         results = compiled(*arrays, *[v.value for v in program.read])
         n_outputs = len(results) - len(program.updated)
@@ -161,15 +179,16 @@ class TracedFunction:
 
     def trace(self, *arrays: Any) -> tuple[list[Any], Program]:
         """Run ``fn`` eagerly on ``arrays`` while recording; its outputs and the program."""
-        if engine.tape is not None:
-            raise RuntimeError("A traced function cannot be called while another one is being traced.")
+        _check_not_tracing()
         tape = Tape()
         inputs = [Tensor(a) for a in arrays]
         for tensor in inputs:
             tape.add_input(tensor)
-        engine.tape = tape
-        try:
+        with recording(tape):
             outputs = list(self.fn(*inputs))
-        finally:
-            engine.tape = None
         return [t.value for t in outputs], Program(tape, outputs)
+
+
+def _check_not_tracing() -> None:
+    if engine_state().tape is not None:
+        raise RuntimeError("A traced function cannot be called while another one is being traced.")

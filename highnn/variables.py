@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from highnn.config import settings
-from highnn.graph import Tensor, engine, no_grad
-from highnn.ops.primitives import cast, to_tensor
+from highnn.graph import Tensor, engine_state, no_grad, to_tensor
 
 
 class Variable(Tensor):
@@ -37,14 +36,15 @@ class Variable(Tensor):
     def assign(self, value: Any) -> Variable:
         """Replace the value (shape and dtype stay)."""
         with no_grad():
-            new = cast(to_tensor(value), self.dtype)
+            new = to_tensor(value).astype(self.dtype)
         if new.shape != self.shape:
             raise ValueError(
                 f"Variable {self.path!r} has shape {self.shape}; cannot assign a value of shape {new.shape}."
             )
         self.value = new.value
-        if engine.tape is not None:
-            engine.tape.assign(self, new)
+        tape = engine_state().tape
+        if tape is not None:
+            tape.assign(self, new)
         return self
 
     def assign_add(self, delta: Any) -> Variable:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.ops.primitives import abs as abs_
 from highnn.ops.primitives import (
@@ -85,9 +86,9 @@ def sigmoid(x: Any) -> Tensor:
 
 
 def relu(x: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> Tensor:
-    """max(x, 0) by default; Keras's options: ``negative_slope * (x - threshold)`` below ``threshold``, capped at ``max_value``.
+    """max(x, 0) by default; with Keras's options, ``negative_slope * (x - threshold)`` below ``threshold``.
 
-    The derivative at the kink is 0, as in PyTorch, JAX and Keras.
+    ``max_value`` caps the result. The derivative at the kink is 0, as in PyTorch, JAX and Keras.
     """
     x = to_tensor(x)
     shifted = x - threshold if threshold else x
@@ -151,8 +152,6 @@ def hard_sigmoid(x: Any) -> Tensor:
 
 def one_hot(labels: Any, num_classes: int, dtype: str | None = None) -> Tensor:
     """Integer labels of shape (...) to a (..., num_classes) indicator of ``dtype`` (default floatx)."""
-    from highnn.config import settings
-
     labels = to_tensor(labels)
     classes = to_tensor(np.arange(num_classes), labels.dtype)
     return cast(equal(reshape(labels, labels.shape + (1,)), classes), dtype or settings.floatx)

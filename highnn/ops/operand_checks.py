@@ -1,0 +1,126 @@
+"""The primitives' shape/dtype rules: each rejects bad operands before any backend sees them.
+
+A check takes the primitive's name, its input tensors and its static attributes,
+and raises an error that names the operation, what it expected and what it
+received, identically on every backend. ``highnn.ops.primitives`` pairs each
+primitive with its check.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from highnn.backends import DTYPES, FLOAT_DTYPES
+
+if TYPE_CHECKING:
+    from highnn.graph import Tensor
+
+
+def _same_dtype(name: str, *tensors: Tensor) -> None:
+    dtypes = [t.dtype for t in tensors]
+    if len(set(dtypes)) > 1:
+        raise TypeError(
+            f"{name}: operands must have one dtype, received {' and '.join(dtypes)}; cast one with .astype() first."
+        )
+
+
+def _broadcast_shape(name: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{name}: shapes {' and '.join(map(str, shapes))} cannot be broadcast together.") from None
+
+
+def check_elementwise(name: str, *tensors: Tensor) -> None:
+    _same_dtype(name, *tensors)
+    _broadcast_shape(name, *(t.shape for t in tensors))
+
+
+def check_where(name: str, condition: Tensor, a: Tensor, b: Tensor) -> None:
+    if condition.dtype != "bool":
+        raise TypeError(f"{name}: the condition must have dtype bool, received {condition.dtype}.")
+    check_elementwise(name, a, b)
+    _broadcast_shape(name, condition.shape, a.shape, b.shape)
+
+
+def check_float(name: str, x: Tensor) -> None:
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected a float tensor, received dtype {x.dtype}.")
+
+
+def check_log_softmax(name: str, x: Tensor, axis: tuple[int, ...]) -> None:
+    check_float(name, x)
+    check_reduce(name, x, axis, True)
+    if math.prod(x.shape[a] for a in axis) == 0:
+        raise ValueError(f"{name}: cannot normalise over the empty axes {axis} of shape {x.shape}.")
+
+
+def check_matmul(name: str, a: Tensor, b: Tensor) -> None:
+    _same_dtype(name, a, b)
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"{name}: operands need at least 2 dimensions, received shapes {a.shape} and {b.shape}.")
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"{name}: the last axis of the first operand ({a.shape[-1]}) must match the second-to-last "
+            f"axis of the second ({b.shape[-2]}); received shapes {a.shape} and {b.shape}."
+        )
+    _broadcast_shape(name, a.shape[:-2], b.shape[:-2])
+
+
+def check_reduce(name: str, x: Tensor, axis: tuple[int, ...] | None, keepdims: bool) -> None:
+    for a in axis or ():
+        if not 0 <= a < x.ndim:
+            raise ValueError(f"{name}: axis {a} is out of range for a tensor of shape {x.shape}.")
+    if name == "max" and x.shape and math.prod(x.shape[a] for a in (axis if axis is not None else range(x.ndim))) == 0:
+        raise ValueError(f"{name}: cannot take the max over an empty axis of shape {x.shape}.")
+
+
+def check_reshape(name: str, x: Tensor, shape: tuple[int, ...]) -> None:
+    if math.prod(shape) != math.prod(x.shape) or any(n < 0 for n in shape):
+        raise ValueError(f"{name}: cannot reshape a tensor of shape {x.shape} into shape {shape}.")
+
+
+def check_transpose(name: str, x: Tensor, axes: tuple[int, ...]) -> None:
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"{name}: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}.")
+
+
+def check_broadcast_to(name: str, x: Tensor, shape: tuple[int, ...]) -> None:
+    try:
+        fits = x.ndim <= len(shape) and np.broadcast_shapes(x.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: cannot broadcast shape {x.shape} to shape {shape}.")
+
+
+def index_shape(shape: tuple[int, ...], index: Any) -> tuple[int, ...]:
+    """The shape ``x[index]`` has; raises NumPy's IndexError for a bad index."""
+    return np.broadcast_to(np.empty((), np.int8), shape)[index].shape
+
+
+def check_getitem(name: str, x: Tensor, index: Any) -> None:
+    try:
+        index_shape(x.shape, index)
+    except IndexError as error:
+        raise IndexError(f"{name}: index {index!r} is invalid for shape {x.shape}: {error}") from None
+
+
+def check_unindex(name: str, g: Tensor, shape: tuple[int, ...], index: Any) -> None:
+    if index_shape(shape, index) != g.shape:
+        raise ValueError(f"{name}: a tensor of shape {g.shape} does not fit index {index!r} of shape {shape}.")
+
+
+def check_cast(name: str, x: Tensor, dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"{name}: dtype must be one of {DTYPES}, received {dtype!r}.")
+
+
+def check_random(name: str, seed: Tensor, shape: tuple[int, ...], dtype: str) -> None:
+    if seed.shape != () or seed.dtype not in ("int32", "int64"):
+        raise TypeError(f"{name}: the seed must be an integer scalar, received {seed.dtype} of shape {seed.shape}.")
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name}: dtype must be one of {FLOAT_DTYPES}, received {dtype!r}.")
