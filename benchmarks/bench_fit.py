@@ -159,7 +159,7 @@ class Contender:
 
 
 class EpochClock:
-    """Callback mixin (highnn's or Keras's Callback class goes beside it): times each epoch once its weights are ready."""
+    """Callback mixin (highnn's or Keras's Callback class beside it): times each epoch once its weights are ready."""
 
     def __init__(self, ready: Callable[[], list[Any]]) -> None:
         super().__init__()
@@ -823,7 +823,8 @@ def report(rows: list[Row], rate: float, command: str, epochs_timed: int) -> str
         f"Command: `{command}`", "",
         *environment(rate), "",
         f"Median of {epochs_timed} timed epochs after one warm-up epoch; the contenders take turns epoch by epoch.",
-        "Ratios are of medians, except \"fastest epochs\" (of minimums: the least disturbed epochs, telling under bursty load).",
+        "Ratios are of medians, except \"fastest epochs\" "
+        "(of minimums: the least disturbed epochs, telling under bursty load).",
         "The GEMM limit is the epoch's matrix-product FLOPs at the GEMM rate above.",
         ("Peak memory: the peak above the starting point during one epoch (and, last column, during a whole "
          "fit(epochs=1) call, setup included), each contender in a fresh process; tracemalloc on NumPy, "
@@ -942,8 +943,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n" + TABLE_HEADER + "\n" + "\n".join(table_row(row, rate) for row in rows))
     for row in rows:
         if row.check:
-            print(f"float64 cross-check {row.spec.name}/{row.backend}: max |highnn - NumPy loop| = {row.check['highnn']:.2e}"
-                  + (f", max |hand-written {row.backend} - NumPy loop| = {row.check['hand-written']:.2e}" if "hand-written" in row.check else ""))  # fmt: skip
+            hand = row.check.get("hand-written")
+            against_hand = "" if hand is None else f", max |hand-written {row.backend} - NumPy loop| = {hand:.2e}"
+            print(
+                f"float64 cross-check {row.spec.name}/{row.backend}: "
+                f"max |highnn - NumPy loop| = {row.check['highnn']:.2e}{against_hand}"
+            )
     print(f"\nwritten to {args.output}")
     return 1 if any(row.check_failed for row in rows) else 0
 

@@ -102,3 +102,14 @@ def check_seed(owner: str, value: Any) -> int | None:
     if value is None:
         return None
     return check_integer(owner, "seed", value, 0, 2**32 - 1)
+
+
+def check_axes(owner: str, value: Any, allow_many: bool = False) -> int | tuple[int, ...]:
+    """``value`` as an int, or (when ``allow_many``) a non-empty list or tuple of distinct ints as a tuple."""
+    if is_integer(value):
+        return int(value)
+    many = allow_many and isinstance(value, (list, tuple)) and value and all(is_integer(a) for a in value)
+    if many and len(set(value)) == len(value):
+        return tuple(int(a) for a in value)
+    expected = "an integer or a non-empty list of distinct integers" if allow_many else "an integer"
+    fail(owner, "axis", expected, value, TypeError)

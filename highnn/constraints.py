@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from highnn.checks import check_number, fail, is_integer
+from highnn.checks import check_axes, check_number, fail
 from highnn.graph import Tensor
 from highnn.ops.composites import clip
 from highnn.ops.primitives import maximum, sqrt, sum, to_tensor
 from highnn.registry import Registry
-from highnn.variables import Variable
 
 #: added to the norms the norm constraints divide by, as Keras's ``backend.epsilon()``
 EPSILON = 1e-7
@@ -45,13 +44,10 @@ class Constraint:
         return cls(**config)
 
 
-def check_axis(owner: str, axis: Any) -> Axis:
-    """``axis`` as an int or a list of ints (the axes a norm is taken over)."""
-    if is_integer(axis):
-        return int(axis)
-    if isinstance(axis, (list, tuple)) and axis and all(is_integer(a) for a in axis):
-        return [int(a) for a in axis]
-    fail(owner, "axis", "an integer or a non-empty list of integers", axis, TypeError)
+def norm_axes(owner: str, axis: Any) -> Axis:
+    """``axis`` as an int or a list of distinct ints (the axes a norm is taken over; a list as configs store it)."""
+    axes = check_axes(owner, axis, allow_many=True)
+    return axes if isinstance(axes, int) else list(axes)
 
 
 def norms(w: Tensor, axis: Axis) -> Tensor:
@@ -75,7 +71,7 @@ class MaxNorm(Constraint):
 
     def __init__(self, max_value: float = 2, axis: Axis = 0) -> None:
         self.max_value = check_number("MaxNorm", "max_value", max_value, 0.0)
-        self.axis = check_axis("MaxNorm", axis)
+        self.axis = norm_axes("MaxNorm", axis)
 
     def __call__(self, w: Any) -> Tensor:
         w = to_tensor(w)
@@ -97,7 +93,7 @@ class MinMaxNorm(Constraint):
         self.min_value = check_number("MinMaxNorm", "min_value", min_value, 0.0)
         self.max_value = check_number("MinMaxNorm", "max_value", max_value, self.min_value)
         self.rate = check_number("MinMaxNorm", "rate", rate, 0.0, 1.0)
-        self.axis = check_axis("MinMaxNorm", axis)
+        self.axis = norm_axes("MinMaxNorm", axis)
 
     def __call__(self, w: Any) -> Tensor:
         w = to_tensor(w)
@@ -113,7 +109,7 @@ class UnitNorm(Constraint):
     """The weights along ``axis`` divided by their norm: ``w / (norm + epsilon)``."""
 
     def __init__(self, axis: Axis = 0) -> None:
-        self.axis = check_axis("UnitNorm", axis)
+        self.axis = norm_axes("UnitNorm", axis)
 
     def __call__(self, w: Any) -> Tensor:
         w = to_tensor(w)
@@ -152,13 +148,3 @@ def serialize(constraint: ConstraintFunction | None) -> dict[str, Any] | None:
 
 def deserialize(config: dict[str, Any] | None, custom_objects: Mapping[str, Any] | None = None) -> Constraint | None:
     return None if config is None else CONSTRAINTS.deserialize(config, custom_objects)
-
-
-class ConstrainedVariable(Variable):
-    """A layer's weight: a Variable that carries the ``constraint`` optimizers apply after each update."""
-
-    __slots__ = ("constraint",)
-
-    def __init__(self, *args: Any, constraint: ConstraintFunction | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.constraint = constraint

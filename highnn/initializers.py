@@ -234,7 +234,6 @@ INITIALIZERS.register(LecunUniform, "lecun_uniform")
 INITIALIZERS.register(LecunNormal, "lecun_normal")
 INITIALIZERS.register(Orthogonal, "orthogonal")
 INITIALIZERS.register(Identity, "identity")
-CLASSES = INITIALIZERS.classes  # the allow-list by class name, as saving reads it
 
 
 @overload

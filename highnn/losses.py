@@ -244,7 +244,6 @@ LOSSES.register(Huber, "huber")
 LOSSES.register(BinaryCrossentropy, "binary_crossentropy")
 LOSSES.register(CategoricalCrossentropy, "categorical_crossentropy")
 LOSSES.register(SparseCategoricalCrossentropy, "sparse_categorical_crossentropy")
-CLASSES = LOSSES.classes  # the allow-list by class name, as saving reads it
 
 
 @overload

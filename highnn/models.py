@@ -9,9 +9,8 @@ from typing import Any
 
 from highnn import saving
 from highnn.graph import Tensor
-from highnn.layers import LAYER_CLASSES, core
+from highnn.layers import LAYERS, core
 from highnn.layers.layer import Layer
-from highnn.registry import lookup
 from highnn.saving import load_model as load_model  # re-exported: highnn.models.load_model, as in Keras
 from highnn.trainer import Trainer
 
@@ -156,12 +155,9 @@ class Sequential(Model):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Sequential:
-        layers = [
-            lookup("layer class", entry["class_name"], LAYER_CLASSES).from_config(entry["config"])
-            for entry in config["layers"]
-        ]
+        layers = [LAYERS.deserialize(entry) for entry in config["layers"]]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))
 
 
 # A model is a layer: saving (a layer above, which this module imports) finds model classes among the layers.
-LAYER_CLASSES[Sequential.__name__] = Sequential
+LAYERS.register(Sequential)

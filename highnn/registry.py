@@ -20,16 +20,18 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
-C = TypeVar("C", bound=type)
 
 
 def lookup(kind: str, identifier: str, table: Mapping[str, T]) -> T:
-    """``table[identifier]`` (exact, then lower-case) or a ValueError naming ``kind`` and the valid names."""
-    for key in (identifier, identifier.lower() if isinstance(identifier, str) else identifier):
-        if key in table:
-            return table[key]
-    close = difflib.get_close_matches(str(identifier), list(table), n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    """``table[identifier]`` (exact, then ignoring case) or a ValueError naming ``kind`` and the valid names."""
+    if identifier in table:
+        return table[identifier]
+    folded = {key.lower(): key for key in table}
+    wanted = str(identifier).lower()
+    if isinstance(identifier, str) and wanted in folded:
+        return table[folded[wanted]]
+    close = difflib.get_close_matches(wanted, list(folded), n=1)
+    hint = f" Did you mean {folded[close[0]]!r}?" if close else ""
     raise ValueError(f"Unknown {kind}: {identifier!r}.{hint} Valid {kind}s are: {', '.join(sorted(table))}.")
 
 
@@ -67,11 +69,10 @@ class Registry(Generic[T]):
         self.from_callable = from_callable
 
     def register(self, obj: Any, *aliases: str) -> None:
-        """Add a class (under its name, its lower-case name and ``aliases``) or a function (under ``aliases``)."""
+        """Add a class (under its name, matched ignoring case, and ``aliases``) or a function (under ``aliases``)."""
         if isinstance(obj, type):
             self.classes[obj.__name__] = obj
             self.names.setdefault(obj.__name__, obj)
-            self.names.setdefault(obj.__name__.lower(), obj)
         for alias in aliases:
             self.names[alias] = obj
 
@@ -129,17 +130,3 @@ class Registry(Generic[T]):
             )
         cls: Any = lookup(self.kind, config["class_name"], self.allowed(custom_objects))  # a class with from_config
         return cls.from_config(dict(config.get("config") or {}), *from_config_args)
-
-
-# The helpers below predate Registry; the modules still using them move to it.
-def class_name_table(*classes: type) -> dict[str, type]:
-    """Classes keyed by their name, as configs and saved files refer to them."""
-    return {cls.__name__: cls for cls in classes}
-
-
-def deserialize(kind: str, config: Any, classes: Mapping[str, type], *from_config_args: Any) -> Any:
-    """The object :func:`serialize` described, built only from a class in ``classes`` (an allow-list)."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise ValueError(f"A serialized {kind} must be a dict with a 'class_name' key, received {config!r:.200}.")
-    cls: Any = lookup(kind, config["class_name"], classes)  # a class with from_config
-    return cls.from_config(config.get("config", {}), *from_config_args)

@@ -126,7 +126,7 @@ class Trainer(Layer):
             else:
                 jit_compile = getattr(self, "jit_compile", "auto")
                 function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
-            functions[(kind, arity)] = function
+            function = functions.setdefault((kind, arity), function)  # threads racing here share the first one
         return function
 
     def _execute(self, kind: str, batches: Iterator[list[Any]], callback_list: CallbackList) -> Iterator[list[Any]]:

@@ -8,6 +8,7 @@ function ``(variable values, inputs) -> (new variable values, outputs)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,19 +20,29 @@ from highnn.graph import Tensor, engine_state, no_grad, to_tensor
 class Variable(Tensor):
     """A named, assignable leaf tensor; trainable ones receive gradients.
 
+    A ``constraint`` (any ``w -> w`` callable, e.g. ``hn.constraints.NonNeg()``)
+    is applied by optimizers right after each update.
+
     >>> v = hn.Variable(np.zeros(3), name="bias")
     >>> v.assign(v + 1.0)
     """
 
-    __slots__ = ("path", "trainable")
+    __slots__ = ("constraint", "path", "trainable")
 
     def __init__(
-        self, initial_value: Any, name: str, trainable: bool = True, dtype: str | None = None, path: str | None = None
+        self,
+        initial_value: Any,
+        name: str,
+        trainable: bool = True,
+        dtype: str | None = None,
+        path: str | None = None,
+        constraint: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         value = to_tensor(initial_value, dtype or _default_dtype(initial_value)).value
         super().__init__(value, requires_grad=trainable, name=name)
         self.trainable = trainable
         self.path = path or name
+        self.constraint = constraint
 
     def assign(self, value: Any) -> Variable:
         """Replace the value (shape and dtype stay)."""

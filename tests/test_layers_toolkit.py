@@ -346,7 +346,7 @@ def test_config_round_trips_through_json_and_shapes_are_predicted(
     out = layer(x, training=True)
     assert layer.compute_output_shape((None,) + shape[1:]) == (None,) + out.shape[1:]
     config = layer.get_config()
-    assert layers.LAYER_CLASSES[type(layer).__name__] is type(layer)
+    assert layers.LAYERS.classes[type(layer).__name__] is type(layer)
     clone = type(layer).from_config(json.loads(json.dumps(config)))
     assert clone.get_config() == config
     clone(x)

@@ -243,7 +243,7 @@ def test_updates_follow_the_formula(float64: None, name: str, kwargs: dict[str, 
     weights, grads = initial_weights(), gradient_steps()
     arguments = {**kwargs, **common}
     for steps in (1, len(grads)):  # a single step, then several consecutive ones
-        optimizer = optimizers.CLASSES[name](**arguments)
+        optimizer = optimizers.OPTIMIZERS.classes[name](**arguments)
         got = highnn_run(optimizer, weights, grads[:steps])
         assert_same_updates(got, reference_run(name, arguments, weights, grads[:steps]), weights)
         assert optimizer.iterations.item() == steps
@@ -252,7 +252,7 @@ def test_updates_follow_the_formula(float64: None, name: str, kwargs: dict[str, 
 @pytest.mark.parametrize("name", list(KERAS_DEFAULTS))
 def test_defaults_on_every_backend(backend64: str, name: str) -> None:
     weights, grads = initial_weights(), gradient_steps(3)
-    got = highnn_run(optimizers.CLASSES[name](), weights, grads)
+    got = highnn_run(optimizers.OPTIMIZERS.classes[name](), weights, grads)
     assert_same_updates(got, reference_run(name, {}, weights, grads), weights)
 
 
@@ -262,7 +262,7 @@ def test_the_options_under_test_change_the_result(float64: None) -> None:
 
     def final(name: str, **kwargs: Any) -> np.ndarray:
         return np.concatenate(
-            [v.numpy().ravel() for v in highnn_run(optimizers.CLASSES[name](**kwargs), weights, grads)]
+            [v.numpy().ravel() for v in highnn_run(optimizers.OPTIMIZERS.classes[name](**kwargs), weights, grads)]
         )
 
     plain = final("Adam", learning_rate=0.01)
@@ -280,7 +280,7 @@ def test_schedule_sets_each_step_and_the_weight_decay(float64: None, name: str) 
     schedule = schedules.ExponentialDecay(0.05, decay_steps=1, decay_rate=0.5)
     kwargs = dict(momentum=0.9) if name == "SGD" else {}
     weights, grads = initial_weights(), gradient_steps()
-    optimizer = optimizers.CLASSES[name](learning_rate=schedule, weight_decay=0.1, **kwargs)
+    optimizer = optimizers.OPTIMIZERS.classes[name](learning_rate=schedule, weight_decay=0.1, **kwargs)
     got = highnn_run(optimizer, weights, grads)
     want = reference_run(name, {**kwargs, "weight_decay": 0.1}, weights, grads, rate=lambda step: 0.05 * 0.5**step)
     assert_same_updates(got, want, weights)
@@ -342,7 +342,7 @@ def test_variables_exist_after_build_and_adagrad_starts_from_its_initial_value(f
 def test_variables_hold_the_whole_state(float64: None, name: str, kwargs: dict[str, Any]) -> None:
     """Copying ``variables`` into a fresh optimizer (what saving does) continues the same trajectory."""
     weights, grads = initial_weights(), gradient_steps()
-    trained = optimizers.CLASSES[name](**kwargs)
+    trained = optimizers.OPTIMIZERS.classes[name](**kwargs)
     variables = highnn_run(trained, weights, grads[:2])
     restored = optimizers.deserialize(optimizers.serialize(trained))
     copies = [hn.Variable(v.numpy(), name=f"w{i}") for i, v in enumerate(variables)]
@@ -359,7 +359,7 @@ def test_variables_hold_the_whole_state(float64: None, name: str, kwargs: dict[s
 
 @pytest.mark.parametrize("name", list(KERAS_DEFAULTS))
 def test_config_has_keras_defaults_and_round_trips(float64: None, name: str) -> None:
-    cls = optimizers.CLASSES[name]
+    cls = optimizers.OPTIMIZERS.classes[name]
     config = cls().get_config()
     assert {key: config[key] for key in KERAS_DEFAULTS[name]} == pytest.approx(KERAS_DEFAULTS[name])
     assert config["name"] == ("SGD" if name == "SGD" else name.lower())
@@ -524,8 +524,8 @@ def train(
 
 @pytest.mark.parametrize("name", list(FIT_CONFIGS))
 def test_fit_compiled_equals_eager_and_trains(float64: None, name: str) -> None:
-    compiled, losses = train(optimizers.CLASSES[name](**FIT_CONFIGS[name]), run_eagerly=False)
-    eager, eager_losses = train(optimizers.CLASSES[name](**FIT_CONFIGS[name]), run_eagerly=True)
+    compiled, losses = train(optimizers.OPTIMIZERS.classes[name](**FIT_CONFIGS[name]), run_eagerly=False)
+    eager, eager_losses = train(optimizers.OPTIMIZERS.classes[name](**FIT_CONFIGS[name]), run_eagerly=True)
     assert losses[-1] < losses[0]
     np.testing.assert_allclose(losses, eager_losses, rtol=1e-10)
     for a, b in zip(compiled.get_weights(), eager.get_weights()):
@@ -547,7 +547,7 @@ def test_fit_compiled_equals_eager_on_every_backend(backend64: str) -> None:
 @pytest.mark.parametrize("name", list(KERAS_DEFAULTS))
 def test_compile_with_a_string(float64: None, name: str) -> None:
     model, _ = train(name.lower(), run_eagerly=False, epochs=1)
-    assert type(model.optimizer) is optimizers.CLASSES[name]
+    assert type(model.optimizer) is optimizers.OPTIMIZERS.classes[name]
     assert model.optimizer.iterations.item() == 3
 
 

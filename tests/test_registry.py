@@ -67,12 +67,5 @@ def test_layers_and_schedules_deserialize_from_their_registries() -> None:
     dense = layers.Dense(3, activation="relu", kernel_constraint="non_neg", name="scores")
     again = layers.deserialize(layers.serialize(dense))
     assert type(again) is layers.Dense and again.get_config() == dense.get_config()
-    assert layers.LAYER_CLASSES is layers.LAYERS.classes
     schedule = schedules.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
     assert schedules.deserialize(schedules.serialize(schedule)).get_config() == schedule.get_config()
-
-
-def test_the_aliases_other_modules_read_are_the_registries_classes() -> None:
-    assert initializers.CLASSES is initializers.INITIALIZERS.classes
-    assert losses.CLASSES is losses.LOSSES.classes
-    assert optimizers.CLASSES is optimizers.OPTIMIZERS.classes

@@ -49,7 +49,7 @@ def test_a_wrong_gradient_rule_is_caught_by_finite_differences(monkeypatch: pyte
     monkeypatch.setattr(primitives, "tanh", wrong)
     import highnn.activations as activations
 
-    monkeypatch.setitem(activations.ACTIVATIONS, "tanh", wrong)
+    monkeypatch.setitem(activations.ACTIVATIONS.names, "tanh", wrong)
     hn.utils.set_random_seed(0)
     model = hn.Sequential([hn.Input((5,)), hn.layers.Dense(4, activation="tanh"), hn.layers.Dense(2)])
     model.compile(optimizer="sgd", loss="mse")

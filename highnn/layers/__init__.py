@@ -15,7 +15,6 @@ from highnn.registry import Registry
 LAYERS: Registry[Layer] = Registry("layer", Layer)
 LAYERS.register_all((InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
                      Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU))  # fmt: skip
-LAYER_CLASSES = LAYERS.classes  # by class name, as saving and models read it
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -29,7 +28,7 @@ def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None
 
 
 __all__ = [
-    "ELU", "LAYERS", "LAYER_CLASSES", "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten",
+    "ELU", "LAYERS", "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten",
     "GaussianNoise", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "PReLU", "ReLU", "Reshape",
     "Softmax", "deserialize", "serialize",
 ]  # fmt: skip

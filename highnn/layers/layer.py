@@ -94,7 +94,7 @@ class Layer:
         on the weight (``weight.constraint``) and applied by the optimizer after each update.
         """
         value = initializers.get(initializer)(shape, dtype or settings.floatx)
-        variable = constraints.ConstrainedVariable(
+        variable = Variable(
             value,
             name=name,
             trainable=trainable and self.trainable,

@@ -7,21 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from highnn import constraints, initializers, regularizers
-from highnn.checks import fail, is_integer
 from highnn.registry import Registry
 
 Shape = tuple[int | None, ...]
-
-
-def check_axes(owner: str, axis: Any, allow_many: bool = False) -> int | tuple[int, ...]:
-    """``axis`` as an int (or a tuple of distinct ints when ``allow_many``), else a TypeError naming ``owner``."""
-    if is_integer(axis):
-        return int(axis)
-    many = allow_many and isinstance(axis, (list, tuple)) and axis and all(is_integer(a) for a in axis)
-    if many and len(set(axis)) == len(axis):
-        return tuple(int(a) for a in axis)
-    expected = "an integer or a non-empty list of distinct integers" if allow_many else "an integer"
-    fail(owner, "axis", expected, axis, TypeError)
 
 
 def resolve_axes(owner: str, axes: int | tuple[int, ...], input_shape: Shape) -> tuple[int, ...]:

@@ -11,13 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from highnn import constraints, initializers, regularizers
-from highnn.checks import check_number
+from highnn.checks import check_axes, check_number
 from highnn.graph import Tensor, no_grad
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import (
     InputSpec,
     Shape,
-    check_axes,
     deserialize_weight_arguments,
     resolve_axes,
     serialize_weight_arguments,

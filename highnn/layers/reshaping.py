@@ -81,7 +81,7 @@ class Reshape(Layer):
         self.output_example_shape(input_shape)
 
     def call(self, inputs: Tensor) -> Tensor:
-        return reshape(inputs, (inputs.shape[0],) + self.output_example_shape(inputs.shape))
+        return reshape(inputs, (inputs.shape[0], *self.target_shape))
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0],) + self.output_example_shape(input_shape)

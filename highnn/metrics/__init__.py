@@ -73,7 +73,6 @@ METRICS.register(RootMeanSquaredError, "rmse")
 # Configs may name these two, but no string does: they do not take (y_true, y_pred) on their own.
 METRICS.classes.update({cls.__name__: cls for cls in (Mean, MeanMetricWrapper)})
 #: The allow-list by class name (``METRICS.classes``), kept for the saving code.
-CLASSES = METRICS.classes
 
 
 @overload
@@ -101,7 +100,7 @@ def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None
 
 
 __all__ = [
-    "ACCURACY_NAMES", "AUC", "CLASSES", "FUNCTIONS", "METRICS", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
+    "ACCURACY_NAMES", "AUC", "FUNCTIONS", "METRICS", "Accuracy", "BinaryAccuracy", "CategoricalAccuracy",
     "F1Score", "FBetaScore", "Mean", "MeanAbsoluteError", "MeanMetricWrapper", "MeanSquaredError", "Metric",
     "Precision", "R2Score", "Recall", "RootMeanSquaredError", "SparseCategoricalAccuracy",
     "SparseTopKCategoricalAccuracy", "TopKCategoricalAccuracy", "accuracy", "accuracy_for", "binary_accuracy",

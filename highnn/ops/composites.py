@@ -69,7 +69,7 @@ def _reduced_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
     return tuple(n for i, n in enumerate(shape) if i not in drop)
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
+def softmax(x: Any, axis: int | tuple[int, ...] = -1) -> Tensor:
     """exp(x) normalised to sum to 1 along ``axis``, as exp(log_softmax(x)); remembers ``x`` as its logits."""
     x = to_tensor(x)
     out = exp(log_softmax(x, axis))
@@ -100,7 +100,7 @@ def relu6(x: Any) -> Tensor:
     return relu(x, max_value=6.0)
 
 
-def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
+def leaky_relu(x: Any, negative_slope: float | Tensor = 0.2) -> Tensor:
     x = to_tensor(x)
     return where(x > 0.0, x, x * negative_slope)
 

@@ -24,8 +24,8 @@ def _not_an_optimizer(identifier: Any) -> Optimizer:
 
 
 OPTIMIZERS: Registry[Optimizer] = Registry("optimizer", Optimizer, from_callable=_not_an_optimizer)
-OPTIMIZERS.register_all((SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion))
-CLASSES = OPTIMIZERS.classes  # the allow-list by class name, as saving reads it
+for _cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion):
+    OPTIMIZERS.register(_cls, _cls.__name__.lower())  # Keras's strings: "adam", "rmsprop", ...
 
 OptimizerLike = str | Optimizer | type[Optimizer] | dict[str, Any]
 

@@ -219,9 +219,8 @@ class Optimizer(ABC):
             self.update_steps(grads, variables, learning_rate)
             self.iterations.assign_add(1)
             for variable in variables:
-                constraint = getattr(variable, "constraint", None)  # a layer's weight carries it
-                if constraint is not None:
-                    variable.assign(constraint(variable))
+                if variable.constraint is not None:
+                    variable.assign(variable.constraint(variable))
 
     def apply_gradients(self, grads_and_vars: Sequence[tuple[Tensor, Variable]]) -> None:
         """Keras's form: a list of ``(gradient, variable)`` pairs."""

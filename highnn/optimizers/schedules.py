@@ -180,9 +180,10 @@ class PolynomialDecay(LearningRateSchedule):
         step = _float_step(step)
         if self.cycle:
             periods = -floor(-step / self.decay_steps)  # ceil; step 0 counts as the first period
-            decay_steps = self.decay_steps * where(step == 0.0, 1.0, periods)
+            decay_steps: Tensor | float = self.decay_steps * where(step == 0.0, 1.0, periods)
         else:
-            step, decay_steps = minimum(step, self.decay_steps), self.decay_steps
+            step = minimum(step, self.decay_steps)
+            decay_steps = self.decay_steps
         remaining = 1.0 - step / decay_steps
         return (self.initial_learning_rate - self.end_learning_rate) * remaining**self.power + self.end_learning_rate
 

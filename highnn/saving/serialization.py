@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from highnn import losses, metrics, optimizers
-from highnn.layers import LAYER_CLASSES
+from highnn.layers import LAYERS
 from highnn.layers.layer import Layer
-from highnn.registry import allowed_classes, lookup
+from highnn.registry import lookup
 from highnn.saving.archive import FORMAT_VERSION, SavedFileError, is_count
 from highnn.version import __version__
 
@@ -29,9 +29,9 @@ def is_model_class(cls: Any) -> bool:
 
 
 class AllowList:
-    """The classes a file may name, by kind: highnn's tables plus the caller's ``custom_objects``.
+    """The classes a file may name, by kind: highnn's registries plus the caller's ``custom_objects``.
 
-    The one place that knows where the tables are. Functions in
+    The one place that knows where the registries are. Functions in
     ``custom_objects`` stand for custom losses and metrics.
     """
 
@@ -40,11 +40,11 @@ class AllowList:
         if not all(isinstance(key, str) and callable(obj) for key, obj in custom.items()):
             raise TypeError(f"`custom_objects` must map names (str) to classes or functions, received {custom!r:.300}.")
         functions = {name: obj for name, obj in custom.items() if not isinstance(obj, type)}
-        self.layers: dict[str, Any] = allowed_classes(LAYER_CLASSES, custom, Layer)
+        self.layers: dict[str, Any] = LAYERS.allowed(custom)
         self.models: dict[str, Any] = {name: cls for name, cls in self.layers.items() if is_model_class(cls)}
-        self.optimizers: dict[str, Any] = allowed_classes(optimizers.CLASSES, custom, optimizers.Optimizer)
-        self.losses: dict[str, Any] = {**allowed_classes(losses.CLASSES, custom, losses.Loss), **functions}
-        self.metrics: dict[str, Any] = {**allowed_classes(metrics.CLASSES, custom, metrics.Metric), **functions}
+        self.optimizers: dict[str, Any] = optimizers.OPTIMIZERS.allowed(custom)
+        self.losses: dict[str, Any] = {**losses.LOSSES.allowed(custom), **functions}
+        self.metrics: dict[str, Any] = {**metrics.METRICS.allowed(custom), **functions}
 
 
 # ------------------------------------------------------------------- saving
