@@ -313,7 +313,7 @@ def test_a_serializer_failing_mid_archive_leaves_the_previous_file(
     partial_sizes = []
 
     def crash(*args: Any) -> bytes:
-        partial_sizes.extend(p.stat().st_size for p in tmp_path.glob(".model.highnn.*.tmp"))
+        partial_sizes.extend(p.stat().st_size for p in tmp_path.glob(".model.highnn.highnn-tmp-*"))
         raise RuntimeError("simulated crash while serialising the weights")
 
     monkeypatch.setattr(saving, "encode_tensors", crash)

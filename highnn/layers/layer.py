@@ -7,6 +7,9 @@ import inspect
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -93,6 +96,7 @@ class Layer:
         A ``regularizer`` adds its penalty to :attr:`losses`; a ``constraint`` is kept
         on the weight (``weight.constraint``) and applied by the optimizer after each update.
         """
+        charge_weight_budget(f"{self.name}/{name}", shape)
         value = initializers.get(initializer)(shape, dtype or settings.floatx)
         variable = Variable(
             value,
@@ -223,3 +227,36 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# ------------------------------------------------- weight budget (loading files)
+class WeightBudgetError(ValueError):
+    """A layer asked for more weight elements than the budget set by :func:`weight_budget` allows."""
+
+
+_budget: ContextVar[list[int] | None] = ContextVar("highnn.layers.weight_budget", default=None)
+
+
+@contextmanager
+def weight_budget(elements: int) -> Iterator[None]:
+    """Within the block, :meth:`Layer.add_weight` refuses, before allocating, to create more than ``elements``
+    weight elements in all (loading a file caps a model's size by the weights the file holds)."""
+    token = _budget.set([elements])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def charge_weight_budget(path: str, shape: tuple[int, ...]) -> None:
+    """Take the elements of a weight of ``shape`` from the current budget; raise WeightBudgetError if it is spent."""
+    remaining = _budget.get()
+    if remaining is None:
+        return
+    size = math.prod(shape)
+    if size > remaining[0]:
+        raise WeightBudgetError(
+            f"weight {path!r} of shape {tuple(shape)} needs {size} elements, more than the {remaining[0]} "
+            "left of what the file holds"
+        )
+    remaining[0] -= size
