@@ -7,7 +7,7 @@ import inspect
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -120,10 +120,7 @@ class Layer:
     @property
     def variables(self) -> list[Variable]:
         """The weights and every other state variable, this layer's and its sub-layers' (Keras's ``variables``)."""
-        found = self.weights + self._own_state
-        for layer in self._layers:
-            found.extend(v for v in layer.variables if all(v is not f for f in found))
-        return found
+        return _distinct(self.weights + self._own_state, (layer.variables for layer in self._layers))
 
     @property
     def layers(self) -> list[Layer]:
@@ -132,10 +129,7 @@ class Layer:
     @property
     def weights(self) -> list[Variable]:
         """All weights, this layer's first, then its sub-layers' in order."""
-        found = list(self._own_weights)
-        for layer in self._layers:
-            found.extend(w for w in layer.weights if all(w is not f for f in found))
-        return found
+        return _distinct(list(self._own_weights), (layer.weights for layer in self._layers))
 
     @property
     def trainable_weights(self) -> list[Variable]:
@@ -260,3 +254,15 @@ def charge_weight_budget(path: str, shape: tuple[int, ...]) -> None:
             "left of what the file holds"
         )
     remaining[0] -= size
+
+
+# ------------------------------------------------- distinct variables, in linear time
+def _distinct(found: list[Variable], more: Iterable[list[Variable]]) -> list[Variable]:
+    """``found`` extended by each variable of ``more`` not in it yet (by identity), in order, in linear time."""
+    seen = {id(variable) for variable in found}
+    for variables in more:
+        for variable in variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found.append(variable)
+    return found

@@ -175,7 +175,9 @@ def read_archive(path: str, limits: Limits) -> dict[str, bytes]:
         raise SavedFileError(f"{path!r} is empty (0 bytes): not a highnn model file.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as error:
+    except NotImplementedError as error:
+        raise SavedFileError(f"{path!r} uses a zip feature highnn archives never use ({error}).") from error
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as error:
         raise SavedFileError(f"{path!r} is not a highnn model file: it is not a zip archive ({error}).") from error
     with archive:
         infos = archive.infolist()
