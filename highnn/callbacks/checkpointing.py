@@ -12,7 +12,6 @@ from highnn.callbacks.base import Callback, Logs
 from highnn.callbacks.monitoring import MonitorCallback
 from highnn.checks import check_number, fail, is_integer
 
-
 _INT64_END = 2**63  # epochs and seeds are stored as int64
 
 
@@ -216,7 +215,7 @@ class BackupAndRestore(Callback):
         epoch, random_state = state.get("epoch"), state.get("random_state")
         if not is_integer(epoch) or not 0 <= epoch < _INT64_END or not isinstance(random_state, dict):
             raise saving.SavedFileError(
-                f"{self.backup_path!r}: the training state needs an integer epoch in [0, 2**63) "
+                f"{self.backup_path!r}: the training state needs a non-negative integer epoch (below 2**63) "
                 "and a random_state object."
             )
         probe = type(random.generator().bit_generator)()  # a scratch generator of the same kind takes the state first
