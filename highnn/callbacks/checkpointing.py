@@ -212,7 +212,8 @@ class BackupAndRestore(Callback):
 
     def _check_state(self, state: dict[str, Any]) -> None:
         """Refuse a training state whose epoch or random state is malformed, before anything is restored."""
-        epoch, random_state = state.get("epoch"), state.get("random_state")
+        epoch: Any = state.get("epoch")
+        random_state = state.get("random_state")
         if not is_integer(epoch) or not 0 <= epoch < _INT64_END or not isinstance(random_state, dict):
             raise saving.SavedFileError(
                 f"{self.backup_path!r}: the training state needs a non-negative integer epoch (below 2**63) "
