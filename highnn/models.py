@@ -82,6 +82,7 @@ class Sequential(Model):
     def __init__(self, layers: list[Layer] | None = None, name: str | None = None, trainable: bool = True) -> None:
         super().__init__(name=name, trainable=trainable)
         self.build_input_shape: Shape | None = None
+        self._built_output_shape: Shape | None = None  # after the last layer, while every layer is built
         for layer in layers or []:
             self.add(layer)
 
@@ -102,23 +103,24 @@ class Sequential(Model):
         if isinstance(layer, core.InputLayer) and self._layers:
             raise ValueError("Sequential.add: an Input can only be the first layer of a Sequential model.")
         self._layers.append(layer)
-        if self.input_layer is not None:
+        if self._built_output_shape is not None:  # build the new layer only: adding n layers costs O(n)
+            self._built_output_shape = _build_layer(layer, self._built_output_shape)
+        elif self.input_layer is not None:
             self.build(self.input_layer.batch_shape)
 
     def pop(self) -> Layer:
         """Remove and return the last layer."""
         if not self.layers:
             raise IndexError("Sequential.pop: the model has no layers.")
+        self._built_output_shape = None
         return self._layers.pop()
 
     def build(self, input_shape: Shape) -> None:
         shape = tuple(input_shape)
         self.build_input_shape = shape
         for layer in self._layers:
-            if not layer.built:
-                layer.build(shape)
-                layer.built = True
-            shape = layer.compute_output_shape(shape)
+            shape = _build_layer(layer, shape)
+        self._built_output_shape = shape
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         x = inputs
@@ -157,6 +159,14 @@ class Sequential(Model):
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         layers = [LAYERS.deserialize(entry) for entry in config["layers"]]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _build_layer(layer: Layer, shape: Shape) -> Shape:
+    """Build ``layer`` for inputs of ``shape`` if it is not built yet; its output shape."""
+    if not layer.built:
+        layer.build(shape)
+        layer.built = True
+    return layer.compute_output_shape(shape)
 
 
 # A model is a layer: saving (a layer above, which this module imports) finds model classes among the layers.

@@ -403,3 +403,32 @@ def test_a_backup_with_a_hostile_random_state_is_refused(data: tuple[np.ndarray,
 def test_backup_and_restore_argument_errors(arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         BackupAndRestore(**arguments)
+
+
+@pytest.mark.parametrize(
+    ("training_state", "message"),
+    [
+        ({"epoch": 2**70, "seed_states": []}, "needs a non-negative integer epoch"),
+        ({"epoch": 1, "seed_states": [2**64]}, r"integer seed_states in \[-2\*\*63, 2\*\*63\)"),
+        ({"epoch": 1, "seed_states": [], "uinteger": 2**80}, "the saved random state cannot be restored"),
+        ({"epoch": 1, "seed_states": [], "inc": 2**200}, "the saved random state cannot be restored"),
+    ],
+)
+def test_oversized_integers_in_a_backup_raise_saved_file_error(
+    data: tuple[np.ndarray, np.ndarray], tmp_path: Path, training_state: dict[str, Any], message: str
+) -> None:
+    random_state = dict(hn.random.generator().bit_generator.state)
+    if "uinteger" in training_state:
+        random_state["uinteger"] = training_state.pop("uinteger")
+    if "inc" in training_state:
+        random_state["state"] = {**random_state["state"], "inc": training_state.pop("inc")}
+    folder = tmp_path / "backup"
+    folder.mkdir()
+    model = make_model()
+    hn.saving.save_model(
+        model, folder / "backup.highnn", training_state={**training_state, "random_state": random_state}
+    )
+    before = model.get_weights()
+    with pytest.raises(SavedFileError, match=r"backup\.highnn'.*" + message):
+        model.fit(*data, epochs=2, verbose=0, callbacks=[BackupAndRestore(folder)])
+    assert_weights_equal(model.get_weights(), before)

@@ -9,6 +9,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -313,7 +316,7 @@ def test_a_serializer_failing_mid_archive_leaves_the_previous_file(
     partial_sizes = []
 
     def crash(*args: Any) -> bytes:
-        partial_sizes.extend(p.stat().st_size for p in tmp_path.glob(".model.highnn.*.tmp"))
+        partial_sizes.extend(p.stat().st_size for p in tmp_path.glob(".model.highnn.highnn-tmp-*"))
         raise RuntimeError("simulated crash while serialising the weights")
 
     monkeypatch.setattr(saving, "encode_tensors", crash)
@@ -367,3 +370,37 @@ def test_a_file_saved_on_one_backend_loads_on_another(
         np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-12, atol=1e-12)
         loaded.fit(x, y, epochs=1, batch_size=8, verbose=0)  # trains on with the restored state
         assert int(loaded.optimizer.iterations.numpy()) == 4
+
+
+KILLED_WRITER = """
+import sys, time
+from highnn.saving.archive import atomic_write
+
+def write(stream):
+    stream.write(b"half a model")
+    stream.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+
+atomic_write(sys.argv[1], write)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="kill -9 and pid checks are POSIX")
+def test_a_save_killed_mid_write_leaves_a_recognisable_temporary_that_the_next_save_removes(
+    trained: hn.Sequential, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.highnn"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline() == "writing\n"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    (stale,) = tmp_path.glob(f".model.highnn.highnn-tmp-{writer.pid}-*")
+    assert not path.exists()
+    other = tmp_path / ".other.highnn.highnn-tmp-1-0123456789abcdef"  # another target's: left alone
+    other.write_bytes(b"")
+    trained.save(path)
+    assert sorted(os.listdir(tmp_path)) == [other.name, "model.highnn"] and not stale.exists()
+    assert_same_values(hn.models.load_model(path).weights, trained.weights)

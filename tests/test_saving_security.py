@@ -16,6 +16,8 @@ import pickle
 import re
 import struct
 import sys
+import threading
+import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable, Iterator
@@ -487,11 +489,11 @@ def test_weights_of_the_wrong_shape_for_the_config_are_refused(
 ) -> None:
     path = write_zip(
         tmp_path / "hostile.highnn",
-        with_config(valid_members, lambda c: c["config"]["layers"][1]["config"].update(units=5)),
+        with_config(valid_members, lambda c: c["config"]["layers"][1]["config"].update(units=3)),
     )
     with (
         no_side_effects(tmp_path, monkeypatch),
-        pytest.raises(ValueError, match=r"weights 0 .* has shape \(3, 4\) in the file but \(3, 5\) in the model"),
+        pytest.raises(ValueError, match=r"weights 0 .* has shape \(3, 4\) in the file but \(3, 3\) in the model"),
     ):
         hn.models.load_model(path)
 
@@ -550,7 +552,7 @@ CONFIG_CASES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "layers not a list": (lambda c: c["config"].update(layers={"0": {}}), "layers must be a list"),
     "layer entry not an object": (
         lambda c: c["config"].update(layers=["Dense"]),
-        "the layer class entry must be an object",
+        "layer 0 must be an object",
     ),
     "negative input shape": (
         lambda c: c["config"]["layers"].pop(0) and c.update(build_config={"input_shape": [None, -3]}),
@@ -599,3 +601,225 @@ def test_an_oversized_file_is_refused_before_reading(tmp_path: Path, monkeypatch
         pytest.raises(SavedFileError, match="is 4096 bytes, more than the limit of 1024 bytes"),
     ):
         model.load_weights(path)
+
+
+# ------------------------------------------------- configs the file does not pay for
+HUGE_KERNEL = (
+    r"model\.highnn.*weight 'dense\w*/kernel' of shape \(3, 1099511627776\) "
+    r"needs 3298534883328 elements, more than the 26 left of what the file holds"
+)
+
+
+def test_a_huge_layer_in_a_small_file_is_refused_before_allocating(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_zip(
+        tmp_path / "model.highnn",
+        with_config(valid_members, lambda c: c["config"]["layers"][1]["config"].update(units=2**40)),
+    )
+    assert path.stat().st_size < 8000
+    tracemalloc.start()
+    try:
+        with (
+            no_side_effects(tmp_path, monkeypatch),
+            pytest.raises(SavedFileError, match=HUGE_KERNEL),
+        ):
+            hn.models.load_model(path)
+        assert tracemalloc.get_traced_memory()[1] < 50 * 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def test_too_many_layers_and_too_deep_json_are_refused(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(saving, "MAX_LAYERS", 2)
+    path = write_zip(tmp_path / "model.highnn", [*valid_members.items()])
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match="declares 3 layers, more than the limit of 2"),
+    ):
+        hn.models.load_model(path)
+    monkeypatch.undo()
+    deep: Any = 0
+    for _ in range(100):
+        deep = [deep]
+    path = write_zip(tmp_path / "model.highnn", with_config(valid_members, lambda c: c.update(extra=deep)))
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match="nests objects and arrays more than 64 deep"),
+    ):
+        hn.models.load_model(path)
+
+
+def _set_field(layer: int, **fields: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda c: c["config"]["layers"][layer]["config"].update(fields)
+
+
+FIELD_CASES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "use_bias not a bool": (
+        _set_field(1, use_bias="yes"),
+        r"layer 1 \(Dense\): `use_bias` must be True or False, received 'yes'",
+    ),
+    "name not a string": (_set_field(2, name=5), r"layer 2 \(Dense\): `name` must be a string, received 5"),
+    "trainable not a bool": (_set_field(1, trainable=1), r"`trainable` must be True or False, received 1"),
+    "integer dtype": (
+        _set_field(0, dtype="int64"),
+        r"layer 0 \(InputLayer\): `dtype` must be one of .*, received 'int64'",
+    ),
+    "zero batch size": (_set_field(0, batch_size=0), r"`batch_size` must be an integer >= 1, received 0"),
+    "model name not a string": (lambda c: c["config"].update(name=["m"]), r"the model: `name` must be a string"),
+    "seed out of range": (
+        lambda c: c["config"]["layers"].insert(2, {"class_name": "Dropout", "config": {"rate": 0.5, "seed": 2**70}}),
+        r"layer 2 \(Dropout\): `seed` must be an integer in \[0, 4294967295\]",
+    ),
+    "regularizer factor not finite": (
+        _set_field(1, kernel_regularizer={"class_name": "L2", "config": {"l2": float("nan")}}),
+        r"L2: `l2` must be a number >= 0, received nan",
+    ),
+    "learning rate not finite": (
+        lambda c: c["compile_config"]["optimizer"]["config"].update(learning_rate=float("inf")),
+        r"`learning_rate` must be a number >= 0, received inf",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FIELD_CASES))
+def test_config_fields_of_the_wrong_type_or_range_are_refused_naming_the_file_and_field(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    change, message = FIELD_CASES[case]
+    path = write_zip(tmp_path / "model.highnn", with_config(valid_members, change))
+    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=r"model\.highnn'.*" + message):
+        hn.models.load_model(path)
+
+
+def _replace_tensors(
+    members: dict[str, bytes], member: str, change: Callable[[str, np.ndarray], np.ndarray]
+) -> list[tuple[str, bytes]]:
+    """The members with ``change(name, array)`` applied to each tensor of ``member`` (the metadata kept)."""
+    data = members[member]
+    metadata = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])["__metadata__"]
+    arrays = {name: change(name, array) for name, array in safetensors.numpy.load(data).items()}
+    return [*{**members, member: safetensors.numpy.save(arrays, metadata=metadata)}.items()]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8, np.bool_])
+def test_weights_stored_in_another_kind_of_dtype_are_refused_not_cast(
+    valid_members: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: type
+) -> None:
+    members = _replace_tensors(valid_members, "model.weights.safetensors", lambda _, a: a.astype(dtype))
+    path = write_zip(tmp_path / "model.highnn", members)
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match=rf"model\.highnn': weights 0 .* is stored as {np.dtype(dtype)} but"),
+    ):
+        hn.models.load_model(path)
+    model = make_model()
+    before = model.get_weights()
+    with pytest.raises(SavedFileError, match="it is not cast"):
+        model.load_weights(path)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("target", "value", "message"),
+    [
+        ("/iterations", -5, r"'[\w/]*iterations' must be a non-negative scalar"),
+        ("/learning_rate", -0.5, r"'[\w/]*learning_rate' must be a non-negative scalar"),
+        ("/learning_rate", np.nan, r"'[\w/]*learning_rate' holds NaN or infinite values"),
+        ("_momentum", np.inf, r"'[\w/]+_momentum' holds NaN or infinite values"),
+    ],
+)
+def test_insane_optimizer_state_is_refused(
+    valid_members: dict[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+    value: float,
+    message: str,
+) -> None:
+    def change(name: str, array: np.ndarray) -> np.ndarray:
+        return np.full_like(array, value) if target in name else array
+
+    members = _replace_tensors(valid_members, "optimizer.safetensors", change)
+    path = write_zip(tmp_path / "model.highnn", members)
+    with (
+        no_side_effects(tmp_path, monkeypatch),
+        pytest.raises(SavedFileError, match=r"optimizer\.safetensors'\): " + message),
+    ):
+        hn.models.load_model(path)
+
+
+# --------------------------------------------------- zip features and odd paths
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (FLAGS, 0x20, r"is encrypted or holds patched data \(zip flags 0x20\)"),
+        (FLAGS, 0x40, r"is encrypted or holds patched data \(zip flags 0x40\)"),
+        ((6, "<H"), 99, r"uses a zip feature highnn archives never use \(zip file version 9\.9\)"),
+    ],
+)
+def test_unsupported_zip_features_raise_saved_file_error(
+    valid_members: dict[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    field: tuple[int, str],
+    value: int,
+    message: str,
+) -> None:
+    genuine = write_zip(tmp_path / "genuine.zip", [*valid_members.items()]).read_bytes()
+    path = tmp_path / "model.highnn"
+    path.write_bytes(patch_central_directory(genuine, "config.json", *field, value))
+    with no_side_effects(tmp_path, monkeypatch), pytest.raises(SavedFileError, match=message):
+        hn.models.load_model(path)
+
+
+def _loads_within(seconds: float, path: Path) -> BaseException | None:
+    """The error ``load_model(path)`` raises, failing the test if it does not return within ``seconds``."""
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            hn.models.load_model(path)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"loading {path} did not return within {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_is_refused_at_once_not_read_forever(tmp_path: Path) -> None:
+    fifo = tmp_path / "model.highnn"
+    os.mkfifo(fifo)
+    error = _loads_within(10, fifo)
+    assert isinstance(error, SavedFileError) and re.search(r"model\.highnn': it is not a regular file", str(error))
+
+
+def test_a_device_or_a_directory_is_refused_naming_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "folder.highnn"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"folder\.highnn': it is a directory, not a file"):
+        hn.models.load_model(folder)
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(SavedFileError, match="'/dev/zero': it is not a regular file"):
+            saving.archive.read_file("/dev/zero", 100)
+
+
+# ------------------------------------------------------------ linear-time loading
+def test_loading_a_config_of_many_layers_takes_linear_time(valid_members: dict[str, bytes], tmp_path: Path) -> None:
+    many = [{"class_name": "ReLU", "config": {"name": f"relu_{i}"}} for i in range(20_000)]
+    path = write_zip(
+        tmp_path / "model.highnn",
+        with_config(valid_members, lambda c: c["config"]["layers"].__setitem__(slice(1, 1), many)),
+    )
+    start = time.perf_counter()
+    model = hn.models.load_model(path)
+    elapsed = time.perf_counter() - start
+    assert len(model.layers) == 20_002
+    assert elapsed < 90, f"{elapsed:.0f} s: a quadratic build takes several minutes here, a linear one seconds"

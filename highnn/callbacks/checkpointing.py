@@ -12,6 +12,8 @@ from highnn.callbacks.base import Callback, Logs
 from highnn.callbacks.monitoring import MonitorCallback
 from highnn.checks import check_number, fail, is_integer
 
+_INT64_END = 2**63  # epochs and seeds are stored as int64
+
 
 def _check_save_freq(owner: str, save_freq: Any) -> str | int:
     if save_freq != "epoch" and not (is_integer(save_freq) and save_freq > 0):
@@ -205,29 +207,34 @@ class BackupAndRestore(Callback):
 
     def _seed_variables(self) -> list[Any]:
         """The model's state outside its weights (random layers' seeds), backed up so dropout resumes identically."""
-        weights = self.model.weights
-        return [v for v in self.model.variables if all(v is not w for w in weights)]
+        weights = {id(w) for w in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
 
     def _check_state(self, state: dict[str, Any]) -> None:
         """Refuse a training state whose epoch or random state is malformed, before anything is restored."""
-        epoch, random_state = state.get("epoch"), state.get("random_state")
-        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0 or not isinstance(random_state, dict):
+        epoch: Any = state.get("epoch")
+        random_state = state.get("random_state")
+        if not is_integer(epoch) or not 0 <= epoch < _INT64_END or not isinstance(random_state, dict):
             raise saving.SavedFileError(
-                f"{self.backup_path!r}: the training state needs a non-negative integer epoch "
+                f"{self.backup_path!r}: the training state needs a non-negative integer epoch (below 2**63) "
                 "and a random_state object."
             )
         probe = type(random.generator().bit_generator)()  # a scratch generator of the same kind takes the state first
         try:
             probe.state = random_state
-        except (TypeError, ValueError, KeyError) as error:
+        except (TypeError, ValueError, KeyError, OverflowError) as error:
             raise saving.SavedFileError(
                 f"{self.backup_path!r}: the saved random state cannot be restored: {error}."
             ) from error
         seeds, expected = state.get("seed_states"), len(self._seed_variables())
-        if not isinstance(seeds, list) or len(seeds) != expected or not all(type(seed) is int for seed in seeds):
+        if (
+            not isinstance(seeds, list)
+            or len(seeds) != expected
+            or not all(type(seed) is int and -_INT64_END <= seed < _INT64_END for seed in seeds)
+        ):
             raise saving.SavedFileError(
                 f"{self.backup_path!r}: the training state must hold {expected} integer seed_states "
-                "(one per random layer)."
+                "in [-2**63, 2**63) (one per random layer)."
             )
 
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:

@@ -7,6 +7,9 @@ import inspect
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -93,6 +96,7 @@ class Layer:
         A ``regularizer`` adds its penalty to :attr:`losses`; a ``constraint`` is kept
         on the weight (``weight.constraint``) and applied by the optimizer after each update.
         """
+        charge_weight_budget(f"{self.name}/{name}", shape)
         value = initializers.get(initializer)(shape, dtype or settings.floatx)
         variable = Variable(
             value,
@@ -116,10 +120,7 @@ class Layer:
     @property
     def variables(self) -> list[Variable]:
         """The weights and every other state variable, this layer's and its sub-layers' (Keras's ``variables``)."""
-        found = self.weights + self._own_state
-        for layer in self._layers:
-            found.extend(v for v in layer.variables if all(v is not f for f in found))
-        return found
+        return _distinct(self.weights + self._own_state, (layer.variables for layer in self._layers))
 
     @property
     def layers(self) -> list[Layer]:
@@ -128,10 +129,7 @@ class Layer:
     @property
     def weights(self) -> list[Variable]:
         """All weights, this layer's first, then its sub-layers' in order."""
-        found = list(self._own_weights)
-        for layer in self._layers:
-            found.extend(w for w in layer.weights if all(w is not f for f in found))
-        return found
+        return _distinct(list(self._own_weights), (layer.weights for layer in self._layers))
 
     @property
     def trainable_weights(self) -> list[Variable]:
@@ -223,3 +221,48 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+# ------------------------------------------------- weight budget (loading files)
+class WeightBudgetError(ValueError):
+    """A layer asked for more weight elements than the budget set by :func:`weight_budget` allows."""
+
+
+_budget: ContextVar[list[int] | None] = ContextVar("highnn.layers.weight_budget", default=None)
+
+
+@contextmanager
+def weight_budget(elements: int) -> Iterator[None]:
+    """Within the block, :meth:`Layer.add_weight` refuses, before allocating, to create more than ``elements``
+    weight elements in all (loading a file caps a model's size by the weights the file holds)."""
+    token = _budget.set([elements])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def charge_weight_budget(path: str, shape: tuple[int, ...]) -> None:
+    """Take the elements of a weight of ``shape`` from the current budget; raise WeightBudgetError if it is spent."""
+    remaining = _budget.get()
+    if remaining is None:
+        return
+    size = math.prod(shape)
+    if size > remaining[0]:
+        raise WeightBudgetError(
+            f"weight {path!r} of shape {tuple(shape)} needs {size} elements, more than the {remaining[0]} "
+            "left of what the file holds"
+        )
+    remaining[0] -= size
+
+
+# ------------------------------------------------- distinct variables, in linear time
+def _distinct(found: list[Variable], more: Iterable[list[Variable]]) -> list[Variable]:
+    """``found`` extended by each variable of ``more`` not in it yet (by identity), in order, in linear time."""
+    seen = {id(variable) for variable in found}
+    for variables in more:
+        for variable in variables:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                found.append(variable)
+    return found

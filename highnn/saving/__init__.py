@@ -28,6 +28,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from highnn.checks import fail
 from highnn.saving.archive import (
     CONFIG_MEMBER,
@@ -69,9 +71,12 @@ MAX_JSON_BYTES = 16 * 2**20
 MAX_TENSOR_BYTES = 16 * 2**30
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors library's own limit
 MAX_RANK = 32
+MAX_JSON_DEPTH = 64  # how deep objects and arrays may nest in a JSON member
+MAX_LAYERS = 100_000  # layers a model config may declare
 
 __all__ = [
-    "CONFIG_MEMBER", "FORMAT_VERSION", "MAX_HEADER_BYTES", "MAX_JSON_BYTES", "MAX_RANK", "MAX_TENSOR_BYTES",
+    "CONFIG_MEMBER", "FORMAT_VERSION", "MAX_HEADER_BYTES", "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_LAYERS", "MAX_RANK",
+    "MAX_TENSOR_BYTES",
     "MEMBERS", "MODEL_SUFFIX", "OPTIMIZER_FORMAT", "OPTIMIZER_MEMBER", "SAFETENSORS_DTYPES", "TRAINING_STATE_MEMBER",
     "WEIGHTS_FORMAT", "WEIGHTS_MEMBER", "WEIGHTS_SUFFIX", "SavedFileError", "assign_variables", "atomic_write",
     "decode_tensors", "encode_tensors", "load_model", "load_weights", "restore_training_state", "save_model",
@@ -120,9 +125,10 @@ def load_model(
     allowed = AllowList(custom_objects)
     limits = _limits()
     members = read_archive(path, limits)
-    config = parse_json(members[CONFIG_MEMBER], member(path, CONFIG_MEMBER))
+    config = parse_json(members[CONFIG_MEMBER], member(path, CONFIG_MEMBER), limits.json_depth)
     weights, optimizer_state = _saved_states(members, path, limits)  # every check passes before anything is built
-    model = model_from_config(config, allowed, member(path, CONFIG_MEMBER), limits.rank)
+    elements = sum(array.size for _, array in weights)  # building may allocate no more weights than the file holds
+    model = model_from_config(config, allowed, member(path, CONFIG_MEMBER), limits, elements)
     compile_config = config.get("compile_config")
     if compile and compile_config is not None:
         compile_from_config(model, compile_config, allowed, member(path, CONFIG_MEMBER))
@@ -142,7 +148,8 @@ def save_weights(model: Model, filepath: str | os.PathLike[str], overwrite: bool
 def load_weights(model: Model, filepath: str | os.PathLike[str]) -> None:
     """Set the model's weights, by position, from a ``.weights.safetensors`` file or a ``.highnn`` archive.
 
-    The file must hold as many weights as the model, each of the same shape.
+    The file must hold as many weights as the model, each of the same shape
+    and kind of dtype (a float weight is not read from integers or booleans).
     """
     path = _checked_path(filepath, (WEIGHTS_SUFFIX, MODEL_SUFFIX), "load_weights")
     _check_model(model, "load_weights")
@@ -170,7 +177,7 @@ def restore_training_state(
         raise SavedFileError(
             f"{path!r} holds no {TRAINING_STATE_MEMBER!r}: it is a saved model, not a training backup."
         )
-    state = parse_json(members[TRAINING_STATE_MEMBER], member(path, TRAINING_STATE_MEMBER))
+    state = parse_json(members[TRAINING_STATE_MEMBER], member(path, TRAINING_STATE_MEMBER), limits.json_depth)
     check(state)
     weights, optimizer_state = _saved_states(members, path, limits)
     _restore(model, weights, optimizer_state, path)
@@ -178,7 +185,11 @@ def restore_training_state(
 
 
 def assign_variables(groups: Sequence[tuple[str, Sequence[Variable], NamedArrays]], source: str) -> None:
-    """Give each variable the saved array at its position, once every group's count and shapes match (all or nothing).
+    """Give each variable the saved array at its position, once every group's counts, shapes and dtypes match.
+
+    All or nothing. A float array may be stored in another float type (it
+    takes the variable's); an array of another kind (int64 for a float, bool,
+    uint8) is refused, never cast.
 
     ``groups`` holds ``(what, variables, saved arrays)``, ``what`` naming them in errors.
     """
@@ -194,6 +205,11 @@ def assign_variables(groups: Sequence[tuple[str, Sequence[Variable], NamedArrays
                     f"{source}: {what} {position} ({name!r} in the file, {variable.path!r} in the model) "
                     f"has shape {array.shape} in the file but {variable.shape} in the model."
                 )
+            if array.dtype.kind != np.dtype(variable.dtype).kind:
+                raise SavedFileError(
+                    f"{source}: {what} {position} ({name!r} in the file, {variable.path!r} in the model) "
+                    f"is stored as {array.dtype} but the model's is {variable.dtype}; it is not cast."
+                )
     for _, variables, saved in groups:
         for variable, (_, array) in zip(variables, saved, strict=True):
             variable.assign(array)
@@ -201,7 +217,7 @@ def assign_variables(groups: Sequence[tuple[str, Sequence[Variable], NamedArrays
 
 def _limits() -> Limits:
     """The limits as this module's attributes set them now (users may lower them)."""
-    return Limits(MAX_JSON_BYTES, MAX_TENSOR_BYTES, MAX_HEADER_BYTES, MAX_RANK)
+    return Limits(MAX_JSON_BYTES, MAX_TENSOR_BYTES, MAX_HEADER_BYTES, MAX_RANK, MAX_JSON_DEPTH, MAX_LAYERS)
 
 
 def _saved_states(members: dict[str, bytes], path: str, limits: Limits) -> tuple[NamedArrays, NamedArrays | None]:
@@ -209,8 +225,19 @@ def _saved_states(members: dict[str, bytes], path: str, limits: Limits) -> tuple
     weights = decode_tensors(members[WEIGHTS_MEMBER], member(path, WEIGHTS_MEMBER), WEIGHTS_FORMAT, limits)
     if OPTIMIZER_MEMBER not in members:
         return weights, None
-    optimizer = decode_tensors(members[OPTIMIZER_MEMBER], member(path, OPTIMIZER_MEMBER), OPTIMIZER_FORMAT, limits)
+    source = member(path, OPTIMIZER_MEMBER)
+    optimizer = decode_tensors(members[OPTIMIZER_MEMBER], source, OPTIMIZER_FORMAT, limits)
+    for name, array in optimizer:
+        _check_optimizer_array(name, array, source)
     return weights, optimizer
+
+
+def _check_optimizer_array(name: str, array: np.ndarray, source: str) -> None:
+    """Refuse optimizer state no optimizer could reach: non-finite values, a negative step count or learning rate."""
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise SavedFileError(f"{source}: {name!r} holds NaN or infinite values.")
+    if name.endswith(("/iterations", "/learning_rate")) and (array.shape != () or array < 0):
+        raise SavedFileError(f"{source}: {name!r} must be a non-negative scalar, found {array!r:.100}.")
 
 
 def _variable_arrays(variables: Sequence[Variable]) -> NamedArrays:

@@ -12,7 +12,9 @@ import contextlib
 import io
 import json
 import os
+import re
 import secrets
+import stat
 import zipfile
 import zlib
 from collections import Counter
@@ -30,6 +32,9 @@ MEMBERS = (CONFIG_MEMBER, WEIGHTS_MEMBER, OPTIMIZER_MEMBER, TRAINING_STATE_MEMBE
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # a fixed timestamp: saving the same model twice gives the same bytes
 _READABLE_COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)  # deflate output is read in bounded chunks
+_UNSUPPORTED_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, compressed patched data, strong encryption
+_TEMPORARY_TAG = ".highnn-tmp-"
+_TEMPORARY_SUFFIX = re.compile(r"([0-9]{1,10})-[0-9a-f]{16}")  # the writer's pid, then a random token
 
 
 class SavedFileError(ValueError):
@@ -47,15 +52,19 @@ class Limits:
     tensor_bytes: int
     header_bytes: int
     rank: int
+    json_depth: int = 64
+    layers: int = 100_000
 
 
 # ------------------------------------------------------------------- writing
 def atomic_write(filepath: str, write: Callable[[IO[bytes]], Any], overwrite: bool = True) -> None:
     """Write ``filepath`` so that it holds either its old content or the complete new one, never a mix.
 
-    ``write`` fills a temporary file in the same folder, which is flushed to
-    disk and renamed over ``filepath`` (``os.replace`` is atomic); if
-    ``write`` raises, the temporary file is removed and ``filepath`` is untouched.
+    ``write`` fills a temporary file next to ``filepath``, named
+    ``.<name>.highnn-tmp-<pid>-<random>``, which is flushed to disk and renamed
+    over ``filepath`` (``os.replace`` is atomic); if ``write`` raises, the
+    temporary file is removed and ``filepath`` is untouched. Temporary files
+    left for ``filepath`` by writers that died (``kill -9``) are removed first.
     """
     if os.path.isdir(filepath):
         raise IsADirectoryError(f"Cannot write {filepath!r}: it is an existing directory; give a file path.")
@@ -64,7 +73,9 @@ def atomic_write(filepath: str, write: Callable[[IO[bytes]], Any], overwrite: bo
     directory = os.path.dirname(os.path.abspath(filepath))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"Cannot write {filepath!r}: the directory {directory!r} does not exist.")
-    temporary = os.path.join(directory, f".{os.path.basename(filepath)}.{secrets.token_hex(8)}.tmp")
+    prefix = temporary_prefix(filepath)
+    remove_stale_temporaries(directory, prefix)
+    temporary = os.path.join(directory, f"{prefix}{os.getpid()}-{secrets.token_hex(8)}")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(descriptor, "wb") as stream:
@@ -84,6 +95,33 @@ def atomic_write(filepath: str, write: Callable[[IO[bytes]], Any], overwrite: bo
             os.close(folder)
 
 
+def temporary_prefix(filepath: str) -> str:
+    """How the temporary files of a write to ``filepath`` begin (the writer's pid and a random token follow)."""
+    return f".{os.path.basename(filepath)}{_TEMPORARY_TAG}"
+
+
+def remove_stale_temporaries(directory: str, prefix: str) -> None:
+    """Remove the temporary files starting with ``prefix`` whose writer process no longer runs."""
+    for name in os.listdir(directory):
+        match = _TEMPORARY_SUFFIX.fullmatch(name[len(prefix) :]) if name.startswith(prefix) else None
+        if match is not None and not _is_running(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+
+
+def _is_running(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if pid == os.getpid() or os.name != "posix":  # elsewhere os.kill(pid, 0) would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process (or an id this system cannot check): leave its file alone
+    return True
+
+
 def write_archive(stream: IO[bytes], members: Sequence[tuple[str, Callable[[], bytes]]]) -> None:
     """Zip the members into ``stream``; each payload is produced only when it is written."""
     with zipfile.ZipFile(stream, "w") as archive:
@@ -94,16 +132,35 @@ def write_archive(stream: IO[bytes], members: Sequence[tuple[str, Callable[[], b
 
 # ------------------------------------------------------------------- reading
 def read_file(path: str, limit: int) -> bytes:
-    """The whole file, refused before reading if it is larger than ``limit``."""
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"Cannot load {path!r}: it is a directory, not a file.")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No file found at {path!r}.")
-    size = os.path.getsize(path)
-    if size > limit:
-        raise SavedFileError(f"{path!r} is {size} bytes, more than the limit of {limit} bytes.")
-    with open(path, "rb") as stream:
-        return stream.read(size)  # read(n) allocates n bytes up front: never pass it the limit
+    """The whole file, refused before reading if it is not a regular file or is larger than ``limit``.
+
+    The file is opened without blocking and checked with ``fstat`` before any
+    read, so a FIFO, a device or a directory is refused at once, never read forever.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No file found at {path!r}.") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"Cannot load {path!r}: it is a directory, not a file.") from None
+    except OSError as error:
+        raise SavedFileError(f"Cannot open {path!r}: {error.strerror or error}.") from error
+    try:
+        status = os.fstat(descriptor)
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError(f"Cannot load {path!r}: it is a directory, not a file.")
+        if not stat.S_ISREG(status.st_mode):
+            raise SavedFileError(f"Cannot load {path!r}: it is not a regular file (a FIFO, socket or device).")
+        if status.st_size > limit:
+            raise SavedFileError(f"{path!r} is {status.st_size} bytes, more than the limit of {limit} bytes.")
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with os.fdopen(descriptor, "rb") as stream:
+        data = stream.read(status.st_size)  # read(n) allocates n bytes up front: never pass it the limit
+    if len(data) != status.st_size:
+        raise SavedFileError(f"{path!r} changed while it was read ({len(data)} of {status.st_size} bytes).")
+    return data
 
 
 def member(path: str, name: str) -> str:
@@ -118,6 +175,8 @@ def read_archive(path: str, limits: Limits) -> dict[str, bytes]:
         raise SavedFileError(f"{path!r} is empty (0 bytes): not a highnn model file.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
+    except NotImplementedError as error:
+        raise SavedFileError(f"{path!r} uses a zip feature highnn archives never use ({error}).") from error
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as error:
         raise SavedFileError(f"{path!r} is not a highnn model file: it is not a zip archive ({error}).") from error
     with archive:
@@ -146,17 +205,19 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, lim
             f"{source} declares {info.file_size} bytes, more than the limit of {limit} bytes "
             "(a zip bomb or a corrupt file); it was not read."
         )
+    if info.flag_bits & _UNSUPPORTED_FLAGS:
+        raise SavedFileError(
+            f"{source} is encrypted or holds patched data (zip flags {info.flag_bits:#x}); highnn archives do neither."
+        )
     if info.compress_type not in _READABLE_COMPRESSIONS:
         raise SavedFileError(
             f"{source} uses zip compression method {info.compress_type}; highnn reads stored or deflated members only."
         )
-    if info.flag_bits & 0x1:
-        raise SavedFileError(f"{source} is encrypted; highnn archives are not.")
     try:
         with archive.open(info) as stream:
             # zipfile stops at the declared size and checks the CRC at the end
             content = stream.read(info.file_size + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as error:
         raise SavedFileError(f"{source} cannot be read: {error}.") from error
     if len(content) != info.file_size:
         raise SavedFileError(f"{source} holds {len(content)} bytes but declares {info.file_size}: corrupt archive.")
@@ -164,15 +225,29 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str, lim
 
 
 # ---------------------------------------------------------------------- JSON
-def parse_json(content: bytes, source: str) -> dict[str, Any]:
-    """A JSON object from ``content``, or a SavedFileError naming ``source``."""
+def parse_json(content: bytes, source: str, max_depth: int = 64) -> dict[str, Any]:
+    """A JSON object from ``content`` nested at most ``max_depth`` deep, or a SavedFileError naming ``source``."""
     try:
         value = json.loads(content.decode("utf-8"), object_pairs_hook=unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise SavedFileError(f"{source} is not valid JSON: {error}.") from error
     if not isinstance(value, dict):
         raise SavedFileError(f"{source} must hold a JSON object, found {type(value).__name__}.")
+    if json_depth(value) > max_depth:
+        raise SavedFileError(f"{source} nests objects and arrays more than {max_depth} deep.")
     return value
+
+
+def json_depth(value: Any) -> int:
+    """How deep objects and arrays nest in ``value`` (a scalar is 0), found without recursion."""
+    deepest, level = 0, [(value, 0)]
+    while level:
+        item, depth = level.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth + 1)
+            level.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from highnn import losses, metrics, optimizers
+from highnn.checks import check_bool, check_choice, check_integer, check_seed, fail
+from highnn.config import FLOAT_TYPES
 from highnn.layers import LAYERS
-from highnn.layers.layer import Layer
+from highnn.layers.layer import Layer, weight_budget
 from highnn.registry import lookup
-from highnn.saving.archive import FORMAT_VERSION, SavedFileError, is_count
+from highnn.saving.archive import FORMAT_VERSION, Limits, SavedFileError, is_count
 from highnn.version import __version__
 
 if TYPE_CHECKING:
@@ -109,8 +111,16 @@ def _deserialize(kind: str, entry: Any, table: Mapping[str, Any], wrapper: type 
     return found.from_config(config)
 
 
-def model_from_config(config: dict[str, Any], allowed: AllowList, source: str, max_rank: int) -> Model:
-    """The model ``config.json`` describes, built (but not compiled) from allow-listed classes only."""
+def model_from_config(
+    config: dict[str, Any], allowed: AllowList, source: str, limits: Limits, weight_elements: int
+) -> Model:
+    """The model ``config.json`` describes, built (but not compiled) from allow-listed classes only.
+
+    Every layer config's common fields are checked first (:func:`check_fields`),
+    and building may create at most ``weight_elements`` weight elements in all
+    (the number the file holds): a config cannot make highnn allocate what
+    the file does not pay for.
+    """
     version = config.get("format_version")
     if not is_count(version) or version == 0:
         raise SavedFileError(f"{source} has no valid format_version (found {version!r:.50}): not a highnn model file.")
@@ -122,22 +132,57 @@ def model_from_config(config: dict[str, Any], allowed: AllowList, source: str, m
     try:
         class_name, config_of_model = _class_and_config(config, "the model")
         model_class = lookup("model class", class_name, allowed.models)
-        if issubclass(model_class, allowed.models["Sequential"]):  # its layers may be custom: built here
-            layers = config_of_model.get("layers", [])
-            if not isinstance(layers, list):
-                raise ValueError(f"the Sequential config's layers must be a list, found {layers!r:.200}")
-            built = [_deserialize("layer class", entry, allowed.layers) for entry in layers]
-            model = model_class(
-                built, name=config_of_model.get("name"), trainable=config_of_model.get("trainable", True)
-            )
-        else:
-            model = model_class.from_config(config_of_model)
-        input_shape = (config.get("build_config") or {}).get("input_shape")
-        if input_shape is not None and not model.built:
-            model.build(_checked_input_shape(input_shape, max_rank))
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        with weight_budget(weight_elements):
+            if issubclass(model_class, allowed.models["Sequential"]):  # its layers may be custom: built here
+                layers = config_of_model.get("layers", [])
+                if not isinstance(layers, list):
+                    raise ValueError(f"the Sequential config's layers must be a list, found {layers!r:.200}")
+                if len(layers) > limits.layers:
+                    raise ValueError(f"it declares {len(layers)} layers, more than the limit of {limits.layers}")
+                built = [_layer(position, entry, allowed) for position, entry in enumerate(layers)]
+                check_fields(config_of_model, "the model")
+                model = model_class(
+                    built, name=config_of_model.get("name"), trainable=config_of_model.get("trainable", True)
+                )
+            else:
+                model = model_class.from_config(config_of_model)
+            input_shape = (config.get("build_config") or {}).get("input_shape")
+            if input_shape is not None and not model.built:
+                model.build(_checked_input_shape(input_shape, limits.rank))
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as error:
         raise SavedFileError(f"{source}: cannot rebuild the model from its config: {error}") from error
     return model
+
+
+def _layer(position: int, entry: Any, allowed: AllowList) -> Layer:
+    """Layer ``position`` of a Sequential config, its common fields checked before it is constructed."""
+    class_name, config = _class_and_config(entry, f"layer {position}")
+    check_fields(config, f"layer {position} ({class_name})")
+    layer: Layer = _deserialize("layer class", entry, allowed.layers)
+    return layer
+
+
+def check_fields(config: dict[str, Any], owner: str) -> None:
+    """Check the fields every layer (and model) config shares, whatever its class, before anything is built.
+
+    ``name`` is a string, ``trainable`` and every ``use_*`` flag a bool,
+    ``dtype`` a float type highnn runs in, ``batch_size`` a positive integer,
+    ``seed`` an integer in ``[0, 2**32)`` (each may be null except ``trainable``
+    and the flags). Class-specific fields are left to the constructors.
+    """
+    for field, value in config.items():
+        if field in ("name", "dtype", "batch_size", "seed") and value is None:
+            continue
+        if field == "name" and not isinstance(value, str):
+            fail(owner, field, "a string", value, TypeError)
+        elif field == "trainable" or field.startswith("use_"):
+            check_bool(owner, field, value)
+        elif field == "dtype":
+            check_choice(owner, field, value, FLOAT_TYPES)
+        elif field == "batch_size":
+            check_integer(owner, field, value, 1)
+        elif field == "seed":
+            check_seed(owner, value)
 
 
 def _checked_input_shape(shape: Any, max_rank: int) -> tuple[int | None, ...]:
