@@ -3,7 +3,8 @@
 Both weigh the ``value`` vectors by a softmax over the keys of query-key
 scores. Masked positions (mask 0 or False) get :data:`LARGE_NEGATIVE` added to
 their score before the softmax, as Keras does, so their weight underflows to
-0; a query whose every key is masked spreads its weight evenly.
+0. A query whose every key is masked has all its scores shifted alike: in
+float64 it keeps nearly its unmasked weights, in float32 it attends about evenly.
 
 Masks are explicit call arguments (``query_mask``, ``value_mask``,
 ``key_mask``, ``attention_mask``; Attention takes ``mask=[query_mask,
