@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from highnn.layers.attention import Attention, MultiHeadAttention
 from highnn.layers.core import Activation, Dense, Input, InputLayer
 from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
@@ -15,6 +16,7 @@ from highnn.registry import Registry
 LAYERS: Registry[Layer] = Registry("layer", Layer)
 LAYERS.register_all((InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
                      Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU))  # fmt: skip
+LAYERS.register_all((MultiHeadAttention, Attention))  # attention
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -32,3 +34,4 @@ __all__ = [
     "GaussianNoise", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "PReLU", "ReLU", "Reshape",
     "Softmax", "deserialize", "serialize",
 ]  # fmt: skip
+__all__ += ["Attention", "MultiHeadAttention"]  # attention

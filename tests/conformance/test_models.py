@@ -126,3 +126,44 @@ def test_fit_evaluate_predict_accept_every_backends_arrays() -> None:
                 assert isinstance(model.evaluate(convert(X), convert(y), verbose=0), float)
                 predictions = model.predict(convert(X), verbose=0)
                 assert isinstance(predictions, np.ndarray) and predictions.shape == (24, 3)
+
+
+# ----------------------------------------------------------------- attention
+class SelfAttentionModel(hn.Model):
+    """X's 5 features as 5 tokens: causal self-attention (last token masked out), mean-pooled to 3 outputs."""
+
+    KEYS = np.tril(np.ones((5, 5))) * (np.arange(5) < 4)  # an attention mask broadcast over the batch
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = layers.Dense(4, activation="tanh")
+        self.attention = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=2)
+        self.head = layers.Dense(3)
+
+    def call(self, inputs: hn.Tensor, training: bool = False) -> hn.Tensor:
+        tokens = self.embed(hn.ops.reshape(inputs, inputs.shape + (1,)))
+        attended = self.attention(tokens, tokens, attention_mask=self.KEYS, use_causal_mask=True, training=training)
+        return self.head(hn.ops.mean(tokens + attended, axis=1))
+
+
+def test_attention_model_agrees_across_backends() -> None:
+    """Bit-identical initial weights, gradients to 1e-10 and one epoch of fit to 1e-8 (no dropout: each backend
+    draws its own random numbers)."""
+
+    def run() -> list[np.ndarray]:
+        hn.utils.set_random_seed(11)
+        model = SelfAttentionModel()
+        model.compile(optimizer=hn.optimizers.Adam(0.01), loss="mse")
+        model.build((None, 5))
+        initial = model.get_weights()
+        gradients = model.compute_gradients(X, TARGETS["regression"])
+        model.fit(X, TARGETS["regression"], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        return initial + gradients + model.get_weights()
+
+    results = on_every_backend(run)
+    count = len(results["numpy"]) // 3
+    for backend, arrays in results.items():
+        for a, b in zip(results["numpy"][:count], arrays[:count]):
+            np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
+    assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
+    assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)

@@ -1,0 +1,547 @@
+"""Attention layers: MultiHeadAttention (Vaswani et al., 2017) and Attention (Luong-style dot-product).
+
+Both weigh the ``value`` vectors by a softmax over the keys of query-key
+scores. Masked positions (mask 0 or False) get :data:`LARGE_NEGATIVE` added to
+their score before the softmax, as Keras does, so their weight underflows to
+0. A query whose every key is masked has all its scores shifted alike: in
+float64 it keeps nearly its unmasked weights, in float32 it attends about evenly.
+
+Masks are explicit call arguments (``query_mask``, ``value_mask``,
+``key_mask``, ``attention_mask``; Attention takes ``mask=[query_mask,
+value_mask]``): any array or Tensor whose non-zero entries mean "attend".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from highnn import constraints, initializers, regularizers
+from highnn.checks import check_bool, check_choice, check_integer, check_number, check_seed, fail, is_integer
+from highnn.config import settings
+from highnn.graph import Tensor
+from highnn.layers.layer import Layer
+from highnn.layers.layer_utils import Shape, deserialize_weight_arguments, serialize_weight_arguments
+from highnn.layers.regularization import Dropout
+from highnn.ops.composites import softmax
+from highnn.ops.primitives import cast, reshape, swap_last, tanh, to_tensor, transpose
+
+#: added to the score of a masked position before the softmax (Keras's value for float32 and float64)
+LARGE_NEGATIVE = -1e9
+
+Initializer = str | initializers.Initializer
+Regularizer = str | regularizers.Regularizer | None
+Constraint = constraints.ConstraintLike
+MaybeScores = Tensor | tuple[Tensor, Tensor]
+
+
+def as_input(x: Any) -> Tensor:
+    """``x`` as a Tensor of the float type, as every layer sees its inputs."""
+    x = to_tensor(x)
+    return x if x.dtype == settings.floatx else cast(x, settings.floatx)
+
+
+def as_mask(mask: Any) -> Tensor | None:
+    """A mask as a float Tensor of 1 (attend) and 0 (masked): non-zero entries mean True, as Keras casts."""
+    return None if mask is None else cast(cast(to_tensor(mask), "bool"), settings.floatx)
+
+
+def combine_masks(*masks: Tensor | None) -> Tensor | None:
+    """The logical AND (a broadcast product) of the masks given, or None when none is."""
+    combined = None
+    for mask in masks:
+        if mask is not None:
+            combined = mask if combined is None else combined * mask
+    return combined
+
+
+def causal_mask(query_length: int, key_length: int) -> Tensor:
+    """``mask[i, j] = i >= j``: query position i attends to key positions up to i only."""
+    return to_tensor(np.tril(np.ones((query_length, key_length))).astype(settings.floatx))
+
+
+def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax over the last axis (the keys) after adding :data:`LARGE_NEGATIVE` where ``mask`` is 0."""
+    if mask is not None:
+        scores = scores + (1.0 - mask) * LARGE_NEGATIVE
+    return softmax(scores, axis=-1)
+
+
+def nest_variables(parent: Layer, sublayer: Layer) -> None:
+    """Prefix a built sublayer's variable paths with its parent's name (``multi_head_attention/query/kernel``)."""
+    for variable in sublayer.variables:
+        variable.path = f"{parent.name}/{variable.path}"
+
+
+class HeadProjection(Layer):
+    """A dense map of the last ``input_axes`` axes of its input to ``output_shape`` (Keras's EinsumDense there).
+
+    The kernel has shape ``input_dims + output_shape`` and the bias
+    ``output_shape``: ``(dim, num_heads, key_dim)`` and ``(num_heads, key_dim)``
+    for a query projection, ``(num_heads, value_dim, dim)`` and ``(dim,)`` for
+    the output projection of :class:`MultiHeadAttention`.
+    """
+
+    def __init__(
+        self,
+        input_axes: int,
+        output_shape: tuple[int, ...],
+        use_bias: bool,
+        kernel_initializer: Initializer,
+        bias_initializer: Initializer,
+        kernel_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
+        kernel_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.input_axes, self.output_dims, self.use_bias = input_axes, tuple(output_shape), use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.kernel_constraint, self.bias_constraint = kernel_constraint, bias_constraint
+        self.input_dims: tuple[int, ...] = ()
+        self.bias: Tensor | None = None
+
+    def build(self, input_shape: Shape) -> None:
+        self.input_dims = tuple(int(n) for n in input_shape[-self.input_axes :] if n is not None)
+        self.kernel = self.add_weight(
+            self.input_dims + self.output_dims,
+            self.kernel_initializer,
+            "kernel",
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                self.output_dims,
+                self.bias_initializer,
+                "bias",
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+
+    def check_input(self, x: Tensor) -> None:
+        if x.shape[-self.input_axes :] != self.input_dims:
+            raise ValueError(
+                f"Input 0 of layer {self.name!r} is incompatible with the layer: expected its last axes to be "
+                f"{self.input_dims}, but received input with shape {x.shape}."
+            )
+
+    def call(self, inputs: Tensor) -> Tensor:
+        leading = inputs.shape[: -self.input_axes]
+        flat = reshape(inputs, leading + (math.prod(self.input_dims),))
+        out = flat @ reshape(self.kernel, (math.prod(self.input_dims), math.prod(self.output_dims)))
+        out = reshape(out, leading + self.output_dims)
+        return out if self.bias is None else out + self.bias
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape[: -self.input_axes]) + self.output_dims
+
+
+def split_shapes(owner: str, input_shape: Any) -> tuple[Shape, Shape, Shape]:
+    """``(query, value, key)`` shapes from one shape (self-attention) or a list of two or three shapes."""
+    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
+        if len(input_shape) not in (2, 3):
+            fail(owner, "input_shape", "a shape or a list of 2 or 3 shapes (query, value[, key])", input_shape)
+        shapes = [tuple(shape) for shape in input_shape]
+        return shapes[0], shapes[1], shapes[-1]
+    shape = tuple(input_shape)
+    return shape, shape, shape
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head scaled dot-product attention, as in "Attention is all you need" (Keras 3's layer and weights).
+
+    ``query``, ``key`` and ``value`` are each projected to ``num_heads`` heads
+    (``key_dim`` features per head for query and key, ``value_dim`` for value);
+    each head takes ``softmax(q k^T / sqrt(key_dim))`` over the keys, weighs
+    the values with it, and the heads are projected back to the query's
+    feature size (or ``output_shape``). With ``value`` also used as ``key``
+    (the default) and ``value is query``, it is self-attention.
+
+    Sublayers ``query``, ``key``, ``value`` and ``attention_output`` hold
+    kernels of shape ``(dim, num_heads, key_dim)`` (``value_dim`` for value),
+    biases ``(num_heads, key_dim)``, and an output kernel ``(num_heads,
+    value_dim, dim)`` with bias ``(dim,)``; weight paths read
+    ``multi_head_attention/query/kernel``. Attention runs over the last
+    sequence axis (axis -2 of the inputs); leading axes are batch axes.
+
+    >>> layer = hn.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    >>> x = np.random.rand(3, 5, 8)
+    >>> out, scores = layer(x, x, return_attention_scores=True)  # shapes (3, 5, 8) and (3, 2, 5, 5)
+    """
+
+    WEIGHT_ARGUMENTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
+                        "kernel_constraint", "bias_constraint")  # fmt: skip
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape: int | tuple[int, ...] | list[int] | None = None,
+        attention_axes: int | tuple[int, ...] | list[int] | None = None,
+        kernel_initializer: Initializer = "glorot_uniform",
+        bias_initializer: Initializer = "zeros",
+        kernel_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
+        activity_regularizer: Regularizer = None,
+        kernel_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        owner = "MultiHeadAttention"
+        self.num_heads = check_integer(owner, "num_heads", num_heads, 1)
+        self.key_dim = check_integer(owner, "key_dim", key_dim, 1)
+        self.value_dim = self.key_dim if value_dim is None else check_integer(owner, "value_dim", value_dim, 1)
+        self.dropout = check_number(owner, "dropout", dropout, 0.0, 1.0, high_open=True)
+        self.use_bias = check_bool(owner, "use_bias", use_bias)
+        self.output_dims = _check_output_shape(output_shape)
+        self.attention_axes = _check_attention_axes(attention_axes)
+        self.seed = check_seed(owner, seed)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        # as in Keras, the activity regularizer applies to each projection's output
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.query_dense: HeadProjection  # the sublayers are created by build
+        self.key_dense: HeadProjection
+        self.value_dense: HeadProjection
+        self.output_dense: HeadProjection
+        self.dropout_layer: Dropout | None = None
+        self.built_shapes: tuple[Shape, Shape, Shape] | None = None
+
+    def projection(
+        self, name: str, input_axes: int, output_shape: tuple[int, ...], input_shape: Shape
+    ) -> HeadProjection:
+        """A built sublayer projecting the last ``input_axes`` axes to ``output_shape``, its paths nested here."""
+        layer = HeadProjection(
+            input_axes,
+            output_shape,
+            self.use_bias,
+            self.kernel_initializer,
+            self.bias_initializer,
+            self.kernel_regularizer,
+            self.bias_regularizer,
+            self.kernel_constraint,
+            self.bias_constraint,
+            name=name,
+            activity_regularizer=self.activity_regularizer,
+        )
+        layer.build(input_shape)
+        nest_variables(self, layer)
+        return layer
+
+    def build(self, input_shape: Any) -> None:
+        """Create the projections for ``[query_shape, value_shape(, key_shape)]`` (or one shape: self-attention)."""
+        query_shape, value_shape, key_shape = split_shapes("MultiHeadAttention.build", input_shape)
+        self.check_shapes(query_shape, value_shape, key_shape)
+        features = query_shape[-1]
+        assert features is not None  # check_shapes rejects an unknown feature size
+        heads_shape = tuple(query_shape[:-1]) + (self.num_heads, self.value_dim)
+        self.query_dense = self.projection("query", 1, (self.num_heads, self.key_dim), query_shape)
+        self.key_dense = self.projection("key", 1, (self.num_heads, self.key_dim), key_shape)
+        self.value_dense = self.projection("value", 1, (self.num_heads, self.value_dim), value_shape)
+        self.output_dense = self.projection("attention_output", 2, self.output_dims or (features,), heads_shape)
+        if self.dropout > 0.0:
+            self.dropout_layer = Dropout(self.dropout, seed=self.seed, name="dropout")
+            scores_shape = tuple(query_shape[:-2]) + (self.num_heads, query_shape[-2], value_shape[-2])
+            self.dropout_layer.build(scores_shape)
+            nest_variables(self, self.dropout_layer)
+        self.built_shapes = (query_shape, value_shape, key_shape)
+
+    def check_shapes(self, query_shape: Shape, value_shape: Shape, key_shape: Shape) -> None:
+        """Reject inputs the layer cannot attend over, or that differ from those it was built for."""
+        shapes = {"query": query_shape, "value": value_shape, "key": key_shape}
+        for name, shape in shapes.items():
+            if len(shape) < 3 or shape[-1] is None:
+                raise ValueError(
+                    f"MultiHeadAttention {self.name!r}: `{name}` must have shape (batch, ..., sequence, features) "
+                    f"with a known feature size, received shape {tuple(shape)}."
+                )
+        if value_shape[1:-1] != key_shape[1:-1]:
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: all dimensions of `value` and `key`, except the last one, must be "
+                f"equal. Received: value_shape={tuple(value_shape)} and key_shape={tuple(key_shape)}."
+            )
+        rank, axes = len(query_shape), self.attention_axes
+        resolved = None if axes is None else tuple(a % rank if -rank <= a < rank else a for a in axes)
+        if (axes is None and rank != 3) or (axes is not None and resolved != (rank - 2,)):
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: only attention over the last sequence axis is supported: "
+                f"`attention_axes` must be None (for inputs of rank 3) or ({rank - 2},) / (-2,) for a query of shape "
+                f"{tuple(query_shape)}, received {axes!r}."
+            )
+        if self.built_shapes is not None:
+            for name, shape, built in zip(shapes, shapes.values(), self.built_shapes):
+                if shape[-1] != built[-1]:
+                    raise ValueError(
+                        f"MultiHeadAttention {self.name!r}: `{name}` must have {built[-1]} features, as when the "
+                        f"layer was built, received shape {tuple(shape)}."
+                    )
+
+    def __call__(  # type: ignore[override]  # Keras's signature: several inputs and masks
+        self,
+        query: Any,
+        value: Any,
+        key: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool = False,
+        use_causal_mask: bool = False,
+    ) -> MaybeScores:
+        query, value = as_input(query), as_input(value)
+        key = value if key is None else as_input(key)
+        if self.built:
+            self.check_shapes(query.shape, value.shape, key.shape)
+        else:
+            self.build([query.shape, value.shape, key.shape])
+        return self.call(
+            query,
+            value,
+            key,
+            query_mask=query_mask,
+            value_mask=value_mask,
+            key_mask=key_mask,
+            attention_mask=attention_mask,
+            return_attention_scores=return_attention_scores,
+            training=training,
+            use_causal_mask=use_causal_mask,
+        )
+
+    def call(  # type: ignore[override]
+        self,
+        query: Tensor,
+        value: Tensor,
+        key: Tensor | None = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool = False,
+        use_causal_mask: bool = False,
+    ) -> MaybeScores:
+        key = value if key is None else key
+        mask = self.compute_attention_mask(
+            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask
+        )
+        output, scores = self.compute_attention(
+            self.query_dense(query), self.key_dense(key), self.value_dense(value), mask, training
+        )
+        output = self.output_dense(output)
+        return (output, scores) if return_attention_scores else output
+
+    def compute_attention_mask(
+        self,
+        query: Tensor,
+        value: Tensor,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        use_causal_mask: bool = False,
+    ) -> Tensor | None:
+        """The AND of every mask, shaped ``(..., T, S)``: query masks ``(..., T)``, value/key masks ``(..., S)``."""
+        query_mask, value_mask, key_mask = as_mask(query_mask), as_mask(value_mask), as_mask(key_mask)
+        return combine_masks(
+            None if query_mask is None else reshape(query_mask, query_mask.shape + (1,)),
+            None if value_mask is None else reshape(value_mask, value_mask.shape[:-1] + (1,) + value_mask.shape[-1:]),
+            None if key_mask is None else reshape(key_mask, key_mask.shape[:-1] + (1,) + key_mask.shape[-1:]),
+            causal_mask(query.shape[-2], value.shape[-2]) if use_causal_mask else None,
+            as_mask(attention_mask),
+        )
+
+    def compute_attention(
+        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, training: bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """Attention of projected ``(..., T, heads, key_dim)`` queries over keys and values: output and scores.
+
+        The scores have shape ``(..., heads, T, S)``; the output ``(..., T, heads, value_dim)``.
+        """
+        query = query * (1.0 / math.sqrt(self.key_dim))
+        scores = heads_first(query) @ swap_last(heads_first(key))
+        if mask is not None and mask.ndim < scores.ndim:  # a head axis (and any missing batch axes) before (T, S)
+            mask = reshape(mask, mask.shape[:-2] + (1,) * (scores.ndim - mask.ndim) + mask.shape[-2:])
+        scores = masked_softmax(scores, mask)
+        weights = scores if self.dropout_layer is None else self.dropout_layer(scores, training=training)
+        return heads_first(weights @ heads_first(value)), scores
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        query_shape, _, _ = split_shapes("MultiHeadAttention.compute_output_shape", input_shape)
+        return tuple(query_shape[:-1]) + (self.output_dims or (query_shape[-1],))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "output_shape": None if self.output_dims is None else list(self.output_dims),
+            "attention_axes": None if self.attention_axes is None else list(self.attention_axes),
+            **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
+
+
+def heads_first(x: Tensor) -> Tensor:
+    """Swap the sequence and head axes: ``(..., T, heads, d)`` <-> ``(..., heads, T, d)``."""
+    n = x.ndim
+    return transpose(x, tuple(range(n - 3)) + (n - 2, n - 3, n - 1))
+
+
+def _check_output_shape(value: Any) -> tuple[int, ...] | None:
+    """``output_shape`` as a tuple of positive ints (an int is a 1-tuple), or None."""
+    if value is None:
+        return None
+    dims = (value,) if is_integer(value) else value
+    if not isinstance(dims, (list, tuple)) or not dims or not all(is_integer(n) and n > 0 for n in dims):
+        fail("MultiHeadAttention", "output_shape", "None, a positive integer or a tuple of positive integers", value)
+    return tuple(int(n) for n in dims)
+
+
+def _check_attention_axes(value: Any) -> tuple[int, ...] | None:
+    """``attention_axes`` as a tuple of ints (an int is a 1-tuple), or None."""
+    if value is None:
+        return None
+    axes = (value,) if is_integer(value) else value
+    if not isinstance(axes, (list, tuple)) or not axes or not all(is_integer(a) for a in axes):
+        fail("MultiHeadAttention", "attention_axes", "None, an integer or a tuple of integers", value, TypeError)
+    return tuple(int(a) for a in axes)
+
+
+class Attention(Layer):
+    """Dot-product (Luong-style) attention over ``[query, value]`` or ``[query, value, key]`` (Keras 3's layer).
+
+    ``score_mode="dot"``: scores ``query @ key^T`` (times a learned scalar
+    ``scale`` when ``use_scale``); ``"concat"``: ``concat_score_weight *
+    sum(tanh(scale * (query_i + key_j)))``. The output is ``softmax(scores) @
+    value`` of shape ``(batch, Tq, dim)``; ``mask=[query_mask, value_mask]``
+    zeroes the output at masked queries and keeps masked values out.
+
+    >>> layer = hn.layers.Attention()
+    >>> out = layer([np.random.rand(2, 3, 4), np.random.rand(2, 5, 4)])  # shape (2, 3, 4)
+    """
+
+    SCORE_MODES = ("dot", "concat")
+
+    def __init__(
+        self,
+        use_scale: bool = False,
+        score_mode: str = "dot",
+        dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.use_scale = check_bool("Attention", "use_scale", use_scale)
+        self.score_mode = check_choice("Attention", "score_mode", score_mode, self.SCORE_MODES)
+        self.dropout = check_number("Attention", "dropout", dropout, 0.0, 1.0, high_open=True)
+        self.seed = check_seed("Attention", seed)
+        super().__init__(**kwargs)
+        self.scale: Tensor | None = None
+        self.concat_score_weight: Tensor | None = None
+        self.dropout_layer: Dropout | None = None
+
+    def build(self, input_shape: Any) -> None:
+        """Create ``scale`` (with ``use_scale``) and ``concat_score_weight`` (``"concat"``): scalars, ones."""
+        _check_list("input_shape", input_shape, shapes=True)
+        if self.use_scale:
+            self.scale = self.add_weight((), "ones", "scale")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight((), "ones", "concat_score_weight")
+        if self.dropout > 0.0:
+            self.dropout_layer = Dropout(self.dropout, seed=self.seed, name="dropout")
+            self.dropout_layer.build(tuple(input_shape[0]))
+            nest_variables(self, self.dropout_layer)
+
+    def __call__(  # type: ignore[override]  # Keras's signature: a list of inputs and masks
+        self,
+        inputs: list[Any],
+        mask: list[Any] | None = None,
+        training: bool = False,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> MaybeScores:
+        _check_list("inputs", inputs)
+        if mask is not None:
+            _check_list("mask", mask)
+        tensors = [as_input(x) for x in inputs]
+        if not self.built:
+            self.build([x.shape for x in tensors])
+        return self.call(tensors, mask, training, return_attention_scores, use_causal_mask)
+
+    def call(  # type: ignore[override]
+        self,
+        inputs: list[Tensor],
+        mask: list[Any] | None = None,
+        training: bool = False,
+        return_attention_scores: bool = False,
+        use_causal_mask: bool = False,
+    ) -> MaybeScores:
+        query, value = inputs[0], inputs[1]
+        key = inputs[2] if len(inputs) > 2 else value
+        query_mask, value_mask = (as_mask(mask[0]), as_mask(mask[1])) if mask else (None, None)
+        scores = self.scores(query, key)
+        scores_mask = combine_masks(
+            None if value_mask is None else reshape(value_mask, value_mask.shape[:-1] + (1,) + value_mask.shape[-1:]),
+            causal_mask(scores.shape[-2], scores.shape[-1]) if use_causal_mask else None,
+        )
+        weights = masked_softmax(scores, scores_mask)
+        if self.dropout_layer is not None:
+            weights = self.dropout_layer(weights, training=training)
+        result = weights @ value
+        if query_mask is not None:
+            result = result * reshape(query_mask, query_mask.shape + (1,))
+        return (result, weights) if return_attention_scores else result
+
+    def scores(self, query: Tensor, key: Tensor) -> Tensor:
+        """Query-key scores of shape ``(batch, Tq, Tv)``."""
+        if self.score_mode == "dot":
+            scores = query @ swap_last(key)
+            return scores if self.scale is None else scores * self.scale
+        pairs = reshape(query, query.shape[:-1] + (1,) + query.shape[-1:]) + reshape(
+            key, key.shape[:-2] + (1,) + key.shape[-2:]
+        )
+        if self.scale is not None:
+            pairs = pairs * self.scale
+        assert self.concat_score_weight is not None  # build creates it for score_mode "concat"
+        return tanh(pairs).sum(-1) * self.concat_score_weight
+
+    def compute_output_shape(self, input_shape: Any) -> Shape:
+        _check_list("input_shape", input_shape, shapes=True)
+        return tuple(input_shape[0][:-1]) + (input_shape[1][-1],)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "use_scale": self.use_scale,
+            "score_mode": self.score_mode,
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+
+
+def _check_list(argument: str, value: Any, shapes: bool = False) -> None:
+    """Attention's inputs, masks and shapes come as a list of 2 or 3 entries: [query, value(, key)]."""
+    valid = isinstance(value, (list, tuple)) and len(value) in (2, 3)
+    if not valid or (shapes and not all(isinstance(shape, (list, tuple)) for shape in value)):
+        kind = "shapes" if shapes else "entries"
+        fail("Attention", argument, f"a list of 2 or 3 {kind}, [query, value] or [query, value, key]", value)

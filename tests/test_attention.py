@@ -1,0 +1,391 @@
+"""MultiHeadAttention and Attention: Keras 3's weights and arguments, numbers against a PyTorch formulation."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import highnn as hn
+from highnn import layers
+from highnn.graph import grad
+from highnn.layers.attention import LARGE_NEGATIVE
+
+RNG = np.random.default_rng(7)
+
+
+@pytest.fixture(autouse=True)
+def float64() -> Iterator[None]:
+    with hn.config.use_backend("numpy", floatx="float64"):
+        yield
+
+
+def randomize(layer: hn.layers.Layer, scale: float = 0.5) -> list[np.ndarray]:
+    """Give every weight random values (biases too), so a wrong bias or axis cannot hide."""
+    values = [RNG.normal(scale=scale, size=w.shape) for w in layer.weights]
+    layer.set_weights(values)
+    return values
+
+
+def torch_multi_head(
+    query: np.ndarray, value: np.ndarray, key: np.ndarray, weights: list[np.ndarray], mask: np.ndarray | None
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Output and scores of multi-head attention written directly in PyTorch; also the weight leaves."""
+    leaves = [torch.tensor(w, requires_grad=True) for w in weights]
+    wq, bq, wk, bk, wv, bv, wo, bo = leaves
+    q = torch.einsum("...td,dnh->...tnh", torch.tensor(query), wq) + bq
+    k = torch.einsum("...sd,dnh->...snh", torch.tensor(key), wk) + bk
+    v = torch.einsum("...sd,dnh->...snh", torch.tensor(value), wv) + bv
+    logits = torch.einsum("...tnh,...snh->...nts", q, k) / math.sqrt(wq.shape[-1])
+    if mask is not None:
+        logits = logits.masked_fill(~torch.tensor(mask, dtype=torch.bool).unsqueeze(-3), -math.inf)
+    scores = torch.softmax(logits, dim=-1)
+    heads = torch.einsum("...nts,...snh->...tnh", scores, v)
+    return torch.einsum("...tnh,nhd->...td", heads, wo) + bo, scores, leaves
+
+
+def highnn_gradients(outputs: hn.Tensor, layer: hn.layers.Layer, adjoint: np.ndarray) -> list[np.ndarray]:
+    return [g.numpy() for g in grad((outputs * adjoint).sum(), layer.weights)]
+
+
+# ------------------------------------------------------------ MultiHeadAttention
+def test_weights_have_keras_shapes_paths_and_order() -> None:
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=5, name="mha")
+    layer(np.ones((1, 4, 6)), np.ones((1, 7, 8)), np.ones((1, 7, 9)))
+    assert [(w.path, w.shape) for w in layer.weights] == [
+        ("mha/query/kernel", (6, 2, 3)),
+        ("mha/query/bias", (2, 3)),
+        ("mha/key/kernel", (9, 2, 3)),
+        ("mha/key/bias", (2, 3)),
+        ("mha/value/kernel", (8, 2, 5)),
+        ("mha/value/bias", (2, 5)),
+        ("mha/attention_output/kernel", (2, 5, 6)),
+        ("mha/attention_output/bias", (6,)),
+    ]
+    assert [sub.name for sub in layer.layers] == ["query", "key", "value", "attention_output"]
+    assert layer.count_params() == 6 * 6 + 6 + 9 * 6 + 6 + 8 * 10 + 10 + 10 * 6 + 6
+    no_bias = layers.MultiHeadAttention(2, 3, use_bias=False, output_shape=(2, 4))
+    out = no_bias(np.ones((2, 4, 6)), np.ones((2, 7, 6)))
+    assert out.shape == (2, 4, 2, 4)
+    assert [w.shape for w in no_bias.weights] == [(6, 2, 3)] * 3 + [(2, 3, 2, 4)]
+
+
+def test_kernels_are_glorot_uniform_with_keras_fans() -> None:
+    hn.utils.set_random_seed(0)
+    layer = layers.MultiHeadAttention(num_heads=4, key_dim=8)
+    layer.build((None, 10, 16))
+    query_kernel = layer.weights[0].numpy()  # (16, 4, 8): fan_in 16*4, fan_out 16*8
+    output_kernel = layer.weights[6].numpy()  # (4, 8, 16): fan_in 4*8, fan_out 4*16
+    assert np.abs(query_kernel).max() <= math.sqrt(6 / (64 + 128))
+    assert np.abs(output_kernel).max() <= math.sqrt(6 / (32 + 64))
+    assert np.abs(query_kernel).max() > 0.9 * math.sqrt(6 / (64 + 128))
+    assert not np.any(layer.weights[1].numpy())
+
+
+MASKS = ["none", "causal", "padding", "attention", "all"]
+
+
+@pytest.mark.parametrize("masks", MASKS)
+def test_multi_head_attention_equals_pytorch(masks: str) -> None:
+    batch, t, s = 3, 4, 6
+    query, value, key = RNG.normal(size=(batch, t, 5)), RNG.normal(size=(batch, s, 7)), RNG.normal(size=(batch, s, 3))
+    query_mask = np.arange(t) < np.array([[4], [2], [3]])
+    value_mask = np.arange(s) < np.array([[6], [5], [2]])
+    key_mask = np.arange(s) != 1
+    attention_mask = RNG.random((batch, t, s)) < 0.7
+    attention_mask[..., 0] = True  # every query keeps a key, so the -inf reference has no empty row
+    kwargs: dict[str, Any] = {
+        "none": {},
+        "causal": {"use_causal_mask": True},
+        "padding": {"query_mask": query_mask, "value_mask": value_mask},
+        "attention": {"attention_mask": attention_mask.astype(int)},
+        "all": {"query_mask": query_mask, "value_mask": value_mask, "key_mask": np.broadcast_to(key_mask, (3, s)),
+                "attention_mask": attention_mask, "use_causal_mask": True},
+    }[masks]  # fmt: skip
+    mask = np.ones((batch, t, s), bool)
+    if "query_mask" in kwargs:
+        mask &= query_mask[:, :, None] & value_mask[:, None, :]
+    if "key_mask" in kwargs:
+        mask &= key_mask
+    if "attention_mask" in kwargs:
+        mask &= attention_mask
+    if kwargs.get("use_causal_mask"):
+        mask &= np.tril(np.ones((t, s), bool))
+    attended = query_mask if "query_mask" in kwargs else np.ones((batch, t), bool)  # rows with a key to attend to
+    mask[~attended] = True  # Keras attends evenly there, -inf would give NaN: those rows are not compared
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=4)
+    layer(query, value, key)
+    weights = randomize(layer)
+
+    out, scores = layer(query, value, key, return_attention_scores=True, **kwargs)
+    expected_out, expected_scores, leaves = torch_multi_head(query, value, key, weights, mask)
+    np.testing.assert_allclose(out.numpy()[attended], expected_out.detach().numpy()[attended], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        scores.numpy().transpose(0, 2, 1, 3)[attended],
+        expected_scores.detach().numpy().transpose(0, 2, 1, 3)[attended],
+        rtol=0,
+        atol=1e-12,
+    )
+
+    if "query_mask" not in kwargs:  # every row attends: the gradients agree with torch.autograd too
+        adjoint = RNG.normal(size=out.shape)
+        expected = torch.autograd.grad(expected_out, leaves, torch.tensor(adjoint))
+        for ours, theirs in zip(highnn_gradients(out, layer, adjoint), expected):
+            np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_masked_positions_get_keras_large_negative_score() -> None:
+    """-1e9 is added to masked scores: their weight is 0; a query with every key masked has all its scores shifted
+    alike, so (in float64) it keeps nearly its unmasked weights, as in Keras."""
+    assert LARGE_NEGATIVE == -1e9
+    layer = layers.MultiHeadAttention(num_heads=1, key_dim=2)
+    x = RNG.normal(size=(1, 3, 4))
+    attention_mask = np.array([[[1, 0, 0], [1, 1, 0], [0, 0, 0]]])
+    _, scores = layer(x, x, attention_mask=attention_mask, return_attention_scores=True)
+    _, unmasked = layer(x, x, return_attention_scores=True)
+    np.testing.assert_array_equal(scores.numpy()[0, 0, 0], [1.0, 0.0, 0.0])
+    assert scores.numpy()[0, 0, 1, 2] == 0.0
+    np.testing.assert_allclose(scores.numpy()[0, 0, 2], unmasked.numpy()[0, 0, 2], rtol=1e-6)
+
+
+def test_extra_leading_axes_are_batch_axes() -> None:
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=-2)
+    x, y = RNG.normal(size=(2, 3, 4, 5)), RNG.normal(size=(2, 3, 6, 5))
+    mask = RNG.random((2, 3, 4, 6)) < 0.8
+    out, scores = layer(x, y, attention_mask=mask, use_causal_mask=True, return_attention_scores=True)
+    assert out.shape == (2, 3, 4, 5) and scores.shape == (2, 3, 2, 4, 6)
+    flat_out, flat_scores = layer(
+        x.reshape(6, 4, 5), y.reshape(6, 6, 5), attention_mask=mask.reshape(6, 4, 6), use_causal_mask=True,
+        return_attention_scores=True,
+    )  # fmt: skip
+    np.testing.assert_allclose(out.numpy().reshape(6, 4, 5), flat_out.numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(scores.numpy().reshape(6, 2, 4, 6), flat_scores.numpy(), rtol=0, atol=1e-14)
+
+
+def test_masks_broadcast_over_missing_batch_axes() -> None:
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    x = RNG.normal(size=(2, 4, 5))
+    causal = np.tril(np.ones((4, 4)))
+    expected = layer(x, x, use_causal_mask=True).numpy()
+    np.testing.assert_array_equal(layer(x, x, attention_mask=causal).numpy(), expected)
+
+
+def test_dropout_acts_only_in_training_and_scores_are_before_dropout() -> None:
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.5, seed=3)
+    x = RNG.normal(size=(2, 4, 5))
+    inference, scores = layer(x, x, return_attention_scores=True)
+    plain = layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    plain(x, x)
+    plain.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(inference.numpy(), plain(x, x).numpy())
+    trained, train_scores = layer(x, x, return_attention_scores=True, training=True)
+    assert not np.allclose(trained.numpy(), inference.numpy())
+    np.testing.assert_array_equal(train_scores.numpy(), scores.numpy())
+    state = [v.path for v in layer.variables if all(v is not w for w in layer.weights)]
+    assert state == [f"{layer.name}/dropout/seed_generator_state"]
+
+
+def test_regularizers_and_constraints_reach_every_projection() -> None:
+    layer = layers.MultiHeadAttention(
+        num_heads=2, key_dim=3, kernel_regularizer="l2", bias_regularizer="l1", activity_regularizer="l2",
+        kernel_constraint="non_neg",
+    )  # fmt: skip
+    x = RNG.normal(size=(2, 4, 5))
+    layer(x, x)
+    assert len(layer.losses) == 8 + 4  # a penalty per kernel and bias, and one per projection's activity
+    assert [w.constraint is not None for w in layer.weights] == [True, False] * 4
+
+
+def test_config_round_trip_gives_the_same_layer() -> None:
+    layer = layers.MultiHeadAttention(
+        num_heads=3, key_dim=2, value_dim=4, dropout=0.1, use_bias=False, output_shape=7, attention_axes=(1,),
+        kernel_initializer=hn.initializers.GlorotNormal(seed=1), bias_initializer="ones", kernel_regularizer="l2",
+        kernel_constraint="max_norm", seed=5, name="attend",
+    )  # fmt: skip
+    config = layer.get_config()
+    assert config["output_shape"] == [7] and config["attention_axes"] == [1] and config["value_dim"] == 4
+    clone = layers.deserialize(layers.serialize(layer))
+    assert isinstance(clone, layers.MultiHeadAttention)
+    assert clone.get_config() == config
+    x = RNG.normal(size=(2, 3, 5))
+    np.testing.assert_array_equal(clone(x, x).numpy(), layer(x, x).numpy())
+
+
+def test_self_attention_inside_a_trained_model_saves_and_loads(tmp_path: Path) -> None:
+    hn.utils.set_random_seed(4)
+    x, y = RNG.normal(size=(16, 6, 4)), RNG.integers(0, 3, size=16)
+    model = hn.Sequential([hn.Input((6, 4)), SelfAttention(num_heads=2, key_dim=3), layers.Flatten(), layers.Dense(3)])
+    model.compile("adam", hn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    path = tmp_path / "attention.highnn"
+    model.save(path)
+    loaded = hn.models.load_model(path, custom_objects={"SelfAttention": SelfAttention})
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert [w.path for w in model.weights][:2] == [
+        f"{model.layers[0].attention.name}/query/kernel", f"{model.layers[0].attention.name}/query/bias"
+    ]  # fmt: skip
+    loaded.fit(x, y, epochs=1, verbose=0)  # the optimizer state came back too
+
+
+class SelfAttention(hn.layers.Layer):
+    """``MultiHeadAttention(x, x)`` as a one-input layer, so a Sequential model can hold it (Keras's idiom)."""
+
+    def __init__(self, num_heads: int, key_dim: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.attention = layers.MultiHeadAttention(num_heads, key_dim)
+
+    def call(self, inputs: hn.Tensor, training: bool = False) -> hn.Tensor:
+        return self.attention(inputs, inputs, training=training)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_heads": self.attention.num_heads, "key_dim": self.attention.key_dim}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"num_heads": 0, "key_dim": 2}, ValueError, "`num_heads` must be an integer >= 1, received 0"),
+        ({"num_heads": 2, "key_dim": 2.5}, TypeError, "`key_dim` must be an integer >= 1, received 2.5"),
+        ({"num_heads": 2, "key_dim": 2, "value_dim": -1}, ValueError, "`value_dim` must be an integer >= 1"),
+        ({"num_heads": 2, "key_dim": 2, "dropout": 1.0}, ValueError, r"`dropout` must be a number in \[0, 1\)"),
+        ({"num_heads": 2, "key_dim": 2, "use_bias": "no"}, TypeError, "`use_bias` must be True or False"),
+        ({"num_heads": 2, "key_dim": 2, "output_shape": (3, 0)}, ValueError, "`output_shape` must be None, a positive"),
+        ({"num_heads": 2, "key_dim": 2, "attention_axes": "1"}, TypeError, "`attention_axes` must be None, an integer"),
+        ({"num_heads": 2, "key_dim": 2, "seed": -1}, ValueError, "`seed` must be an integer in"),
+        ({"num_heads": 2, "key_dim": 2, "kernel_initializer": "nope"}, ValueError, "nope"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs: dict[str, Any], error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        layers.MultiHeadAttention(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("layer_kwargs", "shapes", "message"),
+    [
+        ({}, [(2, 5), (2, 5)], r"`query` must have shape \(batch, \.\.\., sequence, features\)"),
+        ({}, [(2, 3, 4), (2, 5, 4), (2, 6, 4)], "all dimensions of `value` and `key`, except the last one"),
+        ({"attention_axes": 0}, [(2, 3, 4), (2, 5, 4)], "only attention over the last sequence axis"),
+        ({}, [(2, 3, 3, 4), (2, 3, 5, 4)], r"`attention_axes` must be None \(for inputs of rank 3\) or \(2,\)"),
+    ],
+)
+def test_inputs_it_cannot_attend_over_fail_before_building(
+    layer_kwargs: dict[str, Any], shapes: list[tuple[int, ...]], message: str
+) -> None:
+    layer = layers.MultiHeadAttention(2, 3, **layer_kwargs)
+    with pytest.raises(ValueError, match=message):
+        layer(*[np.ones(shape) for shape in shapes])
+    assert not layer.built and not layer.weights
+
+
+def test_inputs_unlike_the_built_ones_are_rejected() -> None:
+    layer = layers.MultiHeadAttention(2, 3)
+    layer(np.ones((2, 3, 4)), np.ones((2, 5, 6)))
+    with pytest.raises(ValueError, match="`value` must have 6 features, as when the layer was built"):
+        layer(np.ones((2, 3, 4)), np.ones((2, 5, 4)))
+    with pytest.raises(ValueError, match="`input_shape` must be a shape or a list of 2 or 3 shapes"):
+        layers.MultiHeadAttention(2, 3).build([(1, 2, 3)] * 4)
+
+
+def test_compute_output_shape_follows_keras() -> None:
+    layer = layers.MultiHeadAttention(2, 3)
+    assert layer.compute_output_shape([(None, 4, 6), (None, 7, 8)]) == (None, 4, 6)
+    assert layers.MultiHeadAttention(2, 3, output_shape=(2, 5)).compute_output_shape((None, 4, 6)) == (None, 4, 2, 5)
+
+
+# ------------------------------------------------------------------- Attention
+def torch_luong(
+    query: np.ndarray, value: np.ndarray, key: np.ndarray, scale: float | None, concat: bool, mask: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    q, v, k = torch.tensor(query), torch.tensor(value), torch.tensor(key)
+    if concat:
+        pairs = q.unsqueeze(-2) + k.unsqueeze(-3)
+        logits = torch.tanh(pairs if scale is None else scale * pairs).sum(-1) * 1.0
+    else:
+        logits = q @ k.transpose(-1, -2) * (1.0 if scale is None else scale)
+    weights = torch.softmax(logits.masked_fill(~torch.tensor(mask), -math.inf), dim=-1)
+    return weights @ v, weights
+
+
+@pytest.mark.parametrize("score_mode", ["dot", "concat"])
+@pytest.mark.parametrize("use_scale", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_equals_pytorch(score_mode: str, use_scale: bool, masked: bool) -> None:
+    query, value, key = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 5, 4)), RNG.normal(size=(2, 5, 4))
+    layer = layers.Attention(use_scale=use_scale, score_mode=score_mode)
+    layer([query, value, key])
+    if use_scale:
+        layer.set_weights([np.array(1.7)] + layer.get_weights()[1:])
+    query_mask = np.array([[1, 1, 0], [1, 0, 1]], bool)
+    value_mask = np.array([[1, 1, 1, 0, 0], [1, 0, 1, 1, 1]], bool)
+    kwargs: dict[str, Any] = {"mask": [query_mask, value_mask], "use_causal_mask": True} if masked else {}
+    mask = value_mask[:, None, :] & np.tril(np.ones((3, 5), bool)) if masked else np.ones((2, 3, 5), bool)
+    assert mask.any(-1).all()  # every query sees a key (a query without one: see the -1e9 test)
+    out, weights = layer([query, value, key], return_attention_scores=True, **kwargs)
+    expected_out, expected_weights = torch_luong(
+        query, value, key, 1.7 if use_scale else None, score_mode == "concat", mask
+    )
+    expected = expected_out.numpy() * (query_mask[..., None] if masked else 1.0)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weights.numpy(), expected_weights.numpy(), rtol=0, atol=1e-12)
+
+
+def test_attention_without_key_uses_value_and_has_keras_weights() -> None:
+    query, value = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 5, 4))
+    layer = layers.Attention(use_scale=True, score_mode="concat", name="luong")
+    np.testing.assert_array_equal(layer([query, value]).numpy(), layer([query, value, value]).numpy())
+    assert [(w.path, w.shape) for w in layer.weights] == [("luong/scale", ()), ("luong/concat_score_weight", ())]
+    assert layer.compute_output_shape([(None, 3, 4), (None, 5, 6)]) == (None, 3, 6)
+
+
+def test_attention_dropout_and_config() -> None:
+    layer = layers.Attention(dropout=0.5, seed=2, use_scale=True)
+    query, value = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 5, 4))
+    _, weights = layer([query, value], training=True, return_attention_scores=True)
+    assert np.any(weights.numpy() == 0.0)
+    _, weights = layer([query, value], return_attention_scores=True)
+    np.testing.assert_allclose(weights.numpy().sum(-1), 1.0, rtol=1e-12)
+    config = layer.get_config()
+    assert {k: config[k] for k in ("use_scale", "score_mode", "dropout", "seed")} == {
+        "use_scale": True, "score_mode": "dot", "dropout": 0.5, "seed": 2
+    }  # fmt: skip
+    assert layers.deserialize(layers.serialize(layer)).get_config() == config
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "call", "error", "message"),
+    [
+        ({"score_mode": "add"}, None, ValueError, "`score_mode` must be one of 'dot', 'concat'"),
+        ({"use_scale": 1}, None, TypeError, "`use_scale` must be True or False"),
+        ({"dropout": -0.1}, None, ValueError, "`dropout` must be a number in"),
+        ({}, {"inputs": np.ones((2, 3, 4))}, ValueError, "`inputs` must be a list of 2 or 3 entries"),
+        ({}, {"inputs": [np.ones((2, 3, 4))] * 4}, ValueError, "`inputs` must be a list of 2 or 3 entries"),
+        ({}, {"inputs": [np.ones((2, 3, 4))] * 2, "mask": np.ones((2, 3))}, ValueError, "`mask` must be a list"),
+    ],
+)
+def test_attention_bad_arguments(
+    kwargs: dict[str, Any], call: dict[str, Any] | None, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        layers.Attention(**kwargs)(**call) if call else layers.Attention(**kwargs)
+
+
+# --------------------------------------------------------------------- example
+def test_transformer_example_reaches_its_stated_accuracy() -> None:
+    script = Path(__file__).parent.parent / "examples" / "transformer_classifier.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=script.parent,
+        env={**os.environ, "HIGHNN_BACKEND": "numpy"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r"test accuracy: ([\d.]+)", result.stdout)
+    assert match and float(match.group(1)) >= 0.95, result.stdout[-500:]
