@@ -7,8 +7,9 @@ labels and predictions, division that reports 0 for an empty metric, and the
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,7 +36,10 @@ class Metric:
 
     Subclasses create their state with :meth:`add_variable` and change it with
     ``variable.assign(...)`` only, so the update can be traced into a compiled
-    step. ``update_state`` runs without recording gradients.
+    step. ``update_state`` runs without recording gradients. Variables and
+    metrics held in attributes (directly or in lists, tuples and dicts) are
+    part of the state: :attr:`variables` lists them, :meth:`reset_state` zeroes
+    them, and copies (``copy.deepcopy``, ``pickle``) carry their values.
 
     >>> class PositivePredictions(hn.metrics.Metric):
     ...     def __init__(self, name="positive_predictions", dtype=None):
@@ -52,7 +56,7 @@ class Metric:
         check_choice(type(self).__name__, "dtype", dtype, FLOAT_TYPES)
         self.name = name or snake_case(type(self).__name__)
         self.dtype = dtype
-        self.variables: list[Variable] = []
+        self._variables: list[Variable] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -67,12 +71,27 @@ class Metric:
         name: str | None = None,
     ) -> Variable:
         """A non-trainable state variable, reset to zeros by :meth:`reset_state`."""
-        name = name or f"variable_{len(self.variables)}"
+        name = name or f"variable_{len(self._variables)}"
         dtype = dtype or self.dtype
         value = get_initializer(initializer)(tuple(shape), dtype)
         variable = Variable(value, name=name, trainable=False, dtype=dtype, path=f"{self.name}/{name}")
-        self.variables.append(variable)
+        self._variables.append(variable)
         return variable
+
+    @property
+    def variables(self) -> list[Variable]:
+        """The state: this metric's variables (attribute order), then those of the metrics it holds."""
+        own: dict[int, Variable] = {}
+        held: dict[int, Metric] = {}
+        for item in _held(self.__dict__):
+            if isinstance(item, Variable):
+                own.setdefault(id(item), item)
+            elif item is not self:
+                held.setdefault(id(item), item)
+        for metric in held.values():
+            for variable in metric.variables:
+                own.setdefault(id(variable), variable)
+        return list(own.values())
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Fold one batch into the state."""
@@ -83,7 +102,7 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must define result().")
 
     def reset_state(self) -> None:
-        """Zero every state variable (``fit`` does this at the start of every epoch)."""
+        """Zero every state variable, sub-metrics' too (``fit`` does this at the start of every epoch)."""
         for variable in self.variables:
             variable.assign(np.zeros(variable.shape))
 
@@ -101,6 +120,60 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Metric:
+        """An independent metric with the same state: every variable (sub-metrics' too) copied once."""
+        for variable in self.variables:
+            memo.setdefault(id(variable), _FrozenVariable(variable).thaw())
+        twin = type(self).__new__(type(self))
+        memo[id(self)] = twin
+        twin.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return twin
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For pickle: the attributes, with each variable (also in lists, tuples, dicts) as its values."""
+        frozen: dict[int, _FrozenVariable] = {}
+        return {key: _map_variables(value, lambda v: frozen.setdefault(id(v), _FrozenVariable(v)))
+                for key, value in self.__dict__.items()}  # fmt: skip
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({key: _map_variables(value, _FrozenVariable.thaw) for key, value in state.items()})
+
+
+def _held(value: Any) -> Iterator[Variable | Metric]:
+    """The variables and metrics in ``value``: itself, or inside (nested) lists, tuples and dict values."""
+    if isinstance(value, (Variable, Metric)):
+        yield value
+    elif isinstance(value, (list, tuple, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _held(item)
+
+
+def _map_variables(value: Any, change: Callable[[Any], Any]) -> Any:
+    """``value`` with ``change`` applied to each variable (or frozen variable) in it, containers rebuilt."""
+    if isinstance(value, (Variable, _FrozenVariable)):
+        return change(value)
+    if type(value) in (list, tuple):
+        return type(value)(_map_variables(item, change) for item in value)
+    if type(value) is dict:
+        return {key: _map_variables(item, change) for key, item in value.items()}
+    return value
+
+
+class _FrozenVariable:
+    """A metric variable's values as a NumPy array (for copies and pickles), rebuilt on the active backend."""
+
+    def __init__(self, variable: Variable) -> None:
+        self.value, self.name, self.path = variable.numpy(), variable.name or "", variable.path
+        self.variable: Variable | None = None
+
+    def thaw(self) -> Variable:
+        """The one variable this stands for (the same object wherever a pickle held it)."""
+        if self.variable is None:
+            self.variable = Variable(
+                self.value, self.name, trainable=False, dtype=str(self.value.dtype), path=self.path
+            )
+        return self.variable
 
 
 def _without_gradients(update_state: Callable[..., None]) -> Callable[..., None]:
