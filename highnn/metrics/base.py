@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from highnn.checks import check_choice
+from highnn.checks import check_choice, fail
 from highnn.config import FLOAT_TYPES, settings
 from highnn.graph import Tensor, no_grad
 from highnn.initializers import Initializer
@@ -27,7 +27,8 @@ from highnn.variables import Variable
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the AUC end thresholds and the F-score guards
 
-#: The metric functions a MeanMetricWrapper's config may name, by name (filled by the package).
+#: The functions a MeanMetricWrapper's config names, by name: highnn's metric functions and the loss functions
+#: no metric function shares a name with (filled by the package).
 FUNCTIONS: dict[str, Callable[..., Tensor]] = {}
 
 
@@ -217,12 +218,18 @@ def aligned(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor,
     return same_rank(y_true, y_pred)
 
 
-def value_rows(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+def float_dtype(x: Any) -> str:
+    """``x``'s dtype if it is a float one, else floatx: where integer labels and predictions are computed with."""
+    dtype = to_tensor(x).dtype
+    return dtype if dtype in FLOAT_TYPES else settings.floatx
+
+
+def value_rows(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor, Tensor]:
     """As :func:`aligned`, with a last axis of values for each example (1-D inputs are one value per example).
 
     The per-example functions average that axis, as the loss functions do.
     """
-    y_true, y_pred = aligned(y_true, y_pred)
+    y_true, y_pred = aligned(y_true, y_pred, dtype)
     if y_pred.ndim > 1:
         return y_true, y_pred
     return reshape(y_true, y_true.shape + (1,)), reshape(y_pred, y_pred.shape + (1,))
@@ -247,25 +254,61 @@ class Mean(Metric):
         self.count = self.add_variable((), name="count")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
-        values = cast(to_tensor(values), self.dtype)
-        if sample_weight is None:
-            values = _mean_over_axes(values, 1)
-            self.total.assign_add(sum(values))
+        values, weights = per_example(self.name, values, sample_weight, self.dtype, C.mean)
+        self.total.assign_add(sum(values))
+        if weights is not None:
+            self.count.assign_add(sum(weights))
+        else:
             self.count.assign_add(float(values.shape[0]) if values.ndim else 1.0)
-            return
-        weights = cast(to_tensor(sample_weight), self.dtype)
-        values, weights = same_rank(values, weights)
-        values = _mean_over_axes(values, weights.ndim)
-        if not _broadcasts_to(weights.shape, values.shape):
-            raise ValueError(
-                f"{self.name}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}."
-            )
-        weights = broadcast_to(weights, values.shape)
-        self.total.assign_add(sum(_mean_over_axes(values * weights, 1)))
-        self.count.assign_add(sum(_mean_over_axes(weights, 1)))
 
     def result(self) -> Tensor:
         return safe_divide(self.total, self.count)
+
+
+class Sum(Metric):
+    """The (weighted) sum of all values seen.
+
+    ``sample_weight`` as for :class:`Mean`. Like ``Mean`` it takes values, not
+    ``(y_true, y_pred)``, so it is fed by hand rather than through ``compile``.
+
+    >>> m = hn.metrics.Sum()
+    >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    4.0
+    """
+
+    def __init__(self, name: str = "sum", dtype: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.total = self.add_variable((), name="total")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        self.total.assign_add(sum(per_example(self.name, values, sample_weight, self.dtype, sum)[0]))
+
+    def result(self) -> Tensor:
+        return self.total
+
+
+def per_example(
+    owner: str, values: Any, sample_weight: Any, dtype: str, reduce: Callable[..., Tensor]
+) -> tuple[Tensor, Tensor | None]:
+    """Keras's reduce_to_samplewise_values: one (weighted) value per example and, if weighted, each one's weight.
+
+    Values with more axes than the weights are first reduced (``reduce``: mean
+    or sum) down to the weights' rank; the weights are broadcast to what is
+    left, multiplied in, and both are reduced to one entry per example.
+    """
+    values = cast(to_tensor(values), dtype)
+    if sample_weight is None:
+        return _reduce_from(values, 1, reduce), None
+    weights = cast(to_tensor(sample_weight), dtype)
+    values, weights = same_rank(values, weights)
+    values = _reduce_from(values, weights.ndim, reduce)
+    if not _broadcasts_to(weights.shape, values.shape):
+        raise ValueError(
+            f"{owner}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}."
+        )
+    weights = broadcast_to(weights, values.shape)
+    return _reduce_from(values * weights, 1, reduce), _reduce_from(weights, 1, reduce)
 
 
 def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
@@ -275,9 +318,9 @@ def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
         return False
 
 
-def _mean_over_axes(x: Tensor, first_axis: int) -> Tensor:
-    """The mean over every axis from ``first_axis`` on (``x`` itself if it has no such axis)."""
-    return x if x.ndim <= first_axis else C.mean(x, axis=tuple(range(first_axis, x.ndim)))
+def _reduce_from(x: Tensor, first_axis: int, reduce: Callable[..., Tensor]) -> Tensor:
+    """``reduce`` over every axis from ``first_axis`` on (``x`` itself if it has no such axis)."""
+    return x if x.ndim <= first_axis else reduce(x, axis=tuple(range(first_axis, x.ndim)))
 
 
 class MeanMetricWrapper(Mean):
@@ -302,10 +345,17 @@ class MeanMetricWrapper(Mean):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Metric:
+        """The wrapper a config describes; ``fn`` is a function's name, or Keras's ``{"config": name, ...}`` for it."""
         config = dict(config)
         if "fn" not in config:
             raise ValueError(f"{cls.__name__}.from_config: the config names no `fn`; received keys {sorted(config)}.")
-        return cls(lookup("metric function", config.pop("fn"), FUNCTIONS), **config)
+        fn = config.pop("fn")
+        name = fn.get("config") if isinstance(fn, dict) else fn
+        if not isinstance(name, str):
+            fail(
+                cls.__name__, "fn", "the name of a metric function, or a serialized function naming one", fn, TypeError
+            )
+        return cls(lookup("metric function", name, FUNCTIONS), **config)
 
 
 class FunctionMean(MeanMetricWrapper):
