@@ -410,6 +410,7 @@ def test_default_names_and_configs_are_keras_ones() -> None:
         "name": "p", "dtype": "float64", "class_id": 2, "num_thresholds": 100, "recall": 0.4,
     }  # fmt: skip
     assert M.TruePositives(thresholds=[0.2, 0.4]).get_config()["thresholds"] == [0.2, 0.4]
+    assert M.RecallAtPrecision(0.7).precision == 0.7 and M.SensitivityAtSpecificity(0.2).specificity == 0.2
     with pytest.raises(ValueError, match="Unknown metric: 'precision_at_recall'"):
         M.get("precision_at_recall")  # it needs its `recall`: only configs and instances name it
     assert type(M.deserialize({"class_name": "RecallAtPrecision", "config": {"precision": 0.5}})) is M.RecallAtPrecision

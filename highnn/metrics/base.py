@@ -125,7 +125,8 @@ class Metric:
     def __deepcopy__(self, memo: dict[int, Any]) -> Metric:
         """An independent metric with the same state: every variable (sub-metrics' too) copied once."""
         for variable in self.variables:
-            memo.setdefault(id(variable), _FrozenVariable(variable).thaw())
+            if id(variable) not in memo:
+                memo[id(variable)] = _FrozenVariable(variable).thaw()
         twin = type(self).__new__(type(self))
         memo[id(self)] = twin
         twin.__dict__.update(copy.deepcopy(self.__dict__, memo))

@@ -483,6 +483,7 @@ class _RateAtRate(Metric):
         self.class_id = None if class_id is None else check_integer(owner, "class_id", class_id, 0)
         super().__init__(name, dtype)
         self.value = value
+        setattr(self, self.bounded, value)  # as Keras: ``PrecisionAtRecall(0.8).recall == 0.8``
         n = self.num_thresholds
         self.thresholds = [0.5] if n == 1 else [i / (n - 1) for i in range(n)]
         self.true_positives = self.add_variable((n,), name="true_positives")
