@@ -423,7 +423,11 @@ def every_metric() -> list[Callable[[], M.Metric]]:
         lambda: M.Precision(thresholds=[0.3, 0.6], class_id=1), lambda: M.Recall(top_k=2), M.AUC,
         lambda: M.AUC(curve="PR", multi_label=True), lambda: M.F1Score(average="weighted"),
         lambda: M.FBetaScore(beta=2.0, threshold=0.4), M.MeanSquaredError, M.MeanAbsoluteError,
-        M.RootMeanSquaredError, lambda: M.R2Score(num_regressors=2),
+        M.RootMeanSquaredError, lambda: M.R2Score(num_regressors=2), M.TruePositives, M.TrueNegatives,
+        lambda: M.FalsePositives(thresholds=[0.2, 0.7]), lambda: M.FalseNegatives(thresholds=0.3),
+        lambda: M.PrecisionAtRecall(0.6), lambda: M.RecallAtPrecision(0.5, num_thresholds=50),
+        lambda: M.SensitivityAtSpecificity(0.5, class_id=2), lambda: M.SpecificityAtSensitivity(0.5, num_thresholds=1),
+        M.MeanAbsolutePercentageError, M.MeanSquaredLogarithmicError, M.LogCoshError, M.CosineSimilarity,
     ]  # fmt: skip
 
 
@@ -435,6 +439,10 @@ def data_for(metric: M.Metric) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(metric, M.Accuracy):
         return SPARSE_TRUE, SCORES.argmax(-1)
     if isinstance(metric, (M.MeanSquaredError, M.MeanAbsoluteError, M.RootMeanSquaredError, M.R2Score)):
+        return REGRESSION_TRUE, REGRESSION_PRED
+    if isinstance(metric, (M.MeanAbsolutePercentageError, M.MeanSquaredLogarithmicError)):
+        return np.exp(REGRESSION_TRUE), np.exp(REGRESSION_PRED)
+    if isinstance(metric, (M.LogCoshError, M.CosineSimilarity)):
         return REGRESSION_TRUE, REGRESSION_PRED
     return MULTI_TRUE, MULTI_PRED
 
@@ -502,6 +510,11 @@ STRING_CLASSES = {
     "mae": M.MeanAbsoluteError, "mean_absolute_error": M.MeanAbsoluteError, "rmse": M.RootMeanSquaredError,
     "root_mean_squared_error": M.RootMeanSquaredError, "r2_score": M.R2Score, "accuracy": M.Accuracy,
     "AUC": M.AUC, "Precision": M.Precision, "F1Score": M.F1Score, "R2Score": M.R2Score,
+    "true_positives": M.TruePositives, "false_positives": M.FalsePositives, "true_negatives": M.TrueNegatives,
+    "false_negatives": M.FalseNegatives, "mean_absolute_percentage_error": M.MeanAbsolutePercentageError,
+    "mape": M.MeanAbsolutePercentageError, "MAPE": M.MeanAbsolutePercentageError,
+    "mean_squared_logarithmic_error": M.MeanSquaredLogarithmicError, "msle": M.MeanSquaredLogarithmicError,
+    "log_cosh_error": M.LogCoshError, "cosine_similarity": M.CosineSimilarity,
 }  # fmt: skip
 
 

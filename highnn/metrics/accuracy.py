@@ -1,7 +1,9 @@
 """The accuracy family: how often predictions hit the labels, as functions and as mean metrics.
 
-Each metric is the mean of its function's per-example values (0 or 1), so it
-takes ``sample_weight`` per example. :func:`accuracy_for` is Keras's choice of
+Each metric is the mean of its function's values (0 or 1), so it takes
+``sample_weight`` per example or, as Keras does, per value of
+:func:`accuracy` and :func:`binary_accuracy` (one per label) and of the
+categorical ones on sequences (one per time step), broadcast where it fits. :func:`accuracy_for` is Keras's choice of
 accuracy for ``compile(metrics=["accuracy"])``.
 """
 
@@ -15,21 +17,21 @@ from highnn import losses
 from highnn.checks import check_integer, check_number
 from highnn.config import settings
 from highnn.graph import Tensor
-from highnn.metrics.base import FunctionMean, Metric, value_rows
+from highnn.metrics.base import FunctionMean, Metric, aligned
 from highnn.ops import composites as C
 from highnn.ops.primitives import cast, equal, greater, less, reshape, sum, to_tensor, where
 
 
 def accuracy(y_true: Any, y_pred: Any) -> Tensor:
-    """1 where the prediction equals the label, averaged over the last axis."""
-    y_true, y_pred = value_rows(y_true, y_pred)
-    return C.mean(cast(equal(y_true, y_pred), settings.floatx), axis=-1)
+    """1 where the prediction equals the label, for each label."""
+    y_true, y_pred = aligned(y_true, y_pred)
+    return cast(equal(y_true, y_pred), settings.floatx)
 
 
 def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> Tensor:
-    """1 where ``y_pred > threshold`` agrees with the 0/1 label, averaged over the last axis."""
-    y_true, y_pred = value_rows(y_true, y_pred)
-    return C.mean(cast(equal(y_true, cast(greater(y_pred, threshold), y_pred.dtype)), settings.floatx), axis=-1)
+    """1 where ``y_pred > threshold`` agrees with the 0/1 label, for each label."""
+    y_true, y_pred = aligned(y_true, y_pred)
+    return cast(equal(y_true, cast(greater(y_pred, threshold), y_pred.dtype)), settings.floatx)
 
 
 def categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:

@@ -7,13 +7,14 @@ labels and predictions, division that reports 0 for an empty metric, and the
 
 from __future__ import annotations
 
+import copy
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from highnn.checks import check_choice
+from highnn.checks import check_choice, fail
 from highnn.config import FLOAT_TYPES, settings
 from highnn.graph import Tensor, no_grad
 from highnn.initializers import Initializer
@@ -26,7 +27,8 @@ from highnn.variables import Variable
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): the AUC end thresholds and the F-score guards
 
-#: The metric functions a MeanMetricWrapper's config may name, by name (filled by the package).
+#: The functions a MeanMetricWrapper's config names, by name: highnn's metric functions and the loss functions
+#: no metric function shares a name with (filled by the package).
 FUNCTIONS: dict[str, Callable[..., Tensor]] = {}
 
 
@@ -35,7 +37,10 @@ class Metric:
 
     Subclasses create their state with :meth:`add_variable` and change it with
     ``variable.assign(...)`` only, so the update can be traced into a compiled
-    step. ``update_state`` runs without recording gradients.
+    step. ``update_state`` runs without recording gradients. Variables and
+    metrics held in attributes (directly or in lists, tuples and dicts) are
+    part of the state: :attr:`variables` lists them, :meth:`reset_state` zeroes
+    them, and copies (``copy.deepcopy``, ``pickle``) carry their values.
 
     >>> class PositivePredictions(hn.metrics.Metric):
     ...     def __init__(self, name="positive_predictions", dtype=None):
@@ -52,7 +57,7 @@ class Metric:
         check_choice(type(self).__name__, "dtype", dtype, FLOAT_TYPES)
         self.name = name or snake_case(type(self).__name__)
         self.dtype = dtype
-        self.variables: list[Variable] = []
+        self._variables: list[Variable] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -67,12 +72,27 @@ class Metric:
         name: str | None = None,
     ) -> Variable:
         """A non-trainable state variable, reset to zeros by :meth:`reset_state`."""
-        name = name or f"variable_{len(self.variables)}"
+        name = name or f"variable_{len(self._variables)}"
         dtype = dtype or self.dtype
         value = get_initializer(initializer)(tuple(shape), dtype)
         variable = Variable(value, name=name, trainable=False, dtype=dtype, path=f"{self.name}/{name}")
-        self.variables.append(variable)
+        self._variables.append(variable)
         return variable
+
+    @property
+    def variables(self) -> list[Variable]:
+        """The state: this metric's variables (attribute order), then those of the metrics it holds."""
+        own: dict[int, Variable] = {}
+        held: dict[int, Metric] = {}
+        for item in _held(self.__dict__):
+            if isinstance(item, Variable):
+                own.setdefault(id(item), item)
+            elif item is not self:
+                held.setdefault(id(item), item)
+        for metric in held.values():
+            for variable in metric.variables:
+                own.setdefault(id(variable), variable)
+        return list(own.values())
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         """Fold one batch into the state."""
@@ -83,7 +103,7 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must define result().")
 
     def reset_state(self) -> None:
-        """Zero every state variable (``fit`` does this at the start of every epoch)."""
+        """Zero every state variable, sub-metrics' too (``fit`` does this at the start of every epoch)."""
         for variable in self.variables:
             variable.assign(np.zeros(variable.shape))
 
@@ -101,6 +121,61 @@ class Metric:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}>"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Metric:
+        """An independent metric with the same state: every variable (sub-metrics' too) copied once."""
+        for variable in self.variables:
+            if id(variable) not in memo:
+                memo[id(variable)] = _FrozenVariable(variable).thaw()
+        twin = type(self).__new__(type(self))
+        memo[id(self)] = twin
+        twin.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return twin
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For pickle: the attributes, with each variable (also in lists, tuples, dicts) as its values."""
+        frozen: dict[int, _FrozenVariable] = {}
+        return {key: _map_variables(value, lambda v: frozen.setdefault(id(v), _FrozenVariable(v)))
+                for key, value in self.__dict__.items()}  # fmt: skip
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({key: _map_variables(value, _FrozenVariable.thaw) for key, value in state.items()})
+
+
+def _held(value: Any) -> Iterator[Variable | Metric]:
+    """The variables and metrics in ``value``: itself, or inside (nested) lists, tuples and dict values."""
+    if isinstance(value, (Variable, Metric)):
+        yield value
+    elif isinstance(value, (list, tuple, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _held(item)
+
+
+def _map_variables(value: Any, change: Callable[[Any], Any]) -> Any:
+    """``value`` with ``change`` applied to each variable (or frozen variable) in it, containers rebuilt."""
+    if isinstance(value, (Variable, _FrozenVariable)):
+        return change(value)
+    if type(value) in (list, tuple):
+        return type(value)(_map_variables(item, change) for item in value)
+    if type(value) is dict:
+        return {key: _map_variables(item, change) for key, item in value.items()}
+    return value
+
+
+class _FrozenVariable:
+    """A metric variable's values as a NumPy array (for copies and pickles), rebuilt on the active backend."""
+
+    def __init__(self, variable: Variable) -> None:
+        self.value, self.name, self.path = variable.numpy(), variable.name or "", variable.path
+        self.variable: Variable | None = None
+
+    def thaw(self) -> Variable:
+        """The one variable this stands for (the same object wherever a pickle held it)."""
+        if self.variable is None:
+            self.variable = Variable(
+                self.value, self.name, trainable=False, dtype=str(self.value.dtype), path=self.path
+            )
+        return self.variable
 
 
 def _without_gradients(update_state: Callable[..., None]) -> Callable[..., None]:
@@ -144,12 +219,18 @@ def aligned(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor,
     return same_rank(y_true, y_pred)
 
 
-def value_rows(y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+def float_dtype(x: Any) -> str:
+    """``x``'s dtype if it is a float one, else floatx: where integer labels and predictions are computed with."""
+    dtype = to_tensor(x).dtype
+    return dtype if dtype in FLOAT_TYPES else settings.floatx
+
+
+def value_rows(y_true: Any, y_pred: Any, dtype: str | None = None) -> tuple[Tensor, Tensor]:
     """As :func:`aligned`, with a last axis of values for each example (1-D inputs are one value per example).
 
     The per-example functions average that axis, as the loss functions do.
     """
-    y_true, y_pred = aligned(y_true, y_pred)
+    y_true, y_pred = aligned(y_true, y_pred, dtype)
     if y_pred.ndim > 1:
         return y_true, y_pred
     return reshape(y_true, y_true.shape + (1,)), reshape(y_pred, y_pred.shape + (1,))
@@ -174,25 +255,61 @@ class Mean(Metric):
         self.count = self.add_variable((), name="count")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
-        values = cast(to_tensor(values), self.dtype)
-        if sample_weight is None:
-            values = _mean_over_axes(values, 1)
-            self.total.assign_add(sum(values))
+        values, weights = per_example(self.name, values, sample_weight, self.dtype, C.mean)
+        self.total.assign_add(sum(values))
+        if weights is not None:
+            self.count.assign_add(sum(weights))
+        else:
             self.count.assign_add(float(values.shape[0]) if values.ndim else 1.0)
-            return
-        weights = cast(to_tensor(sample_weight), self.dtype)
-        values, weights = same_rank(values, weights)
-        values = _mean_over_axes(values, weights.ndim)
-        if not _broadcasts_to(weights.shape, values.shape):
-            raise ValueError(
-                f"{self.name}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}."
-            )
-        weights = broadcast_to(weights, values.shape)
-        self.total.assign_add(sum(_mean_over_axes(values * weights, 1)))
-        self.count.assign_add(sum(_mean_over_axes(weights, 1)))
 
     def result(self) -> Tensor:
         return safe_divide(self.total, self.count)
+
+
+class Sum(Metric):
+    """The (weighted) sum of all values seen.
+
+    ``sample_weight`` as for :class:`Mean`. Like ``Mean`` it takes values, not
+    ``(y_true, y_pred)``, so it is fed by hand rather than through ``compile``.
+
+    >>> m = hn.metrics.Sum()
+    >>> m.update_state([1, 3, 5, 7], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    4.0
+    """
+
+    def __init__(self, name: str = "sum", dtype: str | None = None) -> None:
+        super().__init__(name, dtype)
+        self.total = self.add_variable((), name="total")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        self.total.assign_add(sum(per_example(self.name, values, sample_weight, self.dtype, sum)[0]))
+
+    def result(self) -> Tensor:
+        return self.total
+
+
+def per_example(
+    owner: str, values: Any, sample_weight: Any, dtype: str, reduce: Callable[..., Tensor]
+) -> tuple[Tensor, Tensor | None]:
+    """Keras's reduce_to_samplewise_values: one (weighted) value per example and, if weighted, each one's weight.
+
+    Values with more axes than the weights are first reduced (``reduce``: mean
+    or sum) down to the weights' rank; the weights are broadcast to what is
+    left, multiplied in, and both are reduced to one entry per example.
+    """
+    values = cast(to_tensor(values), dtype)
+    if sample_weight is None:
+        return _reduce_from(values, 1, reduce), None
+    weights = cast(to_tensor(sample_weight), dtype)
+    values, weights = same_rank(values, weights)
+    values = _reduce_from(values, weights.ndim, reduce)
+    if not _broadcasts_to(weights.shape, values.shape):
+        raise ValueError(
+            f"{owner}: `sample_weight` of shape {weights.shape} does not fit values of shape {values.shape}."
+        )
+    weights = broadcast_to(weights, values.shape)
+    return _reduce_from(values * weights, 1, reduce), _reduce_from(weights, 1, reduce)
 
 
 def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
@@ -202,9 +319,9 @@ def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
         return False
 
 
-def _mean_over_axes(x: Tensor, first_axis: int) -> Tensor:
-    """The mean over every axis from ``first_axis`` on (``x`` itself if it has no such axis)."""
-    return x if x.ndim <= first_axis else C.mean(x, axis=tuple(range(first_axis, x.ndim)))
+def _reduce_from(x: Tensor, first_axis: int, reduce: Callable[..., Tensor]) -> Tensor:
+    """``reduce`` over every axis from ``first_axis`` on (``x`` itself if it has no such axis)."""
+    return x if x.ndim <= first_axis else reduce(x, axis=tuple(range(first_axis, x.ndim)))
 
 
 class MeanMetricWrapper(Mean):
@@ -229,10 +346,17 @@ class MeanMetricWrapper(Mean):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Metric:
+        """The wrapper a config describes; ``fn`` is a function's name, or Keras's ``{"config": name, ...}`` for it."""
         config = dict(config)
         if "fn" not in config:
             raise ValueError(f"{cls.__name__}.from_config: the config names no `fn`; received keys {sorted(config)}.")
-        return cls(lookup("metric function", config.pop("fn"), FUNCTIONS), **config)
+        fn = config.pop("fn")
+        name = fn.get("config") if isinstance(fn, dict) else fn
+        if not isinstance(name, str):
+            fail(
+                cls.__name__, "fn", "the name of a metric function, or a serialized function naming one", fn, TypeError
+            )
+        return cls(lookup("metric function", name, FUNCTIONS), **config)
 
 
 class FunctionMean(MeanMetricWrapper):

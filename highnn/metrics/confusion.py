@@ -1,8 +1,10 @@
-"""The confusion-matrix family: Precision, Recall and AUC from thresholded counts, and the F-scores.
+"""The confusion-matrix family: counts, Precision, Recall, AUC and the X-at-Y metrics, and the F-scores.
 
-Precision, Recall and AUC count weighted true/false positives and negatives
-at fixed thresholds (one grid comparison per batch, no host read); the
-F-scores count them per class at one threshold or at each row's maximum.
+The counts (TruePositives, ...), Precision, Recall, AUC and the metrics that
+maximise one rate under a bound on another (PrecisionAtRecall, ...) count
+weighted true/false positives and negatives at fixed thresholds (one grid
+comparison per batch, no host read); the F-scores count them per class at
+one threshold or at each row's maximum.
 """
 
 from __future__ import annotations
@@ -150,6 +152,86 @@ def _confusion_counts(
     )
 
 
+def _per_threshold(values: Tensor) -> Tensor:
+    """The one value at a single threshold, or the values at each threshold."""
+    return values[0] if values.shape[0] == 1 else values
+
+
+class _ConditionCount(Metric):
+    """The weighted count of one confusion-matrix cell at each threshold (default 0.5)."""
+
+    condition: ClassVar[str]  # "true_positives", "false_positives", "true_negatives" or "false_negatives"
+
+    def __init__(
+        self, thresholds: float | Sequence[float] | None = None, name: str | None = None, dtype: str | None = None
+    ) -> None:
+        parsed = _parse_thresholds(type(self).__name__, thresholds, 0.5)
+        super().__init__(name, dtype)
+        self.init_thresholds, self.thresholds = thresholds, parsed
+        self.accumulator = self.add_variable((len(parsed),), name="accumulator")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        counts = _confusion_counts(
+            y_true, y_pred, sample_weight, self.thresholds, self.dtype, clip=_evenly_spaced(self.thresholds)
+        )
+        self.accumulator.assign_add(getattr(counts, self.condition))
+
+    def result(self) -> Tensor:
+        """One count, or one per threshold when several were given."""
+        return _per_threshold(self.accumulator)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "thresholds": self.init_thresholds}
+
+
+class TruePositives(_ConditionCount):
+    """The (weighted) number of positive labels predicted positive (above the threshold).
+
+    >>> m = hn.metrics.TruePositives()
+    >>> m.update_state([0, 1, 1, 1], [1, 0, 1, 1])
+    >>> float(m.result())
+    2.0
+    """
+
+    condition = "true_positives"
+
+
+class FalsePositives(_ConditionCount):
+    """The (weighted) number of negative labels predicted positive.
+
+    >>> m = hn.metrics.FalsePositives()
+    >>> m.update_state([0, 1, 0, 0], [0, 0, 1, 1], sample_weight=[0, 0, 1, 0])
+    >>> float(m.result())
+    1.0
+    """
+
+    condition = "false_positives"
+
+
+class TrueNegatives(_ConditionCount):
+    """The (weighted) number of negative labels predicted negative (at or below the threshold).
+
+    >>> m = hn.metrics.TrueNegatives()
+    >>> m.update_state([0, 1, 0, 0], [1, 1, 0, 0])
+    >>> float(m.result())
+    2.0
+    """
+
+    condition = "true_negatives"
+
+
+class FalseNegatives(_ConditionCount):
+    """The (weighted) number of positive labels predicted negative.
+
+    >>> m = hn.metrics.FalseNegatives()
+    >>> m.update_state([0, 1, 1, 1], [0, 1, 0, 0])
+    >>> float(m.result())
+    2.0
+    """
+
+    condition = "false_negatives"
+
+
 class _PrecisionRecall(Metric):
     """Precision and Recall: true positives and one kind of error, at each threshold."""
 
@@ -188,8 +270,7 @@ class _PrecisionRecall(Metric):
 
     def result(self) -> Tensor:
         """One value, or one per threshold when several were given."""
-        values = safe_divide(self.true_positives, self.true_positives + getattr(self, self.error_name))
-        return values[0] if len(self.thresholds) == 1 else values
+        return _per_threshold(safe_divide(self.true_positives, self.true_positives + getattr(self, self.error_name)))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -378,6 +459,135 @@ def _interpolated_pr_area(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
     ratio = where(both_positive, safe_divide(predicted[:-1], maximum(predicted[1:], 0.0)), 1.0)
     increments = safe_divide(slope * (dtp + intercept * log(ratio)), maximum(tp[1:] + fn[1:], 0.0))
     return sum(increments, axis=0)
+
+
+# ------------------------------------------------ one rate under a bound on another
+class _RateAtRate(Metric):
+    """The best ``maximized`` rate over thresholds where the ``bounded`` rate is at least the given value.
+
+    Counts are taken at ``num_thresholds`` thresholds evenly spaced in [0, 1]
+    (just 0.5 when it is 1); with ``class_id`` only that class's column
+    counts. No feasible threshold gives 0.
+    """
+
+    bounded: ClassVar[str]  # the rate bounded below, also the constructor argument's name
+    maximized: ClassVar[str]
+
+    def __init__(
+        self, value: float, num_thresholds: int = 200, class_id: int | None = None, name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:  # fmt: skip
+        owner = type(self).__name__
+        value = check_number(owner, self.bounded, value, 0.0, 1.0)
+        self.num_thresholds = check_integer(owner, "num_thresholds", num_thresholds, 1)
+        self.class_id = None if class_id is None else check_integer(owner, "class_id", class_id, 0)
+        super().__init__(name, dtype)
+        self.value = value
+        setattr(self, self.bounded, value)  # as Keras: ``PrecisionAtRecall(0.8).recall == 0.8``
+        n = self.num_thresholds
+        self.thresholds = [0.5] if n == 1 else [i / (n - 1) for i in range(n)]
+        self.true_positives = self.add_variable((n,), name="true_positives")
+        self.false_positives = self.add_variable((n,), name="false_positives")
+        self.true_negatives = self.add_variable((n,), name="true_negatives")
+        self.false_negatives = self.add_variable((n,), name="false_negatives")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        counts = _confusion_counts(
+            y_true, y_pred, sample_weight, self.thresholds, self.dtype, class_id=self.class_id,
+            clip=self.num_thresholds > 1,
+        )  # fmt: skip
+        for state in ("true_positives", "false_positives", "true_negatives", "false_negatives"):
+            getattr(self, state).assign_add(getattr(counts, state))
+
+    def _rate(self, which: str) -> Tensor:
+        tp, fp, tn, fn = self.true_positives, self.false_positives, self.true_negatives, self.false_negatives
+        if which in ("recall", "sensitivity"):
+            return safe_divide(tp, tp + fn)
+        if which == "precision":
+            return safe_divide(tp, tp + fp)
+        return safe_divide(tn, tn + fp)  # specificity
+
+    def result(self) -> Tensor:
+        feasible = greater_equal(self._rate(self.bounded), self.value)
+        return reduce_max(where(feasible, self._rate(self.maximized), 0.0))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(), "class_id": self.class_id, "num_thresholds": self.num_thresholds,
+            self.bounded: self.value,
+        }  # fmt: skip
+
+
+class SensitivityAtSpecificity(_RateAtRate):
+    """The best sensitivity (recall) where specificity ``tn / (tn + fp)`` is at least ``specificity``.
+
+    >>> m = hn.metrics.SensitivityAtSpecificity(0.5)
+    >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+    >>> float(m.result())
+    0.5
+    """
+
+    bounded, maximized = "specificity", "sensitivity"
+
+    def __init__(
+        self, specificity: float, num_thresholds: int = 200, class_id: int | None = None, name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(specificity, num_thresholds, class_id, name, dtype)
+
+
+class SpecificityAtSensitivity(_RateAtRate):
+    """The best specificity where sensitivity (recall) is at least ``sensitivity``.
+
+    >>> m = hn.metrics.SpecificityAtSensitivity(0.5)
+    >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+    >>> round(float(m.result()), 4)
+    0.6667
+    """
+
+    bounded, maximized = "sensitivity", "specificity"
+
+    def __init__(
+        self, sensitivity: float, num_thresholds: int = 200, class_id: int | None = None, name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(sensitivity, num_thresholds, class_id, name, dtype)
+
+
+class PrecisionAtRecall(_RateAtRate):
+    """The best precision where recall is at least ``recall``.
+
+    >>> m = hn.metrics.PrecisionAtRecall(0.5)
+    >>> m.update_state([0, 0, 0, 1, 1], [0, 0.3, 0.8, 0.3, 0.8])
+    >>> float(m.result())
+    0.5
+    """
+
+    bounded, maximized = "recall", "precision"
+
+    def __init__(
+        self, recall: float, num_thresholds: int = 200, class_id: int | None = None, name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(recall, num_thresholds, class_id, name, dtype)
+
+
+class RecallAtPrecision(_RateAtRate):
+    """The best recall where precision is at least ``precision`` (0 where no threshold reaches it).
+
+    >>> m = hn.metrics.RecallAtPrecision(0.8)
+    >>> m.update_state([0, 0, 1, 1], [0, 0.5, 0.3, 0.9])
+    >>> float(m.result())
+    0.5
+    """
+
+    bounded, maximized = "precision", "recall"
+
+    def __init__(
+        self, precision: float, num_thresholds: int = 200, class_id: int | None = None, name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(precision, num_thresholds, class_id, name, dtype)
 
 
 # ------------------------------------------------------------- F-scores

@@ -1,22 +1,41 @@
-"""Regression metrics: the mean squared and absolute errors, their root, and the R2 score."""
+"""Regression metrics: mean errors of several kinds, their root, the cosine similarity and the R2 score.
+
+The per-example functions are the loss functions where ``highnn.losses`` has
+them; the percentage, logarithmic and log-cosh errors are computed here.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from highnn import losses
 from highnn.checks import check_choice, check_integer
 from highnn.graph import Tensor
 from highnn.metrics.base import (
+    EPSILON,
     FunctionMean,
     Metric,
     aligned,
     check_built,
+    float_dtype,
     safe_divide,
     value_rows,
 )
 from highnn.ops import composites as C
-from highnn.ops.primitives import broadcast_to, cast, reshape, sqrt, sum, to_tensor, where
+from highnn.ops.primitives import (
+    abs,
+    broadcast_to,
+    cast,
+    exp,
+    log1p,
+    maximum,
+    reshape,
+    sqrt,
+    sum,
+    to_tensor,
+    where,
+)
 
 
 def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
@@ -27,6 +46,35 @@ def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
 def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
     """Absolute errors averaged over the last axis: the loss function, one value per example."""
     return losses.mean_absolute_error(*value_rows(y_true, y_pred))
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
+    """``100 * |y_true - y_pred| / max(|y_true|, 1e-7)`` averaged over the last axis, one value per example."""
+    y_true, y_pred = value_rows(y_true, y_pred, float_dtype(y_pred))
+    return C.mean(abs((y_true - y_pred) / maximum(abs(y_true), EPSILON)), axis=-1) * 100.0
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
+    """Squared differences of ``log(1 + max(y, 1e-7))`` averaged over the last axis, one value per example."""
+    y_true, y_pred = value_rows(y_true, y_pred, float_dtype(y_pred))
+    return C.mean(C.square(log1p(maximum(y_pred, EPSILON)) - log1p(maximum(y_true, EPSILON))), axis=-1)
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
+    """``log(cosh(y_pred - y_true))`` averaged over the last axis, computed without overflow."""
+    y_true, y_pred = value_rows(y_true, y_pred, float_dtype(y_pred))
+    error = abs(y_pred - y_true)
+    return C.mean(error + log1p(exp(error * -2.0)) - math.log(2.0), axis=-1)
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
+    """The cosine of the angle between label and prediction vectors along ``axis`` (0 for a zero vector)."""
+    y_true, y_pred = aligned(y_true, y_pred, float_dtype(y_pred))
+    return sum(_l2_normalized(y_true, axis) * _l2_normalized(y_pred, axis), axis=axis)
+
+
+def _l2_normalized(x: Tensor, axis: int) -> Tensor:
+    return x / sqrt(maximum(sum(x * x, axis=axis, keepdims=True), EPSILON * EPSILON))
 
 
 class MeanSquaredError(FunctionMean):
@@ -57,6 +105,68 @@ class MeanAbsoluteError(FunctionMean):
 
     def __init__(self, name: str = "mean_absolute_error", dtype: str | None = None) -> None:
         super().__init__(name, dtype)
+
+
+class MeanAbsolutePercentageError(FunctionMean):
+    """The mean of absolute errors in percent of the labels.
+
+    >>> m = hn.metrics.MeanAbsolutePercentageError()
+    >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    >>> float(m.result())
+    250000000.0
+    """
+
+    function = staticmethod(mean_absolute_percentage_error)
+
+    def __init__(self, name: str = "mean_absolute_percentage_error", dtype: str | None = None) -> None:
+        super().__init__(name, dtype)
+
+
+class MeanSquaredLogarithmicError(FunctionMean):
+    """The mean of squared differences of ``log(1 + y)``.
+
+    >>> m = hn.metrics.MeanSquaredLogarithmicError()
+    >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    >>> round(float(m.result()), 5)
+    0.12011
+    """
+
+    function = staticmethod(mean_squared_logarithmic_error)
+
+    def __init__(self, name: str = "mean_squared_logarithmic_error", dtype: str | None = None) -> None:
+        super().__init__(name, dtype)
+
+
+class LogCoshError(FunctionMean):
+    """The mean of ``log(cosh(error))``: about half the squared error when small, the absolute error when large.
+
+    >>> m = hn.metrics.LogCoshError()
+    >>> m.update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])
+    >>> round(float(m.result()), 4)
+    0.1084
+    """
+
+    function = staticmethod(log_cosh)
+
+    def __init__(self, name: str = "logcosh", dtype: str | None = None) -> None:
+        super().__init__(name, dtype)
+
+
+class CosineSimilarity(FunctionMean):
+    """The mean cosine similarity between labels and predictions, vectors along ``axis``.
+
+    >>> m = hn.metrics.CosineSimilarity()
+    >>> m.update_state([[0, 1], [1, 1]], [[1, 0], [1, 1]])
+    >>> round(float(m.result()), 5)
+    0.5
+    """
+
+    function = staticmethod(cosine_similarity)
+
+    def __init__(self, name: str = "cosine_similarity", dtype: str | None = None, axis: int = -1) -> None:
+        axis = check_integer("CosineSimilarity", "axis", axis)
+        super().__init__(name, dtype, axis=axis)
+        self.axis = axis
 
 
 class RootMeanSquaredError(FunctionMean):
