@@ -176,7 +176,8 @@ def _windows(x: Array, window: tuple[int, ...], strides: tuple[int, ...], paddin
     if any(before or after for before, after in pads):
         x = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
     view = np.lib.stride_tricks.sliding_window_view(x, window, axis=tuple(range(1, x.ndim - 1)))
-    return view[(slice(None), *(slice(None, None, s) for s in strides))]
+    every_stride = (slice(None), *(slice(None, None, s) for s in strides))
+    return view[every_stride]
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here
