@@ -152,11 +152,14 @@ class SpatialDropout1D(Dropout):
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(rate, seed=seed, **kwargs)
 
+    def build(self, input_shape: Shape) -> None:
+        InputSpec(self.rank + 2).check(self.name, input_shape)  # before the seed's state variable is made
+        super().build(input_shape)
+
     def check_input(self, x: Tensor) -> None:
         InputSpec(self.rank + 2).check(self.name, x.shape)
 
     def mask_shape(self, input_shape: Shape) -> Shape:
-        InputSpec(self.rank + 2).check(self.name, input_shape)
         channel = 1 if self.data_format == "channels_first" else len(input_shape) - 1
         return tuple(n if axis in (0, channel) else 1 for axis, n in enumerate(input_shape))
 
