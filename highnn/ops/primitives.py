@@ -246,7 +246,8 @@ def _max_pool_vjp(
     g: Tensor, out: Tensor, x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
 ) -> Tensor:
     """Each window's adjoint goes to its first maximum in row-major window order, where PyTorch, JAX and TF send it."""
-    padded = _pad(x, pad_width=_pool_pad_width(x, window, strides, padding), value=-math.inf)
+    pad_width = _pool_pad_width(x, window, strides, padding)
+    padded = _pad(x, pad_width=pad_width, value=-math.inf) if any(w for pair in pad_width for w in pair) else x
     pieces: list[Tensor] = []
     claimed: Tensor | float = 0.0
     for index in _window_reads(window, strides, out.shape[1:-1]):
