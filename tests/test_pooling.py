@@ -130,6 +130,8 @@ def test_same_padding_averages_only_the_elements_inside_the_input(backend64: str
     x = np.arange(25.0).reshape(1, 5, 5, 1)
     out = layers.AveragePooling2D(2, padding="same")(x).numpy()[0, :, :, 0]
     np.testing.assert_allclose(out, [[3.0, 5.0, 6.5], [13.0, 15.0, 16.5], [20.5, 22.5, 24.0]], rtol=1e-15)
+    steps = layers.AveragePooling1D(2, strides=1, padding="same")(np.arange(4.0).reshape(1, 4, 1)).numpy()
+    np.testing.assert_array_equal(steps.ravel(), [0.5, 1.5, 2.5, 3.0])  # Keras's 1-D case: the last window is [3]
     worst = layers.MaxPooling2D(3, strides=2, padding="same")(-x - 1).numpy()[0, :, :, 0]  # padding never wins
     np.testing.assert_array_equal(worst, [[-1.0, -2.0, -4.0], [-6.0, -7.0, -9.0], [-16.0, -17.0, -19.0]])
 
