@@ -211,9 +211,14 @@ def stop_gradient(x: TensorLike) -> Tensor:
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
+def _pads(pad_width: tuple[tuple[int, int], ...]) -> bool:
+    """Whether ``pad_width`` adds anything."""
+    return any(before or after for before, after in pad_width)
+
+
 def _unpad(g: Tensor, pad_width: tuple[tuple[int, int], ...]) -> Tensor:
     """The part of ``g`` that is not padding: the VJP of ``pad``."""
-    if not any(before or after for before, after in pad_width):
+    if not _pads(pad_width):
         return g
     return _getitem(g, index=tuple(slice(before, n - after) for (before, after), n in zip(pad_width, g.shape)))
 
@@ -247,7 +252,7 @@ def _max_pool_vjp(
 ) -> Tensor:
     """Each window's adjoint goes to its first maximum in row-major window order, where PyTorch, JAX and TF send it."""
     pad_width = _pool_pad_width(x, window, strides, padding)
-    padded = _pad(x, pad_width=pad_width, value=-math.inf) if any(w for pair in pad_width for w in pair) else x
+    padded = _pad(x, pad_width=pad_width, value=-math.inf) if _pads(pad_width) else x
     pieces: list[Tensor] = []
     claimed: Tensor | float = 0.0
     for index in _window_reads(window, strides, out.shape[1:-1]):
