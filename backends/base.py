@@ -97,6 +97,16 @@ class Backend(Protocol):
     def random_uniform(self, seed: Array, /, *, shape: tuple[int, ...], dtype: str) -> Array: ...
     def random_normal(self, seed: Array, /, *, shape: tuple[int, ...], dtype: str) -> Array: ...
 
+    # padding and pooling windows; pooled inputs are channels-last, (batch, *spatial, channels), 1 to 3 spatial axes
+    def pad(self, x: Array, /, *, pad_width: tuple[tuple[int, int], ...], value: float) -> Array:
+        """``x`` with ``pad_width[i] = (before, after)`` elements of ``value`` added on axis i."""
+
+    def max_pool(self, x: Array, /, *, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        """The maximum of each window; "same" padding (see :func:`pool_padding`) never wins."""
+
+    def average_pool(self, x: Array, /, *, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        """The mean of each window over its elements inside ``x`` (padding is not counted, as in Keras and TF)."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
@@ -123,3 +133,34 @@ def parse_device(spec: str | None, backend: str) -> tuple[str, int]:
 
 class DeviceUnavailableError(RuntimeError):
     """The requested device is not there or the backend cannot use it."""
+
+
+# ------------------------------------------------------------ pooling geometry, shared by every backend
+def pool_padding(
+    spatial: Sequence[int], window: Sequence[int], strides: Sequence[int], padding: str
+) -> tuple[tuple[int, int], ...]:
+    """Per spatial axis, the (before, after) padding of Keras and TF: none for "valid"; for "same", just
+    enough for ``ceil(n / stride)`` windows, the odd element after."""
+    if padding == "valid":
+        return ((0, 0),) * len(spatial)
+    totals = [max((-(-n // s) - 1) * s + k - n, 0) for n, k, s in zip(spatial, window, strides)]
+    return tuple((total // 2, total - total // 2) for total in totals)
+
+
+def pool_output_shape(
+    spatial: Sequence[int], window: Sequence[int], strides: Sequence[int], padding: str
+) -> tuple[int, ...]:
+    """The number of windows along each spatial axis (zero or less: the window does not fit)."""
+    if padding == "valid":
+        return tuple((n - k) // s + 1 for n, k, s in zip(spatial, window, strides))
+    return tuple(-(-n // s) for n, s in zip(spatial, strides))
+
+
+def pool_counts(spatial: Sequence[int], window: Sequence[int], strides: Sequence[int], padding: str) -> np.ndarray:
+    """How many elements of the input each window covers, shaped ``(1, *windows, 1)`` to divide pooled sums."""
+    pads, sizes = pool_padding(spatial, window, strides, padding), pool_output_shape(spatial, window, strides, padding)
+    counts = np.ones(())
+    for n, k, s, (before, _), size in zip(spatial, window, strides, pads, sizes):
+        starts = np.arange(size) * s - before
+        counts = np.multiply.outer(counts, np.minimum(starts + k, n) - np.maximum(starts, 0))
+    return counts.reshape((1, *counts.shape, 1))

@@ -15,7 +15,16 @@ import jax.numpy as jnp
 import jax.scipy.special
 import numpy as np
 
-from highnn.backends.base import Array, Axis, Backend, DeviceUnavailableError, Index, parse_device
+from highnn.backends.base import (
+    Array,
+    Axis,
+    Backend,
+    DeviceUnavailableError,
+    Index,
+    parse_device,
+    pool_counts,
+    pool_padding,
+)
 
 #: how to get more devices of a kind than JAX sees
 _FIXES = {
@@ -130,11 +139,40 @@ class JaxBackend:
     def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
         return jax.random.normal(jax.random.key(seed), shape, _dtype(dtype))
 
+    # padding and pooling: one lax.reduce_window, which pads with its initial value (never the max, adds nothing)
+    @staticmethod
+    def pad(x: Array, pad_width: tuple[tuple[int, int], ...], value: float) -> Array:
+        return jnp.pad(x, pad_width, constant_values=value)
+
+    @staticmethod
+    def max_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        return _reduce_windows(x, -np.inf, jax.lax.max, window, strides, padding)
+
+    @staticmethod
+    def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        total = _reduce_windows(x, 0.0, jax.lax.add, window, strides, padding)
+        return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
         """``jax.jit`` of the whole step, donating the variables it replaces (unless ``jit=False``)."""
         return fn if jit is False else jax.jit(fn, donate_argnums=tuple(donate_argnums))
+
+
+def _reduce_windows(
+    x: Array,
+    initial: float,
+    reducer: Callable[[Array, Array], Array],
+    window: tuple[int, ...],
+    strides: tuple[int, ...],
+    padding: str,
+) -> Array:
+    """``reducer`` over each channels-last window; ``initial`` is a concrete identity, so JAX knows its VJP."""
+    pads = pool_padding(x.shape[1:-1], window, strides, padding)
+    return jax.lax.reduce_window(
+        x, np.array(initial, x.dtype), reducer, (1, *window, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0))
+    )
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from highnn.backends.base import Array, Axis, Backend, DeviceUnavailableError, Index, parse_device
+from highnn.backends.base import (
+    Array,
+    Axis,
+    Backend,
+    DeviceUnavailableError,
+    Index,
+    parse_device,
+    pool_counts,
+    pool_padding,
+)
 
 try:  # SciPy's erf is vectorised; the fallback is exact but loops in Python
     from scipy.special import erf as _erf
@@ -136,10 +145,39 @@ class NumpyBackend:
     def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
         return np.random.default_rng(int(seed)).standard_normal(shape, dtype=np.dtype(dtype))
 
+    # padding and pooling: a strided view of the windows, reduced over its window axes (no loop over pixels)
+    @staticmethod
+    def pad(x: Array, pad_width: tuple[tuple[int, int], ...], value: float) -> Array:
+        return np.pad(x, pad_width, constant_values=value)
+
+    @staticmethod
+    def max_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        return np.maximum.reduce(_windows(x, window, strides, padding, -np.inf), axis=_last(len(window)))
+
+    @staticmethod
+    def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        total = np.add.reduce(_windows(x, window, strides, padding, 0.0), axis=_last(len(window)))
+        return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
         return fn  # the generated plan is already the fastest NumPy form
+
+
+def _last(n: int) -> tuple[int, ...]:
+    """The last ``n`` axes."""
+    return tuple(range(-n, 0))
+
+
+def _windows(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str, fill: float) -> Array:
+    """A read-only view ``(batch, *windows, channels, *window)`` of ``x``'s pooling windows, padded with ``fill``."""
+    pads = pool_padding(x.shape[1:-1], window, strides, padding)
+    if any(before or after for before, after in pads):
+        x = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=fill)
+    view = np.lib.stride_tricks.sliding_window_view(x, window, axis=tuple(range(1, x.ndim - 1)))
+    every_stride = (slice(None), *(slice(None, None, s) for s in strides))
+    return view[every_stride]
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here

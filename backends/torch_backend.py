@@ -6,13 +6,24 @@ programs run under ``torch.no_grad()``: autograd is never asked.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from highnn.backends.base import Array, Axis, Backend, DeviceUnavailableError, Index, parse_device
+from highnn.backends.base import (
+    Array,
+    Axis,
+    Backend,
+    DeviceUnavailableError,
+    Index,
+    parse_device,
+    pool_counts,
+    pool_padding,
+)
 
 _DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -191,12 +202,52 @@ class TorchBackend:
         """A fresh generator on this device: the same seed gives the same numbers."""
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
+    # padding and pooling: torch pools channels-first and pads symmetrically, so inputs are permuted and padded first
+    @staticmethod
+    def pad(x: Array, pad_width: tuple[tuple[int, int], ...], value: float) -> Array:
+        return F.pad(x, _torch_pads(pad_width), value=value)
+
+    @staticmethod
+    def max_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        padded = _channels_first_padded(x, window, strides, padding, -torch.inf)
+        return _channels_last(_MAX_POOLS[len(window)](padded, window, strides))
+
+    def average_pool(self, x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
+        padded = _channels_first_padded(x, window, strides, padding, 0.0)
+        mean = _channels_last(_AVERAGE_POOLS[len(window)](padded, window, strides))
+        if padded.shape[2:] == x.shape[1:-1]:  # nothing padded: every window is whole
+            return mean
+        counts = pool_counts(x.shape[1:-1], window, strides, padding)  # padding is not counted
+        return mean * (math.prod(window) / self.asarray(counts, self.dtype(x)))
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
         """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
         plan = torch.no_grad()(fn)
         return torch.compile(plan, dynamic=False) if jit else plan
+
+
+_MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVERAGE_POOLS = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+
+
+def _torch_pads(pad_width: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """(before, after) per axis as ``F.pad`` wants them: flat, last axis first."""
+    return tuple(width for pair in reversed(pad_width) for width in pair)
+
+
+def _channels_first_padded(
+    x: torch.Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str, fill: float
+) -> torch.Tensor:
+    """``(batch, *spatial, channels)`` as ``(batch, channels, *spatial)``, with Keras's "same" padding of ``fill``."""
+    x = torch.movedim(x, -1, 1)
+    pads = pool_padding(x.shape[2:], window, strides, padding)
+    return F.pad(x, _torch_pads(pads), value=fill) if any(before or after for before, after in pads) else x
+
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return torch.movedim(x, 1, -1)
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here

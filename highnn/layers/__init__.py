@@ -8,8 +8,21 @@ from highnn.layers.attention import Attention, MultiHeadAttention
 from highnn.layers.core import Activation, Dense, Input, InputLayer
 from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
-from highnn.layers.regularization import Dropout, GaussianNoise
+from highnn.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)  # fmt: skip
+from highnn.layers.regularization import Dropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
 from highnn.layers.reshaping import Flatten, Reshape
+from highnn.layers.spatial import Cropping2D, UpSampling2D, ZeroPadding2D
 from highnn.registry import Registry
 
 #: the layer classes a saved model may name (nothing else is ever constructed); models register theirs too
@@ -17,6 +30,9 @@ LAYERS: Registry[Layer] = Registry("layer", Layer)
 LAYERS.register_all((InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
                      Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU))  # fmt: skip
 LAYERS.register_all((MultiHeadAttention, Attention))  # attention
+LAYERS.register_all((MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
+                     GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+                     ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D, SpatialDropout2D))  # fmt: skip
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -30,8 +46,10 @@ def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None
 
 
 __all__ = [
-    "ELU", "LAYERS", "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten",
-    "GaussianNoise", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "PReLU", "ReLU", "Reshape",
-    "Softmax", "deserialize", "serialize",
+    "ELU", "LAYERS", "Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "BatchNormalization",
+    "Cropping2D", "Dense", "Dropout", "Flatten", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
+    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "PReLU", "ReLU", "Reshape", "Softmax", "SpatialDropout1D",
+    "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "deserialize", "serialize",
 ]  # fmt: skip
 __all__ += ["Attention", "MultiHeadAttention"]  # attention

@@ -1,4 +1,4 @@
-"""Regularisation layers that act only while training: Dropout and GaussianNoise."""
+"""Regularisation layers that act only while training: Dropout, GaussianNoise, SpatialDropout1D/2D."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from highnn.checks import check_number, check_seed, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
-from highnn.layers.layer_utils import Shape
+from highnn.layers.layer_utils import InputSpec, Shape
+from highnn.layers.pooling import data_format_of
 from highnn.ops.primitives import random_normal, random_uniform, where
 from highnn.variables import Variable
 
@@ -134,3 +135,51 @@ def _check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
     if not valid:
         fail("Dropout", "noise_shape", "None or a tuple of positive integers and Nones", noise_shape)
     return tuple(None if n is None else int(n) for n in noise_shape)
+
+
+# ------------------------------------------------------------------ spatial dropout
+class SpatialDropout1D(Dropout):
+    """Dropout of whole channels: one keep/drop decision per example and channel, shared by every step, since
+    neighbouring steps of a feature map are too alike for independent dropout to regularise them.
+
+    >>> layer = hn.layers.SpatialDropout1D(0.5, seed=1)
+    >>> layer(np.ones((2, 5, 4)), training=True)  # each (example, channel) column is all 0 or all 2
+    """
+
+    rank = 1
+    data_format = "channels_last"
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def build(self, input_shape: Shape) -> None:
+        InputSpec(self.rank + 2).check(self.name, input_shape)  # before the seed's state variable is made
+        super().build(input_shape)
+
+    def check_input(self, x: Tensor) -> None:
+        InputSpec(self.rank + 2).check(self.name, x.shape)
+
+    def mask_shape(self, input_shape: Shape) -> Shape:
+        channel = 1 if self.data_format == "channels_first" else len(input_shape) - 1
+        return tuple(n if axis in (0, channel) else 1 for axis, n in enumerate(input_shape))
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["noise_shape"]
+        return config
+
+
+class SpatialDropout2D(SpatialDropout1D):
+    """Dropout of whole feature maps: one keep/drop decision per example and channel, shared by every pixel.
+
+    >>> hn.layers.SpatialDropout2D(0.5, seed=1)(np.ones((2, 3, 3, 4)), training=True)
+    """
+
+    rank = 2
+
+    def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any) -> None:
+        self.data_format = data_format_of("SpatialDropout2D", data_format)
+        super().__init__(rate, seed=seed, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "data_format": self.data_format}

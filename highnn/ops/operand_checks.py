@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from highnn.backends import DTYPES, FLOAT_DTYPES
+from highnn.backends.base import pool_output_shape
 
 if TYPE_CHECKING:
     from highnn.graph import Tensor
@@ -124,3 +125,35 @@ def check_random(name: str, seed: Tensor, shape: tuple[int, ...], dtype: str) ->
         raise TypeError(f"{name}: the seed must be an integer scalar, received {seed.dtype} of shape {seed.shape}.")
     if dtype not in FLOAT_DTYPES:
         raise ValueError(f"{name}: dtype must be one of {FLOAT_DTYPES}, received {dtype!r}.")
+
+
+# ------------------------------------------------------------------ padding and pooling
+def check_pad(name: str, x: Tensor, pad_width: tuple[tuple[int, int], ...], value: float) -> None:
+    valid = len(pad_width) == x.ndim and all(
+        len(pair) == 2 and all(isinstance(w, int) and w >= 0 for w in pair) for pair in pad_width
+    )
+    if not valid:
+        raise ValueError(
+            f"{name}: `pad_width` must hold one (before, after) pair of non-negative integers per axis of shape "
+            f"{x.shape}, received {pad_width!r}."
+        )
+
+
+def check_pool(name: str, x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> None:
+    check_float(name, x)
+    if x.ndim not in (3, 4, 5):
+        raise ValueError(
+            f"{name}: expected a (batch, *spatial, channels) input with 1 to 3 spatial axes, received shape {x.shape}."
+        )
+    for argument, sizes in (("window", window), ("strides", strides)):
+        if len(sizes) != x.ndim - 2 or not all(isinstance(n, int) and n > 0 for n in sizes):
+            raise ValueError(
+                f"{name}: `{argument}` must be {x.ndim - 2} positive integers (one per spatial axis of shape "
+                f"{x.shape}), received {sizes!r}."
+            )
+    if padding not in ("valid", "same"):
+        raise ValueError(f"{name}: `padding` must be 'valid' or 'same', received {padding!r}.")
+    if min(pool_output_shape(x.shape[1:-1], window, strides, padding)) <= 0:
+        raise ValueError(
+            f"{name}: the window {window} does not fit in the spatial shape {x.shape[1:-1]} with 'valid' padding."
+        )

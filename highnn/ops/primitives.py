@@ -17,11 +17,16 @@ softmax, sigmoid, ...) is composed from these in ``highnn.ops.composites``.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from highnn.backends.base import pool_counts, pool_padding
+from highnn.checks import check_choice, fail, is_integer
 from highnn.graph import (
     PRIMITIVES,
     Axis,
@@ -42,6 +47,8 @@ from highnn.ops.operand_checks import (
     check_getitem,
     check_log_softmax,
     check_matmul,
+    check_pad,
+    check_pool,
     check_random,
     check_reduce,
     check_reshape,
@@ -198,3 +205,137 @@ def cast(x: TensorLike, dtype: str) -> Tensor:
 def stop_gradient(x: TensorLike) -> Tensor:
     """The value of ``x``, treated as a constant by backprop."""
     return to_tensor(x).detach()
+
+
+# ------------------------------------------------------------------ padding and pooling
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def _pads(pad_width: tuple[tuple[int, int], ...]) -> bool:
+    """Whether ``pad_width`` adds anything."""
+    return any(before or after for before, after in pad_width)
+
+
+def _unpad(g: Tensor, pad_width: tuple[tuple[int, int], ...]) -> Tensor:
+    """The part of ``g`` that is not padding: the VJP of ``pad``."""
+    if not _pads(pad_width):
+        return g
+    return _getitem(g, index=tuple(slice(before, n - after) for (before, after), n in zip(pad_width, g.shape)))
+
+
+def _pool_pad_width(
+    x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> tuple[tuple[int, int], ...]:
+    """The padding of every axis of a channels-last input: Keras's "same" padding on the spatial axes only."""
+    return ((0, 0), *pool_padding(x.shape[1:-1], window, strides, padding), (0, 0))
+
+
+def _window_reads(window: tuple[int, ...], strides: tuple[int, ...], sizes: tuple[int, ...]) -> Iterator[Any]:
+    """Per position in the window, row-major, the index that reads it from every window of the padded input at once."""
+    for offset in itertools.product(*map(range, window)):
+        yield (slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, sizes)), slice(None))
+
+
+def _scatter_windows(
+    pieces: list[Tensor], x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> Tensor:
+    """The adjoint of reading every window: ``pieces[i]``, the adjoint of window position i, summed back in place."""
+    pad_width = _pool_pad_width(x, window, strides, padding)
+    shape = tuple(n + before + after for n, (before, after) in zip(x.shape, pad_width))
+    reads = _window_reads(window, strides, pieces[0].shape[1:-1])
+    scattered = [unindex(piece, shape=shape, index=index) for piece, index in zip(pieces, reads)]
+    return _unpad(functools.reduce(add, scattered), pad_width)
+
+
+def _max_pool_vjp(
+    g: Tensor, out: Tensor, x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> Tensor:
+    """Each window's adjoint goes to its first maximum in row-major window order, where PyTorch, JAX and TF send it."""
+    pad_width = _pool_pad_width(x, window, strides, padding)
+    padded = _pad(x, pad_width=pad_width, value=-math.inf) if _pads(pad_width) else x
+    pieces: list[Tensor] = []
+    claimed: Tensor | float = 0.0
+    for index in _window_reads(window, strides, out.shape[1:-1]):
+        first = cast(equal(_getitem(padded, index=index), out), x.dtype) * (1.0 - claimed)
+        claimed = first + claimed
+        pieces.append(g * first)
+    return _scatter_windows(pieces, x, window, strides, padding)
+
+
+def _average_pool_vjp(
+    g: Tensor, out: Tensor, x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> Tensor:
+    """Each window's adjoint, divided by the number of input elements it covers, goes to each of them."""
+    share = g / to_tensor(pool_counts(x.shape[1:-1], window, strides, padding), x.dtype)
+    return _scatter_windows([share] * math.prod(window), x, window, strides, padding)
+
+
+# fmt: off
+_pad: Primitive = _define("pad", 1, check_pad, lambda g, out, x, pad_width, value: _unpad(g, pad_width))
+_max_pool: Primitive = _define("max_pool", 1, check_pool, _max_pool_vjp)
+_average_pool: Primitive = _define("average_pool", 1, check_pool, _average_pool_vjp)
+# fmt: on
+
+
+def pad(x: TensorLike, pad_width: Any, mode: str = "constant", constant_values: float | None = None) -> Tensor:
+    """Pad with ``constant_values`` (0 by default); ``pad_width`` is one (before, after) pair per axis, or one pair
+    or one integer for every axis, as in NumPy. Only ``mode="constant"`` is supported."""
+    x = to_tensor(x)
+    check_choice("pad", "mode", mode, ("constant",))
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width), (x.ndim, 2)).tolist()
+    except ValueError:
+        fail("pad", "pad_width", f"one (before, after) pair per axis of shape {x.shape}", pad_width)
+    return _pad(x, pad_width=tuple(map(tuple, widths)), value=0.0 if constant_values is None else constant_values)
+
+
+def max_pool(
+    inputs: TensorLike,
+    pool_size: int | tuple[int, ...],
+    strides: int | tuple[int, ...] | None = None,
+    padding: str = "valid",
+    data_format: str | None = None,
+) -> Tensor:
+    """The maximum of each ``pool_size`` window, moved by ``strides`` (``pool_size`` by default) along the 1 to 3
+    spatial axes; ``padding="same"`` keeps ``ceil(size / stride)`` windows. Channels last unless ``data_format``
+    says ``"channels_first"``."""
+    return _pool(_max_pool, inputs, pool_size, strides, padding, data_format)
+
+
+def average_pool(
+    inputs: TensorLike,
+    pool_size: int | tuple[int, ...],
+    strides: int | tuple[int, ...] | None = None,
+    padding: str = "valid",
+    data_format: str | None = None,
+) -> Tensor:
+    """The mean of each window (as :func:`max_pool`); with ``padding="same"`` the padding is not counted."""
+    return _pool(_average_pool, inputs, pool_size, strides, padding, data_format)
+
+
+def _pool(
+    primitive: Primitive,
+    inputs: TensorLike,
+    pool_size: int | tuple[int, ...],
+    strides: int | tuple[int, ...] | None,
+    padding: str,
+    data_format: str | None,
+) -> Tensor:
+    x = to_tensor(inputs)
+    data_format = check_choice(primitive.name, "data_format", data_format or "channels_last", DATA_FORMATS)
+    window = _per_spatial_axis(pool_size, x.ndim - 2)
+    steps = window if strides is None else _per_spatial_axis(strides, x.ndim - 2)
+    channels_first = data_format == "channels_first" and x.ndim > 2
+    if channels_first:
+        x = _transpose(x, axes=(0, *range(2, x.ndim), 1))
+    out = primitive(x, window=window, strides=steps, padding=padding.lower() if isinstance(padding, str) else padding)
+    return _transpose(out, axes=(0, out.ndim - 1, *range(1, out.ndim - 1))) if channels_first else out
+
+
+def _per_spatial_axis(value: Any, rank: int) -> Any:
+    """An integer repeated ``rank`` times, a sequence as a tuple of ints; anything else as is, for the check to name."""
+    if is_integer(value):
+        return (int(value),) * rank
+    if isinstance(value, (list, tuple)):
+        return tuple(int(n) if is_integer(n) else n for n in value)
+    return value

@@ -443,5 +443,94 @@ _RECORDS = [
     _random_record("random_normal", Distribution(low=-math.inf, high=math.inf, mean=0.0, std=1.0)),
 ]
 
+
+# ---------------------------------------------------------------- padding and pooling
+def distinct(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Values at least 0.1 apart, in random order: every pooling window has one clear maximum."""
+    return rng.permutation(math.prod(shape)).reshape(shape) * 0.1 - 0.05 * math.prod(shape)
+
+
+#: (input shape, window, strides, padding): 1-D to 3-D, overlapping and not, "same" with odd and even padding
+POOL_CASES = [
+    ((2, 5, 3), (2,), (2,), "valid"),
+    ((2, 7, 2), (3,), (2,), "same"),
+    ((2, 4, 4, 3), (2, 2), (2, 2), "valid"),
+    ((2, 5, 4, 1), (2, 3), (1, 2), "valid"),
+    ((1, 5, 5, 2), (3, 3), (2, 2), "same"),
+    ((1, 4, 5, 2), (2, 2), (3, 1), "same"),
+    ((1, 4, 4, 4, 2), (2, 2, 2), (2, 2, 2), "valid"),
+    ((1, 3, 4, 5, 1), (2, 2, 3), (1, 2, 2), "same"),
+]
+
+
+def _pool_windows(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> np.ndarray:
+    """Every window of ``x`` as an array ``(batch, *windows, channels, *window)``, with padding as NaN (an
+    independent reference: one Python loop over the windows, padding computed from the Keras formula)."""
+    spatial = x.shape[1:-1]
+    if padding == "same":
+        sizes = [-(-n // s) for n, s in zip(spatial, strides)]
+        totals = [max((m - 1) * s + k - n, 0) for m, n, k, s in zip(sizes, spatial, window, strides)]
+        x = np.pad(x, [(0, 0), *((t // 2, t - t // 2) for t in totals), (0, 0)], constant_values=np.nan)
+    else:
+        sizes = [(n - k) // s + 1 for n, k, s in zip(spatial, window, strides)]
+    out = np.empty((x.shape[0], *sizes, x.shape[-1], *window))
+    for position in np.ndindex(*sizes):
+        corner = [p * s for p, s in zip(position, strides)]
+        block = x[(slice(None), *(slice(c, c + k) for c, k in zip(corner, window)), slice(None))]
+        out[(slice(None), *position)] = np.moveaxis(block, -1, 1)
+    return out
+
+
+def _max_pool(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> np.ndarray:
+    return np.nanmax(_pool_windows(x, window, strides, padding), axis=tuple(range(-len(window), 0)))
+
+
+def _average_pool(x: np.ndarray, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> np.ndarray:
+    return np.nanmean(_pool_windows(x, window, strides, padding), axis=tuple(range(-len(window), 0)))
+
+
+def _pool_record(name: str, reference: Callable[..., Any]) -> OpRecord:
+    """A pooling record over ``POOL_CASES``; its samples have no ties (max pooling's tie rule is tested apart)."""
+
+    def sample_inputs(rng: np.random.Generator) -> list[Sample]:
+        return [
+            Sample((distinct(rng, shape),), {"window": window, "strides": strides, "padding": padding})
+            for shape, window, strides, padding in POOL_CASES
+        ]
+
+    def error(shape: tuple[int, ...], window: Any, padding: str = "valid", dtype: Any = np.float64) -> Sample:
+        return Sample((np.ones(shape, dtype),), {"window": window, "strides": (1,) * len(window), "padding": padding})
+
+    errors = (
+        ErrorInput(error((2, 4, 1), (2,), dtype=np.int32), TypeError, r"expected a float tensor"),
+        ErrorInput(error((4, 1), (2,)), ValueError, r"1 to 3 spatial axes, received shape \(4, 1\)"),
+        ErrorInput(error((2, 4, 4, 1), (2,)), ValueError, r"`window` must be 2 positive integers.*received \(2,\)"),
+        ErrorInput(error((2, 4, 1), (0,)), ValueError, r"`window` must be 1 positive integers"),
+        ErrorInput(error((2, 4, 1), (2,), "full"), ValueError, r"`padding` must be 'valid' or 'same', received 'full'"),
+        ErrorInput(error((2, 3, 1), (4,)), ValueError, r"window \(4,\) does not fit in the spatial shape \(3,\)"),
+    )
+    return OpRecord(name, sample_inputs, reference, errors=errors)
+
+
+PAD_CASES = [((2, 3), ((1, 2), (0, 1)), 0.0), ((2, 3, 4), ((0, 0), (2, 1), (1, 0)), -1.5), ((3,), ((0, 0),), 0.0)]
+
+_RECORDS += [
+    OpRecord(
+        "pad",
+        lambda rng: [Sample((centered(rng, shape),), {"pad_width": w, "value": v}) for shape, w, v in PAD_CASES],
+        lambda x, pad_width, value: np.pad(x, pad_width, constant_values=value),
+        errors=(
+            ErrorInput(Sample((np.ones((2, 3)),), {"pad_width": ((1, 1),), "value": 0.0}), ValueError, r"`pad_width`"),
+            ErrorInput(
+                Sample((np.ones(3),), {"pad_width": ((-1, 0),), "value": 0.0}),
+                ValueError,
+                r"non-negative integers per axis of shape \(3,\), received \(\(-1, 0\),\)",
+            ),
+        ),
+    ),
+    _pool_record("max_pool", _max_pool),
+    _pool_record("average_pool", _average_pool),
+]
+
 #: primitive name -> its record
 RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}

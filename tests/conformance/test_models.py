@@ -167,3 +167,37 @@ def test_attention_model_agrees_across_backends() -> None:
             np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
     assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
     assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
+# ------------------------------------------------------------------ pooled models
+def pooled(pooling: Callable[[], layers.Layer]) -> Callable[[], hn.Sequential]:
+    """Dense features seen as a sequence of 4 steps of 3 channels, pooled, then a Dense read-out."""
+
+    def build() -> hn.Sequential:
+        hn.utils.set_random_seed(11)
+        return hn.Sequential([
+            hn.Input((5,)), layers.Dense(12, activation="tanh"), layers.Reshape((4, 3)), pooling(),
+            layers.Flatten(), layers.Dense(3),
+        ])  # fmt: skip
+
+    return build
+
+
+POOLED_CASES = {
+    "pooling-max": (pooled(lambda: layers.MaxPooling1D(2)), "mse", "regression"),
+    "pooling-average-same": (
+        pooled(lambda: layers.AveragePooling1D(3, strides=2, padding="same")),
+        "mse",
+        "regression",
+    ),
+    "pooling-global-average": (pooled(layers.GlobalAveragePooling1D), "mse", "regression"),
+}
+CASES.update(POOLED_CASES)  # after the parametrizations above were made: the two tests below run them
+
+
+@pytest.mark.parametrize("case", sorted(POOLED_CASES))
+def test_pooled_model_gradients_agree_across_backends(case: str) -> None:
+    test_model_gradients_agree_across_backends(case)
+
+
+@pytest.mark.parametrize("case", sorted(POOLED_CASES))
+def test_one_epoch_of_fit_of_a_pooled_model_gives_the_same_weights(case: str) -> None:
+    test_one_epoch_of_fit_gives_the_same_weights(case)
