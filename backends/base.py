@@ -97,6 +97,23 @@ class Backend(Protocol):
     def random_uniform(self, seed: Array, /, *, shape: tuple[int, ...], dtype: str) -> Array: ...
     def random_normal(self, seed: Array, /, *, shape: tuple[int, ...], dtype: str) -> Array: ...
 
+    # convolution (channels last: input (batch, *spatial, channels), kernel (*window, channels / groups, filters))
+    def conv_general(
+        self,
+        x: Array,
+        kernel: Array,
+        /,
+        *,
+        strides: tuple[int, ...],
+        padding: tuple[tuple[int, int], ...],
+        lhs_dilation: tuple[int, ...],
+        rhs_dilation: tuple[int, ...],
+        feature_group_count: int,
+    ) -> Array:
+        """``jax.lax.conv_general_dilated`` in channels-last layout: the input dilated by ``lhs_dilation``,
+        padded by ``padding`` (negative entries crop), correlated with the kernel dilated by ``rhs_dilation``
+        at ``strides``; the channels split into ``feature_group_count`` independent groups."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
