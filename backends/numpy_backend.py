@@ -28,12 +28,12 @@ def _dilate_and_pad(x: np.ndarray, padding: tuple[tuple[int, int], ...], dilatio
         spaced = np.zeros(
             (x.shape[0], *((n - 1) * d + 1 for n, d in zip(x.shape[1:-1], dilation)), x.shape[-1]), x.dtype
         )
-        spaced[(slice(None), *(slice(None, None, d) for d in dilation))] = x
+        spaced[(slice(None),) + tuple(slice(None, None, d) for d in dilation)] = x
         x = spaced
     if any(lo or hi for lo, hi in padding):
         grown = [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding] + [(0, 0)]
-        x = np.pad(x, grown)[(slice(None), *(slice(max(-lo, 0), x.shape[i + 1] + max(lo, 0) + hi)
-                                              for i, (lo, hi) in enumerate(padding)))]  # fmt: skip
+        kept = tuple(slice(max(-lo, 0), n + max(lo, 0) + hi) for n, (lo, hi) in zip(x.shape[1:], padding))
+        x = np.pad(x, grown)[(slice(None),) + kept]
     return x
 
 

@@ -211,7 +211,7 @@ class TorchBackend:
         x = x.movedim(-1, 1)
         if any(d > 1 for d in lhs_dilation):
             spaced = x.new_zeros((*x.shape[:2], *((n - 1) * d + 1 for n, d in zip(x.shape[2:], lhs_dilation))))
-            spaced[(slice(None), slice(None), *(slice(None, None, d) for d in lhs_dilation))] = x
+            spaced[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dilation)] = x
             x = spaced
         even = all(lo == hi >= 0 for lo, hi in padding)
         if not even:

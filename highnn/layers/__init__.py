@@ -4,6 +4,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from highnn.layers.convolutional import (
+    CONVOLUTION_LAYERS,
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
+    DepthwiseConv2D,
+    SeparableConv2D,
+)
 from highnn.layers.core import Activation, Dense, Input, InputLayer
 from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
@@ -15,6 +26,7 @@ from highnn.registry import Registry
 LAYERS: Registry[Layer] = Registry("layer", Layer)
 LAYERS.register_all((InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
                      Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU))  # fmt: skip
+LAYERS.register_all(CONVOLUTION_LAYERS)
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -32,3 +44,7 @@ __all__ = [
     "GaussianNoise", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "PReLU", "ReLU", "Reshape",
     "Softmax", "deserialize", "serialize",
 ]  # fmt: skip
+
+# convolution
+__all__ += ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "DepthwiseConv2D",
+            "SeparableConv2D"]  # fmt: skip

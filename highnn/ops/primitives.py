@@ -50,7 +50,6 @@ from highnn.ops.operand_checks import (
     check_transpose,
     check_unindex,
     check_where,
-    conv_output_spatial,
     dilated_size,
 )
 
@@ -365,6 +364,20 @@ def depthwise_conv(
     return conv(inputs, kernel.reshape(*window, 1, channels * multiplier), strides, padding, data_format, dilation_rate)
 
 
+def separable_conv(
+    inputs: TensorLike,
+    depthwise_kernel: TensorLike,
+    pointwise_kernel: TensorLike,
+    strides: int | tuple[int, ...] = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: int | tuple[int, ...] = 1,
+) -> Tensor:
+    """A depthwise convolution followed by a pointwise (window 1) one that mixes the channels."""
+    depthwise = depthwise_conv(inputs, depthwise_kernel, strides, padding, data_format, dilation_rate)
+    return conv(depthwise, pointwise_kernel, 1, "valid", data_format)
+
+
 def conv_transpose(
     inputs: TensorLike,
     kernel: TensorLike,
@@ -413,24 +426,3 @@ def transpose_padding(padding: str, window: int, stride: int, dilation: int, ext
     total = stride + reach - 2 if extra is None else reach + reach % 2 - 2 + extra
     low = min(total // 2 + total % 2, reach - 1)
     return low, total - low
-
-
-def conv_output_shape(
-    input_shape: tuple[int | None, ...],
-    window: tuple[int, ...],
-    filters: int,
-    strides: tuple[int, ...],
-    padding: str,
-    dilation: tuple[int, ...],
-    data_format: str,
-) -> tuple[int | None, ...]:
-    """The output shape of :func:`conv` for ``input_shape`` (unknown sizes stay None)."""
-    first = data_format == "channels_first"
-    spatial = input_shape[2:] if first else input_shape[1:-1]
-    sizes = tuple(
-        None
-        if n is None
-        else conv_output_spatial((n,), (k,), (s,), conv_padding(padding, (n,), (k,), (s,), (d,)), (1,), (d,))[0]
-        for n, k, s, d in zip(spatial, window, strides, dilation)
-    )
-    return (input_shape[0], filters, *sizes) if first else (input_shape[0], *sizes, filters)
