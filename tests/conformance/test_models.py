@@ -138,9 +138,8 @@ def image_cnn() -> hn.Sequential:
     hn.utils.set_random_seed(11)
     return hn.Sequential([
         hn.Input((6, 6, 2)),
-        layers.Conv2D(3, 3, padding="same", activation="tanh"),
-        layers.DepthwiseConv2D(2, strides=2, depth_multiplier=2),
-        layers.SeparableConv2D(4, 2, padding="same", activation="relu"),
+        layers.Conv2D(4, 3, padding="same", groups=2, activation="tanh"),
+        layers.DepthwiseConv2D(2, strides=2, activation="relu"),
         layers.Conv2DTranspose(2, 2, strides=2, data_format="channels_first"),
         layers.Flatten(),
         layers.Dense(3, activation="softmax"),
@@ -151,8 +150,7 @@ def sequence_cnn() -> hn.Sequential:
     hn.utils.set_random_seed(11)
     return hn.Sequential([
         hn.Input((7, 3)),
-        layers.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="gelu"),
-        layers.Conv1D(4, 2, strides=2, groups=2),
+        layers.Conv1D(4, 3, strides=2, padding="causal", activation="gelu"),
         layers.Flatten(),
         layers.Dense(3),
     ])  # fmt: skip
