@@ -173,7 +173,9 @@ class NumpyBackend:
         windows = windows[(slice(None), *(slice(None, None, s) for s in strides), slice(None))
                           + tuple(slice(None, None, d) for d in rhs_dilation)]  # fmt: skip
         out_shape = windows.shape[: rank + 1]
-        rows = windows.reshape(math.prod(out_shape), groups, per_group * math.prod(window)).transpose(1, 0, 2)
+        # one copy, into the layout a batched BLAS call wants: (groups, positions, in/groups x window)
+        grouped = windows.reshape(*out_shape, groups, per_group, *window)
+        rows = np.moveaxis(grouped, rank + 1, 0).reshape(groups, math.prod(out_shape), per_group * math.prod(window))
         matrix = kernel.reshape(*window, per_group, groups, filters // groups)
         matrix = matrix.transpose(rank + 1, rank, *range(rank), rank + 2).reshape(groups, -1, filters // groups)
         return np.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
