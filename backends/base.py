@@ -107,6 +107,23 @@ class Backend(Protocol):
     def average_pool(self, x: Array, /, *, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
         """The mean of each window over its elements inside ``x`` (padding is not counted, as in Keras and TF)."""
 
+    # convolution (channels last: input (batch, *spatial, channels), kernel (*window, channels / groups, filters))
+    def conv_general(
+        self,
+        x: Array,
+        kernel: Array,
+        /,
+        *,
+        strides: tuple[int, ...],
+        padding: tuple[tuple[int, int], ...],
+        lhs_dilation: tuple[int, ...],
+        rhs_dilation: tuple[int, ...],
+        feature_group_count: int,
+    ) -> Array:
+        """``jax.lax.conv_general_dilated`` in channels-last layout: the input dilated by ``lhs_dilation``,
+        padded by ``padding`` (negative entries crop), correlated with the kernel dilated by ``rhs_dilation``
+        at ``strides``; the channels split into ``feature_group_count`` independent groups."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -153,6 +153,32 @@ class JaxBackend:
         total = _reduce_windows(x, 0.0, jax.lax.add, window, strides, padding)
         return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
 
+    @staticmethod
+    def conv_general(
+        x: Array,
+        kernel: Array,
+        strides: tuple[int, ...],
+        padding: tuple[tuple[int, int], ...],
+        lhs_dilation: tuple[int, ...],
+        rhs_dilation: tuple[int, ...],
+        feature_group_count: int,
+    ) -> Array:
+        rank = x.ndim - 2
+        spatial = tuple(range(1, rank + 1))
+        layout = jax.lax.ConvDimensionNumbers(  # (batch, feature, *spatial) positions of each operand
+            lhs_spec=(0, rank + 1, *spatial), rhs_spec=(rank + 1, rank, *range(rank)), out_spec=(0, rank + 1, *spatial)
+        )
+        return jax.lax.conv_general_dilated(
+            x,
+            kernel,
+            window_strides=strides,
+            padding=padding,
+            lhs_dilation=lhs_dilation,
+            rhs_dilation=rhs_dilation,
+            dimension_numbers=layout,
+            feature_group_count=feature_group_count,
+        )
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

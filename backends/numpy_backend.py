@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from highnn.backends.base import (
     Array,
@@ -27,6 +28,22 @@ except ImportError:  # pragma: no cover - exercised only without SciPy
 
 _SAME_WIDTH_INTEGER = {2: np.int16, 4: np.int32, 8: np.int64}
 _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
+
+
+def _dilate_and_pad(x: np.ndarray, padding: tuple[tuple[int, int], ...], dilation: tuple[int, ...]) -> np.ndarray:
+    """``x`` with ``dilation - 1`` zeros between neighbours and ``padding`` zeros (negative: cropped) on its
+    spatial axes (all but the first and the last)."""
+    if any(d > 1 for d in dilation):
+        spaced = np.zeros(
+            (x.shape[0], *((n - 1) * d + 1 for n, d in zip(x.shape[1:-1], dilation)), x.shape[-1]), x.dtype
+        )
+        spaced[(slice(None),) + tuple(slice(None, None, d) for d in dilation)] = x
+        x = spaced
+    if any(lo or hi for lo, hi in padding):
+        grown = [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding] + [(0, 0)]
+        kept = tuple(slice(max(-lo, 0), n + max(lo, 0) + hi) for n, (lo, hi) in zip(x.shape[1:], padding))
+        x = np.pad(x, grown)[(slice(None),) + kept]
+    return x
 
 
 class NumpyBackend:
@@ -158,6 +175,33 @@ class NumpyBackend:
     def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
         total = np.add.reduce(_windows(x, window, strides, padding, 0.0), axis=_last(len(window)))
         return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
+
+    @staticmethod
+    def conv_general(
+        x: Array,
+        kernel: Array,
+        strides: tuple[int, ...],
+        padding: tuple[tuple[int, int], ...],
+        lhs_dilation: tuple[int, ...],
+        rhs_dilation: tuple[int, ...],
+        feature_group_count: int,
+    ) -> Array:
+        """im2col and one (grouped) GEMM: every window of the padded input is a row, the kernel a matrix."""
+        rank, groups = x.ndim - 2, feature_group_count
+        *window, per_group, filters = kernel.shape
+        spatial = tuple(range(1, rank + 1))
+        padded = _dilate_and_pad(x, padding, lhs_dilation)
+        reach = tuple((k - 1) * d + 1 for k, d in zip(window, rhs_dilation))
+        windows = sliding_window_view(padded, reach, axis=spatial)  # (batch, *positions, channels, *reach)
+        windows = windows[(slice(None), *(slice(None, None, s) for s in strides), slice(None))
+                          + tuple(slice(None, None, d) for d in rhs_dilation)]  # fmt: skip
+        out_shape = windows.shape[: rank + 1]
+        # one copy, into the layout a batched BLAS call wants: (groups, positions, in/groups x window)
+        grouped = windows.reshape(*out_shape, groups, per_group, *window)
+        rows = np.moveaxis(grouped, rank + 1, 0).reshape(groups, math.prod(out_shape), per_group * math.prod(window))
+        matrix = kernel.reshape(*window, per_group, groups, filters // groups)
+        matrix = matrix.transpose(rank + 1, rank, *range(rank), rank + 2).reshape(groups, -1, filters // groups)
+        return np.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
 
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None

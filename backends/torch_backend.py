@@ -99,6 +99,9 @@ def _forward_steps(index: Index, shape: tuple[int, ...]) -> tuple[Index, tuple[i
     return tuple(forward), tuple(flips)
 
 
+_CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
 class TorchBackend:
     """Arrays are ``torch.Tensor``; programs run eagerly under ``torch.no_grad()``."""
 
@@ -219,6 +222,38 @@ class TorchBackend:
             return mean
         counts = pool_counts(x.shape[1:-1], window, strides, padding)  # padding is not counted
         return mean * (math.prod(window) / self.asarray(counts, self.dtype(x)))
+
+    @staticmethod
+    def conv_general(
+        x: Array,
+        kernel: Array,
+        strides: tuple[int, ...],
+        padding: tuple[tuple[int, int], ...],
+        lhs_dilation: tuple[int, ...],
+        rhs_dilation: tuple[int, ...],
+        feature_group_count: int,
+    ) -> Array:
+        """``F.conv{1,2,3}d`` on a channels-first view; input dilation by zero insertion, uneven or negative
+        padding by ``F.pad`` (which crops where it is negative)."""
+        rank = x.ndim - 2
+        x = x.movedim(-1, 1)
+        if any(d > 1 for d in lhs_dilation):
+            spaced = x.new_zeros((*x.shape[:2], *((n - 1) * d + 1 for n, d in zip(x.shape[2:], lhs_dilation))))
+            spaced[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dilation)] = x
+            x = spaced
+        even = all(lo == hi >= 0 for lo, hi in padding)
+        if not even:
+            x = F.pad(x, [side for pair in reversed(padding) for side in pair])
+        weight = kernel.permute(rank + 1, rank, *range(rank))  # (filters, channels / groups, *window)
+        out = _CONVOLUTIONS[rank](
+            x,
+            weight,
+            stride=strides,
+            padding=tuple(lo for lo, _ in padding) if even else 0,
+            dilation=rhs_dilation,
+            groups=feature_group_count,
+        )
+        return out.movedim(1, -1)
 
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None

@@ -57,3 +57,9 @@ def test_resumed_run_matches_the_uninterrupted_one_exactly() -> None:
     out = run_example(EXAMPLES[0].parent / "resume_training.py")
     assert "simulated crash after epoch 3" in out
     assert "largest weight difference between the resumed and the uninterrupted run: 0\n" in out
+
+
+def test_cnn_digits_example_reaches_97_percent() -> None:
+    out = run_example(EXAMPLES[0].parent / "cnn_digits.py")
+    match = re.search(r"test accuracy: ([\d.]+)", out)
+    assert match and float(match.group(1)) > 0.97, out[-500:]

@@ -5,6 +5,17 @@ from typing import Any
 
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from highnn.layers.attention import Attention, MultiHeadAttention
+from highnn.layers.convolutional import (
+    CONVOLUTION_LAYERS,
+    Conv1D,
+    Conv1DTranspose,
+    Conv2D,
+    Conv2DTranspose,
+    Conv3D,
+    Conv3DTranspose,
+    DepthwiseConv2D,
+    SeparableConv2D,
+)
 from highnn.layers.core import Activation, Dense, Input, InputLayer
 from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
@@ -33,6 +44,7 @@ LAYERS.register_all((MultiHeadAttention, Attention))  # attention
 LAYERS.register_all((MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
                      GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                      ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D, SpatialDropout2D))  # fmt: skip
+LAYERS.register_all(CONVOLUTION_LAYERS)
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -53,3 +65,6 @@ __all__ = [
     "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "deserialize", "serialize",
 ]  # fmt: skip
 __all__ += ["Attention", "MultiHeadAttention"]  # attention
+# convolution
+__all__ += ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "DepthwiseConv2D",
+            "SeparableConv2D"]  # fmt: skip

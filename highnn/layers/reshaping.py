@@ -9,9 +9,7 @@ from highnn.checks import check_choice, fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape
-from highnn.ops.primitives import reshape, transpose
-
-DATA_FORMATS = ("channels_last", "channels_first")
+from highnn.ops.primitives import DATA_FORMATS, reshape, transpose
 
 
 class Flatten(Layer):

@@ -157,3 +157,66 @@ def check_pool(name: str, x: Tensor, window: tuple[int, ...], strides: tuple[int
         raise ValueError(
             f"{name}: the window {window} does not fit in the spatial shape {x.shape[1:-1]} with 'valid' padding."
         )
+
+
+# ------------------------------------------------------------------ convolution
+def dilated_size(size: int, dilation: int) -> int:
+    """The length of ``size`` elements with ``dilation - 1`` zeros between neighbours."""
+    return 0 if size == 0 else (size - 1) * dilation + 1
+
+
+def conv_output_spatial(
+    spatial: tuple[int, ...],
+    window: tuple[int, ...],
+    strides: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+) -> tuple[int, ...]:
+    """The spatial output shape of ``conv_general``: (dilated, padded input - dilated kernel) // stride + 1."""
+    return tuple(
+        (dilated_size(n, dl) + lo + hi - dilated_size(k, dr)) // s + 1
+        for n, k, s, (lo, hi), dl, dr in zip(spatial, window, strides, padding, lhs_dilation, rhs_dilation)
+    )
+
+
+def check_conv_general(
+    name: str,
+    x: Tensor,
+    kernel: Tensor,
+    strides: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+    feature_group_count: int,
+) -> None:
+    _same_dtype(name, x, kernel)
+    check_float(name, x)
+    rank = x.ndim - 2
+    if rank not in (1, 2, 3) or kernel.ndim != x.ndim:
+        raise ValueError(
+            f"{name}: expected an input (batch, *spatial, channels) with 1 to 3 spatial axes and a kernel "
+            f"(*window, channels / groups, filters) of the same rank, received shapes {x.shape} and {kernel.shape}."
+        )
+    for attribute, values in (("strides", strides), ("lhs_dilation", lhs_dilation), ("rhs_dilation", rhs_dilation)):
+        if len(values) != rank or any(v < 1 for v in values):
+            raise ValueError(f"{name}: `{attribute}` must be {rank} integers >= 1, received {values}.")
+    if len(padding) != rank or any(len(pair) != 2 for pair in padding):
+        raise ValueError(f"{name}: `padding` must be {rank} (low, high) pairs, received {padding}.")
+    groups, channels, filters = feature_group_count, x.shape[-1], kernel.shape[-1]
+    if groups < 1 or channels % groups or filters % groups:
+        raise ValueError(
+            f"{name}: `feature_group_count` must be >= 1 and divide the input channels ({channels}) and the "
+            f"filters ({filters}), received {groups}."
+        )
+    if kernel.shape[-2] * groups != channels:
+        raise ValueError(
+            f"{name}: the kernel's input channels ({kernel.shape[-2]}) times `feature_group_count` ({groups}) must "
+            f"equal the input's channels ({channels}); received shapes {x.shape} and {kernel.shape}."
+        )
+    out = conv_output_spatial(x.shape[1:-1], kernel.shape[:-2], strides, padding, lhs_dilation, rhs_dilation)
+    if any(n < 1 for n in out):
+        raise ValueError(
+            f"{name}: the dilated kernel {kernel.shape[:-2]} (dilation {rhs_dilation}) is larger than the "
+            f"padded input {x.shape[1:-1]} (padding {padding}, input dilation {lhs_dilation})."
+        )

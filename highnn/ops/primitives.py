@@ -17,6 +17,7 @@ softmax, sigmoid, ...) is composed from these in ``highnn.ops.composites``.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import itertools
 import math
@@ -42,6 +43,7 @@ from highnn.graph import (
 from highnn.ops.operand_checks import (
     check_broadcast_to,
     check_cast,
+    check_conv_general,
     check_elementwise,
     check_float,
     check_getitem,
@@ -55,6 +57,7 @@ from highnn.ops.operand_checks import (
     check_transpose,
     check_unindex,
     check_where,
+    dilated_size,
 )
 
 
@@ -146,6 +149,11 @@ unindex: Primitive = _define("unindex", 1, check_unindex, lambda g, out, x, shap
 _cast: Primitive = _define("cast", 1, check_cast, lambda g, out, x, dtype: _cast(g, dtype=x.dtype))
 random_uniform: Primitive = _define("random_uniform", 1, check_random)
 random_normal: Primitive = _define("random_normal", 1, check_random)
+# -- convolution: one N-d primitive in the style of jax.lax.conv_general_dilated, channels last; its VJPs are
+# -- convolutions again (see _conv_input_vjp and _conv_kernel_vjp below), so they differentiate again
+conv_general: Primitive = _define("conv_general", 2, check_conv_general,
+                                  lambda g, out, x, kernel, **attrs: _conv_input_vjp(g, x, kernel, **attrs),
+                                  lambda g, out, x, kernel, **attrs: _conv_kernel_vjp(g, x, kernel, **attrs))
 # fmt: on
 
 
@@ -339,3 +347,223 @@ def _per_spatial_axis(value: Any, rank: int) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(int(n) if is_integer(n) else n for n in value)
     return value
+
+
+# ------------------------------------------------------------------ convolution
+Padding = tuple[tuple[int, int], ...]
+
+
+def _conv_input_vjp(
+    g: Tensor,
+    x: Tensor,
+    kernel: Tensor,
+    strides: tuple[int, ...],
+    padding: Padding,
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+    feature_group_count: int,
+) -> Tensor:
+    """The adjoint of the input: ``g`` dilated by the strides, convolved with the flipped, transposed kernel."""
+    rank, groups = x.ndim - 2, feature_group_count
+    before = [dilated_size(k, dr) - 1 - lo for k, dr, (lo, _) in zip(kernel.shape, rhs_dilation, padding)]
+    after = [
+        dilated_size(n, dl) + dilated_size(k, dr) - 1 - dilated_size(o, s) - b
+        for n, k, o, s, dl, dr, b in zip(
+            x.shape[1:], kernel.shape, g.shape[1:], strides, lhs_dilation, rhs_dilation, before
+        )
+    ]
+    *window, per_group, filters = kernel.shape
+    flipped = kernel[(slice(None, None, -1),) * rank]  # (*window, in/groups, out): out = groups x out/groups
+    regrouped = flipped.reshape(*window, per_group, groups, filters // groups)
+    regrouped = regrouped.transpose(*range(rank), rank + 2, rank + 1, rank).reshape(
+        *window, filters // groups, groups * per_group
+    )
+    return conv_general(
+        g,
+        regrouped,
+        strides=lhs_dilation,
+        padding=tuple(zip(before, after)),
+        lhs_dilation=strides,
+        rhs_dilation=rhs_dilation,
+        feature_group_count=groups,
+    )
+
+
+def _conv_kernel_vjp(
+    g: Tensor,
+    x: Tensor,
+    kernel: Tensor,
+    strides: tuple[int, ...],
+    padding: Padding,
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+    feature_group_count: int,
+) -> Tensor:
+    """The adjoint of the kernel: the input convolved with ``g``, the batch axis playing the channels' part."""
+    rank, groups = x.ndim - 2, feature_group_count
+    batch, spatial, per_group = x.shape[0], x.shape[1:-1], kernel.shape[-2]
+    spatial_axes = tuple(range(1, rank + 1))
+    # input (batch, *spatial, groups x in/groups) -> (in/groups, *spatial, groups x batch)
+    lhs = x.reshape(batch, *spatial, groups, per_group).transpose(rank + 2, *spatial_axes, rank + 1, 0)
+    lhs = lhs.reshape(per_group, *spatial, groups * batch)
+    rhs = g.transpose(*spatial_axes, 0, rank + 1)  # (*out_spatial, batch, filters)
+    high = [
+        dilated_size(o, s) - dilated_size(n, dl) + dilated_size(k, dr) - 1 - lo
+        for o, s, n, dl, k, dr, (lo, _) in zip(
+            g.shape[1:], strides, spatial, lhs_dilation, kernel.shape, rhs_dilation, padding
+        )
+    ]
+    result = conv_general(
+        lhs,
+        rhs,
+        strides=rhs_dilation,
+        padding=tuple((lo, hi) for (lo, _), hi in zip(padding, high)),
+        lhs_dilation=lhs_dilation,
+        rhs_dilation=strides,
+        feature_group_count=groups,
+    )  # (in/groups, *window, filters)
+    return result.transpose(*spatial_axes, 0, rank + 1)
+
+
+def conv_padding(
+    padding: str,
+    spatial: tuple[int, ...],
+    window: tuple[int, ...],
+    strides: tuple[int, ...],
+    dilation: tuple[int, ...],
+) -> Padding:
+    """Keras's padding modes as (low, high) pairs per spatial axis.
+
+    ``valid``: none; ``same``: the output has ``ceil(n / stride)`` positions, the odd
+    element of padding going after (as TensorFlow does); ``causal`` (1-D): all of it before.
+    """
+    pairs = []
+    for n, k, s, d in zip(spatial, window, strides, dilation):
+        reach = dilated_size(k, d)
+        if padding == "same":
+            total = builtins.max((-(-n // s) - 1) * s + reach - n, 0)
+            pairs.append((total // 2, total - total // 2))
+        else:
+            pairs.append((reach - 1, 0) if padding == "causal" else (0, 0))
+    return tuple(pairs)
+
+
+def _channels_last(x: Tensor, data_format: str) -> Tensor:
+    """``x`` with its channel axis last (a no-op for ``channels_last``)."""
+    return x if data_format == "channels_last" else x.transpose(0, *range(2, x.ndim), 1)
+
+
+def _channels_back(x: Tensor, data_format: str) -> Tensor:
+    """Undo :func:`_channels_last`."""
+    return x if data_format == "channels_last" else x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
+
+
+def _per_axis(value: int | tuple[int, ...] | list[int], rank: int) -> tuple[int, ...]:
+    return (int(value),) * rank if isinstance(value, int) else tuple(int(v) for v in value)
+
+
+def conv(
+    inputs: TensorLike,
+    kernel: TensorLike,
+    strides: int | tuple[int, ...] = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: int | tuple[int, ...] = 1,
+) -> Tensor:
+    """N-d convolution as Keras's ``ops.conv``: kernel ``(*window, in / groups, filters)``; groups follow from it.
+
+    >>> hn.ops.conv(np.ones((2, 8, 8, 3)), np.ones((3, 3, 3, 4)), padding="same").shape
+    (2, 8, 8, 4)
+    """
+    data_format = data_format or "channels_last"
+    x, kernel = _channels_last(to_tensor(inputs), data_format), to_tensor(kernel)
+    rank = x.ndim - 2
+    strides_, dilation = _per_axis(strides, rank), _per_axis(dilation_rate, rank)
+    out = conv_general(
+        x,
+        kernel,
+        strides=strides_,
+        padding=conv_padding(padding, x.shape[1:-1], kernel.shape[:-2], strides_, dilation),
+        lhs_dilation=(1,) * rank,
+        rhs_dilation=dilation,
+        feature_group_count=builtins.max(x.shape[-1] // builtins.max(kernel.shape[-2], 1), 1),
+    )
+    return _channels_back(out, data_format)
+
+
+def depthwise_conv(
+    inputs: TensorLike,
+    kernel: TensorLike,
+    strides: int | tuple[int, ...] = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: int | tuple[int, ...] = 1,
+) -> Tensor:
+    """Each input channel convolved with its own ``depth_multiplier`` filters: kernel ``(*window, in, multiplier)``."""
+    kernel = to_tensor(kernel)
+    *window, channels, multiplier = kernel.shape
+    return conv(inputs, kernel.reshape(*window, 1, channels * multiplier), strides, padding, data_format, dilation_rate)
+
+
+def separable_conv(
+    inputs: TensorLike,
+    depthwise_kernel: TensorLike,
+    pointwise_kernel: TensorLike,
+    strides: int | tuple[int, ...] = 1,
+    padding: str = "valid",
+    data_format: str | None = None,
+    dilation_rate: int | tuple[int, ...] = 1,
+) -> Tensor:
+    """A depthwise convolution followed by a pointwise (window 1) one that mixes the channels."""
+    depthwise = depthwise_conv(inputs, depthwise_kernel, strides, padding, data_format, dilation_rate)
+    return conv(depthwise, pointwise_kernel, 1, "valid", data_format)
+
+
+def conv_transpose(
+    inputs: TensorLike,
+    kernel: TensorLike,
+    strides: int | tuple[int, ...] = 1,
+    padding: str = "valid",
+    output_padding: int | tuple[int, ...] | None = None,
+    data_format: str | None = None,
+    dilation_rate: int | tuple[int, ...] = 1,
+) -> Tensor:
+    """The transpose (gradient) of ``conv``, as Keras's ``ops.conv_transpose``: kernel ``(*window, filters, in)``.
+
+    It is a convolution of the input dilated by ``strides`` with the flipped kernel;
+    ``output_padding`` adds positions at the end of each axis.
+    """
+    data_format = data_format or "channels_last"
+    x, kernel = _channels_last(to_tensor(inputs), data_format), to_tensor(kernel)
+    rank = x.ndim - 2
+    strides_, dilation = _per_axis(strides, rank), _per_axis(dilation_rate, rank)
+    extra = (None,) * rank if output_padding is None else _per_axis(output_padding, rank)
+    pads = tuple(
+        transpose_padding(padding, k, s, d, e) for k, s, d, e in zip(kernel.shape[:-2], strides_, dilation, extra)
+    )
+    flipped = kernel[(slice(None, None, -1),) * rank].transpose(*range(rank), rank + 1, rank)
+    out = conv_general(
+        x,
+        flipped,
+        strides=(1,) * rank,
+        padding=pads,
+        lhs_dilation=strides_,
+        rhs_dilation=dilation,
+        feature_group_count=1,
+    )
+    return _channels_back(out, data_format)
+
+
+def transpose_padding(padding: str, window: int, stride: int, dilation: int, extra: int | None) -> tuple[int, int]:
+    """The (low, high) padding of a transposed convolution, as Keras computes it.
+
+    Output length: ``valid``: ``(n - 1) * stride + max(reach, stride)``; ``same``:
+    ``n * stride``; with ``output_padding`` p: ``(n - 1) * stride + reach - 2 * pad + p``
+    where pad is 0 (``valid``) or ``reach // 2`` (``same``).
+    """
+    reach = dilated_size(window, dilation)
+    if padding == "valid":
+        return reach - 1, reach - 1 + (builtins.max(reach, stride) - reach if extra is None else extra)
+    total = stride + reach - 2 if extra is None else reach + reach % 2 - 2 + extra
+    low = min(total // 2 + total % 2, reach - 1)
+    return low, total - low

@@ -532,5 +532,97 @@ _RECORDS += [
     _pool_record("average_pool", _average_pool),
 ]
 
+
+# ------------------------------------------------------------ convolution
+def _conv_reference(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    strides: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+    feature_group_count: int,
+) -> np.ndarray:
+    """conv_general by its definition: a sum over the kernel's taps of strided slices times the tap's matrix."""
+    groups = feature_group_count
+    *window, per_group, filters = kernel.shape
+    spaced = np.zeros((x.shape[0], *((n - 1) * d + 1 for n, d in zip(x.shape[1:-1], lhs_dilation)), x.shape[-1]))
+    spaced[(slice(None), *(slice(None, None, d) for d in lhs_dilation))] = x
+    padded = np.pad(spaced, [(0, 0), *((max(lo, 0), max(hi, 0)) for lo, hi in padding), (0, 0)])
+    padded = padded[
+        (slice(None), *(slice(max(-lo, 0), n - max(-hi, 0)) for n, (lo, hi) in zip(padded.shape[1:], padding)))
+    ]
+    out_spatial = [
+        (n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(padded.shape[1:], window, rhs_dilation, strides)
+    ]
+    grouped = padded.reshape(*padded.shape[:-1], groups, per_group)
+    taps = kernel.reshape(*window, per_group, groups, filters // groups)
+    out = np.zeros((x.shape[0], *out_spatial, groups, filters // groups))
+    for tap in np.ndindex(*window):
+        rows = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, rhs_dilation, out_spatial, strides)
+        )
+        out += np.einsum("...gc,cgo->...go", grouped[(slice(None), *rows)], taps[tap])
+    return out.reshape(*out.shape[:-2], filters)
+
+
+def _conv_attrs(
+    strides: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    lhs_dilation: tuple[int, ...] | None = None,
+    rhs_dilation: tuple[int, ...] | None = None,
+    groups: int = 1,
+) -> dict[str, Any]:
+    """conv_general's attributes; dilations default to none."""
+    ones = (1,) * len(strides)
+    return {"strides": strides, "padding": padding, "lhs_dilation": lhs_dilation or ones,
+            "rhs_dilation": rhs_dilation or ones, "feature_group_count": groups}  # fmt: skip
+
+
+#: (input, kernel, attributes, label): 1-D to 3-D; strides, dilations, groups, uneven and negative padding
+CONV_CASES: list[tuple[tuple[int, ...], tuple[int, ...], dict[str, Any], str]] = [
+    ((2, 7, 3), (3, 3, 4), _conv_attrs((2,), ((1, 2),), rhs_dilation=(2,)), "1-D"),
+    ((2, 5, 6, 3), (3, 3, 3, 2), _conv_attrs((1, 1), ((0, 0), (0, 0))), "2-D valid"),
+    ((2, 6, 5, 4), (3, 2, 2, 6), _conv_attrs((2, 1), ((1, 0), (2, 1)), rhs_dilation=(1, 2), groups=2), "groups"),
+    ((1, 5, 5, 3), (3, 3, 1, 6), _conv_attrs((1, 1), ((1, 1), (1, 1)), groups=3), "depthwise"),
+    ((2, 4, 3, 2), (2, 2, 2, 3), _conv_attrs((1, 1), ((1, -1), (0, 1)), lhs_dilation=(2, 2)), "input dilation"),
+    ((1, 4, 5, 3, 2), (2, 2, 2, 2, 3), _conv_attrs((1, 2, 1), ((0, 0), (1, 1), (0, 1)), lhs_dilation=(2, 1, 1)), "3-D"),
+]
+
+_RECORDS.append(
+    OpRecord(
+        "conv_general",
+        lambda rng: [Sample((centered(rng, x), centered(rng, k)), attrs, label) for x, k, attrs, label in CONV_CASES],
+        _conv_reference,
+        errors=(
+            ErrorInput(
+                Sample((np.ones((1, 5, 5, 3)), np.ones((3, 3, 2, 4))), _conv_attrs((1, 1), ((0, 0), (0, 0)))),
+                ValueError,
+                r"kernel's input channels \(2\) times `feature_group_count` \(1\) must equal the input's channels",
+            ),
+            ErrorInput(
+                Sample((np.ones((1, 5, 5, 4)), np.ones((3, 3, 2, 3))), _conv_attrs((1, 1), ((0, 0), (0, 0)), groups=2)),
+                ValueError,
+                r"`feature_group_count` must be >= 1 and divide the input channels \(4\) and the filters \(3\)",
+            ),
+            ErrorInput(
+                Sample((np.ones((1, 3, 3, 1)), np.ones((5, 5, 1, 1))), _conv_attrs((1, 1), ((0, 0), (1, 0)))),
+                ValueError,
+                r"dilated kernel \(5, 5\) .* is larger than the padded input \(3, 3\)",
+            ),
+            ErrorInput(
+                Sample((np.ones((1, 5, 1)), np.ones((3, 3, 1, 1))), _conv_attrs((1,), ((0, 0),))),
+                ValueError,
+                r"kernel .* of the same rank",
+            ),
+            ErrorInput(
+                Sample((np.ones((1, 5, 1)), np.ones((3, 1, 1))), _conv_attrs((0,), ((0, 0),))),
+                ValueError,
+                r"`strides` must be 1 integers >= 1, received \(0,\)",
+            ),
+        ),
+    )
+)
+
 #: primitive name -> its record
 RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}

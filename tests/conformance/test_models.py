@@ -167,6 +167,8 @@ def test_attention_model_agrees_across_backends() -> None:
             np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
     assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
     assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
+
+
 # ------------------------------------------------------------------ pooled models
 def pooled(pooling: Callable[[], layers.Layer]) -> Callable[[], hn.Sequential]:
     """Dense features seen as a sequence of 4 steps of 3 channels, pooled, then a Dense read-out."""
@@ -201,3 +203,75 @@ def test_pooled_model_gradients_agree_across_backends(case: str) -> None:
 @pytest.mark.parametrize("case", sorted(POOLED_CASES))
 def test_one_epoch_of_fit_of_a_pooled_model_gives_the_same_weights(case: str) -> None:
     test_one_epoch_of_fit_gives_the_same_weights(case)
+
+
+# ------------------------------------------------------------------ convolution
+IMAGES = RNG.normal(size=(16, 6, 6, 2))
+SEQUENCES = RNG.normal(size=(16, 7, 3))
+CNN_LABELS = RNG.integers(0, 3, size=16)
+
+
+def image_cnn() -> hn.Sequential:
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([
+        hn.Input((6, 6, 2)),
+        layers.Conv2D(4, 3, padding="same", groups=2, activation="tanh"),
+        layers.DepthwiseConv2D(2, strides=2, activation="relu"),
+        layers.Conv2DTranspose(2, 2, strides=2, data_format="channels_first"),
+        layers.Flatten(),
+        layers.Dense(3, activation="softmax"),
+    ])  # fmt: skip
+
+
+def sequence_cnn() -> hn.Sequential:
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([
+        hn.Input((7, 3)),
+        layers.Conv1D(4, 3, strides=2, padding="causal", activation="gelu"),
+        layers.Flatten(),
+        layers.Dense(3),
+    ])  # fmt: skip
+
+
+CNNS = {"image": (image_cnn, IMAGES), "sequence": (sequence_cnn, SEQUENCES)}
+
+
+@pytest.mark.parametrize("case", sorted(CNNS))
+def test_cnn_starts_from_bit_identical_weights(case: str) -> None:
+    build, _ = CNNS[case]
+    for floatx in ("float32", "float64"):
+        results = {}
+        for backend in BACKENDS:
+            require_backend(backend)
+            with hn.config.use_backend(backend, floatx=floatx):
+                results[backend] = build().get_weights()
+        for backend in BACKENDS:
+            for a, b in zip(results["numpy"], results[backend], strict=True):
+                assert a.dtype == b.dtype == np.dtype(floatx)
+                np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", sorted(CNNS))
+def test_cnn_gradients_agree_across_backends(case: str) -> None:
+    build, x = CNNS[case]
+
+    def gradients() -> list[np.ndarray]:
+        model = build()
+        model.compile(optimizer="sgd", loss=hn.losses.SparseCategoricalCrossentropy(from_logits=case != "image"))
+        return model.compute_gradients(x, CNN_LABELS)
+
+    assert_all_close(on_every_backend(gradients), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("case", sorted(CNNS))
+def test_cnn_one_epoch_of_fit_gives_the_same_weights(case: str) -> None:
+    build, x = CNNS[case]
+
+    def train() -> list[np.ndarray]:
+        model = build()
+        loss = hn.losses.SparseCategoricalCrossentropy(from_logits=case != "image")
+        model.compile(optimizer=hn.optimizers.Adam(0.01), loss=loss, metrics=["accuracy"])
+        model.fit(x, CNN_LABELS, batch_size=4, epochs=1, shuffle=False, verbose=0)
+        return model.get_weights()
+
+    assert_all_close(on_every_backend(train), rtol=1e-8, atol=1e-10)
