@@ -51,6 +51,15 @@ CASES: dict[str, tuple[Callable[[], hn.Sequential], object, str]] = {
 }
 
 
+# ------------------------------------------- glu halves its axis, so it needs a layer of even width
+def glu_architecture() -> hn.Sequential:
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([hn.Input((5,)), layers.Dense(8, activation="glu"), layers.Dense(3)])
+
+
+CASES["activation-glu"] = (glu_architecture, "mse", "regression")
+
+
 def on_every_backend(run: Callable[[], list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
     results = {}
     for backend in BACKENDS:
