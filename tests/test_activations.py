@@ -6,9 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from scipy.special import erf
-
 from helpers import numeric_gradient
+from scipy.special import erf
 
 import highnn as hn
 from highnn.activations import ACTIVATIONS

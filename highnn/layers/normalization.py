@@ -118,8 +118,12 @@ class AffineNormalization(Layer):
             )
 
     def check_input(self, x: Tensor) -> None:
+        self.check_shape(x.shape)
+
+    def check_shape(self, shape: Shape) -> None:
+        """Raise the Keras-style incompatibility error if inputs of ``shape`` do not fit the built layer."""
         if self.input_spec is not None:
-            self.input_spec.check(self.name, x.shape)
+            self.input_spec.check(self.name, shape)
 
     def axes_for(self, shape: Shape) -> tuple[int, ...]:
         """The normalised axes of an input of ``shape`` (by default those of the input the layer was built for)."""
@@ -146,8 +150,7 @@ class AffineNormalization(Layer):
         )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if self.input_spec is not None:
-            self.input_spec.check(self.name, input_shape)
+        self.check_shape(input_shape)
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
@@ -253,21 +256,14 @@ class LayerNormalization(AffineNormalization):
 
     ALLOWS_MANY_AXES = True
 
-    def build(self, input_shape: Shape) -> None:
-        super().build(input_shape)
-        self.input_spec = None  # any rank: only the normalised axes must keep their sizes (see check_input)
-
     def axes_for(self, shape: Shape) -> tuple[int, ...]:
         """``axis`` resolved for this input's rank: ``-1`` is the last axis of a rank-2 input as of a rank-4 one."""
         return resolve_axes(type(self).__name__, self.axis, shape)
 
-    def check_input(self, x: Tensor) -> None:
-        sizes = tuple(x.shape[a] for a in self.axes_for(x.shape))
-        if sizes != self.param_shape:
-            raise ValueError(
-                f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axes {self.axis} of input "
-                f"shape to have sizes {self.param_shape}, but received input with shape {x.shape}."
-            )
+    def check_shape(self, shape: Shape) -> None:
+        """Inputs of any rank fit, as long as the normalised axes keep the sizes the layer was built for."""
+        if self.built:
+            InputSpec(len(shape), dict(zip(self.axes_for(shape), self.param_shape))).check(self.name, shape)
 
     def call(self, inputs: Tensor) -> Tensor:
         average, variance = moments(inputs, self.axes_for(inputs.shape))
