@@ -65,14 +65,18 @@ def same_rank(x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
     return x1, x2
 
 
-def align(y_true: Any, y_pred: Any, owner: str = "loss") -> tuple[Tensor, Tensor]:
+def align(y_true: Any, y_pred: Any, owner: str = "loss", one_hot: bool = False) -> tuple[Tensor, Tensor]:
     """Tensors of one shape (after :func:`same_rank`) and y_pred's dtype; other shapes raise, naming both."""
     y_pred = to_tensor(y_pred)
     y_true = to_tensor(y_true)
     aligned_true, aligned_pred = same_rank(y_true, y_pred)
     if aligned_true.shape != aligned_pred.shape:
+        expected, hint = (
+            ("be one-hot with", " (integer labels need sparse_categorical_crossentropy)") if one_hot else ("have", "")
+        )
         raise ValueError(
-            f"{owner}: `y_true` must have the shape of `y_pred` {y_pred.shape}, received shape {y_true.shape}."
+            f"{owner}: `y_true` must {expected} the shape of `y_pred` {y_pred.shape}, received shape {y_true.shape}"
+            f"{hint}."
         )
     return cast(aligned_true, aligned_pred.dtype), aligned_pred
 
@@ -254,7 +258,7 @@ def categorical_crossentropy(
     """-sum(y_true * log(p)) along ``axis``: one-hot (or soft) labels against class probabilities."""
     y_pred = to_tensor(y_pred)
     axis = _class_axis("categorical_crossentropy", axis, y_pred.ndim)
-    y_true, y_pred = align(y_true, y_pred, "categorical_crossentropy")
+    y_true, y_pred = align(y_true, y_pred, "categorical_crossentropy", one_hot=True)
     _warn_one_class("categorical_crossentropy", y_pred, axis)
     y_true = _smoothed(y_true, label_smoothing, y_pred.shape[axis])
     return -sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
@@ -272,7 +276,7 @@ def categorical_focal_crossentropy(
     """Categorical crossentropy with each class's term scaled by ``alpha * (1 - p) ** gamma``."""
     y_pred = to_tensor(y_pred)
     axis = _class_axis("categorical_focal_crossentropy", axis, y_pred.ndim)
-    y_true, y_pred = align(y_true, y_pred, "categorical_focal_crossentropy")
+    y_true, y_pred = align(y_true, y_pred, "categorical_focal_crossentropy", one_hot=True)
     _warn_one_class("categorical_focal_crossentropy", y_pred, axis)
     y_true = _smoothed(y_true, label_smoothing, y_pred.shape[axis])
     log_p = _log_probabilities(y_pred, from_logits, axis)

@@ -178,7 +178,10 @@ def test_hinge_keeps_labels_that_are_already_minus_one_and_one(float64: None) ->
     ids=lambda loss: type(loss).__name__,
 )  # fmt: skip
 def test_y_true_of_another_shape_is_rejected_not_broadcast(loss: losses.Loss) -> None:
-    with pytest.raises(ValueError, match=r"`y_true` must have the shape of `y_pred` \(4, 3\), received shape \(4, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`y_true` must (have|be one-hot with) the shape of `y_pred` \(4, 3\), received shape \(4, 1\)",
+    ):
         loss(np.ones((4, 1)), np.full((4, 3), 0.5))
 
 
