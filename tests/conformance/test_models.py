@@ -58,6 +58,14 @@ def glu_architecture() -> hn.Sequential:
 
 
 CASES["activation-glu"] = (glu_architecture, "mse", "regression")
+CASES.update({
+    "loss-hinge": (architecture(), "hinge", "binary"),
+    "loss-log-cosh": (architecture(), "log_cosh", "regression"),
+    "loss-kld-softmax": (architecture(output="softmax"), "kl_divergence", "one_hot"),
+    "loss-binary-focal-sigmoid": (architecture(output="sigmoid"), "binary_focal_crossentropy", "binary"),
+    "loss-categorical-focal-softmax": (architecture(output="softmax"), "categorical_focal_crossentropy", "one_hot"),
+    "loss-dice-sigmoid": (architecture(output="sigmoid"), "dice", "binary"),
+})  # fmt: skip
 
 
 def on_every_backend(run: Callable[[], list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
