@@ -24,6 +24,29 @@ relu, relu6, leaky_relu, elu, selu, gelu = C.relu, C.relu6, C.leaky_relu, C.elu,
 sigmoid, hard_sigmoid, softmax, log_softmax = C.sigmoid, C.hard_sigmoid, C.softmax, C.log_softmax
 softplus, softsign, silu = C.softplus, C.softsign, C.silu
 swish = silu
+celu, glu, mish, log_sigmoid, hard_silu, hard_tanh = C.celu, C.glu, C.mish, C.log_sigmoid, C.hard_silu, C.hard_tanh
+hard_shrink, soft_shrink, tanh_shrink, squareplus, sparse_plus = (
+    C.hard_shrink,
+    C.soft_shrink,
+    C.tanh_shrink,
+    C.squareplus,
+    C.sparse_plus,
+)
+hard_swish = hard_silu
+
+
+def threshold(x: Any, threshold: float = 0.0, default_value: float = 0.0) -> Tensor:
+    """x where x > threshold, ``default_value`` elsewhere (defaults let the name ``"threshold"`` stand alone)."""
+    return C.threshold(x, threshold, default_value)
+
+
+def compute_output_shape(activation: Activation, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+    """The shape ``activation`` gives inputs of ``input_shape``: glu halves the last axis, the rest keep it."""
+    if activation is not glu:
+        return tuple(input_shape)
+    last = input_shape[-1]
+    return tuple(input_shape[:-1]) + (None if last is None else last // 2,)
+
 
 ACTIVATIONS: Registry[Activation] = Registry("activation", FunctionType)
 ACTIVATIONS.register(linear, "linear")
@@ -43,6 +66,19 @@ ACTIVATIONS.register(swish, "swish")
 ACTIVATIONS.register(hard_sigmoid, "hard_sigmoid")
 ACTIVATIONS.register(exponential, "exponential")
 ACTIVATIONS.register(relu6, "relu6")
+ACTIVATIONS.register(celu, "celu")
+ACTIVATIONS.register(glu, "glu")
+ACTIVATIONS.register(mish, "mish")
+ACTIVATIONS.register(log_sigmoid, "log_sigmoid")
+ACTIVATIONS.register(hard_silu, "hard_silu")
+ACTIVATIONS.register(hard_swish, "hard_swish")
+ACTIVATIONS.register(hard_tanh, "hard_tanh")
+ACTIVATIONS.register(hard_shrink, "hard_shrink")
+ACTIVATIONS.register(soft_shrink, "soft_shrink")
+ACTIVATIONS.register(tanh_shrink, "tanh_shrink")
+ACTIVATIONS.register(squareplus, "squareplus")
+ACTIVATIONS.register(sparse_plus, "sparse_plus")
+ACTIVATIONS.register(threshold, "threshold")
 
 
 def get(identifier: str | Activation | None) -> Activation:

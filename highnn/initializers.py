@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from typing import Any, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from highnn import random
-from highnn.checks import check_choice, check_number, check_seed
+from highnn.checks import check_choice, check_number, check_seed, fail
 from highnn.config import settings
+from highnn.graph import Tensor
 from highnn.registry import Registry
 
 Shape = tuple[int, ...]
@@ -49,14 +51,41 @@ class Ones(Initializer):
 
 
 class Constant(Initializer):
-    def __init__(self, value: float = 0.0) -> None:
-        self.value = float(value)
+    """``value`` everywhere: a number, or an array broadcast to the requested shape."""
+
+    def __init__(self, value: float | ArrayLike = 0.0) -> None:
+        try:
+            array = np.array(value.numpy() if isinstance(value, Tensor) else value, dtype=np.float64)
+        except (TypeError, ValueError):
+            fail(type(self).__name__, "value", "a number or an array of numbers", value, TypeError)
+        if not np.all(np.isfinite(array)):
+            fail(type(self).__name__, "value", "a finite number or an array of them", value)
+        self.value: float | np.ndarray = float(array) if array.ndim == 0 else array
 
     def draw(self, shape: Shape) -> np.ndarray:
-        return np.full(shape, self.value)
+        fits = np.ndim(self.value) <= len(shape) and all(
+            n in (1, m) for n, m in zip(reversed(np.shape(self.value)), reversed(shape))
+        )
+        if not fits:
+            raise ValueError(
+                f"{type(self).__name__}: a value of shape {np.shape(self.value)} cannot fill a weight of shape {shape}."
+            )
+        return np.broadcast_to(self.value, shape).copy()
 
     def get_config(self) -> dict[str, Any]:
-        return {"value": self.value}
+        return {"value": self.value.tolist() if isinstance(self.value, np.ndarray) else self.value}
+
+
+class ArrayValues(Constant):
+    """The values of an array, for a weight of exactly its shape: what ``get(array)`` returns, as in Keras."""
+
+    def draw(self, shape: Shape) -> np.ndarray:
+        if np.shape(self.value) != shape:
+            raise ValueError(
+                f"ArrayValues: the array given as initializer has shape {np.shape(self.value)}, so the weight must "
+                f"have it too; received shape {shape}."
+            )
+        return np.array(self.value)
 
 
 class RandomInitializer(Initializer):
@@ -216,14 +245,15 @@ class Identity(Initializer):
         return {"gain": self.gain}
 
 
-InitializerLike = str | Initializer | type[Initializer] | dict[str, Any]
+InitializerLike = str | Initializer | type[Initializer] | dict[str, Any] | np.ndarray | np.generic | Tensor
 
 INITIALIZERS: Registry[Initializer] = Registry("initializer", Initializer)
-INITIALIZERS.register(Zeros, "zeros")
-INITIALIZERS.register(Ones, "ones")
+INITIALIZERS.register(Zeros, "zeros", "zero")
+INITIALIZERS.register(Ones, "ones", "one")
 INITIALIZERS.register(Constant, "constant")
-INITIALIZERS.register(RandomNormal, "random_normal")
-INITIALIZERS.register(RandomUniform, "random_uniform")
+INITIALIZERS.register(ArrayValues, "array_values")
+INITIALIZERS.register(RandomNormal, "random_normal", "normal")
+INITIALIZERS.register(RandomUniform, "random_uniform", "uniform")
 INITIALIZERS.register(TruncatedNormal, "truncated_normal")
 INITIALIZERS.register(VarianceScaling, "variance_scaling")
 INITIALIZERS.register(GlorotUniform, "glorot_uniform")
@@ -232,8 +262,8 @@ INITIALIZERS.register(HeUniform, "he_uniform")
 INITIALIZERS.register(HeNormal, "he_normal")
 INITIALIZERS.register(LecunUniform, "lecun_uniform")
 INITIALIZERS.register(LecunNormal, "lecun_normal")
-INITIALIZERS.register(Orthogonal, "orthogonal")
-INITIALIZERS.register(Identity, "identity")
+INITIALIZERS.register(Orthogonal, "orthogonal", "OrthogonalInitializer")
+INITIALIZERS.register(Identity, "identity", "IdentityInitializer")
 
 
 @overload
@@ -243,8 +273,11 @@ def get(identifier: InitializerLike) -> Initializer: ...
 def get(identifier: InitializerLike | None) -> Initializer | None:
     """An initializer from a name (``"glorot_uniform"``), a config, a class or an instance; None stays None.
 
-    A function ``f(shape, dtype=None)`` is returned as it is.
+    A function ``f(shape, dtype=None)`` is returned as it is; an array gives its own values (an
+    :class:`ArrayValues`), for weights of exactly its shape.
     """
+    if isinstance(identifier, (np.ndarray, np.generic, Tensor)):
+        return ArrayValues(identifier)
     return INITIALIZERS.get(identifier)
 
 

@@ -71,6 +71,24 @@ def cosine(
     return np.where(step < warmup_steps, warmup, decayed)
 
 
+def cosine_restarts(
+    step: np.ndarray,
+    initial_learning_rate: float,
+    first_decay_steps: float,
+    t_mul: float = 2.0,
+    m_mul: float = 1.0,
+    alpha: float = 0.0,
+) -> np.ndarray:
+    """Keras's own test reference: walk through the periods one by one."""
+    rates = []
+    for s in step.astype(np.float64):
+        period, factor = first_decay_steps, 1.0
+        while s >= period:
+            s, period, factor = s - period, period * t_mul, factor * m_mul
+        rates.append(initial_learning_rate * ((1 - alpha) * factor * 0.5 * (1 + np.cos(np.pi * s / period)) + alpha))
+    return np.array(rates)
+
+
 CASES: list[tuple[type[schedules.LearningRateSchedule], Callable[..., np.ndarray], dict[str, Any]]] = [
     (schedules.ExponentialDecay, exponential, dict(initial_learning_rate=0.1, decay_steps=7, decay_rate=0.5)),
     (
@@ -114,6 +132,18 @@ CASES: list[tuple[type[schedules.LearningRateSchedule], Callable[..., np.ndarray
         cosine,
         dict(initial_learning_rate=0.1, decay_steps=20, warmup_steps=15),
     ),  # no target: no warmup
+    (schedules.CosineDecayRestarts, cosine_restarts, dict(initial_learning_rate=0.1, first_decay_steps=5)),
+    (schedules.CosineDecayRestarts, cosine_restarts, dict(initial_learning_rate=0.2, first_decay_steps=4, t_mul=1.0)),
+    (
+        schedules.CosineDecayRestarts,
+        cosine_restarts,
+        dict(initial_learning_rate=0.1, first_decay_steps=3, t_mul=3.0, m_mul=0.5, alpha=0.1),
+    ),
+    (
+        schedules.CosineDecayRestarts,
+        cosine_restarts,
+        dict(initial_learning_rate=0.3, first_decay_steps=6, t_mul=1.5, m_mul=0.9, alpha=0.05),
+    ),
 ]
 CASE_IDS = [f"{cls.__name__}-{i}" for i, (cls, _, _) in enumerate(CASES)]
 
@@ -281,3 +311,17 @@ def test_custom_schedule_round_trips_through_custom_objects(float64: None) -> No
     restored = hn.optimizers.deserialize(serialized, custom_objects={"Linear": Linear})
     assert restored.get_config() == optimizer.get_config()
     assert restored.learning_rate.item() == pytest.approx(0.1)
+
+
+def test_cosine_decay_restarts_as_keras_tests_it(float64: None) -> None:
+    schedule = schedules.CosineDecayRestarts(1.0, 1000)
+    for step in range(0, 1500, 250):
+        assert float(schedule(step)) == pytest.approx(cosine_restarts(np.array([step]), 1.0, 1000)[0], abs=1e-6)
+    assert schedule.get_config() == {
+        "initial_learning_rate": 1.0, "first_decay_steps": 1000.0, "t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0,
+        "name": "SGDRDecay",
+    }  # fmt: skip
+    with pytest.raises(ValueError, match=r"CosineDecayRestarts: `first_decay_steps` must be a number > 0, received 0"):
+        schedules.CosineDecayRestarts(0.1, 0)
+    with pytest.raises(ValueError, match=r"CosineDecayRestarts: `t_mul` must be a number > 0, received -2"):
+        schedules.CosineDecayRestarts(0.1, 10, t_mul=-2)

@@ -59,6 +59,19 @@ class InputLayer(Layer):
         return cls(**{**config, "shape": tuple(config["shape"])})
 
 
+class ActivationAttribute:
+    """A layer's ``activation``: what is assigned (a name, a function, or None for linear) is resolved on the spot."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.private = f"_{name}"
+
+    def __get__(self, layer: Any, owner: type | None = None) -> Any:
+        return self if layer is None else getattr(layer, self.private)
+
+    def __set__(self, layer: Any, value: str | activations.Activation | None) -> None:
+        setattr(layer, self.private, activations.get(value))
+
+
 def Input(
     shape: tuple[int, ...], batch_size: int | None = None, dtype: str | None = None, name: str | None = None
 ) -> InputLayer:
@@ -80,6 +93,7 @@ class Dense(Layer):
     """
 
     AGGREGATIONS = ("sum", "max")
+    activation = ActivationAttribute()
     WEIGHT_ARGUMENTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
                         "kernel_constraint", "bias_constraint")  # fmt: skip
 
@@ -103,7 +117,7 @@ class Dense(Layer):
             fail("Dense", "aggregation", f"one of {self.AGGREGATIONS}", aggregation)
         super().__init__(**kwargs)
         self.units = units
-        self.activation = activations.get(activation)
+        self.activation = activation
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -148,7 +162,7 @@ class Dense(Layer):
         return self.activation(z)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return tuple(input_shape[:-1]) + (self.units,)
+        return activations.compute_output_shape(self.activation, tuple(input_shape[:-1]) + (self.units,))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -168,15 +182,17 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function: ``Activation("relu")``."""
 
-    def __init__(self, activation: str | activations.Activation, **kwargs: Any) -> None:
+    activation = ActivationAttribute()
+
+    def __init__(self, activation: str | activations.Activation | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.activation = activations.get(activation)
+        self.activation = activation
 
     def call(self, inputs: Tensor) -> Tensor:
         return self.activation(inputs)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return input_shape
+        return activations.compute_output_shape(self.activation, input_shape)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}

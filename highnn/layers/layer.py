@@ -171,7 +171,9 @@ class Layer:
 
     # --------------------------------------------------------------- calling
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        """Create the weights for inputs of ``input_shape`` (batch axis first, may be None)."""
+        """Create the weights for inputs of ``input_shape`` (batch axis first, may be None); a layer without weights
+        is simply marked built."""
+        self.built = True
 
     def call(self, inputs: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         """The layer's computation; subclasses take ``training`` too when they behave differently in training."""

@@ -118,16 +118,25 @@ class AffineNormalization(Layer):
             )
 
     def check_input(self, x: Tensor) -> None:
+        self.check_shape(x.shape)
+
+    def check_shape(self, shape: Shape) -> None:
+        """Raise the Keras-style incompatibility error if inputs of ``shape`` do not fit the built layer."""
         if self.input_spec is not None:
-            self.input_spec.check(self.name, x.shape)
+            self.input_spec.check(self.name, shape)
 
-    def broadcast_shape(self, ndim: int) -> tuple[int, ...]:
-        """``param_shape`` with axes of length 1 added, to broadcast against an input of ``ndim`` dimensions."""
-        return tuple(self.param_shape[self.axes.index(i)] if i in self.axes else 1 for i in range(ndim))
+    def axes_for(self, shape: Shape) -> tuple[int, ...]:
+        """The normalised axes of an input of ``shape`` (by default those of the input the layer was built for)."""
+        return self.axes
 
-    def broadcastable(self, parameter: Tensor | None, ndim: int) -> Tensor | None:
-        """``parameter`` (shaped like ``param_shape``) reshaped to broadcast against an input of ``ndim`` dimensions."""
-        return None if parameter is None else reshape(parameter, self.broadcast_shape(ndim))
+    def broadcast_shape(self, shape: Shape) -> tuple[int, ...]:
+        """``param_shape`` with axes of length 1 added, to broadcast against an input of ``shape``."""
+        axes = self.axes_for(shape)
+        return tuple(self.param_shape[axes.index(i)] if i in axes else 1 for i in range(len(shape)))
+
+    def broadcastable(self, parameter: Tensor | None, shape: Shape) -> Tensor | None:
+        """``parameter`` (shaped like ``param_shape``) reshaped to broadcast against an input of ``shape``."""
+        return None if parameter is None else reshape(parameter, self.broadcast_shape(shape))
 
     def normalize_with(self, x: Tensor, average: Tensor, variance: Tensor) -> Tensor:
         """``x`` normalised with the given statistics, then scaled by gamma and shifted by beta."""
@@ -135,14 +144,13 @@ class AffineNormalization(Layer):
             x,
             average,
             variance,
-            self.broadcastable(self.gamma, x.ndim),
-            self.broadcastable(self.beta, x.ndim),
+            self.broadcastable(self.gamma, x.shape),
+            self.broadcastable(self.beta, x.shape),
             self.epsilon,
         )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
-        if self.input_spec is not None:
-            self.input_spec.check(self.name, input_shape)
+        self.check_shape(input_shape)
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
@@ -228,8 +236,8 @@ class BatchNormalization(AffineNormalization):
                 for moving, statistic in ((self.moving_mean, average), (self.moving_variance, variance)):
                     moving.assign(moving * self.momentum + reshape(statistic, self.param_shape) * (1.0 - self.momentum))
         else:
-            average = reshape(self.moving_mean, self.broadcast_shape(inputs.ndim))
-            variance = reshape(self.moving_variance, self.broadcast_shape(inputs.ndim))
+            average = reshape(self.moving_mean, self.broadcast_shape(inputs.shape))
+            variance = reshape(self.moving_variance, self.broadcast_shape(inputs.shape))
         return self.normalize_with(inputs, average, variance)
 
     def get_config(self) -> dict[str, Any]:
@@ -248,6 +256,15 @@ class LayerNormalization(AffineNormalization):
 
     ALLOWS_MANY_AXES = True
 
+    def axes_for(self, shape: Shape) -> tuple[int, ...]:
+        """``axis`` resolved for this input's rank: ``-1`` is the last axis of a rank-2 input as of a rank-4 one."""
+        return resolve_axes(type(self).__name__, self.axis, shape)
+
+    def check_shape(self, shape: Shape) -> None:
+        """Inputs of any rank fit, as long as the normalised axes keep the sizes the layer was built for."""
+        if self.built:
+            InputSpec(len(shape), dict(zip(self.axes_for(shape), self.param_shape))).check(self.name, shape)
+
     def call(self, inputs: Tensor) -> Tensor:
-        average, variance = moments(inputs, self.axes)
+        average, variance = moments(inputs, self.axes_for(inputs.shape))
         return self.normalize_with(inputs, average, variance)

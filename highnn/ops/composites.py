@@ -21,6 +21,7 @@ from highnn.ops.primitives import (
     maximum,
     minimum,
     reshape,
+    sqrt,
     stop_gradient,
     sum,
     tanh,
@@ -165,3 +166,78 @@ def argmax(x: Any, axis: int = -1) -> Tensor:
     positions = to_tensor(np.arange(n).reshape([n if i == axis else 1 for i in range(x.ndim)]), "int32")
     is_max = equal(x, stop_gradient(max(x, axis, keepdims=True)))
     return -max(where(is_max, -positions, -n), axis)
+
+
+# --------------------------------------------------- Keras 3's further activations
+def celu(x: Any, alpha: float = 1.0) -> Tensor:
+    """max(x, 0) + alpha * (exp(min(x, 0) / alpha) - 1): a continuously differentiable ELU."""
+    x = to_tensor(x)
+    return maximum(x, 0.0) + (exp(minimum(x, 0.0) / alpha) - 1.0) * alpha
+
+
+def glu(x: Any, axis: int = -1) -> Tensor:
+    """The gated linear unit: ``a * sigmoid(b)`` where ``a`` and ``b`` are the two halves of ``x`` along ``axis``."""
+    x = to_tensor(x)
+    if not -x.ndim <= axis < x.ndim or x.shape[axis] % 2:
+        raise ValueError(f"glu: axis {axis} of `x` must exist and have an even size, received shape {x.shape}.")
+    half = x.shape[axis] // 2
+    before = (slice(None),) * (axis % x.ndim)
+    return x[before + (slice(None, half),)] * sigmoid(x[before + (slice(half, None),)])
+
+
+def mish(x: Any) -> Tensor:
+    """x * tanh(softplus(x))."""
+    x = to_tensor(x)
+    return x * tanh(softplus(x))
+
+
+def log_sigmoid(x: Any) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), finite for every x."""
+    return -softplus(-to_tensor(x))
+
+
+def hard_silu(x: Any) -> Tensor:
+    """x * hard_sigmoid(x), also called hard_swish."""
+    x = to_tensor(x)
+    return x * hard_sigmoid(x)
+
+
+def hard_tanh(x: Any) -> Tensor:
+    """x clipped to [-1, 1]."""
+    return clip(x, -1.0, 1.0)
+
+
+def hard_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """x where |x| > threshold, 0 elsewhere."""
+    x = to_tensor(x)
+    return where(abs_(x) > threshold, x, 0.0)
+
+
+def soft_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """x moved ``threshold`` towards 0, and 0 within ``[-threshold, threshold]``."""
+    x = to_tensor(x)
+    return where(x > threshold, x - threshold, where(x < -threshold, x + threshold, 0.0))
+
+
+def tanh_shrink(x: Any) -> Tensor:
+    """x - tanh(x)."""
+    x = to_tensor(x)
+    return x - tanh(x)
+
+
+def squareplus(x: Any, b: float = 4.0) -> Tensor:
+    """(x + sqrt(x^2 + b)) / 2: a smooth ReLU made of algebraic operations."""
+    x = to_tensor(x)
+    return (x + sqrt(x * x + b)) * 0.5
+
+
+def sparse_plus(x: Any) -> Tensor:
+    """0 for x <= -1, (x + 1)^2 / 4 for -1 < x < 1, x for x >= 1."""
+    x = to_tensor(x)
+    return where(x <= -1.0, 0.0, where(x < 1.0, square(x + 1.0) * 0.25, x))
+
+
+def threshold(x: Any, threshold: float, default_value: float) -> Tensor:
+    """x where x > threshold, ``default_value`` elsewhere."""
+    x = to_tensor(x)
+    return where(x > threshold, x, default_value)

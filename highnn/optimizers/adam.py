@@ -66,7 +66,6 @@ class Adam(_MomentOptimizer):
     >>> optimizer = hn.optimizers.Adam(learning_rate=0.001, amsgrad=True)
     """
 
-    default_name = "adam"
     hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
 
     def __init__(
@@ -105,8 +104,6 @@ class AdamW(Adam):
     >>> optimizer = hn.optimizers.AdamW(learning_rate=0.001, weight_decay=0.01)
     """
 
-    default_name = "adamw"
-
     def __init__(
         self,
         learning_rate: LearningRate = 0.001,
@@ -130,8 +127,6 @@ class Adamax(_MomentOptimizer):
     >>> optimizer = hn.optimizers.Adamax(learning_rate=0.002)
     """
 
-    default_name = "adamax"
-
     def create_state(self, variables: list[Variable]) -> None:
         self.add_optimizer_variables(variables, ("momentum", "norm"))
 
@@ -152,8 +147,6 @@ class Nadam(_MomentOptimizer):
 
     >>> optimizer = hn.optimizers.Nadam(learning_rate=0.002)
     """
-
-    default_name = "nadam"
 
     def create_state(self, variables: list[Variable]) -> None:
         self.add_optimizer_variables(variables, "momentum")

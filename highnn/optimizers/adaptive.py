@@ -24,7 +24,6 @@ class Adagrad(Optimizer):
     >>> optimizer = hn.optimizers.Adagrad(learning_rate=0.01)
     """
 
-    default_name = "adagrad"
     hyperparameters = ("initial_accumulator_value", "epsilon")
 
     def __init__(
@@ -58,7 +57,6 @@ class Adadelta(Optimizer):
     >>> optimizer = hn.optimizers.Adadelta(learning_rate=1.0)
     """
 
-    default_name = "adadelta"
     hyperparameters = ("rho", "epsilon")
 
     def __init__(
@@ -95,7 +93,6 @@ class RMSprop(Optimizer):
     >>> optimizer = hn.optimizers.RMSprop(learning_rate=0.001, centered=True)
     """
 
-    default_name = "rmsprop"
     hyperparameters = ("rho", "momentum", "epsilon", "centered")
 
     def __init__(

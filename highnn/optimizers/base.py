@@ -11,8 +11,10 @@ and project each weight that carries a ``constraint`` (``w = constraint(w)``).
 
 from __future__ import annotations
 
+import re
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,12 +23,14 @@ from typing_extensions import TypedDict
 from highnn.checks import check_number, fail, is_real
 from highnn.config import settings
 from highnn.graph import Tensor, no_grad
+from highnn.layers.layer import snake_case, unique_name
 from highnn.ops.composites import clip
-from highnn.ops.primitives import cast, maximum, sqrt, sum
+from highnn.ops.primitives import cast, maximum, sqrt, sum, to_tensor
 from highnn.optimizers import schedules
 from highnn.variables import Variable
 
-LearningRate = float | schedules.LearningRateSchedule
+#: a float, a schedule of the step, or a function of no arguments (read at every step, or once when traced)
+LearningRate = float | schedules.LearningRateSchedule | Callable[[], Any]
 
 
 class ClippingAndName(TypedDict, total=False):
@@ -48,19 +52,20 @@ class Optimizer(ABC):
     """Updates variables from their gradients: ``optimizer.apply(grads, variables)``.
 
     Args:
-        learning_rate: a non-negative float or a :class:`~highnn.optimizers.schedules.LearningRateSchedule`.
+        learning_rate: a non-negative float, a :class:`~highnn.optimizers.schedules.LearningRateSchedule`, or a
+            function of no arguments that returns the rate.
         weight_decay: if set, each step first shrinks every weight: ``w -= w * weight_decay * learning_rate``.
         clipnorm: if set, each gradient is scaled so its norm is at most this.
         clipvalue: if set, gradients are clipped elementwise to ``[-clipvalue, clipvalue]``.
         global_clipnorm: if set, all gradients are scaled together so their joint norm is at most this.
-        name: prefix of the state variables' paths (each optimizer has Keras's default).
+        name: prefix of the state variables' paths; by default the class's name in snake case, made unique
+            as Keras does (``adam``, ``adam_1``, ...).
 
-    Subclasses set ``default_name`` and ``hyperparameters`` (the attributes
-    ``get_config`` adds), create their slots in :meth:`create_state` with
+    Subclasses set ``hyperparameters`` (the attributes ``get_config`` adds),
+    create their slots in :meth:`create_state` with
     :meth:`add_optimizer_variables`, and implement :meth:`update_step`.
     """
 
-    default_name: ClassVar[str] = "optimizer"
     hyperparameters: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
@@ -88,47 +93,93 @@ class Optimizer(ABC):
             checked["global_clipnorm"],
         )
         self.weight_decay = checked["weight_decay"]
-        self.name = name or self.default_name
+        learning_rate = self._resolve_learning_rate(learning_rate, None)
+        self.name = name or unique_name(snake_case(owner))
         self.built = False
         self._state: list[Variable] = []
         self._slots: dict[str, list[Variable]] = {}
         self._index: dict[int, int] = {}
         self._trainable_variables: list[Variable] = []
+        self._excluded_from_weight_decay: set[int] = set()
+        self._excluded_names: re.Pattern[str] | None = None
         self.iterations = Variable(
             np.array(0, dtype=np.int64), name="iterations", trainable=False, path=f"{self.name}/iterations"
         )
-        self._learning_rate: Variable | schedules.LearningRateSchedule
-        if isinstance(learning_rate, schedules.LearningRateSchedule):
-            self._learning_rate = learning_rate
+        self._learning_rate: Variable | schedules.LearningRateSchedule | Callable[[], Any]
+        if isinstance(learning_rate, float):
+            self._learning_rate = Variable(learning_rate, name="learning_rate", trainable=False,
+                                           path=f"{self.name}/learning_rate")  # fmt: skip
         else:
-            self._learning_rate = Variable(self._check_learning_rate(learning_rate), name="learning_rate",
-                                           trainable=False, path=f"{self.name}/learning_rate")  # fmt: skip
+            self._learning_rate = learning_rate
 
-    def _check_learning_rate(self, value: Any) -> float:
+    def _resolve_learning_rate(
+        self, value: Any, current: Any
+    ) -> float | schedules.LearningRateSchedule | Callable[[], Any]:
+        """A checked float (a scalar tensor, such as the ``learning_rate`` property, gives its value), a schedule or a
+        function of no arguments; a float cannot replace a schedule or a function ``current``."""
+        if isinstance(value, schedules.LearningRateSchedule) or (callable(value) and not isinstance(value, Tensor)):
+            return value
+        owner = type(self).__name__
+        if isinstance(value, Tensor) and value.shape == () and value.dtype in ("float32", "float64"):
+            value = value.item()
         if not is_real(value):
-            fail(
-                type(self).__name__, "learning_rate", "a non-negative float or a LearningRateSchedule", value, TypeError
+            fail(owner, "learning_rate", "a non-negative float, a LearningRateSchedule or a function", value, TypeError)
+        rate = check_number(owner, "learning_rate", value, 0.0)
+        if current is not None and not isinstance(current, Variable):
+            kind = "schedule" if isinstance(current, schedules.LearningRateSchedule) else "function"
+            raise TypeError(
+                f"{owner} has a learning rate {kind}, so its learning rate cannot be set to a float (received "
+                f"{value!r}); assign a schedule or a function, or create the optimizer with a float `learning_rate`."
             )
-        return check_number(type(self).__name__, "learning_rate", value, 0.0)
+        return rate
 
     # -------------------------------------------------------- learning rate
     @property
     def learning_rate(self) -> Tensor:
-        """The current learning rate: the variable, or the schedule's value at ``iterations``."""
-        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            with no_grad():
+        """The current learning rate: the variable, the schedule's value at ``iterations``, or the function's value."""
+        if isinstance(self._learning_rate, Variable):
+            return self._learning_rate
+        with no_grad():
+            if isinstance(self._learning_rate, schedules.LearningRateSchedule):
                 return self._learning_rate(self.iterations)
-        return self._learning_rate
+            return to_tensor(self._learning_rate())
 
     @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
-        """Set a new rate (callbacks do this between steps; the compiled step reads the variable)."""
-        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
-            raise TypeError(
-                f"{type(self).__name__} was created with a learning rate schedule, so its learning rate cannot be set "
-                f"(received {value!r}); create the optimizer with a float `learning_rate` to change it by hand."
-            )
-        self._learning_rate.assign(self._check_learning_rate(value))
+    def learning_rate(self, value: LearningRate | Tensor) -> None:
+        """Set a new rate, schedule or function (callbacks set rates between steps; the compiled step reads the
+        variable). A schedule or function replaces the rate variable, so set it before the first ``fit`` (or
+        compile again)."""
+        rate = self._resolve_learning_rate(value, self._learning_rate)
+        if not isinstance(rate, float):
+            self._learning_rate = rate
+        elif isinstance(self._learning_rate, Variable):
+            self._learning_rate.assign(rate)
+
+    # ------------------------------------------------------------ weight decay
+    def exclude_from_weight_decay(
+        self, var_list: Sequence[Variable] | None = None, var_names: Sequence[str] | None = None
+    ) -> None:
+        """Spare the variables in ``var_list``, and those whose name contains one of ``var_names`` (regular
+        expressions, e.g. ``["bias"]``), from weight decay; call it before the optimizer is built."""
+        owner = f"{type(self).__name__}.exclude_from_weight_decay"
+        if self.built:
+            raise ValueError(f"{owner} can only be called before the optimizer is built.")
+        variables = list(var_list or [])
+        names = list(var_names or [])
+        for i, variable in enumerate(variables):
+            if not isinstance(variable, Variable):
+                fail(owner, f"var_list[{i}]", "a Variable", variable, TypeError)
+        for i, name in enumerate(names):
+            if not isinstance(name, str):
+                fail(owner, f"var_names[{i}]", "a string", name, TypeError)
+        self._excluded_from_weight_decay = {id(variable) for variable in variables}
+        self._excluded_names = re.compile("|".join(names)) if names else None
+
+    def use_weight_decay(self, variable: Variable) -> bool:
+        """Whether weight decay applies to ``variable`` (see :meth:`exclude_from_weight_decay`)."""
+        if id(variable) in self._excluded_from_weight_decay:
+            return False
+        return self._excluded_names is None or self._excluded_names.search(variable.name or "") is None
 
     # ---------------------------------------------------------------- state
     def build(self, variables: Sequence[Variable]) -> None:
@@ -185,9 +236,35 @@ class Optimizer(ABC):
         rate = [self._learning_rate] if isinstance(self._learning_rate, Variable) else []
         return [self.iterations, *rate, *self._state]
 
+    def get_weights(self) -> list[np.ndarray]:
+        """The values of :attr:`variables` as NumPy arrays (copies), ``iterations`` first, as Keras orders them."""
+        return [np.array(variable.numpy()) for variable in self.variables]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Set every state variable from ``weights`` (in :attr:`variables`' order); the optimizer must be built."""
+        owner = f"{type(self).__name__}.set_weights"
+        if not self.built:
+            raise ValueError(
+                f"{owner}: the optimizer has no state yet; call build(trainable_variables) (or train) first."
+            )
+        current = self.variables
+        if len(weights) != len(current):
+            fail(owner, "weights", f"a list of {len(current)} arrays", f"{len(weights)} arrays")
+        for variable, value in zip(current, weights):
+            if tuple(np.shape(value)) != variable.shape:
+                raise ValueError(
+                    f"{owner}: variable {variable.path!r} has shape {variable.shape}, received an array of shape "
+                    f"{tuple(np.shape(value))}."
+                )
+        for variable, value in zip(current, weights):
+            variable.assign(np.asarray(value))
+
     # --------------------------------------------------------------- update
-    def apply(self, grads: Sequence[Tensor], variables: Sequence[Variable] | None = None) -> None:
-        """Update each variable from its gradient (``variables`` defaults to those the optimizer was built with)."""
+    def apply(self, grads: Sequence[Tensor | None], variables: Sequence[Variable] | None = None) -> None:
+        """Update each variable from its gradient (``variables`` defaults to those the optimizer was built with).
+
+        Variables whose gradient is None are left alone, with a warning; all None is an error.
+        """
         owner = type(self).__name__
         if variables is None:
             if not self.built:
@@ -203,6 +280,14 @@ class Optimizer(ABC):
             )
         if not grads:
             return
+        if all(g is None for g in grads):
+            raise ValueError("No gradients provided for any variable.")
+        missing = [v.path for g, v in zip(grads, variables) if g is None]
+        if missing:
+            warnings.warn(
+                f"Gradients do not exist for variables {missing} when minimizing the loss; they are left as they are.",
+                stacklevel=2,
+            )
         with no_grad():
             self.build(variables)
             unknown = [v.path for v in variables if id(v) not in self._index]
@@ -211,10 +296,12 @@ class Optimizer(ABC):
                     f"{owner}.apply: variables {unknown} are not among the {len(self._index)} this optimizer was "
                     "built with; create a new optimizer for new variables."
                 )
-            grads = self.clip_gradients([cast(g, v.dtype) for g, v in zip(grads, variables)])
+            pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+            variables = [v for _, v in pairs]
+            grads = self.clip_gradients([cast(g, v.dtype) for g, v in pairs])
             learning_rate = self.learning_rate
             if self.weight_decay:
-                for variable in variables:
+                for variable in filter(self.use_weight_decay, variables):
                     variable.assign(variable - variable * self.weight_decay * cast(learning_rate, variable.dtype))
             self.update_steps(grads, variables, learning_rate)
             self.iterations.assign_add(1)
@@ -222,7 +309,7 @@ class Optimizer(ABC):
                 if variable.constraint is not None:
                     variable.assign(variable.constraint(variable))
 
-    def apply_gradients(self, grads_and_vars: Sequence[tuple[Tensor, Variable]]) -> None:
+    def apply_gradients(self, grads_and_vars: Sequence[tuple[Tensor | None, Variable]]) -> None:
         """Keras's form: a list of ``(gradient, variable)`` pairs."""
         pairs = list(grads_and_vars)
         self.apply([g for g, _ in pairs], [v for _, v in pairs])
@@ -256,8 +343,8 @@ class Optimizer(ABC):
         """The constructor arguments (state is not included: see :attr:`variables`)."""
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             rate: float | dict[str, Any] = schedules.serialize(self._learning_rate)
-        else:
-            rate = float(self._learning_rate.item())
+        else:  # a function's rate is saved as its current value
+            rate = float(self.learning_rate.item())
         return {"name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
                 "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
                 **{attribute: getattr(self, attribute) for attribute in self.hyperparameters}}  # fmt: skip

@@ -20,7 +20,6 @@ class Lion(Optimizer):
     >>> optimizer = hn.optimizers.Lion(learning_rate=0.0003, weight_decay=0.01)
     """
 
-    default_name = "lion"
     hyperparameters = ("beta_1", "beta_2")
 
     def __init__(

@@ -18,7 +18,7 @@ from typing import Any
 from highnn.checks import check_bool, check_number
 from highnn.config import settings
 from highnn.graph import Tensor
-from highnn.ops.primitives import cast, cos, floor, maximum, minimum, to_tensor, where
+from highnn.ops.primitives import cast, cos, floor, log, maximum, minimum, to_tensor, where
 from highnn.ops.primitives import pow as power
 from highnn.registry import Registry
 
@@ -242,8 +242,61 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_steps": self.warmup_steps}  # fmt: skip
 
 
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov & Hutter 2017).
+
+    The multiplier decays from 1 to ``alpha`` over ``first_decay_steps``, then
+    restarts; period ``i`` (from 0) lasts ``first_decay_steps * t_mul**i`` steps
+    and starts from ``m_mul**i``: the rate is ``initial_learning_rate *
+    ((1 - alpha) * m_mul**i * 0.5 * (1 + cos(pi * f)) + alpha)`` with ``f`` the
+    fraction of period ``i`` completed.
+
+    >>> schedule = CosineDecayRestarts(0.1, first_decay_steps=1000, t_mul=2.0, m_mul=0.9)
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        first_decay_steps: float,
+        t_mul: float = 2.0,
+        m_mul: float = 1.0,
+        alpha: float = 0.0,
+        name: str = "SGDRDecay",
+    ) -> None:
+        owner = type(self).__name__
+        self.initial_learning_rate = check_number(owner, "initial_learning_rate", initial_learning_rate, 0.0)
+        self.first_decay_steps = check_number(owner, "first_decay_steps", first_decay_steps, 0.0, low_open=True)
+        self.t_mul = check_number(owner, "t_mul", t_mul, 0.0, low_open=True)
+        self.m_mul = check_number(owner, "m_mul", m_mul, 0.0)
+        self.alpha = check_number(owner, "alpha", alpha, 0.0, 1.0)
+        self.name = name
+
+    def __call__(self, step: Tensor | int) -> Tensor:
+        completed = _float_step(step) / self.first_decay_steps  # in units of the first period
+        if self.t_mul == 1.0:
+            restart = floor(completed)
+            fraction = completed - restart
+        else:  # periods 0..i-1 last (1 - t_mul**i) / (1 - t_mul) first periods together
+            restart = floor(log(1.0 - completed * (1.0 - self.t_mul)) / math.log(self.t_mul))
+            restart = where(completed < self._start(restart), restart - 1.0, restart)  # the logarithm's rounding
+            restart = where(completed >= self._start(restart + 1.0), restart + 1.0, restart)  # can miss a boundary
+            fraction = (completed - self._start(restart)) / power(self.t_mul, restart)
+        cosine = power(self.m_mul, restart) * 0.5 * (1.0 + cos(fraction * math.pi))
+        return self.initial_learning_rate * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def _start(self, restart: Tensor) -> Tensor:
+        """Where period ``restart`` starts, in first periods: (1 - t_mul**restart) / (1 - t_mul)."""
+        return (1.0 - power(self.t_mul, restart)) / (1.0 - self.t_mul)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"initial_learning_rate": self.initial_learning_rate, "first_decay_steps": self.first_decay_steps,
+                "t_mul": self.t_mul, "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}  # fmt: skip
+
+
 SCHEDULES: Registry[LearningRateSchedule] = Registry("learning rate schedule", LearningRateSchedule)
-SCHEDULES.register_all((ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay))
+SCHEDULES.register_all(
+    (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay, CosineDecay, CosineDecayRestarts)
+)
 
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
@@ -260,6 +313,7 @@ def deserialize(
 __all__ = [
     "SCHEDULES",
     "CosineDecay",
+    "CosineDecayRestarts",
     "ExponentialDecay",
     "InverseTimeDecay",
     "LearningRateSchedule",

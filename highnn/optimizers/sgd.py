@@ -19,7 +19,6 @@ class SGD(Optimizer):
     >>> optimizer = hn.optimizers.SGD(learning_rate=0.1, momentum=0.9, nesterov=True)
     """
 
-    default_name = "SGD"
     hyperparameters = ("momentum", "nesterov")
 
     def __init__(

@@ -51,6 +51,23 @@ CASES: dict[str, tuple[Callable[[], hn.Sequential], object, str]] = {
 }
 
 
+# ------------------------------------------- glu halves its axis, so it needs a layer of even width
+def glu_architecture() -> hn.Sequential:
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([hn.Input((5,)), layers.Dense(8, activation="glu"), layers.Dense(3)])
+
+
+CASES["activation-glu"] = (glu_architecture, "mse", "regression")
+CASES.update({
+    "loss-hinge": (architecture(), "hinge", "binary"),
+    "loss-log-cosh": (architecture(), "log_cosh", "regression"),
+    "loss-kld-softmax": (architecture(output="softmax"), "kl_divergence", "one_hot"),
+    "loss-binary-focal-sigmoid": (architecture(output="sigmoid"), "binary_focal_crossentropy", "binary"),
+    "loss-categorical-focal-softmax": (architecture(output="softmax"), "categorical_focal_crossentropy", "one_hot"),
+    "loss-dice-sigmoid": (architecture(output="sigmoid"), "dice", "binary"),
+})  # fmt: skip
+
+
 def on_every_backend(run: Callable[[], list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
     results = {}
     for backend in BACKENDS:
