@@ -67,6 +67,12 @@ class Trainer(Layer):
         self.compiled = True
         self.stop_training = False
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the compiled steps, which a copy traces again."""
+        state = dict(self.__dict__)
+        state.pop("_functions", None)
+        return state
+
     # ------------------------------------------------------------- the steps
     def compute_loss(self, x: Tensor | None, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         """The compiled loss plus every regularisation penalty of the model."""
