@@ -416,7 +416,8 @@ def _check_labels(owner: str, argument: str, y: np.ndarray, output_shape: tuple[
     if kind == "sparse":
         classes = output_shape[-1]
         assert classes is not None, "the output shape of a concrete input is concrete"
-        losses.check_sparse_labels(y, classes, argument)
+        ignored = getattr(user, "ignore_class", None)  # Keras lets that label lie outside the classes
+        losses.check_sparse_labels(y if ignored is None else y[y != ignored], classes, argument)
     elif kind == "binary" and y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"{owner}: `{argument}` must hold labels in [0, 1] for {name}, "
                          f"received values from {y.min()} to {y.max()}.")  # fmt: skip

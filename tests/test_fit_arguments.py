@@ -135,6 +135,13 @@ def test_sparse_labels_are_checked_whatever_form_the_loss_takes(loss: Any, label
     assert_unchanged(model, before)
 
 
+def test_the_ignored_class_may_lie_outside_the_classes() -> None:
+    model = classifier(loss=hn.losses.SparseCategoricalCrossentropy(ignore_class=-1))
+    model.fit(X, np.where(Y == 2, -1, Y), verbose=0)
+    with pytest.raises(ValueError, match=r"received values from -2 to 1"):
+        model.fit(X, np.where(Y == 2, -2, Y), verbose=0)
+
+
 @pytest.mark.parametrize("loss", ["binary_crossentropy", hn.losses.BinaryCrossentropy(), hn.losses.binary_crossentropy],
                          ids=["string", "object", "function"])  # fmt: skip
 def test_binary_labels_must_lie_in_0_1(loss: Any) -> None:
