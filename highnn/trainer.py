@@ -88,9 +88,8 @@ class Trainer(Layer):
         y_pred = self(x, training=True)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         weights = self.trainable_weights
-        self._update_metrics(
-            loss, x, y, y_pred, sample_weight
-        )  # first: a failing metric leaves the weights as they were
+        # metrics first: a metric that fails while the step is traced leaves the weights as they were
+        self._update_metrics(loss, x, y, y_pred, sample_weight)
         self.optimizer.apply(grad(loss, weights), weights)
         return []
 
@@ -307,7 +306,8 @@ class Trainer(Layer):
         batches = Batches(arrays, batch_size)
         total = min(steps or len(batches), len(batches))
         callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("evaluate", callbacks)
-        callback_list = CallbackList(callbacks, self, {"steps": total, "verbose": verbose, "mode": "evaluate"})
+        params = {"steps": total, "verbose": verbose, "mode": "evaluate"}
+        callback_list = CallbackList(callbacks, self, params, owner="evaluate")
         logs = self._test_pass(batches, total, callback_list)
         if return_dict:
             return logs
@@ -340,8 +340,9 @@ class Trainer(Layer):
         self._prepare("predict", arrays)  # checks the input shape before anything runs
         batches = Batches(arrays, batch_size)
         total = min(steps or len(batches), len(batches))
-        callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("predict", callbacks),
-                                     self, {"steps": total, "verbose": verbose, "mode": "predict"})  # fmt: skip
+        callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("predict", callbacks)
+        params = {"steps": total, "verbose": verbose, "mode": "predict"}
+        callback_list = CallbackList(callbacks, self, params, owner="predict")
         callback_list.on_predict_begin({})
         outputs = [
             to_host(y)
@@ -432,10 +433,10 @@ def _check_verbose(owner: str, verbose: Any) -> int:
 
 
 def _check_callbacks(owner: str, callbacks: Any) -> list[Callback]:
-    """``callbacks`` as a list of Callback instances (None is no callbacks)."""
+    """``callbacks`` as a list (None is no callbacks); :class:`CallbackList` checks the items."""
     if callbacks is None:
         return []
-    if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, Callback) for c in callbacks):
+    if not isinstance(callbacks, (list, tuple)):
         fail(owner, "callbacks", "a list of Callback instances", callbacks, TypeError)
     return list(callbacks)
 

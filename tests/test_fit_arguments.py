@@ -76,6 +76,8 @@ def trained(model: hn.Sequential) -> hn.Sequential:
         ({"verbose": 5}, ValueError, r"fit: `verbose` must be one of 0, 1, 2, received 5\."),
         ({"shuffle": "yes"}, TypeError, r"fit: `shuffle` must be True or False, received 'yes' of type str\."),
         ({"callbacks": [object()]}, TypeError, r"fit: `callbacks` must be a list of Callback instances"),
+        ({"callbacks": hn.callbacks.History()}, TypeError,
+         r"fit: `callbacks` must be a list of Callback instances, received <highnn.callbacks.base.History"),
         ({"validation_data": (X[:3], np.array([0, 1, 7]))}, ValueError,
          r"`validation_data` holds sparse labels for 3 classes.*received values from 0 to 7"),
     ],

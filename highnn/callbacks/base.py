@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from highnn.checks import fail
+
 #: what hooks receive: each logged quantity's value (a float; an array for per-class metrics)
 Logs = dict[str, Any]
 
@@ -67,11 +69,12 @@ BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_tra
 class CallbackList:
     """Calls every callback's hook in order."""
 
-    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]) -> None:
+    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any], owner: str = "fit") -> None:
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
-                raise TypeError(f"`callbacks` must hold Callback instances, received {callback!r}.")
+                fail(owner, "callbacks", "a list of Callback instances", callback, TypeError)
+        for callback in self.callbacks:  # only once all are known to be callbacks
             callback.set_model(model)
             callback.set_params(params)
 
