@@ -66,18 +66,18 @@ def prepare(arrays: dict[str, Any], owner: str) -> dict[str, np.ndarray]:
         array = to_numpy(value, argument)
         converted = array
         if array.dtype.kind in "fb" or argument != "y":
-            converted = array.astype(settings.floatx, copy=False)
-        if converted is not array:
-            try:
-                check_finite(converted, argument)
-            except ValueError:
-                check_finite(array, argument)  # NaN or Inf in the data itself is reported as such
-                raise ValueError(
-                    f"{owner}: `{argument}` must hold values within the {settings.floatx} range, "
-                    f"received values from {array.min()} to {array.max()}."
-                ) from None
-        else:
-            check_finite(array, argument)
+            with np.errstate(over="ignore"):  # overflow becomes inf, which the check below reports
+                converted = array.astype(settings.floatx, copy=False)
+        try:
+            check_finite(converted, argument)
+        except ValueError:
+            if converted is array:
+                raise
+            check_finite(array, argument)  # NaN or Inf in the data itself is reported as such
+            raise ValueError(
+                f"{owner}: `{argument}` must hold values within the {settings.floatx} range, "
+                f"received values from {array.min()} to {array.max()}."
+            ) from None
         out[argument] = converted
     sizes = {argument: len(array) for argument, array in out.items()}
     if len(set(sizes.values())) > 1:
