@@ -1,8 +1,10 @@
 """The JAX backend: arrays are ``jax.Array`` on a CPU, GPU or TPU; programs compile with ``jax.jit``.
 
 JAX computes in 32 bits unless ``jax_enable_x64`` is on: highnn turns it on
-with ``floatx=float64``, and otherwise 64-bit dtypes quietly become their
-32-bit kin (``dtype()`` reports what an array really holds).
+with ``floatx=float64`` and whenever float64 is asked for (``hn.tensor(x,
+dtype="float64")``), so a float64 request is never silently float32; other
+64-bit dtypes become their 32-bit kin until then (``dtype()`` reports what an
+array really holds).
 """
 
 from __future__ import annotations
@@ -53,7 +55,12 @@ def _jax_device(spec: str | None) -> tuple[jax.Device, str]:
 
 
 def _dtype(name: str) -> np.dtype:
-    """The dtype JAX will actually use for ``name`` (int64 is int32 without x64), so it never warns."""
+    """The dtype JAX will actually use for ``name`` (int64 is int32 without x64), so it never warns.
+
+    Asking for float64 turns x64 on: float64 is then what JAX computes in.
+    """
+    if name == "float64" and not jax.config.read("jax_enable_x64"):
+        jax.config.update("jax_enable_x64", True)
     return jax.dtypes.canonicalize_dtype(name)
 
 

@@ -51,29 +51,43 @@ def check_finite(array: np.ndarray, argument: str) -> None:
         )
 
 
-def prepare(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Check and convert ``{"x": ..., "y": ..., "sample_weight": ...}`` (None entries dropped).
+def prepare(arrays: dict[str, Any], owner: str) -> dict[str, np.ndarray]:
+    """Check and convert ``{"x": ..., "y": ..., "sample_weight": ...}`` (None entries dropped) for ``owner``.
 
-    Floats become floatx; integer labels stay integers. All arrays must hold
-    the same number of examples.
+    Floats become floatx (converted once, in place of the data when it already
+    is floatx); integer labels stay integers. Values that overflow floatx are
+    rejected like NaN and Inf. All arrays must hold the same, non-zero number
+    of examples.
     """
     out: dict[str, np.ndarray] = {}
     for argument, value in arrays.items():
         if value is None:
             continue
         array = to_numpy(value, argument)
-        check_finite(array, argument)
-        if array.dtype.kind == "f" or argument != "y":
-            array = array.astype(settings.floatx, copy=False)
-        elif array.dtype.kind == "b":
-            array = array.astype(settings.floatx)
-        out[argument] = array
+        converted = array
+        if array.dtype.kind in "fb" or argument != "y":
+            with np.errstate(over="ignore"):  # overflow becomes inf, which the check below reports
+                converted = array.astype(settings.floatx, copy=False)
+        try:
+            check_finite(converted, argument)
+        except ValueError:
+            if converted is array:
+                raise
+            check_finite(array, argument)  # NaN or Inf in the data itself is reported as such
+            raise ValueError(
+                f"{owner}: `{argument}` must hold values within the {settings.floatx} range, "
+                f"received values from {array.min()} to {array.max()}."
+            ) from None
+        out[argument] = converted
     sizes = {argument: len(array) for argument, array in out.items()}
     if len(set(sizes.values())) > 1:
         described = ", ".join(f"{argument} sizes: {size}" for argument, size in sizes.items())
         raise ValueError(
             f"Data cardinality is ambiguous: {described}. Make sure all arrays contain the same number of samples."
         )
+    if 0 in sizes.values():
+        shapes = ", ".join(f"{argument} of shape {array.shape}" for argument, array in out.items())
+        raise ValueError(f"{owner}: `x` must hold at least one example, received {shapes}.")
     return out
 
 
@@ -92,9 +106,14 @@ def split_validation(
     return {k: v[:cut] for k, v in arrays.items()}, {k: v[cut:] for k, v in arrays.items()}
 
 
-def check_batch_size(owner: str, batch_size: Any, argument: str = "batch_size") -> int:
-    """``batch_size`` as an integer >= 1; ``None`` means Keras's default, 32."""
-    return 32 if batch_size is None else check_integer(owner, argument, batch_size, 1)
+def check_batch_size(owner: str, batch_size: Any, argument: str = "batch_size", default: int = 32) -> int:
+    """``batch_size`` as an integer >= 1; ``None`` means ``default`` (Keras's 32)."""
+    return default if batch_size is None else check_integer(owner, argument, batch_size, 1)
+
+
+def check_steps(owner: str, argument: str, steps: Any) -> int | None:
+    """A number of steps as an integer >= 1; ``None`` means a whole pass over the data."""
+    return None if steps is None else check_integer(owner, argument, steps, 1)
 
 
 class Batches:

@@ -175,6 +175,27 @@ class Tensor:
     def __float__(self) -> float:
         return float(self.item())
 
+    # -------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """The slots, with the value as a NumPy array (so any backend pickles); the copy is a leaf."""
+        state = dict(getattr(self, "__dict__", {}))  # a subclass without __slots__ keeps attributes there too
+        state |= {
+            name: getattr(self, name)
+            for cls in type(self).__mro__
+            for name in getattr(cls, "__slots__", ())
+            if name not in ("__weakref__", "backend", "node") and hasattr(self, name)
+        }
+        state["value"], state["dtype"] = self.numpy(), self.dtype
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore on the active backend."""
+        state = dict(state)
+        self.backend, self.node = settings.backend, None
+        self.value = self.backend.asarray(state.pop("value"), state.pop("dtype"))
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def __repr__(self) -> str:
         op = f", op={self.node.primitive.name}" if self.node else ""
         grad = ", requires_grad=True" if self.requires_grad else ""

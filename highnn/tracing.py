@@ -9,6 +9,12 @@ dropped, each intermediate released after its last use) and handed to the
 backend's ``compile`` hook: NumPy and PyTorch run it as is, JAX jit-compiles
 it with the variables' buffers donated.
 
+Tracing changes no state: every variable the function assigned gets its value
+back, and the first call then runs the compiled program like every later one
+(so a step that fails while traced leaves the model untouched, and a resumed
+run rounds exactly as an uninterrupted one). Each traced function keeps at
+most :data:`MAX_PROGRAMS` programs, the least recently used evicted first.
+
 The tape is per context (see ``graph.recording``), so threads trace at once
 without seeing each other's operations, and a traced function's program cache
 is filled by one thread at a time.
@@ -17,7 +23,9 @@ is filled by one thread at a time.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from functools import partial
 from typing import Any
 
@@ -26,6 +34,9 @@ from highnn.graph import Primitive, Tensor, engine_state, recording
 from highnn.variables import Variable
 
 Step = tuple[str, tuple[int, ...], int, dict[str, Any]]
+
+#: programs (input signatures) one traced function keeps; older ones are released
+MAX_PROGRAMS = 32
 
 
 class Tape:
@@ -39,6 +50,7 @@ class Tape:
         self.inputs: list[int] = []
         self.variable_inputs: list[tuple[Variable, int]] = []
         self.assigned: dict[int, Variable] = {}
+        self.originals: dict[int, tuple[Variable, Any]] = {}  # each assigned variable's value before the trace
         self.computed: dict[tuple[str, tuple[int, ...], str], int] = {}  # for common-subexpression reuse
 
     def _new_slot(self, tensor: Tensor) -> int:
@@ -81,8 +93,15 @@ class Tape:
         self.slot_of[id(tensor)] = self.slot(source)
 
     def assign(self, variable: Variable, value: Tensor) -> None:
+        """Record ``variable = value``; called before the variable's value changes."""
+        self.originals.setdefault(id(variable), (variable, variable.value))
         self.slot_of[id(variable)] = self.slot(value)
         self.assigned[id(variable)] = variable
+
+    def restore(self) -> None:
+        """Give every assigned variable back the value it had before the trace."""
+        for variable, value in self.originals.values():
+            variable.value = value
 
 
 class Program:
@@ -138,34 +157,42 @@ def _ref(slot: int, constants: dict[int, Any]) -> str:
 class TracedFunction:
     """``fn(*tensors) -> tuple of tensors`` (free to read and assign variables), traced once per signature.
 
-    The first call for a signature (shapes, dtypes, backend) runs ``fn``
-    eagerly while recording; later calls run the compiled program and write
-    the new values into the variables ``fn`` assigned. Threads may call it at
-    once: one traces a new signature while the others wait for its program.
+    The first call for a signature (shapes, dtypes, backend) traces ``fn``
+    without changing any state, compiles the program, and runs it; every call
+    runs the compiled program and writes the new values into the variables
+    ``fn`` assigned. At most :data:`MAX_PROGRAMS` programs are kept (least
+    recently used evicted). Threads may call it at once: one traces a new
+    signature while the others wait for its program.
     """
 
     def __init__(self, fn: Callable[..., Sequence[Tensor]], jit: bool | None = None) -> None:
         self.fn = fn
         self.jit = jit
-        self.programs: dict[tuple[Any, ...], tuple[Program, Callable[..., Any]]] = {}
+        self.programs: OrderedDict[tuple[Any, ...], tuple[Program, Callable[..., Any]]] = OrderedDict()
         self._tracing = threading.Lock()
 
     def __call__(self, *arrays: Any) -> list[Any]:
         key = (settings.backend, settings.floatx, *((a.shape, a.dtype) for a in arrays))
         entry = self.programs.get(key)
-        return self._first_call(key, arrays) if entry is None else self._replay(entry, arrays)
+        if entry is None:
+            entry = self._compile(key, arrays)
+        else:
+            with suppress(KeyError):  # another thread may have just evicted it
+                self.programs.move_to_end(key)
+        return self._replay(entry, arrays)
 
-    def _first_call(self, key: tuple[Any, ...], arrays: tuple[Any, ...]) -> list[Any]:
-        """Trace and compile the program of a new signature, or replay it if another thread just did."""
+    def _compile(self, key: tuple[Any, ...], arrays: tuple[Any, ...]) -> tuple[Program, Callable[..., Any]]:
+        """Trace and compile the program of a new signature (or take the one another thread just made)."""
         _check_not_tracing()  # before the lock: a trace nested in this context fails instead of waiting
         with self._tracing:
             entry = self.programs.get(key)
-            if entry is not None:
-                return self._replay(entry, arrays)
-            outputs, program = self.trace(*arrays)
-            compiled = settings.backend.compile(program.function, program.donate_argnums, jit=self.jit)
-            self.programs[key] = (program, compiled)
-            return outputs
+            if entry is None:
+                program = self.trace(*arrays)
+                entry = (program, settings.backend.compile(program.function, program.donate_argnums, jit=self.jit))
+                self.programs[key] = entry
+                while len(self.programs) > MAX_PROGRAMS:
+                    self.programs.popitem(last=False)
+            return entry
 
     @staticmethod
     def _replay(entry: tuple[Program, Callable[..., Any]], arrays: tuple[Any, ...]) -> list[Any]:
@@ -177,16 +204,19 @@ class TracedFunction:
             variable.value = value
         return list(results[:n_outputs])
 
-    def trace(self, *arrays: Any) -> tuple[list[Any], Program]:
-        """Run ``fn`` eagerly on ``arrays`` while recording; its outputs and the program."""
+    def trace(self, *arrays: Any) -> Program:
+        """Record ``fn`` on ``arrays`` as a program; the variables it assigned keep their values."""
         _check_not_tracing()
         tape = Tape()
         inputs = [Tensor(a) for a in arrays]
         for tensor in inputs:
             tape.add_input(tensor)
-        with recording(tape):
-            outputs = list(self.fn(*inputs))
-        return [t.value for t in outputs], Program(tape, outputs)
+        try:
+            with recording(tape):
+                outputs = list(self.fn(*inputs))
+            return Program(tape, outputs)
+        finally:
+            tape.restore()
 
 
 def _check_not_tracing() -> None:

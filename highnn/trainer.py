@@ -18,9 +18,9 @@ from highnn import losses, optimizers
 from highnn import metrics as metrics_module
 from highnn.backends import to_host
 from highnn.callbacks.base import Callback, CallbackList, History, Logs, ProgbarLogger
-from highnn.checks import check_choice, check_integer
+from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer
 from highnn.config import settings
-from highnn.data import Batches, check_batch_size, prepare, split_validation
+from highnn.data import Batches, check_batch_size, check_steps, prepare, split_validation
 from highnn.graph import Tensor, grad
 from highnn.layers.layer import Layer
 from highnn.tracing import TracedFunction
@@ -67,6 +67,12 @@ class Trainer(Layer):
         self.compiled = True
         self.stop_training = False
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the compiled steps, which a copy traces again."""
+        state = dict(self.__dict__)
+        state.pop("_functions", None)
+        return state
+
     # ------------------------------------------------------------- the steps
     def compute_loss(self, x: Tensor | None, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
         """The compiled loss plus every regularisation penalty of the model."""
@@ -82,8 +88,9 @@ class Trainer(Layer):
         y_pred = self(x, training=True)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         weights = self.trainable_weights
-        self.optimizer.apply(grad(loss, weights), weights)
+        # metrics first: a metric that fails while the step is traced leaves the weights as they were
         self._update_metrics(loss, x, y, y_pred, sample_weight)
+        self.optimizer.apply(grad(loss, weights), weights)
         return []
 
     def test_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> list[Tensor]:
@@ -137,7 +144,7 @@ class Trainer(Layer):
         step = 0
         for group in _groups(batches, per_call):
             if wants_begin:
-                getattr(callback_list, begin_hook)(step)
+                getattr(callback_list, begin_hook)(step, {})
             outputs = self._function(kind, len(group[0]))(*(a for batch in group for a in batch))
             step += len(group)
             if wants_end:
@@ -163,24 +170,28 @@ class Trainer(Layer):
         """Every metric's current result as a float: ``{"loss": ..., "accuracy": ...}``."""
         return {metric.name: _log_value(metric.result().numpy()) for metric in self.metrics}
 
-    def _prepare(self, arrays: dict[str, np.ndarray], training: bool = False) -> None:
-        """Build the model, resolve ``"accuracy"``, check sparse labels and build the optimizer."""
+    def _prepare(self, owner: str, arrays: dict[str, np.ndarray], argument: str = "y") -> None:
+        """Build the model, check ``x``'s shape and the labels against the loss and every metric.
+
+        ``"accuracy"`` is resolved to Keras's choice on the first labels seen.
+        Nothing changes when a check fails (besides building an unbuilt model).
+        """
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
         output_shape = self.compute_output_shape(arrays["x"].shape)
-        if "y" in arrays:
-            if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
-                classes = output_shape[-1]
-                assert classes is not None, "the output shape of a concrete input is concrete"
-                losses.check_sparse_labels(arrays["y"], classes, "y")
-            if self.compiled_metrics is None:
-                self.compiled_metrics = [
-                    metrics_module.accuracy_for(arrays["y"].shape, output_shape, self.loss)(name=entry)
-                    if isinstance(entry, str) else entry
-                    for entry in self._metric_entries
-                ]  # fmt: skip
-        if training and not self.optimizer.built:
-            self.optimizer.build(self.trainable_weights)
+        if "y" not in arrays:
+            return
+        y = arrays["y"]
+        metrics = self.compiled_metrics
+        if metrics is None:
+            metrics = [
+                metrics_module.accuracy_for(y.shape, output_shape, self.loss)(name=entry)
+                if isinstance(entry, str) else entry
+                for entry in self._metric_entries
+            ]  # fmt: skip
+        for user in [self.loss, *metrics]:
+            _check_labels(owner, argument, y, output_shape, user)
+        self.compiled_metrics = metrics
 
     def _check_compiled(self, method: str) -> None:
         if not self.compiled:
@@ -206,45 +217,57 @@ class Trainer(Layer):
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
     ) -> History:
-        """Train for ``epochs`` passes of minibatch gradient descent; returns a :class:`History`."""
+        """Train for ``epochs`` passes of minibatch gradient descent; returns a :class:`History`.
+
+        Every argument and the data are checked before anything changes: a
+        failed call leaves the weights and the optimizer as they were.
+        """
         self._check_compiled("fit")
         batch_size = check_batch_size("fit", batch_size)
+        epochs = check_integer("fit", "epochs", epochs, 0)
+        initial_epoch = check_integer("fit", "initial_epoch", initial_epoch, 0)
+        steps_per_epoch = check_steps("fit", "steps_per_epoch", steps_per_epoch)
+        validation_steps = check_steps("fit", "validation_steps", validation_steps)
+        validation_freq = check_integer("fit", "validation_freq", validation_freq, 1)
+        verbose = _check_verbose("fit", verbose)
+        shuffle = check_bool("fit", "shuffle", shuffle)
         if y is None:
             raise ValueError("fit() needs targets: pass `y`.")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "fit")
         if class_weight is not None:
             arrays["sample_weight"] = _class_weights(arrays["y"], class_weight) * arrays.get("sample_weight", 1.0)
         validation = None
         if validation_data is not None:
-            validation = _unpack_validation(validation_data)
+            validation = prepare(_unpack_validation(validation_data), "fit")
         elif validation_split:
             arrays, validation = split_validation(arrays, validation_split)
-        self._prepare(arrays, training=True)
+        self._prepare("fit", arrays)
         batches = Batches(arrays, batch_size, shuffle=shuffle)
+        logged = list(self.metrics_names)
         if validation is not None:
-            validation = prepare(validation)
-            self._prepare(validation)
-            val_batches = Batches(
-                validation, check_batch_size("fit", validation_batch_size or batch_size, "validation_batch_size")
-            )
+            self._prepare("fit", validation, "validation_data")
+            val_batch_size = check_batch_size("fit", validation_batch_size, "validation_batch_size", batch_size)
+            val_batches = Batches(validation, val_batch_size)
             val_total = min(validation_steps or len(val_batches), len(val_batches))
+            logged += [f"val_{name}" for name in logged]
         steps = steps_per_epoch or len(batches)
         history = History()
-        verbose = 1 if verbose == "auto" else int(verbose)
         callback_list = CallbackList(
-            [ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []) + [history],
+            [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("fit", callbacks) + [history],
             self,
-            {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size},
+            {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size, "metrics": logged},
         )
+        if not self.optimizer.built:
+            self.optimizer.build(self.trainable_weights)
         stream = _endless(batches) if steps_per_epoch else None
         self.stop_training = False
         epoch_logs: Logs = {}
-        callback_list.on_train_begin()
+        callback_list.on_train_begin({})
         if self._initial_epoch_override is not None:
             initial_epoch, self._initial_epoch_override = self._initial_epoch_override, None
         for epoch in range(initial_epoch, epochs):
             self.reset_metrics()
-            callback_list.on_epoch_begin(epoch)
+            callback_list.on_epoch_begin(epoch, {})
             epoch_batches = (next(stream) for _ in range(steps)) if stream is not None else iter(batches)
             for _ in self._execute("train", epoch_batches, callback_list):
                 pass
@@ -273,15 +296,18 @@ class Trainer(Layer):
         """The loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]`` or a dict."""
         self._check_compiled("evaluate")
         batch_size = check_batch_size("evaluate", batch_size)
+        steps = check_steps("evaluate", "steps", steps)
+        verbose = _check_verbose("evaluate", verbose)
+        return_dict = check_bool("evaluate", "return_dict", return_dict)
         if y is None:
             raise ValueError("evaluate() needs targets: pass `y`.")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
-        self._prepare(arrays)
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "evaluate")
+        self._prepare("evaluate", arrays)
         batches = Batches(arrays, batch_size)
-        verbose = 1 if verbose == "auto" else int(verbose)
         total = min(steps or len(batches), len(batches))
-        callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
-                                     {"steps": total, "verbose": verbose, "mode": "evaluate"})  # fmt: skip
+        callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("evaluate", callbacks)
+        params = {"steps": total, "verbose": verbose, "mode": "evaluate"}
+        callback_list = CallbackList(callbacks, self, params, owner="evaluate")
         logs = self._test_pass(batches, total, callback_list)
         if return_dict:
             return logs
@@ -291,7 +317,7 @@ class Trainer(Layer):
     def _test_pass(self, batches: Batches, total: int, callback_list: CallbackList) -> Logs:
         """One pass of the test step over ``total`` batches, with the test hooks; the resulting logs."""
         self.reset_metrics()
-        callback_list.on_test_begin()
+        callback_list.on_test_begin({})
         for _ in self._execute("test", itertools.islice(batches, total), callback_list):
             pass
         logs = self.get_metrics_result()
@@ -308,29 +334,29 @@ class Trainer(Layer):
     ) -> np.ndarray:
         """The model's outputs for ``x``, batch by batch, as one NumPy array."""
         batch_size = check_batch_size("predict", batch_size)
-        arrays = prepare({"x": x})
-        if not self.built:
-            self.build((None,) + arrays["x"].shape[1:])
-        self.compute_output_shape(arrays["x"].shape)  # checks the input shape before anything runs
+        steps = check_steps("predict", "steps", steps)
+        verbose = _check_verbose("predict", verbose)
+        arrays = prepare({"x": x}, "predict")
+        self._prepare("predict", arrays)  # checks the input shape before anything runs
         batches = Batches(arrays, batch_size)
-        verbose = 1 if verbose == "auto" else int(verbose)
         total = min(steps or len(batches), len(batches))
-        callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
-                                     {"steps": total, "verbose": verbose, "mode": "predict"})  # fmt: skip
-        callback_list.on_predict_begin()
+        callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("predict", callbacks)
+        params = {"steps": total, "verbose": verbose, "mode": "predict"}
+        callback_list = CallbackList(callbacks, self, params, owner="predict")
+        callback_list.on_predict_begin({})
         outputs = [
             to_host(y)
             for group in self._execute("predict", itertools.islice(batches, total), callback_list)
             for y in group
         ]
-        callback_list.on_predict_end()
+        callback_list.on_predict_end({})
         return np.concatenate(outputs)
 
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
         self._check_compiled("compute_gradients")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
-        self._prepare(arrays)
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "compute_gradients")
+        self._prepare("compute_gradients", arrays)
         x_t, y_t, *weights = next(iter(Batches(arrays, len(arrays["x"]))))
         y_pred = self(x_t, training=training)
         loss = self.compute_loss(Tensor(x_t), Tensor(y_t), y_pred, Tensor(weights[0]) if weights else None)
@@ -341,8 +367,11 @@ class Trainer(Layer):
     ) -> float | list[float] | Logs:
         """One gradient step on one batch; returns that batch's loss (and metrics)."""
         self._check_compiled("train_on_batch")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
-        self._prepare(arrays, training=True)
+        return_dict = check_bool("train_on_batch", "return_dict", return_dict)
+        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "train_on_batch")
+        self._prepare("train_on_batch", arrays)
+        if not self.optimizer.built:
+            self.optimizer.build(self.trainable_weights)
         self.reset_metrics()
         batch = next(iter(Batches(arrays, len(arrays["x"]))))
         self._function("train", len(batch))(*batch)
@@ -351,13 +380,65 @@ class Trainer(Layer):
         return logs if return_dict else (values[0] if len(values) == 1 else values)
 
 
-def _class_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
+def _class_weights(y: np.ndarray, class_weight: Any) -> np.ndarray:
     """Per-example weights from a ``{class: weight}`` map (labels sparse or one-hot)."""
+    if not isinstance(class_weight, dict):
+        fail("fit", "class_weight", "a dict {class index: weight}", class_weight, TypeError)
+    for label, weight in class_weight.items():
+        if not is_integer(label):
+            fail("fit", "class_weight", "a dict with integer class indices as keys", label, TypeError)
+        check_number("fit", f"class_weight[{label}]", weight, 0.0)
     labels = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0].round().astype(int)
     missing = sorted(set(np.unique(labels).tolist()) - set(class_weight))
     if missing:
         raise ValueError(f"`class_weight` must give a weight for every class in `y`; missing classes: {missing}.")
     return np.array([class_weight[int(label)] for label in labels], dtype=settings.floatx)
+
+
+#: what a loss or metric asks of the labels, by its class or by the function it wraps
+_LABEL_KINDS: dict[Any, str] = {
+    losses.SparseCategoricalCrossentropy: "sparse",
+    losses.sparse_categorical_crossentropy: "sparse",
+    metrics_module.sparse_categorical_accuracy: "sparse",
+    metrics_module.sparse_top_k_categorical_accuracy: "sparse",
+    losses.BinaryCrossentropy: "binary",
+    losses.binary_crossentropy: "binary",
+    losses.CategoricalCrossentropy: "one-hot",
+    losses.categorical_crossentropy: "one-hot",
+    metrics_module.categorical_accuracy: "one-hot",
+    metrics_module.top_k_categorical_accuracy: "one-hot",
+}
+
+
+def _check_labels(owner: str, argument: str, y: np.ndarray, output_shape: tuple[int | None, ...], user: Any) -> None:
+    """Check ``y`` against what ``user`` (the loss or a metric, in any form) needs: sparse, binary or one-hot labels."""
+    kind = _LABEL_KINDS.get(getattr(user, "fn", type(user)))
+    name = getattr(user, "name", type(user).__name__)
+    if kind == "sparse":
+        classes = output_shape[-1]
+        assert classes is not None, "the output shape of a concrete input is concrete"
+        ignored = getattr(user, "ignore_class", None)  # Keras lets that label lie outside the classes
+        losses.check_sparse_labels(y if ignored is None else y[y != ignored], classes, argument)
+    elif kind == "binary" and y.size and (y.min() < 0 or y.max() > 1):
+        raise ValueError(f"{owner}: `{argument}` must hold labels in [0, 1] for {name}, "
+                         f"received values from {y.min()} to {y.max()}.")  # fmt: skip
+    elif kind == "one-hot" and y.shape != output_shape:
+        raise ValueError(f"{owner}: `{argument}` must hold one-hot labels of the output's shape {output_shape} "
+                         f"for {name}, received labels of shape {y.shape}.")  # fmt: skip
+
+
+def _check_verbose(owner: str, verbose: Any) -> int:
+    """``verbose`` as 0, 1 or 2 (``"auto"`` is 1)."""
+    return 1 if verbose == "auto" and isinstance(verbose, str) else check_choice(owner, "verbose", verbose, (0, 1, 2))
+
+
+def _check_callbacks(owner: str, callbacks: Any) -> list[Callback]:
+    """``callbacks`` as a list (None is no callbacks); :class:`CallbackList` checks the items."""
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        fail(owner, "callbacks", "a list of Callback instances", callbacks, TypeError)
+    return list(callbacks)
 
 
 def _unpack_validation(validation_data: Any) -> dict[str, Any]:

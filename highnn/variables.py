@@ -52,10 +52,10 @@ class Variable(Tensor):
             raise ValueError(
                 f"Variable {self.path!r} has shape {self.shape}; cannot assign a value of shape {new.shape}."
             )
-        self.value = new.value
         tape = engine_state().tape
         if tape is not None:
-            tape.assign(self, new)
+            tape.assign(self, new)  # first, so the tape sees the value before
+        self.value = new.value
         return self
 
     def assign_add(self, delta: Any) -> Variable:

@@ -817,3 +817,83 @@ def test_exports() -> None:
         "TerminateOnNaN",
     ):
         assert name in hn.callbacks.__all__ and getattr(hn.callbacks, name).__module__ == "highnn.callbacks.monitoring"
+
+
+# ----------------------------------------------------- Keras's aliases and logs on every hook
+class EveryHook(Callback):
+    """Records each hook it receives, checking that ``logs`` is always a dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+        for hook in [name for name in vars(Callback) if name.startswith("on_") and "train_batch" not in name]:
+            setattr(self, hook, self._recorder(hook))
+
+    def _recorder(self, hook: str) -> Callable[..., None]:
+        def record(*args: Any) -> None:
+            assert isinstance(args[-1], dict), f"{hook} received logs={args[-1]!r}"
+            self.calls.append(hook)
+
+        return record
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        super().on_train_batch_begin(batch, logs)  # calls the alias
+        self._recorder("on_train_batch_begin")(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        super().on_train_batch_end(batch, logs)
+        self._recorder("on_train_batch_end")(batch, logs)
+
+
+def test_every_hook_receives_logs_as_a_dict_and_the_batch_aliases_are_called(
+    regression: tuple[np.ndarray, np.ndarray],
+) -> None:
+    x, y = regression
+    model = make_model()
+    recorder = EveryHook()
+    model.fit(x, y, batch_size=10, epochs=1, validation_split=0.5, verbose=0, callbacks=[recorder])
+    model.evaluate(x, y, batch_size=100, verbose=0, callbacks=[recorder])
+    model.predict(x, batch_size=100, verbose=0, callbacks=[recorder])
+    calls = recorder.calls
+    train_steps = calls.count("on_train_batch_end")
+    assert train_steps > 0
+    assert calls.count("on_batch_begin") == calls.count("on_batch_end") == train_steps  # train batches only
+    assert calls.index("on_batch_begin") < calls.index("on_train_batch_begin")
+    hooks = ("on_train_begin", "on_epoch_begin", "on_test_begin", "on_test_batch_begin", "on_test_batch_end",
+             "on_test_end", "on_epoch_end", "on_train_end", "on_predict_begin", "on_predict_batch_begin",
+             "on_predict_batch_end", "on_predict_end")  # fmt: skip
+    assert set(hooks) <= set(calls)
+
+
+def test_a_callback_overriding_only_the_old_batch_names_is_called(regression: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = regression
+    batches: list[tuple[str, int, float]] = []
+
+    class OldStyle(Callback):
+        def on_batch_begin(self, batch: int, logs: Any = None) -> None:
+            batches.append(("begin", batch, math.nan))
+
+        def on_batch_end(self, batch: int, logs: Any = None) -> None:
+            batches.append(("end", batch, logs["loss"]))
+
+    make_model().fit(x, y, batch_size=40, epochs=1, verbose=0, callbacks=[OldStyle()])
+    assert [(kind, batch) for kind, batch, _ in batches] == [("begin", 0), ("end", 0)]
+    assert math.isfinite(batches[1][2])
+    calls: list[int] = []
+    make_model().fit(
+        x, y, batch_size=40, verbose=0, callbacks=[LambdaCallback(on_batch_end=lambda b, logs: calls.append(b))]
+    )
+    assert calls == [0]
+
+
+def test_csv_logger_keeps_validation_columns_when_validation_freq_skips_epochs(
+    tmp_path: Any, regression: tuple[np.ndarray, np.ndarray]
+) -> None:
+    x, y = regression
+    path = tmp_path / "log.csv"
+    history = make_model().fit(x, y, batch_size=10, epochs=4, verbose=0, validation_data=(x, y), validation_freq=2,
+                               callbacks=[CSVLogger(path)])  # fmt: skip
+    header, *rows = read_csv(path)
+    assert header == ["epoch", "loss", "val_loss"]
+    assert [row[2] for row in rows[::2]] == ["NA", "NA"]  # epochs 0 and 2 ran no validation
+    assert [float(row[2]) for row in rows[1::2]] == history.history["val_loss"]

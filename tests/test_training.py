@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 import io
+import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import require_backend
+from helpers import BACKENDS, require_backend
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 import highnn as hn
 from highnn import layers
+from highnn.backends import to_host
+from highnn.config import settings
+from highnn.tracing import MAX_PROGRAMS, TracedFunction
 
 
 def digits_split() -> tuple[np.ndarray, ...]:
@@ -294,3 +300,111 @@ def test_jit_compile_true_hands_the_torch_plan_to_torch_compile(monkeypatch: pyt
             model.compile(optimizer="sgd", loss="mse", jit_compile=jit_compile)
             model.fit(np.ones((8, 3)), np.ones((8, 1)), batch_size=8, verbose=0)
             assert len(compiled) == calls
+
+
+# --------------------------------------------- tracing: first step, program cache, float64 on JAX
+class Interrupt(hn.callbacks.Callback):
+    """Stops a run with an error at the end of ``epoch``, as a crash would."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_resumed_run_is_bit_identical_in_float32(backend: str, tmp_path: Path) -> None:
+    """The first step of a signature runs the compiled program too, so a resumed run rounds as the original did."""
+    require_backend(backend)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 1))
+
+    def run(callbacks: list[hn.callbacks.Callback], seed: int = 0) -> list[np.ndarray]:
+        hn.utils.set_random_seed(seed)
+        model = hn.Sequential([hn.Input((5,)), layers.Dense(8, activation="tanh"), layers.Dense(1)])
+        model.compile(hn.optimizers.Adam(0.01), "mse")
+        model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=callbacks)
+        return model.get_weights()
+
+    with hn.config.use_backend(backend, floatx="float32"):
+        expected = run([])
+        backup = hn.callbacks.BackupAndRestore(tmp_path / "backup")
+        with pytest.raises(RuntimeError, match="interrupted"):
+            run([backup, Interrupt(epoch=1)])
+        resumed = run([backup], seed=7)
+    for a, b in zip(resumed, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_tracing_changes_no_state_and_the_first_call_runs_the_program() -> None:
+    counter = hn.Variable(np.zeros(2), name="counter")
+    seen: list[np.ndarray] = []
+
+    def step(x: hn.Tensor) -> list[hn.Tensor]:
+        seen.append(counter.numpy())
+        counter.assign_add(x)
+        return [counter * 2.0]
+
+    traced = TracedFunction(step)
+    program = traced.trace(np.ones(2, dtype="float32"))
+    np.testing.assert_array_equal(counter.numpy(), [0.0, 0.0])  # traced, not applied
+    assert program.updated == [counter]
+    (out,) = traced(np.ones(2, dtype="float32"))
+    np.testing.assert_array_equal(to_host(out), [2.0, 2.0])
+    np.testing.assert_array_equal(counter.numpy(), [1.0, 1.0])  # applied once, by the compiled program
+    assert len(seen) == 2  # the Python body ran only while tracing
+
+
+def test_a_step_failing_while_traced_leaves_the_variables_as_they_were() -> None:
+    counter = hn.Variable(np.zeros(2), name="counter")
+
+    def step(x: hn.Tensor) -> list[hn.Tensor]:
+        counter.assign_add(x)
+        raise RuntimeError("bug after an assignment")
+
+    with pytest.raises(RuntimeError, match="bug after an assignment"):
+        TracedFunction(step)(np.ones(2, dtype="float32"))
+    np.testing.assert_array_equal(counter.numpy(), [0.0, 0.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_program_cache_is_a_bounded_lru(backend: str) -> None:
+    require_backend(backend)
+    with hn.config.use_backend(backend):
+        scale = hn.Variable(np.full((1,), 3.0), name="scale")
+        traced = TracedFunction(lambda x: [hn.ops.sum(x * scale)])
+
+        def total(rows: int) -> float:
+            (out,) = traced(settings.backend.asarray(np.ones((rows, 1)), "float32"))
+            return float(to_host(out))
+
+        assert total(1) == 3.0
+        kept = weakref.ref(traced.programs[next(iter(traced.programs))][0])
+        evicted = [weakref.ref(traced.programs[key][0]) for key in traced.programs]
+        for rows in range(2, MAX_PROGRAMS + 3):
+            assert total(rows) == 3.0 * rows
+            assert total(1) == 3.0  # used again and again: never the least recently used
+            if rows == 2:
+                evicted = [weakref.ref(traced.programs[key][0]) for key in traced.programs if key[2][0] == (2, 1)]
+        assert len(traced.programs) == MAX_PROGRAMS
+        gc.collect()
+        assert kept() is not None and evicted[0]() is None  # evicted programs are released
+        assert total(2) == 6.0  # traced again, right after its eviction
+
+
+def test_jax_float64_is_float64_without_the_floatx_setting() -> None:
+    require_backend("jax")
+    import jax
+
+    with hn.config.use_backend("jax", floatx="float32"):
+        try:
+            tensor = hn.tensor([1.0, 1e-10], dtype="float64")
+            assert tensor.dtype == "float64" and to_host(tensor.value).dtype == np.float64
+            assert (tensor + 1.0).dtype == "float64"
+            assert (tensor + 1.0).numpy()[1] != 1.0  # float32 would round 1 + 1e-10 to 1
+            assert hn.tensor([1.0]).dtype == "float32"  # floatx still rules by default
+        finally:
+            jax.config.update("jax_enable_x64", False)

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from highnn.checks import fail
+
 #: what hooks receive: each logged quantity's value (a float; an array for per-class metrics)
 Logs = dict[str, Any]
 
@@ -30,8 +32,15 @@ class Callback:
     def on_train_end(self, logs: Logs | None = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None: ...
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None: ...
-    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None: ...
-    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None: ...
+    def on_batch_begin(self, batch: int, logs: Logs | None = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        self.on_batch_begin(batch, logs)  # Keras's older name, still called
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        self.on_batch_end(batch, logs)
+
     def on_test_begin(self, logs: Logs | None = None) -> None: ...
     def on_test_end(self, logs: Logs | None = None) -> None: ...
     def on_test_batch_begin(self, batch: int, logs: Logs | None = None) -> None: ...
@@ -42,23 +51,30 @@ class Callback:
     def on_predict_batch_end(self, batch: int, logs: Logs | None = None) -> None: ...
 
     def wants(self, hook: str) -> bool:
-        """Whether this callback overrides ``hook`` (batch logs are only computed when someone wants them)."""
-        method = getattr(self, hook)
-        return getattr(method, "__func__", method) is not getattr(Callback, hook)
+        """Whether this callback overrides ``hook`` or its alias (batch logs are only computed when wanted)."""
+        return any(_overrides(self, name) for name in (hook, ALIASES.get(hook)) if name is not None)
 
 
-BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
-               "on_predict_batch_begin", "on_predict_batch_end")  # fmt: skip
+def _overrides(callback: Callback, hook: str) -> bool:
+    method = getattr(callback, hook)
+    return getattr(method, "__func__", method) is not getattr(Callback, hook)
+
+
+#: Keras's older names of the train-batch hooks, called by them
+ALIASES = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}
+BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin",
+               "on_test_batch_end", "on_predict_batch_begin", "on_predict_batch_end")  # fmt: skip
 
 
 class CallbackList:
     """Calls every callback's hook in order."""
 
-    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]) -> None:
+    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any], owner: str = "fit") -> None:
         self.callbacks = list(callbacks)
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
-                raise TypeError(f"`callbacks` must hold Callback instances, received {callback!r}.")
+                fail(owner, "callbacks", "a list of Callback instances", callback, TypeError)
+        for callback in self.callbacks:  # only once all are known to be callbacks
             callback.set_model(model)
             callback.set_params(params)
 

@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from highnn.callbacks.base import BATCH_HOOKS, Callback, Logs
+from highnn.callbacks.base import ALIASES, BATCH_HOOKS, Callback, Logs
 from highnn.checks import check_bool, check_choice, check_integer, check_number, fail
 
 MODES = ("auto", "min", "max")
@@ -327,8 +327,10 @@ class CSVLogger(Callback):
 
     >>> model.fit(x, y, epochs=5, callbacks=[hn.callbacks.CSVLogger("training.csv")])
 
-    The columns are the keys of the first epoch's logs; a key missing later is
-    written as ``NA``. With ``append=True`` rows are added to an existing file
+    The columns are the keys of the first epoch's logs and every quantity
+    ``fit`` will log (so ``val_*`` columns exist even when ``validation_freq``
+    skips the first epoch's validation); a key missing from an epoch's logs is
+    written as ``NA``, as in Keras. With ``append=True`` rows are added to an existing file
     (its header is kept, not repeated).
     """
 
@@ -361,7 +363,7 @@ class CSVLogger(Callback):
         if self.csv_file is None:
             raise RuntimeError("CSVLogger: on_epoch_end was called before on_train_begin opened the file.")
         if self.keys is None:
-            self.keys = sorted(logs)
+            self.keys = sorted(set(logs) | set(self.params.get("metrics", ())))
         if self.writer is None:
             self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch", *self.keys], delimiter=self.sep)
             if self.append_header:
@@ -424,7 +426,7 @@ class LambdaCallback(Callback):
 
     def wants(self, hook: str) -> bool:
         """Only the hooks given as functions (so batch logs are computed only when a batch hook is set)."""
-        return hook in self.functions
+        return hook in self.functions or ALIASES.get(hook) in self.functions
 
 
 def _keras_call(hook: str, function: Callable[..., Any]) -> Callable[..., Any]:

@@ -360,6 +360,12 @@ class Optimizer(ABC):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"], custom_objects)
         return cls(**config)
 
+    # ---------------------------------------------------- copying (fit's area)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """After ``copy.deepcopy`` or unpickling: index the copied variables, whose ids are new."""
+        self.__dict__.update(state)
+        self._index = {id(v): i for i, v in enumerate(self._trainable_variables)}
+
 
 def _scale_to_norm(g: Tensor, norm: Tensor, limit: float) -> Tensor:
     """``g`` scaled down so its norm is at most ``limit`` (``g * limit / max(norm, limit)``, as Keras)."""
