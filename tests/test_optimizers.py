@@ -364,7 +364,7 @@ def test_config_has_keras_defaults_and_round_trips(float64: None, name: str) -> 
     cls = optimizers.OPTIMIZERS.classes[name]
     config = cls().get_config()
     assert {key: config[key] for key in KERAS_DEFAULTS[name]} == pytest.approx(KERAS_DEFAULTS[name])
-    keras_prefix = {"AdamW": "adam_w", "RMSprop": "rm_sprop"}.get(name, name.lower())  # Keras's snake case
+    keras_prefix = name.lower()  # Keras's default names: "adam", "adamw", "rmsprop"
     assert re.fullmatch(rf"{keras_prefix}(_\d+)?", config["name"])
     schedule = schedules.CosineDecay(0.01, decay_steps=3, alpha=0.1)
     optimizer = cls(learning_rate=schedule, global_clipnorm=2.0, name="custom")

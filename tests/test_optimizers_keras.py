@@ -133,7 +133,7 @@ def test_default_names_are_unique_as_in_keras() -> None:
     match = re.fullmatch(r"adam(?:_(\d+))?", first.name)
     assert match is not None
     assert second.name == f"adam_{int(match.group(1) or 0) + 1}"
-    assert re.fullmatch(r"adam_w(_\d+)?", optimizers.AdamW().name)
+    assert re.fullmatch(r"adamw(_\d+)?", optimizers.AdamW().name)
     assert re.fullmatch(r"sgd(_\d+)?", optimizers.SGD().name)
     assert optimizers.Adam(name="my_adam").name == "my_adam"
     assert optimizers.deserialize(optimizers.serialize(second)).name == second.name

@@ -31,7 +31,13 @@ def unique_name(prefix: str) -> str:
 
 
 def snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+    """Keras's default-name rule: ``Conv2DTranspose`` -> ``conv2d_transpose``, ``F1Score`` -> ``f1_score``.
+
+    An underscore goes before each capitalised word (``Transpose``, ``Score``) and between a lower-case
+    letter and a capital (``ReLU`` -> ``re_lu``).
+    """
+    words = re.sub(r"(?<=.)(?=[A-Z][a-z]+)", "_", name)
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", words).lower()
 
 
 class Layer:
@@ -97,7 +103,7 @@ class Layer:
         on the weight (``weight.constraint``) and applied by the optimizer after each update.
         """
         charge_weight_budget(f"{self.name}/{name}", shape)
-        value = initializers.get(initializer)(shape, dtype or settings.floatx)
+        value = initializers.get(initializer or "glorot_uniform")(shape, dtype or settings.floatx)
         variable = Variable(
             value,
             name=name,

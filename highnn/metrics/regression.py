@@ -6,7 +6,6 @@ them; the percentage, logarithmic and log-cosh errors are computed here.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from highnn import losses
@@ -24,11 +23,8 @@ from highnn.metrics.base import (
 )
 from highnn.ops import composites as C
 from highnn.ops.primitives import (
-    abs,
     broadcast_to,
     cast,
-    exp,
-    log1p,
     maximum,
     reshape,
     sqrt,
@@ -50,21 +46,17 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
 
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
     """``100 * |y_true - y_pred| / max(|y_true|, 1e-7)`` averaged over the last axis, one value per example."""
-    y_true, y_pred = value_rows(y_true, y_pred, float_dtype(y_pred))
-    return C.mean(abs((y_true - y_pred) / maximum(abs(y_true), EPSILON)), axis=-1) * 100.0
+    return losses.mean_absolute_percentage_error(*value_rows(y_true, y_pred, float_dtype(y_pred)))
 
 
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
     """Squared differences of ``log(1 + max(y, 1e-7))`` averaged over the last axis, one value per example."""
-    y_true, y_pred = value_rows(y_true, y_pred, float_dtype(y_pred))
-    return C.mean(C.square(log1p(maximum(y_pred, EPSILON)) - log1p(maximum(y_true, EPSILON))), axis=-1)
+    return losses.mean_squared_logarithmic_error(*value_rows(y_true, y_pred, float_dtype(y_pred)))
 
 
 def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
     """``log(cosh(y_pred - y_true))`` averaged over the last axis, computed without overflow."""
-    y_true, y_pred = value_rows(y_true, y_pred, float_dtype(y_pred))
-    error = abs(y_pred - y_true)
-    return C.mean(error + log1p(exp(error * -2.0)) - math.log(2.0), axis=-1)
+    return losses.log_cosh(*value_rows(y_true, y_pred, float_dtype(y_pred)))
 
 
 def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:

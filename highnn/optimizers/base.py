@@ -23,7 +23,7 @@ from typing_extensions import TypedDict
 from highnn.checks import check_number, fail, is_real
 from highnn.config import settings
 from highnn.graph import Tensor, no_grad
-from highnn.layers.layer import snake_case, unique_name
+from highnn.layers.layer import unique_name
 from highnn.ops.composites import clip
 from highnn.ops.primitives import cast, maximum, sqrt, sum, to_tensor
 from highnn.optimizers import schedules
@@ -94,7 +94,7 @@ class Optimizer(ABC):
         )
         self.weight_decay = checked["weight_decay"]
         learning_rate = self._resolve_learning_rate(learning_rate, None)
-        self.name = name or unique_name(snake_case(owner))
+        self.name = name or unique_name(owner.lower())  # Keras's names: "adam", "adamw", "rmsprop"
         self.built = False
         self._state: list[Variable] = []
         self._slots: dict[str, list[Variable]] = {}
