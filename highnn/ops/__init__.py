@@ -68,6 +68,7 @@ from highnn.ops.primitives import (
     transpose,
     where,
 )
+from highnn.ops.primitives import scatter_add, take  # gather/scatter (Embedding)
 
 __all__ = [
     "PRIMITIVES",
@@ -130,4 +131,7 @@ __all__ = [
     "to_tensor",
     "transpose",
     "where",
+    # gather/scatter (Embedding)
+    "scatter_add",
+    "take",
 ]
