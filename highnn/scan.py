@@ -52,9 +52,10 @@ class ScanBody:
 
     def _program(self, kind: str, examples: Sequence[Any]) -> Callable[..., Any]:
         backend = settings.backend
-        key = (kind, backend, *((tuple(a.shape), backend.dtype(a)) for a in examples))
+        signature = tuple((tuple(a.shape), backend.dtype(a)) for a in examples)
+        key = (kind, backend, signature)
         if key not in self.programs:
-            self.programs[key] = self._trace(kind, [np.zeros(shape, dtype) for shape, dtype in key[2:]])
+            self.programs[key] = self._trace(kind, [np.zeros(shape, dtype) for shape, dtype in signature])
         return self.programs[key]
 
     def _trace(self, kind: str, zeros: list[np.ndarray]) -> Callable[..., Any]:

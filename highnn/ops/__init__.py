@@ -57,18 +57,19 @@ from highnn.ops.primitives import (
     random_normal,
     random_uniform,
     reshape,
+    scatter_add,
     sign,
     sin,
     sqrt,
     stop_gradient,
     sub,
     sum,
+    take,
     tanh,
     to_tensor,
     transpose,
     where,
 )
-from highnn.ops.primitives import scatter_add, take  # gather/scatter (Embedding)
 
 __all__ = [
     "PRIMITIVES",
@@ -114,6 +115,7 @@ __all__ = [
     "relu",
     "relu6",
     "reshape",
+    "scatter_add",
     "selu",
     "sigmoid",
     "sign",
@@ -127,11 +129,9 @@ __all__ = [
     "stop_gradient",
     "sub",
     "sum",
+    "take",
     "tanh",
     "to_tensor",
     "transpose",
     "where",
-    # gather/scatter (Embedding)
-    "scatter_add",
-    "take",
 ]

@@ -169,7 +169,7 @@ def check_scan(name: str, init: Tensor, *operands: Tensor, body: Any, n_xs: int)
     lengths = {x.shape[0] if x.ndim else 0 for x in operands[:n_xs]}
     if len(lengths) != 1 or 0 in lengths:
         shapes = [x.shape for x in operands[:n_xs]]
-        raise ValueError(f"{name}: the scanned operands need one non-empty first (time) axis, received shapes {shapes}.")
+        raise ValueError(f"{name}: the scanned operands need one non-empty first (time) axis, received {shapes}.")
     for t in (init, *operands):
         check_float(name, t)
     _same_dtype(name, init, *operands)

@@ -37,6 +37,7 @@ from highnn.graph import (
     to_tensor,
 )
 from highnn.ops.operand_checks import (
+    MAX_SCAN_OPERANDS,
     check_broadcast_to,
     check_cast,
     check_elementwise,
@@ -47,11 +48,14 @@ from highnn.ops.operand_checks import (
     check_random,
     check_reduce,
     check_reshape,
+    check_scan,
+    check_scan_vjp,
+    check_scatter_add,
+    check_take,
     check_transpose,
     check_unindex,
     check_where,
 )
-from highnn.ops.operand_checks import MAX_SCAN_OPERANDS, check_scan, check_scan_vjp, check_scatter_add, check_take
 
 
 def _define(name: str, n_inputs: int, check: Check | None, *vjp: VjpRule) -> Primitive:
@@ -234,7 +238,7 @@ def stop_gradient(x: TensorLike) -> Tensor:
 
 # -------------------------------------------- argument normalisation: gather (Embedding)
 def take(x: TensorLike, indices: TensorLike, axis: int | None = None) -> Tensor:
-    """Elements of ``x`` at integer ``indices`` along ``axis`` (of the flattened ``x`` when None), as ``keras.ops.take``.
+    """Elements of ``x`` at integer ``indices`` along ``axis`` (of the flattened ``x`` if None), as ``keras.ops.take``.
 
     Negative indices count from the end; others out of range raise an IndexError on every backend.
     """
