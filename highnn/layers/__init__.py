@@ -5,8 +5,10 @@ from typing import Any
 
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from highnn.layers.core import Activation, Dense, Input, InputLayer
+from highnn.layers.embedding import Embedding
 from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
+from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
 from highnn.layers.regularization import Dropout, GaussianNoise
 from highnn.layers.reshaping import Flatten, Reshape
 from highnn.registry import Registry
@@ -15,6 +17,8 @@ from highnn.registry import Registry
 LAYERS: Registry[Layer] = Registry("layer", Layer)
 LAYERS.register_all((InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
                      Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU))  # fmt: skip
+LAYERS.register_all((Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed))
+Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -28,7 +32,29 @@ def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None
 
 
 __all__ = [
-    "ELU", "LAYERS", "Activation", "BatchNormalization", "Dense", "Dropout", "Flatten",
-    "GaussianNoise", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "PReLU", "ReLU", "Reshape",
-    "Softmax", "deserialize", "serialize",
+    "ELU",
+    "GRU",
+    "LAYERS",
+    "LSTM",
+    "Activation",
+    "BatchNormalization",
+    "Bidirectional",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GaussianNoise",
+    "Input",
+    "InputLayer",
+    "Layer",
+    "LayerNormalization",
+    "LeakyReLU",
+    "PReLU",
+    "ReLU",
+    "Reshape",
+    "SimpleRNN",
+    "Softmax",
+    "TimeDistributed",
+    "deserialize",
+    "serialize",
 ]  # fmt: skip
