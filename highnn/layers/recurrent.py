@@ -202,16 +202,15 @@ class Recurrent(RandomLayer):
         return self._bodies[key]
 
     # ------------------------------------------------------------- calling
-    def __call__(
-        self, inputs: Any, training: bool = False, mask: Tensor | None = None, initial_state: Any = None
-    ) -> Any:
-        """Run the layer; ``initial_state`` is a list of ``(batch, units)`` states (``[h, c]`` for LSTM)."""
+    def __call__(self, inputs: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
+        """Run the layer; ``mask`` is ``(batch, timesteps)`` booleans, False at padding; ``initial_state`` is a
+        list of ``(batch, units)`` states (``[h, c]`` for LSTM)."""
         states = None if initial_state is None else [to_tensor(s, settings.floatx) for s in _as_list(initial_state)]
         if states is not None and len(states) != self.STATES:
             fail(type(self).__name__, "initial_state", f"a list of {self.STATES} state tensor(s)", initial_state)
         self._initial_state = states
         try:
-            return super().__call__(inputs, training=training, mask=mask)
+            return super().__call__(inputs, training=training, mask=None if mask is None else to_tensor(mask))
         finally:
             self._initial_state = None
 
@@ -554,7 +553,8 @@ class Bidirectional(Wrapper):
         return previous_mask if self.return_sequences and not self.return_state else None
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
-        shape = _as_list(self.forward_layer.compute_output_shape(input_shape))
+        declared = self.forward_layer.compute_output_shape(input_shape)
+        shape = declared if isinstance(declared, list) else [declared]
         output = tuple(shape[0])
         merged: Any = output[:-1] + (2 * output[-1],) if self.merge_mode == "concat" else output
         if self.merge_mode is None:
