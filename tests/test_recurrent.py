@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -290,3 +295,11 @@ def test_long_sequences_trace_into_one_scan(backend: str) -> None:
             sizes[length] = program.n_steps
     assert sizes[5] == sizes[500]
     assert seconds[500] < 10.0
+
+
+def test_sequence_memory_example_learns_the_rule() -> None:
+    example = Path(__file__).parent.parent / "examples" / "sequence_memory.py"
+    result = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HIGHNN_BACKEND": "numpy"})  # fmt: skip
+    match = re.search(r"test accuracy: ([\d.]+)", result.stdout)
+    assert match and float(match.group(1)) > 0.85, result.stdout + result.stderr[-2000:]
