@@ -38,8 +38,11 @@ class ScanBody:
         self.step = step
         self.programs: dict[Signature, Callable[..., Any]] = {}
 
-    def __repr__(self) -> str:
+    def __str__(self) -> str:
         return f"ScanBody({getattr(self.step, '__name__', type(self.step).__name__)})"
+
+    def __repr__(self) -> str:  # distinct per body: a tape reuses a step only when its attributes' reprs match
+        return f"<{self} at {id(self):#x}>"
 
     def forward(self, *examples: Any) -> Callable[..., Any]:
         """``(carry, *x_t, *consts) -> new carry`` on arrays shaped like ``examples``."""

@@ -165,7 +165,8 @@ def _scan_gradient(position: int) -> VjpRule:
     return rule
 
 
-#: the last reverse scan computed in this context: (adjoint, scan output, joined gradients)
+#: the last reverse scan computed in this context: (adjoint, scan output, joined gradients); one entry, so
+#: eager backprop computes each reverse scan once (a trace reuses it anyway, as an identical step)
 _last_scan_vjp: ContextVar[tuple[Tensor, Tensor, Tensor] | None] = ContextVar("highnn.scan_vjp", default=None)
 
 # fmt: off
