@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from highnn.config import settings
+from highnn.config import settings, use_backend
 from highnn.graph import Tensor, grad, grad_mode, recording, to_tensor
 from highnn.ops.primitives import scan as scan_primitive
 from highnn.tracing import Program, Tape
@@ -62,17 +62,26 @@ class ScanBody:
         return self.programs[key]
 
     def _trace(self, kind: str, zeros: list[np.ndarray]) -> Callable[..., Any]:
-        """Record the step (and for ``vjp`` its backward pass) on a tape of its own, as a program."""
+        """Record the step (and for ``vjp`` its backward pass) on a tape of its own, as a program.
+
+        The recording runs on NumPy, whatever the backend: the tape keeps only the
+        steps, which the program then calls on the active backend (recording on
+        JAX would compile every operation of the step one by one).
+        """
+        backend = settings.backend
         tape = Tape()
-        inputs = [Tensor(settings.backend.asarray(z, z.dtype.name), requires_grad=kind == "vjp") for z in zeros]
-        for tensor in inputs:
-            tape.add_input(tensor)
-        with recording(tape), grad_mode(True):
+        with use_backend("numpy", floatx=settings.floatx), recording(tape), grad_mode(True):
+            inputs = [Tensor(z, requires_grad=kind == "vjp") for z in zeros]
+            for tensor in inputs:
+                tape.add_input(tensor)
             if kind == "forward":
                 outputs = [self._call(inputs)]
             else:
                 *operands, adjoint = inputs
                 outputs = grad(self._call(operands), operands, adjoint)
+        tape.constants = {
+            slot: backend.asarray(value, np.asarray(value).dtype.name) for slot, value in tape.constants.items()
+        }
         program = Program(tape, outputs)
         if program.read:
             names = ", ".join(v.path for v in program.read)
