@@ -124,6 +124,19 @@ class Backend(Protocol):
         padded by ``padding`` (negative entries crop), correlated with the kernel dilated by ``rhs_dilation``
         at ``strides``; the channels split into ``feature_group_count`` independent groups."""
 
+    # gather/scatter (Embedding) and recurrence (recurrent layers); `body` is a ScanBody (see highnn.scan)
+    def take(self, x: Array, indices: Array, /, *, axis: int) -> Array:
+        """``x`` gathered at integer ``indices`` (negative ones count from the end) along ``axis``."""
+
+    def scatter_add(self, updates: Array, indices: Array, /, *, shape: tuple[int, ...], axis: int) -> Array:
+        """Zeros of ``shape`` with ``updates`` added at ``indices`` along ``axis`` (the adjoint of take)."""
+
+    def scan(self, init: Array, /, *operands: Array, body: Any, n_xs: int) -> Array:
+        """The carries ``c[t] = body(c[t-1], *xs[t], *consts)`` stacked on a new first axis (``c[-1] = init``)."""
+
+    def scan_vjp(self, g: Array, out: Array, init: Array, /, *operands: Array, body: Any, n_xs: int) -> Array:
+        """The gradients of ``sum(scan(...) * g)`` for init, xs and consts, raveled and joined in that order."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
@@ -181,3 +194,45 @@ def pool_counts(spatial: Sequence[int], window: Sequence[int], strides: Sequence
         starts = np.arange(size) * s - before
         counts = np.multiply.outer(counts, np.minimum(starts + k, n) - np.maximum(starts, 0))
     return counts.reshape((1, *counts.shape, 1))
+
+
+# ------------------------------------------- helpers the backends share for take and scan
+def index_error(name: str, indices: np.ndarray, size: int) -> IndexError | None:
+    """The error every backend raises for indices outside ``[-size, size)``, or None when all fit."""
+    if indices.size == 0:
+        return None
+    low, high = int(indices.min()), int(indices.max())
+    bad = low if low < -size else high if high >= size else None
+    return None if bad is None else IndexError(f"{name}: index {bad} is out of range for an axis of size {size}.")
+
+
+def scan_loop(body: Any, init: Array, operands: Sequence[Array], n_xs: int) -> list[Array]:
+    """The carries of a scan, one per time step, computed in a Python loop (NumPy, PyTorch)."""
+    xs, consts = operands[:n_xs], operands[n_xs:]
+    step = body.forward(init, *(x[0] for x in xs), *consts)
+    carries, carry = [], init
+    for t in range(xs[0].shape[0]):
+        carry = step(carry, *(x[t] for x in xs), *consts)
+        carries.append(carry)
+    return carries
+
+
+def scan_vjp_loop(
+    body: Any, g: Array, out: Array, init: Array, operands: Sequence[Array], n_xs: int
+) -> tuple[Array, list[list[Array]], list[Array]]:
+    """A scan's gradients by a reverse Python loop over the body's VJP: (init's, each x's per step, each const's)."""
+    xs, consts = operands[:n_xs], operands[n_xs:]
+    n = xs[0].shape[0]
+    vjp = body.vjp(init, *(x[0] for x in xs), *consts, init)
+    g_carry: Array = None
+    g_xs: list[list[Array]] = [[None] * n for _ in xs]
+    g_consts: list[Array] = [None] * len(consts)
+    for t in reversed(range(n)):
+        adjoint = g[t] if g_carry is None else g[t] + g_carry
+        grads = vjp(init if t == 0 else out[t - 1], *(x[t] for x in xs), *consts, adjoint)
+        g_carry = grads[0]
+        for i in range(n_xs):
+            g_xs[i][t] = grads[1 + i]
+        for i, grad in enumerate(grads[1 + n_xs :]):
+            g_consts[i] = grad if g_consts[i] is None else g_consts[i] + grad
+    return g_carry, g_xs, g_consts

@@ -23,6 +23,7 @@ from highnn.backends.base import (
     Backend,
     DeviceUnavailableError,
     Index,
+    index_error,
     parse_device,
     pool_counts,
     pool_padding,
@@ -62,6 +63,15 @@ def _dtype(name: str) -> np.dtype:
     if name == "float64" and not jax.config.read("jax_enable_x64"):
         jax.config.update("jax_enable_x64", True)
     return jax.dtypes.canonicalize_dtype(name)
+
+
+def _checked_indices(name: str, indices: Array, size: int) -> Array:
+    """``indices`` with negative ones counted from the end; out-of-range ones raise the shared error when known."""
+    if not isinstance(indices, jax.core.Tracer):
+        error = index_error(name, np.asarray(indices), size)
+        if error is not None:
+            raise error
+    return jnp.where(indices < 0, indices + size, indices)
 
 
 class JaxBackend:
@@ -185,6 +195,47 @@ class JaxBackend:
             dimension_numbers=layout,
             feature_group_count=feature_group_count,
         )
+
+    # gather/scatter and recurrence; under jit indices are not known, and out-of-range ones are clamped
+    @staticmethod
+    def take(x: Array, indices: Array, axis: int) -> Array:
+        return jnp.take(x, _checked_indices("take", indices, x.shape[axis]), axis=axis, mode="clip")
+
+    @staticmethod
+    def scatter_add(updates: Array, indices: Array, shape: tuple[int, ...], axis: int) -> Array:
+        flat = _checked_indices("scatter_add", indices, shape[axis]).reshape(-1)
+        rows = updates.reshape(shape[:axis] + (flat.shape[0],) + shape[axis + 1 :])
+        return jnp.zeros(shape, updates.dtype).at[(slice(None),) * axis + (flat,)].add(rows, mode="clip")
+
+    @staticmethod
+    def scan(init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
+        xs, consts = operands[:n_xs], operands[n_xs:]
+        with jax.ensure_compile_time_eval():  # the body is traced by highnn on concrete arrays, even under jit
+            step = body.forward(init, *(x[0] for x in xs), *consts)
+
+        def scan_step(carry: Array, x_t: tuple[Array, ...]) -> tuple[Array, Array]:
+            new = step(carry, *x_t, *consts)
+            return new, new
+
+        return jax.lax.scan(scan_step, init, tuple(xs))[1]
+
+    @staticmethod
+    def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
+        xs, consts = operands[:n_xs], operands[n_xs:]
+        with jax.ensure_compile_time_eval():
+            vjp = body.vjp(init, *(x[0] for x in xs), *consts, init)
+        previous = jnp.concatenate([init[None], out[:-1]])
+
+        def step(carried: tuple[Array, tuple[Array, ...]], slices: tuple[Array, ...]) -> tuple[Any, tuple[Array, ...]]:
+            g_carry, g_consts = carried
+            g_t, previous_t, *x_t = slices
+            grads = vjp(previous_t, *x_t, *consts, g_t + g_carry)
+            summed = tuple(a + b for a, b in zip(g_consts, grads[1 + n_xs :]))
+            return (grads[0], summed), tuple(grads[1 : 1 + n_xs])
+
+        start = (jnp.zeros_like(init), tuple(jnp.zeros_like(c) for c in consts))
+        (g_init, g_consts), g_xs = jax.lax.scan(step, start, (g, previous, *xs), reverse=True)
+        return jnp.concatenate([jnp.ravel(p) for p in (g_init, *g_xs, *g_consts)])
 
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None

@@ -15,9 +15,12 @@ from highnn.backends.base import (
     Backend,
     DeviceUnavailableError,
     Index,
+    index_error,
     parse_device,
     pool_counts,
     pool_padding,
+    scan_loop,
+    scan_vjp_loop,
 )
 
 try:  # SciPy's erf is vectorised; the fallback is exact but loops in Python
@@ -202,6 +205,34 @@ class NumpyBackend:
         matrix = kernel.reshape(*window, per_group, groups, filters // groups)
         matrix = matrix.transpose(rank + 1, rank, *range(rank), rank + 2).reshape(groups, -1, filters // groups)
         return np.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
+
+    # gather/scatter and recurrence
+    @staticmethod
+    def take(x: Array, indices: Array, axis: int) -> Array:
+        error = index_error("take", indices, x.shape[axis])
+        if error is not None:
+            raise error
+        return np.take(x, indices, axis=axis)
+
+    @staticmethod
+    def scatter_add(updates: Array, indices: Array, shape: tuple[int, ...], axis: int) -> Array:
+        error = index_error("scatter_add", indices, shape[axis])
+        if error is not None:
+            raise error
+        out = np.zeros(shape, dtype=updates.dtype)
+        flat = updates.reshape(shape[:axis] + (indices.size,) + shape[axis + 1 :])
+        np.add.at(out, (slice(None),) * axis + (indices.reshape(-1),), flat)
+        return out
+
+    @staticmethod
+    def scan(init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
+        return np.stack(scan_loop(body, init, operands, n_xs))
+
+    @staticmethod
+    def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
+        g_init, g_xs, g_consts = scan_vjp_loop(body, g, out, init, operands, n_xs)
+        parts = [g_init, *(np.stack(steps) for steps in g_xs), *g_consts]
+        return np.concatenate([np.ravel(p) for p in parts])
 
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None

@@ -20,9 +20,12 @@ from highnn.backends.base import (
     Backend,
     DeviceUnavailableError,
     Index,
+    index_error,
     parse_device,
     pool_counts,
     pool_padding,
+    scan_loop,
+    scan_vjp_loop,
 )
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -100,6 +103,15 @@ def _forward_steps(index: Index, shape: tuple[int, ...]) -> tuple[Index, tuple[i
 
 
 _CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def _checked_indices(name: str, indices: torch.Tensor, size: int) -> torch.Tensor:
+    """``indices`` flattened, negative ones counted from the end; out-of-range ones raise the shared error."""
+    error = index_error(name, indices.detach().cpu().numpy(), size)
+    if error is not None:
+        raise error
+    flat = indices.reshape(-1).long()
+    return torch.where(flat < 0, flat + size, flat)
 
 
 class TorchBackend:
@@ -254,6 +266,28 @@ class TorchBackend:
             groups=feature_group_count,
         )
         return out.movedim(1, -1)
+
+    # gather/scatter and recurrence
+    @staticmethod
+    def take(x: Array, indices: Array, axis: int) -> Array:
+        flat = _checked_indices("take", indices, x.shape[axis])
+        return torch.index_select(x, axis, flat).reshape(x.shape[:axis] + indices.shape + x.shape[axis + 1 :])
+
+    @staticmethod
+    def scatter_add(updates: Array, indices: Array, shape: tuple[int, ...], axis: int) -> Array:
+        flat = _checked_indices("scatter_add", indices, shape[axis])
+        out = torch.zeros(shape, dtype=updates.dtype, device=updates.device)
+        return out.index_add(axis, flat, updates.reshape(shape[:axis] + (flat.numel(),) + shape[axis + 1 :]))
+
+    @staticmethod
+    def scan(init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
+        return torch.stack(scan_loop(body, init, operands, n_xs))
+
+    @staticmethod
+    def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
+        g_init, g_xs, g_consts = scan_vjp_loop(body, g, out, init, operands, n_xs)
+        parts = [g_init, *(torch.stack(steps) for steps in g_xs), *g_consts]
+        return torch.cat([p.reshape(-1) for p in parts])
 
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None

@@ -123,9 +123,9 @@ class Sequential(Model):
         self._built_output_shape = shape
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        x = inputs
+        x, mask = inputs, None
         for layer in self._layers:
-            x = layer(x, training=training)
+            x, mask = layer(x, training=training, mask=mask), layer.compute_mask(x, mask)
         return x
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:

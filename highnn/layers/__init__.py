@@ -17,6 +17,7 @@ from highnn.layers.convolutional import (
     SeparableConv2D,
 )
 from highnn.layers.core import Activation, Dense, Input, InputLayer
+from highnn.layers.embedding import Embedding
 from highnn.layers.layer import Layer
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
 from highnn.layers.pooling import (
@@ -30,7 +31,8 @@ from highnn.layers.pooling import (
     MaxPooling1D,
     MaxPooling2D,
     MaxPooling3D,
-)  # fmt: skip
+)
+from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
 from highnn.layers.regularization import Dropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
 from highnn.layers.reshaping import Flatten, Reshape
 from highnn.layers.spatial import Cropping2D, UpSampling2D, ZeroPadding2D
@@ -38,13 +40,17 @@ from highnn.registry import Registry
 
 #: the layer classes a saved model may name (nothing else is ever constructed); models register theirs too
 LAYERS: Registry[Layer] = Registry("layer", Layer)
-LAYERS.register_all((InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization,
-                     Flatten, Reshape, ReLU, LeakyReLU, Softmax, ELU, PReLU))  # fmt: skip
-LAYERS.register_all((MultiHeadAttention, Attention))  # attention
-LAYERS.register_all((MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
-                     GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-                     ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D, SpatialDropout2D))  # fmt: skip
-LAYERS.register_all(CONVOLUTION_LAYERS)
+LAYERS.register_all((
+    InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization, Flatten, Reshape,
+    ReLU, LeakyReLU, Softmax, ELU, PReLU,
+    *CONVOLUTION_LAYERS,
+    MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
+    GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
+    ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D, SpatialDropout2D,
+    Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
+    MultiHeadAttention, Attention,
+))  # fmt: skip
+Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -58,13 +64,54 @@ def deserialize(config: dict[str, Any], custom_objects: Mapping[str, Any] | None
 
 
 __all__ = [
-    "ELU", "LAYERS", "Activation", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "BatchNormalization",
-    "Cropping2D", "Dense", "Dropout", "Flatten", "GaussianNoise", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "PReLU", "ReLU", "Reshape", "Softmax", "SpatialDropout1D",
-    "SpatialDropout2D", "UpSampling2D", "ZeroPadding2D", "deserialize", "serialize",
-]  # fmt: skip
-__all__ += ["Attention", "MultiHeadAttention"]  # attention
-# convolution
-__all__ += ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "DepthwiseConv2D",
-            "SeparableConv2D"]  # fmt: skip
+    "ELU",
+    "GRU",
+    "LAYERS",
+    "LSTM",
+    "Activation",
+    "Attention",
+    "AveragePooling1D",
+    "AveragePooling2D",
+    "AveragePooling3D",
+    "BatchNormalization",
+    "Bidirectional",
+    "Conv1D",
+    "Conv1DTranspose",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Conv3D",
+    "Conv3DTranspose",
+    "Cropping2D",
+    "Dense",
+    "DepthwiseConv2D",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "GaussianNoise",
+    "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling1D",
+    "GlobalMaxPooling2D",
+    "Input",
+    "InputLayer",
+    "Layer",
+    "LayerNormalization",
+    "LeakyReLU",
+    "MaxPooling1D",
+    "MaxPooling2D",
+    "MaxPooling3D",
+    "MultiHeadAttention",
+    "PReLU",
+    "ReLU",
+    "Reshape",
+    "SeparableConv2D",
+    "SimpleRNN",
+    "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "TimeDistributed",
+    "UpSampling2D",
+    "ZeroPadding2D",
+    "deserialize",
+    "serialize",
+]

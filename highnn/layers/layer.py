@@ -45,7 +45,13 @@ class Layer:
 
     Subclasses define ``build(input_shape)`` (create weights with
     :meth:`add_weight`) and ``call(inputs, training=False)``.
+
+    Masks follow Keras: a layer that makes one defines ``compute_mask(inputs,
+    previous_mask)``; a layer that reads one takes ``mask`` in ``call``; one
+    with ``supports_masking = True`` passes its input's mask on unchanged.
     """
+
+    supports_masking = False
 
     def __init__(
         self,
@@ -67,6 +73,7 @@ class Layer:
         self._regularized: list[tuple[Variable, regularizers.Regularizer]] = []
         self.expected_last_dim: int | None = None
         self._call_takes_training = "training" in inspect.signature(self.call).parameters
+        self._call_takes_mask = "mask" in inspect.signature(self.call).parameters
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make every ``build`` mark the layer built, so building twice never adds weights twice."""
@@ -185,7 +192,7 @@ class Layer:
         """The layer's computation; subclasses take ``training`` too when they behave differently in training."""
         raise NotImplementedError(f"{type(self).__name__} must define call().")
 
-    def __call__(self, inputs: Any, training: bool = False) -> Tensor:
+    def __call__(self, inputs: Any, training: bool = False, mask: Tensor | None = None) -> Tensor:
         x = to_tensor(inputs)
         if x.dtype != settings.floatx:
             x = cast(x, settings.floatx)
@@ -193,7 +200,10 @@ class Layer:
             self.build(x.shape)
             self.built = True
         self.check_input(x)
-        out = self.call(x, training=training) if self._call_takes_training else self.call(x)
+        options: dict[str, Any] = {"training": training} if self._call_takes_training else {}
+        if self._call_takes_mask:
+            options["mask"] = mask
+        out = self.call(x, **options)
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(out) / float(max(out.shape[0], 1))]
         return out
@@ -205,6 +215,10 @@ class Layer:
                 f"Input 0 of layer {self.name!r} is incompatible with the layer: expected axis -1 of input "
                 f"shape to have value {self.expected_last_dim}, but received input with shape {x.shape}."
             )
+
+    def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Tensor | None:
+        """The mask of this layer's output: the input's when the layer supports masking, else None."""
+        return previous_mask if self.supports_masking else None
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         """The output shape for ``input_shape``, found by calling the layer on one zero example."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from highnn.backends import DTYPES, FLOAT_DTYPES
-from highnn.backends.base import pool_output_shape
+from highnn.backends.base import index_error, pool_output_shape
 
 if TYPE_CHECKING:
     from highnn.graph import Tensor
@@ -219,4 +219,60 @@ def check_conv_general(
         raise ValueError(
             f"{name}: the dilated kernel {kernel.shape[:-2]} (dilation {rhs_dilation}) is larger than the "
             f"padded input {x.shape[1:-1]} (padding {padding}, input dilation {lhs_dilation})."
+        )
+
+
+# ------------------------------------------- gather/scatter (Embedding) and recurrence (highnn.scan)
+MAX_SCAN_OPERANDS = 32  # the scan primitive has one VJP rule per operand position
+
+
+def _check_indices(name: str, indices: Tensor, size: int) -> None:
+    if indices.dtype not in ("int32", "int64"):
+        raise TypeError(f"{name}: indices must have an integer dtype (int32 or int64), received {indices.dtype}.")
+    error = index_error(name, indices.numpy(), size)
+    if error is not None:
+        raise error
+
+
+def _check_axis(name: str, axis: int, shape: tuple[int, ...]) -> None:
+    if not 0 <= axis < len(shape):
+        raise ValueError(f"{name}: axis {axis} is out of range for a tensor of shape {shape}.")
+
+
+def check_take(name: str, x: Tensor, indices: Tensor, axis: int) -> None:
+    _check_axis(name, axis, x.shape)
+    _check_indices(name, indices, x.shape[axis])
+
+
+def check_scatter_add(name: str, updates: Tensor, indices: Tensor, shape: tuple[int, ...], axis: int) -> None:
+    _check_axis(name, axis, tuple(shape))
+    expected = tuple(shape[:axis]) + indices.shape + tuple(shape[axis + 1 :])
+    if updates.shape != expected:
+        raise ValueError(
+            f"{name}: updates of shape {updates.shape} do not fit indices of shape {indices.shape} "
+            f"along axis {axis} of shape {tuple(shape)} (expected {expected})."
+        )
+    _check_indices(name, indices, shape[axis])
+
+
+def check_scan(name: str, init: Tensor, *operands: Tensor, body: Any, n_xs: int) -> None:
+    if not 1 <= n_xs <= len(operands) or 1 + len(operands) > MAX_SCAN_OPERANDS:
+        raise ValueError(
+            f"{name}: expected 1 to {MAX_SCAN_OPERANDS - 1} operands after init, at least one of them scanned; "
+            f"received {len(operands)} operands with n_xs={n_xs}."
+        )
+    lengths = {x.shape[0] if x.ndim else 0 for x in operands[:n_xs]}
+    if len(lengths) != 1 or 0 in lengths:
+        shapes = [x.shape for x in operands[:n_xs]]
+        raise ValueError(f"{name}: the scanned operands need one non-empty first (time) axis, received {shapes}.")
+    for t in (init, *operands):
+        check_float(name, t)
+    _same_dtype(name, init, *operands)
+
+
+def check_scan_vjp(name: str, g: Tensor, out: Tensor, init: Tensor, *operands: Tensor, body: Any, n_xs: int) -> None:
+    check_scan(name, init, *operands, body=body, n_xs=n_xs)
+    if g.shape != out.shape or out.shape != (operands[0].shape[0],) + init.shape:
+        raise ValueError(
+            f"{name}: the adjoint {g.shape} and the output {out.shape} must both have shape (time,) + {init.shape}."
         )

@@ -22,6 +22,7 @@ import functools
 import itertools
 import math
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ from highnn.graph import (
     to_tensor,
 )
 from highnn.ops.operand_checks import (
+    MAX_SCAN_OPERANDS,
     check_broadcast_to,
     check_cast,
     check_conv_general,
@@ -54,6 +56,10 @@ from highnn.ops.operand_checks import (
     check_random,
     check_reduce,
     check_reshape,
+    check_scan,
+    check_scan_vjp,
+    check_scatter_add,
+    check_take,
     check_transpose,
     check_unindex,
     check_where,
@@ -154,6 +160,36 @@ random_normal: Primitive = _define("random_normal", 1, check_random)
 conv_general: Primitive = _define("conv_general", 2, check_conv_general,
                                   lambda g, out, x, kernel, **attrs: _conv_input_vjp(g, x, kernel, **attrs),
                                   lambda g, out, x, kernel, **attrs: _conv_kernel_vjp(g, x, kernel, **attrs))
+# fmt: on
+
+
+# ------------------------------------------- gather/scatter (Embedding) and recurrence (highnn.scan)
+def _scan_gradient(position: int) -> VjpRule:
+    """The VJP rule of scan's operand ``position``: its part of the reverse scan's joined gradients."""
+
+    def rule(g: Tensor, out: Tensor, *operands: Tensor, body: Any, n_xs: int) -> Tensor:
+        cached = _last_scan_vjp.get()
+        if cached is None or cached[0] is not g or cached[1] is not out:  # the operands' rules share one reverse scan
+            cached = (g, out, scan_vjp(g, out, *operands, body=body, n_xs=n_xs))
+            _last_scan_vjp.set(cached)
+        start = builtins.sum(math.prod(x.shape) for x in operands[:position])
+        part = cached[2][start : start + math.prod(operands[position].shape)]
+        return part.reshape(operands[position].shape)
+
+    return rule
+
+
+#: the last reverse scan computed in this context: (adjoint, scan output, joined gradients); one entry, so
+#: eager backprop computes each reverse scan once (a trace reuses it anyway, as an identical step)
+_last_scan_vjp: ContextVar[tuple[Tensor, Tensor, Tensor] | None] = ContextVar("highnn.scan_vjp", default=None)
+
+# fmt: off
+_take: Primitive = _define("take", 2, check_take,
+                           lambda g, out, x, indices, axis: scatter_add(g, indices, shape=x.shape, axis=axis))
+scatter_add: Primitive = _define("scatter_add", 2, check_scatter_add,
+                                 lambda g, out, updates, indices, shape, axis: _take(g, indices, axis=axis))
+scan: Primitive = _define("scan", MAX_SCAN_OPERANDS, check_scan, *map(_scan_gradient, range(MAX_SCAN_OPERANDS)))
+scan_vjp: Primitive = _define("scan_vjp", MAX_SCAN_OPERANDS + 2, check_scan_vjp)  # differentiating twice: not yet
 # fmt: on
 
 
@@ -567,3 +603,17 @@ def transpose_padding(padding: str, window: int, stride: int, dilation: int, ext
     total = stride + reach - 2 if extra is None else reach + reach % 2 - 2 + extra
     low = min(total // 2 + total % 2, reach - 1)
     return low, total - low
+
+
+# -------------------------------------------- argument normalisation: gather (Embedding)
+def take(x: TensorLike, indices: TensorLike, axis: int | None = None) -> Tensor:
+    """Elements of ``x`` at integer ``indices`` along ``axis`` (of the flattened ``x`` if None), as ``keras.ops.take``.
+
+    Negative indices count from the end; others out of range raise an IndexError on every backend.
+    """
+    x = to_tensor(x)
+    indices = to_tensor(indices)
+    if axis is None:
+        return _take(x.reshape(-1), indices, axis=0)
+    (resolved,) = normalize_axis(x, axis) or (0,)
+    return _take(x, indices, axis=resolved)

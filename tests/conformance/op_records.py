@@ -21,6 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from highnn.graph import Tensor
+from highnn.ops import primitives
+from highnn.scan import ScanBody
+
 Draw = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 Shapes = Sequence[tuple[tuple[int, ...], ...]]  # per sample, one shape per input
 
@@ -266,6 +270,142 @@ def _random_record(name: str, distribution: Distribution) -> OpRecord:
     return OpRecord(name, sample_inputs, differentiable=False, errors=errors, distribution=distribution)
 
 
+# ------------------------------------------- gather/scatter (Embedding) and recurrence (highnn.scan)
+TAKE_CASES: list[tuple[tuple[int, ...], Any, int]] = [
+    ((5, 3), [[0, 4], [2, 2]], 0),  # an Embedding lookup, with a repeated row
+    ((5, 3), [-1, 0, -5], 0),  # negative indices count from the end
+    ((2, 4, 3), [3, 0, 3, 1], 1),
+    ((4,), 2, 0),  # a scalar index
+    ((3, 2), np.zeros((0,), np.int64), 0),  # no indices
+]
+INDEX_ERRORS = (
+    ErrorInput(
+        Sample((np.ones((5, 3)), np.array([1, 5])), {"axis": 0}), IndexError, r"index 5 is out of range.*size 5"
+    ),
+    ErrorInput(Sample((np.ones((5, 3)), np.array([-6])), {"axis": 0}), IndexError, r"index -6 is out of range"),
+    ErrorInput(Sample((np.ones((5, 3)), np.array([1.0])), {"axis": 0}), TypeError, r"indices must have an integer"),
+)
+
+
+def _indices(value: Any) -> np.ndarray:
+    return np.asarray(value, dtype=np.int64)
+
+
+def _scatter_add(updates: np.ndarray, indices: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    out = np.zeros(shape)
+    flat = updates.reshape(shape[:axis] + (indices.size,) + shape[axis + 1 :])
+    np.add.at(out, (slice(None),) * axis + (indices.reshape(-1) % shape[axis],), flat)
+    return out
+
+
+def _tanh(x: Any) -> Any:
+    return primitives.tanh(x) if isinstance(x, Tensor) else np.tanh(x)
+
+
+def tanh_rnn_step(h: Any, x: Any, w: Any) -> Any:
+    """A recurrence for the scan records: the same code runs on highnn tensors (the body) and NumPy (the reference)."""
+    return _tanh(h @ w + x)
+
+
+def masked_step(h: Any, x: Any, m: Any) -> Any:
+    """A recurrence with a 0/1 mask as a second scanned operand: masked steps carry the state through."""
+    new = _tanh(h * 0.5 + x)
+    return m * new + (1.0 - m) * h
+
+
+def _scan_reference(init: np.ndarray, *operands: np.ndarray, body: Any, n_xs: int) -> np.ndarray:
+    carries, carry = [], init
+    for t in range(operands[0].shape[0]):
+        carry = body.step(carry, *(x[t] for x in operands[:n_xs]), *operands[n_xs:])
+        carries.append(carry)
+    return np.stack(carries)
+
+
+def _scan_vjp_reference(
+    g: np.ndarray, out: np.ndarray, init: np.ndarray, x: np.ndarray, w: np.ndarray, body: Any, n_xs: int
+) -> np.ndarray:
+    """Backprop through ``tanh_rnn_step`` by hand: gradients of init, x and w, raveled and joined."""
+    g_carry, g_x, g_w = np.zeros_like(init), np.zeros_like(x), np.zeros_like(w)
+    for t in reversed(range(x.shape[0])):
+        previous = init if t == 0 else out[t - 1]
+        dz = (g[t] + g_carry) * (1.0 - out[t] ** 2)
+        g_x[t], g_carry = dz, dz @ w.T
+        g_w = g_w + previous.reshape(-1, w.shape[0]).T @ dz.reshape(-1, w.shape[1])
+    return np.concatenate([g_carry.ravel(), g_x.ravel(), g_w.ravel()])
+
+
+def _scan_samples(rng: np.random.Generator) -> list[Sample]:
+    rnn = {"body": ScanBody(tanh_rnn_step), "n_xs": 1}
+    masked = {"body": ScanBody(masked_step), "n_xs": 2}
+    return [
+        Sample((centered(rng, (3, 4)), centered(rng, (5, 3, 4)), uniform(-0.6, 0.6)(rng, (4, 4))), rnn),
+        Sample((centered(rng, (2,)), centered(rng, (1, 2)), uniform(-0.6, 0.6)(rng, (2, 2))), rnn, "one step"),
+        Sample((centered(rng, (2, 3)), centered(rng, (4, 2, 3)), whole(0, 2)(rng, (4, 2, 1))), masked, "mask"),
+    ]
+
+
+def _scan_vjp_samples(rng: np.random.Generator) -> list[Sample]:
+    samples = []
+    for init_shape, n in (((3, 4), 5), ((2,), 1)):
+        init, x = centered(rng, init_shape), centered(rng, (n,) + init_shape)
+        w = uniform(-0.6, 0.6)(rng, init_shape[-1:] * 2)
+        attrs = {"body": ScanBody(tanh_rnn_step), "n_xs": 1}
+        out = _scan_reference(init, x, w, **attrs)
+        samples.append(Sample((centered(rng, out.shape), out, init, x, w), attrs))
+    return samples
+
+
+SCAN_ERRORS = (
+    ErrorInput(
+        Sample((np.ones(2), np.ones((3, 2)), np.ones((4, 2))), {"body": ScanBody(masked_step), "n_xs": 2}),
+        ValueError,
+        r"one non-empty first \(time\) axis",
+    ),
+    ErrorInput(
+        Sample((np.ones(2), np.ones((3, 2))), {"body": ScanBody(tanh_rnn_step), "n_xs": 0}),
+        ValueError,
+        r"at least one of them scanned",
+    ),
+    ErrorInput(
+        Sample((np.ones(2), np.ones((3, 2), np.int32)), {"body": ScanBody(tanh_rnn_step), "n_xs": 1}),
+        TypeError,
+        r"expected a float tensor",
+    ),
+)
+
+GATHER_AND_SCAN_RECORDS = [
+    OpRecord(
+        "take",
+        lambda rng: [Sample((centered(rng, shape), _indices(i)), {"axis": axis}) for shape, i, axis in TAKE_CASES],
+        lambda x, indices, axis: np.take(x, indices, axis=axis),
+        errors=INDEX_ERRORS,
+    ),
+    OpRecord(
+        "scatter_add",
+        lambda rng: [
+            Sample(
+                (centered(rng, np.take(np.zeros(shape), _indices(i), axis=axis).shape), _indices(i)),
+                {"shape": shape, "axis": axis},
+            )
+            for shape, i, axis in TAKE_CASES
+        ],
+        _scatter_add,
+        errors=(
+            ErrorInput(
+                Sample((np.ones((2, 3)), np.array([0, 9])), {"shape": (5, 3), "axis": 0}), IndexError, r"index 9"
+            ),
+            ErrorInput(
+                Sample((np.ones((3, 3)), np.array([0, 1])), {"shape": (5, 3), "axis": 0}),
+                ValueError,
+                r"do not fit indices",
+            ),
+        ),
+    ),
+    OpRecord("scan", _scan_samples, _scan_reference, errors=SCAN_ERRORS),
+    OpRecord("scan_vjp", _scan_vjp_samples, _scan_vjp_reference, differentiable=False),
+]
+
+
 # ------------------------------------------------------------ the records
 _RECORDS = [
     elementwise("add", np.add, (centered, centered)),
@@ -441,6 +581,7 @@ _RECORDS = [
     ),
     _random_record("random_uniform", Distribution(low=0.0, high=1.0, mean=0.5, std=12**-0.5)),
     _random_record("random_normal", Distribution(low=-math.inf, high=math.inf, mean=0.0, std=1.0)),
+    *GATHER_AND_SCAN_RECORDS,
 ]
 
 

@@ -292,3 +292,39 @@ def test_cnn_one_epoch_of_fit_gives_the_same_weights(case: str) -> None:
         return model.get_weights()
 
     assert_all_close(on_every_backend(train), rtol=1e-8, atol=1e-10)
+
+
+# ------------------------------------------- sequence models: Embedding with masks, and recurrent layers
+TOKENS = RNG.integers(1, 9, size=(24, 6)) * (np.arange(6) < RNG.integers(2, 7, size=(24, 1)))  # padded with 0
+
+
+def sequence_architecture(recurrent: Callable[[], layers.Layer]) -> Callable[[], hn.Sequential]:
+    def build() -> hn.Sequential:
+        hn.utils.set_random_seed(12)
+        return hn.Sequential([
+            hn.Input((6,)), layers.Embedding(9, 4, mask_zero=True), recurrent(), layers.Dense(3),
+        ])  # fmt: skip
+
+    return build
+
+
+SEQUENCE_CASES: dict[str, Callable[[], hn.Sequential]] = {
+    "embedding-lstm": sequence_architecture(lambda: layers.LSTM(5)),
+    "embedding-gru": sequence_architecture(lambda: layers.GRU(5, go_backwards=True)),
+    "embedding-bidirectional-simple-rnn": sequence_architecture(lambda: layers.Bidirectional(layers.SimpleRNN(5))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SEQUENCE_CASES))
+def test_sequence_model_gradients_and_one_epoch_agree_across_backends(case: str) -> None:
+    def gradients_and_trained_weights() -> list[np.ndarray]:
+        model = SEQUENCE_CASES[case]()
+        model.compile(optimizer=hn.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        gradients = model.compute_gradients(TOKENS, TARGETS["sparse"])
+        model.fit(TOKENS, TARGETS["sparse"], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        return gradients + model.get_weights()
+
+    results = on_every_backend(gradients_and_trained_weights)
+    half = len(results["numpy"]) // 2  # every weight is trainable: gradients first, then as many weights
+    assert_all_close({backend: arrays[:half] for backend, arrays in results.items()}, rtol=1e-10, atol=1e-13)
+    assert_all_close({backend: arrays[half:] for backend, arrays in results.items()}, rtol=1e-8, atol=1e-10)

@@ -1,0 +1,572 @@
+"""Recurrent layers (SimpleRNN, LSTM, GRU) and wrappers that apply layers over time (Bidirectional, TimeDistributed).
+
+A recurrent layer projects every time step's input at once (one large
+product), then runs its cell over time with the ``scan`` primitive: the cell
+is traced once into a small program, so a sequence of 500 steps traces and
+compiles as fast as one of 5 (see ``highnn.scan``). The state is one tensor,
+``(batch, units)``, or for LSTM ``[h, c]`` joined along the last axis.
+Masked steps (from ``Embedding(mask_zero=True)``) carry the state through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from highnn import activations, constraints, initializers, regularizers
+from highnn.checks import check_bool, check_choice, check_number, fail, is_integer
+from highnn.config import settings
+from highnn.graph import Tensor, to_tensor
+from highnn.layers.layer import Layer
+from highnn.layers.layer_utils import InputSpec, Shape, deserialize_weight_arguments, serialize_weight_arguments
+from highnn.layers.regularization import RandomLayer
+from highnn.ops.primitives import cast, random_uniform, transpose, unindex, where
+from highnn.registry import Registry
+from highnn.scan import ScanBody, scan
+
+
+def join(parts: Sequence[Tensor]) -> Tensor:
+    """Tensors of one shape but the last axis, joined along it (as ``concatenate(parts, axis=-1)``)."""
+    if len(parts) == 1:
+        return parts[0]
+    shape = parts[0].shape[:-1] + (sum(p.shape[-1] for p in parts),)
+    start, pieces = 0, []
+    for part in parts:
+        pieces.append(unindex(part, shape=shape, index=(Ellipsis, slice(start, start + part.shape[-1]))))
+        start += part.shape[-1]
+    total = pieces[0]
+    for piece in pieces[1:]:
+        total = total + piece
+    return total
+
+
+def split(x: Tensor, count: int) -> list[Tensor]:
+    """``x`` cut into ``count`` equal parts along its last axis."""
+    width = x.shape[-1] // count
+    return [x[..., k * width : (k + 1) * width] for k in range(count)]
+
+
+class Recurrent(RandomLayer):
+    """What SimpleRNN, LSTM and GRU share: weights, dropout, masking, the scan over time and the outputs.
+
+    A subclass sets ``GATES`` (blocks of ``units`` columns in the kernels) and
+    ``STATES`` (state tensors), and defines :meth:`cell`.
+    """
+
+    GATES: ClassVar[int] = 1
+    STATES: ClassVar[int] = 1
+    WEIGHT_ARGUMENTS = ("kernel_initializer", "recurrent_initializer", "bias_initializer",
+                        "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                        "kernel_constraint", "recurrent_constraint", "bias_constraint")  # fmt: skip
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | activations.Activation | None = "tanh",
+        use_bias: bool = True,
+        kernel_initializer: str | initializers.Initializer = "glorot_uniform",
+        recurrent_initializer: str | initializers.Initializer = "orthogonal",
+        bias_initializer: str | initializers.Initializer = "zeros",
+        kernel_regularizer: str | regularizers.Regularizer | None = None,
+        recurrent_regularizer: str | regularizers.Regularizer | None = None,
+        bias_regularizer: str | regularizers.Regularizer | None = None,
+        kernel_constraint: constraints.ConstraintLike = None,
+        recurrent_constraint: constraints.ConstraintLike = None,
+        bias_constraint: constraints.ConstraintLike = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        if not is_integer(units) or units <= 0:
+            fail(owner, "units", "a positive integer", units)
+        self.dropout = check_number(owner, "dropout", dropout, 0.0, 1.0, high_open=True)
+        self.recurrent_dropout = check_number(owner, "recurrent_dropout", recurrent_dropout, 0.0, 1.0, high_open=True)
+        flags = {
+            name: check_bool(owner, name, value)
+            for name, value in (("use_bias", use_bias), ("return_sequences", return_sequences),
+                                ("return_state", return_state), ("go_backwards", go_backwards), ("stateful", stateful),
+                                ("unroll", unroll), ("zero_output_for_mask", zero_output_for_mask))
+        }  # fmt: skip
+        if stateful:
+            raise NotImplementedError(f"{owner}: `stateful=True` is not supported yet; pass states with initial_state.")
+        super().__init__(seed=seed, **kwargs)
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.use_bias = flags["use_bias"]
+        self.return_sequences = flags["return_sequences"]
+        self.return_state = flags["return_state"]
+        self.go_backwards = flags["go_backwards"]
+        self.stateful = flags["stateful"]
+        self.unroll = flags["unroll"]  # a hint for Keras's compilers; the scan needs none
+        self.zero_output_for_mask = flags["zero_output_for_mask"]
+        self.supports_masking = True
+        self.input_spec: InputSpec | None = None
+        self._bodies: dict[tuple[bool, bool], ScanBody] = {}
+        self._initial_state: list[Tensor] | None = None
+
+    # ------------------------------------------------------------- weights
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} needs inputs of shape (batch, timesteps, features), "
+                f"received {tuple(input_shape)}."
+            )
+        super().build(input_shape)
+        features = int(input_shape[-1])
+        self.input_spec = InputSpec(ndim=3, axes={-1: features})
+        width = self.GATES * self.units
+        self.kernel = self.add_weight(
+            (features, width),
+            self.kernel_initializer,
+            "kernel",
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            (self.units, width),
+            self.recurrent_initializer,
+            "recurrent_kernel",
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        self.bias = (
+            self.add_weight(
+                self.bias_shape(),
+                self.bias_initial_value(),
+                "bias",
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+            if self.use_bias
+            else None
+        )
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (self.GATES * self.units,)
+
+    def bias_initial_value(self) -> Any:
+        """The bias initializer (LSTM's ``unit_forget_bias`` replaces it)."""
+        return self.bias_initializer
+
+    def check_input(self, x: Tensor) -> None:
+        if self.input_spec is not None:
+            self.input_spec.check(self.name, x.shape)
+
+    # ------------------------------------------------------------- the cell
+    def cell(self, h: Tensor, states: list[Tensor], x_t: Tensor, consts: list[Tensor]) -> list[Tensor]:
+        """The new states from the previous ones; ``h`` is ``states[0]`` after recurrent dropout."""
+        raise NotImplementedError
+
+    def input_projection(self, x: Tensor) -> Tensor:
+        """Every step's input times the kernel (plus the input bias), computed at once before the scan."""
+        projected = x @ self.kernel
+        return projected if self.bias is None else projected + self.bias
+
+    def recurrent_constants(self) -> list[Tensor]:
+        """The weights the cell reads at every step."""
+        return [self.recurrent_kernel]
+
+    def _body(self, masked: bool, recurrent_dropout: bool) -> ScanBody:
+        """The traced step, one per combination of mask and recurrent dropout (they add operands)."""
+        key = (masked, recurrent_dropout)
+        if key not in self._bodies:
+
+            def step(carry: Tensor, x_t: Tensor, *rest: Tensor) -> Tensor:
+                mask_t, consts = (rest[0], list(rest[1:])) if masked else (None, list(rest))
+                states = split(carry, self.STATES)
+                h = states[0] * consts.pop() if recurrent_dropout else states[0]
+                new = join(self.cell(h, states, x_t, consts))
+                return new if mask_t is None else mask_t * new + (1.0 - mask_t) * carry
+
+            step.__name__ = f"{self.name}_step"
+            self._bodies[key] = ScanBody(step)
+        return self._bodies[key]
+
+    # ------------------------------------------------------------- calling
+    def __call__(self, inputs: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
+        """Run the layer; ``mask`` is ``(batch, timesteps)`` booleans, False at padding; ``initial_state`` is a
+        list of ``(batch, units)`` states (``[h, c]`` for LSTM)."""
+        states = None if initial_state is None else [to_tensor(s, settings.floatx) for s in _as_list(initial_state)]
+        if states is not None and len(states) != self.STATES:
+            fail(type(self).__name__, "initial_state", f"a list of {self.STATES} state tensor(s)", initial_state)
+        self._initial_state = states
+        try:
+            return super().__call__(inputs, training=training, mask=None if mask is None else to_tensor(mask))
+        finally:
+            self._initial_state = None
+
+    def call(self, inputs: Tensor, training: bool = False, mask: Tensor | None = None) -> Any:
+        batch = inputs.shape[0]
+        if training and self.dropout > 0.0:
+            inputs = inputs * self._dropout_mask((batch, 1, inputs.shape[-1]), self.dropout)
+        steps = transpose(self.input_projection(inputs), (1, 0, 2))  # time-major: (time, batch, gates * units)
+        scanned = [steps]
+        if mask is not None:
+            scanned.append(transpose(cast(mask, settings.floatx), (1, 0))[..., None])
+        if self.go_backwards:
+            scanned = [x[::-1] for x in scanned]
+        consts = self.recurrent_constants()
+        recurrent_dropout = training and self.recurrent_dropout > 0.0
+        if recurrent_dropout:
+            consts.append(self._dropout_mask((batch, self.units), self.recurrent_dropout))
+        initial = self._initial_state or [to_tensor(np.zeros((batch, self.units)), settings.floatx)] * self.STATES
+        for state in initial:
+            if state.shape != (batch, self.units):
+                fail(type(self).__name__, "initial_state", f"states of shape {(batch, self.units)}", state.shape)
+        carries = scan(self._body(mask is not None, recurrent_dropout), join(initial), scanned, consts)
+        last = split(carries[-1], self.STATES)
+        if self.return_sequences:
+            sequence = carries[..., : self.units]
+            if mask is not None and self.zero_output_for_mask:
+                sequence = sequence * scanned[1]
+            output = transpose(sequence, (1, 0, 2))
+        else:
+            output = last[0]
+        return [output, *last] if self.return_state else output
+
+    def _dropout_mask(self, shape: tuple[int, ...], rate: float) -> Tensor:
+        """Keep-or-drop factors (0 or ``1 / (1 - rate)``), drawn once per call and shared by every time step."""
+        kept = self.draw(random_uniform, shape) < 1.0 - rate
+        return where(kept, 1.0 / (1.0 - rate), 0.0)
+
+    def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Any:
+        """The input mask for sequence outputs, none for a single output (as Keras)."""
+        mask = previous_mask if self.return_sequences else None
+        return [mask] + [None] * self.STATES if self.return_state else mask
+
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        batch, time = input_shape[0], input_shape[1]
+        output = (batch, time, self.units) if self.return_sequences else (batch, self.units)
+        return [output] + [(batch, self.units)] * self.STATES if self.return_state else output
+
+    # --------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
+
+
+def _copy(layer: Recurrent, **changes: Any) -> Recurrent:
+    """A fresh, unbuilt layer with ``layer``'s config updated by ``changes``."""
+    copy = type(layer).from_config({**layer.get_config(), **changes})
+    if not isinstance(copy, Recurrent):
+        raise TypeError(f"{type(layer).__name__}.from_config returned a {type(copy).__name__}.")
+    return copy
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class SimpleRNN(Recurrent):
+    """A fully connected recurrence: ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``.
+
+    >>> hn.layers.SimpleRNN(8)(np.ones((2, 5, 3))).shape
+    (2, 8)
+    """
+
+    def cell(self, h: Tensor, states: list[Tensor], x_t: Tensor, consts: list[Tensor]) -> list[Tensor]:
+        (recurrent_kernel,) = consts
+        return [self.activation(x_t + h @ recurrent_kernel)]
+
+
+class LSTM(Recurrent):
+    """Long short-term memory (Hochreiter & Schmidhuber, 1997), with Keras's gate order ``i, f, c, o``.
+
+    ``c_t = f * c_{t-1} + i * activation(z_c)`` and ``h_t = o * activation(c_t)``,
+    where each gate is ``recurrent_activation`` of its block of
+    ``x_t @ kernel + h_{t-1} @ recurrent_kernel + bias``. ``unit_forget_bias``
+    starts the forget gate's bias at 1.
+
+    >>> out, h, c = hn.layers.LSTM(8, return_state=True)(np.ones((2, 5, 3)))
+    """
+
+    GATES = 4
+    STATES = 2
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | activations.Activation | None = "tanh",
+        recurrent_activation: str | activations.Activation = "sigmoid",
+        unit_forget_bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.unit_forget_bias = check_bool("LSTM", "unit_forget_bias", unit_forget_bias)
+        super().__init__(units, activation, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+
+    def bias_initial_value(self) -> Any:
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        initializer = self.bias_initializer
+
+        def forget_bias_one(shape: tuple[int, ...], dtype: str | None = None) -> np.ndarray:
+            units = shape[0] // 4
+            blocks = [initializer((units,), dtype), np.ones(units), initializer((2 * units,), dtype)]
+            return np.concatenate(blocks).astype(dtype or settings.floatx)
+
+        return forget_bias_one
+
+    def cell(self, h: Tensor, states: list[Tensor], x_t: Tensor, consts: list[Tensor]) -> list[Tensor]:
+        (recurrent_kernel,) = consts
+        z_i, z_f, z_c, z_o = split(x_t + h @ recurrent_kernel, 4)
+        gate = self.recurrent_activation
+        c = gate(z_f) * states[1] + gate(z_i) * self.activation(z_c)
+        return [gate(z_o) * self.activation(c), c]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "unit_forget_bias": self.unit_forget_bias,
+        }
+
+
+class GRU(Recurrent):
+    """Gated recurrent unit (Cho et al., 2014), with Keras's gate order ``z, r, h`` and ``reset_after=True``.
+
+    ``h_t = z * h_{t-1} + (1 - z) * activation(x_h + r * (h_{t-1} @ U_h + b_h))``
+    (with ``reset_after=False``: ``activation(x_h + (r * h_{t-1}) @ U_h)``).
+    With ``reset_after`` the bias has shape ``(2, 3 * units)``: input and recurrent biases.
+
+    >>> hn.layers.GRU(8, return_sequences=True)(np.ones((2, 5, 3))).shape
+    (2, 5, 8)
+    """
+
+    GATES = 3
+
+    def __init__(
+        self,
+        units: int,
+        activation: str | activations.Activation | None = "tanh",
+        recurrent_activation: str | activations.Activation = "sigmoid",
+        reset_after: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.reset_after = check_bool("GRU", "reset_after", reset_after)
+        super().__init__(units, activation, **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation)
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def input_projection(self, x: Tensor) -> Tensor:
+        projected = x @ self.kernel
+        if self.bias is None:
+            return projected
+        return projected + (self.bias[0] if self.reset_after else self.bias)
+
+    def recurrent_constants(self) -> list[Tensor]:
+        if self.reset_after and self.bias is not None:
+            return [self.recurrent_kernel, self.bias[1]]
+        return [self.recurrent_kernel]
+
+    def cell(self, h: Tensor, states: list[Tensor], x_t: Tensor, consts: list[Tensor]) -> list[Tensor]:
+        recurrent_kernel, *recurrent_bias = consts
+        x_z, x_r, x_h = split(x_t, 3)
+        gate = self.recurrent_activation
+        if self.reset_after:
+            recurrent = h @ recurrent_kernel
+            if recurrent_bias:
+                recurrent = recurrent + recurrent_bias[0]
+            r_z, r_r, r_h = split(recurrent, 3)
+            z, r = gate(x_z + r_z), gate(x_r + r_r)
+            candidate = self.activation(x_h + r * r_h)
+        else:
+            u_zr, u_h = recurrent_kernel[:, : 2 * self.units], recurrent_kernel[:, 2 * self.units :]
+            r_z, r_r = split(h @ u_zr, 2)
+            z, r = gate(x_z + r_z), gate(x_r + r_r)
+            candidate = self.activation(x_h + (r * h) @ u_h)
+        return [z * states[0] + (1.0 - z) * candidate]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "reset_after": self.reset_after,
+        }
+
+
+# ---------------------------------------------------------------- wrappers
+class Wrapper(Layer):
+    """A layer that applies another layer; its config holds the inner layer's."""
+
+    #: the allow-list inner layers are rebuilt from (``highnn.layers`` sets it to ``LAYERS``)
+    registry: ClassVar[Registry[Layer] | None] = None
+
+    def __init__(self, layer: Layer, **kwargs: Any) -> None:
+        if not isinstance(layer, Layer):
+            fail(type(self).__name__, "layer", "a Layer instance", layer, TypeError)
+        super().__init__(**kwargs)
+        self.layer = layer
+        self.supports_masking = True
+
+    @classmethod
+    def inner(cls, config: Any) -> Layer:
+        """A layer from its ``{"class_name", "config"}``, by the allow-list."""
+        if cls.registry is None:
+            raise RuntimeError("highnn.layers has not registered the layer allow-list with the wrappers.")
+        layer: Layer = cls.registry.deserialize(config)
+        return layer
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "layer": {"class_name": type(self.layer).__name__,
+                                                  "config": self.layer.get_config()}}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return super().from_config({**config, "layer": cls.inner(config["layer"])})
+
+
+class TimeDistributed(Wrapper):
+    """Applies ``layer`` to every time step (axis 1) of its input: ``TimeDistributed(Dense(8))``.
+
+    >>> hn.layers.TimeDistributed(hn.layers.Dense(8))(np.ones((2, 5, 3))).shape
+    (2, 5, 8)
+    """
+
+    def build(self, input_shape: Shape) -> None:
+        if len(input_shape) < 3:
+            raise ValueError(
+                f"TimeDistributed {self.name!r} needs inputs of shape (batch, time, ...), "
+                f"received {tuple(input_shape)}."
+            )
+        if not self.layer.built:
+            self.layer.build((None,) + tuple(input_shape[2:]))
+            self.layer.built = True
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        batch, time = inputs.shape[:2]
+        out = self.layer(inputs.reshape((batch * time,) + inputs.shape[2:]), training=training)
+        return out.reshape((batch, time) + out.shape[1:])
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        inner = self.layer.compute_output_shape((None,) + tuple(input_shape[2:]))
+        return tuple(input_shape[:2]) + tuple(inner[1:])
+
+
+class Bidirectional(Wrapper):
+    """Runs a recurrent layer forwards and a copy of it backwards over the sequence, and merges the two.
+
+    ``merge_mode`` is ``"concat"`` (the default), ``"sum"``, ``"mul"``, ``"ave"``
+    or None (a list of both outputs). The backward layer is a copy of
+    ``layer`` with ``go_backwards`` flipped, unless ``backward_layer`` is given;
+    its sequence output is reversed back so both read in time order.
+
+    >>> hn.layers.Bidirectional(hn.layers.LSTM(8))(np.ones((2, 5, 3))).shape
+    (2, 16)
+    """
+
+    MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+    def __init__(
+        self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None, **kwargs: Any
+    ) -> None:
+        if not isinstance(layer, Recurrent):
+            fail("Bidirectional", "layer", "a recurrent layer (SimpleRNN, LSTM, GRU)", layer, TypeError)
+        check_choice("Bidirectional", "merge_mode", merge_mode, self.MERGE_MODES)
+        super().__init__(layer, **kwargs)
+        forward = _copy(layer, name=f"forward_{layer.name}")
+        if backward_layer is None:
+            backward_layer = _copy(layer, name=f"backward_{layer.name}", go_backwards=not layer.go_backwards)
+        if not isinstance(backward_layer, Recurrent) or (
+            backward_layer.return_sequences,
+            backward_layer.return_state,
+        ) != (layer.return_sequences, layer.return_state):
+            fail("Bidirectional", "backward_layer", "a recurrent layer with the same return_* flags", backward_layer)
+        for sub in (forward, backward_layer):
+            sub.zero_output_for_mask = layer.return_sequences  # as Keras: padded steps output zeros
+        self.forward_layer: Recurrent = forward
+        self.backward_layer: Recurrent = backward_layer
+        self.merge_mode = merge_mode
+        self.return_sequences = layer.return_sequences
+        self.return_state = layer.return_state
+        self._layers = [self.forward_layer, self.backward_layer]  # the template `layer` holds no weights
+
+    def build(self, input_shape: Shape) -> None:
+        for sub in (self.forward_layer, self.backward_layer):
+            if not sub.built:
+                sub.build(input_shape)
+                sub.built = True
+
+    def call(self, inputs: Tensor, training: bool = False, mask: Tensor | None = None) -> Any:
+        forward = _as_list(self.forward_layer(inputs, training=training, mask=mask))
+        backward = _as_list(self.backward_layer(inputs, training=training, mask=mask))
+        y_forward, y_backward = forward[0], backward[0]
+        if self.return_sequences and self.forward_layer.go_backwards != self.backward_layer.go_backwards:
+            reversed_layer_output = y_backward if self.backward_layer.go_backwards else y_forward
+            flipped = reversed_layer_output[:, ::-1]
+            y_forward, y_backward = (y_forward, flipped) if self.backward_layer.go_backwards else (flipped, y_backward)
+        merged = self.merge(y_forward, y_backward)
+        if self.return_state:
+            return [*(merged if isinstance(merged, list) else [merged]), *forward[1:], *backward[1:]]
+        return merged
+
+    def merge(self, a: Tensor, b: Tensor) -> Any:
+        if self.merge_mode == "concat":
+            return join([a, b])
+        if self.merge_mode == "sum":
+            return a + b
+        if self.merge_mode == "mul":
+            return a * b
+        if self.merge_mode == "ave":
+            return (a + b) * 0.5
+        return [a, b]
+
+    def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Any:
+        return previous_mask if self.return_sequences and not self.return_state else None
+
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        declared = self.forward_layer.compute_output_shape(input_shape)
+        shape = declared if isinstance(declared, list) else [declared]
+        output = tuple(shape[0])
+        merged: Any = output[:-1] + (2 * output[-1],) if self.merge_mode == "concat" else output
+        if self.merge_mode is None:
+            merged = [output, output]
+        if self.return_state:
+            return [*(merged if isinstance(merged, list) else [merged]), *shape[1:], *shape[1:]]
+        return merged
+
+    def get_config(self) -> dict[str, Any]:
+        backward = {"class_name": type(self.backward_layer).__name__, "config": self.backward_layer.get_config()}
+        return {**super().get_config(), "merge_mode": self.merge_mode, "backward_layer": backward}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        return super().from_config({**config, "backward_layer": cls.inner(config["backward_layer"])})

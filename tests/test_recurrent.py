@@ -1,0 +1,305 @@
+"""SimpleRNN, LSTM, GRU, Bidirectional and TimeDistributed against hand-written PyTorch cells (float64, 1e-12)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from helpers import BACKENDS, require_backend
+
+import highnn as hn
+from highnn import layers
+from highnn.tracing import TracedFunction
+
+RNG = np.random.default_rng(5)
+X = RNG.normal(size=(3, 6, 4))
+TOL = {"rtol": 1e-12, "atol": 1e-12}
+
+
+# ------------------------------------------------ the references: PyTorch cells in Keras's gate order
+def torch_rnn(
+    layer: layers.Recurrent, x: np.ndarray, mask: np.ndarray | None = None, states: list[np.ndarray] | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """(sequence of outputs, final states, the weights as leaves) of ``layer``'s equations, written out in torch."""
+    weights = [torch.tensor(w, requires_grad=True) for w in layer.get_weights()]
+    kernel, recurrent, bias = weights if len(weights) == 3 else (*weights, None)
+    u = layer.units
+    h = torch.zeros(x.shape[0], u, dtype=torch.float64) if states is None else torch.tensor(states[0])
+    c = torch.zeros_like(h) if states is None or len(states) < 2 else torch.tensor(states[1])
+    order = range(x.shape[1])[::-1] if layer.go_backwards else range(x.shape[1])
+    outputs = []
+    for t in order:
+        x_t = torch.tensor(x[:, t])
+        if isinstance(layer, layers.LSTM):
+            z = x_t @ kernel + h @ recurrent + bias
+            i, f, g, o = (z[:, k * u : (k + 1) * u] for k in range(4))
+            new_c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            new_h = torch.sigmoid(o) * torch.tanh(new_c)
+        elif isinstance(layer, layers.GRU):
+            xz, xr, xh = (x_t @ kernel[:, k * u : (k + 1) * u] for k in range(3))
+            if layer.reset_after:
+                xz, xr, xh = xz + bias[0, :u], xr + bias[0, u : 2 * u], xh + bias[0, 2 * u :]
+                rz, rr, rh = (h @ recurrent[:, k * u : (k + 1) * u] + bias[1, k * u : (k + 1) * u] for k in range(3))
+                z, r = torch.sigmoid(xz + rz), torch.sigmoid(xr + rr)
+                candidate = torch.tanh(xh + r * rh)
+            else:
+                xz, xr, xh = xz + bias[:u], xr + bias[u : 2 * u], xh + bias[2 * u :]
+                z = torch.sigmoid(xz + h @ recurrent[:, :u])
+                r = torch.sigmoid(xr + h @ recurrent[:, u : 2 * u])
+                candidate = torch.tanh(xh + (r * h) @ recurrent[:, 2 * u :])
+            new_h, new_c = z * h + (1 - z) * candidate, c
+        else:
+            new_h, new_c = torch.tanh(x_t @ kernel + h @ recurrent + bias), c
+        if mask is not None:
+            keep = torch.tensor(mask[:, t : t + 1], dtype=torch.float64)
+            new_h, new_c = keep * new_h + (1 - keep) * h, keep * new_c + (1 - keep) * c
+        h, c = new_h, new_c
+        outputs.append(h)
+    final = [h, c] if isinstance(layer, layers.LSTM) else [h]
+    return torch.stack(outputs, dim=1), final, weights
+
+
+LAYERS: dict[str, Callable[..., layers.Recurrent]] = {
+    "SimpleRNN": lambda **kw: layers.SimpleRNN(5, **kw),
+    "LSTM": lambda **kw: layers.LSTM(5, **kw),
+    "GRU": lambda **kw: layers.GRU(5, **kw),
+    "GRU-reset_before": lambda **kw: layers.GRU(5, reset_after=False, **kw),
+}
+
+
+def built(kind: str, seed: int = 2, **kwargs: Any) -> layers.Recurrent:
+    """A layer with random (not default) weights, so every bias and gate block matters."""
+    hn.utils.set_random_seed(seed)
+    layer = LAYERS[kind](**kwargs)
+    layer.build(X.shape)
+    layer.set_weights([np.random.default_rng(seed).normal(scale=0.5, size=w.shape) for w in layer.weights])
+    return layer
+
+
+# --------------------------------------------------------------- values
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("options", [{}, {"go_backwards": True}, {"mask": True}])
+def test_outputs_and_gradients_equal_handwritten_torch_cells(backend: str, kind: str, options: dict[str, Any]) -> None:
+    require_backend(backend)
+    mask = (np.arange(6) < np.array([[6], [4], [1]])) if options.get("mask") else None
+    layer_options = {k: v for k, v in options.items() if k != "mask"}
+    with hn.config.use_backend(backend, floatx="float64"):
+        layer = built(kind, return_sequences=True, return_state=True, **layer_options)
+        x = hn.tensor(X)
+        sequence, *states = layer(x, mask=mask)
+        loss = (sequence * sequence).sum() + sum((s * s * 0.5).sum() for s in states)
+        grads = hn.grad(loss, layer.weights)
+    expected, expected_states, leaves = torch_rnn(layer, X, mask)
+    np.testing.assert_allclose(sequence.numpy(), expected.detach().numpy(), **TOL)
+    for ours, theirs in zip(states, expected_states, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), **TOL)
+    expected_loss = (expected * expected).sum() + sum((s * s * 0.5).sum() for s in expected_states)
+    for ours, theirs in zip(grads, torch.autograd.grad(expected_loss, leaves), strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_initial_state_and_last_output() -> None:
+    with hn.config.use_backend("numpy", floatx="float64"):
+        layer = built("LSTM", return_state=True)
+        states = [RNG.normal(size=(3, 5)), RNG.normal(size=(3, 5))]
+        output, h, c = layer(X, initial_state=states)
+    _, (expected_h, expected_c), _ = torch_rnn(layer, X, states=states)
+    np.testing.assert_allclose(output.numpy(), expected_h.detach().numpy(), **TOL)
+    np.testing.assert_allclose(h.numpy(), output.numpy(), **TOL)
+    np.testing.assert_allclose(c.numpy(), expected_c.detach().numpy(), **TOL)
+
+
+def test_masked_padding_gives_the_output_of_the_unpadded_sequence() -> None:
+    with hn.config.use_backend("numpy", floatx="float64"):
+        hn.utils.set_random_seed(4)
+        model = hn.Sequential([layers.Embedding(9, 4, mask_zero=True), layers.GRU(3)])
+        tokens = np.array([[3, 1, 4, 1, 5, 0], [2, 7, 0, 0, 0, 0]])
+        padded = model(tokens).numpy()
+        short = [model(tokens[i : i + 1, :n]).numpy()[0] for i, n in ((0, 5), (1, 2))]
+    np.testing.assert_allclose(padded, np.stack(short), **TOL)
+
+
+def test_sequence_outputs_at_masked_steps() -> None:
+    """Padded steps repeat the last output (Keras's default), or are zeros with ``zero_output_for_mask``."""
+    mask = np.array([[True, True, False, False, True, False]] * 3)
+    with hn.config.use_backend("numpy", floatx="float64"):
+        repeated = built("SimpleRNN", return_sequences=True)(X, mask=mask).numpy()
+        zeroed = built("SimpleRNN", return_sequences=True, zero_output_for_mask=True)(X, mask=mask).numpy()
+    np.testing.assert_array_equal(repeated[:, 2], repeated[:, 1])
+    np.testing.assert_array_equal(repeated[:, 3], repeated[:, 1])
+    np.testing.assert_array_equal(zeroed[:, [2, 3, 5]], 0.0)
+    np.testing.assert_array_equal(zeroed[:, [0, 1, 4]], repeated[:, [0, 1, 4]])
+
+
+# --------------------------------------------------------------- Keras's conventions
+def test_weights_names_shapes_and_forget_bias() -> None:
+    lstm, gru, old_gru, rnn = layers.LSTM(3), layers.GRU(3), layers.GRU(3, reset_after=False), layers.SimpleRNN(3)
+    for layer in (lstm, gru, old_gru, rnn):
+        layer.build((None, 7, 2))
+    assert [w.name for w in lstm.weights] == ["kernel", "recurrent_kernel", "bias"]
+    assert [w.shape for w in lstm.weights] == [(2, 12), (3, 12), (12,)]
+    assert [w.shape for w in gru.weights] == [(2, 9), (3, 9), (2, 9)]
+    assert [w.shape for w in old_gru.weights] == [(2, 9), (3, 9), (9,)]
+    assert [w.shape for w in rnn.weights] == [(2, 3), (3, 3), (3,)]
+    np.testing.assert_array_equal(lstm.bias.numpy(), [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    recurrent = lstm.recurrent_kernel.numpy()
+    np.testing.assert_allclose(recurrent @ recurrent.T, np.eye(3), atol=1e-5)  # orthogonal rows
+    assert layers.LSTM(3, unit_forget_bias=False).recurrent_activation is hn.activations.sigmoid
+
+
+def test_output_shapes_match_compute_output_shape() -> None:
+    cases = [
+        layers.LSTM(4),
+        layers.GRU(4, return_sequences=True),
+        layers.LSTM(4, return_state=True),
+        layers.Bidirectional(layers.GRU(4, return_sequences=True)),
+        layers.Bidirectional(layers.LSTM(4), merge_mode="sum"),
+        layers.Bidirectional(layers.LSTM(4, return_state=True)),
+        layers.TimeDistributed(layers.Dense(3)),
+    ]
+    for layer in cases:
+        out = layer(X)
+        shapes = [o.shape for o in out] if isinstance(out, list) else out.shape
+        declared = layer.compute_output_shape(X.shape)
+        assert shapes == ([tuple(s) for s in declared] if isinstance(declared, list) else tuple(declared))
+
+
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
+def test_bidirectional_merges_a_forward_and_a_reversed_backward_pass(merge_mode: str | None) -> None:
+    with hn.config.use_backend("numpy", floatx="float64"):
+        hn.utils.set_random_seed(3)
+        both = layers.Bidirectional(layers.SimpleRNN(3, return_sequences=True), merge_mode=merge_mode)
+        out = both(X)
+        forward = both.forward_layer(X).numpy()
+        backward = both.backward_layer(X).numpy()[:, ::-1]
+    merged = {
+        "concat": np.concatenate([forward, backward], axis=-1),
+        "sum": forward + backward,
+        "mul": forward * backward,
+        "ave": (forward + backward) / 2,
+    }
+    if merge_mode is None:
+        np.testing.assert_allclose(out[0].numpy(), forward, **TOL)
+        np.testing.assert_allclose(out[1].numpy(), backward, **TOL)
+    else:
+        np.testing.assert_allclose(out.numpy(), merged[merge_mode], **TOL)
+    assert both.weights[0].path == f"forward_{both.layer.name}/kernel"
+    assert both.backward_layer.go_backwards and len(both.weights) == 6
+
+
+def test_time_distributed_applies_the_layer_at_every_step() -> None:
+    with hn.config.use_backend("numpy", floatx="float64"):
+        dense = layers.Dense(2)
+        out = layers.TimeDistributed(dense)(X).numpy()
+        for t in range(X.shape[1]):
+            np.testing.assert_allclose(out[:, t], dense(X[:, t]).numpy(), **TOL)
+
+
+def test_dropout_acts_only_in_training_and_is_seeded() -> None:
+    with hn.config.use_backend("numpy", floatx="float64"):
+        layer = built("LSTM", dropout=0.5, recurrent_dropout=0.3, seed=1)
+        inference = layer(X).numpy()
+        first, second = layer(X, training=True).numpy(), layer(X, training=True).numpy()
+        repeated = built("LSTM", dropout=0.5, recurrent_dropout=0.3, seed=1)(X, training=True).numpy()
+    np.testing.assert_allclose(inference, torch_rnn(layer, X)[1][0].detach().numpy(), **TOL)
+    assert not np.allclose(first, inference) and not np.allclose(first, second), "fresh masks at every call"
+    np.testing.assert_allclose(repeated, first, **TOL)
+
+
+# --------------------------------------------------------------- config and saving
+def test_config_round_trip_and_saving(tmp_path: Any) -> None:
+    with hn.config.use_backend("numpy", floatx="float64"):
+        hn.utils.set_random_seed(6)
+        model = hn.Sequential([
+            hn.Input((6,)),
+            layers.Embedding(10, 4, mask_zero=True),
+            layers.Bidirectional(layers.LSTM(3, return_sequences=True, dropout=0.1), merge_mode="ave"),
+            layers.GRU(3, reset_after=False, go_backwards=True),
+            layers.Dense(2),
+        ])  # fmt: skip
+        tokens = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 6, 7, 8, 9]])
+        expected = model.predict(tokens, verbose=0)
+        model.save(tmp_path / "model.highnn")
+        loaded = hn.models.load_model(tmp_path / "model.highnn")
+        np.testing.assert_allclose(loaded.predict(tokens, verbose=0), expected, **TOL)
+        for layer in model.layers:
+            config = layer.get_config()
+            rebuilt = type(layer).from_config(config)
+            assert rebuilt.get_config() == config
+
+
+# --------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: layers.LSTM(0), ValueError, r"LSTM: `units` must be a positive integer, received 0"),
+        (lambda: layers.GRU(3, dropout=1.0), ValueError, r"GRU: `dropout` must be a number in \[0, 1\)"),
+        (lambda: layers.SimpleRNN(3, return_sequences="yes"), TypeError, r"`return_sequences` must be"),
+        (lambda: layers.LSTM(3, stateful=True), NotImplementedError, r"stateful=True"),
+        (lambda: layers.Bidirectional(layers.Dense(3)), TypeError, r"`layer` must be a recurrent layer"),
+        (lambda: layers.Bidirectional(layers.LSTM(3), merge_mode="max"), ValueError, r"`merge_mode` must be one of"),
+        (lambda: layers.TimeDistributed("dense"), TypeError, r"`layer` must be a Layer instance"),
+    ],
+)
+def test_bad_arguments_are_named(make: Callable[[], Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_bad_inputs_are_rejected_before_any_state_changes() -> None:
+    layer = layers.LSTM(3)
+    with pytest.raises(ValueError, match=r"needs inputs of shape \(batch, timesteps, features\)"):
+        layer(np.ones((2, 3)))
+    assert not layer.built and not layer.weights
+    layer(X)
+    with pytest.raises(ValueError, match=r"expected axis -1 of input shape to have value 4"):
+        layer(np.ones((3, 6, 2)))
+    with pytest.raises(ValueError, match=r"`initial_state` must be a list of 2 state tensor"):
+        layer(X, initial_state=[np.zeros((3, 3))])
+    with pytest.raises(ValueError, match=r"`initial_state` must be states of shape \(3, 3\)"):
+        layer(X, initial_state=[np.zeros((3, 4)), np.zeros((3, 4))])
+
+
+# --------------------------------------------------------------- tracing cost
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_long_sequences_trace_into_one_scan(backend: str) -> None:
+    """The traced gradient step has the same size for 5 or 500 steps; tracing and compiling 500 take seconds at most."""
+    require_backend(backend)
+    sizes, seconds = {}, {}
+    with hn.config.use_backend(backend, floatx="float32"):
+        for length in (5, 500):
+            hn.utils.set_random_seed(0)
+            model = hn.Sequential([hn.Input((length, 4)), layers.LSTM(8), layers.Dense(1)])
+
+            def gradients(x: hn.Tensor, model: hn.Sequential = model) -> list[hn.Tensor]:
+                out = model(x)
+                return hn.grad((out * out).sum(), model.trainable_weights)
+
+            traced = TracedFunction(gradients)
+            x = hn.tensor(np.ones((2, length, 4))).value  # a backend array, as the trainer passes
+            start = time.perf_counter()
+            traced(x)  # trace
+            traced(x)  # compile (jax.jit) and run
+            seconds[length] = time.perf_counter() - start
+            ((program, _),) = traced.programs.values()
+            sizes[length] = program.n_steps
+    assert sizes[5] == sizes[500]
+    assert seconds[500] < 10.0
+
+
+def test_sequence_memory_example_learns_the_rule() -> None:
+    example = Path(__file__).parent.parent / "examples" / "sequence_memory.py"
+    result = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "HIGHNN_BACKEND": "numpy"})  # fmt: skip
+    match = re.search(r"test accuracy: ([\d.]+)", result.stdout)
+    assert match and float(match.group(1)) > 0.85, result.stdout + result.stderr[-2000:]
