@@ -124,6 +124,14 @@ class Backend(Protocol):
         padded by ``padding`` (negative entries crop), correlated with the kernel dilated by ``rhs_dilation``
         at ``strides``; the channels split into ``feature_group_count`` independent groups."""
 
+    # keras.ops support: scans, sorting and rounding
+    def cumsum(self, x: Array, /, *, axis: int) -> Array: ...
+    def argsort(self, x: Array, /, *, axis: int) -> Array:
+        """int32 positions that sort ``x`` ascending along ``axis``; stable (ties keep their order)."""
+
+    def round(self, x: Array, /) -> Array:
+        """Round to the nearest integer, halves to even."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

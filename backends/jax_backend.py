@@ -179,6 +179,19 @@ class JaxBackend:
             feature_group_count=feature_group_count,
         )
 
+    # keras.ops support: scans, sorting and rounding
+    @staticmethod
+    def cumsum(x: Array, axis: int) -> Array:
+        return jnp.cumsum(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
+    def argsort(x: Array, axis: int) -> Array:
+        return jnp.argsort(x, axis=axis, stable=True).astype(jnp.int32)
+
+    @staticmethod
+    def round(x: Array) -> Array:
+        return jnp.round(x)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -203,6 +203,19 @@ class NumpyBackend:
         matrix = matrix.transpose(rank + 1, rank, *range(rank), rank + 2).reshape(groups, -1, filters // groups)
         return np.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
 
+    # keras.ops support: scans, sorting and rounding
+    @staticmethod
+    def cumsum(x: Array, axis: int) -> Array:
+        return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
+    def argsort(x: Array, axis: int) -> Array:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int32)
+
+    @staticmethod
+    def round(x: Array) -> Array:
+        return np.round(x)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

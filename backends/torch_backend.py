@@ -255,6 +255,19 @@ class TorchBackend:
         )
         return out.movedim(1, -1)
 
+    # keras.ops support: scans, sorting and rounding
+    @staticmethod
+    def cumsum(x: Array, axis: int) -> Array:
+        return torch.cumsum(x, dim=axis, dtype=x.dtype)
+
+    @staticmethod
+    def argsort(x: Array, axis: int) -> Array:
+        return torch.argsort(x, dim=axis, stable=True).to(torch.int32)
+
+    @staticmethod
+    def round(x: Array) -> Array:
+        return torch.round(x)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -220,3 +220,12 @@ def check_conv_general(
             f"{name}: the dilated kernel {kernel.shape[:-2]} (dilation {rhs_dilation}) is larger than the "
             f"padded input {x.shape[1:-1]} (padding {padding}, input dilation {lhs_dilation})."
         )
+
+
+# ------------------------------------------------------------------ keras.ops support: scans and sorting
+def check_along_axis(name: str, x: Tensor, axis: int) -> None:
+    """``axis``, one non-negative axis of ``x`` (the functions normalise negative ones before the primitive)."""
+    if not isinstance(axis, int) or not 0 <= axis < x.ndim:
+        raise ValueError(f"{name}: `axis` must be an axis of a tensor of shape {x.shape}, received {axis!r}.")
+    if x.dtype == "bool":
+        raise TypeError(f"{name}: expected a numeric tensor, received dtype bool.")

@@ -41,6 +41,7 @@ from highnn.graph import (
     to_tensor,
 )
 from highnn.ops.operand_checks import (
+    check_along_axis,
     check_broadcast_to,
     check_cast,
     check_conv_general,
@@ -567,3 +568,17 @@ def transpose_padding(padding: str, window: int, stride: int, dilation: int, ext
     total = stride + reach - 2 if extra is None else reach + reach % 2 - 2 + extra
     low = min(total // 2 + total % 2, reach - 1)
     return low, total - low
+
+
+# ------------------------------------------------------------------ keras.ops support: scans, sorting, rounding
+def _reverse_cumsum(g: Tensor, axis: int) -> Tensor:
+    """The VJP of ``cumsum``: each input receives the sum of the adjoints at and after it."""
+    backwards = (slice(None),) * axis + (slice(None, None, -1),)
+    return _getitem(_cumsum(_getitem(g, index=backwards), axis=axis), index=backwards)
+
+
+# fmt: off
+_cumsum: Primitive = _define("cumsum", 1, check_along_axis, lambda g, out, x, axis: _reverse_cumsum(g, axis))
+_argsort: Primitive = _define("argsort", 1, check_along_axis)
+round: Primitive = _define("round", 1, check_float, _zero_grad)  # piecewise constant, as floor
+# fmt: on
