@@ -51,7 +51,7 @@ def sparse_categorical_crossentropy(
             "sparse_categorical_crossentropy",
             "target",
             f"integer labels of the shape of `output` {output.shape} without axis {axis}",
-            f"shape {labels.shape}",
+            labels.shape,
         )
     indicators = moveaxis(C.one_hot(cast(labels, "int32"), output.shape[axis], output.dtype), -1, axis)
     return -sum(indicators * _log_probabilities(output, from_logits, axis, "sparse_categorical_crossentropy"), axis)
@@ -71,5 +71,5 @@ def _same_shape(owner: str, target: TensorLike, output: TensorLike) -> tuple[Ten
         output = cast(output, settings.floatx)
     target = cast(to_tensor(target), output.dtype)
     if target.shape != output.shape:
-        fail(owner, "target", f"of the shape of `output` {output.shape}", f"shape {target.shape}")
+        fail(owner, "target", f"of the shape of `output` {output.shape}", target.shape)
     return target, output
