@@ -7,7 +7,6 @@ backend's arrays, and is differentiable by highnn's engine.
 from highnn.ops.composites import (
     clip,
     elu,
-    gelu,
     hard_sigmoid,
     leaky_relu,
     log_softmax,
@@ -27,7 +26,13 @@ from highnn.ops.composites import (
 
 # -- Keras's keras.ops surface: the numpy, nn and core groups beyond the primitives
 from highnn.ops.core_ops import convert_to_numpy, convert_to_tensor, dtype, is_tensor
-from highnn.ops.nn_ops import binary_crossentropy, categorical_crossentropy, one_hot, sparse_categorical_crossentropy
+from highnn.ops.nn_ops import (
+    binary_crossentropy,
+    categorical_crossentropy,
+    gelu,
+    one_hot,
+    sparse_categorical_crossentropy,
+)
 from highnn.ops.numpy_ops import (
     absolute,
     arange,

@@ -23,6 +23,11 @@ def one_hot(x: TensorLike, num_classes: int, axis: int = -1, dtype: str | None =
     return encoded if axis == -1 else moveaxis(encoded, -1, axis)
 
 
+def gelu(x: TensorLike, approximate: bool = True) -> Tensor:
+    """x * Phi(x); Keras's ``ops.gelu`` takes the tanh approximation by default (the activation does not)."""
+    return C.gelu(x, check_bool("gelu", "approximate", approximate))
+
+
 def binary_crossentropy(target: TensorLike, output: TensorLike, from_logits: bool = False) -> Tensor:
     """Elementwise ``-(t log p + (1 - t) log(1 - p))``; probabilities are clipped to ``[epsilon, 1 - epsilon]``."""
     target, output = _same_shape("binary_crossentropy", target, output)
