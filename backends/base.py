@@ -126,6 +126,7 @@ class Backend(Protocol):
 
     # keras.ops support: scans, sorting and rounding
     def cumsum(self, x: Array, /, *, axis: int) -> Array: ...
+    def cumprod(self, x: Array, /, *, axis: int) -> Array: ...
     def argsort(self, x: Array, /, *, axis: int) -> Array:
         """int32 positions that sort ``x`` ascending along ``axis``; stable (ties keep their order)."""
 

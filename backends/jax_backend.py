@@ -185,6 +185,10 @@ class JaxBackend:
         return jnp.cumsum(x, axis=axis, dtype=x.dtype)
 
     @staticmethod
+    def cumprod(x: Array, axis: int) -> Array:
+        return jnp.cumprod(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
     def argsort(x: Array, axis: int) -> Array:
         return jnp.argsort(x, axis=axis, stable=True).astype(jnp.int32)
 

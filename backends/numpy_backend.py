@@ -209,6 +209,10 @@ class NumpyBackend:
         return np.cumsum(x, axis=axis, dtype=x.dtype)
 
     @staticmethod
+    def cumprod(x: Array, axis: int) -> Array:
+        return np.cumprod(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
     def argsort(x: Array, axis: int) -> Array:
         return np.argsort(x, axis=axis, kind="stable").astype(np.int32)
 

@@ -261,6 +261,10 @@ class TorchBackend:
         return torch.cumsum(x, dim=axis, dtype=x.dtype)
 
     @staticmethod
+    def cumprod(x: Array, axis: int) -> Array:
+        return torch.cumprod(x, dim=axis, dtype=x.dtype)
+
+    @staticmethod
     def argsort(x: Array, axis: int) -> Array:
         return torch.argsort(x, dim=axis, stable=True).to(torch.int32)
 

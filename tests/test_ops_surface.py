@@ -91,6 +91,23 @@ CASES: list[Case] = [
     ("minimum", ops.minimum, np.minimum, (X, P), True),
     ("cumsum", lambda x: ops.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1), (X,), True),
     ("cumsum-flat", ops.cumsum, np.cumsum, (X,), True),
+    ("cumprod", lambda x: ops.cumprod(x, axis=0), lambda x: np.cumprod(x, axis=0), (X,), True),
+    ("cumprod-zeros", ops.cumprod, np.cumprod, (np.array([[2.0, 0.0, 3.0], [0.0, -1.5, 2.0]]),), True),
+    ("prod", ops.prod, np.prod, (X,), True),
+    (
+        "prod-axis",
+        lambda x: ops.prod(x, axis=(0, 2), keepdims=True),
+        lambda x: np.prod(x, (0, 2), keepdims=True),
+        (B,),
+        True,
+    ),
+    (
+        "prod-zeros",
+        lambda x: ops.prod(x, 1),
+        lambda x: np.prod(x, 1),
+        (np.array([[2.0, 0.0, 3.0], [0.0, 0.0, 2.0]]),),
+        True,
+    ),
     # comparisons and logic
     ("equal", ops.equal, np.equal, (np.round(X), np.round(P)), False),
     ("not_equal", ops.not_equal, np.not_equal, (np.round(X), np.round(P)), False),

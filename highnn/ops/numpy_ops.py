@@ -20,6 +20,7 @@ from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
 from highnn.ops.primitives import (
     _argsort,
+    _cumprod,
     _cumsum,
     abs,
     broadcast_to,
@@ -225,6 +226,29 @@ def cumsum(x: TensorLike, axis: int | None = None, dtype: str | None = None) -> 
     if axis is None:
         x, axis = x.reshape(-1), 0
     return _cumsum(x, axis=_one_axis(x, axis, "cumsum"))
+
+
+def cumprod(x: TensorLike, axis: int | None = None, dtype: str | None = None) -> Tensor:
+    """Running products along ``axis`` (over the flattened tensor by default); the gradient is exact at zeros
+    and costs ``n`` times the input along ``axis``."""
+    x = to_tensor(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return _cumprod(x, axis=_one_axis(x, axis, "cumprod"))
+
+
+def prod(x: TensorLike, axis: Axis = None, keepdims: bool = False, dtype: str | None = None) -> Tensor:
+    """The product over ``axis`` (every axis by default): the last running product of the reduced axes."""
+    x = to_tensor(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    axes = tuple(range(x.ndim)) if axis is None else normalize_axis(x, axis) or ()
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    flat = transpose(x, kept + axes).reshape(tuple(x.shape[i] for i in kept) + (math.prod(x.shape[i] for i in axes),))
+    result = _cumprod(flat, axis=flat.ndim - 1)[..., -1] if flat.shape[-1] else ones(flat.shape[:-1], x.dtype)
+    return result.reshape(tuple(1 if i in axes else n for i, n in enumerate(x.shape))) if keepdims else result
 
 
 def _one_axis(x: Tensor, axis: int, owner: str) -> int:

@@ -650,6 +650,17 @@ _RECORDS += [
         errors=ALONG_AXIS_ERRORS,
     ),
     OpRecord(
+        "cumprod",
+        lambda rng: [
+            Sample((centered(rng, (5,)),), {"axis": 0}),
+            Sample((centered(rng, (2, 3, 4)),), {"axis": 1}),
+            Sample((given([[2.0, 0.0, 3.0, 0.0], [1.5, -2.0, 0.0, 4.0]])(rng, (2, 4)),), {"axis": 1}, "zeros"),
+            Sample((np.arange(1, 7, dtype=np.int32).reshape(2, 3),), {"axis": 0}, "int32"),
+        ],
+        lambda x, axis: np.cumprod(x, axis=axis, dtype=x.dtype),
+        errors=ALONG_AXIS_ERRORS,
+    ),
+    OpRecord(
         "argsort",
         lambda rng: [
             Sample((centered(rng, (6,)),), {"axis": 0}),
