@@ -26,7 +26,7 @@ from highnn.checks import check_integer, check_number, check_seed, fail, is_inte
 from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import composites as C
-from highnn.ops.numpy_ops import argsort, moveaxis
+from highnn.ops.numpy_ops import argsort, take_positions
 from highnn.ops.primitives import abs, cast, floor, minimum, random_normal, random_uniform, where
 from highnn.variables import Variable
 
@@ -151,8 +151,6 @@ def dropout(inputs: TensorLike, rate: float, noise_shape: Sequence[int] | None =
 
 
 def shuffle(x: TensorLike, axis: int = 0, seed: Seed = None) -> Tensor:
-    """``x`` with its slices along ``axis`` in a random order (a product with a random permutation matrix)."""
+    """``x`` with its slices along ``axis`` in a random order."""
     x = to_tensor(x)
-    moved = moveaxis(x, axis, -1)
-    order = argsort(uniform((moved.shape[-1],), seed=seed))
-    return moveaxis(moved @ C.one_hot(order, moved.shape[-1], x.dtype).T, -1, axis)
+    return take_positions(x, argsort(uniform((x.shape[axis],), seed=seed)), axis)

@@ -176,14 +176,7 @@ def repeat(x: TensorLike, repeats: int | Sequence[int], axis: int | None = None)
     counts = np.asarray(repeats)
     if counts.shape != (n,):
         fail("repeat", "repeats", f"an integer or {n} counts (the length of axis {axis})", repeats)
-    return _pick(x, np.repeat(np.arange(n), counts), axis)
-
-
-def _pick(x: Tensor, positions: np.ndarray, axis: int) -> Tensor:
-    """The slices of ``x`` at the static ``positions`` along ``axis``, as a product with a 0/1 matrix."""
-    chooser = to_tensor(np.eye(x.shape[axis])[positions], x.dtype)  # (len(positions), n)
-    moved = moveaxis(x, axis, -1)
-    return moveaxis(matmul(moved, chooser.T), -1, axis)
+    return take_positions(x, np.repeat(np.arange(n), counts), axis)
 
 
 # ------------------------------------------------------------------ arithmetic
@@ -192,8 +185,10 @@ def ceil(x: TensorLike) -> Tensor:
 
 
 def round(x: TensorLike, decimals: int = 0) -> Tensor:
-    """Round to ``decimals`` places, halves to even (as NumPy and Keras)."""
+    """Round to ``decimals`` places, halves to even (as NumPy and Keras); integers stay as they are."""
     x = to_tensor(x)
+    if x.dtype not in ("float32", "float64"):
+        return x
     if not decimals:
         return round_(x)
     scale = 10.0**decimals
@@ -368,9 +363,19 @@ def top_k(x: TensorLike, k: int, sorted: bool = True) -> tuple[Tensor, Tensor]:
 
 
 def _gather_last(x: Tensor, positions: Tensor) -> Tensor:
-    """``x`` read at integer ``positions`` along its last axis, as a sum against their one-hot rows."""
+    """``x`` read at integer ``positions`` along its last axis, through their one-hot rows: one matmul when the
+    positions are the same for every row and ``x`` is float, else a product and a sum (any dtype)."""
     picks = C.one_hot(positions, x.shape[-1], x.dtype)  # (..., k, n)
+    if positions.ndim == 1 and x.dtype in ("float32", "float64"):
+        return matmul(x, picks.T)
     return sum(picks * expand_dims(x, -2), -1)
+
+
+def take_positions(x: TensorLike, positions: TensorLike, axis: int) -> Tensor:
+    """The slices of ``x`` at the integer ``positions`` (one list, static or computed) along ``axis``."""
+    x = to_tensor(x)
+    moved = moveaxis(x, axis, -1)
+    return moveaxis(_gather_last(moved, to_tensor(positions)), -1, axis)
 
 
 # ------------------------------------------------------------------ products and contractions
