@@ -473,22 +473,23 @@ def test_random_argument_errors(call: Callable[[], Any], error: type[Exception],
 
 
 class Noise(hn.layers.Layer):
-    """Adds uniform noise from a SeedGenerator and keeps the last draw, to look at after a compiled step."""
+    """Adds two draws of uniform noise from one SeedGenerator and keeps them, to look at after a compiled step."""
 
     def __init__(self, seed: int) -> None:
         super().__init__()
         self.generator = hn.random.SeedGenerator(seed)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.last = self.add_weight(shape=(3,), initializer="zeros", trainable=False)
+        self.draws = [self.add_weight(shape=(3,), initializer="zeros", trainable=False) for _ in range(2)]
 
     def call(self, inputs: hn.Tensor) -> hn.Tensor:
-        noise = hn.random.uniform((3,), seed=self.generator)
-        self.last.assign(noise)
-        return inputs + noise
+        for kept in self.draws:
+            kept.assign(hn.random.uniform((3,), seed=self.generator))
+        return inputs + self.draws[0] + self.draws[1]
 
 
 def _draws_in_fit(seed: int) -> list[np.ndarray]:
+    """The two draws of each of two compiled steps, and the generator's state after them."""
     hn.utils.set_random_seed(0)
     layer = Noise(seed)
     model = hn.Sequential([hn.Input((3,)), layer, hn.layers.Dense(1)])
@@ -496,14 +497,15 @@ def _draws_in_fit(seed: int) -> list[np.ndarray]:
     draws = []
     for _ in range(2):  # one batch per epoch: one compiled step each
         model.fit(np.ones((4, 3)), np.ones((4, 1)), batch_size=4, epochs=1, verbose=0)
-        draws.append(layer.last.numpy().copy())
+        draws += [kept.numpy().copy() for kept in layer.draws]
     return [*draws, layer.generator.state.numpy()]
 
 
 def test_seed_generator_advances_inside_a_compiled_fit_step(backend64: str) -> None:
-    first, second, state = _draws_in_fit(7)
-    assert not np.allclose(first, second) and state > 7 + 1
-    for repeated, original in zip(_draws_in_fit(7), (first, second, state)):
+    *draws, state = _draws_in_fit(7)
+    assert all(not np.allclose(a, b) for i, a in enumerate(draws) for b in draws[i + 1 :])
+    assert state > 7 + 3
+    for repeated, original in zip(_draws_in_fit(7), [*draws, state], strict=True):
         np.testing.assert_array_equal(repeated, original)
 
 
