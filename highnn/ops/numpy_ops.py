@@ -16,7 +16,7 @@ import numpy as np
 
 from highnn.checks import fail, is_integer
 from highnn.config import settings
-from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
+from highnn.graph import Primitive, Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
 from highnn.ops.primitives import (
     _argsort,
@@ -123,8 +123,9 @@ def squeeze(x: TensorLike, axis: Axis = None) -> Tensor:
 
 def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
     x = to_tensor(x)
+    first, second = _one_axis(x, axis1, "swapaxes"), _one_axis(x, axis2, "swapaxes")
     order = list(range(x.ndim))
-    order[axis1], order[axis2] = order[axis2], order[axis1]
+    order[first], order[second] = second, first
     return transpose(x, tuple(order))
 
 
@@ -167,7 +168,7 @@ def repeat(x: TensorLike, repeats: int | Sequence[int], axis: int | None = None)
     x = to_tensor(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
-    axis = axis % builtins.max(x.ndim, 1)
+    axis = _one_axis(x, axis, "repeat")
     n = x.shape[axis]
     if is_integer(repeats):
         r = int(repeats)  # type: ignore[arg-type]
@@ -215,30 +216,25 @@ def _truth(x: TensorLike) -> Tensor:
 
 def cumsum(x: TensorLike, axis: int | None = None, dtype: str | None = None) -> Tensor:
     """Running sums along ``axis`` (over the flattened tensor by default)."""
-    x = to_tensor(x)
-    if dtype is not None:
-        x = cast(x, dtype)
-    if axis is None:
-        x, axis = x.reshape(-1), 0
-    return _cumsum(x, axis=_one_axis(x, axis, "cumsum"))
+    return _scan(_cumsum, x, axis, dtype)
 
 
 def cumprod(x: TensorLike, axis: int | None = None, dtype: str | None = None) -> Tensor:
     """Running products along ``axis`` (over the flattened tensor by default); the gradient is exact at zeros
     and costs ``n`` times the input along ``axis``."""
-    x = to_tensor(x)
-    if dtype is not None:
-        x = cast(x, dtype)
+    return _scan(_cumprod, x, axis, dtype)
+
+
+def _scan(primitive: Primitive, x: TensorLike, axis: int | None, dtype: str | None) -> Tensor:
+    x = to_tensor(x) if dtype is None else cast(x, dtype)
     if axis is None:
         x, axis = x.reshape(-1), 0
-    return _cumprod(x, axis=_one_axis(x, axis, "cumprod"))
+    return primitive(x, axis=_one_axis(x, axis, primitive.name))
 
 
 def prod(x: TensorLike, axis: Axis = None, keepdims: bool = False, dtype: str | None = None) -> Tensor:
     """The product over ``axis`` (every axis by default): the last running product of the reduced axes."""
-    x = to_tensor(x)
-    if dtype is not None:
-        x = cast(x, dtype)
+    x = to_tensor(x) if dtype is None else cast(x, dtype)
     axes = tuple(range(x.ndim)) if axis is None else normalize_axis(x, axis) or ()
     kept = tuple(i for i in range(x.ndim) if i not in axes)
     flat = transpose(x, kept + axes).reshape(tuple(x.shape[i] for i in kept) + (math.prod(x.shape[i] for i in axes),))
