@@ -276,11 +276,11 @@ def argmin(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Te
 
 
 def _arg_extreme(x: Tensor, axis: int | None, keepdims: bool) -> Tensor:
-    flat = axis is None
-    result = C.argmax(x.reshape(-1) if flat else x, 0 if flat else _one_axis(x, axis, "argmax"))  # type: ignore[arg-type]
-    if not keepdims:
-        return result
-    return result.reshape((1,) * x.ndim) if flat else expand_dims(result, axis)  # type: ignore[arg-type]
+    if axis is None:
+        result = C.argmax(x.reshape(-1), 0)
+        return result.reshape((1,) * x.ndim) if keepdims else result
+    result = C.argmax(x, _one_axis(x, axis, "argmax"))
+    return expand_dims(result, axis) if keepdims else result
 
 
 def norm(x: TensorLike, ord: Any = None, axis: Axis = None, keepdims: bool = False) -> Tensor:
