@@ -137,6 +137,15 @@ class Backend(Protocol):
     def scan_vjp(self, g: Array, out: Array, init: Array, /, *operands: Array, body: Any, n_xs: int) -> Array:
         """The gradients of ``sum(scan(...) * g)`` for init, xs and consts, raveled and joined in that order."""
 
+    # keras.ops support: scans, sorting and rounding
+    def cumsum(self, x: Array, /, *, axis: int) -> Array: ...
+    def cumprod(self, x: Array, /, *, axis: int) -> Array: ...
+    def argsort(self, x: Array, /, *, axis: int) -> Array:
+        """int32 positions that sort ``x`` ascending along ``axis``; stable (ties keep their order)."""
+
+    def round(self, x: Array, /) -> Array:
+        """Round to the nearest integer, halves to even."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -237,6 +237,23 @@ class JaxBackend:
         (g_init, g_consts), g_xs = jax.lax.scan(step, start, (g, previous, *xs), reverse=True)
         return jnp.concatenate([jnp.ravel(p) for p in (g_init, *g_xs, *g_consts)])
 
+    # keras.ops support: scans, sorting and rounding
+    @staticmethod
+    def cumsum(x: Array, axis: int) -> Array:
+        return jnp.cumsum(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
+    def cumprod(x: Array, axis: int) -> Array:
+        return jnp.cumprod(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
+    def argsort(x: Array, axis: int) -> Array:
+        return jnp.argsort(x, axis=axis, stable=True).astype(jnp.int32)
+
+    @staticmethod
+    def round(x: Array) -> Array:
+        return jnp.round(x)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -234,6 +234,23 @@ class NumpyBackend:
         parts = [g_init, *(np.stack(steps) for steps in g_xs), *g_consts]
         return np.concatenate([np.ravel(p) for p in parts])
 
+    # keras.ops support: scans, sorting and rounding
+    @staticmethod
+    def cumsum(x: Array, axis: int) -> Array:
+        return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
+    def cumprod(x: Array, axis: int) -> Array:
+        return np.cumprod(x, axis=axis, dtype=x.dtype)
+
+    @staticmethod
+    def argsort(x: Array, axis: int) -> Array:
+        return np.argsort(x, axis=axis, kind="stable").astype(np.int32)
+
+    @staticmethod
+    def round(x: Array) -> Array:
+        return np.round(x)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -289,6 +289,23 @@ class TorchBackend:
         parts = [g_init, *(torch.stack(steps) for steps in g_xs), *g_consts]
         return torch.cat([p.reshape(-1) for p in parts])
 
+    # keras.ops support: scans, sorting and rounding
+    @staticmethod
+    def cumsum(x: Array, axis: int) -> Array:
+        return torch.cumsum(x, dim=axis, dtype=x.dtype)
+
+    @staticmethod
+    def cumprod(x: Array, axis: int) -> Array:
+        return torch.cumprod(x, dim=axis, dtype=x.dtype)
+
+    @staticmethod
+    def argsort(x: Array, axis: int) -> Array:
+        return torch.argsort(x, dim=axis, stable=True).to(torch.int32)
+
+    @staticmethod
+    def round(x: Array) -> Array:
+        return torch.round(x)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -118,3 +118,47 @@ def use_backend(name: str, device: str | None = None, floatx: str | None = None)
         _choice.reset(token)
         choice.backend.enable_float64(outer.floatx == "float64")  # JAX's x64 switch is process-wide
         outer.backend.enable_float64(outer.floatx == "float64")
+
+
+# ------------------------------------------------------------------ Keras's other global settings
+_keras_settings: dict[str, object] = {"epsilon": 1e-7, "image_data_format": "channels_last"}
+IMAGE_DATA_FORMATS = ("channels_last", "channels_first")
+
+
+def epsilon() -> float:
+    """The fuzz factor that keeps logs and divisions finite (Keras's default, 1e-7)."""
+    return float(_keras_settings["epsilon"])  # type: ignore[arg-type]
+
+
+def set_epsilon(value: float) -> None:
+    """Set the fuzz factor returned by :func:`epsilon`, for the whole process."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"set_epsilon: `value` must be a number >= 0, received {value!r}.")
+    _keras_settings["epsilon"] = float(value)
+
+
+def image_data_format() -> str:
+    """The default layout of image tensors: ``"channels_last"`` (Keras's default) or ``"channels_first"``."""
+    return str(_keras_settings["image_data_format"])
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Set the default image layout, for the whole process."""
+    if data_format not in IMAGE_DATA_FORMATS:
+        raise ValueError(
+            f"set_image_data_format: `data_format` must be one of {IMAGE_DATA_FORMATS}, received {data_format!r}."
+        )
+    _keras_settings["image_data_format"] = data_format
+
+
+def disable_traceback_filtering() -> None:
+    """Accepted for Keras compatibility: highnn does not filter tracebacks, so there is nothing to disable."""
+
+
+def enable_traceback_filtering() -> None:
+    """Accepted for Keras compatibility (highnn never filters tracebacks)."""
+
+
+def is_traceback_filtering_enabled() -> bool:
+    """Always False: highnn shows full tracebacks."""
+    return False

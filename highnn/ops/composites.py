@@ -51,9 +51,9 @@ def square(x: Any) -> Tensor:
     return x * x
 
 
-def clip(x: Any, low: float, high: float) -> Tensor:
-    """Limit values to ``[low, high]``."""
-    return minimum(maximum(x, low), high)
+def clip(x: Any, x_min: float, x_max: float) -> Tensor:
+    """Limit values to ``[x_min, x_max]``."""
+    return minimum(maximum(x, x_min), x_max)
 
 
 def logsumexp(x: Any, axis: Axis = -1, keepdims: bool = False) -> Tensor:

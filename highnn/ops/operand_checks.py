@@ -276,3 +276,12 @@ def check_scan_vjp(name: str, g: Tensor, out: Tensor, init: Tensor, *operands: T
         raise ValueError(
             f"{name}: the adjoint {g.shape} and the output {out.shape} must both have shape (time,) + {init.shape}."
         )
+
+
+# ------------------------------------------------------------------ keras.ops support: scans and sorting
+def check_along_axis(name: str, x: Tensor, axis: int) -> None:
+    """``axis``, one non-negative axis of ``x`` (the functions normalise negative ones before the primitive)."""
+    if not isinstance(axis, int) or not 0 <= axis < x.ndim:
+        raise ValueError(f"{name}: `axis` must be an axis of a tensor of shape {x.shape}, received {axis!r}.")
+    if x.dtype == "bool":
+        raise TypeError(f"{name}: expected a numeric tensor, received dtype bool.")

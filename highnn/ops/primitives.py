@@ -43,6 +43,7 @@ from highnn.graph import (
 )
 from highnn.ops.operand_checks import (
     MAX_SCAN_OPERANDS,
+    check_along_axis,
     check_broadcast_to,
     check_cast,
     check_conv_general,
@@ -617,3 +618,30 @@ def take(x: TensorLike, indices: TensorLike, axis: int | None = None) -> Tensor:
         return _take(x.reshape(-1), indices, axis=0)
     (resolved,) = normalize_axis(x, axis) or (0,)
     return _take(x, indices, axis=resolved)
+
+
+# ------------------------------------------------------------------ keras.ops support: scans, sorting, rounding
+def _reverse_cumsum(g: Tensor, axis: int) -> Tensor:
+    """The VJP of ``cumsum``: each input receives the sum of the adjoints at and after it."""
+    backwards = (slice(None),) * axis + (slice(None, None, -1),)
+    return _getitem(_cumsum(_getitem(g, index=backwards), axis=axis), index=backwards)
+
+
+def _cumprod_vjp(g: Tensor, x: Tensor, axis: int) -> Tensor:
+    """The VJP of ``cumprod``, exact where ``x`` has zeros (no division): input i receives the sum over j >= i
+    of ``g[j]`` times the product of ``x[:j + 1]`` without ``x[i]``, a cumprod of ``x`` with ``x[i]`` set to 1."""
+    n, order = x.shape[axis], (*range(axis), *range(axis + 1, x.ndim), axis)  # ``axis`` moved last
+    rows = (*_transpose(x, axes=order).shape[:-1], 1, n)
+    without_one = where(to_tensor(np.eye(n, dtype=bool)), 1.0, _transpose(x, axes=order).reshape(rows))
+    partial_products = _cumprod(without_one, axis=x.ndim)  # (..., n, n): row i is the cumprod without x[i]
+    later = to_tensor(np.triu(np.ones((n, n))), x.dtype)  # j >= i
+    grad = _sum(partial_products * later * _transpose(g, axes=order).reshape(rows), axis=(x.ndim,), keepdims=False)
+    return _transpose(grad, axes=tuple(np.argsort(order).tolist()))
+
+
+# fmt: off
+_cumsum: Primitive = _define("cumsum", 1, check_along_axis, lambda g, out, x, axis: _reverse_cumsum(g, axis))
+_cumprod: Primitive = _define("cumprod", 1, check_along_axis, lambda g, out, x, axis: _cumprod_vjp(g, x, axis))
+_argsort: Primitive = _define("argsort", 1, check_along_axis)
+round: Primitive = _define("round", 1, check_float, _zero_grad)  # piecewise constant, as floor
+# fmt: on

@@ -765,5 +765,56 @@ _RECORDS.append(
     )
 )
 
+
+# -- keras.ops support: scans, sorting and rounding
+def off_halves(low: int, high: int) -> Draw:
+    """Floats at least 0.1 away from every half-integer (round's jumps), integer parts in [low, high)."""
+    return lambda rng, shape: (
+        rng.integers(low, high, shape) + rng.choice((0.1, 0.6), shape) + rng.uniform(0, 0.3, shape)
+    )
+
+
+ALONG_AXIS_ERRORS = (
+    ErrorInput(Sample((np.ones((2, 3)),), {"axis": 2}), ValueError, r"`axis` must be an axis of a tensor of shape"),
+    ErrorInput(Sample((np.ones(3, bool),), {"axis": 0}), TypeError, r"expected a numeric tensor, received dtype bool"),
+)
+_RECORDS += [
+    OpRecord(
+        "cumsum",
+        lambda rng: [
+            Sample((centered(rng, (5,)),), {"axis": 0}),
+            Sample((centered(rng, (2, 3, 4)),), {"axis": 1}),
+            Sample((centered(rng, (2, 3)),), {"axis": 1}),
+            Sample((np.arange(6, dtype=np.int32).reshape(2, 3),), {"axis": 0}, "int32"),
+        ],
+        lambda x, axis: np.cumsum(x, axis=axis, dtype=x.dtype),
+        errors=ALONG_AXIS_ERRORS,
+    ),
+    OpRecord(
+        "cumprod",
+        lambda rng: [
+            Sample((centered(rng, (5,)),), {"axis": 0}),
+            Sample((centered(rng, (2, 3, 4)),), {"axis": 1}),
+            Sample((given([[2.0, 0.0, 3.0, 0.0], [1.5, -2.0, 0.0, 4.0]])(rng, (2, 4)),), {"axis": 1}, "zeros"),
+            Sample((np.arange(1, 7, dtype=np.int32).reshape(2, 3),), {"axis": 0}, "int32"),
+        ],
+        lambda x, axis: np.cumprod(x, axis=axis, dtype=x.dtype),
+        errors=ALONG_AXIS_ERRORS,
+    ),
+    OpRecord(
+        "argsort",
+        lambda rng: [
+            Sample((centered(rng, (6,)),), {"axis": 0}),
+            Sample((centered(rng, (2, 3, 4)),), {"axis": 1}),
+            Sample((whole(-2, 2)(rng, (3, 8)),), {"axis": 1}, "ties"),
+            Sample((np.array([[3, 1, 3], [0, 0, -1]], np.int32),), {"axis": 1}, "int32 ties"),
+        ],
+        lambda x, axis: np.argsort(x, axis=axis, kind="stable").astype(np.int32),
+        differentiable=False,
+        errors=ALONG_AXIS_ERRORS,
+    ),
+    elementwise("round", np.round, (off_halves(-3, 3),), {"large": (off_halves(-(10**6), 10**6),)}),
+]
+
 #: primitive name -> its record
 RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}
