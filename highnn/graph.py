@@ -120,7 +120,7 @@ class Tensor:
     4.0
     """
 
-    __slots__ = ("__weakref__", "backend", "grad", "logits", "name", "node", "requires_grad", "value")
+    __slots__ = ("__weakref__", "backend", "grad", "logits", "mask", "name", "node", "requires_grad", "value")
     __array_priority__ = 1000  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
 
     def __init__(self, value: Any, requires_grad: bool = False, name: str | None = None) -> None:
@@ -131,6 +131,7 @@ class Tensor:
         self.node: Node | None = None
         self.name = name
         self.logits: Tensor | None = None  # set on softmax/sigmoid outputs, read by crossentropy
+        self.mask: Tensor | None = None  # Keras's mask: set by a layer's compute_mask, read by the next layer
 
     # ----------------------------------------------------------------- facts
     @property

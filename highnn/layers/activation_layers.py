@@ -26,6 +26,8 @@ from highnn.variables import Variable
 class ElementwiseActivation(Layer):
     """Base of the activation layers: the output has the input's shape."""
 
+    supports_masking = True  # the mask passes through, as in Keras
+
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape)
 

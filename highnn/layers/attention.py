@@ -43,6 +43,11 @@ def as_input(x: Any) -> Tensor:
     return x if x.dtype == settings.floatx else cast(x, settings.floatx)
 
 
+def mask_of(x: Any) -> Tensor | None:
+    """The mask a previous layer attached to ``x`` (``Embedding(mask_zero=True)``, ...), if any."""
+    return x.mask if isinstance(x, Tensor) else None
+
+
 def as_mask(mask: Any) -> Tensor | None:
     """A mask as a float Tensor of 1 (attend) and 0 (masked): non-zero entries mean True, as Keras casts."""
     return None if mask is None else cast(cast(to_tensor(mask), "bool"), settings.floatx)
@@ -302,13 +307,16 @@ class MultiHeadAttention(Layer):
         training: bool = False,
         use_causal_mask: bool = False,
     ) -> MaybeScores:
+        query_mask = mask_of(query) if query_mask is None else query_mask
+        value_mask = mask_of(value) if value_mask is None else value_mask
+        key_mask = mask_of(key) if key_mask is None else key_mask
         query, value = as_input(query), as_input(value)
         key = value if key is None else as_input(key)
         if self.built:
             self.check_shapes(query.shape, value.shape, key.shape)
         else:
             self.build([query.shape, value.shape, key.shape])
-        return self.call(
+        result = self.call(
             query,
             value,
             key,
@@ -320,6 +328,8 @@ class MultiHeadAttention(Layer):
             training=training,
             use_causal_mask=use_causal_mask,
         )
+        (result[0] if isinstance(result, tuple) else result).mask = as_mask(query_mask)  # Keras: the query's mask
+        return result
 
     def call(  # type: ignore[override]
         self,
@@ -483,10 +493,14 @@ class Attention(Layer):
         _check_list("inputs", inputs)
         if mask is not None:
             _check_list("mask", mask)
+        elif any(mask_of(x) is not None for x in inputs):
+            mask = [mask_of(x) for x in inputs]
         tensors = [as_input(x) for x in inputs]
         if not self.built:
             self.build([x.shape for x in tensors])
-        return self.call(tensors, mask, training, return_attention_scores, use_causal_mask)
+        result = self.call(tensors, mask, training, return_attention_scores, use_causal_mask)
+        (result[0] if isinstance(result, tuple) else result).mask = as_mask(mask[0]) if mask else None
+        return result
 
     def call(  # type: ignore[override]
         self,

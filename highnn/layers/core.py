@@ -92,6 +92,8 @@ class Dense(Layer):
     (4, 10)
     """
 
+    supports_masking = True  # the mask passes through, as in Keras
+
     AGGREGATIONS = ("sum", "max")
     activation = ActivationAttribute()
     WEIGHT_ARGUMENTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
@@ -181,6 +183,8 @@ class Dense(Layer):
 
 class Activation(Layer):
     """Applies an activation function: ``Activation("relu")``."""
+
+    supports_masking = True  # the mask passes through, as in Keras
 
     activation = ActivationAttribute()
 

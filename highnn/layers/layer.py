@@ -48,7 +48,9 @@ class Layer:
 
     Masks follow Keras: a layer that makes one defines ``compute_mask(inputs,
     previous_mask)``; a layer that reads one takes ``mask`` in ``call``; one
-    with ``supports_masking = True`` passes its input's mask on unchanged.
+    with ``supports_masking = True`` passes its input's mask on unchanged. The
+    mask travels on the output tensor (``tensor.mask``), so it reaches the next
+    layer in Sequential, subclassed and functional models alike.
     """
 
     supports_masking = False
@@ -193,6 +195,8 @@ class Layer:
         raise NotImplementedError(f"{type(self).__name__} must define call().")
 
     def __call__(self, inputs: Any, training: bool = False, mask: Tensor | None = None) -> Tensor:
+        if mask is None and isinstance(inputs, Tensor):
+            mask = inputs.mask
         x = to_tensor(inputs)
         if x.dtype != settings.floatx:
             x = cast(x, settings.floatx)
@@ -206,6 +210,8 @@ class Layer:
         out = self.call(x, **options)
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(out) / float(max(out.shape[0], 1))]
+        if isinstance(out, Tensor) and out is not inputs:
+            out.mask = self.compute_mask(x, mask)
         return out
 
     def check_input(self, x: Tensor) -> None:

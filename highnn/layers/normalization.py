@@ -54,6 +54,8 @@ class AffineNormalization(Layer):
     subclasses choose the statistics.
     """
 
+    supports_masking = True  # the mask passes through, as in Keras
+
     WEIGHT_ARGUMENTS: tuple[str, ...] = ("beta_initializer", "gamma_initializer", "beta_regularizer",
                                          "gamma_regularizer", "beta_constraint", "gamma_constraint")  # fmt: skip
     ALLOWS_MANY_AXES = False

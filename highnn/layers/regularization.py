@@ -29,6 +29,8 @@ class RandomLayer(Layer):
     is drawn from highnn's generator (see ``hn.utils.set_random_seed``).
     """
 
+    supports_masking = True  # the mask passes through, as in Keras
+
     def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
         self.seed = check_seed(type(self).__name__, seed)
         super().__init__(**kwargs)
