@@ -250,7 +250,52 @@ def sequence_cnn() -> hn.Sequential:
     ])  # fmt: skip
 
 
-CNNS = {"image": (image_cnn, IMAGES), "sequence": (sequence_cnn, SEQUENCES)}
+VOLUMES = RNG.normal(size=(16, 4, 4, 4, 1))
+
+
+def spatial_cnn() -> hn.Sequential:
+    """Padding, separable convolution, pooling, upsampling and cropping in one image model."""
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([
+        hn.Input((6, 6, 2)),
+        layers.ZeroPadding2D(1),
+        layers.SeparableConv2D(4, 3, depth_multiplier=2, activation="tanh"),
+        layers.MaxPooling2D(2),
+        layers.UpSampling2D(2),
+        layers.Cropping2D(1),
+        layers.GlobalMaxPooling2D(),
+        layers.Dense(3),
+    ])  # fmt: skip
+
+
+def volume_cnn() -> hn.Sequential:
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([
+        hn.Input((4, 4, 4, 1)),
+        layers.Conv3D(2, 2, activation="tanh"),
+        layers.AveragePooling3D(2, padding="same"),
+        layers.Flatten(),
+        layers.Dense(3),
+    ])  # fmt: skip
+
+
+def time_distributed() -> hn.Sequential:
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([
+        hn.Input((7, 3)),
+        layers.TimeDistributed(layers.Dense(4, activation="tanh")),
+        layers.GlobalAveragePooling1D(),
+        layers.Dense(3),
+    ])  # fmt: skip
+
+
+CNNS = {
+    "image": (image_cnn, IMAGES),
+    "sequence": (sequence_cnn, SEQUENCES),
+    "spatial": (spatial_cnn, IMAGES),
+    "volume": (volume_cnn, VOLUMES),
+    "time-distributed": (time_distributed, SEQUENCES),
+}
 
 
 @pytest.mark.parametrize("case", sorted(CNNS))
