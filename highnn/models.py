@@ -9,7 +9,7 @@ from typing import Any
 
 from highnn import saving
 from highnn.graph import Tensor
-from highnn.layers import LAYERS, core
+from highnn.layers import LAYERS, core, symbolic
 from highnn.layers.layer import Layer
 from highnn.saving import load_model as load_model  # re-exported: highnn.models.load_model, as in Keras
 from highnn.trainer import Trainer
@@ -79,7 +79,9 @@ class Sequential(Model):
     the first data it sees.
     """
 
-    def __init__(self, layers: list[Layer] | None = None, name: str | None = None, trainable: bool = True) -> None:
+    def __init__(
+        self, layers: list[Layer | symbolic.SymbolicTensor] | None = None, name: str | None = None, trainable: bool = True
+    ) -> None:
         super().__init__(name=name, trainable=trainable)
         self.build_input_shape: Shape | None = None
         self._built_output_shape: Shape | None = None  # after the last layer, while every layer is built
@@ -96,8 +98,10 @@ class Sequential(Model):
         """The layers, without the Input (as in Keras)."""
         return [layer for layer in self._layers if not isinstance(layer, core.InputLayer)]
 
-    def add(self, layer: Layer) -> None:
+    def add(self, layer: Layer | symbolic.SymbolicTensor) -> None:
         """Append a layer (an ``Input`` may only come first)."""
+        if isinstance(layer, symbolic.SymbolicTensor) and layer.node is not None:
+            layer = layer.node.layer  # hn.Input(...) stands for its InputLayer
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a Layer, received {layer!r} of type {type(layer).__name__}.")
         if isinstance(layer, core.InputLayer) and self._layers:

@@ -5,31 +5,50 @@ from __future__ import annotations
 from typing import Any
 
 from highnn import activations, constraints, initializers, regularizers
-from highnn.checks import fail
+from highnn.checks import fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor
+from highnn.layers import symbolic
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import deserialize_weight_arguments, serialize_weight_arguments
 from highnn.ops.primitives import max, reshape
 
 
 class InputLayer(Layer):
-    """Declares the shape of a model's inputs (without the batch axis)."""
+    """Declares the shape of a model's inputs (without the batch axis; ``None`` where any size goes).
+
+    Its :attr:`output` is the symbolic tensor a functional model starts from.
+    """
 
     def __init__(
         self,
-        shape: tuple[int, ...] | None = None,
+        shape: tuple[int | None, ...] | None = None,
         batch_size: int | None = None,
         dtype: str | None = None,
         name: str | None = None,
+        batch_shape: tuple[int | None, ...] | None = None,
         **kwargs: Any,
     ) -> None:
+        if batch_shape is not None:
+            if shape is not None or batch_size is not None:
+                raise ValueError("InputLayer: give `shape` (and `batch_size`) or `batch_shape`, not both.")
+            if not isinstance(batch_shape, (tuple, list)) or not batch_shape:
+                fail("InputLayer", "batch_shape", "a non-empty tuple", batch_shape)
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
+        if not isinstance(shape, (tuple, list)) or not all(
+            n is None or (is_integer(n) and n > 0) for n in shape
+        ):
+            fail("InputLayer", "shape", "a tuple of positive ints or None", shape)
+        if batch_size is not None and not (is_integer(batch_size) and batch_size > 0):
+            fail("InputLayer", "batch_size", "a positive int or None", batch_size)
         super().__init__(name=name or None, **kwargs)
-        if shape is None or not all(isinstance(n, int) and n > 0 for n in tuple(shape)):
-            raise ValueError(f"InputLayer: `shape` must be a tuple of positive ints, received {shape!r}.")
         self.shape = tuple(shape)
         self.batch_size = batch_size
         self.dtype = dtype or settings.floatx
+        self.built = True
+        node = symbolic.Node(self, [], symbolic.SymbolicTensor(self.batch_shape, self.dtype, name=self.name))
+        node.outputs.node = node
+        self._inbound_nodes.append(node)
 
     @property
     def batch_shape(self) -> tuple[int | None, ...]:
@@ -41,7 +60,8 @@ class InputLayer(Layer):
 
     def check_shape(self, shape: tuple[int | None, ...]) -> None:
         """Reject inputs whose shape (after the batch axis) is not the declared one."""
-        if tuple(shape[1:]) != self.shape:
+        received = tuple(shape[1:])
+        if len(received) != len(self.shape) or any(n is not None and m != n for m, n in zip(received, self.shape)):
             raise ValueError(
                 f"Input 0 of layer {self.name!r} is incompatible with the layer: expected shape "
                 f"{(None,) + self.shape}, but received input with shape {tuple(shape)}."
@@ -60,10 +80,19 @@ class InputLayer(Layer):
 
 
 def Input(
-    shape: tuple[int, ...], batch_size: int | None = None, dtype: str | None = None, name: str | None = None
-) -> InputLayer:
-    """The input declaration that starts a Sequential model: ``hn.Input(shape=(64,))``."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    shape: tuple[int | None, ...] | None = None,
+    batch_size: int | None = None,
+    dtype: str | None = None,
+    name: str | None = None,
+    batch_shape: tuple[int | None, ...] | None = None,
+) -> symbolic.SymbolicTensor:
+    """A symbolic input to start a model from: ``x = hn.Input(shape=(64,))``, then ``hn.Model(x, layer(x))``.
+
+    ``Sequential([hn.Input((64,)), ...])`` takes it too.
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    output: symbolic.SymbolicTensor = layer.output
+    return output
 
 
 class Dense(Layer):
