@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from highnn import saving
+from highnn.checks import fail
 from highnn.graph import Tensor
 from highnn.layers import LAYERS, core, symbolic
 from highnn.layers.layer import Layer
@@ -26,13 +27,30 @@ class Model(Trainer):
         self.built = True
         self.compute_output_shape(input_shape)
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        """``hn.Model(inputs, outputs)`` builds a functional model; ``hn.Model()`` in a subclass, a custom one."""
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(Functional)
+        return super().__new__(cls)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by ``name`` or by ``index`` (in :attr:`layers`)."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer: give exactly one of `name` and `index`.")
+        layers = self.layers
+        if index is not None:
+            if not isinstance(index, int) or not -len(layers) <= index < len(layers):
+                fail("get_layer", "index", f"an int in [0, {len(layers)})", index, IndexError)
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"get_layer: no layer named {name!r}; the layers are {[layer.name for layer in layers]}.")
+
     def summary(self, print_fn: Callable[[str], None] = print) -> None:
-        """Print a table of layers, output shapes and parameter counts."""
-        rows = [
-            (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
-            for layer, shape in self.layer_output_shapes()
-        ]
-        widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(SUMMARY_HEADERS)]
+        """Print a table of layers, output shapes and parameter counts (and, for a graph, what feeds each)."""
+        headers, rows = self.summary_rows()
+        widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(headers)]
 
         def rule(left: str, middle: str, right: str, fill: str = "━") -> str:
             return left + middle.join(fill * (w + 2) for w in widths) + right
@@ -46,7 +64,7 @@ class Model(Trainer):
 
         total = self.count_params()
         trainable = sum(math.prod(w.shape) for w in self.trainable_weights)
-        lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓"), cells(SUMMARY_HEADERS, "┃"), rule("┡", "╇", "┩")]
+        lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓"), cells(headers, "┃"), rule("┡", "╇", "┩")]
         lines += [cells(row) for row in rows] + [rule("└", "┴", "┘", "─")]
         lines += [
             f" Total params: {total:,}",
@@ -54,6 +72,14 @@ class Model(Trainer):
             f" Non-trainable params: {total - trainable:,}",
         ]
         print_fn("\n".join(lines))
+
+    def summary_rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        """The summary table's headers and rows."""
+        rows = [
+            (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
+            for layer, shape in self.layer_output_shapes()
+        ]
+        return SUMMARY_HEADERS, rows
 
     def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
         """Each layer with its output shape (``?`` where not known)."""
@@ -165,6 +191,153 @@ class Sequential(Model):
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))
 
 
+class Functional(Model):
+    """A graph of layer calls from symbolic inputs to outputs: what ``hn.Model(inputs, outputs)`` returns.
+
+    >>> x = hn.Input(shape=(4,))
+    >>> model = hn.Model(x, hn.layers.Dense(2)(hn.layers.Dense(8, activation="relu")(x)))
+
+    Inputs and outputs may be one symbolic tensor, a list or a dict of them. The
+    layer calls run in the order they were made (a topological order); a layer
+    called twice shares its weights, and gradients from both calls add up.
+    """
+
+    def __init__(self, inputs: Any, outputs: Any, name: str | None = None, trainable: bool = True) -> None:
+        for argument, structure in (("inputs", inputs), ("outputs", outputs)):
+            leaves = symbolic.flatten(structure)
+            if not leaves or not all(isinstance(t, symbolic.SymbolicTensor) for t in leaves):
+                fail("Model", argument, "a symbolic tensor (from hn.Input or a layer), or a list or dict of them",
+                     structure, TypeError)  # fmt: skip
+        for tensor in symbolic.flatten(inputs):
+            if tensor.node is None or not isinstance(tensor.node.layer, core.InputLayer):
+                raise ValueError(
+                    f"Model: every one of `inputs` must come from hn.Input(...), received {tensor!r}, "
+                    "the output of a layer."
+                )
+        super().__init__(name=name, trainable=trainable)
+        self._input_structure = symbolic.map_structure(lambda t: t, inputs)
+        self._output_structure = symbolic.map_structure(lambda t: t, outputs)
+        self._flat_inputs: list[symbolic.SymbolicTensor] = symbolic.flatten(inputs)
+        self._flat_outputs: list[symbolic.SymbolicTensor] = symbolic.flatten(outputs)
+        self._nodes = _graph_nodes(self._flat_inputs, self._flat_outputs)
+        self._layers = list(dict.fromkeys(node.layer for node in self._nodes))
+        self.build_input_shape = None
+        self.built = True
+
+    @property
+    def inputs(self) -> list[symbolic.SymbolicTensor]:
+        return list(self._flat_inputs)
+
+    @property
+    def outputs(self) -> list[symbolic.SymbolicTensor]:
+        return list(self._flat_outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.node.layer.name for t in self._flat_inputs if t.node is not None]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.node.layer.name if t.node is not None else "" for t in self._flat_outputs]
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        values: dict[int, Any] = {}
+        for tensor, value in zip(self._flat_inputs, self._match_inputs(inputs, lambda v: isinstance(v, Tensor))):
+            assert tensor.node is not None
+            tensor.node.layer.check_shape(value.shape)  # type: ignore[attr-defined]
+            values[id(tensor)] = value
+        for node in self._nodes:
+            if not node.flat_inputs:  # an input
+                continue
+            out = node.layer(symbolic.map_structure(lambda t: values[id(t)], node.inputs), training=training)
+            values.update((id(t), v) for t, v in zip(node.flat_outputs, symbolic.flatten(out)))
+        return symbolic.map_structure(lambda t: values[id(t)], self._output_structure)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        shapes: dict[int, Any] = {}
+        for tensor, shape in zip(self._flat_inputs, self._match_inputs(input_shape, symbolic.is_shape)):
+            assert tensor.node is not None
+            shapes[id(tensor)] = tensor.node.layer.compute_output_shape(tuple(shape))
+        for node in self._nodes:
+            if node.flat_inputs:
+                out = node.layer.compute_output_shape(symbolic.map_structure(lambda t: shapes[id(t)], node.inputs))
+                shapes.update((id(t), s) for t, s in zip(node.flat_outputs, _shape_leaves(out)))
+        return symbolic.map_structure(lambda t: shapes[id(t)], self._output_structure)
+
+    def _match_inputs(self, data: Any, is_leaf: Callable[[Any], bool]) -> list[Any]:
+        """``data`` (one input, a list, or a dict by input key or name) in the order of :attr:`inputs`."""
+        count = len(self._flat_inputs)
+        if isinstance(data, dict):
+            keys = list(self._input_structure) if isinstance(self._input_structure, dict) else self.input_names
+            missing = [key for key in keys if key not in data]
+            if missing:
+                raise ValueError(f"Model {self.name!r}: the input dict has no entry for {missing}; it needs {keys}.")
+            return [data[key] for key in keys]
+        leaves = [data] if is_leaf(data) else list(data) if isinstance(data, (list, tuple)) else [data]
+        if len(leaves) != count:
+            raise ValueError(
+                f"Model {self.name!r} expects {count} input(s) ({self.input_names}), received {len(leaves)}."
+            )
+        return leaves
+
+    def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
+        return [(node.layer, _shape_text(node.outputs)) for node in self._nodes]  # type: ignore[misc]
+
+    def summary_rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        """One row per layer call, with the calls that feed it (``layer[node][tensor]``)."""
+        rows = []
+        for node in self._nodes:
+            sources = [
+                f"{t.node.layer.name}[{t.node.layer._inbound_nodes.index(t.node)}][{t.index}]"
+                for t in node.flat_inputs
+                if t.node is not None
+            ]
+            layer = node.layer
+            rows.append(
+                (f"{layer.name} ({type(layer).__name__})", _shape_text(node.outputs), f"{layer.count_params():,}",
+                 ", ".join(sources) or "-")
+            )  # fmt: skip
+        return SUMMARY_HEADERS + ("Connected to",), rows
+
+
+def _graph_nodes(inputs: list[symbolic.SymbolicTensor], outputs: list[symbolic.SymbolicTensor]) -> list[symbolic.Node]:
+    """The nodes between ``inputs`` and ``outputs``, in creation order (a topological order).
+
+    An output that depends on an ``Input`` not among ``inputs`` disconnects the graph: a clear error.
+    """
+    given = {id(t.node) for t in inputs}
+    found: dict[int, symbolic.Node] = {}
+    stack = [t.node for t in outputs if t.node is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in found:
+            continue
+        found[id(node)] = node
+        if not node.flat_inputs and id(node) not in given:
+            raise ValueError(
+                f"Graph disconnected: the outputs depend on input {node.layer.name!r}, which is not among the "
+                f"model's inputs {[t.name for t in inputs]}."
+            )
+        if id(node) not in given:
+            stack.extend(node.parents)
+    missing = [t.name for t in inputs if id(t.node) not in found]
+    if missing:
+        raise ValueError(f"Model: the inputs {missing} are not connected to the outputs.")
+    return sorted(found.values(), key=lambda node: node.serial)
+
+
+def _shape_leaves(shapes: Any) -> list[Shape]:
+    if symbolic.is_shape(shapes):
+        return [shapes]
+    return [s for item in (shapes.values() if isinstance(shapes, dict) else shapes) for s in _shape_leaves(item)]
+
+
+def _shape_text(outputs: Any) -> str:
+    """``(None, 8)``, or several shapes as a list."""
+    shapes = [t.shape for t in symbolic.flatten(outputs)]
+    return str(shapes[0]) if len(shapes) == 1 else str(shapes)
+
+
 def _build_layer(layer: Layer, shape: Shape) -> Shape:
     """Build ``layer`` for inputs of ``shape`` if it is not built yet; its output shape."""
     if not layer.built:
@@ -174,4 +347,4 @@ def _build_layer(layer: Layer, shape: Shape) -> Shape:
 
 
 # A model is a layer: saving (a layer above, which this module imports) finds model classes among the layers.
-LAYERS.register(Sequential)
+LAYERS.register_all((Sequential, Functional))
