@@ -124,6 +124,10 @@ class Backend(Protocol):
         padded by ``padding`` (negative entries crop), correlated with the kernel dilated by ``rhs_dilation``
         at ``strides``; the channels split into ``feature_group_count`` independent groups."""
 
+    # merging
+    def concatenate(self, a: Array, b: Array, /, *, axis: int) -> Array:
+        """``a`` and ``b`` joined along ``axis``."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -179,6 +179,11 @@ class JaxBackend:
             feature_group_count=feature_group_count,
         )
 
+    # merging
+    @staticmethod
+    def concatenate(a: Array, b: Array, axis: int) -> Array:
+        return jnp.concatenate((a, b), axis=axis)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

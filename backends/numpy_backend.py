@@ -203,6 +203,11 @@ class NumpyBackend:
         matrix = matrix.transpose(rank + 1, rank, *range(rank), rank + 2).reshape(groups, -1, filters // groups)
         return np.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
 
+    # merging
+    @staticmethod
+    def concatenate(a: Array, b: Array, axis: int) -> Array:
+        return np.concatenate((a, b), axis=axis)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

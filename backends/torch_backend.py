@@ -255,6 +255,11 @@ class TorchBackend:
         )
         return out.movedim(1, -1)
 
+    # merging
+    @staticmethod
+    def concatenate(a: Array, b: Array, axis: int) -> Array:
+        return torch.cat((a, b), dim=axis)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -43,6 +43,7 @@ from highnn.graph import (
 from highnn.ops.operand_checks import (
     check_broadcast_to,
     check_cast,
+    check_concatenate,
     check_conv_general,
     check_elementwise,
     check_float,
@@ -154,6 +155,12 @@ random_normal: Primitive = _define("random_normal", 1, check_random)
 conv_general: Primitive = _define("conv_general", 2, check_conv_general,
                                   lambda g, out, x, kernel, **attrs: _conv_input_vjp(g, x, kernel, **attrs),
                                   lambda g, out, x, kernel, **attrs: _conv_kernel_vjp(g, x, kernel, **attrs))
+# -- merging: two tensors joined along an axis; each adjoint is its slice of g
+_concatenate: Primitive = _define("concatenate", 2, check_concatenate,
+                                  lambda g, out, a, b, axis: _getitem(g, index=(slice(None),) * axis
+                                                                      + (slice(0, a.shape[axis]),)),
+                                  lambda g, out, a, b, axis: _getitem(g, index=(slice(None),) * axis
+                                                                      + (slice(a.shape[axis], None),)))
 # fmt: on
 
 
@@ -567,3 +574,15 @@ def transpose_padding(padding: str, window: int, stride: int, dilation: int, ext
     total = stride + reach - 2 if extra is None else reach + reach % 2 - 2 + extra
     low = min(total // 2 + total % 2, reach - 1)
     return low, total - low
+
+
+# ------------------------------------------------------------------ merging
+def concatenate(tensors: list[TensorLike] | tuple[TensorLike, ...], axis: int = 0) -> Tensor:
+    """Join tensors along ``axis`` (Keras's ``ops.concatenate``), one binary primitive after another."""
+    if not isinstance(tensors, (list, tuple)) or not tensors:
+        fail("concatenate", "tensors", "a non-empty list of tensors", tensors, TypeError)
+    parts = [to_tensor(t) for t in tensors]
+    ndim = parts[0].ndim
+    if not is_integer(axis) or not -ndim <= axis < ndim:
+        fail("concatenate", "axis", f"an int in [{-ndim}, {ndim})", axis)
+    return functools.reduce(lambda a, b: _concatenate(a, b, axis=int(axis) % ndim), parts)
