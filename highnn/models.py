@@ -106,7 +106,10 @@ class Sequential(Model):
     """
 
     def __init__(
-        self, layers: list[Layer | symbolic.SymbolicTensor] | None = None, name: str | None = None, trainable: bool = True
+        self,
+        layers: list[Layer | symbolic.SymbolicTensor] | None = None,
+        name: str | None = None,
+        trainable: bool = True,
     ) -> None:
         super().__init__(name=name, trainable=trainable)
         self.build_input_shape: Shape | None = None

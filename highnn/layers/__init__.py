@@ -16,8 +16,9 @@ from highnn.layers.convolutional import (
     DepthwiseConv2D,
     SeparableConv2D,
 )
-from highnn.layers.core import Activation, Dense, Input, InputLayer
+from highnn.layers.core import Activation, Dense, Identity, Input, InputLayer, Lambda, Permute, RepeatVector
 from highnn.layers.layer import Layer
+from highnn.layers.merging import MERGING_LAYERS, Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
 from highnn.layers.pooling import (
     AveragePooling1D,
@@ -45,6 +46,7 @@ LAYERS.register_all((MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D,
                      GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
                      ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D, SpatialDropout2D))  # fmt: skip
 LAYERS.register_all(CONVOLUTION_LAYERS)
+LAYERS.register_all(MERGING_LAYERS + (Identity, RepeatVector, Permute, Lambda))  # merging and the functional API
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -68,3 +70,6 @@ __all__ += ["Attention", "MultiHeadAttention"]  # attention
 # convolution
 __all__ += ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", "Conv3DTranspose", "DepthwiseConv2D",
             "SeparableConv2D"]  # fmt: skip
+# merging and the functional API
+__all__ += ["Add", "Average", "Concatenate", "Dot", "Identity", "Lambda", "Maximum", "Minimum", "Multiply", "Permute",
+            "RepeatVector", "Subtract"]  # fmt: skip

@@ -142,8 +142,7 @@ def infer_output_shape(layer: Layer, input_shapes: Any) -> Any:
         return _map_shapes(_batch_unknown, first)
     second = _run_on_zeros(layer, input_shapes, 2)
     merged = [
-        tuple(a if a == b else None for a, b in zip(s1, s2))
-        for s1, s2 in zip(_shape_list(first), _shape_list(second))
+        tuple(a if a == b else None for a, b in zip(s1, s2)) for s1, s2 in zip(_shape_list(first), _shape_list(second))
     ]
     each = iter(merged)
     return _map_shapes(lambda _: _batch_unknown(next(each)), first)
