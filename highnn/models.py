@@ -302,6 +302,66 @@ class Functional(Model):
             )  # fmt: skip
         return SUMMARY_HEADERS + ("Connected to",), rows
 
+    def get_config(self) -> dict[str, Any]:
+        """Layers once each, then the calls in order; a tensor is ``{"node": k, "tensor": i}`` (output i of call k)."""
+        layer_position = {id(layer): i for i, layer in enumerate(self._layers)}
+        node_position = {id(node): k for k, node in enumerate(self._nodes)}
+
+        def ref(t: symbolic.SymbolicTensor) -> dict[str, int]:
+            return {"node": node_position[id(t.node)], "tensor": t.index}
+
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "layers": [LAYERS.serialize(layer) for layer in self._layers],
+            "nodes": [
+                {
+                    "layer": layer_position[id(node.layer)],
+                    "inputs": symbolic.map_structure(ref, node.inputs) if node.flat_inputs else None,
+                }
+                for node in self._nodes
+            ],  # fmt: skip
+            "inputs": symbolic.map_structure(ref, self._input_structure),
+            "outputs": symbolic.map_structure(ref, self._output_structure),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], build_layer: Callable[[int, Any], Layer] | None = None) -> Functional:
+        """Rebuild the graph: make each layer (with ``build_layer``, by default from the registry), replay the calls."""
+        make = build_layer or (lambda position, entry: LAYERS.deserialize(entry))
+        entries, calls = config.get("layers"), config.get("nodes")
+        if not isinstance(entries, list) or not isinstance(calls, list):
+            raise ValueError("a functional model config needs lists `layers` and `nodes`")
+        layers = [make(position, entry) for position, entry in enumerate(entries)]
+        made: list[list[symbolic.SymbolicTensor]] = []
+
+        def resolve(structure: Any) -> Any:
+            if isinstance(structure, dict) and set(structure) == {"node", "tensor"}:
+                node, tensor = structure["node"], structure["tensor"]
+                if not (isinstance(node, int) and isinstance(tensor, int) and 0 <= node < len(made)
+                        and 0 <= tensor < len(made[node])):  # fmt: skip
+                    raise ValueError(f"the tensor reference {structure!r:.100} names no earlier call's output")
+                return made[node][tensor]
+            if isinstance(structure, (list, dict)) and structure:
+                items = structure.values() if isinstance(structure, dict) else structure
+                resolved = [resolve(item) for item in items]
+                return dict(zip(structure, resolved)) if isinstance(structure, dict) else resolved
+            raise ValueError(f"a node's inputs must be tensor references, lists or dicts, found {structure!r:.100}")
+
+        for call in calls:
+            position = call.get("layer") if isinstance(call, dict) else None
+            if not isinstance(position, int) or not 0 <= position < len(layers):
+                raise ValueError(f"a node must name a layer by its position, found {call!r:.100}")
+            layer = layers[position]
+            if call.get("inputs") is None:
+                if not isinstance(layer, core.InputLayer):
+                    raise ValueError(f"a node without inputs must be an InputLayer's, found {type(layer).__name__}")
+                made.append([layer.output])
+            else:
+                made.append(symbolic.flatten(layer(resolve(call["inputs"]))))
+        return cls(resolve(config.get("inputs")), resolve(config.get("outputs")), name=config.get("name"),
+                   trainable=config.get("trainable", True))  # fmt: skip
+
 
 def _graph_nodes(inputs: list[symbolic.SymbolicTensor], outputs: list[symbolic.SymbolicTensor]) -> list[symbolic.Node]:
     """The nodes between ``inputs`` and ``outputs``, in creation order (a topological order).

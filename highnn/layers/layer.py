@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from highnn import constraints, initializers, regularizers
-from highnn.layers import symbolic
 from highnn.config import settings
 from highnn.graph import Tensor
+from highnn.layers import symbolic
 from highnn.ops.primitives import cast, to_tensor
 from highnn.variables import Variable
 

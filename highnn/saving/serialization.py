@@ -144,6 +144,14 @@ def model_from_config(
                 model = model_class(
                     built, name=config_of_model.get("name"), trainable=config_of_model.get("trainable", True)
                 )
+            elif issubclass(model_class, allowed.models["Functional"]):  # its layers too
+                layers = config_of_model.get("layers", [])
+                if isinstance(layers, list) and len(layers) > limits.layers:
+                    raise ValueError(f"it declares {len(layers)} layers, more than the limit of {limits.layers}")
+                check_fields(config_of_model, "the model")
+                model = model_class.from_config(
+                    config_of_model, build_layer=lambda position, entry: _layer(position, entry, allowed)
+                )
             else:
                 model = model_class.from_config(config_of_model)
             input_shape = (config.get("build_config") or {}).get("input_shape")

@@ -637,7 +637,7 @@ _RECORDS.append(
                 ((2, 3, 2), (2, 3, 1), 2, ""),
                 ((2, 0), (2, 3), 1, "empty"),
             )
-        ],  # fmt: skip
+        ],
         lambda a, b, axis: np.concatenate((a, b), axis=axis),
         errors=(
             ErrorInput(

@@ -1,0 +1,150 @@
+"""The functional API: symbolic inputs, graphs of layer calls, shared and nested layers, saving."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import highnn as hn
+from highnn import layers
+
+RNG = np.random.default_rng(0)
+
+
+def two_in_two_out() -> hn.Model:
+    hn.utils.set_random_seed(1)
+    a, b = hn.Input((4,), name="a"), hn.Input((3,), name="b")
+    shared = layers.Dense(5, activation="tanh", name="shared")
+    merged = layers.Concatenate()([shared(layers.Dense(4, name="pre")(b)), shared(a)])
+    return hn.Model({"a": a, "b": b}, [layers.Dense(2, name="head")(merged), layers.Add()([shared(a), shared(a)])])
+
+
+def test_input_is_symbolic_and_layer_calls_infer_shapes() -> None:
+    x = hn.Input(shape=(None, 3), name="seq")
+    assert x.shape == (None, None, 3) and x.dtype == hn.config.settings.floatx
+    y = layers.Dense(7)(x)
+    assert y.shape == (None, None, 7) and y.node.layer.name == y.name
+    assert layers.Lambda(lambda t: t.sum(axis=2))(x).shape == (None, None)
+    assert hn.Input(batch_shape=(8, 2)).shape == (8, 2)
+
+
+def test_symbolic_shape_inference_has_no_side_effects() -> None:
+    class Counter(layers.Layer):
+        def build(self, input_shape: tuple[int | None, ...]) -> None:
+            self.count = self.add_state_variable(np.zeros(()), "count")
+
+        def call(self, inputs: hn.Tensor) -> hn.Tensor:
+            self.count.assign(self.count + 1.0)
+            hn.random.new_seed()  # a random draw
+            return inputs * 2.0
+
+    hn.utils.set_random_seed(3)
+    expected = hn.random.generator().bit_generator.state
+    layer = Counter()
+    out = layer(hn.Input((2,)))
+    assert out.shape == (None, 2)
+    assert layer.count.numpy() == 0.0 and hn.random.generator().bit_generator.state == expected
+
+
+def test_unsupported_symbolic_use_names_itself_and_the_migration_guide() -> None:
+    x = hn.Input((3,))
+    for attempt in (lambda: x + 1.0, lambda: hn.ops.relu(x), lambda: np.asarray(x), lambda: int(x)):
+        with pytest.raises(TypeError, match=r"symbolic tensor .* docs/keras-migration.md"):
+            attempt()
+
+
+def test_multi_input_multi_output_shared_layers_and_dict_inputs() -> None:
+    model = two_in_two_out()
+    a, b = RNG.normal(size=(6, 4)), RNG.normal(size=(6, 3))
+    out_dict = model({"a": a, "b": b})
+    out_list = model([a, b])
+    assert [o.shape for o in out_dict] == [(6, 2), (6, 5)]
+    np.testing.assert_allclose(out_dict[0].numpy(), out_list[0].numpy())
+    shared = model.get_layer("shared")
+    assert len(shared.weights) == 2 and len(model.weights) == 2 + 2 + 2  # pre, shared once, head
+    np.testing.assert_allclose(out_dict[1].numpy(), 2 * np.tanh(a @ shared.get_weights()[0] + shared.get_weights()[1]),
+                               rtol=1e-5)  # fmt: skip
+    assert model.get_layer(index=0).name == "a" and [t.name for t in model.inputs] == ["a", "b"]
+    assert shared.input.name == "pre" and shared.output.shape == (None, 5)
+    with pytest.raises(ValueError, match=r"no entry for \['b'\]"):
+        model({"a": a})
+    with pytest.raises(ValueError, match=r"expects 2 input\(s\) .*received 1"):
+        model([a])
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+
+
+def test_graph_errors_are_clear() -> None:
+    a, b = hn.Input((2,)), hn.Input((2,))
+    with pytest.raises(ValueError, match="Graph disconnected"):
+        hn.Model(a, layers.Add()([a, b]))
+    with pytest.raises(TypeError, match=r"Model: `outputs` must be a symbolic tensor"):
+        hn.Model(a, np.ones(2))
+    with pytest.raises(ValueError, match="must come from hn.Input"):
+        hn.Model(layers.Dense(2)(a), a)
+
+
+def test_nested_model_and_feature_extraction() -> None:
+    hn.utils.set_random_seed(2)
+    x = hn.Input((4,))
+    hidden = layers.Dense(6, activation="relu", name="hidden")(x)
+    inner = hn.Model(x, layers.Dense(3, name="out")(hidden), name="inner")
+    features = hn.Model(inner.inputs, inner.get_layer("hidden").output)
+    data = RNG.normal(size=(5, 4))
+    np.testing.assert_allclose(
+        features(data).numpy(), np.maximum(data @ inner.get_layer("hidden").get_weights()[0], 0), rtol=1e-5
+    )
+    outer_in = hn.Input((4,))
+    outer = hn.Model(outer_in, layers.Dense(1)(inner(outer_in)))
+    assert outer(data).shape == (5, 1) and len(outer.weights) == 6
+    inner_seq = hn.Sequential([hn.Input((4,)), layers.Dense(2)])
+    assert hn.Model(outer_in, inner_seq(outer_in)).outputs[0].shape == (None, 2)
+
+
+def test_fit_evaluate_predict_through_the_trainer() -> None:
+    hn.utils.set_random_seed(0)
+    x = hn.Input((3,))
+    model = hn.Model(x, layers.Dense(1)(layers.Dense(16, activation="tanh")(x)))
+    model.compile(hn.optimizers.Adam(0.05), "mse")
+    data = RNG.normal(size=(64, 3))
+    target = data.sum(axis=1, keepdims=True)
+    history = model.fit(data, target, epochs=20, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0] * 0.5
+    assert model.predict(data, verbose=0).shape == (64, 1)
+    assert model.evaluate(data, target, verbose=0) == pytest.approx(history.history["loss"][-1], rel=0.5)
+
+
+def test_summary_shows_connections() -> None:
+    lines: list[str] = []
+    two_in_two_out().summary(print_fn=lines.append)
+    text = lines[0]
+    assert "Connected to" in text and "shared (Dense)" in text and "pre[0][0]" in text and "Total params: 63" in text
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_save_and_load_round_trip(tmp_path, backend: str) -> None:
+    from helpers import require_backend
+
+    require_backend(backend)
+    model = two_in_two_out()
+    inner_in = hn.Input((4,))
+    nested = hn.Model(model.inputs, [layers.Dense(1)(model.outputs[0]), model.outputs[1]])
+    del inner_in
+    data = {"a": RNG.normal(size=(3, 4)), "b": RNG.normal(size=(3, 3))}
+    expected = [o.numpy() for o in nested(data)]
+    path = tmp_path / "model.highnn"
+    nested.save(path)
+    with hn.config.use_backend(backend):
+        loaded = hn.models.load_model(path)
+        got = [o.numpy() for o in loaded(data)]
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in nested.layers]
+
+
+def test_lambda_is_refused_when_loading(tmp_path) -> None:
+    x = hn.Input((2,))
+    model = hn.Model(x, layers.Lambda(lambda t: t * 2.0, name="double")(x))
+    model.save(tmp_path / "lambda.highnn")
+    with pytest.raises(hn.saving.SavedFileError, match="Lambda layer 'double' wraps Python code"):
+        hn.models.load_model(tmp_path / "lambda.highnn")
