@@ -320,7 +320,7 @@ class Functional(Model):
                     "inputs": symbolic.map_structure(ref, node.inputs) if node.flat_inputs else None,
                 }
                 for node in self._nodes
-            ],  # fmt: skip
+            ],
             "inputs": symbolic.map_structure(ref, self._input_structure),
             "outputs": symbolic.map_structure(ref, self._output_structure),
         }

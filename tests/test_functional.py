@@ -80,7 +80,7 @@ def test_graph_errors_are_clear() -> None:
         hn.Model(a, layers.Add()([a, b]))
     with pytest.raises(TypeError, match=r"Model: `outputs` must be a symbolic tensor"):
         hn.Model(a, np.ones(2))
-    with pytest.raises(ValueError, match="must come from hn.Input"):
+    with pytest.raises(ValueError, match=r"must come from hn\.Input"):
         hn.Model(layers.Dense(2)(a), a)
 
 

@@ -275,3 +275,20 @@ def test_cnn_one_epoch_of_fit_gives_the_same_weights(case: str) -> None:
         return model.get_weights()
 
     assert_all_close(on_every_backend(train), rtol=1e-8, atol=1e-10)
+
+
+# ---------------------------------------------------------------- functional models
+def test_functional_model_with_a_shared_layer_has_equal_gradients_on_every_backend() -> None:
+    """A layer called twice shares its weights; its gradient is the sum over both calls, the same everywhere."""
+
+    def run() -> list[np.ndarray]:
+        hn.utils.set_random_seed(5)
+        a = hn.Input((5,))
+        shared = layers.Dense(5, activation="tanh")
+        first = shared(a)
+        merged = layers.Concatenate()([first, layers.Multiply()([shared(first), a])])
+        model = hn.Model(a, layers.Dense(3)(merged))
+        model.compile("sgd", "mse")
+        return model.compute_gradients(X, TARGETS["regression"])
+
+    assert_all_close(on_every_backend(run), rtol=1e-10, atol=1e-10)
