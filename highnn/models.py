@@ -73,7 +73,7 @@ class Model(Trainer):
         ]
         print_fn("\n".join(lines))
 
-    def summary_rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    def summary_rows(self) -> tuple[tuple[str, ...], list[Any]]:
         """The summary table's headers and rows."""
         rows = [
             (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
@@ -284,9 +284,9 @@ class Functional(Model):
         return leaves
 
     def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
-        return [(node.layer, _shape_text(node.outputs)) for node in self._nodes]  # type: ignore[misc]
+        return [(node.layer, _shape_text(node.outputs)) for node in self._nodes]
 
-    def summary_rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    def summary_rows(self) -> tuple[tuple[str, ...], list[Any]]:
         """One row per layer call, with the calls that feed it (``layer[node][tensor]``)."""
         rows = []
         for node in self._nodes:

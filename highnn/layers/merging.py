@@ -43,7 +43,7 @@ class Merge(Layer):
             out.append(known.pop() if known else (None if None in sizes else 1))
         return tuple(out)
 
-    def call(self, inputs: list[Tensor]) -> Tensor:
+    def call(self, inputs: Any) -> Tensor:
         return functools.reduce(self.combine, inputs)
 
     combine: Callable[[Tensor, Tensor], Tensor]
@@ -73,7 +73,7 @@ class Average(Merge):
 
     combine = staticmethod(lambda a, b: a + b)
 
-    def call(self, inputs: list[Tensor]) -> Tensor:
+    def call(self, inputs: Any) -> Tensor:
         return super().call(inputs) / float(len(inputs))
 
 
@@ -121,7 +121,7 @@ class Concatenate(Merge):
                 out[position] = sizes.pop() if sizes else None
         return tuple(out)
 
-    def call(self, inputs: list[Tensor]) -> Tensor:
+    def call(self, inputs: Any) -> Tensor:
         return concatenate(inputs, axis=self.axis)
 
     def get_config(self) -> dict[str, Any]:
@@ -146,7 +146,7 @@ class Dot(Merge):
         self.normalize = bool(normalize)
 
     def _pair(self, shapes: list[Shape]) -> tuple[int, int]:
-        axes = (self.axes, self.axes) if is_integer(self.axes) else tuple(self.axes)  # type: ignore[arg-type]
+        axes: tuple[int, ...] = (self.axes,) * 2 if isinstance(self.axes, int) else tuple(self.axes)  # type: ignore[arg-type]
         ranks = {len(s) for s in shapes}
         if not ranks <= {2, 3} or len(ranks) != 1:
             raise ValueError(f"Dot {self.name!r}: inputs must both have rank 2 or both rank 3, received {shapes}.")
@@ -165,7 +165,7 @@ class Dot(Merge):
         ]
         return (shapes[0][0], *rest) if rest else (shapes[0][0], 1)
 
-    def call(self, inputs: list[Tensor]) -> Tensor:
+    def call(self, inputs: Any) -> Tensor:
         x, y = inputs
         a, b = self._pair([x.shape, y.shape])
         if self.normalize:
