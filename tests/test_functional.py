@@ -148,3 +148,23 @@ def test_lambda_is_refused_when_loading(tmp_path) -> None:
     model.save(tmp_path / "lambda.highnn")
     with pytest.raises(hn.saving.SavedFileError, match="Lambda layer 'double' wraps Python code"):
         hn.models.load_model(tmp_path / "lambda.highnn")
+
+
+def test_plot_model_writes_dot_and_renders_with_graphviz_when_present(tmp_path, monkeypatch, capsys) -> None:
+    model = two_in_two_out()
+    text = hn.utils.model_to_dot(model, show_shapes=True, show_layer_activations=True, rankdir="LR")
+    assert "rankdir=LR;" in text and "shared (Dense)|activation: tanh|output: (None, 5)" in text
+    assert text.count("->") == 6  # a->shared, b->pre, pre->shared, shared->concatenate, concatenate->head, shared->add
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    written = hn.utils.plot_model(model, to_file=tmp_path / "model.png")
+    assert written == str(tmp_path / "model.dot") and not (tmp_path / "model.png").exists()
+    assert "`dot` program is not installed" in capsys.readouterr().out
+    fake = tmp_path / "bin" / "dot"  # a stand-in for Graphviz: copies its input to the -o file
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nexec /bin/cp "$2" "$4"\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    assert hn.utils.plot_model(model, to_file=tmp_path / "model.svg") == str(tmp_path / "model.svg")
+    assert (tmp_path / "model.svg").read_text() == hn.utils.model_to_dot(model)
+    with pytest.raises(ValueError, match=r"model_to_dot: `rankdir` must be one of"):
+        hn.utils.model_to_dot(model, rankdir="up")
