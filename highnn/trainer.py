@@ -95,7 +95,7 @@ class Trainer(Layer):
         return [self(x, training=False)]
 
     def _update_metrics(self, loss: Tensor, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None) -> None:
-        self.loss_tracker.update_state(loss, sample_weight=float(x.shape[0]))
+        self.loss_tracker.update_state(loss, sample_weight=float(y.shape[0]))
         for metric in self.compiled_metrics or []:
             metric.update_state(y, y_pred, sample_weight)
 
@@ -118,7 +118,7 @@ class Trainer(Layer):
             def steps(*tensors: Tensor) -> list[Tensor]:
                 outputs: list[Tensor] = []
                 for start in range(0, len(tensors), arity):
-                    outputs += step(*tensors[start : start + arity])
+                    outputs += step(*self._group_batch(list(tensors[start : start + arity])))
                 return outputs
 
             if getattr(self, "run_eagerly", False):
@@ -167,7 +167,7 @@ class Trainer(Layer):
         """Build the model, resolve ``"accuracy"``, check sparse labels and build the optimizer."""
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
-        output_shape = self.compute_output_shape(arrays["x"].shape)
+        output_shape = self.compute_output_shape(_input_shape(arrays))
         if "y" in arrays:
             if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
                 classes = output_shape[-1]
@@ -181,6 +181,19 @@ class Trainer(Layer):
                 ]  # fmt: skip
         if training and not self.optimizer.built:
             self.optimizer.build(self.trainable_weights)
+
+    # several inputs: ``x`` travels as arrays "x", "x_1", ... and each step regroups them
+    def _input_arrays(self, x: Any) -> dict[str, Any]:
+        """``{"x": x}``; for a model of several inputs, ``{"x": first, "x_1": second, ...}`` in input order."""
+        return {"x" if i == 0 else f"x_{i}": part for i, part in enumerate(self._split_inputs(x))}
+
+    def _split_inputs(self, x: Any) -> list[Any]:
+        """The model's inputs, one array each (a model of one input takes ``x`` whole)."""
+        return [x]
+
+    def _group_batch(self, batch: list[Any]) -> list[Any]:
+        """A batch ``[x, y, ...]`` as a step takes it (a model of several inputs makes its first arrays one list)."""
+        return batch
 
     def _check_compiled(self, method: str) -> None:
         if not self.compiled:
@@ -211,21 +224,24 @@ class Trainer(Layer):
         batch_size = check_batch_size("fit", batch_size)
         if y is None:
             raise ValueError("fit() needs targets: pass `y`.")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
         if class_weight is not None:
             arrays["sample_weight"] = _class_weights(arrays["y"], class_weight) * arrays.get("sample_weight", 1.0)
         validation = None
         if validation_data is not None:
             validation = _unpack_validation(validation_data)
+            validation = {**self._input_arrays(validation.pop("x")), **validation}
         elif validation_split:
             arrays, validation = split_validation(arrays, validation_split)
         self._prepare(arrays, training=True)
-        batches = Batches(arrays, batch_size, shuffle=shuffle)
+        batches = Batches(arrays, batch_size, shuffle=shuffle, names=tuple(arrays))
         if validation is not None:
             validation = prepare(validation)
             self._prepare(validation)
             val_batches = Batches(
-                validation, check_batch_size("fit", validation_batch_size or batch_size, "validation_batch_size")
+                validation,
+                check_batch_size("fit", validation_batch_size or batch_size, "validation_batch_size"),
+                names=tuple(validation),
             )
             val_total = min(validation_steps or len(val_batches), len(val_batches))
         steps = steps_per_epoch or len(batches)
@@ -275,9 +291,9 @@ class Trainer(Layer):
         batch_size = check_batch_size("evaluate", batch_size)
         if y is None:
             raise ValueError("evaluate() needs targets: pass `y`.")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
         self._prepare(arrays)
-        batches = Batches(arrays, batch_size)
+        batches = Batches(arrays, batch_size, names=tuple(arrays))
         verbose = 1 if verbose == "auto" else int(verbose)
         total = min(steps or len(batches), len(batches))
         callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
@@ -308,11 +324,11 @@ class Trainer(Layer):
     ) -> np.ndarray:
         """The model's outputs for ``x``, batch by batch, as one NumPy array."""
         batch_size = check_batch_size("predict", batch_size)
-        arrays = prepare({"x": x})
+        arrays = prepare(self._input_arrays(x))
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
-        self.compute_output_shape(arrays["x"].shape)  # checks the input shape before anything runs
-        batches = Batches(arrays, batch_size)
+        self.compute_output_shape(_input_shape(arrays))  # checks the input shape before anything runs
+        batches = Batches(arrays, batch_size, names=tuple(arrays))
         verbose = 1 if verbose == "auto" else int(verbose)
         total = min(steps or len(batches), len(batches))
         callback_list = CallbackList([ProgbarLogger(verbose)] * (verbose > 0) + list(callbacks or []), self,
@@ -329,9 +345,9 @@ class Trainer(Layer):
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
         self._check_compiled("compute_gradients")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
         self._prepare(arrays)
-        x_t, y_t, *weights = next(iter(Batches(arrays, len(arrays["x"]))))
+        x_t, y_t, *weights = self._group_batch(next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays)))))
         y_pred = self(x_t, training=training)
         loss = self.compute_loss(Tensor(x_t), Tensor(y_t), y_pred, Tensor(weights[0]) if weights else None)
         return [g.numpy() for g in grad(loss, self.trainable_weights)]
@@ -341,14 +357,20 @@ class Trainer(Layer):
     ) -> float | list[float] | Logs:
         """One gradient step on one batch; returns that batch's loss (and metrics)."""
         self._check_compiled("train_on_batch")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
         self._prepare(arrays, training=True)
         self.reset_metrics()
-        batch = next(iter(Batches(arrays, len(arrays["x"]))))
+        batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
         self._function("train", len(batch))(*batch)
         logs = self.get_metrics_result()
         values = [logs[name] for name in self.metrics_names]
         return logs if return_dict else (values[0] if len(values) == 1 else values)
+
+
+def _input_shape(arrays: dict[str, np.ndarray]) -> Any:
+    """The shape of ``x``, or the list of shapes of ``x``, ``x_1``, ... for several inputs."""
+    shapes = [array.shape for name, array in arrays.items() if name == "x" or name.startswith("x_")]
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def _class_weights(y: np.ndarray, class_weight: dict[int, float]) -> np.ndarray:
