@@ -283,6 +283,15 @@ class Functional(Model):
             )
         return leaves
 
+    def _split_inputs(self, x: Any) -> list[Any]:
+        if len(self._flat_inputs) == 1 and not isinstance(x, dict):
+            return [x]
+        return self._match_inputs(x, lambda value: not isinstance(value, (list, tuple, dict)))
+
+    def _group_batch(self, batch: list[Any]) -> list[Any]:
+        count = len(self._flat_inputs)
+        return batch if count == 1 else [batch[:count], *batch[count:]]
+
     def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
         return [(node.layer, _shape_text(node.outputs)) for node in self._nodes]
 

@@ -168,3 +168,21 @@ def test_plot_model_writes_dot_and_renders_with_graphviz_when_present(tmp_path, 
     assert (tmp_path / "model.svg").read_text() == hn.utils.model_to_dot(model)
     with pytest.raises(ValueError, match=r"model_to_dot: `rankdir` must be one of"):
         hn.utils.model_to_dot(model, rankdir="up")
+
+
+def test_several_inputs_train_evaluate_and_predict_from_lists_and_dicts() -> None:
+    hn.utils.set_random_seed(4)
+    a, b = hn.Input((3,), name="a"), hn.Input((2,), name="b")
+    out = layers.Dense(1)(layers.Concatenate()([layers.Dense(8, activation="tanh")(a), b]))
+    model = hn.Model([a, b], out)
+    model.compile(hn.optimizers.Adam(0.05), "mse", metrics=["mae"])
+    xa, xb = RNG.normal(size=(40, 3)), RNG.normal(size=(40, 2))
+    target = xa.sum(axis=1, keepdims=True) - xb[:, :1]
+    history = model.fit({"a": xa, "b": xb}, target, epochs=15, batch_size=8, verbose=0, validation_split=0.25)
+    assert history.history["loss"][-1] < history.history["loss"][0] and "val_mae" in history.history
+    predicted = model.predict([xa, xb], batch_size=16, verbose=0)
+    np.testing.assert_allclose(predicted, model([xa, xb]).numpy(), rtol=1e-5, atol=1e-6)
+    assert model.evaluate([xa, xb], target, verbose=0)[0] == pytest.approx(np.mean((predicted - target) ** 2), rel=1e-4)
+    assert len(model.compute_gradients({"a": xa, "b": xb}, target)) == len(model.trainable_weights)
+    with pytest.raises(ValueError, match=r"expects 2 input\(s\)"):
+        model.predict([xa], verbose=0)
