@@ -195,6 +195,10 @@ class Trainer(Layer):
         """A batch ``[x, y, ...]`` as a step takes it (a model of several inputs makes its first arrays one list)."""
         return batch
 
+    def _join_predictions(self, outputs: list[np.ndarray]) -> Any:
+        """One array from the predict steps' outputs, batch after batch (a model of several outputs: one each)."""
+        return np.concatenate(outputs)
+
     def _check_compiled(self, method: str) -> None:
         if not self.compiled:
             raise RuntimeError(f"You must call compile() before {method}().")
@@ -340,7 +344,7 @@ class Trainer(Layer):
             for y in group
         ]
         callback_list.on_predict_end()
-        return np.concatenate(outputs)
+        return self._join_predictions(outputs)
 
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
