@@ -1,4 +1,4 @@
-"""Models: a Layer that trains. ``Sequential`` stacks layers, as in the theory's feed-forward network."""
+"""Models: a Layer that trains. ``Sequential`` stacks layers; ``Model(inputs, outputs)`` runs a graph of layer calls."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import math
 import os
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from highnn import saving
 from highnn.checks import fail
@@ -236,6 +238,16 @@ class Functional(Model):
         return list(self._flat_outputs)
 
     @property
+    def input(self) -> Any:
+        """The model's symbolic inputs, as given (one, a list or a dict)."""
+        return self._input_structure
+
+    @property
+    def output(self) -> Any:
+        """The model's symbolic outputs, as given (one, a list or a dict)."""
+        return self._output_structure
+
+    @property
     def input_names(self) -> list[str]:
         return [t.node.layer.name for t in self._flat_inputs if t.node is not None]
 
@@ -282,6 +294,14 @@ class Functional(Model):
                 f"Model {self.name!r} expects {count} input(s) ({self.input_names}), received {len(leaves)}."
             )
         return leaves
+
+    def predict_step(self, x: Any) -> list[Tensor]:
+        return symbolic.flatten(self(x, training=False))
+
+    def _join_predictions(self, outputs: list[np.ndarray]) -> Any:
+        count = len(self._flat_outputs)
+        joined = iter([np.concatenate(outputs[i::count]) for i in range(count)])
+        return symbolic.map_structure(lambda _: next(joined), self._output_structure)
 
     def _split_inputs(self, x: Any) -> list[Any]:
         if len(self._flat_inputs) == 1 and not isinstance(x, dict):

@@ -186,3 +186,25 @@ def test_several_inputs_train_evaluate_and_predict_from_lists_and_dicts() -> Non
     assert len(model.compute_gradients({"a": xa, "b": xb}, target)) == len(model.trainable_weights)
     with pytest.raises(ValueError, match=r"expects 2 input\(s\)"):
         model.predict([xa], verbose=0)
+
+
+def test_predict_returns_one_array_per_output_in_the_outputs_structure() -> None:
+    hn.utils.set_random_seed(6)
+    x = hn.Input((3,), name="x")
+    hidden = layers.Dense(4, activation="relu")(x)
+    as_dict = hn.Model(x, {"score": layers.Dense(1)(hidden), "code": layers.Dense(2)(hidden)})
+    data = RNG.normal(size=(10, 3))
+    predicted = as_dict.predict(data, batch_size=4, verbose=0)
+    assert list(predicted) == ["score", "code"] and predicted["code"].shape == (10, 2)
+    np.testing.assert_allclose(predicted["score"], as_dict(data)["score"].numpy(), rtol=1e-5, atol=1e-6)
+    as_list = hn.Model(x, [as_dict.output["code"], hidden])
+    assert [p.shape for p in as_list.predict(data, verbose=0)] == [(10, 2), (10, 4)]
+    assert as_list.input is x and as_dict.output["score"].shape == (None, 1)
+
+
+def test_functional_forms_of_the_merging_layers() -> None:
+    a, b = hn.Input((3,)), hn.Input((3,))
+    assert layers.concatenate([a, b], axis=-1).shape == (None, 6)
+    assert layers.dot([a, b], axes=1, normalize=True).shape == (None, 1)
+    for merge in (layers.add, layers.subtract, layers.multiply, layers.average, layers.maximum, layers.minimum):
+        assert merge([a, b]).shape == (None, 3)

@@ -18,7 +18,25 @@ from highnn.layers.convolutional import (
 )
 from highnn.layers.core import Activation, Dense, Identity, Input, InputLayer, Lambda, Permute, RepeatVector
 from highnn.layers.layer import Layer
-from highnn.layers.merging import MERGING_LAYERS, Add, Average, Concatenate, Dot, Maximum, Minimum, Multiply, Subtract
+from highnn.layers.merging import (
+    MERGING_LAYERS,
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from highnn.layers.normalization import BatchNormalization, LayerNormalization
 from highnn.layers.pooling import (
     AveragePooling1D,
@@ -72,4 +90,5 @@ __all__ += ["Conv1D", "Conv1DTranspose", "Conv2D", "Conv2DTranspose", "Conv3D", 
             "SeparableConv2D"]  # fmt: skip
 # merging and the functional API
 __all__ += ["Add", "Average", "Concatenate", "Dot", "Identity", "Lambda", "Maximum", "Minimum", "Multiply", "Permute",
-            "RepeatVector", "Subtract"]  # fmt: skip
+            "RepeatVector", "Subtract", "add", "average", "concatenate", "dot", "maximum", "minimum", "multiply",
+            "subtract"]  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 from highnn.checks import fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
-from highnn.ops.primitives import concatenate, maximum, minimum, sqrt, transpose
+from highnn.ops import primitives
 
 Shape = tuple[int | None, ...]
 
@@ -80,13 +80,13 @@ class Average(Merge):
 class Maximum(Merge):
     """The elementwise maximum of the inputs."""
 
-    combine = staticmethod(maximum)
+    combine = staticmethod(primitives.maximum)
 
 
 class Minimum(Merge):
     """The elementwise minimum of the inputs."""
 
-    combine = staticmethod(minimum)
+    combine = staticmethod(primitives.minimum)
 
 
 class Concatenate(Merge):
@@ -122,7 +122,7 @@ class Concatenate(Merge):
         return tuple(out)
 
     def call(self, inputs: Any) -> Tensor:
-        return concatenate(inputs, axis=self.axis)
+        return primitives.concatenate(inputs, axis=self.axis)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis}
@@ -172,8 +172,8 @@ class Dot(Merge):
             x, y = _l2_normalize(x, a), _l2_normalize(y, b)
         if x.ndim == 2:
             return (x * y).sum(axis=1, keepdims=True)
-        x = transpose(x, (0, 3 - a, a))  # (batch, other, contracted)
-        y = transpose(y, (0, b, 3 - b))  # (batch, contracted, other)
+        x = primitives.transpose(x, (0, 3 - a, a))  # (batch, other, contracted)
+        y = primitives.transpose(y, (0, b, 3 - b))  # (batch, contracted, other)
         return x @ y
 
     def get_config(self) -> dict[str, Any]:
@@ -182,7 +182,40 @@ class Dot(Merge):
 
 def _l2_normalize(x: Tensor, axis: int) -> Tensor:
     """``x`` divided by its L2 norm along ``axis``; squared norms below 1e-12 count as 1e-12, as in Keras."""
-    return x / sqrt(maximum((x * x).sum(axis=axis, keepdims=True), 1e-12))
+    return x / primitives.sqrt(primitives.maximum((x * x).sum(axis=axis, keepdims=True), 1e-12))
 
 
 MERGING_LAYERS = (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, Dot)
+
+
+# the functional forms, as in Keras: ``add([a, b])`` is ``Add()([a, b])``
+def add(inputs: list[Any], **kwargs: Any) -> Any:
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs: list[Any], **kwargs: Any) -> Any:
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs: list[Any], **kwargs: Any) -> Any:
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs: list[Any], **kwargs: Any) -> Any:
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs: list[Any], **kwargs: Any) -> Any:
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs: list[Any], **kwargs: Any) -> Any:
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs: list[Any], axis: int = -1, **kwargs: Any) -> Any:
+    return Concatenate(axis=axis, **kwargs)(inputs)
+
+
+def dot(inputs: list[Any], axes: int | tuple[int, int] | list[int] = -1, normalize: bool = False, **kwargs: Any) -> Any:
+    return Dot(axes=axes, normalize=normalize, **kwargs)(inputs)
