@@ -95,7 +95,8 @@ class Trainer(Layer):
         return [self(x, training=False)]
 
     def _update_metrics(self, loss: Tensor, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None) -> None:
-        self.loss_tracker.update_state(loss, sample_weight=float(y.shape[0]))
+        first_target = y[0] if isinstance(y, list) else y
+        self.loss_tracker.update_state(loss, sample_weight=float(first_target.shape[0]))
         for metric in self.compiled_metrics or []:
             metric.update_state(y, y_pred, sample_weight)
 
@@ -167,7 +168,7 @@ class Trainer(Layer):
         """Build the model, resolve ``"accuracy"``, check sparse labels and build the optimizer."""
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
-        output_shape = self.compute_output_shape(_input_shape(arrays))
+        output_shape = self.compute_output_shape(input_shape(arrays))
         if "y" in arrays:
             if isinstance(self.loss, losses.SparseCategoricalCrossentropy):
                 classes = output_shape[-1]
@@ -182,17 +183,25 @@ class Trainer(Layer):
         if training and not self.optimizer.built:
             self.optimizer.build(self.trainable_weights)
 
-    # several inputs: ``x`` travels as arrays "x", "x_1", ... and each step regroups them
+    # several inputs and outputs: ``x`` travels as arrays "x", "x_1", ..., ``y`` as "y", "y_1", ...; steps regroup them
     def _input_arrays(self, x: Any) -> dict[str, Any]:
         """``{"x": x}``; for a model of several inputs, ``{"x": first, "x_1": second, ...}`` in input order."""
         return {"x" if i == 0 else f"x_{i}": part for i, part in enumerate(self._split_inputs(x))}
+
+    def _target_arrays(self, y: Any) -> dict[str, Any]:
+        """``{"y": y}``; for a model of several outputs, ``{"y": first, "y_1": second, ...}`` in output order."""
+        return {"y" if i == 0 else f"y_{i}": part for i, part in enumerate(self._split_targets(y))}
+
+    def _split_targets(self, y: Any) -> list[Any]:
+        """The targets, one array per output (a model of one output takes ``y`` whole)."""
+        return [y]
 
     def _split_inputs(self, x: Any) -> list[Any]:
         """The model's inputs, one array each (a model of one input takes ``x`` whole)."""
         return [x]
 
     def _group_batch(self, batch: list[Any]) -> list[Any]:
-        """A batch ``[x, y, ...]`` as a step takes it (a model of several inputs makes its first arrays one list)."""
+        """A batch ``[x, y, ...]`` as a step takes it (several inputs, or targets, become one list each)."""
         return batch
 
     def _join_predictions(self, outputs: list[np.ndarray]) -> Any:
@@ -228,13 +237,14 @@ class Trainer(Layer):
         batch_size = check_batch_size("fit", batch_size)
         if y is None:
             raise ValueError("fit() needs targets: pass `y`.")
-        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight})
         if class_weight is not None:
             arrays["sample_weight"] = _class_weights(arrays["y"], class_weight) * arrays.get("sample_weight", 1.0)
         validation = None
         if validation_data is not None:
             validation = _unpack_validation(validation_data)
-            validation = {**self._input_arrays(validation.pop("x")), **validation}
+            validation = {**self._input_arrays(validation.pop("x")), **self._target_arrays(validation.pop("y")),
+                          **validation}  # fmt: skip
         elif validation_split:
             arrays, validation = split_validation(arrays, validation_split)
         self._prepare(arrays, training=True)
@@ -295,7 +305,7 @@ class Trainer(Layer):
         batch_size = check_batch_size("evaluate", batch_size)
         if y is None:
             raise ValueError("evaluate() needs targets: pass `y`.")
-        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight})
         self._prepare(arrays)
         batches = Batches(arrays, batch_size, names=tuple(arrays))
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -331,7 +341,7 @@ class Trainer(Layer):
         arrays = prepare(self._input_arrays(x))
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
-        self.compute_output_shape(_input_shape(arrays))  # checks the input shape before anything runs
+        self.compute_output_shape(input_shape(arrays))  # checks the input shape before anything runs
         batches = Batches(arrays, batch_size, names=tuple(arrays))
         verbose = 1 if verbose == "auto" else int(verbose)
         total = min(steps or len(batches), len(batches))
@@ -349,11 +359,11 @@ class Trainer(Layer):
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
         self._check_compiled("compute_gradients")
-        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight})
         self._prepare(arrays)
         x_t, y_t, *weights = self._group_batch(next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays)))))
         y_pred = self(x_t, training=training)
-        loss = self.compute_loss(Tensor(x_t), Tensor(y_t), y_pred, Tensor(weights[0]) if weights else None)
+        loss = self.compute_loss(_tensors(x_t), _tensors(y_t), y_pred, Tensor(weights[0]) if weights else None)
         return [g.numpy() for g in grad(loss, self.trainable_weights)]
 
     def train_on_batch(
@@ -361,7 +371,7 @@ class Trainer(Layer):
     ) -> float | list[float] | Logs:
         """One gradient step on one batch; returns that batch's loss (and metrics)."""
         self._check_compiled("train_on_batch")
-        arrays = prepare({**self._input_arrays(x), "y": y, "sample_weight": sample_weight})
+        arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight})
         self._prepare(arrays, training=True)
         self.reset_metrics()
         batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
@@ -371,7 +381,12 @@ class Trainer(Layer):
         return logs if return_dict else (values[0] if len(values) == 1 else values)
 
 
-def _input_shape(arrays: dict[str, np.ndarray]) -> Any:
+def _tensors(arrays: Any) -> Any:
+    """A backend array as a Tensor; a list of them (several inputs or targets) as a list of Tensors."""
+    return [Tensor(a) for a in arrays] if isinstance(arrays, list) else Tensor(arrays)
+
+
+def input_shape(arrays: dict[str, np.ndarray]) -> Any:
     """The shape of ``x``, or the list of shapes of ``x``, ``x_1``, ... for several inputs."""
     shapes = [array.shape for name, array in arrays.items() if name == "x" or name.startswith("x_")]
     return shapes[0] if len(shapes) == 1 else shapes
