@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from highnn import saving
+from highnn import losses, saving
+from highnn import metrics as metrics_module
 from highnn.checks import fail
 from highnn.graph import Tensor
 from highnn.layers import LAYERS, core, symbolic
 from highnn.layers.layer import Layer
 from highnn.saving import load_model as load_model  # re-exported: highnn.models.load_model, as in Keras
-from highnn.trainer import Trainer
+from highnn.trainer import Trainer, input_shape
 
 Shape = tuple[int | None, ...]
 SUMMARY_HEADERS = ("Layer (type)", "Output Shape", "Param #")
@@ -308,9 +309,95 @@ class Functional(Model):
             return [x]
         return self._match_inputs(x, lambda value: not isinstance(value, (list, tuple, dict)))
 
+    def _split_targets(self, y: Any) -> list[Any]:
+        if len(self._flat_outputs) == 1 and not isinstance(y, dict):
+            return [y]
+        names = self.output_keys
+        if isinstance(y, dict):
+            missing = [name for name in names if name not in y]
+            if missing:
+                raise ValueError(f"Model {self.name!r}: the targets have no entry for {missing}; it needs {names}.")
+            return [y[name] for name in names]
+        if not isinstance(y, (list, tuple)) or len(y) != len(names):
+            raise ValueError(
+                f"Model {self.name!r} has {len(names)} outputs ({names}): pass the targets as a list of "
+                f"{len(names)} arrays or a dict keyed by those names."
+            )
+        return list(y)
+
     def _group_batch(self, batch: list[Any]) -> list[Any]:
-        count = len(self._flat_inputs)
-        return batch if count == 1 else [batch[:count], *batch[count:]]
+        inputs, outputs = len(self._flat_inputs), len(self._flat_outputs)
+        x = batch[0] if inputs == 1 else batch[:inputs]
+        rest = batch[inputs:]
+        if outputs > 1 and rest:  # targets follow the inputs (predict has none)
+            rest = [rest[:outputs], *rest[outputs:]]
+        return [x, *rest]
+
+    @property
+    def output_keys(self) -> list[str]:
+        """What names each output in targets, losses and logs: the outputs dict's keys, else the layers' names."""
+        if isinstance(self._output_structure, dict):
+            return list(self._output_structure)
+        return self.output_names
+
+    # ------------------------------------------------------------------ several outputs
+    def compile(  # type: ignore[override]
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """As ``Model.compile``; for several outputs, ``loss``, ``loss_weights`` and ``metrics`` may be lists
+        (by output) or dicts (by output name), and a single loss or a flat list of metrics applies to every output."""
+        if len(self._flat_outputs) == 1:
+            if loss_weights is not None:
+                fail("compile", "loss_weights", "None for a model of one output", loss_weights)
+            super().compile(optimizer, loss, metrics, **kwargs)
+            return
+        names = self.output_keys
+        per_loss = [losses.get(entry) if entry is not None else None for entry in _per_output(loss, names, "loss")]
+        weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
+        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
+            fail("compile", "loss_weights", "numbers, by output", loss_weights, TypeError)
+        if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
+            fail("compile", "metrics", "a list, or a dict by output name", metrics, TypeError)
+        flat_metrics = metrics is None or (
+            isinstance(metrics, (list, tuple)) and not any(isinstance(m, (list, tuple)) for m in metrics)
+        )
+        per_metrics = (
+            [list(metrics or [])] * len(names) if flat_metrics else _per_output(metrics or [], names, "metrics")
+        )
+        super().compile(optimizer, None, None, **kwargs)
+        self.loss = OutputsLoss(per_loss, [float(w) for w in weights]) if any(per_loss) else None
+        self._output_metric_entries = [m if isinstance(m, (list, tuple)) else [m] for m in per_metrics]
+
+    def _prepare(self, arrays: dict[str, np.ndarray], training: bool = False) -> None:
+        if len(self._flat_outputs) == 1:
+            super()._prepare(arrays, training)
+            return
+        shapes = _shape_leaves(self.compute_output_shape(input_shape(arrays)))
+        if "y" in arrays and self.compiled_metrics is None:
+            targets = [arrays["y" if i == 0 else f"y_{i}"] for i in range(len(shapes))]
+            per_loss = self.loss.per_output if isinstance(self.loss, OutputsLoss) else [None] * len(shapes)
+            tracked: list[metrics_module.Metric] = []
+            for i, (name, loss, target, shape) in enumerate(zip(self.output_keys, per_loss, targets, shapes)):
+                if isinstance(loss, losses.SparseCategoricalCrossentropy) and shape[-1] is not None:
+                    losses.check_sparse_labels(target, shape[-1], f"y[{name!r}]")
+                if loss is not None:
+                    tracked.append(OutputMetric(OutputLoss(loss), i, f"{name}_loss"))
+            for i, (name, entries, target, shape) in enumerate(
+                zip(self.output_keys, self._output_metric_entries, targets, shapes)
+            ):
+                for entry in entries:
+                    metric = (metrics_module.accuracy_for(target.shape, shape, per_loss[i])(name=entry)
+                              if isinstance(entry, str) and entry.lower() in metrics_module.ACCURACY_NAMES
+                              else metrics_module.get(entry))  # fmt: skip
+                    tracked.append(OutputMetric(metric, i, f"{name}_{metric.name}"))
+            self.compiled_metrics = tracked
+        if training and not self.optimizer.built:
+            self.optimizer.build(self.trainable_weights)
 
     def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
         return [(node.layer, _shape_text(node.outputs)) for node in self._nodes]
@@ -390,6 +477,76 @@ class Functional(Model):
                 made.append(symbolic.flatten(layer(resolve(call["inputs"]))))
         return cls(resolve(config.get("inputs")), resolve(config.get("outputs")), name=config.get("name"),
                    trainable=config.get("trainable", True))  # fmt: skip
+
+
+def _per_output(value: Any, names: list[str], argument: str) -> list[Any]:
+    """``value`` for each output: a list by position, a dict by name (missing: None), anything else for all."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            fail("compile", argument, f"a dict keyed by output names {names}", f"keys {unknown}")
+        return [value.get(name) for name in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            fail("compile", argument, f"a list of {len(names)} entries, one per output {names}", value)
+        return list(value)
+    return [value] * len(names)
+
+
+class OutputsLoss(losses.Loss):
+    """The loss of a model of several outputs: the sum of each output's loss times its weight."""
+
+    def __init__(self, per_output: list[losses.Loss | None], weights: list[float]) -> None:
+        super().__init__(name="loss")
+        self.per_output = per_output
+        self.weights = weights
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        terms = [
+            loss(target, prediction, sample_weight) * weight
+            for loss, weight, target, prediction in zip(self.per_output, self.weights, y_true, y_pred)
+            if loss is not None
+        ]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "losses": [losses.serialize(loss) if loss is not None else None for loss in self.per_output],
+            "loss_weights": self.weights,
+        }
+
+
+class OutputLoss(metrics_module.Metric):
+    """The mean of a loss over the examples seen (one output's ``<name>_loss`` in the logs)."""
+
+    def __init__(self, loss: losses.Loss) -> None:
+        super().__init__(name=loss.name)
+        self.loss = loss
+        self.mean = metrics_module.Mean(name=loss.name)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        self.mean.update_state(self.loss(y_true, y_pred, sample_weight), sample_weight=float(y_pred.shape[0]))
+
+    def result(self) -> Tensor:
+        return self.mean.result()
+
+
+class OutputMetric(metrics_module.Metric):
+    """A metric of output ``index`` of a model of several, logged as ``name`` (``dense_1_accuracy``)."""
+
+    def __init__(self, metric: metrics_module.Metric, index: int, name: str) -> None:
+        super().__init__(name=name, dtype=metric.dtype)
+        self.metric = metric
+        self.index = index
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        self.metric.update_state(y_true[self.index], y_pred[self.index], sample_weight)
+
+    def result(self) -> Tensor:
+        return self.metric.result()
 
 
 def _graph_nodes(inputs: list[symbolic.SymbolicTensor], outputs: list[symbolic.SymbolicTensor]) -> list[symbolic.Node]:

@@ -208,3 +208,58 @@ def test_functional_forms_of_the_merging_layers() -> None:
     assert layers.dot([a, b], axes=1, normalize=True).shape == (None, 1)
     for merge in (layers.add, layers.subtract, layers.multiply, layers.average, layers.maximum, layers.minimum):
         assert merge([a, b]).shape == (None, 3)
+
+
+def several_outputs() -> hn.Model:
+    hn.utils.set_random_seed(8)
+    x = hn.Input((4,), name="x")
+    hidden = layers.Dense(16, activation="relu")(x)
+    return hn.Model(
+        x, [layers.Dense(3, activation="softmax", name="kind")(hidden), layers.Dense(1, name="size")(hidden)]
+    )
+
+
+KINDS = (RNG.normal(size=(48, 4)) > 0).sum(axis=1) % 3
+SIZES = RNG.normal(size=(48, 1))
+FEATURES = RNG.normal(size=(48, 4))
+
+
+def test_several_outputs_train_with_weighted_losses_and_keras_log_names() -> None:
+    model = several_outputs()
+    model.compile(hn.optimizers.Adam(0.01), loss={"kind": "sparse_categorical_crossentropy", "size": "mse"},
+                  loss_weights=[1.0, 0.5], metrics={"kind": ["accuracy"], "size": ["mae"]})  # fmt: skip
+    history = model.fit(FEATURES, {"kind": KINDS, "size": SIZES}, epochs=4, batch_size=16, verbose=0,
+                        validation_data=(FEATURES, [KINDS, SIZES]))  # fmt: skip
+    assert list(history.history) == ["loss", "kind_loss", "size_loss", "kind_accuracy", "size_mae", "val_loss",
+                                     "val_kind_loss", "val_size_loss", "val_kind_accuracy", "val_size_mae"]  # fmt: skip
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    logs = model.evaluate(FEATURES, [KINDS, SIZES], verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(logs["kind_loss"] + 0.5 * logs["size_loss"], rel=1e-5)
+    kind, size = model.predict(FEATURES, verbose=0)
+    assert logs["size_mae"] == pytest.approx(np.mean(np.abs(size - SIZES)), rel=1e-4)
+    assert logs["kind_accuracy"] == pytest.approx(np.mean(kind.argmax(axis=1) == KINDS))
+
+
+def test_several_outputs_gradients_are_the_weighted_sum_of_each_outputs() -> None:
+    model = several_outputs()
+    model.compile("sgd", loss=["sparse_categorical_crossentropy", "mse"], loss_weights={"kind": 2.0, "size": 3.0})
+    both = model.compute_gradients(FEATURES, [KINDS, SIZES])
+    model.compile("sgd", loss=["sparse_categorical_crossentropy", None])
+    kind_only = model.compute_gradients(FEATURES, [KINDS, SIZES])
+    model.compile("sgd", loss=[None, "mse"])
+    size_only = model.compute_gradients(FEATURES, [KINDS, SIZES])
+    for total, k, s in zip(both, kind_only, size_only):
+        np.testing.assert_allclose(total, 2.0 * k + 3.0 * s, rtol=1e-4, atol=1e-6)
+
+
+def test_several_outputs_compile_and_target_errors() -> None:
+    model = several_outputs()
+    with pytest.raises(ValueError, match=r"compile: `loss_weights` must be a list of 2 entries"):
+        model.compile("sgd", loss="mse", loss_weights=[1.0])
+    with pytest.raises(ValueError, match=r"compile: `loss` must be a dict keyed by output names \['kind', 'size'\]"):
+        model.compile("sgd", loss={"kinds": "mse"})
+    model.compile("sgd", loss="mse")
+    with pytest.raises(ValueError, match=r"the targets have no entry for \['size'\]"):
+        model.fit(FEATURES, {"kind": KINDS}, verbose=0)
+    with pytest.raises(ValueError, match=r"has 2 outputs .*pass the targets as a list of 2 arrays"):
+        model.evaluate(FEATURES, SIZES, verbose=0)
