@@ -263,3 +263,15 @@ def test_several_outputs_compile_and_target_errors() -> None:
         model.fit(FEATURES, {"kind": KINDS}, verbose=0)
     with pytest.raises(ValueError, match=r"has 2 outputs .*pass the targets as a list of 2 arrays"):
         model.evaluate(FEATURES, SIZES, verbose=0)
+
+
+def test_a_compiled_model_of_several_outputs_saves_and_loads_its_compile_config(tmp_path) -> None:
+    model = several_outputs()
+    model.compile("adam", loss={"kind": "sparse_categorical_crossentropy", "size": hn.losses.Huber(delta=0.5)},
+                  loss_weights={"kind": 1.0, "size": 0.25}, metrics=[["accuracy"], ["mae", "mse"]])  # fmt: skip
+    model.fit(FEATURES, [KINDS, SIZES], epochs=1, verbose=0)
+    expected = model.evaluate(FEATURES, [KINDS, SIZES], verbose=0, return_dict=True)
+    model.save(tmp_path / "two_heads.highnn")
+    loaded = hn.models.load_model(tmp_path / "two_heads.highnn")
+    assert loaded.evaluate(FEATURES, [KINDS, SIZES], verbose=0, return_dict=True) == pytest.approx(expected, rel=1e-5)
+    assert loaded.loss.weights == [1.0, 0.25] and loaded.loss.per_output[1].delta == 0.5
