@@ -494,7 +494,10 @@ def _per_output(value: Any, names: list[str], argument: str) -> list[Any]:
 
 
 class OutputsLoss(losses.Loss):
-    """The loss of a model of several outputs: the sum of each output's loss times its weight."""
+    """The loss of a model of several outputs: the sum of each output's loss times its weight.
+
+    Targets come as a list by output; predictions as the model gives them (a list or a dict).
+    """
 
     def __init__(self, per_output: list[losses.Loss | None], weights: list[float]) -> None:
         super().__init__(name="loss")
@@ -504,7 +507,7 @@ class OutputsLoss(losses.Loss):
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
         terms = [
             loss(target, prediction, sample_weight) * weight
-            for loss, weight, target, prediction in zip(self.per_output, self.weights, y_true, y_pred)
+            for loss, weight, target, prediction in zip(self.per_output, self.weights, y_true, symbolic.flatten(y_pred))
             if loss is not None
         ]
         total = terms[0]
@@ -543,7 +546,7 @@ class OutputMetric(metrics_module.Metric):
         self.index = index
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        self.metric.update_state(y_true[self.index], y_pred[self.index], sample_weight)
+        self.metric.update_state(y_true[self.index], symbolic.flatten(y_pred)[self.index], sample_weight)
 
     def result(self) -> Tensor:
         return self.metric.result()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import runpy
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -275,3 +278,10 @@ def test_a_compiled_model_of_several_outputs_saves_and_loads_its_compile_config(
     loaded = hn.models.load_model(tmp_path / "two_heads.highnn")
     assert loaded.evaluate(FEATURES, [KINDS, SIZES], verbose=0, return_dict=True) == pytest.approx(expected, rel=1e-5)
     assert loaded.loss.weights == [1.0, 0.25] and loaded.loss.per_output[1].delta == 0.5
+
+
+def test_the_multi_io_example_learns_both_outputs(capsys) -> None:
+    example = runpy.run_path(str(Path(__file__).parent.parent / "examples" / "functional_multi_io.py"))
+    logs = example["main"]()
+    assert logs["digit_accuracy"] >= 0.95 and logs["ink_mae"] < 0.05
+    assert "encoder (Dense)" in capsys.readouterr().out
