@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -338,7 +339,12 @@ class Functional(Model):
         """What names each output in targets, losses and logs: the outputs dict's keys, else the layers' names."""
         if isinstance(self._output_structure, dict):
             return list(self._output_structure)
-        return self.output_names
+        seen: Counter[str] = Counter()
+        keys = []
+        for name in self.output_names:  # one layer's output twice: dense, dense_1
+            keys.append(f"{name}_{seen[name]}" if seen[name] else name)
+            seen[name] += 1
+        return keys
 
     # ------------------------------------------------------------------ several outputs
     def compile(  # type: ignore[override]

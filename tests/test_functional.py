@@ -285,3 +285,15 @@ def test_the_multi_io_example_learns_both_outputs(capsys) -> None:
     logs = example["main"]()
     assert logs["digit_accuracy"] >= 0.95 and logs["ink_mae"] < 0.05
     assert "encoder (Dense)" in capsys.readouterr().out
+
+
+def test_edge_graphs_identity_repeated_output_and_functional_inside_sequential() -> None:
+    x = hn.Input((5,))
+    np.testing.assert_array_equal(hn.Model(x, x)(np.ones((2, 5))).numpy(), np.ones((2, 5)))
+    y = layers.Dense(2, name="twice")(x)
+    model = hn.Model(x, [y, y])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((8, 5)), [np.ones((8, 2))] * 2, verbose=0)
+    assert list(history.history) == ["loss", "twice_loss", "twice_1_loss"]
+    assert hn.Sequential([hn.Model(x, y), layers.Dense(1)])(np.ones((3, 5))).shape == (3, 1)
+    assert hn.Sequential([layers.Dense(4), layers.Dense(2)])(x).shape == (None, 2)
