@@ -1,201 +1,22 @@
-"""Models: a Layer that trains. ``Sequential`` stacks layers; ``Model(inputs, outputs)`` runs a graph of layer calls."""
+"""``Functional``: a graph of layer calls from symbolic inputs to outputs, what ``hn.Model(inputs, outputs)`` builds."""
 
 from __future__ import annotations
 
-import math
-import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from highnn import losses, saving
+from highnn import losses
 from highnn import metrics as metrics_module
 from highnn.checks import fail
 from highnn.graph import Tensor
 from highnn.layers import LAYERS, core, symbolic
 from highnn.layers.layer import Layer
-from highnn.saving import load_model as load_model  # re-exported: highnn.models.load_model, as in Keras
-from highnn.trainer import Trainer, input_shape
-
-Shape = tuple[int | None, ...]
-SUMMARY_HEADERS = ("Layer (type)", "Output Shape", "Param #")
-
-
-class Model(Trainer):
-    """Subclass and define ``call`` for a custom model; it gains compile/fit/evaluate/predict."""
-
-    def build(self, input_shape: Shape) -> None:
-        """Build every sub-layer by running the model once on a zero example."""
-        self.built = True
-        self.compute_output_shape(input_shape)
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
-        """``hn.Model(inputs, outputs)`` builds a functional model; ``hn.Model()`` in a subclass, a custom one."""
-        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            return super().__new__(Functional)
-        return super().__new__(cls)
-
-    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
-        """A layer by ``name`` or by ``index`` (in :attr:`layers`)."""
-        if (name is None) == (index is None):
-            raise ValueError("get_layer: give exactly one of `name` and `index`.")
-        layers = self.layers
-        if index is not None:
-            if not isinstance(index, int) or not -len(layers) <= index < len(layers):
-                fail("get_layer", "index", f"an int in [0, {len(layers)})", index, IndexError)
-            return layers[index]
-        for layer in layers:
-            if layer.name == name:
-                return layer
-        raise ValueError(f"get_layer: no layer named {name!r}; the layers are {[layer.name for layer in layers]}.")
-
-    def summary(self, print_fn: Callable[[str], None] = print) -> None:
-        """Print a table of layers, output shapes and parameter counts (and, for a graph, what feeds each)."""
-        headers, rows = self.summary_rows()
-        widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(headers)]
-
-        def rule(left: str, middle: str, right: str, fill: str = "━") -> str:
-            return left + middle.join(fill * (w + 2) for w in widths) + right
-
-        def cells(values: tuple[str, ...], edge: str = "│") -> str:
-            return (
-                edge
-                + edge.join(f" {v:>{w}} " if i == 2 else f" {v:<{w}} " for i, (v, w) in enumerate(zip(values, widths)))
-                + edge
-            )
-
-        total = self.count_params()
-        trainable = sum(math.prod(w.shape) for w in self.trainable_weights)
-        lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓"), cells(headers, "┃"), rule("┡", "╇", "┩")]
-        lines += [cells(row) for row in rows] + [rule("└", "┴", "┘", "─")]
-        lines += [
-            f" Total params: {total:,}",
-            f" Trainable params: {trainable:,}",
-            f" Non-trainable params: {total - trainable:,}",
-        ]
-        print_fn("\n".join(lines))
-
-    def summary_rows(self) -> tuple[tuple[str, ...], list[Any]]:
-        """The summary table's headers and rows."""
-        rows = [
-            (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
-            for layer, shape in self.layer_output_shapes()
-        ]
-        return SUMMARY_HEADERS, rows
-
-    def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
-        """Each layer with its output shape (``?`` where not known)."""
-        return [(layer, "?") for layer in self.layers]
-
-    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Save architecture, weights and optimizer state to a ``.highnn`` file; ``hn.models.load_model`` reads it."""
-        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
-
-    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
-        """Save the weights to a ``.weights.safetensors`` file."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
-
-    def load_weights(self, filepath: str | os.PathLike[str]) -> None:
-        """Set the weights, by position, from a ``.weights.safetensors`` or ``.highnn`` file."""
-        saving.load_weights(self, filepath)
-
-
-class Sequential(Model):
-    """A stack of layers, each feeding the next: ``Sequential([Input((64,)), Dense(10)])``.
-
-    An ``Input`` first builds the model at once; otherwise it is built from
-    the first data it sees.
-    """
-
-    def __init__(
-        self,
-        layers: list[Layer | symbolic.SymbolicTensor] | None = None,
-        name: str | None = None,
-        trainable: bool = True,
-    ) -> None:
-        super().__init__(name=name, trainable=trainable)
-        self.build_input_shape: Shape | None = None
-        self._built_output_shape: Shape | None = None  # after the last layer, while every layer is built
-        for layer in layers or []:
-            self.add(layer)
-
-    @property
-    def input_layer(self) -> core.InputLayer | None:
-        first = self._layers[0] if self._layers else None
-        return first if isinstance(first, core.InputLayer) else None
-
-    @property
-    def layers(self) -> list[Layer]:
-        """The layers, without the Input (as in Keras)."""
-        return [layer for layer in self._layers if not isinstance(layer, core.InputLayer)]
-
-    def add(self, layer: Layer | symbolic.SymbolicTensor) -> None:
-        """Append a layer (an ``Input`` may only come first)."""
-        if isinstance(layer, symbolic.SymbolicTensor) and layer.node is not None:
-            layer = layer.node.layer  # hn.Input(...) stands for its InputLayer
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add: expected a Layer, received {layer!r} of type {type(layer).__name__}.")
-        if isinstance(layer, core.InputLayer) and self._layers:
-            raise ValueError("Sequential.add: an Input can only be the first layer of a Sequential model.")
-        self._layers.append(layer)
-        if self._built_output_shape is not None:  # build the new layer only: adding n layers costs O(n)
-            self._built_output_shape = _build_layer(layer, self._built_output_shape)
-        elif self.input_layer is not None:
-            self.build(self.input_layer.batch_shape)
-
-    def pop(self) -> Layer:
-        """Remove and return the last layer."""
-        if not self.layers:
-            raise IndexError("Sequential.pop: the model has no layers.")
-        self._built_output_shape = None
-        return self._layers.pop()
-
-    def build(self, input_shape: Shape) -> None:
-        shape = tuple(input_shape)
-        self.build_input_shape = shape
-        for layer in self._layers:
-            shape = _build_layer(layer, shape)
-        self._built_output_shape = shape
-
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        x = inputs
-        for layer in self._layers:
-            x = layer(x, training=training)
-        return x
-
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
-        return self._output_shapes(input_shape)[-1][1] if self.layers else tuple(input_shape)
-
-    def layer_output_shapes(self, input_shape: Shape | None = None) -> list[tuple[Layer, Shape | str]]:
-        shape = input_shape or self.build_input_shape
-        if shape is None:
-            return [(layer, "?") for layer in self.layers]
-        return list(self._output_shapes(shape))
-
-    def _output_shapes(self, shape: Shape) -> list[tuple[Layer, Shape]]:
-        """Each layer after the Input with its output shape, checking ``shape`` against the Input."""
-        shapes = []
-        for layer in self._layers:
-            if isinstance(layer, core.InputLayer):
-                layer.check_shape(shape)
-                continue
-            shape = layer.compute_output_shape(shape)
-            shapes.append((layer, shape))
-        return shapes
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()} for layer in self._layers],
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Sequential:
-        layers = [LAYERS.deserialize(entry) for entry in config["layers"]]
-        return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))
+from highnn.models.model import SUMMARY_HEADERS, Model, Shape
+from highnn.models.outputs import OutputLoss, OutputMetric, OutputsLoss, per_output
+from highnn.trainer import input_shape
 
 
 class Functional(Model):
@@ -363,8 +184,8 @@ class Functional(Model):
             super().compile(optimizer, loss, metrics, **kwargs)
             return
         names = self.output_keys
-        per_loss = [losses.get(entry) if entry is not None else None for entry in _per_output(loss, names, "loss")]
-        weights = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
+        per_loss = [losses.get(entry) if entry is not None else None for entry in per_output(loss, names, "loss")]
+        weights = per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
         if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
             fail("compile", "loss_weights", "numbers, by output", loss_weights, TypeError)
         if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
@@ -373,7 +194,7 @@ class Functional(Model):
             isinstance(metrics, (list, tuple)) and not any(isinstance(m, (list, tuple)) for m in metrics)
         )
         per_metrics = (
-            [list(metrics or [])] * len(names) if flat_metrics else _per_output(metrics or [], names, "metrics")
+            [list(metrics or [])] * len(names) if flat_metrics else per_output(metrics or [], names, "metrics")
         )
         super().compile(optimizer, None, None, **kwargs)
         self.loss = OutputsLoss(per_loss, [float(w) for w in weights]) if any(per_loss) else None
@@ -485,79 +306,6 @@ class Functional(Model):
                    trainable=config.get("trainable", True))  # fmt: skip
 
 
-def _per_output(value: Any, names: list[str], argument: str) -> list[Any]:
-    """``value`` for each output: a list by position, a dict by name (missing: None), anything else for all."""
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            fail("compile", argument, f"a dict keyed by output names {names}", f"keys {unknown}")
-        return [value.get(name) for name in names]
-    if isinstance(value, (list, tuple)):
-        if len(value) != len(names):
-            fail("compile", argument, f"a list of {len(names)} entries, one per output {names}", value)
-        return list(value)
-    return [value] * len(names)
-
-
-class OutputsLoss(losses.Loss):
-    """The loss of a model of several outputs: the sum of each output's loss times its weight.
-
-    Targets come as a list by output; predictions as the model gives them (a list or a dict).
-    """
-
-    def __init__(self, per_output: list[losses.Loss | None], weights: list[float]) -> None:
-        super().__init__(name="loss")
-        self.per_output = per_output
-        self.weights = weights
-
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
-        terms = [
-            loss(target, prediction, sample_weight) * weight
-            for loss, weight, target, prediction in zip(self.per_output, self.weights, y_true, symbolic.flatten(y_pred))
-            if loss is not None
-        ]
-        total = terms[0]
-        for term in terms[1:]:
-            total = total + term
-        return total
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "losses": [losses.serialize(loss) if loss is not None else None for loss in self.per_output],
-            "loss_weights": self.weights,
-        }
-
-
-class OutputLoss(metrics_module.Metric):
-    """The mean of a loss over the examples seen (one output's ``<name>_loss`` in the logs)."""
-
-    def __init__(self, loss: losses.Loss) -> None:
-        super().__init__(name=loss.name)
-        self.loss = loss
-        self.mean = metrics_module.Mean(name=loss.name)
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        self.mean.update_state(self.loss(y_true, y_pred, sample_weight), sample_weight=float(y_pred.shape[0]))
-
-    def result(self) -> Tensor:
-        return self.mean.result()
-
-
-class OutputMetric(metrics_module.Metric):
-    """A metric of output ``index`` of a model of several, logged as ``name`` (``dense_1_accuracy``)."""
-
-    def __init__(self, metric: metrics_module.Metric, index: int, name: str) -> None:
-        super().__init__(name=name, dtype=metric.dtype)
-        self.metric = metric
-        self.index = index
-
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        self.metric.update_state(y_true[self.index], symbolic.flatten(y_pred)[self.index], sample_weight)
-
-    def result(self) -> Tensor:
-        return self.metric.result()
-
-
 def _graph_nodes(inputs: list[symbolic.SymbolicTensor], outputs: list[symbolic.SymbolicTensor]) -> list[symbolic.Node]:
     """The nodes between ``inputs`` and ``outputs``, in creation order (a topological order).
 
@@ -594,15 +342,3 @@ def _shape_text(outputs: Any) -> str:
     """``(None, 8)``, or several shapes as a list."""
     shapes = [t.shape for t in symbolic.flatten(outputs)]
     return str(shapes[0]) if len(shapes) == 1 else str(shapes)
-
-
-def _build_layer(layer: Layer, shape: Shape) -> Shape:
-    """Build ``layer`` for inputs of ``shape`` if it is not built yet; its output shape."""
-    if not layer.built:
-        layer.build(shape)
-        layer.built = True
-    return layer.compute_output_shape(shape)
-
-
-# A model is a layer: saving (a layer above, which this module imports) finds model classes among the layers.
-LAYERS.register_all((Sequential, Functional))
