@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import runpy
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +299,53 @@ def test_edge_graphs_identity_repeated_output_and_functional_inside_sequential()
     assert list(history.history) == ["loss", "twice_loss", "twice_1_loss"]
     assert hn.Sequential([hn.Model(x, y), layers.Dense(1)])(np.ones((3, 5))).shape == (3, 1)
     assert hn.Sequential([layers.Dense(4), layers.Dense(2)])(x).shape == (None, 2)
+
+
+class Doubling(layers.Layer):
+    """A custom layer, known to loading only through custom_objects."""
+
+    def call(self, inputs: hn.Tensor) -> hn.Tensor:
+        return inputs * 2.0
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+
+def test_nested_functional_layers_load_through_the_allow_list_and_custom_objects(tmp_path) -> None:
+    x = hn.Input((3,))
+    inner = hn.Model(x, Doubling()(layers.Dense(2)(x)), name="inner")
+    outer_in = hn.Input((3,))
+    outer = hn.Model(outer_in, layers.Dense(1)(inner(outer_in)))
+    outer.save(tmp_path / "nested.highnn")
+    with pytest.raises(hn.saving.SavedFileError, match="Doubling"):
+        hn.models.load_model(tmp_path / "nested.highnn")
+    loaded = hn.models.load_model(tmp_path / "nested.highnn", custom_objects={"Doubling": Doubling})
+    data = RNG.normal(size=(4, 3))
+    np.testing.assert_allclose(loaded(data).numpy(), outer(data).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["nodes"][1].update(inputs={"node": 1, "tensor": 0}), "names no earlier call's output"),
+        (lambda c: c["nodes"][1].update(inputs={"node": 0, "tensor": 5}), "names no earlier call's output"),
+        (lambda c: c["nodes"][1].update(layer=7), "must name a layer by its position"),
+        (lambda c: c["nodes"][1].update(inputs="import os"), "must be tensor references, lists or dicts"),
+        (lambda c: c["nodes"][0].update(layer=1), "without inputs must be an InputLayer's"),
+        (lambda c: c.update(nodes={}), "needs lists `layers` and `nodes`"),
+    ],
+)
+def test_a_tampered_graph_is_refused_with_a_clear_error(tmp_path, change, message: str) -> None:
+    x = hn.Input((2,))
+    path = tmp_path / "graph.highnn"
+    hn.Model(x, layers.Dense(1)(x)).save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    change(config["config"])
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(hn.saving.SavedFileError, match=message):
+        hn.models.load_model(path)

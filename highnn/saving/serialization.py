@@ -164,7 +164,7 @@ def model_from_config(
                     raise ValueError(f"it declares {len(layers)} layers, more than the limit of {limits.layers}")
                 check_fields(config_of_model, "the model")
                 model = model_class.from_config(
-                    config_of_model, build_layer=lambda position, entry: _layer(position, entry, allowed)
+                    config_of_model, build_layer=lambda at, entry: _layer(at, entry, allowed)
                 )
             else:
                 model = model_class.from_config(config_of_model)
@@ -177,9 +177,16 @@ def model_from_config(
 
 
 def _layer(position: int, entry: Any, allowed: AllowList) -> Layer:
-    """Layer ``position`` of a Sequential config, its common fields checked before it is constructed."""
+    """Layer ``position`` of a model's config, its common fields checked before it is constructed.
+
+    A nested functional model's own layers go through the same checks and allow-list.
+    """
     class_name, config = _class_and_config(entry, f"layer {position}")
     check_fields(config, f"layer {position} ({class_name})")
+    layer_class = lookup("layer class", class_name, allowed.layers)
+    if issubclass(layer_class, allowed.models["Functional"]):
+        nested: Layer = layer_class.from_config(config, build_layer=lambda at, inner: _layer(at, inner, allowed))
+        return nested
     layer: Layer = _deserialize("layer class", entry, allowed.layers)
     return layer
 
