@@ -349,3 +349,21 @@ def test_a_tampered_graph_is_refused_with_a_clear_error(tmp_path, change, messag
             archive.writestr(name, data)
     with pytest.raises(hn.saving.SavedFileError, match=message):
         hn.models.load_model(path)
+
+
+def test_weights_built_during_shape_inference_keep_their_distinct_draws() -> None:
+    class Pair(hn.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first, self.second = layers.Dense(3), layers.Dense(3)
+
+        def call(self, inputs: hn.Tensor) -> hn.Tensor:
+            return self.second(self.first(inputs))
+
+    hn.utils.set_random_seed(9)
+    model = Pair()
+    assert model(hn.Input((3,))).shape == (None, 3)
+    first, second = model.first.get_weights()[0], model.second.get_weights()[0]
+    later = layers.Dense(3)
+    later.build((None, 3))
+    assert not np.array_equal(first, second) and not np.array_equal(later.get_weights()[0], first)

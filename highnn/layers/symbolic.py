@@ -9,7 +9,8 @@ without running data through it: from ``compute_output_shape`` where the layer
 defines it, else by :func:`infer_output_shape`, which calls the layer on
 zero-size arrays (batch axis 0) and puts back every variable value and the
 random generator's state afterwards, so a call with side effects (a state
-update, a random draw) leaves nothing behind.
+update, a random draw) leaves nothing behind. Only a call that builds weights
+(a sub-layer created lazily) keeps its draws, so no two weights start alike.
 """
 
 from __future__ import annotations
@@ -134,7 +135,8 @@ def infer_output_shape(layer: Layer, input_shapes: Any) -> Any:
 
     The batch axis is 0; other unknown axes are 1, and then 2 in a second call:
     output axes that differ are unknown (None). Variable values and the random
-    generator are restored afterwards, so the call has no side effects.
+    generator are restored afterwards, so the call has no side effects (the
+    generator is not rewound when the call created weights).
     """
     unknown = any(n is None for shape in _shape_list(input_shapes) for n in shape[1:])
     first = _run_on_zeros(layer, input_shapes, 1)
@@ -184,7 +186,8 @@ def _run_on_zeros(layer: Layer, input_shapes: Any, fill: int) -> Any:
     finally:
         for variable, value in zip(variables, saved):
             variable.value = value
-        random.generator().bit_generator.state = generator_state
+        if len(layer.variables) == len(variables):  # draws that initialised new weights stay drawn
+            random.generator().bit_generator.state = generator_state
     return map_structure(lambda t: tuple(t.shape), out) if isinstance(out, (list, tuple, dict)) else tuple(out.shape)
 
 
