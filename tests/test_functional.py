@@ -31,6 +31,7 @@ def test_input_is_symbolic_and_layer_calls_infer_shapes() -> None:
     assert y.shape == (None, None, 7) and y.node.layer.name == y.name
     assert layers.Lambda(lambda t: t.sum(axis=2))(x).shape == (None, None)
     assert hn.Input(batch_shape=(8, 2)).shape == (8, 2)
+    assert layers.Lambda(lambda t: t * 2.0)(hn.Input((3,), batch_size=2)).shape == (2, 3)  # by inference
 
 
 def test_symbolic_shape_inference_has_no_side_effects() -> None:

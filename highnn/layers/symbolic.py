@@ -106,7 +106,7 @@ def is_symbolic(structure: Any) -> bool:
 
 # ------------------------------------------------------------ calling a layer
 def call_symbolic(layer: Layer, inputs: Any) -> Any:
-    """Record ``layer(inputs)`` as a node and return its symbolic outputs (one, or a list)."""
+    """Record ``layer(inputs)`` as a node and return its symbolic outputs, shaped as ``compute_output_shape`` says."""
     leaves = flatten(inputs)
     bad = [leaf for leaf in leaves if not isinstance(leaf, SymbolicTensor)]
     if bad:
@@ -138,20 +138,20 @@ def infer_output_shape(layer: Layer, input_shapes: Any) -> Any:
     generator are restored afterwards, so the call has no side effects (the
     generator is not rewound when the call created weights).
     """
-    unknown = any(n is None for shape in _shape_list(input_shapes) for n in shape[1:])
+    shapes = _shape_list(input_shapes)
+    batch = shapes[0][0] if shapes and shapes[0] else None
+
+    def batch_back(shape: Shape) -> Shape:  # the batch axis of 0 becomes the inputs' again
+        return ((batch,) + tuple(shape[1:])) if shape and shape[0] == 0 else tuple(shape)
+
     first = _run_on_zeros(layer, input_shapes, 1)
-    if not unknown:
-        return _map_shapes(_batch_unknown, first)
+    if not any(n is None for shape in shapes for n in shape[1:]):
+        return _map_shapes(batch_back, first)
     second = _run_on_zeros(layer, input_shapes, 2)
-    merged = [
+    merged = iter(
         tuple(a if a == b else None for a, b in zip(s1, s2)) for s1, s2 in zip(_shape_list(first), _shape_list(second))
-    ]
-    each = iter(merged)
-    return _map_shapes(lambda _: _batch_unknown(next(each)), first)
-
-
-def _batch_unknown(shape: Shape) -> Shape:
-    return ((None,) + tuple(shape[1:])) if shape and shape[0] == 0 else tuple(shape)
+    )
+    return _map_shapes(lambda _: batch_back(next(merged)), first)
 
 
 def is_shape(value: Any) -> bool:
