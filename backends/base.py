@@ -146,6 +146,10 @@ class Backend(Protocol):
     def round(self, x: Array, /) -> Array:
         """Round to the nearest integer, halves to even."""
 
+    # merging
+    def concatenate(self, a: Array, b: Array, /, *, axis: int) -> Array:
+        """``a`` and ``b`` joined along ``axis``."""
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

@@ -254,6 +254,11 @@ class JaxBackend:
     def round(x: Array) -> Array:
         return jnp.round(x)
 
+    # merging
+    @staticmethod
+    def concatenate(a: Array, b: Array, axis: int) -> Array:
+        return jnp.concatenate((a, b), axis=axis)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

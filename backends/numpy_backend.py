@@ -251,6 +251,11 @@ class NumpyBackend:
     def round(x: Array) -> Array:
         return np.round(x)
 
+    # merging
+    @staticmethod
+    def concatenate(a: Array, b: Array, axis: int) -> Array:
+        return np.concatenate((a, b), axis=axis)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

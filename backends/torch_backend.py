@@ -306,6 +306,11 @@ class TorchBackend:
     def round(x: Array) -> Array:
         return torch.round(x)
 
+    # merging
+    @staticmethod
+    def concatenate(a: Array, b: Array, axis: int) -> Array:
+        return torch.cat((a, b), dim=axis)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:

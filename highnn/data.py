@@ -51,6 +51,11 @@ def check_finite(array: np.ndarray, argument: str) -> None:
         )
 
 
+def is_target(argument: str) -> bool:
+    """Whether ``argument`` names targets (``y``, or ``y_1``, ... for the further outputs): labels keep their type."""
+    return argument == "y" or argument.startswith("y_")
+
+
 def prepare(arrays: dict[str, Any], owner: str) -> dict[str, np.ndarray]:
     """Check and convert ``{"x": ..., "y": ..., "sample_weight": ...}`` (None entries dropped) for ``owner``.
 
@@ -65,7 +70,7 @@ def prepare(arrays: dict[str, Any], owner: str) -> dict[str, np.ndarray]:
             continue
         array = to_numpy(value, argument)
         converted = array
-        if array.dtype.kind in "fb" or argument != "y":
+        if array.dtype.kind in "fb" or not is_target(argument):
             with np.errstate(over="ignore"):  # overflow becomes inf, which the check below reports
                 converted = array.astype(settings.floatx, copy=False)
         try:

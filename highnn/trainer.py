@@ -102,7 +102,8 @@ class Trainer(Layer):
         return [self(x, training=False)]
 
     def _update_metrics(self, loss: Tensor, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None) -> None:
-        self.loss_tracker.update_state(loss, sample_weight=float(x.shape[0]))
+        first_target = y[0] if isinstance(y, list) else y
+        self.loss_tracker.update_state(loss, sample_weight=float(first_target.shape[0]))
         for metric in self.compiled_metrics or []:
             metric.update_state(y, y_pred, sample_weight)
 
@@ -125,7 +126,7 @@ class Trainer(Layer):
             def steps(*tensors: Tensor) -> list[Tensor]:
                 outputs: list[Tensor] = []
                 for start in range(0, len(tensors), arity):
-                    outputs += step(*tensors[start : start + arity])
+                    outputs += step(*self._group_batch(list(tensors[start : start + arity])))
                 return outputs
 
             if getattr(self, "run_eagerly", False):
@@ -178,7 +179,7 @@ class Trainer(Layer):
         """
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
-        output_shape = self.compute_output_shape(arrays["x"].shape)
+        output_shape = self.compute_output_shape(input_shape(arrays))
         if "y" not in arrays:
             return
         y = arrays["y"]
@@ -192,6 +193,31 @@ class Trainer(Layer):
         for user in [self.loss, *metrics]:
             _check_labels(owner, argument, y, output_shape, user)
         self.compiled_metrics = metrics
+
+    # several inputs and outputs: ``x`` travels as arrays "x", "x_1", ..., ``y`` as "y", "y_1", ...; steps regroup them
+    def _input_arrays(self, x: Any) -> dict[str, Any]:
+        """``{"x": x}``; for a model of several inputs, ``{"x": first, "x_1": second, ...}`` in input order."""
+        return {"x" if i == 0 else f"x_{i}": part for i, part in enumerate(self._split_inputs(x))}
+
+    def _target_arrays(self, y: Any) -> dict[str, Any]:
+        """``{"y": y}``; for a model of several outputs, ``{"y": first, "y_1": second, ...}`` in output order."""
+        return {"y" if i == 0 else f"y_{i}": part for i, part in enumerate(self._split_targets(y))}
+
+    def _split_targets(self, y: Any) -> list[Any]:
+        """The targets, one array per output (a model of one output takes ``y`` whole)."""
+        return [y]
+
+    def _split_inputs(self, x: Any) -> list[Any]:
+        """The model's inputs, one array each (a model of one input takes ``x`` whole)."""
+        return [x]
+
+    def _group_batch(self, batch: list[Any]) -> list[Any]:
+        """A batch ``[x, y, ...]`` as a step takes it (several inputs, or targets, become one list each)."""
+        return batch
+
+    def _join_predictions(self, outputs: list[np.ndarray]) -> Any:
+        """One array from the predict steps' outputs, batch after batch (a model of several outputs: one each)."""
+        return np.concatenate(outputs)
 
     def _check_compiled(self, method: str) -> None:
         if not self.compiled:
@@ -233,21 +259,25 @@ class Trainer(Layer):
         shuffle = check_bool("fit", "shuffle", shuffle)
         if y is None:
             raise ValueError("fit() needs targets: pass `y`.")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "fit")
+        arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "fit")
         if class_weight is not None:
             arrays["sample_weight"] = _class_weights(arrays["y"], class_weight) * arrays.get("sample_weight", 1.0)
         validation = None
         if validation_data is not None:
-            validation = prepare(_unpack_validation(validation_data), "fit")
+            validation = _unpack_validation(validation_data)
+            validation = prepare(
+                {**self._input_arrays(validation.pop("x")), **self._target_arrays(validation.pop("y")), **validation},
+                "fit",
+            )
         elif validation_split:
             arrays, validation = split_validation(arrays, validation_split)
         self._prepare("fit", arrays)
-        batches = Batches(arrays, batch_size, shuffle=shuffle)
+        batches = Batches(arrays, batch_size, shuffle=shuffle, names=tuple(arrays))
         logged = list(self.metrics_names)
         if validation is not None:
             self._prepare("fit", validation, "validation_data")
             val_batch_size = check_batch_size("fit", validation_batch_size, "validation_batch_size", batch_size)
-            val_batches = Batches(validation, val_batch_size)
+            val_batches = Batches(validation, val_batch_size, names=tuple(validation))
             val_total = min(validation_steps or len(val_batches), len(val_batches))
             logged += [f"val_{name}" for name in logged]
         steps = steps_per_epoch or len(batches)
@@ -301,9 +331,11 @@ class Trainer(Layer):
         return_dict = check_bool("evaluate", "return_dict", return_dict)
         if y is None:
             raise ValueError("evaluate() needs targets: pass `y`.")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "evaluate")
+        arrays = prepare(
+            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "evaluate"
+        )
         self._prepare("evaluate", arrays)
-        batches = Batches(arrays, batch_size)
+        batches = Batches(arrays, batch_size, names=tuple(arrays))
         total = min(steps or len(batches), len(batches))
         callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("evaluate", callbacks)
         params = {"steps": total, "verbose": verbose, "mode": "evaluate"}
@@ -336,9 +368,9 @@ class Trainer(Layer):
         batch_size = check_batch_size("predict", batch_size)
         steps = check_steps("predict", "steps", steps)
         verbose = _check_verbose("predict", verbose)
-        arrays = prepare({"x": x}, "predict")
+        arrays = prepare(self._input_arrays(x), "predict")
         self._prepare("predict", arrays)  # checks the input shape before anything runs
-        batches = Batches(arrays, batch_size)
+        batches = Batches(arrays, batch_size, names=tuple(arrays))
         total = min(steps or len(batches), len(batches))
         callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("predict", callbacks)
         params = {"steps": total, "verbose": verbose, "mode": "predict"}
@@ -350,16 +382,18 @@ class Trainer(Layer):
             for y in group
         ]
         callback_list.on_predict_end({})
-        return np.concatenate(outputs)
+        return self._join_predictions(outputs)
 
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
         self._check_compiled("compute_gradients")
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "compute_gradients")
+        arrays = prepare(
+            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "compute_gradients"
+        )
         self._prepare("compute_gradients", arrays)
-        x_t, y_t, *weights = next(iter(Batches(arrays, len(arrays["x"]))))
+        x_t, y_t, *weights = self._group_batch(next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays)))))
         y_pred = self(x_t, training=training)
-        loss = self.compute_loss(Tensor(x_t), Tensor(y_t), y_pred, Tensor(weights[0]) if weights else None)
+        loss = self.compute_loss(_tensors(x_t), _tensors(y_t), y_pred, Tensor(weights[0]) if weights else None)
         return [g.numpy() for g in grad(loss, self.trainable_weights)]
 
     def train_on_batch(
@@ -368,16 +402,29 @@ class Trainer(Layer):
         """One gradient step on one batch; returns that batch's loss (and metrics)."""
         self._check_compiled("train_on_batch")
         return_dict = check_bool("train_on_batch", "return_dict", return_dict)
-        arrays = prepare({"x": x, "y": y, "sample_weight": sample_weight}, "train_on_batch")
+        arrays = prepare(
+            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "train_on_batch"
+        )
         self._prepare("train_on_batch", arrays)
         if not self.optimizer.built:
             self.optimizer.build(self.trainable_weights)
         self.reset_metrics()
-        batch = next(iter(Batches(arrays, len(arrays["x"]))))
+        batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
         self._function("train", len(batch))(*batch)
         logs = self.get_metrics_result()
         values = [logs[name] for name in self.metrics_names]
         return logs if return_dict else (values[0] if len(values) == 1 else values)
+
+
+def _tensors(arrays: Any) -> Any:
+    """A backend array as a Tensor; a list of them (several inputs or targets) as a list of Tensors."""
+    return [Tensor(a) for a in arrays] if isinstance(arrays, list) else Tensor(arrays)
+
+
+def input_shape(arrays: dict[str, np.ndarray]) -> Any:
+    """The shape of ``x``, or the list of shapes of ``x``, ``x_1``, ... for several inputs."""
+    shapes = [array.shape for name, array in arrays.items() if name == "x" or name.startswith("x_")]
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def _class_weights(y: np.ndarray, class_weight: Any) -> np.ndarray:
@@ -417,7 +464,7 @@ def _check_labels(owner: str, argument: str, y: np.ndarray, output_shape: tuple[
     if kind == "sparse":
         classes = output_shape[-1]
         assert classes is not None, "the output shape of a concrete input is concrete"
-        ignored = getattr(user, "ignore_class", None)  # Keras lets that label lie outside the classes
+        ignored = getattr(user, "fn_kwargs", {}).get("ignore_class")  # Keras lets that label lie outside the classes
         losses.check_sparse_labels(y if ignored is None else y[y != ignored], classes, argument)
     elif kind == "binary" and y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"{owner}: `{argument}` must hold labels in [0, 1] for {name}, "

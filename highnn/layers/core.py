@@ -1,35 +1,53 @@
-"""Core layers: Input, Dense, Activation."""
+"""Core layers: Input, Dense, Activation, Identity, RepeatVector, Permute, Lambda."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from highnn import activations, constraints, initializers, regularizers
-from highnn.checks import fail
+from highnn.checks import fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor
+from highnn.layers import symbolic
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import deserialize_weight_arguments, serialize_weight_arguments
-from highnn.ops.primitives import max, reshape
+from highnn.ops.primitives import broadcast_to, max, reshape, transpose
 
 
 class InputLayer(Layer):
-    """Declares the shape of a model's inputs (without the batch axis)."""
+    """Declares the shape of a model's inputs (without the batch axis; ``None`` where any size goes).
+
+    Its :attr:`output` is the symbolic tensor a functional model starts from.
+    """
 
     def __init__(
         self,
-        shape: tuple[int, ...] | None = None,
+        shape: tuple[int | None, ...] | None = None,
         batch_size: int | None = None,
         dtype: str | None = None,
         name: str | None = None,
+        batch_shape: tuple[int | None, ...] | None = None,
         **kwargs: Any,
     ) -> None:
+        if batch_shape is not None:
+            if shape is not None or batch_size is not None:
+                raise ValueError("InputLayer: give `shape` (and `batch_size`) or `batch_shape`, not both.")
+            if not isinstance(batch_shape, (tuple, list)) or not batch_shape:
+                fail("InputLayer", "batch_shape", "a non-empty tuple", batch_shape)
+            batch_size, shape = batch_shape[0], tuple(batch_shape[1:])
+        if not isinstance(shape, (tuple, list)) or not all(n is None or (is_integer(n) and n > 0) for n in shape):
+            fail("InputLayer", "shape", "a tuple of positive ints or None", shape)
+        if batch_size is not None and not (is_integer(batch_size) and batch_size > 0):
+            fail("InputLayer", "batch_size", "a positive int or None", batch_size)
         super().__init__(name=name or None, **kwargs)
-        if shape is None or not all(isinstance(n, int) and n > 0 for n in tuple(shape)):
-            raise ValueError(f"InputLayer: `shape` must be a tuple of positive ints, received {shape!r}.")
         self.shape = tuple(shape)
         self.batch_size = batch_size
         self.dtype = dtype or settings.floatx
+        self.built = True
+        node = symbolic.Node(self, [], symbolic.SymbolicTensor(self.batch_shape, self.dtype, name=self.name))
+        node.outputs.node = node
+        self._inbound_nodes.append(node)
 
     @property
     def batch_shape(self) -> tuple[int | None, ...]:
@@ -41,7 +59,8 @@ class InputLayer(Layer):
 
     def check_shape(self, shape: tuple[int | None, ...]) -> None:
         """Reject inputs whose shape (after the batch axis) is not the declared one."""
-        if tuple(shape[1:]) != self.shape:
+        received = tuple(shape[1:])
+        if len(received) != len(self.shape) or any(n is not None and m != n for m, n in zip(received, self.shape)):
             raise ValueError(
                 f"Input 0 of layer {self.name!r} is incompatible with the layer: expected shape "
                 f"{(None,) + self.shape}, but received input with shape {tuple(shape)}."
@@ -73,10 +92,19 @@ class ActivationAttribute:
 
 
 def Input(
-    shape: tuple[int, ...], batch_size: int | None = None, dtype: str | None = None, name: str | None = None
-) -> InputLayer:
-    """The input declaration that starts a Sequential model: ``hn.Input(shape=(64,))``."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    shape: tuple[int | None, ...] | None = None,
+    batch_size: int | None = None,
+    dtype: str | None = None,
+    name: str | None = None,
+    batch_shape: tuple[int | None, ...] | None = None,
+) -> symbolic.SymbolicTensor:
+    """A symbolic input to start a model from: ``x = hn.Input(shape=(64,))``, then ``hn.Model(x, layer(x))``.
+
+    ``Sequential([hn.Input((64,)), ...])`` takes it too.
+    """
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    output: symbolic.SymbolicTensor = layer.output
+    return output
 
 
 class Dense(Layer):
@@ -200,3 +228,107 @@ class Activation(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Identity(Layer):
+    """Returns its input unchanged (a placeholder in a graph)."""
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return inputs
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+
+class RepeatVector(Layer):
+    """Repeats a ``(batch, features)`` input ``n`` times: ``(batch, n, features)``."""
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        if not is_integer(n) or n <= 0:
+            fail("RepeatVector", "n", "a positive integer", n)
+        super().__init__(**kwargs)
+        self.n = int(n)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        if inputs.ndim != 2:
+            raise ValueError(f"RepeatVector {self.name!r} needs inputs of rank 2, received shape {inputs.shape}.")
+        return broadcast_to(reshape(inputs, (inputs.shape[0], 1, inputs.shape[1])),
+                            (inputs.shape[0], self.n, inputs.shape[1]))  # fmt: skip
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        if len(input_shape) != 2:
+            raise ValueError(f"RepeatVector {self.name!r} needs inputs of rank 2, received shape {input_shape}.")
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n": self.n}
+
+
+class Permute(Layer):
+    """Permutes the non-batch axes; ``dims`` numbers them from 1: ``Permute((2, 1))`` swaps the two."""
+
+    def __init__(self, dims: tuple[int, ...] | list[int], **kwargs: Any) -> None:
+        if not isinstance(dims, (tuple, list)) or sorted(dims) != list(range(1, len(dims) + 1)):
+            fail("Permute", "dims", "a permutation of 1..rank (the batch axis is 0 and stays)", dims)
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return transpose(inputs, (0, *self.dims))
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        if len(input_shape) != len(self.dims) + 1:
+            raise ValueError(
+                f"Permute {self.name!r}: dims {self.dims} need inputs of rank {len(self.dims) + 1}, "
+                f"received shape {input_shape}."
+            )
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "dims": list(self.dims)}
+
+
+class Lambda(Layer):
+    """Wraps a function of tensors as a layer: ``Lambda(lambda x: x * 2.0)``.
+
+    Its output shape comes from ``output_shape`` (a tuple without the batch
+    axis, or a function of the input shape) or by calling the function on
+    zero-size arrays. A saved Lambda holds code, which loading never runs: load
+    its model with ``load_weights`` after rebuilding it, as Keras's ``safe_mode``.
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        output_shape: tuple[int | None, ...] | Callable[..., Any] | None = None,
+        arguments: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not callable(function):
+            fail("Lambda", "function", "a callable", function, TypeError)
+        super().__init__(**kwargs)
+        self.function = function
+        self.output_shape = output_shape
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs: Any) -> Any:
+        return self.function(inputs, **self.arguments)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if callable(self.output_shape):
+            return self.output_shape(input_shape)
+        if self.output_shape is not None:
+            first = input_shape if symbolic.is_shape(input_shape) else symbolic.flatten(input_shape)[0]
+            return (first[0], *self.output_shape)
+        return super().compute_output_shape(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "function": getattr(self.function, "__name__", repr(self.function))}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        raise ValueError(
+            f"Lambda layer {config.get('name')!r} wraps Python code ({config.get('function')!r}), which highnn never "
+            "loads from a file (as Keras's safe_mode). Rebuild the model in code and call load_weights, or replace "
+            "the Lambda with a custom layer class passed in `custom_objects`."
+        )

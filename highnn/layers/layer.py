@@ -16,7 +16,8 @@ import numpy as np
 
 from highnn import constraints, initializers, regularizers
 from highnn.config import settings
-from highnn.graph import Tensor, no_grad
+from highnn.graph import Tensor
+from highnn.layers import symbolic
 from highnn.ops.primitives import cast, to_tensor
 from highnn.variables import Variable
 
@@ -76,6 +77,7 @@ class Layer:
         self.expected_last_dim: int | None = None
         self._call_takes_training = "training" in inspect.signature(self.call).parameters
         self._call_takes_mask = "mask" in inspect.signature(self.call).parameters
+        self._inbound_nodes: list[symbolic.Node] = []  # the calls on symbolic tensors (functional models)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Make every ``build`` mark the layer built, so building twice never adds weights twice."""
@@ -194,16 +196,19 @@ class Layer:
         """The layer's computation; subclasses take ``training`` too when they behave differently in training."""
         raise NotImplementedError(f"{type(self).__name__} must define call().")
 
-    def __call__(self, inputs: Any, training: bool = False, mask: Tensor | None = None) -> Tensor:
+    def __call__(self, inputs: Any, training: bool = False, mask: Tensor | None = None) -> Any:
+        """Run the layer on a tensor, or on a list or dict of them; on symbolic tensors, record the call."""
+        if symbolic.is_symbolic(inputs):
+            return symbolic.call_symbolic(self, inputs)
         if mask is None and isinstance(inputs, Tensor):
             mask = inputs.mask
-        x = to_tensor(inputs)
-        if x.dtype != settings.floatx:
-            x = cast(x, settings.floatx)
+        several = isinstance(inputs, (list, tuple, dict))
+        x = symbolic.map_structure(_as_floatx, inputs) if several else _as_floatx(inputs)
         if not self.built:
-            self.build(x.shape)
+            self.build(symbolic.map_structure(lambda t: t.shape, x) if several else x.shape)
             self.built = True
-        self.check_input(x)
+        if not several:
+            self.check_input(x)
         options: dict[str, Any] = {"training": training} if self._call_takes_training else {}
         if self._call_takes_mask:
             options["mask"] = mask
@@ -213,6 +218,23 @@ class Layer:
         if isinstance(out, Tensor) and out is not inputs:
             out.mask = self.compute_mask(x, mask)
         return out
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input(s) of the layer's first call in a functional model."""
+        return self._first_node("input").inputs
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output(s) of the layer's first call in a functional model."""
+        return self._first_node("output").outputs
+
+    def _first_node(self, attribute: str) -> symbolic.Node:
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"Layer {self.name!r} has never been called on symbolic tensors, so it has no defined {attribute}."
+            )
+        return self._inbound_nodes[0]
 
     def check_input(self, x: Tensor) -> None:
         """Reject inputs whose last axis differs from the one the layer was built for."""
@@ -226,12 +248,9 @@ class Layer:
         """The mask of this layer's output: the input's when the layer supports masking, else None."""
         return previous_mask if self.supports_masking else None
 
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        """The output shape for ``input_shape``, found by calling the layer on one zero example."""
-        with no_grad():
-            example = np.zeros((1,) + tuple(n or 1 for n in input_shape[1:]), dtype=settings.floatx)
-            out = self(example)
-        return (input_shape[0],) + out.shape[1:]
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The output shape for ``input_shape``, found by calling the layer on zero-size arrays, side-effect free."""
+        return symbolic.infer_output_shape(self, input_shape)
 
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
@@ -249,6 +268,11 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _as_floatx(value: Any) -> Tensor:
+    x = to_tensor(value)
+    return x if x.dtype == settings.floatx else cast(x, settings.floatx)
 
 
 # ------------------------------------------------- weight budget (loading files)

@@ -285,3 +285,14 @@ def check_along_axis(name: str, x: Tensor, axis: int) -> None:
         raise ValueError(f"{name}: `axis` must be an axis of a tensor of shape {x.shape}, received {axis!r}.")
     if x.dtype == "bool":
         raise TypeError(f"{name}: expected a numeric tensor, received dtype bool.")
+
+
+# -- merging: concatenate
+def check_concatenate(name: str, a: Tensor, b: Tensor, axis: int) -> None:
+    """One dtype, one rank, ``axis`` a non-negative axis, and equal lengths on every other axis."""
+    _same_dtype(name, a, b)
+    if a.ndim != b.ndim or not 0 <= axis < a.ndim:
+        raise ValueError(f"{name}: operands of one rank >= 1 and an axis in it are needed, received shapes "
+                         f"{a.shape} and {b.shape} with axis {axis}.")  # fmt: skip
+    if a.shape[:axis] + a.shape[axis + 1 :] != b.shape[:axis] + b.shape[axis + 1 :]:
+        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} must match except on axis {axis}.")

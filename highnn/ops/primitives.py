@@ -46,6 +46,7 @@ from highnn.ops.operand_checks import (
     check_along_axis,
     check_broadcast_to,
     check_cast,
+    check_concatenate,
     check_conv_general,
     check_elementwise,
     check_float,
@@ -161,6 +162,12 @@ random_normal: Primitive = _define("random_normal", 1, check_random)
 conv_general: Primitive = _define("conv_general", 2, check_conv_general,
                                   lambda g, out, x, kernel, **attrs: _conv_input_vjp(g, x, kernel, **attrs),
                                   lambda g, out, x, kernel, **attrs: _conv_kernel_vjp(g, x, kernel, **attrs))
+# -- merging: two tensors joined along an axis; each adjoint is its slice of g
+_concatenate: Primitive = _define("concatenate", 2, check_concatenate,
+                                  lambda g, out, a, b, axis: _getitem(g, index=(slice(None),) * axis
+                                                                      + (slice(0, a.shape[axis]),)),
+                                  lambda g, out, a, b, axis: _getitem(g, index=(slice(None),) * axis
+                                                                      + (slice(a.shape[axis], None),)))
 # fmt: on
 
 
@@ -645,3 +652,13 @@ _cumprod: Primitive = _define("cumprod", 1, check_along_axis, lambda g, out, x, 
 _argsort: Primitive = _define("argsort", 1, check_along_axis)
 round: Primitive = _define("round", 1, check_float, _zero_grad)  # piecewise constant, as floor
 # fmt: on
+# ------------------------------------------------------------------ merging
+def concatenate(tensors: list[TensorLike] | tuple[TensorLike, ...], axis: int = 0) -> Tensor:
+    """Join tensors along ``axis`` (Keras's ``ops.concatenate``), one binary primitive after another."""
+    if not isinstance(tensors, (list, tuple)) or not tensors:
+        fail("concatenate", "tensors", "a non-empty list of tensors", tensors, TypeError)
+    parts = [to_tensor(t) for t in tensors]
+    ndim = parts[0].ndim
+    if not is_integer(axis) or not -ndim <= axis < ndim:
+        fail("concatenate", "axis", f"an int in [{-ndim}, {ndim})", axis)
+    return functools.reduce(lambda a, b: _concatenate(a, b, axis=int(axis) % ndim), parts)

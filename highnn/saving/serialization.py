@@ -64,17 +64,31 @@ def model_config(model: Model) -> dict[str, Any]:
 
 
 def _compile_config(model: Model) -> dict[str, Any]:
+    per_output = getattr(model.loss, "per_output", None)  # a model of several outputs: losses, weights by output
+    if per_output is not None:
+        loss: Any = [_loss_entry(entry) for entry in per_output]
+        by_output = getattr(model, "_output_metric_entries", [])
+        metric_entries: Any = [[_metric_entry(entry) for entry in entries] for entries in by_output]
+    else:
+        loss = _loss_entry(model.loss)
+        metric_entries = [_metric_entry(entry) for entry in model._metric_entries]
     return {
         "optimizer": optimizers.serialize(model.optimizer),
-        "loss": _serialize_function_object(model.loss, losses.LossFunctionWrapper) if model.loss is not None else None,
-        "metrics": [
-            entry if isinstance(entry, str) else _serialize_function_object(entry, metrics.MeanMetricWrapper)
-            for entry in model._metric_entries
-        ],
+        "loss": loss,
+        **({"loss_weights": model.loss.weights} if per_output is not None else {}),  # type: ignore[union-attr]
+        "metrics": metric_entries,
         "run_eagerly": model.run_eagerly,
         "steps_per_execution": model.steps_per_execution,
         "jit_compile": model.jit_compile,
     }
+
+
+def _loss_entry(loss: Any) -> Any:
+    return _serialize_function_object(loss, losses.LossFunctionWrapper) if loss is not None else None
+
+
+def _metric_entry(entry: Any) -> Any:
+    return entry if isinstance(entry, str) else _serialize_function_object(entry, metrics.MeanMetricWrapper)
 
 
 def _serialize_function_object(obj: Any, wrapper: type) -> dict[str, Any]:
@@ -144,6 +158,14 @@ def model_from_config(
                 model = model_class(
                     built, name=config_of_model.get("name"), trainable=config_of_model.get("trainable", True)
                 )
+            elif issubclass(model_class, allowed.models["Functional"]):  # its layers too
+                layers = config_of_model.get("layers", [])
+                if isinstance(layers, list) and len(layers) > limits.layers:
+                    raise ValueError(f"it declares {len(layers)} layers, more than the limit of {limits.layers}")
+                check_fields(config_of_model, "the model")
+                model = model_class.from_config(
+                    config_of_model, build_layer=lambda at, entry: _layer(at, entry, allowed)
+                )
             else:
                 model = model_class.from_config(config_of_model)
             input_shape = (config.get("build_config") or {}).get("input_shape")
@@ -155,9 +177,16 @@ def model_from_config(
 
 
 def _layer(position: int, entry: Any, allowed: AllowList) -> Layer:
-    """Layer ``position`` of a Sequential config, its common fields checked before it is constructed."""
+    """Layer ``position`` of a model's config, its common fields checked before it is constructed.
+
+    A nested functional model's own layers go through the same checks and allow-list.
+    """
     class_name, config = _class_and_config(entry, f"layer {position}")
     check_fields(config, f"layer {position} ({class_name})")
+    layer_class = lookup("layer class", class_name, allowed.layers)
+    if issubclass(layer_class, allowed.models["Functional"]):
+        nested: Layer = layer_class.from_config(config, build_layer=lambda at, inner: _layer(at, inner, allowed))
+        return nested
     layer: Layer = _deserialize("layer class", entry, allowed.layers)
     return layer
 
@@ -203,17 +232,26 @@ def compile_from_config(model: Model, compile_config: Any, allowed: AllowList, s
         loss_entry, metric_entries = compile_config.get("loss"), compile_config.get("metrics") or []
         if not isinstance(metric_entries, list):
             raise ValueError(f"compile_config.metrics must be a list, found {metric_entries!r:.200}")
-        model.compile(
-            optimizer=_deserialize("optimizer", compile_config.get("optimizer"), allowed.optimizers),
-            loss=None
-            if loss_entry is None
-            else _deserialize("loss", loss_entry, allowed.losses, losses.LossFunctionWrapper),
-            metrics=[
+
+        def loss(entry: Any) -> Any:
+            return None if entry is None else _deserialize("loss", entry, allowed.losses, losses.LossFunctionWrapper)
+
+        def metric(entry: Any) -> Any:
+            if isinstance(entry, list):  # one list per output
+                return [metric(item) for item in entry]
+            return (
                 entry
                 if isinstance(entry, str)
                 else _deserialize("metric", entry, allowed.metrics, metrics.MeanMetricWrapper)
-                for entry in metric_entries
-            ],
+            )
+
+        by_output = {"loss_weights": compile_config["loss_weights"]} if "loss_weights" in compile_config else {}
+        compiled_loss: Any = [loss(e) for e in loss_entry] if isinstance(loss_entry, list) else loss(loss_entry)
+        model.compile(
+            optimizer=_deserialize("optimizer", compile_config.get("optimizer"), allowed.optimizers),
+            loss=compiled_loss,
+            metrics=[metric(entry) for entry in metric_entries],
+            **by_output,
             run_eagerly=compile_config.get("run_eagerly", False) is True,
             steps_per_execution=_positive_int(compile_config.get("steps_per_execution", 1)),
             jit_compile=compile_config.get("jit_compile", "auto"),

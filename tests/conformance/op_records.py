@@ -815,6 +815,30 @@ _RECORDS += [
     ),
     elementwise("round", np.round, (off_halves(-3, 3),), {"large": (off_halves(-(10**6), 10**6),)}),
 ]
+# ---------------------------------------------------------------- merging
+_RECORDS.append(
+    OpRecord(
+        "concatenate",
+        lambda rng: [
+            Sample((centered(rng, a), centered(rng, b)), {"axis": axis}, label)
+            for a, b, axis, label in (
+                ((2, 3), (2, 4), 1, ""),
+                ((1, 3), (2, 3), 0, ""),
+                ((2, 1, 3), (2, 2, 3), 1, ""),
+                ((2, 3, 2), (2, 3, 1), 2, ""),
+                ((2, 0), (2, 3), 1, "empty"),
+            )
+        ],
+        lambda a, b, axis: np.concatenate((a, b), axis=axis),
+        errors=(
+            ErrorInput(
+                Sample((np.ones((2, 3)), np.ones((3, 3))), {"axis": 1}), ValueError, r"must match except on axis 1"
+            ),
+            ErrorInput(Sample((np.ones((2, 3)), np.ones(3)), {"axis": 0}), ValueError, r"one rank >= 1"),
+            ErrorInput(Sample((np.ones(3), np.ones(3, np.int32)), {"axis": 0}), TypeError, r"one dtype"),
+        ),
+    )
+)
 
 #: primitive name -> its record
 RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}

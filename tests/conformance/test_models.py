@@ -373,3 +373,20 @@ def test_sequence_model_gradients_and_one_epoch_agree_across_backends(case: str)
     half = len(results["numpy"]) // 2  # every weight is trainable: gradients first, then as many weights
     assert_all_close({backend: arrays[:half] for backend, arrays in results.items()}, rtol=1e-10, atol=1e-13)
     assert_all_close({backend: arrays[half:] for backend, arrays in results.items()}, rtol=1e-8, atol=1e-10)
+
+
+# ---------------------------------------------------------------- functional models
+def test_functional_model_with_a_shared_layer_has_equal_gradients_on_every_backend() -> None:
+    """A layer called twice shares its weights; its gradient is the sum over both calls, the same everywhere."""
+
+    def run() -> list[np.ndarray]:
+        hn.utils.set_random_seed(5)
+        a = hn.Input((5,))
+        shared = layers.Dense(5, activation="tanh")
+        first = shared(a)
+        merged = layers.Concatenate()([first, layers.Multiply()([shared(first), a])])
+        model = hn.Model(a, layers.Dense(3)(merged))
+        model.compile("sgd", "mse")
+        return model.compute_gradients(X, TARGETS["regression"])
+
+    assert_all_close(on_every_backend(run), rtol=1e-10, atol=1e-10)

@@ -1,75 +1,13 @@
-"""Models: a Layer that trains. ``Sequential`` stacks layers, as in the theory's feed-forward network."""
+"""``Sequential``: a stack of layers, each feeding the next, as in the theory's feed-forward network."""
 
 from __future__ import annotations
 
-import math
-import os
-from collections.abc import Callable
 from typing import Any
 
-from highnn import saving
 from highnn.graph import Tensor
-from highnn.layers import LAYERS, core
+from highnn.layers import LAYERS, core, symbolic
 from highnn.layers.layer import Layer
-from highnn.saving import load_model as load_model  # re-exported: highnn.models.load_model, as in Keras
-from highnn.trainer import Trainer
-
-Shape = tuple[int | None, ...]
-SUMMARY_HEADERS = ("Layer (type)", "Output Shape", "Param #")
-
-
-class Model(Trainer):
-    """Subclass and define ``call`` for a custom model; it gains compile/fit/evaluate/predict."""
-
-    def build(self, input_shape: Shape) -> None:
-        """Build every sub-layer by running the model once on a zero example."""
-        self.built = True
-        self.compute_output_shape(input_shape)
-
-    def summary(self, print_fn: Callable[[str], None] = print) -> None:
-        """Print a table of layers, output shapes and parameter counts."""
-        rows = [
-            (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
-            for layer, shape in self.layer_output_shapes()
-        ]
-        widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(SUMMARY_HEADERS)]
-
-        def rule(left: str, middle: str, right: str, fill: str = "━") -> str:
-            return left + middle.join(fill * (w + 2) for w in widths) + right
-
-        def cells(values: tuple[str, ...], edge: str = "│") -> str:
-            return (
-                edge
-                + edge.join(f" {v:>{w}} " if i == 2 else f" {v:<{w}} " for i, (v, w) in enumerate(zip(values, widths)))
-                + edge
-            )
-
-        total = self.count_params()
-        trainable = sum(math.prod(w.shape) for w in self.trainable_weights)
-        lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓"), cells(SUMMARY_HEADERS, "┃"), rule("┡", "╇", "┩")]
-        lines += [cells(row) for row in rows] + [rule("└", "┴", "┘", "─")]
-        lines += [
-            f" Total params: {total:,}",
-            f" Trainable params: {trainable:,}",
-            f" Non-trainable params: {total - trainable:,}",
-        ]
-        print_fn("\n".join(lines))
-
-    def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
-        """Each layer with its output shape (``?`` where not known)."""
-        return [(layer, "?") for layer in self.layers]
-
-    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Save architecture, weights and optimizer state to a ``.highnn`` file; ``hn.models.load_model`` reads it."""
-        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
-
-    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
-        """Save the weights to a ``.weights.safetensors`` file."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
-
-    def load_weights(self, filepath: str | os.PathLike[str]) -> None:
-        """Set the weights, by position, from a ``.weights.safetensors`` or ``.highnn`` file."""
-        saving.load_weights(self, filepath)
+from highnn.models.model import Model, Shape
 
 
 class Sequential(Model):
@@ -79,7 +17,12 @@ class Sequential(Model):
     the first data it sees.
     """
 
-    def __init__(self, layers: list[Layer] | None = None, name: str | None = None, trainable: bool = True) -> None:
+    def __init__(
+        self,
+        layers: list[Layer | symbolic.SymbolicTensor] | None = None,
+        name: str | None = None,
+        trainable: bool = True,
+    ) -> None:
         super().__init__(name=name, trainable=trainable)
         self.build_input_shape: Shape | None = None
         self._built_output_shape: Shape | None = None  # after the last layer, while every layer is built
@@ -96,8 +39,10 @@ class Sequential(Model):
         """The layers, without the Input (as in Keras)."""
         return [layer for layer in self._layers if not isinstance(layer, core.InputLayer)]
 
-    def add(self, layer: Layer) -> None:
+    def add(self, layer: Layer | symbolic.SymbolicTensor) -> None:
         """Append a layer (an ``Input`` may only come first)."""
+        if isinstance(layer, symbolic.SymbolicTensor) and layer.node is not None:
+            layer = layer.node.layer  # hn.Input(...) stands for its InputLayer
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add: expected a Layer, received {layer!r} of type {type(layer).__name__}.")
         if isinstance(layer, core.InputLayer) and self._layers:
@@ -167,7 +112,3 @@ def _build_layer(layer: Layer, shape: Shape) -> Shape:
         layer.build(shape)
         layer.built = True
     return layer.compute_output_shape(shape)
-
-
-# A model is a layer: saving (a layer above, which this module imports) finds model classes among the layers.
-LAYERS.register(Sequential)

@@ -10,8 +10,9 @@ from highnn.ops.numpy_ops import norm
 from highnn.ops.primitives import where
 from highnn.plotting import plot_history
 from highnn.random import set_random_seed
+from highnn.utils.model_plot import model_to_dot, plot_model
 
-__all__ = ["normalize", "plot_history", "set_random_seed", "to_categorical"]
+__all__ = ["model_to_dot", "normalize", "plot_history", "plot_model", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:

@@ -1,0 +1,96 @@
+"""``Model``: a Layer that trains, summarises itself and saves; ``Model(inputs, outputs)`` builds a functional one."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+from highnn import saving
+from highnn.checks import fail
+from highnn.layers import LAYERS
+from highnn.layers.layer import Layer
+from highnn.trainer import Trainer
+
+Shape = tuple[int | None, ...]
+SUMMARY_HEADERS = ("Layer (type)", "Output Shape", "Param #")
+
+
+class Model(Trainer):
+    """Subclass and define ``call`` for a custom model; it gains compile/fit/evaluate/predict."""
+
+    def build(self, input_shape: Shape) -> None:
+        """Build every sub-layer by running the model once on a zero example."""
+        self.built = True
+        self.compute_output_shape(input_shape)
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        """``hn.Model(inputs, outputs)`` builds a functional model; ``hn.Model()`` in a subclass, a custom one."""
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            return super().__new__(LAYERS.lookup("Functional"))  # registered by highnn.models.functional
+        return super().__new__(cls)
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by ``name`` or by ``index`` (in :attr:`layers`)."""
+        if (name is None) == (index is None):
+            raise ValueError("get_layer: give exactly one of `name` and `index`.")
+        layers = self.layers
+        if index is not None:
+            if not isinstance(index, int) or not -len(layers) <= index < len(layers):
+                fail("get_layer", "index", f"an int in [0, {len(layers)})", index, IndexError)
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"get_layer: no layer named {name!r}; the layers are {[layer.name for layer in layers]}.")
+
+    def summary(self, print_fn: Callable[[str], None] = print) -> None:
+        """Print a table of layers, output shapes and parameter counts (and, for a graph, what feeds each)."""
+        headers, rows = self.summary_rows()
+        widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(headers)]
+
+        def rule(left: str, middle: str, right: str, fill: str = "━") -> str:
+            return left + middle.join(fill * (w + 2) for w in widths) + right
+
+        def cells(values: tuple[str, ...], edge: str = "│") -> str:
+            return (
+                edge
+                + edge.join(f" {v:>{w}} " if i == 2 else f" {v:<{w}} " for i, (v, w) in enumerate(zip(values, widths)))
+                + edge
+            )
+
+        total = self.count_params()
+        trainable = sum(math.prod(w.shape) for w in self.trainable_weights)
+        lines = [f'Model: "{self.name}"', rule("┏", "┳", "┓"), cells(headers, "┃"), rule("┡", "╇", "┩")]
+        lines += [cells(row) for row in rows] + [rule("└", "┴", "┘", "─")]
+        lines += [
+            f" Total params: {total:,}",
+            f" Trainable params: {trainable:,}",
+            f" Non-trainable params: {total - trainable:,}",
+        ]
+        print_fn("\n".join(lines))
+
+    def summary_rows(self) -> tuple[tuple[str, ...], list[Any]]:
+        """The summary table's headers and rows."""
+        rows = [
+            (f"{layer.name} ({type(layer).__name__})", str(shape), f"{layer.count_params():,}")
+            for layer, shape in self.layer_output_shapes()
+        ]
+        return SUMMARY_HEADERS, rows
+
+    def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
+        """Each layer with its output shape (``?`` where not known)."""
+        return [(layer, "?") for layer in self.layers]
+
+    def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True) -> None:
+        """Save architecture, weights and optimizer state to a ``.highnn`` file; ``hn.models.load_model`` reads it."""
+        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
+        """Save the weights to a ``.weights.safetensors`` file."""
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: str | os.PathLike[str]) -> None:
+        """Set the weights, by position, from a ``.weights.safetensors`` or ``.highnn`` file."""
+        saving.load_weights(self, filepath)
