@@ -191,17 +191,18 @@ def assign_variables(groups: Sequence[tuple[str, Sequence[Variable], NamedArrays
     takes the variable's); an array of another kind (int64 for a float, bool,
     uint8) is refused, never cast.
 
-    ``groups`` holds ``(what, variables, saved arrays)``, ``what`` naming them in errors.
+    ``groups`` holds ``(what, variables, saved arrays)``, ``what`` naming them in errors; a mismatch is a
+    :class:`SavedFileError` (a ``ValueError``) naming the file.
     """
     for what, variables, saved in groups:
         if len(saved) != len(variables):
-            raise ValueError(
+            raise SavedFileError(
                 f"{source} holds {len(saved)} {what} but the model has {len(variables)}: "
                 f"saved {[name for name, _ in saved]}, model {[v.path for v in variables]}."
             )
         for position, (variable, (name, array)) in enumerate(zip(variables, saved, strict=True)):
             if array.shape != variable.shape:
-                raise ValueError(
+                raise SavedFileError(
                     f"{source}: {what} {position} ({name!r} in the file, {variable.path!r} in the model) "
                     f"has shape {array.shape} in the file but {variable.shape} in the model."
                 )
