@@ -14,13 +14,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from highnn.checks import check_axes, check_number, fail
+from highnn.config import epsilon
 from highnn.graph import Tensor
 from highnn.ops.composites import clip
 from highnn.ops.primitives import maximum, sqrt, sum, to_tensor
 from highnn.registry import Registry
-
-#: added to the norms the norm constraints divide by, as Keras's ``backend.epsilon()``
-EPSILON = 1e-7
 
 Axis = int | list[int]
 
@@ -76,7 +74,7 @@ class MaxNorm(Constraint):
     def __call__(self, w: Any) -> Tensor:
         w = to_tensor(w)
         norm = norms(w, self.axis)
-        return w * (clip(norm, 0.0, self.max_value) / (norm + EPSILON))
+        return w * (clip(norm, 0.0, self.max_value) / (norm + epsilon()))
 
     def get_config(self) -> dict[str, Any]:
         return {"max_value": self.max_value, "axis": self.axis}
@@ -99,7 +97,7 @@ class MinMaxNorm(Constraint):
         w = to_tensor(w)
         norm = norms(w, self.axis)
         desired = clip(norm, self.min_value, self.max_value) * self.rate + norm * (1.0 - self.rate)
-        return w * (desired / (norm + EPSILON))
+        return w * (desired / (norm + epsilon()))
 
     def get_config(self) -> dict[str, Any]:
         return {"min_value": self.min_value, "max_value": self.max_value, "rate": self.rate, "axis": self.axis}
@@ -113,7 +111,7 @@ class UnitNorm(Constraint):
 
     def __call__(self, w: Any) -> Tensor:
         w = to_tensor(w)
-        return w / (norms(w, self.axis) + EPSILON)
+        return w / (norms(w, self.axis) + epsilon())
 
     def get_config(self) -> dict[str, Any]:
         return {"axis": self.axis}

@@ -19,7 +19,7 @@ from typing import Any, overload
 import numpy as np
 
 from highnn.checks import check_axes, check_bool, check_choice, check_integer, check_number, fail
-from highnn.config import FLOAT_TYPES, settings
+from highnn.config import FLOAT_TYPES, epsilon, settings
 from highnn.graph import Tensor
 from highnn.layers.layer import snake_case
 from highnn.ops import composites as C
@@ -41,7 +41,6 @@ from highnn.ops.primitives import (
 from highnn.ops.primitives import max as reduce_max
 from highnn.registry import Registry
 
-EPSILON = 1e-7
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 Axes = int | tuple[int, ...] | None
 
@@ -114,13 +113,13 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
 def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
     """100 * mean(|y_true - y_pred| / max(|y_true|, epsilon)) over the last axis."""
     y_true, y_pred = align(y_true, y_pred, "mean_absolute_percentage_error")
-    return C.mean(abs(y_true - y_pred) / maximum(abs(y_true), EPSILON), axis=-1) * 100.0
+    return C.mean(abs(y_true - y_pred) / maximum(abs(y_true), epsilon()), axis=-1) * 100.0
 
 
 def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
     """mean((log(1 + y_pred) - log(1 + y_true))^2) over the last axis, values below epsilon raised to it."""
     y_true, y_pred = align(y_true, y_pred, "mean_squared_logarithmic_error")
-    return C.mean(C.square(log1p(maximum(y_pred, EPSILON)) - log1p(maximum(y_true, EPSILON))), axis=-1)
+    return C.mean(C.square(log1p(maximum(y_pred, epsilon())) - log1p(maximum(y_true, epsilon()))), axis=-1)
 
 
 def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Tensor:
@@ -180,14 +179,14 @@ def categorical_hinge(y_true: Any, y_pred: Any) -> Tensor:
 def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
     """sum(y_true * log(y_true / y_pred)) over the last axis, both clipped to [epsilon, 1]."""
     y_true, y_pred = align(y_true, y_pred, "kl_divergence")
-    y_true, y_pred = C.clip(y_true, EPSILON, 1.0), C.clip(y_pred, EPSILON, 1.0)
+    y_true, y_pred = C.clip(y_true, epsilon(), 1.0), C.clip(y_pred, epsilon(), 1.0)
     return sum(y_true * log(y_true / y_pred), axis=-1)
 
 
 def poisson(y_true: Any, y_pred: Any) -> Tensor:
     """mean(y_pred - y_true * log(y_pred + epsilon)) over the last axis."""
     y_true, y_pred = align(y_true, y_pred, "poisson")
-    return C.mean(y_pred - y_true * log(y_pred + EPSILON), axis=-1)
+    return C.mean(y_pred - y_true * log(y_pred + epsilon()), axis=-1)
 
 
 def _logits_of(y_pred: Tensor, from_logits: bool) -> Tensor | None:
@@ -200,7 +199,7 @@ def _binary_crossentropies(y_true: Tensor, y_pred: Tensor, from_logits: bool) ->
     logits = _logits_of(y_pred, from_logits)
     if logits is not None:  # max(x, 0) - x*y + log(1 + exp(-|x|))
         return maximum(logits, 0.0) - logits * y_true + log1p(exp(-abs(logits)))
-    p = C.clip(y_pred, EPSILON, 1.0 - EPSILON)
+    p = C.clip(y_pred, epsilon(), 1.0 - epsilon())
     return -(y_true * log(p) + (1.0 - y_true) * log(1.0 - p))
 
 
@@ -245,7 +244,7 @@ def _log_probabilities(y_pred: Tensor, from_logits: bool, axis: int = -1) -> Ten
     logits = y_pred if from_logits else remembered
     if logits is not None:
         return C.log_softmax(logits, axis=axis)
-    return log(C.clip(y_pred / sum(y_pred, axis=axis, keepdims=True), EPSILON, 1.0 - EPSILON))
+    return log(C.clip(y_pred / sum(y_pred, axis=axis, keepdims=True), epsilon(), 1.0 - epsilon()))
 
 
 def _smoothed(y_true: Tensor, label_smoothing: float, num_classes: int) -> Tensor:
@@ -339,7 +338,7 @@ def dice(y_true: Any, y_pred: Any, axis: Axes = None) -> Tensor:
     axis = None if axis is None else check_axes("dice", axis, allow_many=True)
     y_true, y_pred = align(y_true, y_pred, "dice")
     intersection = sum(y_true * y_pred, axis)
-    return 1.0 - intersection * 2.0 / (sum(y_true, axis) + sum(y_pred, axis) + EPSILON)
+    return 1.0 - intersection * 2.0 / (sum(y_true, axis) + sum(y_pred, axis) + epsilon())
 
 
 def tversky(y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5, axis: Axes = None) -> Tensor:
@@ -349,7 +348,7 @@ def tversky(y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5, axi
     true_positives = sum(y_pred * y_true, axis)
     false_positives = sum((1.0 - y_true) * y_pred, axis)
     false_negatives = sum(y_true * (1.0 - y_pred), axis)
-    return 1.0 - true_positives / (true_positives + false_positives * alpha + false_negatives * beta + EPSILON)
+    return 1.0 - true_positives / (true_positives + false_positives * alpha + false_negatives * beta + epsilon())
 
 
 # --------------------------------------------------------------------- classes

@@ -25,8 +25,6 @@ from highnn.ops.primitives import broadcast_to, cast, reshape, sum, to_tensor, w
 from highnn.registry import lookup
 from highnn.variables import Variable
 
-EPSILON = 1e-7  # Keras's backend.epsilon(): the AUC end thresholds and the F-score guards
-
 #: The functions a MeanMetricWrapper's config names, by name: highnn's metric functions and the loss functions
 #: no metric function shares a name with (filled by the package).
 FUNCTIONS: dict[str, Callable[..., Tensor]] = {}

@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from highnn.checks import check_choice, check_integer, check_number, fail, is_real
+from highnn.config import epsilon
 from highnn.graph import Tensor
 from highnn.metrics.base import (
-    EPSILON,
     Metric,
     aligned,
     check_built,
@@ -66,7 +66,7 @@ def _parse_thresholds(owner: str, thresholds: float | Sequence[float] | None, de
 def _evenly_spaced(thresholds: Sequence[float]) -> bool:
     """Whether ``thresholds`` are ``0, 1/(n-1), ..., 1`` (Keras then clips predictions into [0, 1])."""
     n = len(thresholds)
-    return n >= 3 and bool(np.allclose(thresholds, np.arange(n) / (n - 1), atol=EPSILON))
+    return n >= 3 and bool(np.allclose(thresholds, np.arange(n) / (n - 1), atol=epsilon()))
 
 
 def _top_k_only(scores: Tensor, k: int) -> Tensor:
@@ -368,7 +368,7 @@ class AUC(Metric):
         super().__init__(name, dtype)
         self.num_thresholds, self.curve, self.summation_method = num_thresholds, curve.upper(), summation_method.lower()
         self._init_from_thresholds = thresholds is not None
-        self._thresholds = [0.0 - EPSILON] + inner + [1.0 + EPSILON]
+        self._thresholds = [0.0 - epsilon()] + inner + [1.0 + epsilon()]
         self.multi_label, self.num_labels, self.from_logits = multi_label, num_labels, from_logits
         self.label_weights = None if label_weights is None else np.asarray(label_weights, dtype=np.float64)
         self.built = False
@@ -660,12 +660,12 @@ class FBetaScore(Metric):
         """Keras's formula, with its 1e-7 guards in every denominator."""
         check_built(self)
         tp = self.true_positives
-        precision = tp / (tp + self.false_positives + EPSILON)
-        recall = tp / (tp + self.false_negatives + EPSILON)
+        precision = tp / (tp + self.false_positives + epsilon())
+        recall = tp / (tp + self.false_negatives + epsilon())
         beta_squared = self.beta**2
-        scores = precision * recall / (precision * beta_squared + recall + EPSILON) * (1.0 + beta_squared)
+        scores = precision * recall / (precision * beta_squared + recall + epsilon()) * (1.0 + beta_squared)
         if self.average == "weighted":
-            return sum(scores * (self.intermediate_weights / (sum(self.intermediate_weights) + EPSILON)))
+            return sum(scores * (self.intermediate_weights / (sum(self.intermediate_weights) + epsilon())))
         return scores if self.average is None else C.mean(scores)
 
     def get_config(self) -> dict[str, Any]:

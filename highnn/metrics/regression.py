@@ -10,9 +10,9 @@ from typing import Any
 
 from highnn import losses
 from highnn.checks import check_choice, check_integer
+from highnn.config import epsilon
 from highnn.graph import Tensor
 from highnn.metrics.base import (
-    EPSILON,
     FunctionMean,
     Metric,
     aligned,
@@ -66,7 +66,7 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
 
 
 def _l2_normalized(x: Tensor, axis: int) -> Tensor:
-    return x / sqrt(maximum(sum(x * x, axis=axis, keepdims=True), EPSILON * EPSILON))
+    return x / sqrt(maximum(sum(x * x, axis=axis, keepdims=True), epsilon() ** 2))
 
 
 class MeanSquaredError(FunctionMean):
