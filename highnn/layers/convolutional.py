@@ -8,10 +8,9 @@ in_channels / groups, filters)``, whatever the ``data_format``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
-from highnn import activations, constraints, initializers, regularizers
+from highnn import activations
 from highnn.checks import check_bool, check_choice, check_integer, fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
@@ -19,18 +18,12 @@ from highnn.layers.layer_utils import (
     InputSpec,
     Shape,
     deserialize_weight_arguments,
+    resolve_weight_arguments,
     serialize_weight_arguments,
 )
 from highnn.layers.reshaping import DATA_FORMATS
 from highnn.ops.operand_checks import conv_output_spatial, dilated_size
 from highnn.ops.primitives import conv, conv_padding, conv_transpose, depthwise_conv, separable_conv, transpose_padding
-
-#: how each kind of weight argument is resolved, by the suffix of its name
-_RESOLVERS: dict[str, Callable[[Any], Any]] = {
-    "_initializer": initializers.get,
-    "_regularizer": regularizers.get,
-    "_constraint": constraints.get,
-}
 
 
 def _per_axis(owner: str, argument: str, value: Any, rank: int, low: int = 1) -> tuple[int, ...]:
@@ -41,14 +34,6 @@ def _per_axis(owner: str, argument: str, value: Any, rank: int, low: int = 1) ->
     if any(v < low for v in values):
         fail(owner, argument, f"integers >= {low}", value)
     return tuple(int(v) for v in values)
-
-
-def _resolve_weight_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """Initializer, regularizer and constraint arguments from their names or configs to objects."""
-    return {
-        name: next(get for suffix, get in _RESOLVERS.items() if name.endswith(suffix))(value)
-        for name, value in arguments.items()
-    }
 
 
 class BaseConv(Layer):
@@ -86,7 +71,7 @@ class BaseConv(Layer):
         padding = check_choice(owner, "padding", padding.lower() if isinstance(padding, str) else padding,
                                self.paddings)  # fmt: skip
         data_format = check_choice(owner, "data_format", data_format or "channels_last", DATA_FORMATS)
-        resolved = _resolve_weight_arguments(weight_arguments)
+        resolved = resolve_weight_arguments(weight_arguments)
         activation_ = activations.get(activation)
         use_bias = check_bool(owner, "use_bias", use_bias)
         super().__init__(**kwargs)

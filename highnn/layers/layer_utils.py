@@ -55,11 +55,22 @@ WEIGHT_ARGUMENT_KINDS: dict[str, Registry[Any]] = {
     "_regularizer": regularizers.REGULARIZERS,
     "_constraint": constraints.CONSTRAINTS,
 }
+#: how a weight argument given by name, config, class, instance (or array, for initializers) becomes its object
+_GETTERS = {"_initializer": initializers.get, "_regularizer": regularizers.get, "_constraint": constraints.get}
+
+
+def _by_suffix(table: dict[str, Any], name: str) -> Any:
+    return next(entry for suffix, entry in table.items() if name.endswith(suffix))
 
 
 def weight_argument_registry(name: str) -> Registry[Any]:
     """The registry for a weight argument such as ``kernel_initializer`` or ``bias_constraint``."""
-    return next(registry for suffix, registry in WEIGHT_ARGUMENT_KINDS.items() if name.endswith(suffix))
+    return _by_suffix(WEIGHT_ARGUMENT_KINDS, name)
+
+
+def resolve_weight_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """Initializer, regularizer and constraint arguments (``{"kernel_initializer": "zeros", ...}``) as objects."""
+    return {name: _by_suffix(_GETTERS, name)(value) for name, value in arguments.items()}
 
 
 def serialize_weight_arguments(layer: Any, names: Iterable[str]) -> dict[str, Any]:
