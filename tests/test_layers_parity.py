@@ -65,7 +65,7 @@ class Recording(layers.Layer):
         self.calls = 0
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.scale = self.add_weight((input_shape[-1],), "ones", "scale")
+        self.scale = self.add_weight((input_shape[-1],), "ones", name="scale")
 
     def call(self, inputs: hn.Tensor) -> hn.Tensor:
         self.calls += 1

@@ -178,7 +178,7 @@ class Scale(hn.layers.Layer):
     """One learned factor per feature: a custom layer for ``custom_objects``."""
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.factor = self.add_weight((input_shape[-1],), "ones", "factor")
+        self.factor = self.add_weight((input_shape[-1],), "ones", name="factor")
 
     def call(self, inputs: hn.Tensor) -> hn.Tensor:
         return inputs * self.factor

@@ -169,7 +169,7 @@ class PReLU(ElementwiseActivation):
         self.alpha = self.add_weight(
             shape,
             self.alpha_initializer,
-            "alpha",
+            name="alpha",
             regularizer=self.alpha_regularizer,
             constraint=self.alpha_constraint,
         )

@@ -115,7 +115,7 @@ class HeadProjection(Layer):
         self.kernel = self.add_weight(
             self.input_dims + self.output_dims,
             self.kernel_initializer,
-            "kernel",
+            name="kernel",
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
@@ -123,7 +123,7 @@ class HeadProjection(Layer):
             self.bias = self.add_weight(
                 self.output_dims,
                 self.bias_initializer,
-                "bias",
+                name="bias",
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
@@ -474,9 +474,9 @@ class Attention(Layer):
         """Create ``scale`` (with ``use_scale``) and ``concat_score_weight`` (``"concat"``): scalars, ones."""
         _check_list("input_shape", input_shape, shapes=True)
         if self.use_scale:
-            self.scale = self.add_weight((), "ones", "scale")
+            self.scale = self.add_weight((), "ones", name="scale")
         if self.score_mode == "concat":
-            self.concat_score_weight = self.add_weight((), "ones", "concat_score_weight")
+            self.concat_score_weight = self.add_weight((), "ones", name="concat_score_weight")
         if self.dropout > 0.0:
             self.dropout_layer = Dropout(self.dropout, seed=self.seed, name="dropout")
             self.dropout_layer.build(tuple(input_shape[0]))

@@ -121,7 +121,7 @@ class BaseConv(Layer):
     # --------------------------------------------------------- weights
     def add_kernel(self, shape: tuple[int, ...], prefix: str, name: str) -> Any:
         """A kernel from the ``<prefix>_initializer``/``_regularizer``/``_constraint`` arguments."""
-        return self.add_weight(shape, getattr(self, f"{prefix}_initializer"), name,
+        return self.add_weight(shape, getattr(self, f"{prefix}_initializer"), name=name,
                                regularizer=getattr(self, f"{prefix}_regularizer"),
                                constraint=getattr(self, f"{prefix}_constraint"))  # fmt: skip
 

@@ -56,7 +56,7 @@ class Embedding(Layer):
         self.embeddings = self.add_weight(
             (self.input_dim, self.output_dim),
             self.embeddings_initializer,
-            "embeddings",
+            name="embeddings",
             regularizer=self.embeddings_regularizer,
             constraint=self.embeddings_constraint,
         )

@@ -7,7 +7,7 @@ import inspect
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -15,13 +15,18 @@ from typing import Any
 import numpy as np
 
 from highnn import constraints, initializers, regularizers
+from highnn.checks import check_bool, check_choice, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.layers import symbolic
+from highnn.layers.symbolic import MIGRATION
 from highnn.ops.primitives import cast, to_tensor
 from highnn.variables import Variable
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
+
+#: how a distribution strategy may combine a weight's replicas (Keras's ``aggregation`` values)
+AGGREGATIONS = ("none", "mean", "sum", "only_first_replica")
 
 
 def unique_name(prefix: str) -> str:
@@ -72,7 +77,7 @@ class Layer:
         self._own_weights: list[Variable] = []
         self._own_state: list[Variable] = []
         self._layers: list[Layer] = []
-        self._activity_losses: list[Tensor] = []
+        self._added_losses: list[Tensor] = []
         self._regularized: list[tuple[Variable, regularizers.Regularizer]] = []
         self.expected_last_dim: int | None = None
         self._call_takes_training = "training" in inspect.signature(self.call).parameters
@@ -100,21 +105,39 @@ class Layer:
     # --------------------------------------------------------------- weights
     def add_weight(
         self,
-        shape: tuple[int, ...],
-        initializer: str | initializers.Initializer = "glorot_uniform",
-        name: str = "weight",
+        shape: Sequence[int] | None = None,
+        initializer: str | initializers.Initializer | None = None,
+        dtype: str | None = None,
         trainable: bool = True,
+        autocast: bool = True,
         regularizer: str | regularizers.Regularizer | None = None,
         constraint: constraints.ConstraintLike = None,
-        dtype: str | None = None,
+        aggregation: str = "none",
+        overwrite_with_gradient: bool = False,
+        name: str | None = None,
     ) -> Variable:
-        """Create a weight from ``initializer`` (drawn with highnn's seeded generator).
+        """Create a weight (Keras's signature and argument order), drawn with highnn's seeded generator.
 
-        A ``regularizer`` adds its penalty to :attr:`losses`; a ``constraint`` is kept
-        on the weight (``weight.constraint``) and applied by the optimizer after each update.
+        ``shape`` None is a scalar; ``initializer`` None is ``"glorot_uniform"`` for a float
+        ``dtype`` and ``"zeros"`` otherwise; ``name`` None is ``variable``, ``variable_1``, ...
+        A ``regularizer`` adds its penalty to :attr:`losses`; a ``constraint`` is kept on the
+        weight (``weight.constraint``) and applied by the optimizer after each update.
+        ``autocast`` and ``aggregation`` are accepted for Keras scripts (highnn computes in one
+        dtype and keeps one copy of each weight).
         """
+        shape = _check_shape(shape)
+        check_bool("add_weight", "trainable", trainable)
+        check_bool("add_weight", "autocast", autocast)
+        check_choice("add_weight", "aggregation", aggregation, AGGREGATIONS)
+        if overwrite_with_gradient is not False:
+            fail("add_weight", "overwrite_with_gradient", f"False (float8 training is not supported; {MIGRATION})",
+                 overwrite_with_gradient)  # fmt: skip
+        dtype = dtype or settings.floatx
+        name = name or unique_name("variable")
+        if initializer is None:
+            initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
         charge_weight_budget(f"{self.name}/{name}", shape)
-        value = initializers.get(initializer or "glorot_uniform")(shape, dtype or settings.floatx)
+        value = initializers.get(initializer)(shape, dtype)
         variable = Variable(
             value,
             name=name,
@@ -156,6 +179,16 @@ class Layer:
     def non_trainable_weights(self) -> list[Variable]:
         return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
 
+    @property
+    def trainable_variables(self) -> list[Variable]:
+        """The trainable ones among :attr:`variables` (Keras's name; the same as :attr:`trainable_weights`)."""
+        return [v for v in self.variables if v.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_variables(self) -> list[Variable]:
+        """The rest of :attr:`variables`: non-trainable weights and state such as a random layer's seed."""
+        return [v for v in self.variables if not v.trainable] if self.trainable else self.variables
+
     def get_weights(self) -> list[np.ndarray]:
         """The weights' values as NumPy arrays, in the order of :attr:`weights`."""
         return [np.array(w.numpy()) for w in self.weights]  # copies: writing into them leaves the model alone
@@ -182,9 +215,27 @@ class Layer:
 
     @property
     def losses(self) -> list[Tensor]:
-        """Regularisation penalties: on weights (now) and on activities (last call), this layer's and sub-layers'."""
-        own = [penalty(weight) for weight, penalty in self._regularized] + self._activity_losses
+        """Penalties on weights (now) and the losses added during the last call (activity regularisation,
+        :meth:`add_loss`), this layer's and its sub-layers'."""
+        own = [penalty(weight) for weight, penalty in self._regularized] + self._added_losses
         return own + [loss for layer in self._layers for loss in layer.losses]
+
+    def add_loss(self, loss: Any) -> None:
+        """Add ``loss`` (a tensor; summed if not a scalar) to :attr:`losses`, from inside ``call``.
+
+        The losses a call adds last until the next call of the outermost layer, so
+        within a training step they join the step's loss (``compute_loss``), traced
+        like the rest of the step.
+        """
+        if not isinstance(loss, (Tensor, float, int, np.ndarray)) or isinstance(loss, bool):
+            fail(f"{type(self).__name__}.add_loss", "loss", "a tensor", loss, TypeError)
+        self._added_losses.append(to_tensor(loss))
+
+    def _clear_losses(self) -> None:
+        """Forget the losses added by the last call, this layer's and its sub-layers'."""
+        self._added_losses = []
+        for layer in self._layers:
+            layer._clear_losses()
 
     # --------------------------------------------------------------- calling
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -212,9 +263,10 @@ class Layer:
         options: dict[str, Any] = {"training": training} if self._call_takes_training else {}
         if self._call_takes_mask:
             options["mask"] = mask
-        out = self.call(x, **options)
+        with _call_context(self):
+            out = self.call(x, **options)
         if self.activity_regularizer is not None:
-            self._activity_losses = [self.activity_regularizer(out) / float(max(out.shape[0], 1))]
+            self.add_loss(self.activity_regularizer(out) / float(max(out.shape[0], 1)))
         if isinstance(out, Tensor) and out is not inputs:
             out.mask = self.compute_mask(x, mask)
         return out
@@ -268,6 +320,34 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+_entry_layer: ContextVar[Layer | None] = ContextVar("highnn.layers.entry_layer", default=None)
+
+
+@contextmanager
+def _call_context(layer: Layer) -> Iterator[None]:
+    """A call's scope: the outermost call (not one nested in another layer's) first clears the added losses."""
+    if _entry_layer.get() is not None:
+        yield
+        return
+    layer._clear_losses()
+    token = _entry_layer.set(layer)
+    try:
+        yield
+    finally:
+        _entry_layer.reset(token)
+
+
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    """A weight's shape as a tuple of non-negative ints (None is a scalar's ``()``)."""
+    if shape is None:
+        return ()
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    if not isinstance(shape, (tuple, list)) or not all(is_integer(n) and n >= 0 for n in shape):
+        fail("add_weight", "shape", "a tuple of non-negative integers", shape, TypeError)
+    return tuple(int(n) for n in shape)
 
 
 def _as_floatx(value: Any) -> Tensor:

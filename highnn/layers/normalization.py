@@ -106,7 +106,7 @@ class AffineNormalization(Layer):
             self.gamma = self.add_weight(
                 self.param_shape,
                 self.gamma_initializer,
-                "gamma",
+                name="gamma",
                 regularizer=self.gamma_regularizer,
                 constraint=self.gamma_constraint,
             )
@@ -114,7 +114,7 @@ class AffineNormalization(Layer):
             self.beta = self.add_weight(
                 self.param_shape,
                 self.beta_initializer,
-                "beta",
+                name="beta",
                 regularizer=self.beta_regularizer,
                 constraint=self.beta_constraint,
             )
@@ -224,10 +224,10 @@ class BatchNormalization(AffineNormalization):
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)
         self.moving_mean = self.add_weight(
-            self.param_shape, self.moving_mean_initializer, "moving_mean", trainable=False
+            self.param_shape, self.moving_mean_initializer, name="moving_mean", trainable=False
         )
         self.moving_variance = self.add_weight(
-            self.param_shape, self.moving_variance_initializer, "moving_variance", trainable=False
+            self.param_shape, self.moving_variance_initializer, name="moving_variance", trainable=False
         )
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:

@@ -137,14 +137,14 @@ class Recurrent(RandomLayer):
         self.kernel = self.add_weight(
             (features, width),
             self.kernel_initializer,
-            "kernel",
+            name="kernel",
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
             (self.units, width),
             self.recurrent_initializer,
-            "recurrent_kernel",
+            name="recurrent_kernel",
             regularizer=self.recurrent_regularizer,
             constraint=self.recurrent_constraint,
         )
@@ -152,7 +152,7 @@ class Recurrent(RandomLayer):
             self.add_weight(
                 self.bias_shape(),
                 self.bias_initial_value(),
-                "bias",
+                name="bias",
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
             )
