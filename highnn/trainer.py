@@ -9,6 +9,7 @@ metric updates) and is traced once per input signature into a pure program
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,15 +22,19 @@ from highnn.callbacks.base import Callback, CallbackList, History, Logs, Progbar
 from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer
 from highnn.config import settings
 from highnn.data import Batches, check_batch_size, check_steps, prepare, split_validation
-from highnn.graph import Tensor, grad
+from highnn.graph import Tensor, grad, to_tensor
+from highnn.layers import symbolic
 from highnn.layers.layer import Layer
 from highnn.tracing import TracedFunction
+from highnn.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
 
 
 class Trainer(Layer):
     """The Keras training API of :class:`highnn.Model`: a Layer that compiles, fits, evaluates and predicts."""
 
     compiled = False
+    compiled_metrics: list[metrics_module.Metric] | None = None
+    _log_names: dict[str, list[str]]  # the names of the logs each kind of step returns, set as it runs
     _initial_epoch_override: int | None = None  # set by BackupAndRestore when it resumes a run
     optimizer: optimizers.Optimizer
     loss: losses.Loss | None
@@ -58,7 +63,7 @@ class Trainer(Layer):
             for m in metrics or []
         ]
         self.compiled_metrics: list[metrics_module.Metric] | None = None
-        self.loss_tracker = metrics_module.Mean("loss")
+        self._loss_tracker = metrics_module.Mean("loss")
         check_choice("compile", "jit_compile", jit_compile, (True, False, "auto"))
         self.run_eagerly = run_eagerly
         self.jit_compile = jit_compile
@@ -74,36 +79,71 @@ class Trainer(Layer):
         return state
 
     # ------------------------------------------------------------- the steps
-    def compute_loss(self, x: Tensor | None, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None = None) -> Tensor:
-        """The compiled loss plus every regularisation penalty of the model."""
-        if self.loss is None:
-            raise ValueError("The model has no loss: pass `loss=` to compile().")
-        total = self.loss(y, y_pred, sample_weight)
-        for penalty in self.losses:
-            total = total + penalty
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Tensor | None = None,
+        training: bool = True,
+    ) -> Tensor:
+        """The compiled loss plus every added loss of the model (:attr:`losses`: weight penalties, ``add_loss``).
+
+        Keras's keywords; ``x`` and ``training`` are there for overrides (the default uses neither).
+        """
+        total = self.losses_sum()
+        if self.loss is not None:
+            if y is None or y_pred is None:
+                fail("compute_loss", "y" if y is None else "y_pred", "a tensor for the compiled loss", None)
+            compiled = self.loss(y, y_pred, sample_weight)
+            total = compiled if total is None else compiled + total
+        if total is None:
+            raise ValueError("compute_loss: no loss to compute; pass `loss=` to compile() or add losses in call().")
         return total
 
-    def train_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> list[Tensor]:
-        """One step of minibatch gradient descent (Algorithm 2.2) on one batch."""
+    def losses_sum(self) -> Tensor | None:
+        """The sum of :attr:`losses` (each summed to a scalar), or None when there are none."""
+        total = None
+        for penalty in self.losses:
+            penalty = penalty.sum() if penalty.ndim else penalty
+            total = penalty if total is None else total + penalty
+        return total
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One step of minibatch gradient descent (Algorithm 2.2) on ``data`` (``x``, ``(x, y)`` or
+        ``(x, y, sample_weight)``); returns the logs, ``{metric name: result}``.
+
+        Override it in a subclass (Keras's contract); it is traced like the default one.
+        """
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
         y_pred = self(x, training=True)
-        loss = self.compute_loss(x, y, y_pred, sample_weight)
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         weights = self.trainable_weights
         # metrics first: a metric that fails while the step is traced leaves the weights as they were
         self._update_metrics(loss, x, y, y_pred, sample_weight)
         self.optimizer.apply(grad(loss, weights), weights)
-        return []
+        return self.metrics_results()
 
-    def test_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> list[Tensor]:
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """The loss and metrics on one batch, without training; returns the logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
         y_pred = self(x, training=False)
-        self._update_metrics(self.compute_loss(x, y, y_pred, sample_weight), x, y, y_pred, sample_weight)
-        return []
+        loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
+        self._update_metrics(loss, x, y, y_pred, sample_weight)
+        return self.metrics_results()
 
-    def predict_step(self, x: Tensor) -> list[Tensor]:
-        return [self(x, training=False)]
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs on one batch."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
 
-    def _update_metrics(self, loss: Tensor, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None) -> None:
-        first_target = y[0] if isinstance(y, list) else y
-        self.loss_tracker.update_state(loss, sample_weight=float(first_target.shape[0]))
+    def metrics_results(self) -> dict[str, Tensor]:
+        """``{m.name: m.result() for m in self.metrics}``: what a step returns as its logs (tensors, so traced)."""
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def _update_metrics(self, loss: Tensor, x: Any, y: Any, y_pred: Any, sample_weight: Tensor | None) -> None:
+        """The loss tracker (weighted by the batch size, as Keras) and the compiled metrics."""
+        self._loss_tracker.update_state(loss, sample_weight=float(symbolic.flatten(x)[0].shape[0]))
         for metric in self.compiled_metrics or []:
             metric.update_state(y, y_pred, sample_weight)
 
@@ -112,11 +152,13 @@ class Trainer(Layer):
 
         ``steps_per_execution`` batches go into one call, so one traced program
         (one ``jax.jit`` on JAX) runs several steps. Traced unless run_eagerly.
+        A train or test call returns the last step's logs, in the order of
+        ``self._log_names[kind]``; a predict call, every step's outputs.
         """
         functions = self.__dict__.setdefault("_functions", {})
         function = functions.get((kind, arity))
         if function is None:
-            step_of_kind: dict[str, Callable[..., list[Tensor]]] = {
+            step_of_kind: dict[str, Callable[[Any], Any]] = {
                 "train": self.train_step,
                 "test": self.test_step,
                 "predict": self.predict_step,
@@ -126,7 +168,11 @@ class Trainer(Layer):
             def steps(*tensors: Tensor) -> list[Tensor]:
                 outputs: list[Tensor] = []
                 for start in range(0, len(tensors), arity):
-                    outputs += step(*self._group_batch(list(tensors[start : start + arity])))
+                    result = step(pack_x_y_sample_weight(*self._group_batch(list(tensors[start : start + arity]))))
+                    if kind == "predict":
+                        outputs += symbolic.flatten(result)
+                    else:
+                        outputs = self._logs_tensors(kind, result)
                 return outputs
 
             if getattr(self, "run_eagerly", False):
@@ -136,6 +182,19 @@ class Trainer(Layer):
                 function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
             function = functions.setdefault((kind, arity), function)  # threads racing here share the first one
         return function
+
+    def _logs_tensors(self, kind: str, logs: Any) -> list[Tensor]:
+        """The values of the logs a step returned, as tensors; their names go to ``self._log_names[kind]``."""
+        if not isinstance(logs, dict) or not all(isinstance(name, str) for name in logs):
+            fail(f"{type(self).__name__}.{kind}_step", "the returned logs", "a dict {name: value}", logs, TypeError)
+        self.__dict__.setdefault("_log_names", {})[kind] = list(logs)
+        return [value if isinstance(value, Tensor) else to_tensor(value) for value in logs.values()]
+
+    def _logs(self, kind: str, outputs: list[Any] | None) -> Logs:
+        """A train or test call's outputs as logs of floats (the metrics' results when no step ran)."""
+        if outputs is None:
+            return self.get_metrics_result()
+        return {name: _log_value(to_host(value)) for name, value in zip(self._log_names[kind], outputs)}
 
     def _execute(self, kind: str, batches: Iterator[list[Any]], callback_list: CallbackList) -> Iterator[list[Any]]:
         """Run the step on ``batches``, ``steps_per_execution`` at a time, calling the batch hooks; yields outputs."""
@@ -149,7 +208,7 @@ class Trainer(Layer):
             outputs = self._function(kind, len(group[0]))(*(a for batch in group for a in batch))
             step += len(group)
             if wants_end:
-                getattr(callback_list, end_hook)(step - 1, self.get_metrics_result() if kind != "predict" else {})
+                getattr(callback_list, end_hook)(step - 1, self._logs(kind, outputs) if kind != "predict" else {})
             yield outputs
             if kind == "train" and self.stop_training:
                 return
@@ -157,7 +216,15 @@ class Trainer(Layer):
     # -------------------------------------------------------------- metrics
     @property
     def metrics(self) -> list[metrics_module.Metric]:
-        return [self.loss_tracker] + list(self.compiled_metrics or [])
+        """The loss tracker, the compiled metrics, then metrics held as attributes (``self.mae = Mean()``).
+
+        ``fit`` resets them at each epoch; a subclass may override the property to list its own.
+        """
+        compiled = [self._loss_tracker] + list(self.compiled_metrics or []) if self.compiled else []
+        seen = {id(metric) for metric in compiled}
+        return compiled + [
+            value for value in vars(self).values() if isinstance(value, metrics_module.Metric) and id(value) not in seen
+        ]
 
     @property
     def metrics_names(self) -> list[str]:
@@ -219,6 +286,10 @@ class Trainer(Layer):
         """One array from the predict steps' outputs, batch after batch (a model of several outputs: one each)."""
         return np.concatenate(outputs)
 
+    def _overrides(self, step: str) -> bool:
+        """Whether the model's class defines its own ``step`` (a custom step may train without targets)."""
+        return getattr(type(self), step) is not getattr(Trainer, step)
+
     def _check_compiled(self, method: str) -> None:
         if not self.compiled:
             raise RuntimeError(f"You must call compile() before {method}().")
@@ -257,7 +328,7 @@ class Trainer(Layer):
         validation_freq = check_integer("fit", "validation_freq", validation_freq, 1)
         verbose = _check_verbose("fit", verbose)
         shuffle = check_bool("fit", "shuffle", shuffle)
-        if y is None:
+        if y is None and not self._overrides("train_step"):
             raise ValueError("fit() needs targets: pass `y`.")
         arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "fit")
         if class_weight is not None:
@@ -299,9 +370,7 @@ class Trainer(Layer):
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch, {})
             epoch_batches = (next(stream) for _ in range(steps)) if stream is not None else iter(batches)
-            for _ in self._execute("train", epoch_batches, callback_list):
-                pass
-            epoch_logs = self.get_metrics_result()
+            epoch_logs = self._logs("train", _last(self._execute("train", epoch_batches, callback_list)))
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._test_pass(val_batches, val_total, callback_list)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -329,7 +398,7 @@ class Trainer(Layer):
         steps = check_steps("evaluate", "steps", steps)
         verbose = _check_verbose("evaluate", verbose)
         return_dict = check_bool("evaluate", "return_dict", return_dict)
-        if y is None:
+        if y is None and not self._overrides("test_step"):
             raise ValueError("evaluate() needs targets: pass `y`.")
         arrays = prepare(
             {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "evaluate"
@@ -341,18 +410,13 @@ class Trainer(Layer):
         params = {"steps": total, "verbose": verbose, "mode": "evaluate"}
         callback_list = CallbackList(callbacks, self, params, owner="evaluate")
         logs = self._test_pass(batches, total, callback_list)
-        if return_dict:
-            return logs
-        values = [logs[name] for name in self.metrics_names]
-        return values[0] if len(values) == 1 else values
+        return logs if return_dict else self._flatten_logs(logs)
 
     def _test_pass(self, batches: Batches, total: int, callback_list: CallbackList) -> Logs:
         """One pass of the test step over ``total`` batches, with the test hooks; the resulting logs."""
         self.reset_metrics()
         callback_list.on_test_begin({})
-        for _ in self._execute("test", itertools.islice(batches, total), callback_list):
-            pass
-        logs = self.get_metrics_result()
+        logs = self._logs("test", _last(self._execute("test", itertools.islice(batches, total), callback_list)))
         callback_list.on_test_end(logs)
         return logs
 
@@ -393,7 +457,10 @@ class Trainer(Layer):
         self._prepare("compute_gradients", arrays)
         x_t, y_t, *weights = self._group_batch(next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays)))))
         y_pred = self(x_t, training=training)
-        loss = self.compute_loss(_tensors(x_t), _tensors(y_t), y_pred, Tensor(weights[0]) if weights else None)
+        sample_weight = Tensor(weights[0]) if weights else None
+        loss = self.compute_loss(
+            x=_tensors(x_t), y=_tensors(y_t), y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
         return [g.numpy() for g in grad(loss, self.trainable_weights)]
 
     def train_on_batch(
@@ -410,10 +477,15 @@ class Trainer(Layer):
             self.optimizer.build(self.trainable_weights)
         self.reset_metrics()
         batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
-        self._function("train", len(batch))(*batch)
-        logs = self.get_metrics_result()
-        values = [logs[name] for name in self.metrics_names]
-        return logs if return_dict else (values[0] if len(values) == 1 else values)
+        logs = self._logs("train", self._function("train", len(batch))(*batch))
+        return logs if return_dict else self._flatten_logs(logs)
+
+    def _flatten_logs(self, logs: Logs) -> float | list[float]:
+        """The logs as Keras's evaluate returns them: by :attr:`metrics` order, then the other names sorted;
+        one value alone as a float."""
+        names = [name for name in self.metrics_names if name in logs]
+        values = [logs[name] for name in names + sorted(set(logs) - set(names))]
+        return values[0] if len(values) == 1 else values
 
 
 def _tensors(arrays: Any) -> Any:
@@ -507,6 +579,11 @@ def _groups(batches: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]
     batches = iter(batches)
     while group := list(itertools.islice(batches, size)):
         yield group
+
+
+def _last(items: Iterator[Any]) -> Any:
+    """The last item (None when there are none), once every item has been produced."""
+    return next(iter(deque(items, maxlen=1)), None)
 
 
 def _endless(batches: Batches) -> Iterator[list[Any]]:

@@ -116,7 +116,7 @@ def finite_difference_gradients(
 
     def loss_at(values: list[np.ndarray]) -> float:
         model.set_weights(values)
-        return float(model.compute_loss(None, to_tensor(y), model(x, training=False)).item())
+        return float(model.compute_loss(y=to_tensor(y), y_pred=model(x, training=False)).item())
 
     for i, weight in enumerate(weights):
         flat = np.arange(weight.size)

@@ -29,7 +29,7 @@ def check_model_gradients(model: hn.Model, y: np.ndarray, loss: object, atol: fl
         def loss_at(value: np.ndarray, i: int = i) -> float:
             model.set_weights(weights[:i] + [value] + weights[i + 1 :])
             y_pred = model(X, training=True)
-            return float(model.compute_loss(None, hn.tensor(y), y_pred).item())
+            return float(model.compute_loss(y=hn.tensor(y), y_pred=y_pred).item())
 
         numeric = numeric_gradient(loss_at, weight)
         model.set_weights(weights)

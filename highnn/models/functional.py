@@ -118,9 +118,6 @@ class Functional(Model):
             )
         return leaves
 
-    def predict_step(self, x: Any) -> list[Tensor]:
-        return symbolic.flatten(self(x, training=False))
-
     def _join_predictions(self, outputs: list[np.ndarray]) -> Any:
         count = len(self._flat_outputs)
         joined = iter([np.concatenate(outputs[i::count]) for i in range(count)])

@@ -11,8 +11,18 @@ from highnn.ops.primitives import where
 from highnn.plotting import plot_history
 from highnn.random import set_random_seed
 from highnn.utils.model_plot import model_to_dot, plot_model
+from highnn.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
 
-__all__ = ["model_to_dot", "normalize", "plot_history", "plot_model", "set_random_seed", "to_categorical"]
+__all__ = [
+    "model_to_dot",
+    "normalize",
+    "pack_x_y_sample_weight",
+    "plot_history",
+    "plot_model",
+    "set_random_seed",
+    "to_categorical",
+    "unpack_x_y_sample_weight",
+]
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
