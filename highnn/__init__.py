@@ -22,7 +22,7 @@ from highnn import (
     saving,
     utils,
 )
-from highnn.graph import Tensor, grad, no_grad, tensor
+from highnn.graph import GradientTape, Tensor, grad, no_grad, tensor
 from highnn.layers import Input
 from highnn.models import Model, Sequential
 from highnn.variables import Variable
@@ -30,6 +30,7 @@ from highnn.verify import verify
 from highnn.version import __version__
 
 __all__ = [
+    "GradientTape",
     "Input",
     "Model",
     "Sequential",

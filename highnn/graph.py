@@ -536,3 +536,30 @@ def to_dot(output: Tensor) -> str:
             lines.append(f"  n{number[id(p)]} -> n{number[id(t)]};")
     lines.append("}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------ a tape, in TensorFlow's spelling
+class GradientTape:
+    """``with GradientTape() as tape: ...``, then ``tape.gradient(loss, sources)``: another spelling of :func:`grad`.
+
+    highnn's graph records every operation on tensors that need gradients anyway,
+    so the tape records nothing of its own: ``tape.gradient(target, sources)`` is
+    ``grad(target, sources)``, on every backend and inside traced steps alike, and
+    may be asked more than once. :func:`grad` is the recommended spelling.
+    """
+
+    def __enter__(self) -> GradientTape:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def watch(self, tensor: Tensor) -> None:
+        """Track gradients to a tensor that is not a trainable variable; call it before the tensor is used."""
+        tensor.requires_grad = True
+
+    def gradient(self, target: Tensor, sources: Tensor | Sequence[Tensor], output_gradients: Any = None) -> Any:
+        """The gradients of ``target`` with respect to ``sources`` (one tensor, or a list: one gradient each)."""
+        if isinstance(sources, Tensor):
+            return grad(target, [sources], output_gradients)[0]
+        return grad(target, list(sources), output_gradients)

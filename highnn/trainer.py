@@ -244,6 +244,8 @@ class Trainer(Layer):
         ``"accuracy"`` is resolved to Keras's choice on the first labels seen.
         Nothing changes when a check fails (besides building an unbuilt model).
         """
+        if type(self).call is Layer.call:  # a model without call (a GAN) only runs its own steps on its sub-models
+            return
         if not self.built:
             self.build((None,) + arrays["x"].shape[1:])
         output_shape = self.compute_output_shape(input_shape(arrays))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from typing import Any
 
 from highnn import saving
 from highnn.checks import fail
-from highnn.layers import LAYERS
+from highnn.layers import LAYERS, symbolic
 from highnn.layers.layer import Layer
 from highnn.trainer import Trainer
 
@@ -26,9 +27,17 @@ class Model(Trainer):
         self.compute_output_shape(input_shape)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
-        """``hn.Model(inputs, outputs)`` builds a functional model; ``hn.Model()`` in a subclass, a custom one."""
+        """``hn.Model(inputs, outputs)`` builds a functional model; ``hn.Model()`` in a subclass, a custom one.
+
+        A subclass called with symbolic inputs (``CustomModel(inputs, outputs)``, Keras's way to give a
+        functional model its own ``train_step``) becomes a functional model of that subclass.
+        """
+        functional = LAYERS.lookup("Functional")  # registered by highnn.models.functional
         if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
-            return super().__new__(LAYERS.lookup("Functional"))  # registered by highnn.models.functional
+            return super().__new__(functional)
+        inputs, outputs = (list(args) + [kwargs.get("inputs"), kwargs.get("outputs")])[:2]
+        if not issubclass(cls, functional) and symbolic.is_symbolic(inputs) and symbolic.is_symbolic(outputs):
+            return super().__new__(_functional_subclass(cls, functional))
         return super().__new__(cls)
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
@@ -94,3 +103,9 @@ class Model(Trainer):
     def load_weights(self, filepath: str | os.PathLike[str]) -> None:
         """Set the weights, by position, from a ``.weights.safetensors`` or ``.highnn`` file."""
         saving.load_weights(self, filepath)
+
+
+@functools.cache
+def _functional_subclass(cls: type[Model], functional: type[Model]) -> type[Model]:
+    """``cls`` with the functional model's graph behind it (its own methods first), made once per class."""
+    return type(cls.__name__, (cls, functional), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
