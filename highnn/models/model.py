@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Callable
@@ -105,7 +104,12 @@ class Model(Trainer):
         saving.load_weights(self, filepath)
 
 
-@functools.cache
+_functional_subclasses: dict[type[Model], type[Model]] = {}
+
+
 def _functional_subclass(cls: type[Model], functional: type[Model]) -> type[Model]:
     """``cls`` with the functional model's graph behind it (its own methods first), made once per class."""
-    return type(cls.__name__, (cls, functional), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    if cls not in _functional_subclasses:
+        namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        _functional_subclasses[cls] = type(cls.__name__, (cls, functional), namespace)
+    return _functional_subclasses[cls]
