@@ -63,3 +63,12 @@ def test_cnn_digits_example_reaches_97_percent() -> None:
     out = run_example(EXAMPLES[0].parent / "cnn_digits.py")
     match = re.search(r"test accuracy: ([\d.]+)", out)
     assert match and float(match.group(1)) > 0.97, out[-500:]
+
+
+def test_gan_example_trains_both_models() -> None:
+    out = run_example(EXAMPLES[0].parent / "gan_digits.py")
+    match = re.search(r"d_loss: ([\d.]+)  g_loss: ([\d.]+)  mean pixel: real ([\d.]+), generated ([\d.]+)", out)
+    assert match, out[-500:]
+    d_loss, g_loss, real, generated = map(float, match.groups())
+    assert 0.0 < d_loss < 1.0 and 0.0 < g_loss < 5.0, out[-500:]  # neither model has won outright
+    assert abs(generated - real) < 0.25, out[-500:]  # the generator draws digit-like intensities, not noise
