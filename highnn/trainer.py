@@ -91,7 +91,7 @@ class Trainer(Layer):
 
         Keras's keywords; ``x`` and ``training`` are there for overrides (the default uses neither).
         """
-        total = self.losses_sum()
+        total = self._losses_sum()
         if self.loss is not None:
             if y is None or y_pred is None:
                 fail("compute_loss", "y" if y is None else "y_pred", "a tensor for the compiled loss", None)
@@ -101,7 +101,7 @@ class Trainer(Layer):
             raise ValueError("compute_loss: no loss to compute; pass `loss=` to compile() or add losses in call().")
         return total
 
-    def losses_sum(self) -> Tensor | None:
+    def _losses_sum(self) -> Tensor | None:
         """The sum of :attr:`losses` (each summed to a scalar), or None when there are none."""
         total = None
         for penalty in self.losses:
@@ -122,7 +122,7 @@ class Trainer(Layer):
         # metrics first: a metric that fails while the step is traced leaves the weights as they were
         self._update_metrics(loss, x, y, y_pred, sample_weight)
         self.optimizer.apply(grad(loss, weights), weights)
-        return self.metrics_results()
+        return self._metrics_results()
 
     def test_step(self, data: Any) -> dict[str, Any]:
         """The loss and metrics on one batch, without training; returns the logs."""
@@ -130,14 +130,14 @@ class Trainer(Layer):
         y_pred = self(x, training=False)
         loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
         self._update_metrics(loss, x, y, y_pred, sample_weight)
-        return self.metrics_results()
+        return self._metrics_results()
 
     def predict_step(self, data: Any) -> Any:
         """The model's outputs on one batch."""
         x, _, _ = unpack_x_y_sample_weight(data)
         return self(x, training=False)
 
-    def metrics_results(self) -> dict[str, Tensor]:
+    def _metrics_results(self) -> dict[str, Tensor]:
         """``{m.name: m.result() for m in self.metrics}``: what a step returns as its logs (tensors, so traced)."""
         return {metric.name: metric.result() for metric in self.metrics}
 
