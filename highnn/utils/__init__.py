@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 
 from highnn.checks import fail, is_integer
+from highnn.data_adapters import PyDataset
 from highnn.graph import Tensor
 from highnn.ops.numpy_ops import norm
 from highnn.ops.primitives import where
@@ -12,7 +13,7 @@ from highnn.plotting import plot_history
 from highnn.random import set_random_seed
 from highnn.utils.model_plot import model_to_dot, plot_model
 
-__all__ = ["model_to_dot", "normalize", "plot_history", "plot_model", "set_random_seed", "to_categorical"]
+__all__ = ["PyDataset", "model_to_dot", "normalize", "plot_history", "plot_model", "set_random_seed", "to_categorical"]
 
 
 def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
