@@ -258,7 +258,7 @@ def iterable_adapter(
     for argument, value in refused.items():
         if value is not None:
             raise ValueError(
-                f"{owner}: `{argument}` must not be passed when `x` is a {kind}, received {argument}={value!r:.60}; "
+                f"{owner}: `{argument}` must not be passed when `x` is a {kind}, received {_describe(value)}; "
                 f"the {kind} yields whole batches (with their targets and sample weights)."
             )
     if isinstance(x, PyDataset):
@@ -266,6 +266,12 @@ def iterable_adapter(
     if is_torch_dataloader(x):
         return DataLoaderAdapter(x, convert, owner)
     return GeneratorAdapter(x, convert, owner)
+
+
+def _describe(value: Any) -> str:
+    """A short phrase for a received value: its repr when short, else its type."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__}"
 
 
 class Feed:

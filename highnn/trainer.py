@@ -40,6 +40,8 @@ class Trainer(Layer):
     """The Keras training API of :class:`highnn.Model`: a Layer that compiles, fits, evaluates and predicts."""
 
     compiled = False
+    #: for each of ``compiled_metrics``, whether it weighs by ``sample_weight`` (``weighted_metrics``, losses)
+    _metric_weighted: list[bool]
     _initial_epoch_override: int | None = None  # set by BackupAndRestore when it resumes a run
     optimizer: optimizers.Optimizer
     loss: losses.Loss | None
@@ -49,11 +51,16 @@ class Trainer(Layer):
         optimizer: str | optimizers.Optimizer = "rmsprop",
         loss: str | losses.Loss | Callable[..., Tensor] | None = None,
         metrics: list[Any] | None = None,
+        weighted_metrics: list[Any] | None = None,
         run_eagerly: bool = False,
         steps_per_execution: int = 1,
         jit_compile: bool | str = "auto",
     ) -> None:
         """Choose the optimizer, loss and metrics (strings as in Keras: ``"adam"``, ``"mse"``, ``"accuracy"``).
+
+        As in Keras, ``metrics`` ignore ``sample_weight`` and ``class_weight``;
+        ``weighted_metrics`` weigh by them (logged as ``weighted_<name>`` when
+        a metric of that name is also among ``metrics``). The loss is always weighted.
 
         ``jit_compile``: ``"auto"`` uses each backend's default (``jax.jit`` on
         JAX; the plain plan on PyTorch and NumPy); ``True`` also asks PyTorch for
@@ -61,13 +68,10 @@ class Trainer(Layer):
         """
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss) if loss is not None else None
-        if metrics is not None and not isinstance(metrics, (list, tuple)):
-            raise TypeError(f"`metrics` must be a list, received {metrics!r}.")
-        self._metric_entries = [
-            m if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES else metrics_module.get(m)
-            for m in metrics or []
-        ]
+        self._metric_entries = _metric_entries("metrics", metrics)
+        self._weighted_metric_entries = _metric_entries("weighted_metrics", weighted_metrics)
         self.compiled_metrics: list[metrics_module.Metric] | None = None
+        self._metric_weighted = []
         self.loss_tracker = metrics_module.Mean("loss")
         check_choice("compile", "jit_compile", jit_compile, (True, False, "auto"))
         self.run_eagerly = run_eagerly
@@ -114,8 +118,8 @@ class Trainer(Layer):
     def _update_metrics(self, loss: Tensor, x: Tensor, y: Tensor, y_pred: Tensor, sample_weight: Tensor | None) -> None:
         first_target = y[0] if isinstance(y, list) else y
         self.loss_tracker.update_state(loss, sample_weight=float(first_target.shape[0]))
-        for metric in self.compiled_metrics or []:
-            metric.update_state(y, y_pred, sample_weight)
+        for metric, weighted in zip(self.compiled_metrics or [], self._metric_weighted):
+            metric.update_state(y, y_pred, sample_weight if weighted else None)
 
     def _function(self, kind: str, arity: int) -> Callable[..., list[Any]]:
         """The train, test or predict step over any number of batches of ``arity`` arrays each.
@@ -193,16 +197,14 @@ class Trainer(Layer):
         if "y" not in arrays:
             return
         y = arrays["y"]
-        metrics = self.compiled_metrics
+        metrics, weighted = self.compiled_metrics, self._metric_weighted
         if metrics is None:
-            metrics = [
-                metrics_module.accuracy_for(y.shape, output_shape, self.loss)(name=entry)
-                if isinstance(entry, str) else entry
-                for entry in self._metric_entries
-            ]  # fmt: skip
+            metrics, weighted = compiled_metrics(
+                self._metric_entries, self._weighted_metric_entries, y.shape, output_shape, self.loss
+            )
         for user in [self.loss, *metrics]:
             _check_labels(owner, argument, y, output_shape, user)
-        self.compiled_metrics = metrics
+        self.compiled_metrics, self._metric_weighted = metrics, weighted
 
     # several inputs and outputs: ``x`` travels as arrays "x", "x_1", ..., ``y`` as "y", "y_1", ...; steps regroup them
     def _input_arrays(self, x: Any) -> dict[str, Any]:
@@ -317,8 +319,7 @@ class Trainer(Layer):
             with feed.epoch() as batches:
                 for _ in self._execute("train", batches, callback_list):
                     pass
-            if params["steps"] is None:  # a generator's length is known once it ran out
-                params["steps"] = feed.drawn
+            _learn_steps(params, feed)
             epoch_logs = self.get_metrics_result()
             if validation is not None and (epoch + 1) % validation_freq == 0 and not val_feed.ran_out():
                 val_logs = self._test_pass(val_feed, callback_list)
@@ -353,19 +354,23 @@ class Trainer(Layer):
         callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("evaluate", callbacks)
         params = {"steps": feed.num_batches, "verbose": verbose, "mode": "evaluate"}
         callback_list = CallbackList(callbacks, self, params, owner="evaluate")
-        logs = self._test_pass(feed, callback_list)
+        logs = self._test_pass(feed, callback_list, params)
         if return_dict:
             return logs
         values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
-    def _test_pass(self, feed: Feed, callback_list: CallbackList) -> Logs:
-        """One epoch of the test step over ``feed``, with the test hooks; the resulting logs."""
+    def _test_pass(self, feed: Feed, callback_list: CallbackList, params: dict[str, Any] | None = None) -> Logs:
+        """One epoch of the test step over ``feed``, with the test hooks; the resulting logs.
+
+        ``params`` (evaluate's callback params) learn the number of steps once a generator has run out.
+        """
         self.reset_metrics()
         callback_list.on_test_begin({})
         with feed.epoch() as batches:
             for _ in self._execute("test", batches, callback_list):
                 pass
+        _learn_steps(params, feed)
         logs = self.get_metrics_result()
         callback_list.on_test_end(logs)
         return logs
@@ -391,6 +396,7 @@ class Trainer(Layer):
         callback_list.on_predict_begin({})
         with feed.epoch() as batches:
             outputs = [to_host(y) for group in self._execute("predict", batches, callback_list) for y in group]
+        _learn_steps(params, feed)
         callback_list.on_predict_end({})
         return self._join_predictions(outputs)
 
@@ -458,6 +464,43 @@ class Trainer(Layer):
         logs = self.get_metrics_result()
         values = [logs[name] for name in self.metrics_names]
         return logs if return_dict else (values[0] if len(values) == 1 else values)
+
+
+def _metric_entries(argument: str, entries: Any) -> list[Any]:
+    """``compile``'s ``metrics`` or ``weighted_metrics``: metrics, with ``"accuracy"`` kept as a name to resolve
+    once the labels are known."""
+    if entries is not None and not isinstance(entries, (list, tuple)):
+        fail("compile", argument, "a list", entries, TypeError)
+    return [
+        m if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES else metrics_module.get(m)
+        for m in entries or []
+    ]
+
+
+def compiled_metrics(
+    entries: list[Any],
+    weighted_entries: list[Any],
+    y_shape: tuple[int, ...],
+    output_shape: tuple[int | None, ...],
+    loss: Any,
+) -> tuple[list[metrics_module.Metric], list[bool]]:
+    """One output's metrics, then its weighted metrics, with whether each is weighted.
+
+    ``"accuracy"`` becomes Keras's choice for these labels and this loss; a
+    weighted metric whose name an unweighted one has is renamed ``weighted_<name>``, as Keras logs it.
+    """
+
+    def resolve(entry: Any) -> metrics_module.Metric:
+        if isinstance(entry, str) and entry.lower() in metrics_module.ACCURACY_NAMES:
+            return metrics_module.accuracy_for(y_shape, output_shape, loss)(name=entry)
+        return metrics_module.get(entry)
+
+    plain, weighted = [resolve(e) for e in entries], [resolve(e) for e in weighted_entries]
+    taken = {m.name for m in plain}
+    for metric in weighted:
+        if metric.name in taken:
+            metric.name = f"weighted_{metric.name}"
+    return plain + weighted, [False] * len(plain) + [True] * len(weighted)
 
 
 def _tensors(arrays: Any) -> Any:
@@ -551,6 +594,12 @@ def _groups(batches: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]
     batches = iter(batches)
     while group := list(itertools.islice(batches, size)):
         yield group
+
+
+def _learn_steps(params: dict[str, Any] | None, feed: Feed) -> None:
+    """Set the callbacks' ``steps`` once an epoch of unknown length (a generator's) has ended."""
+    if params is not None and params["steps"] is None:
+        params["steps"] = feed.drawn
 
 
 def _check_optional_batch_size(owner: str, batch_size: Any, argument: str = "batch_size") -> int | None:
