@@ -252,9 +252,14 @@ def iterable_adapter(
     refused: dict[str, Any],
 ) -> IterableAdapter:
     """The adapter for ``x`` that brings its own batches; arguments that make no sense for it (``refused``:
-    ``y``, ``sample_weight``, ``batch_size``, ``class_weight``, ...; None when not passed) are refused as in Keras."""
+    ``y``, ``sample_weight``, ``class_weight``; None when not passed) are refused as in Keras. ``batch_size`` is
+    ignored with a warning (Keras ignores it silently, and its guides pass it)."""
     kind = "PyDataset" if isinstance(x, PyDataset) else "torch DataLoader" if is_torch_dataloader(x) else "generator"
-    refused = {"batch_size": batch_size, **refused}
+    if batch_size is not None:
+        warnings.warn(
+            f"{owner}: `batch_size={batch_size}` is ignored when `x` is a {kind}, which yields whole batches.",
+            stacklevel=3,
+        )
     for argument, value in refused.items():
         if value is not None:
             raise ValueError(

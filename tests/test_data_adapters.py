@@ -266,11 +266,8 @@ def empty() -> Iterator[Any]:
         ({1, 2}, {}, TypeError, r"fit: `x` must be .*received \{1, 2\} of type set\."),
         ("gen", {"y": np.zeros((N, 1))}, ValueError, r"fit: `y` must not be passed when `x` is a generator"),
         ("gen", {"sample_weight": np.ones(N)}, ValueError, r"fit: `sample_weight` must not be passed"),
-        ("gen", {"batch_size": 8}, ValueError, r"fit: `batch_size` must not be passed when `x` is a generator, "
-         r"received 8"),
         ("gen", {"class_weight": {0: 1.0}}, ValueError, r"fit: `class_weight` must not be passed when `x` is a gen"),
         ("gen", {"validation_split": 0.2}, ValueError, r"fit: `validation_split` must be 0 when `x` is a generator"),
-        ("dataset", {"batch_size": 8}, ValueError, r"fit: `batch_size` must not be passed when `x` is a PyDataset"),
         ("x only", {}, ValueError, r"fit\(\) needs targets: pass `y` in each batch\."),
         ("four", {}, ValueError, r"fit: a batch from the generator must be `x`, `\(x,\)`, `\(x, y\)` or "
          r"`\(x, y, sample_weight\)`, received a tuple of 4 items\."),
@@ -307,5 +304,14 @@ def test_evaluate_and_predict_name_the_accepted_types() -> None:
         model.evaluate(object(), verbose=0)
     with pytest.raises(TypeError, match=r"predict: `x` must be NumPy, torch or JAX arrays"):
         model.predict("text", verbose=0)
-    with pytest.raises(ValueError, match=r"predict: `batch_size` must not be passed when `x` is a generator"):
-        model.predict(batches(data()[0]), batch_size=4, verbose=0)
+
+
+def test_batch_size_is_ignored_with_a_warning_for_inputs_that_bring_batches(backend64: str) -> None:
+    x, y, _ = data()
+    model = make_model()
+    with pytest.warns(UserWarning, match=r"predict: `batch_size=4` is ignored when `x` is a generator"):
+        predicted = model.predict(batches(x), batch_size=4, verbose=0)
+    np.testing.assert_allclose(predicted, model.predict(x, verbose=0), atol=1e-12)
+    with pytest.warns(UserWarning, match=r"fit: `batch_size=64` is ignored when `x` is a PyDataset"):
+        history = model.fit(Batches(x, y), batch_size=64, verbose=0)
+    assert history.params["steps"] == N // BATCH
