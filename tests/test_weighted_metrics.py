@@ -3,6 +3,8 @@ always does. Every expected number is worked out by hand from predictions equal 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -60,6 +62,14 @@ def test_several_outputs_name_weighted_metrics_by_output(backend64: str) -> None
     # b: |p - (1 - y)| = 0.8, 0.7, 0.1, 0.4, weighted only
     np.testing.assert_allclose(logs["b_mae"], (0.8 * 1 + 0.7 * 2 + 0.1 * 3 + 0.4 * 4) / 10, rtol=1e-12)
     np.testing.assert_allclose(logs["a_loss"], (0.04 * 1 + 0.09 * 2 + 0.81 * 3 + 0.36 * 4) / 4, rtol=1e-12)
+
+
+def test_weighted_metrics_survive_saving(float64: None, tmp_path: Path) -> None:
+    model = identity_model(metrics=["mae"], weighted_metrics=["mae", "binary_accuracy"])
+    expected = model.evaluate(X, Y, sample_weight=W, verbose=0, return_dict=True)
+    model.save(tmp_path / "model.highnn")
+    loaded = hn.models.load_model(tmp_path / "model.highnn")
+    assert loaded.evaluate(X, Y, sample_weight=W, verbose=0, return_dict=True) == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize("value", ["mae", 3])
