@@ -257,6 +257,9 @@ class Trainer(Layer):
     ) -> History:
         """Train for ``epochs`` passes of minibatch gradient descent; returns a :class:`History`.
 
+        ``x`` is arrays (with ``y``), or a generator, :class:`PyDataset` or torch
+        ``DataLoader`` that yields whole batches (see :mod:`highnn.data_adapters`).
+
         Every argument and the data are checked before anything changes: a
         failed call leaves the weights and the optimizer as they were.
         """
