@@ -111,7 +111,13 @@ def split_validation(
     return {k: v[:cut] for k, v in arrays.items()}, {k: v[cut:] for k, v in arrays.items()}
 
 
-def check_batch_size(owner: str, batch_size: Any, argument: str = "batch_size", default: int = 32) -> int:
+#: Keras's batch size when none is given
+DEFAULT_BATCH_SIZE = 32
+
+
+def check_batch_size(
+    owner: str, batch_size: Any, argument: str = "batch_size", default: int = DEFAULT_BATCH_SIZE
+) -> int:
     """``batch_size`` as an integer >= 1; ``None`` means ``default`` (Keras's 32)."""
     return default if batch_size is None else check_integer(owner, argument, batch_size, 1)
 

@@ -21,7 +21,17 @@ from highnn.backends import to_host
 from highnn.callbacks.base import Callback, CallbackList, History, Logs, ProgbarLogger
 from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer
 from highnn.config import settings
-from highnn.data import Batches, check_batch_size, check_steps, prepare, split_validation
+from highnn.data import DEFAULT_BATCH_SIZE, Batches, check_batch_size, check_steps, prepare, split_validation
+from highnn.data_adapters import (
+    INPUT_TYPES,
+    ArrayAdapter,
+    DataAdapter,
+    Feed,
+    PyDataset,
+    is_array_input,
+    is_iterable_input,
+    iterable_adapter,
+)
 from highnn.graph import Tensor, grad, to_tensor
 from highnn.layers import symbolic
 from highnn.layers.layer import Layer
@@ -35,6 +45,8 @@ class Trainer(Layer):
     compiled = False
     compiled_metrics: list[metrics_module.Metric] | None = None
     _log_names: dict[str, list[str]]  # the names of the logs each kind of step returns, set as it runs
+    #: for each of ``compiled_metrics``, whether it weighs by ``sample_weight`` (``weighted_metrics``, losses)
+    _metric_weighted: list[bool]
     _initial_epoch_override: int | None = None  # set by BackupAndRestore when it resumes a run
     optimizer: optimizers.Optimizer
     loss: losses.Loss | None
@@ -44,11 +56,16 @@ class Trainer(Layer):
         optimizer: str | optimizers.Optimizer = "rmsprop",
         loss: str | losses.Loss | Callable[..., Tensor] | None = None,
         metrics: list[Any] | None = None,
+        weighted_metrics: list[Any] | None = None,
         run_eagerly: bool = False,
         steps_per_execution: int = 1,
         jit_compile: bool | str = "auto",
     ) -> None:
         """Choose the optimizer, loss and metrics (strings as in Keras: ``"adam"``, ``"mse"``, ``"accuracy"``).
+
+        As in Keras, ``metrics`` ignore ``sample_weight`` and ``class_weight``;
+        ``weighted_metrics`` weigh by them (logged as ``weighted_<name>`` when
+        a metric of that name is also among ``metrics``). The loss is always weighted.
 
         ``jit_compile``: ``"auto"`` uses each backend's default (``jax.jit`` on
         JAX; the plain plan on PyTorch and NumPy); ``True`` also asks PyTorch for
@@ -56,13 +73,10 @@ class Trainer(Layer):
         """
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss) if loss is not None else None
-        if metrics is not None and not isinstance(metrics, (list, tuple)):
-            raise TypeError(f"`metrics` must be a list, received {metrics!r}.")
-        self._metric_entries = [
-            m if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES else metrics_module.get(m)
-            for m in metrics or []
-        ]
+        self._metric_entries = _metric_entries("metrics", metrics)
+        self._weighted_metric_entries = _metric_entries("weighted_metrics", weighted_metrics)
         self.compiled_metrics: list[metrics_module.Metric] | None = None
+        self._metric_weighted = []
         self._loss_tracker = metrics_module.Mean("loss")
         check_choice("compile", "jit_compile", jit_compile, (True, False, "auto"))
         self.run_eagerly = run_eagerly
@@ -142,10 +156,11 @@ class Trainer(Layer):
         return {metric.name: metric.result() for metric in self.metrics}
 
     def _update_metrics(self, loss: Tensor, x: Any, y: Any, y_pred: Any, sample_weight: Tensor | None) -> None:
-        """The loss tracker (weighted by the batch size, as Keras) and the compiled metrics."""
+        """The loss tracker (weighted by the batch size, as Keras) and the compiled metrics (``weighted_metrics``
+        by ``sample_weight``)."""
         self._loss_tracker.update_state(loss, sample_weight=float(symbolic.flatten(x)[0].shape[0]))
-        for metric in self.compiled_metrics or []:
-            metric.update_state(y, y_pred, sample_weight)
+        for metric, weighted in zip(self.compiled_metrics or [], self._metric_weighted):
+            metric.update_state(y, y_pred, sample_weight if weighted else None)
 
     def _function(self, kind: str, arity: int) -> Callable[..., list[Any]]:
         """The train, test or predict step over any number of batches of ``arity`` arrays each.
@@ -252,16 +267,14 @@ class Trainer(Layer):
         if "y" not in arrays:
             return
         y = arrays["y"]
-        metrics = self.compiled_metrics
+        metrics, weighted = self.compiled_metrics, self._metric_weighted
         if metrics is None:
-            metrics = [
-                metrics_module.accuracy_for(y.shape, output_shape, self.loss)(name=entry)
-                if isinstance(entry, str) else entry
-                for entry in self._metric_entries
-            ]  # fmt: skip
+            metrics, weighted = compiled_metrics(
+                self._metric_entries, self._weighted_metric_entries, y.shape, output_shape, self.loss
+            )
         for user in [self.loss, *metrics]:
             _check_labels(owner, argument, y, output_shape, user)
-        self.compiled_metrics = metrics
+        self.compiled_metrics, self._metric_weighted = metrics, weighted
 
     # several inputs and outputs: ``x`` travels as arrays "x", "x_1", ..., ``y`` as "y", "y_1", ...; steps regroup them
     def _input_arrays(self, x: Any) -> dict[str, Any]:
@@ -318,63 +331,73 @@ class Trainer(Layer):
     ) -> History:
         """Train for ``epochs`` passes of minibatch gradient descent; returns a :class:`History`.
 
+        ``x`` is arrays (with ``y``), or a generator, :class:`PyDataset` or torch
+        ``DataLoader`` that yields whole batches (see :mod:`highnn.data_adapters`).
+
         Every argument and the data are checked before anything changes: a
         failed call leaves the weights and the optimizer as they were.
         """
         self._check_compiled("fit")
-        batch_size = check_batch_size("fit", batch_size)
+        batch_size = _check_optional_batch_size("fit", batch_size)
         epochs = check_integer("fit", "epochs", epochs, 0)
         initial_epoch = check_integer("fit", "initial_epoch", initial_epoch, 0)
         steps_per_epoch = check_steps("fit", "steps_per_epoch", steps_per_epoch)
         validation_steps = check_steps("fit", "validation_steps", validation_steps)
         validation_freq = check_integer("fit", "validation_freq", validation_freq, 1)
+        validation_batch_size = _check_optional_batch_size("fit", validation_batch_size, "validation_batch_size")
         verbose = _check_verbose("fit", verbose)
         shuffle = check_bool("fit", "shuffle", shuffle)
-        if y is None and not self._overrides("train_step"):
-            raise ValueError("fit() needs targets: pass `y`.")
-        arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "fit")
-        if class_weight is not None:
-            arrays["sample_weight"] = _class_weights(arrays["y"], class_weight) * arrays.get("sample_weight", 1.0)
-        validation = None
+        train = self._adapter("fit", x, y, sample_weight, batch_size, shuffle=shuffle, class_weight=class_weight)
+        validation: DataAdapter | None = None
         if validation_data is not None:
-            validation = _unpack_validation(validation_data)
-            validation = prepare(
-                {**self._input_arrays(validation.pop("x")), **self._target_arrays(validation.pop("y")), **validation},
-                "fit",
-            )
+            if is_iterable_input(validation_data):
+                validation = self._adapter("fit", validation_data, None, None, validation_batch_size)
+            else:
+                unpacked = _unpack_validation(validation_data)
+                validation = self._adapter(
+                    "fit",
+                    unpacked["x"],
+                    unpacked["y"],
+                    unpacked.get("sample_weight"),
+                    validation_batch_size or batch_size,
+                )
         elif validation_split:
-            arrays, validation = split_validation(arrays, validation_split)
-        self._prepare("fit", arrays)
-        batches = Batches(arrays, batch_size, shuffle=shuffle, names=tuple(arrays))
+            if not isinstance(train, ArrayAdapter):
+                fail("fit", "validation_split", f"0 when `x` is a {train.kind}: pass `validation_data`",
+                     validation_split)  # fmt: skip
+            arrays, held_out = split_validation(train.first, validation_split)
+            train = ArrayAdapter(arrays, batch_size or DEFAULT_BATCH_SIZE, shuffle)
+            validation = ArrayAdapter(held_out, validation_batch_size or batch_size or DEFAULT_BATCH_SIZE)
+        self._prepare("fit", train.first)
+        feed = Feed(train, steps_per_epoch, cycle=True)
         logged = list(self.metrics_names)
         if validation is not None:
-            self._prepare("fit", validation, "validation_data")
-            val_batch_size = check_batch_size("fit", validation_batch_size, "validation_batch_size", batch_size)
-            val_batches = Batches(validation, val_batch_size, names=tuple(validation))
-            val_total = min(validation_steps or len(val_batches), len(val_batches))
+            self._prepare("fit", validation.first, "validation_data")
+            val_feed = Feed(validation, validation_steps)
             logged += [f"val_{name}" for name in logged]
-        steps = steps_per_epoch or len(batches)
         history = History()
+        params = {"epochs": epochs, "steps": feed.num_batches, "verbose": verbose,
+                  "batch_size": batch_size or DEFAULT_BATCH_SIZE, "metrics": logged}  # fmt: skip
         callback_list = CallbackList(
-            [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("fit", callbacks) + [history],
-            self,
-            {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size, "metrics": logged},
+            [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("fit", callbacks) + [history], self, params
         )
         if not self.optimizer.built:
             self.optimizer.build(self.trainable_weights)
-        stream = _endless(batches) if steps_per_epoch else None
         self.stop_training = False
         epoch_logs: Logs = {}
         callback_list.on_train_begin({})
         if self._initial_epoch_override is not None:
             initial_epoch, self._initial_epoch_override = self._initial_epoch_override, None
         for epoch in range(initial_epoch, epochs):
+            if feed.ran_out():
+                break
             self.reset_metrics()
             callback_list.on_epoch_begin(epoch, {})
-            epoch_batches = (next(stream) for _ in range(steps)) if stream is not None else iter(batches)
-            epoch_logs = self._logs("train", _last(self._execute("train", epoch_batches, callback_list)))
-            if validation is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._test_pass(val_batches, val_total, callback_list)
+            with feed.epoch() as batches:
+                epoch_logs = self._logs("train", _last(self._execute("train", batches, callback_list)))
+            _learn_steps(params, feed)
+            if validation is not None and (epoch + 1) % validation_freq == 0 and not val_feed.ran_out():
+                val_logs = self._test_pass(val_feed, callback_list)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
             if self.stop_training:
@@ -396,29 +419,29 @@ class Trainer(Layer):
     ) -> float | list[float] | Logs:
         """The loss (and metrics) on ``x, y``: a float, ``[loss, *metrics]`` or a dict."""
         self._check_compiled("evaluate")
-        batch_size = check_batch_size("evaluate", batch_size)
+        batch_size = _check_optional_batch_size("evaluate", batch_size)
         steps = check_steps("evaluate", "steps", steps)
         verbose = _check_verbose("evaluate", verbose)
         return_dict = check_bool("evaluate", "return_dict", return_dict)
-        if y is None and not self._overrides("test_step"):
-            raise ValueError("evaluate() needs targets: pass `y`.")
-        arrays = prepare(
-            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "evaluate"
-        )
-        self._prepare("evaluate", arrays)
-        batches = Batches(arrays, batch_size, names=tuple(arrays))
-        total = min(steps or len(batches), len(batches))
+        adapter = self._adapter("evaluate", x, y, sample_weight, batch_size)
+        self._prepare("evaluate", adapter.first)
+        feed = Feed(adapter, steps)
         callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("evaluate", callbacks)
-        params = {"steps": total, "verbose": verbose, "mode": "evaluate"}
+        params = {"steps": feed.num_batches, "verbose": verbose, "mode": "evaluate"}
         callback_list = CallbackList(callbacks, self, params, owner="evaluate")
-        logs = self._test_pass(batches, total, callback_list)
+        logs = self._test_pass(feed, callback_list, params)
         return logs if return_dict else self._flatten_logs(logs)
 
-    def _test_pass(self, batches: Batches, total: int, callback_list: CallbackList) -> Logs:
-        """One pass of the test step over ``total`` batches, with the test hooks; the resulting logs."""
+    def _test_pass(self, feed: Feed, callback_list: CallbackList, params: dict[str, Any] | None = None) -> Logs:
+        """One epoch of the test step over ``feed``, with the test hooks; the resulting logs.
+
+        ``params`` (evaluate's callback params) learn the number of steps once a generator has run out.
+        """
         self.reset_metrics()
         callback_list.on_test_begin({})
-        logs = self._logs("test", _last(self._execute("test", itertools.islice(batches, total), callback_list)))
+        with feed.epoch() as batches:
+            logs = self._logs("test", _last(self._execute("test", batches, callback_list)))
+        _learn_steps(params, feed)
         callback_list.on_test_end(logs)
         return logs
 
@@ -431,24 +454,60 @@ class Trainer(Layer):
         callbacks: list[Callback] | None = None,
     ) -> np.ndarray:
         """The model's outputs for ``x``, batch by batch, as one NumPy array."""
-        batch_size = check_batch_size("predict", batch_size)
+        batch_size = _check_optional_batch_size("predict", batch_size)
         steps = check_steps("predict", "steps", steps)
         verbose = _check_verbose("predict", verbose)
-        arrays = prepare(self._input_arrays(x), "predict")
-        self._prepare("predict", arrays)  # checks the input shape before anything runs
-        batches = Batches(arrays, batch_size, names=tuple(arrays))
-        total = min(steps or len(batches), len(batches))
+        adapter = self._adapter("predict", x, None, None, batch_size, targets=False)
+        self._prepare("predict", adapter.first)  # checks the input shape before anything runs
+        feed = Feed(adapter, steps)
         callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("predict", callbacks)
-        params = {"steps": total, "verbose": verbose, "mode": "predict"}
+        params = {"steps": feed.num_batches, "verbose": verbose, "mode": "predict"}
         callback_list = CallbackList(callbacks, self, params, owner="predict")
         callback_list.on_predict_begin({})
-        outputs = [
-            to_host(y)
-            for group in self._execute("predict", itertools.islice(batches, total), callback_list)
-            for y in group
-        ]
+        with feed.epoch() as batches:
+            outputs = [to_host(y) for group in self._execute("predict", batches, callback_list) for y in group]
+        _learn_steps(params, feed)
         callback_list.on_predict_end({})
         return self._join_predictions(outputs)
+
+    def _adapter(
+        self,
+        owner: str,
+        x: Any,
+        y: Any,
+        sample_weight: Any,
+        batch_size: int | None,
+        *,
+        shuffle: bool = False,
+        class_weight: Any = None,
+        targets: bool = True,
+    ) -> DataAdapter:
+        """The batches of ``x`` (arrays, or anything that brings its own batches), checked before anything runs."""
+
+        own_step = {"fit": "train_step", "evaluate": "test_step"}.get(owner)
+        custom = own_step is not None and self._overrides(own_step)  # a custom step may run without targets
+
+        def convert(x: Any, y: Any, sample_weight: Any) -> dict[str, np.ndarray]:
+            if not targets:
+                return prepare(self._input_arrays(x), owner)
+            if y is None and custom:
+                return prepare({**self._input_arrays(x), "sample_weight": sample_weight}, owner)
+            if y is None:
+                raise ValueError(f"{owner}() needs targets: pass `y`" + ("." if is_arrays else " in each batch."))
+            arrays = prepare({**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, owner)
+            if class_weight is not None:
+                arrays["sample_weight"] = _class_weights(arrays["y"], class_weight) * arrays.get("sample_weight", 1.0)
+            return arrays
+
+        is_arrays = not is_iterable_input(x)
+        if is_arrays:
+            if not is_array_input(x):
+                fail(owner, "x", INPUT_TYPES, x, TypeError)
+            return ArrayAdapter(convert(x, y, sample_weight), batch_size or DEFAULT_BATCH_SIZE, shuffle)
+        refused = {"y": y, "sample_weight": sample_weight}
+        if not isinstance(x, PyDataset):
+            refused["class_weight"] = class_weight  # Keras weighs a PyDataset's batches only
+        return iterable_adapter(owner, x, convert, batch_size=batch_size, shuffle=shuffle, refused=refused)
 
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
@@ -488,6 +547,43 @@ class Trainer(Layer):
         names = [name for name in self.metrics_names if name in logs]
         values = [logs[name] for name in names + sorted(set(logs) - set(names))]
         return values[0] if len(values) == 1 else values
+
+
+def _metric_entries(argument: str, entries: Any) -> list[Any]:
+    """``compile``'s ``metrics`` or ``weighted_metrics``: metrics, with ``"accuracy"`` kept as a name to resolve
+    once the labels are known."""
+    if entries is not None and not isinstance(entries, (list, tuple)):
+        fail("compile", argument, "a list", entries, TypeError)
+    return [
+        m if isinstance(m, str) and m.lower() in metrics_module.ACCURACY_NAMES else metrics_module.get(m)
+        for m in entries or []
+    ]
+
+
+def compiled_metrics(
+    entries: list[Any],
+    weighted_entries: list[Any],
+    y_shape: tuple[int, ...],
+    output_shape: tuple[int | None, ...],
+    loss: Any,
+) -> tuple[list[metrics_module.Metric], list[bool]]:
+    """One output's metrics, then its weighted metrics, with whether each is weighted.
+
+    ``"accuracy"`` becomes Keras's choice for these labels and this loss; a
+    weighted metric whose name an unweighted one has is renamed ``weighted_<name>``, as Keras logs it.
+    """
+
+    def resolve(entry: Any) -> metrics_module.Metric:
+        if isinstance(entry, str) and entry.lower() in metrics_module.ACCURACY_NAMES:
+            return metrics_module.accuracy_for(y_shape, output_shape, loss)(name=entry)
+        return metrics_module.get(entry)
+
+    plain, weighted = [resolve(e) for e in entries], [resolve(e) for e in weighted_entries]
+    taken = {m.name for m in plain}
+    for metric in weighted:
+        if metric.name in taken:
+            metric.name = f"weighted_{metric.name}"
+    return plain + weighted, [False] * len(plain) + [True] * len(weighted)
 
 
 def _tensors(arrays: Any) -> Any:
@@ -588,7 +684,12 @@ def _last(items: Iterator[Any]) -> Any:
     return next(iter(deque(items, maxlen=1)), None)
 
 
-def _endless(batches: Batches) -> Iterator[list[Any]]:
-    """Batches from pass after pass (for ``steps_per_epoch``)."""
-    while True:
-        yield from batches
+def _learn_steps(params: dict[str, Any] | None, feed: Feed) -> None:
+    """Set the callbacks' ``steps`` once an epoch of unknown length (a generator's) has ended."""
+    if params is not None and params["steps"] is None:
+        params["steps"] = feed.drawn
+
+
+def _check_optional_batch_size(owner: str, batch_size: Any, argument: str = "batch_size") -> int | None:
+    """``batch_size`` as an integer >= 1, or None when not passed (data that brings its own batches needs None)."""
+    return None if batch_size is None else check_batch_size(owner, batch_size, argument)

@@ -180,11 +180,12 @@ class ProgbarLogger(Callback):
         if self.verbose:
             self._bar(self.params["steps"], self.params["steps"], {}, final=True)
 
-    def _bar(self, done: int, total: int, logs: Logs, final: bool) -> None:
+    def _bar(self, done: int, total: int | None, logs: Logs, final: bool) -> None:
         interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         if not final and not interactive:
             return
         elapsed = time.perf_counter() - self.start
+        total = done if total is None else total  # a generator's first epoch: its length is not known yet
         filled = int(self.WIDTH * done / max(total, 1))
         bar = "━" * filled + "─" * (self.WIDTH - filled)
         timing = (

@@ -16,7 +16,7 @@ from highnn.layers import LAYERS, core, symbolic
 from highnn.layers.layer import Layer
 from highnn.models.model import SUMMARY_HEADERS, Model, Shape
 from highnn.models.outputs import OutputLoss, OutputMetric, OutputsLoss, per_output
-from highnn.trainer import input_shape
+from highnn.trainer import compiled_metrics, input_shape
 
 
 class Functional(Model):
@@ -171,6 +171,7 @@ class Functional(Model):
         loss: Any = None,
         loss_weights: Any = None,
         metrics: Any = None,
+        weighted_metrics: Any = None,
         **kwargs: Any,
     ) -> None:
         """As ``Model.compile``; for several outputs, ``loss``, ``loss_weights`` and ``metrics`` may be lists
@@ -178,24 +179,19 @@ class Functional(Model):
         if len(self._flat_outputs) == 1:
             if loss_weights is not None:
                 fail("compile", "loss_weights", "None for a model of one output", loss_weights)
-            super().compile(optimizer, loss, metrics, **kwargs)
+            super().compile(optimizer, loss, metrics, weighted_metrics, **kwargs)
             return
         names = self.output_keys
         per_loss = [losses.get(entry) if entry is not None else None for entry in per_output(loss, names, "loss")]
         weights = per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights")
         if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
             fail("compile", "loss_weights", "numbers, by output", loss_weights, TypeError)
-        if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
-            fail("compile", "metrics", "a list, or a dict by output name", metrics, TypeError)
-        flat_metrics = metrics is None or (
-            isinstance(metrics, (list, tuple)) and not any(isinstance(m, (list, tuple)) for m in metrics)
-        )
-        per_metrics = (
-            [list(metrics or [])] * len(names) if flat_metrics else per_output(metrics or [], names, "metrics")
-        )
+        per_metrics = metrics_by_output(metrics, names, "metrics")
+        per_weighted = metrics_by_output(weighted_metrics, names, "weighted_metrics")
         super().compile(optimizer, None, None, **kwargs)
         self.loss = OutputsLoss(per_loss, [float(w) for w in weights]) if any(per_loss) else None
-        self._output_metric_entries = [m if isinstance(m, (list, tuple)) else [m] for m in per_metrics]
+        self._output_metric_entries = per_metrics
+        self._output_weighted_metric_entries = per_weighted
 
     def _prepare(self, owner: str, arrays: dict[str, np.ndarray], argument: str = "y") -> None:
         if len(self._flat_outputs) == 1:
@@ -211,15 +207,16 @@ class Functional(Model):
                     losses.check_sparse_labels(target, shape[-1], f"y[{name!r}]")
                 if loss is not None:
                     tracked.append(OutputMetric(OutputLoss(loss), i, f"{name}_loss"))
-            for i, (name, entries, target, shape) in enumerate(
-                zip(self.output_keys, self._output_metric_entries, targets, shapes)
+            weighted = [True] * len(tracked)  # each output's loss weighs by sample_weight, as the total does
+            for i, (name, entries, weighted_entries, target, shape) in enumerate(
+                zip(
+                    self.output_keys, self._output_metric_entries, self._output_weighted_metric_entries, targets, shapes
+                )
             ):
-                for entry in entries:
-                    metric = (metrics_module.accuracy_for(target.shape, shape, per_loss[i])(name=entry)
-                              if isinstance(entry, str) and entry.lower() in metrics_module.ACCURACY_NAMES
-                              else metrics_module.get(entry))  # fmt: skip
-                    tracked.append(OutputMetric(metric, i, f"{name}_{metric.name}"))
-            self.compiled_metrics = tracked
+                metrics, flags = compiled_metrics(entries, weighted_entries, target.shape, shape, per_loss[i])
+                tracked += [OutputMetric(metric, i, f"{name}_{metric.name}") for metric in metrics]
+                weighted += flags
+            self.compiled_metrics, self._metric_weighted = tracked, weighted
 
     def layer_output_shapes(self) -> list[tuple[Layer, Shape | str]]:
         return [(node.layer, _shape_text(node.outputs)) for node in self._nodes]
@@ -299,6 +296,18 @@ class Functional(Model):
                 made.append(symbolic.flatten(layer(resolve(call["inputs"]))))
         return cls(resolve(config.get("inputs")), resolve(config.get("outputs")), name=config.get("name"),
                    trainable=config.get("trainable", True))  # fmt: skip
+
+
+def metrics_by_output(metrics: Any, names: list[str], argument: str) -> list[list[Any]]:
+    """``compile``'s ``metrics`` or ``weighted_metrics`` for each output: a flat list applies to every output;
+    a list of lists (by position) or a dict (by output name) gives each its own."""
+    if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
+        fail("compile", argument, "a list, or a dict by output name", metrics, TypeError)
+    flat = metrics is None or (
+        isinstance(metrics, (list, tuple)) and not any(isinstance(m, (list, tuple)) for m in metrics)
+    )
+    per = [list(metrics or [])] * len(names) if flat else per_output(metrics or [], names, argument)
+    return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m] for m in per]
 
 
 def _graph_nodes(inputs: list[symbolic.SymbolicTensor], outputs: list[symbolic.SymbolicTensor]) -> list[symbolic.Node]:

@@ -69,14 +69,18 @@ def _compile_config(model: Model) -> dict[str, Any]:
         loss: Any = [_loss_entry(entry) for entry in per_output]
         by_output = getattr(model, "_output_metric_entries", [])
         metric_entries: Any = [[_metric_entry(entry) for entry in entries] for entries in by_output]
+        weighted_by_output = getattr(model, "_output_weighted_metric_entries", [])
+        weighted_entries: Any = [[_metric_entry(entry) for entry in entries] for entries in weighted_by_output]
     else:
         loss = _loss_entry(model.loss)
         metric_entries = [_metric_entry(entry) for entry in model._metric_entries]
+        weighted_entries = [_metric_entry(entry) for entry in model._weighted_metric_entries]
     return {
         "optimizer": optimizers.serialize(model.optimizer),
         "loss": loss,
         **({"loss_weights": model.loss.weights} if per_output is not None else {}),  # type: ignore[union-attr]
         "metrics": metric_entries,
+        "weighted_metrics": weighted_entries,
         "run_eagerly": model.run_eagerly,
         "steps_per_execution": model.steps_per_execution,
         "jit_compile": model.jit_compile,
@@ -246,11 +250,15 @@ def compile_from_config(model: Model, compile_config: Any, allowed: AllowList, s
             )
 
         by_output = {"loss_weights": compile_config["loss_weights"]} if "loss_weights" in compile_config else {}
+        weighted_entries = compile_config.get("weighted_metrics") or []
+        if not isinstance(weighted_entries, list):
+            raise ValueError(f"compile_config.weighted_metrics must be a list, found {weighted_entries!r:.200}")
         compiled_loss: Any = [loss(e) for e in loss_entry] if isinstance(loss_entry, list) else loss(loss_entry)
         model.compile(
             optimizer=_deserialize("optimizer", compile_config.get("optimizer"), allowed.optimizers),
             loss=compiled_loss,
             metrics=[metric(entry) for entry in metric_entries],
+            weighted_metrics=[metric(entry) for entry in weighted_entries],
             **by_output,
             run_eagerly=compile_config.get("run_eagerly", False) is True,
             steps_per_execution=_positive_int(compile_config.get("steps_per_execution", 1)),

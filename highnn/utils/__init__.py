@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 
 from highnn.checks import fail, is_integer
+from highnn.data_adapters import PyDataset
 from highnn.graph import Tensor
 from highnn.ops.numpy_ops import norm
 from highnn.ops.primitives import where
@@ -14,6 +15,7 @@ from highnn.utils.model_plot import model_to_dot, plot_model
 from highnn.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
 
 __all__ = [
+    "PyDataset",
     "model_to_dot",
     "normalize",
     "pack_x_y_sample_weight",
