@@ -50,14 +50,21 @@ class CustomModel(hn.Model):
 
 
 def fit_both(
-    custom: type[hn.Model], epochs: int = 2, run_eagerly: bool = False, **fit_args: Any
+    custom: type[hn.Model],
+    epochs: int = 2,
+    run_eagerly: bool = False,
+    metrics: dict[str, list[str]] | None = None,
+    **fit_args: Any,
 ) -> tuple[hn.Model, Any, hn.Model, Any]:
-    """The custom model and the built-in one, from the same seed, fitted on the same data."""
+    """The custom model and the built-in one, from the same seed, fitted on the same data (``metrics``: compile's
+    metric arguments, ``mae`` unweighted by default)."""
     x, y = regression_data()
     fitted = []
     for cls in (custom, hn.Model):
         model = regression_model(cls)
-        model.compile(optimizer=hn.optimizers.Adam(0.01), loss="mse", metrics=["mae"], run_eagerly=run_eagerly)
+        model.compile(
+            optimizer=hn.optimizers.Adam(0.01), loss="mse", run_eagerly=run_eagerly, **(metrics or {"metrics": ["mae"]})
+        )
         fitted += [model, model.fit(x, y, batch_size=16, epochs=epochs, shuffle=False, verbose=0, **fit_args)]
     return fitted[0], fitted[1], fitted[2], fitted[3]
 
@@ -147,12 +154,16 @@ class WeightedModel(hn.Model):
 
 def test_sample_weights_reach_a_custom_step(backend64: str) -> None:
     weights = np.random.default_rng(2).random(64)
-    custom, custom_history, built_in, built_in_history = fit_both(WeightedModel, sample_weight=weights)
+    # the step weighs its metrics by sample_weight: Keras's weighted_metrics (compile's metrics are unweighted)
+    weighted = {"weighted_metrics": ["mae"]}
+    custom, custom_history, built_in, built_in_history = fit_both(
+        WeightedModel, metrics=weighted, sample_weight=weights
+    )
     for name in ("loss", "mae"):
         np.testing.assert_allclose(custom_history.history[name], built_in_history.history[name], rtol=1e-10)
     for mine, theirs in zip(custom.get_weights(), built_in.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
-    unweighted, _, _, _ = fit_both(WeightedModel)
+    unweighted, _, _, _ = fit_both(WeightedModel, metrics=weighted)
     assert not np.allclose(unweighted.get_weights()[0], custom.get_weights()[0])
 
 
