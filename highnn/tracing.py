@@ -174,7 +174,7 @@ class TracedFunction:
         self._tracing = threading.Lock()
 
     def __call__(self, *arrays: Any) -> list[Any]:
-        key = (settings.backend, settings.floatx, distribution(), *((a.shape, a.dtype) for a in arrays))
+        key = (settings.backend, settings.floatx, *((a.shape, a.dtype) for a in arrays), distribution())
         entry = self.programs.get(key)
         if entry is None:
             entry = self._compile(key, arrays)
