@@ -32,6 +32,7 @@ from highnn.data_adapters import (
     is_iterable_input,
     iterable_adapter,
 )
+from highnn.distribution.api import distribution, place_variables
 from highnn.graph import Tensor, grad, to_tensor
 from highnn.layers import symbolic
 from highnn.layers.layer import Layer
@@ -217,10 +218,16 @@ class Trainer(Layer):
         wants_begin, wants_end = callback_list.wants(begin_hook), callback_list.wants(end_hook)
         per_call = getattr(self, "steps_per_execution", 1)
         step = 0
-        for group in _groups(batches, per_call):
+        distributed = distribution() is not None
+        if distributed:
+            _place_state(self)
+        for call, group in enumerate(_groups(batches, per_call)):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
-            outputs = self._function(kind, len(group[0]))(*(a for batch in group for a in batch))
+            arrays = [a for batch in group for a in batch]
+            outputs = self._function(kind, len(group[0]))(*(_global_batches(arrays) if distributed else arrays))
+            if distributed:
+                _pace(self, call, outputs)
             step += len(group)
             if wants_end:
                 getattr(callback_list, end_hook)(step - 1, self._logs(kind, outputs) if kind != "predict" else {})
@@ -693,3 +700,37 @@ def _learn_steps(params: dict[str, Any] | None, feed: Feed) -> None:
 def _check_optional_batch_size(owner: str, batch_size: Any, argument: str = "batch_size") -> int | None:
     """``batch_size`` as an integer >= 1, or None when not passed (data that brings its own batches needs None)."""
     return None if batch_size is None else check_batch_size(owner, batch_size, argument)
+
+
+# ------------------------------------------------------------------ under a distribution (see hn.distribution)
+#: calls the host may run ahead of the devices under a distribution: unbounded queues of small sharded steps can
+#: abort XLA's CPU collectives, and every queued step holds device memory
+MAX_STEPS_IN_FLIGHT = 8
+
+
+def _place_state(model: Trainer) -> None:
+    """Lay out the model's, the optimizer's and the metrics' variables as the distribution says (a model built
+    before ``set_distribution`` moves; variables already in place stay)."""
+    optimizer = getattr(model, "optimizer", None)
+    metrics = model.metrics if model.compiled else []
+    place_variables([
+        *model.variables,
+        *(optimizer.variables if optimizer is not None else []),
+        *(v for metric in metrics for v in metric.variables),
+    ])  # fmt: skip
+
+
+def _global_batches(arrays: list[Any]) -> list[Any]:
+    """The host batches as the distributed step takes them (global arrays when several processes feed it)."""
+    active, backend = distribution(), settings.backend
+    assert active is not None
+    return [backend.global_batch(a, active.get_data_layout(a.shape)) for a in arrays]
+
+
+def _pace(model: Trainer, call: int, outputs: list[Any]) -> None:
+    """After the first call (which traced the step eagerly), lay the state out again; then every
+    :data:`MAX_STEPS_IN_FLIGHT` calls, wait for the newest one."""
+    if call == 0:
+        _place_state(model)
+    elif call % MAX_STEPS_IN_FLIGHT == 0:
+        settings.backend.wait(outputs[0] if outputs else model.metrics[0].variables[0].value)
