@@ -265,6 +265,11 @@ class JaxBackend:
         """``jax.jit`` of the whole step, donating the variables it replaces (unless ``jit=False``)."""
         return fn if jit is False else jax.jit(fn, donate_argnums=tuple(donate_argnums))
 
+    # distribution: the all_reduce primitive of one process (on JAX the whole step sees the global batch)
+    @staticmethod
+    def all_reduce(x: Array) -> Array:
+        return x
+
 
 def _reduce_windows(
     x: Array,
