@@ -8,6 +8,8 @@ metric updates) and is traced once per input signature into a pure program
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,10 +19,12 @@ import numpy as np
 from highnn import losses, optimizers
 from highnn import metrics as metrics_module
 from highnn.backends import to_host
+from highnn.batch_share import Share, sharing
 from highnn.callbacks.base import Callback, CallbackList, History, Logs, ProgbarLogger
 from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer
 from highnn.config import settings
 from highnn.data import Batches, check_batch_size, check_steps, prepare, split_validation
+from highnn.distribution import local_view
 from highnn.graph import Tensor, grad
 from highnn.layers.layer import Layer
 from highnn.tracing import TracedFunction
@@ -107,14 +111,17 @@ class Trainer(Layer):
         for metric in self.compiled_metrics or []:
             metric.update_state(y, y_pred, sample_weight)
 
-    def _function(self, kind: str, arity: int) -> Callable[..., list[Any]]:
+    def _function(self, kind: str, arity: int, shares: tuple[Share, ...] = ()) -> Callable[..., list[Any]]:
         """The train, test or predict step over any number of batches of ``arity`` arrays each.
 
         ``steps_per_execution`` batches go into one call, so one traced program
         (one ``jax.jit`` on JAX) runs several steps. Traced unless run_eagerly.
+        Under torch DataParallel each batch is this process's share of a global
+        batch, one of ``shares``; Trainer's own train and test steps then weight
+        the loss and sum the gradients over the processes (``local_view``).
         """
         functions = self.__dict__.setdefault("_functions", {})
-        function = functions.get((kind, arity))
+        function = functions.get((kind, arity, shares))
         if function is None:
             step_of_kind: dict[str, Callable[..., list[Tensor]]] = {
                 "train": self.train_step,
@@ -122,11 +129,18 @@ class Trainer(Layer):
                 "predict": self.predict_step,
             }
             step = step_of_kind[kind]
+            if (
+                shares
+                and kind in local_view.STEPS
+                and getattr(type(self), f"{kind}_step") is getattr(Trainer, f"{kind}_step")
+            ):
+                step = functools.partial(local_view.STEPS[kind], self)
 
             def steps(*tensors: Tensor) -> list[Tensor]:
                 outputs: list[Tensor] = []
-                for start in range(0, len(tensors), arity):
-                    outputs += step(*self._group_batch(list(tensors[start : start + arity])))
+                for i, start in enumerate(range(0, len(tensors), arity)):
+                    with sharing(shares[i] if shares else None):
+                        outputs += step(*self._group_batch(list(tensors[start : start + arity])))
                 return outputs
 
             if getattr(self, "run_eagerly", False):
@@ -134,19 +148,25 @@ class Trainer(Layer):
             else:
                 jit_compile = getattr(self, "jit_compile", "auto")
                 function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
-            function = functions.setdefault((kind, arity), function)  # threads racing here share the first one
+            function = functions.setdefault((kind, arity, shares), function)  # threads racing here share the first
         return function
 
     def _execute(self, kind: str, batches: Iterator[list[Any]], callback_list: CallbackList) -> Iterator[list[Any]]:
         """Run the step on ``batches``, ``steps_per_execution`` at a time, calling the batch hooks; yields outputs."""
         begin_hook, end_hook = f"on_{kind}_batch_begin", f"on_{kind}_batch_end"
         wants_begin, wants_end = callback_list.wants(begin_hook), callback_list.wants(end_hook)
+        view = local_view.active()
+        if view is not None:  # the logs of a batch are summed over the processes: all read them or none
+            wants_end = view.any(wants_end)
         per_call = getattr(self, "steps_per_execution", 1)
         step = 0
         for group in _groups(batches, per_call):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
-            outputs = self._function(kind, len(group[0]))(*(a for batch in group for a in batch))
+            shares = tuple(b.share for b in group) if isinstance(group[0], local_view.LocalBatch) else ()
+            outputs = self._function(kind, len(group[0]), shares)(*(a for batch in group for a in batch))
+            if kind == "predict" and view is not None and shares:
+                outputs = view.gather(outputs, shares)
             step += len(group)
             if wants_end:
                 getattr(callback_list, end_hook)(step - 1, self.get_metrics_result() if kind != "predict" else {})
@@ -169,7 +189,9 @@ class Trainer(Layer):
 
     def get_metrics_result(self) -> Logs:
         """Every metric's current result as a float: ``{"loss": ..., "accuracy": ...}``."""
-        return {metric.name: _log_value(metric.result().numpy()) for metric in self.metrics}
+        view = local_view.active()
+        with view.summed(self.metrics) if view is not None else contextlib.nullcontext():
+            return {metric.name: _log_value(metric.result().numpy()) for metric in self.metrics}
 
     def _prepare(self, owner: str, arrays: dict[str, np.ndarray], argument: str = "y") -> None:
         """Build the model, check ``x``'s shape and the labels against the loss and every metric.
@@ -272,23 +294,26 @@ class Trainer(Layer):
         elif validation_split:
             arrays, validation = split_validation(arrays, validation_split)
         self._prepare("fit", arrays)
-        batches = Batches(arrays, batch_size, shuffle=shuffle, names=tuple(arrays))
+        view = local_view.active()
+        batches = _batches(view, arrays, batch_size, shuffle)
         logged = list(self.metrics_names)
         if validation is not None:
             self._prepare("fit", validation, "validation_data")
             val_batch_size = check_batch_size("fit", validation_batch_size, "validation_batch_size", batch_size)
-            val_batches = Batches(validation, val_batch_size, names=tuple(validation))
+            val_batches = _batches(view, validation, val_batch_size)
             val_total = min(validation_steps or len(val_batches), len(val_batches))
             logged += [f"val_{name}" for name in logged]
         steps = steps_per_epoch or len(batches)
         history = History()
         callback_list = CallbackList(
-            [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("fit", callbacks) + [history],
+            [ProgbarLogger(verbose)] * _prints(view, verbose) + _check_callbacks("fit", callbacks) + [history],
             self,
             {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size, "metrics": logged},
         )
         if not self.optimizer.built:
             self.optimizer.build(self.trainable_weights)
+        if view is not None:
+            view.start(self, arrays, "fit")
         stream = _endless(batches) if steps_per_epoch else None
         self.stop_training = False
         epoch_logs: Logs = {}
@@ -301,11 +326,15 @@ class Trainer(Layer):
             epoch_batches = (next(stream) for _ in range(steps)) if stream is not None else iter(batches)
             for _ in self._execute("train", epoch_batches, callback_list):
                 pass
+            if view is not None:
+                view.average_moving_statistics(self, batches)
             epoch_logs = self.get_metrics_result()
             if validation is not None and (epoch + 1) % validation_freq == 0:
                 val_logs = self._test_pass(val_batches, val_total, callback_list)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
+            if view is not None:  # a callback that stopped one process stops them all
+                self.stop_training = view.any(self.stop_training)
             if self.stop_training:
                 break
         callback_list.on_train_end(epoch_logs)
@@ -335,9 +364,12 @@ class Trainer(Layer):
             {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "evaluate"
         )
         self._prepare("evaluate", arrays)
-        batches = Batches(arrays, batch_size, names=tuple(arrays))
+        view = local_view.active()
+        if view is not None:
+            view.start(self, arrays, "evaluate")
+        batches = _batches(view, arrays, batch_size)
         total = min(steps or len(batches), len(batches))
-        callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("evaluate", callbacks)
+        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _check_callbacks("evaluate", callbacks)
         params = {"steps": total, "verbose": verbose, "mode": "evaluate"}
         callback_list = CallbackList(callbacks, self, params, owner="evaluate")
         logs = self._test_pass(batches, total, callback_list)
@@ -370,9 +402,12 @@ class Trainer(Layer):
         verbose = _check_verbose("predict", verbose)
         arrays = prepare(self._input_arrays(x), "predict")
         self._prepare("predict", arrays)  # checks the input shape before anything runs
-        batches = Batches(arrays, batch_size, names=tuple(arrays))
+        view = local_view.active()
+        if view is not None:
+            view.start(self, arrays, "predict")
+        batches = _batches(view, arrays, batch_size)
         total = min(steps or len(batches), len(batches))
-        callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("predict", callbacks)
+        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _check_callbacks("predict", callbacks)
         params = {"steps": total, "verbose": verbose, "mode": "predict"}
         callback_list = CallbackList(callbacks, self, params, owner="predict")
         callback_list.on_predict_begin({})
@@ -513,3 +548,18 @@ def _endless(batches: Batches) -> Iterator[list[Any]]:
     """Batches from pass after pass (for ``steps_per_epoch``)."""
     while True:
         yield from batches
+
+
+# ------------------------------------------------------------------ torch DataParallel (see distribution.local_view)
+def _batches(
+    view: local_view.LocalView | None, arrays: dict[str, np.ndarray], batch_size: int, shuffle: bool = False
+) -> Batches:
+    """The batches of ``arrays``: whole, or this process's share of each under torch DataParallel."""
+    if view is None:
+        return Batches(arrays, batch_size, shuffle=shuffle, names=tuple(arrays))
+    return view.batches(arrays, batch_size, shuffle)
+
+
+def _prints(view: local_view.LocalView | None, verbose: int) -> bool:
+    """Whether this process shows a progress bar (under DataParallel, process 0 alone)."""
+    return verbose > 0 and (view is None or view.chief)

@@ -1,0 +1,126 @@
+"""torch DataParallel: processes launched by torchrun (gloo) end equal to each other and to one process.
+
+Each job runs in a subprocess with a short timeout, so a hang fails the test instead of stalling the suite.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import require_backend
+
+from highnn.batch_share import share_of
+
+WORKER = Path(__file__).with_name("torch_worker.py")
+EXAMPLE = Path(__file__).parents[2] / "examples" / "distributed_torch.py"
+SCENARIOS = ["plain", "replicated", "synchronized", "local_batchnorm", "mismatch", "equal_weights"]
+TIMEOUT = 240  # seconds for one job of two processes on a busy 2-core machine
+ENVIRONMENT = {
+    "HIGHNN_BACKEND": "torch",
+    "HIGHNN_FLOATX": "float64",
+    "OMP_NUM_THREADS": "1",
+    "HIGHNN_DISTRIBUTION_TIMEOUT": "60",  # a collective waits at most a minute for a missing process
+}
+
+
+def torchrun(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """``torchrun --standalone --nproc_per_node=2 ARGUMENTS`` with gloo on the CPU."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *arguments]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, **ENVIRONMENT}
+    )
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Every scenario once under torchrun and once in one process; the folder of results and the job's output."""
+    require_backend("torch")
+    out = tmp_path_factory.mktemp("torch_data_parallel")
+    job = torchrun(str(WORKER), str(out), *SCENARIOS)
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    (out / "alone").mkdir()
+    alone = subprocess.run([sys.executable, str(WORKER), str(out / "alone"), *SCENARIOS], capture_output=True,
+                           text=True, timeout=TIMEOUT, env={**os.environ, **ENVIRONMENT}, check=False)  # fmt: skip
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    return out, job.stdout
+
+
+def load(out: Path, name: str) -> dict[str, np.ndarray]:
+    with np.load(out / f"{name}.npz") as saved:
+        return dict(saved)
+
+
+def assert_close(got: dict[str, np.ndarray], expected: dict[str, np.ndarray], tolerance: float) -> None:
+    assert sorted(got) == sorted(expected)
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=tolerance, err_msg=key)
+
+
+@pytest.mark.parametrize("scenario", ["plain", "replicated", "synchronized", "local_batchnorm"])
+def test_processes_end_bitwise_equal(results: tuple[Path, str], scenario: str) -> None:
+    out, _ = results
+    first, second = load(out, f"{scenario}.0"), load(out, f"{scenario}.1")
+    for key in first:
+        assert np.array_equal(first[key], second[key]), key
+
+
+@pytest.mark.parametrize("scenario", ["plain", "replicated", "synchronized"])
+def test_equals_one_process(results: tuple[Path, str], scenario: str) -> None:
+    """Weights, History, evaluate() (every row counted) and predict() (every row, in order) of one process,
+    with Dropout, L2 and L1 activity penalties, an uneven last batch (4 + 3 rows) or one smaller than the world."""
+    out, _ = results
+    expected = load(out / "alone", f"{scenario}.0")
+    assert expected["predict"].shape == (257 if scenario == "replicated" else 263, 2)
+    assert_close(load(out, f"{scenario}.0"), expected, 1e-10)
+
+
+def test_averaging_processes_equally_would_fail(results: tuple[Path, str]) -> None:
+    """Weighting each process by its rows matters: equal weights miss one process by far more than rounding."""
+    out, _ = results
+    expected, equal = load(out / "alone", "plain.0"), load(out, "equal_weights.0")
+    assert max(np.abs(equal[k] - expected[k]).max() for k in expected if k.startswith("weight")) > 1e-4
+
+
+def test_local_batchnorm_statistics_differ_from_one_process(results: tuple[Path, str]) -> None:
+    """Unsynchronized BatchNorm normalises by each process's rows (documented): not one process's numbers."""
+    out, _ = results
+    expected, local = load(out / "alone", "local_batchnorm.0"), load(out, "local_batchnorm.0")
+    assert np.abs(local["predict"] - expected["predict"]).max() > 1e-6
+
+
+def test_processes_with_different_data_fail_clearly(results: tuple[Path, str]) -> None:
+    _, output = results
+    for rank in (0, 1):
+        assert f"rank {rank}: fit: every process of a DataParallel job must pass the same arrays" in output
+
+
+def test_a_failing_process_ends_the_job_with_its_error(tmp_path: Path) -> None:
+    require_backend("torch")
+    job = torchrun(str(WORKER), str(tmp_path), "raises")
+    assert job.returncode != 0
+    assert "process 1 fails on purpose" in job.stdout + job.stderr
+
+
+def test_example_runs_under_torchrun() -> None:
+    require_backend("torch")
+    job = torchrun(str(EXAMPLE))
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert "process 0 of 2" in job.stdout
+
+
+@pytest.mark.parametrize("rows", [1, 2, 7, 32, 33])
+@pytest.mark.parametrize("world", [1, 2, 3, 8])
+def test_shares_cut_the_batch_as_array_split(rows: int, world: int) -> None:
+    shares = [share_of(rows, rank, world) for rank in range(world)]
+    if rows < world:
+        assert all((s.offset, s.rows, s.weight) == (0, rows, 1 / world) for s in shares)
+        return
+    parts = np.array_split(np.arange(rows), world)
+    assert [np.arange(s.offset, s.offset + s.rows).tolist() for s in shares] == [p.tolist() for p in parts]
+    assert sum(s.weight for s in shares) == pytest.approx(1.0, abs=1e-15)
+    assert shares[0].counts == tuple(len(p) for p in parts)
