@@ -26,6 +26,27 @@ DTYPES = ("float32", "float64", "int32", "int64", "bool")  # the dtype names eve
 FLOAT_DTYPES = ("float32", "float64")
 
 
+class Mesh(Protocol):
+    """A named grid of devices (``hn.distribution.DeviceMesh``), as backends read it."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+    @property
+    def axis_names(self) -> tuple[str, ...]: ...
+    @property
+    def devices(self) -> np.ndarray:
+        """Device names (``"cpu:0"``) in the mesh's shape."""
+
+
+class Layout(Protocol):
+    """How an array is split over a mesh (``hn.distribution.TensorLayout``): per array axis, a mesh axis or None."""
+
+    @property
+    def axes(self) -> tuple[str | None, ...]: ...
+    @property
+    def device_mesh(self) -> Mesh | None: ...
+
+
 class Backend(Protocol):
     """What highnn needs from an array library."""
 
@@ -151,14 +172,49 @@ class Backend(Protocol):
         """``a`` and ``b`` joined along ``axis``."""
 
     def compile(
-        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+        self,
+        fn: Callable[..., Any],
+        donate_argnums: Sequence[int] = (),
+        jit: bool | None = None,
+        in_layouts: Sequence[Layout] | None = None,
+        out_layouts: Sequence[Layout] | None = None,
     ) -> Callable[..., Any]:
         """Lower a pure function of arrays to the backend's fastest form of it.
 
         ``jit`` asks for (True) or against (False) the backend's just-in-time
         compiler where it has one (``jax.jit``, ``torch.compile``); None is the
-        backend's default.
+        backend's default. Under a distribution, ``in_layouts`` and
+        ``out_layouts`` give every argument's and every result's layout.
         """
+
+    # distribution (see highnn.distribution); SingleDevice implements these for one device in one process
+    def list_devices(self, device_type: str | None = None) -> list[str]:
+        """Every device of the job (all processes' ones), named ``kind:index``; only ``device_type``'s if given."""
+
+    def check_devices(self, names: Sequence[str]) -> None:
+        """Raise :class:`DeviceUnavailableError`, naming a fix, unless every name is one of :meth:`list_devices`."""
+
+    def initialize(self, job_addresses: str | None, num_processes: int | None, process_id: int | None) -> None:
+        """Join a multi-process job (arguments already checked; None: the launcher's environment decides)."""
+
+    def process_index(self) -> int:
+        """This process's index in the job (0 in a single-process run)."""
+
+    def process_count(self) -> int:
+        """How many processes the job has."""
+
+    def set_default_layout(self, layout: Layout | None) -> None:
+        """Lay out arrays made from now on (``asarray``) by ``layout``; None: on the backend's device again."""
+
+    def place(self, x: Array, layout: Layout) -> Array:
+        """``x`` laid out by ``layout`` (``x`` itself when it already is)."""
+
+    def global_batch(self, array: Any, layout: Layout) -> Any:
+        """A batch from :meth:`batch` as the step takes it under ``layout``: in a multi-process job, one global
+        array made of this process's rows (every process passes the same global batch)."""
+
+    def wait(self, x: Array) -> None:
+        """Block until ``x`` is computed (on backends that dispatch asynchronously)."""
 
 
 def parse_device(spec: str | None, backend: str) -> tuple[str, int]:
@@ -249,3 +305,50 @@ def scan_vjp_loop(
         for i, grad in enumerate(grads[1 + n_xs :]):
             g_consts[i] = grad if g_consts[i] is None else g_consts[i] + grad
     return g_carry, g_xs, g_consts
+
+
+# ----------------------------------------------- distribution functions of a backend with one device and one process
+class SingleDevice:
+    """The distribution functions of a backend that computes on its one device in one process.
+
+    There is nothing to place or gather: ``DataParallel`` over the one device is a no-op, so scripts stay
+    portable, and asking for more devices or processes is a one-line error naming :attr:`more_devices`.
+    """
+
+    name: str
+    device_name: str
+    #: how to get several devices or processes, named in errors
+    more_devices = "use HIGHNN_BACKEND=torch (gloo) or HIGHNN_BACKEND=jax for several devices or processes"
+
+    def list_devices(self, device_type: str | None = None) -> list[str]:
+        kind, index = parse_device(self.device_name, self.name)
+        return [f"{kind}:{index}"] if device_type in (None, kind) else []
+
+    def check_devices(self, names: Sequence[str]) -> None:
+        known = self.list_devices()
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise DeviceUnavailableError(
+                f"The {self.name} backend has only the devices {known}, not {unknown[0]!r}: {self.more_devices}."
+            )
+
+    def initialize(self, job_addresses: str | None, num_processes: int | None, process_id: int | None) -> None:
+        raise RuntimeError(f"The {self.name} backend runs in one process: {self.more_devices}.")
+
+    def process_index(self) -> int:
+        return 0
+
+    def process_count(self) -> int:
+        return 1
+
+    def set_default_layout(self, layout: Layout | None) -> None:
+        pass
+
+    def place(self, x: Array, layout: Layout) -> Array:
+        return x
+
+    def global_batch(self, array: Any, layout: Layout) -> Any:
+        return array
+
+    def wait(self, x: Array) -> None:
+        pass

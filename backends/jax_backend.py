@@ -9,6 +9,7 @@ array really holds).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from highnn.backends.base import (
     Backend,
     DeviceUnavailableError,
     Index,
+    Layout,
     index_error,
     parse_device,
     pool_counts,
@@ -75,17 +77,34 @@ def _checked_indices(name: str, indices: Array, size: int) -> Array:
 
 
 class JaxBackend:
-    """Arrays are ``jax.Array`` committed to one device; ``compile`` is ``jax.jit``."""
+    """Arrays are ``jax.Array`` committed to one device (or laid out over a distribution's mesh); ``compile`` is
+    ``jax.jit``.
+
+    The device is looked up at its first use, not when the backend loads: asking JAX for its devices starts its
+    runtime, after which ``jax.distributed.initialize`` (``hn.distribution.initialize()``) can no longer run.
+    """
 
     name = "jax"
+    #: where ``asarray`` lays out new arrays instead of the device (a distribution's replicated layout); process-wide
+    #: like JAX's own state, so every JaxBackend instance shares it
+    _default_sharding: jax.sharding.Sharding | None = None
 
     def __init__(self, device: str | None = None) -> None:
-        self.device, self.device_name = _jax_device(device)
+        kind, index = parse_device(device, "jax")
+        self._spec = device
+        self._device: jax.Device | None = None
+        self.device_name = "cpu" if (kind, index) == ("cpu", 0) else f"{kind}:{index}"
+
+    @property
+    def device(self) -> jax.Device:
+        """The JAX device, found at first use; :class:`DeviceUnavailableError` says how to get a missing one."""
+        if self._device is None:
+            self._device = _jax_device(self._spec)[0]
+        return self._device
 
     def asarray(self, value: Any, dtype: str) -> Array:
-        if isinstance(value, jax.Array):
-            return jax.device_put(value.astype(_dtype(dtype)), self.device)
-        return jax.device_put(np.asarray(value, dtype=_dtype(dtype)), self.device)
+        value = value.astype(_dtype(dtype)) if isinstance(value, jax.Array) else np.asarray(value, _dtype(dtype))
+        return _put(value, self._default_sharding or self.device)
 
     @staticmethod
     def where(condition: Array, a: Array, b: Array) -> Array:
@@ -260,10 +279,118 @@ class JaxBackend:
         return jnp.concatenate((a, b), axis=axis)
 
     def compile(
-        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+        self,
+        fn: Callable[..., Any],
+        donate_argnums: Sequence[int] = (),
+        jit: bool | None = None,
+        in_layouts: Sequence[Layout] | None = None,
+        out_layouts: Sequence[Layout] | None = None,
     ) -> Callable[..., Any]:
-        """``jax.jit`` of the whole step, donating the variables it replaces (unless ``jit=False``)."""
-        return fn if jit is False else jax.jit(fn, donate_argnums=tuple(donate_argnums))
+        """``jax.jit`` of the whole step, donating the variables it replaces (unless ``jit=False``); under a
+        distribution every argument and result gets its sharding, so jit moves any argument that is elsewhere."""
+        if jit is False:
+            return fn
+        shardings: dict[str, Any] = {}
+        if in_layouts is not None and out_layouts is not None:
+            shardings = {
+                "in_shardings": tuple(_sharding(layout) for layout in in_layouts),
+                "out_shardings": tuple(_sharding(layout) for layout in out_layouts),
+            }
+        return jax.jit(fn, donate_argnums=tuple(donate_argnums), **shardings)
+
+    # distribution: a mesh of JAX devices, one program over the global batch (see highnn.distribution)
+    def list_devices(self, device_type: str | None = None) -> list[str]:
+        return [_device_name(device) for device in _devices(device_type)]
+
+    def check_devices(self, names: Sequence[str]) -> None:
+        for name in names:
+            _device_named(name)
+
+    def initialize(self, job_addresses: str | None, num_processes: int | None, process_id: int | None) -> None:
+        """``jax.distributed.initialize``, the coordinator being the first of ``job_addresses``."""
+        coordinator = job_addresses.split(",")[0].strip() if job_addresses else None
+        try:
+            jax.distributed.initialize(coordinator, num_processes=num_processes, process_id=process_id)
+        except RuntimeError as error:
+            if "before" not in str(error):  # JAX: "must be called before any JAX computations are executed"
+                raise
+            raise RuntimeError(
+                "hn.distribution.initialize: call it before creating tensors or models (JAX's devices are in use)."
+            ) from error
+
+    @staticmethod
+    def process_index() -> int:
+        return jax.process_index()
+
+    @staticmethod
+    def process_count() -> int:
+        return jax.process_count()
+
+    def set_default_layout(self, layout: Layout | None) -> None:
+        type(self)._default_sharding = None if layout is None else _sharding(layout)
+
+    @staticmethod
+    def place(x: Array, layout: Layout) -> Array:
+        sharding = _sharding(layout)
+        if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(sharding, x.ndim):
+            return x
+        return _put(x, sharding)
+
+    @staticmethod
+    def global_batch(array: Any, layout: Layout) -> Any:
+        """The NumPy batch itself in one process (jit places it); in several, a global array of this process's
+        rows (jit refuses NumPy with a sharding that spans processes)."""
+        return array if jax.process_count() == 1 else _put(array, _sharding(layout))
+
+    @staticmethod
+    def wait(x: Array) -> None:
+        jax.block_until_ready(x)
+
+
+def _devices(device_type: str | None) -> list[jax.Device]:
+    """JAX's devices of every process, of one kind (``cuda`` is JAX's ``gpu``) or of its default one."""
+    if device_type is None:
+        return jax.devices()
+    try:
+        return jax.devices("gpu" if device_type == "cuda" else device_type)
+    except RuntimeError:  # JAX raises when it has no such platform
+        return []
+
+
+def _device_name(device: jax.Device) -> str:
+    """``kind:index``, the index counting the devices of that kind in every process (as HIGHNN_DEVICE counts)."""
+    kind = "cuda" if device.platform == "gpu" else device.platform
+    return f"{kind}:{_devices(device.platform).index(device)}"
+
+
+def _device_named(name: str) -> jax.Device:
+    """The device a ``kind:index`` name means; a one-line error names a fix when JAX does not see it."""
+    return _jax_device(name)[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _mesh(names: tuple[str, ...], shape: tuple[int, ...], axis_names: tuple[str, ...]) -> jax.sharding.Mesh:
+    devices = np.array([_device_named(name) for name in names], dtype=object).reshape(shape)
+    return jax.sharding.Mesh(devices, axis_names)
+
+
+def _sharding(layout: Layout) -> jax.sharding.NamedSharding:
+    """The ``NamedSharding`` a highnn layout (over a complete device mesh) means."""
+    mesh = layout.device_mesh
+    assert mesh is not None, "hn.distribution hands backends layouts with a device mesh"
+    jax_mesh = _mesh(tuple(mesh.devices.ravel().tolist()), tuple(mesh.shape), tuple(mesh.axis_names))
+    return jax.sharding.NamedSharding(jax_mesh, jax.sharding.PartitionSpec(*layout.axes))
+
+
+def _put(value: Any, where: jax.Device | jax.sharding.Sharding) -> Array:
+    """``value`` on a device or laid out by a sharding; across processes each one supplies its own devices' parts
+    (every process holds the whole value)."""
+    if isinstance(where, jax.Device) or where.is_fully_addressable:
+        return jax.device_put(value, where)
+    if isinstance(value, jax.Array) and not value.is_fully_addressable:
+        return jax.device_put(value, where)  # a global array: reshard
+    host = np.asarray(value)
+    return jax.make_array_from_callback(host.shape, where, lambda index: host[index])
 
     # distribution: the all_reduce primitive of one process (on JAX the whole step sees the global batch)
     @staticmethod

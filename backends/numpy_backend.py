@@ -15,6 +15,8 @@ from highnn.backends.base import (
     Backend,
     DeviceUnavailableError,
     Index,
+    Layout,
+    SingleDevice,
     index_error,
     parse_device,
     pool_counts,
@@ -49,7 +51,7 @@ def _dilate_and_pad(x: np.ndarray, padding: tuple[tuple[int, int], ...], dilatio
     return x
 
 
-class NumpyBackend:
+class NumpyBackend(SingleDevice):
     """Arrays are ``np.ndarray``; programs run as flat Python plans."""
 
     name = "numpy"
@@ -257,7 +259,12 @@ class NumpyBackend:
         return np.concatenate((a, b), axis=axis)
 
     def compile(
-        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+        self,
+        fn: Callable[..., Any],
+        donate_argnums: Sequence[int] = (),
+        jit: bool | None = None,
+        in_layouts: Sequence[Layout] | None = None,
+        out_layouts: Sequence[Layout] | None = None,
     ) -> Callable[..., Any]:
         return fn  # the generated plan is already the fastest NumPy form
 

@@ -23,6 +23,8 @@ from highnn.backends.base import (
     Backend,
     DeviceUnavailableError,
     Index,
+    Layout,
+    SingleDevice,
     index_error,
     parse_device,
     pool_counts,
@@ -127,7 +129,7 @@ def _checked_indices(name: str, indices: torch.Tensor, size: int) -> torch.Tenso
     return torch.where(flat < 0, flat + size, flat)
 
 
-class TorchBackend:
+class TorchBackend(SingleDevice):
     """Arrays are ``torch.Tensor``; programs run eagerly under ``torch.no_grad()``."""
 
     name = "torch"
@@ -325,7 +327,12 @@ class TorchBackend:
         return torch.cat((a, b), dim=axis)
 
     def compile(
-        self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
+        self,
+        fn: Callable[..., Any],
+        donate_argnums: Sequence[int] = (),
+        jit: bool | None = None,
+        in_layouts: Sequence[Layout] | None = None,
+        out_layouts: Sequence[Layout] | None = None,
     ) -> Callable[..., Any]:
         """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
         plan = torch.no_grad()(fn)

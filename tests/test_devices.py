@@ -19,7 +19,7 @@ from highnn.backends import DeviceUnavailableError, load_backend
 def test_missing_accelerators_are_one_line_errors_naming_a_fix(backend: str, device: str) -> None:
     require_backend(backend)
     with pytest.raises(DeviceUnavailableError) as raised:
-        load_backend(backend, device)
+        load_backend(backend, device).asarray(1.0, "float32")  # JAX looks its device up at first use
     message = str(raised.value)
     assert "\n" not in message and repr(device) in message
     assert "HIGHNN_DEVICE=cpu" in message or "HIGHNN_BACKEND=" in message
@@ -31,6 +31,15 @@ def test_environment_variable_device_error_happens_at_import() -> None:
                             env={**os.environ, "HIGHNN_BACKEND": "torch", "HIGHNN_DEVICE": "cuda:3"})  # fmt: skip
     assert result.returncode != 0
     assert "DeviceUnavailableError: The torch backend cannot use 'cuda:3'" in result.stderr.splitlines()[-1]
+
+
+def test_jax_device_error_happens_at_first_use_not_at_import() -> None:
+    require_backend("jax")
+    code = "import highnn as hn; print(hn.config.device()); hn.tensor(1.0)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "HIGHNN_BACKEND": "jax", "HIGHNN_DEVICE": "tpu:3"})  # fmt: skip
+    assert result.returncode != 0 and result.stdout == "tpu:3\n"
+    assert "DeviceUnavailableError: The jax backend cannot use 'tpu:3'" in result.stderr.splitlines()[-1]
 
 
 def test_torch_device_names_map_to_torch_devices(monkeypatch: pytest.MonkeyPatch) -> None:
