@@ -9,7 +9,6 @@ processes end with the same weights, the ones one process would reach. Run alone
 
 import os
 
-import numpy as np
 from sklearn.datasets import load_digits
 
 import highnn as hn
@@ -32,7 +31,7 @@ def main() -> float:
     ])  # fmt: skip
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x[:1500], y[:1500], batch_size=64, epochs=5, verbose=0)  # each of 2 processes: 32 rows a step
-    loss, accuracy = model.evaluate(x[1500:], y[1500:], verbose=0)  # every row counted once
+    _, accuracy = model.evaluate(x[1500:], y[1500:], verbose=0)  # every row counted once
     predictions = model.predict(x[1500:], verbose=0)  # every row, on every process
 
     backend = hn.config.settings.backend

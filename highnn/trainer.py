@@ -163,7 +163,7 @@ class Trainer(Layer):
         for group in _groups(batches, per_call):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
-            shares = tuple(b.share for b in group) if isinstance(group[0], local_view.LocalBatch) else ()
+            shares = tuple(batch.share for batch in group if isinstance(batch, local_view.LocalBatch))
             outputs = self._function(kind, len(group[0]), shares)(*(a for batch in group for a in batch))
             if kind == "predict" and view is not None and shares:
                 outputs = view.gather(outputs, shares)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -41,6 +41,18 @@ if TYPE_CHECKING:
     from highnn.trainer import Trainer
 
 Step = Callable[..., list[Tensor]]
+
+
+class Collectives(Protocol):
+    """The torch backend's collectives (``backends/torch_backend.py``), which the local view calls."""
+
+    def process_index(self) -> int: ...
+    def process_count(self) -> int: ...
+    def all_reduce(self, x: Any, /) -> Any: ...
+    def all_gather(self, x: Any, /, counts: tuple[int, ...]) -> Any: ...
+    def broadcast(self, x: Any, /) -> Any: ...
+    def barrier(self) -> None: ...
+
 
 #: loss reductions that weighting makes exact: a sum needs no weight, a mean over the batch its rows' fraction
 EXACT_REDUCTIONS = ("sum", "sum_over_batch_size")
@@ -93,20 +105,18 @@ class LocalView:
     # ----------------------------------------------------- collectives on host arrays
     def sum(self, values: np.ndarray) -> np.ndarray:
         """The sum over the processes of a host array."""
-        backend = settings.backend
-        return backend.to_numpy(backend.all_reduce(backend.asarray(values, values.dtype.name)))
+        return _on_host(_collectives().all_reduce, values)
 
     def broadcast(self, values: np.ndarray) -> np.ndarray:
         """Process 0's host array, on every process."""
-        backend = settings.backend
-        return backend.to_numpy(backend.broadcast(backend.asarray(values, values.dtype.name)))
+        return _on_host(_collectives().broadcast, values)
 
     def any(self, flag: bool) -> bool:
         """Whether ``flag`` is set on any process."""
         return bool(self.sum(np.asarray([float(flag)]))[0])
 
     def barrier(self) -> None:
-        settings.backend.barrier()
+        _collectives().barrier()
 
     # ----------------------------------------------------- before the first step
     def start(self, model: Trainer, arrays: dict[str, np.ndarray], owner: str) -> None:
@@ -124,10 +134,9 @@ class LocalView:
                 f"{owner}: every process of a DataParallel job must pass the same arrays (the global data), "
                 "but the processes' arrays differ."
             )
-        backend = settings.backend
         optimizer = getattr(model, "optimizer", None)
         for variable in [*model.variables, *(optimizer.variables if optimizer is not None and optimizer.built else [])]:
-            variable.value = backend.broadcast(variable.value)
+            variable.value = _collectives().broadcast(variable.value)
 
     # ----------------------------------------------------- metrics, predictions, BatchNorm
     @contextmanager
@@ -137,7 +146,7 @@ class LocalView:
         originals = [v.value for v in variables]
         try:
             for variable in variables:
-                variable.value = settings.backend.all_reduce(variable.value)
+                variable.value = _collectives().all_reduce(variable.value)
             yield
         finally:
             for variable, value in zip(variables, originals):
@@ -148,30 +157,40 @@ class LocalView:
         follow each other; a replicated batch is whole already)."""
         per_batch = len(outputs) // len(shares)
         return [
-            output if share.replicated else settings.backend.all_gather(output, counts=share.counts)
+            output if share.replicated else _collectives().all_gather(output, counts=share.counts)
             for output, share in zip(outputs, (share for share in shares for _ in range(per_batch)))
         ]
 
-    def average_moving_statistics(self, model: Layer, batches: LocalBatches) -> None:
+    def average_moving_statistics(self, model: Layer, batches: Batches) -> None:
         """BatchNorm's statistics are each process's own, so its moving averages drift apart: they are averaged,
-        weighted by the rows each process saw since the last time, so the processes stay identical."""
+        weighted by the rows each process took from ``batches`` since the last time, so the processes stay
+        identical."""
+        assert isinstance(batches, LocalBatches), "the local view makes the batches"
         fraction = batches.rows / float(self.sum(np.asarray([float(batches.rows)]))[0])
         batches.rows = 0
         backend = settings.backend
         for layer in _layers(model):
             if isinstance(layer, BatchNormalization) and not layer.synchronized:
                 for moving in (layer.moving_mean, layer.moving_variance):
-                    moving.value = backend.all_reduce(
-                        backend.mul(moving.value, backend.asarray(fraction, moving.dtype))
-                    )
+                    weighted = backend.mul(moving.value, backend.asarray(fraction, moving.dtype))
+                    moving.value = _collectives().all_reduce(weighted)
 
 
 def active() -> LocalView | None:
     """The local view when a distribution is set on the torch backend, else None."""
-    backend = settings.backend
-    if backend.name != "torch" or distribution() is None:
+    if settings.backend.name != "torch" or distribution() is None:
         return None
-    return LocalView(backend.process_index(), backend.process_count())
+    return LocalView(_collectives().process_index(), _collectives().process_count())
+
+
+def _collectives() -> Collectives:
+    """The active backend's collectives (``active`` is None on any backend but torch's)."""
+    return cast(Collectives, settings.backend)
+
+
+def _on_host(collective: Callable[[Any], Any], values: np.ndarray) -> np.ndarray:
+    backend = settings.backend
+    return backend.to_numpy(collective(backend.asarray(values, values.dtype.name)))
 
 
 # --------------------------------------------------------- the weighted steps

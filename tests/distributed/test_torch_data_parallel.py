@@ -31,9 +31,7 @@ ENVIRONMENT = {
 def torchrun(*arguments: str) -> subprocess.CompletedProcess[str]:
     """``torchrun --standalone --nproc_per_node=2 ARGUMENTS`` with gloo on the CPU."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *arguments]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, **ENVIRONMENT}
-    )
+    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env={**os.environ, **ENVIRONMENT})
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 Alone it is the one-process reference; under torchrun (``RANK`` set) it joins the job and sets
 ``DataParallel``, its models built before. For each scenario, each process saves its weights, History,
-``evaluate()`` and ``predict()`` to ``OUT_DIR/SCENARIO.<rank>.npz``. Runs with ``HIGHNN_BACKEND=torch HIGHNN_FLOATX=float64``.
+``evaluate()`` and ``predict()`` to ``OUT_DIR/SCENARIO.<rank>.npz``. Runs with ``HIGHNN_BACKEND=torch`` and
+``HIGHNN_FLOATX=float64``.
 """
 
 from __future__ import annotations
