@@ -67,7 +67,7 @@ class Trainer(Layer):
         self.run_eagerly = run_eagerly
         self.jit_compile = jit_compile
         self.steps_per_execution = check_integer("compile", "steps_per_execution", steps_per_execution, 1)
-        self._functions: dict[tuple[str, int], Callable[..., list[Any]]] = {}
+        self._functions: dict[tuple[Any, ...], Callable[..., list[Any]]] = {}
         self.compiled = True
         self.stop_training = False
 
@@ -121,7 +121,7 @@ class Trainer(Layer):
         the loss and sum the gradients over the processes (``local_view``).
         """
         functions = self.__dict__.setdefault("_functions", {})
-        function = functions.get((kind, arity, shares))
+        function = functions.get((kind, arity, *shares))
         if function is None:
             step_of_kind: dict[str, Callable[..., list[Tensor]]] = {
                 "train": self.train_step,
@@ -148,7 +148,7 @@ class Trainer(Layer):
             else:
                 jit_compile = getattr(self, "jit_compile", "auto")
                 function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
-            function = functions.setdefault((kind, arity, shares), function)  # threads racing here share the first
+            function = functions.setdefault((kind, arity, *shares), function)  # racing threads share the first one
         return function
 
     def _execute(self, kind: str, batches: Iterator[list[Any]], callback_list: CallbackList) -> Iterator[list[Any]]:
@@ -306,7 +306,7 @@ class Trainer(Layer):
         steps = steps_per_epoch or len(batches)
         history = History()
         callback_list = CallbackList(
-            [ProgbarLogger(verbose)] * _prints(view, verbose) + _check_callbacks("fit", callbacks) + [history],
+            [ProgbarLogger(verbose)] * _prints(view, verbose) + _own_callbacks(view, "fit", callbacks) + [history],
             self,
             {"epochs": epochs, "steps": steps, "verbose": verbose, "batch_size": batch_size, "metrics": logged},
         )
@@ -369,7 +369,7 @@ class Trainer(Layer):
             view.start(self, arrays, "evaluate")
         batches = _batches(view, arrays, batch_size)
         total = min(steps or len(batches), len(batches))
-        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _check_callbacks("evaluate", callbacks)
+        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _own_callbacks(view, "evaluate", callbacks)
         params = {"steps": total, "verbose": verbose, "mode": "evaluate"}
         callback_list = CallbackList(callbacks, self, params, owner="evaluate")
         logs = self._test_pass(batches, total, callback_list)
@@ -407,7 +407,7 @@ class Trainer(Layer):
             view.start(self, arrays, "predict")
         batches = _batches(view, arrays, batch_size)
         total = min(steps or len(batches), len(batches))
-        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _check_callbacks("predict", callbacks)
+        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _own_callbacks(view, "predict", callbacks)
         params = {"steps": total, "verbose": verbose, "mode": "predict"}
         callback_list = CallbackList(callbacks, self, params, owner="predict")
         callback_list.on_predict_begin({})
@@ -563,3 +563,9 @@ def _batches(
 def _prints(view: local_view.LocalView | None, verbose: int) -> bool:
     """Whether this process shows a progress bar (under DataParallel, process 0 alone)."""
     return verbose > 0 and (view is None or view.chief)
+
+
+def _own_callbacks(view: local_view.LocalView | None, owner: str, callbacks: Any) -> list[Callback]:
+    """The user's callbacks that this process runs (under DataParallel, only process 0 writes logs)."""
+    checked = _check_callbacks(owner, callbacks)
+    return checked if view is None else view.callbacks(checked)

@@ -28,6 +28,9 @@ import numpy as np
 
 from highnn import random
 from highnn.batch_share import Share, current_share, share_of
+from highnn.callbacks.base import Callback
+from highnn.callbacks.monitoring import CSVLogger
+from highnn.callbacks.tensorboard import TensorBoard
 from highnn.config import settings
 from highnn.data import Batches
 from highnn.distribution import distribution
@@ -118,6 +121,10 @@ class LocalView:
     def barrier(self) -> None:
         _collectives().barrier()
 
+    def callbacks(self, callbacks: list[Callback]) -> list[Callback]:
+        """The callbacks this process runs: all on process 0; the others leave out those that only write logs."""
+        return callbacks if self.chief else [c for c in callbacks if not isinstance(c, (CSVLogger, TensorBoard))]
+
     # ----------------------------------------------------- before the first step
     def start(self, model: Trainer, arrays: dict[str, np.ndarray], owner: str) -> None:
         """Check that the loss reduces exactly and that every process passed the same data, then give every
@@ -181,6 +188,16 @@ def active() -> LocalView | None:
     if settings.backend.name != "torch" or distribution() is None:
         return None
     return LocalView(_collectives().process_index(), _collectives().process_count())
+
+
+def on_chief(write: Callable[[], Any]) -> None:
+    """Under torch DataParallel run ``write`` on process 0 alone, and let every process wait for it (every
+    process calls this, as every process calls ``model.save``); otherwise just run it."""
+    view = active()
+    if view is None or view.chief:
+        write()
+    if view is not None:
+        view.barrier()
 
 
 def _collectives() -> Collectives:

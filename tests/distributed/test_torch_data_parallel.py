@@ -5,6 +5,7 @@ Each job runs in a subprocess with a short timeout, so a hang fails the test ins
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import require_backend
+from torch_worker import BATCH, ROWS, data, model
 
+import highnn as hn
 from highnn.batch_share import share_of
+from highnn.config import use_backend
 
 WORKER = Path(__file__).with_name("torch_worker.py")
 EXAMPLE = Path(__file__).parents[2] / "examples" / "distributed_torch.py"
-SCENARIOS = ["plain", "replicated", "synchronized", "local_batchnorm", "mismatch", "equal_weights"]
+SCENARIOS = ["plain", "replicated", "synchronized", "local_batchnorm", "stops", "saves", "mismatch", "equal_weights"]
 TIMEOUT = 240  # seconds for one job of two processes on a busy 2-core machine
 ENVIRONMENT = {
     "HIGHNN_BACKEND": "torch",
@@ -59,7 +63,7 @@ def assert_close(got: dict[str, np.ndarray], expected: dict[str, np.ndarray], to
         np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=tolerance, err_msg=key)
 
 
-@pytest.mark.parametrize("scenario", ["plain", "replicated", "synchronized", "local_batchnorm"])
+@pytest.mark.parametrize("scenario", ["plain", "replicated", "synchronized", "local_batchnorm", "saves"])
 def test_processes_end_bitwise_equal(results: tuple[Path, str], scenario: str) -> None:
     out, _ = results
     first, second = load(out, f"{scenario}.0"), load(out, f"{scenario}.1")
@@ -67,7 +71,7 @@ def test_processes_end_bitwise_equal(results: tuple[Path, str], scenario: str) -
         assert np.array_equal(first[key], second[key]), key
 
 
-@pytest.mark.parametrize("scenario", ["plain", "replicated", "synchronized"])
+@pytest.mark.parametrize("scenario", ["plain", "replicated", "synchronized", "saves"])
 def test_equals_one_process(results: tuple[Path, str], scenario: str) -> None:
     """Weights, History, evaluate() (every row counted) and predict() (every row, in order) of one process,
     with Dropout, L2 and L1 activity penalties, an uneven last batch (4 + 3 rows) or one smaller than the world."""
@@ -89,6 +93,19 @@ def test_local_batchnorm_statistics_differ_from_one_process(results: tuple[Path,
     out, _ = results
     expected, local = load(out / "alone", "local_batchnorm.0"), load(out, "local_batchnorm.0")
     assert np.abs(local["predict"] - expected["predict"]).max() > 1e-6
+
+
+def test_a_process_that_stops_training_stops_every_process(results: tuple[Path, str]) -> None:
+    out, _ = results
+    assert [len(load(out, f"stops.{rank}")["history_loss"]) for rank in (0, 1)] == [1, 1]
+
+
+def test_process_zero_alone_writes_logs_checkpoints_and_models(results: tuple[Path, str]) -> None:
+    """CSVLogger appends once per epoch (not once per process); ModelCheckpoint and model.save write one file
+    that every process then loads (``saves`` predicts with the loaded model)."""
+    out, _ = results
+    assert len((out / "log.csv").read_text().splitlines()) == 1 + 2
+    assert (out / "checkpoint.highnn").exists()
 
 
 def test_processes_with_different_data_fail_clearly(results: tuple[Path, str]) -> None:
@@ -122,3 +139,25 @@ def test_shares_cut_the_batch_as_array_split(rows: int, world: int) -> None:
     assert [np.arange(s.offset, s.offset + s.rows).tolist() for s in shares] == [p.tolist() for p in parts]
     assert sum(s.weight for s in shares) == pytest.approx(1.0, abs=1e-15)
     assert shares[0].counts == tuple(len(p) for p in parts)
+
+
+def fit_alone_and_under_data_parallel() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The worker's model fitted in this process, without and with ``DataParallel`` over a world of one."""
+    x, y = data(ROWS)
+    weights = []
+    for distribution in (None, hn.distribution.DataParallel()):
+        built = model("plain")
+        with distribution.scope() if distribution is not None else contextlib.nullcontext():
+            built.fit(x, y, batch_size=BATCH, epochs=2, verbose=0)
+            assert built.predict(x, verbose=0).shape == (ROWS, 2)
+        weights.append(built.get_weights())
+    return weights[0], weights[1]
+
+
+def test_a_world_of_one_process_fits_as_without_a_distribution() -> None:
+    """torch DataParallel without a process group (one process): the local view's path, the whole batch."""
+    require_backend("torch")
+    with use_backend("torch", floatx="float64"):
+        alone, distributed = fit_alone_and_under_data_parallel()
+    for a, b in zip(alone, distributed):
+        assert np.array_equal(a, b)

@@ -48,6 +48,14 @@ class FailOnProcessOne(hn.callbacks.Callback):
             raise RuntimeError("process 1 fails on purpose")
 
 
+class StopOnProcessOne(hn.callbacks.Callback):
+    """Stops training on process 1 alone after the first epoch: every process must stop with it."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        if hn.config.settings.backend.process_index() == 1:
+            self.model.stop_training = True
+
+
 def run(out: Path, scenario: str) -> None:
     """Fit, evaluate and predict for ``scenario``; save what this process ends with."""
     rank = hn.config.settings.backend.process_index()
@@ -60,10 +68,21 @@ def run(out: Path, scenario: str) -> None:
         except ValueError as error:
             print(f"rank {rank}: {error}")
         return
-    callbacks = [FailOnProcessOne()] if scenario == "raises" else []
-    history = built.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=callbacks)
+    callbacks = {
+        "raises": [FailOnProcessOne()],
+        "stops": [StopOnProcessOne()],
+        "saves": [  # written by process 0 alone: appending twice would double the rows
+            hn.callbacks.CSVLogger(str(out / "log.csv"), append=True),
+            hn.callbacks.ModelCheckpoint(str(out / "checkpoint.highnn")),
+        ],
+    }.get(scenario, [])
+    sample_weight = np.linspace(0.5, 1.5, rows) if scenario == "plain" else None
+    history = built.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=callbacks, sample_weight=sample_weight)
     evaluated = built.evaluate(x, y, batch_size=BATCH, verbose=0)
     predicted = built.predict(x, batch_size=50, verbose=0)
+    if scenario == "saves":
+        built.save(out / "model.highnn")
+        predicted = hn.models.load_model(out / "model.highnn").predict(x, batch_size=50, verbose=0)
     results = {f"weight_{i}": np.asarray(w) for i, w in enumerate(built.get_weights())}
     results |= {f"history_{k}": np.asarray(v) for k, v in history.history.items()}
     np.savez(out / f"{scenario}.{rank}.npz", evaluate=np.asarray(evaluated), predict=predicted, **results)
