@@ -39,15 +39,19 @@ _FIXES = {
 }
 
 
-def _jax_device(spec: str | None) -> tuple[jax.Device, str]:
-    """The JAX device ``spec`` names and its highnn name; a one-line error says how to get it when it is missing."""
+def _jax_device(spec: str | None, local: bool = True) -> tuple[jax.Device, str]:
+    """The JAX device ``spec`` names and its highnn name; a one-line error says how to get it when it is missing.
+
+    ``local``: count this process's devices (HIGHNN_DEVICE), else every process's (``hn.distribution`` names).
+    """
     kind, index = parse_device(spec, "jax")
     if kind == "mps":
         raise DeviceUnavailableError(
             f"The jax backend cannot run on {spec!r}: use HIGHNN_BACKEND=torch for Apple MPS, or HIGHNN_DEVICE=cpu."
         )
+    platform = "gpu" if kind == "cuda" else kind
     try:
-        devices = jax.devices("gpu" if kind == "cuda" else kind)
+        devices = jax.local_devices(backend=platform) if local else jax.devices(platform)
     except RuntimeError:  # JAX raises when it has no such platform
         devices = []
     if index >= len(devices):
@@ -304,7 +308,7 @@ class JaxBackend:
 
     def check_devices(self, names: Sequence[str]) -> None:
         for name in names:
-            _device_named(name)
+            _jax_device(name, local=False)[0]
 
     def initialize(self, job_addresses: str | None, num_processes: int | None, process_id: int | None) -> None:
         """``jax.distributed.initialize``, the coordinator being the first of ``job_addresses``."""
@@ -368,14 +372,9 @@ def _device_name(device: jax.Device) -> str:
     return f"{kind}:{_devices(device.platform).index(device)}"
 
 
-def _device_named(name: str) -> jax.Device:
-    """The device a ``kind:index`` name means; a one-line error names a fix when JAX does not see it."""
-    return _jax_device(name)[0]
-
-
 @functools.lru_cache(maxsize=64)
 def _mesh(names: tuple[str, ...], shape: tuple[int, ...], axis_names: tuple[str, ...]) -> jax.sharding.Mesh:
-    devices = np.array([_device_named(name) for name in names], dtype=object).reshape(shape)
+    devices = np.array([_jax_device(name, local=False)[0] for name in names], dtype=object).reshape(shape)
     return jax.sharding.Mesh(devices, axis_names)
 
 

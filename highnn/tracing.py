@@ -30,6 +30,7 @@ from functools import partial
 from typing import Any
 
 from highnn.config import settings
+from highnn.distribution.api import distribution, replicated
 from highnn.graph import Primitive, Tensor, engine_state, recording
 from highnn.variables import Variable
 
@@ -125,6 +126,7 @@ class Program:
         exec(compile(self.source, "<highnn program>", "exec"), self.namespace)
         self.function: Callable[..., tuple[Any, ...]] = self.namespace["program"]
         self.n_steps = len(steps)
+        self.n_outputs = len(outputs)
 
 
 def _generate(
@@ -172,7 +174,7 @@ class TracedFunction:
         self._tracing = threading.Lock()
 
     def __call__(self, *arrays: Any) -> list[Any]:
-        key = (settings.backend, settings.floatx, *((a.shape, a.dtype) for a in arrays))
+        key = (settings.backend, settings.floatx, distribution(), *((a.shape, a.dtype) for a in arrays))
         entry = self.programs.get(key)
         if entry is None:
             entry = self._compile(key, arrays)
@@ -188,7 +190,10 @@ class TracedFunction:
             entry = self.programs.get(key)
             if entry is None:
                 program = self.trace(*arrays)
-                entry = (program, settings.backend.compile(program.function, program.donate_argnums, jit=self.jit))
+                compiled = settings.backend.compile(
+                    program.function, program.donate_argnums, jit=self.jit, **_layouts(program, arrays)
+                )
+                entry = (program, compiled)
                 self.programs[key] = entry
                 while len(self.programs) > MAX_PROGRAMS:
                     self.programs.popitem(last=False)
@@ -217,6 +222,20 @@ class TracedFunction:
             return Program(tape, outputs)
         finally:
             tape.restore()
+
+
+def _layouts(program: Program, arrays: tuple[Any, ...]) -> dict[str, Any]:
+    """Under a distribution, the layouts of a program's arguments (batches, then variables) and results (outputs
+    whole on every device, then variables); nothing without one."""
+    active = distribution()
+    if active is None:
+        return {}
+    return {
+        "in_layouts": [active.get_data_layout(a.shape) for a in arrays]
+        + [active.get_variable_layout(v) for v in program.read],
+        "out_layouts": [replicated(0, active.device_mesh)] * program.n_outputs
+        + [active.get_variable_layout(v) for v in program.updated],
+    }
 
 
 def _check_not_tracing() -> None:

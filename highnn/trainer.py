@@ -25,6 +25,7 @@ from highnn.checks import check_bool, check_choice, check_integer, check_number,
 from highnn.config import settings
 from highnn.data import Batches, check_batch_size, check_steps, prepare, split_validation
 from highnn.distribution import local_view
+from highnn.distribution.api import distribution, place_variables
 from highnn.graph import Tensor, grad
 from highnn.layers.layer import Layer
 from highnn.tracing import TracedFunction
@@ -160,11 +161,17 @@ class Trainer(Layer):
             wants_end = view.any(wants_end)
         per_call = getattr(self, "steps_per_execution", 1)
         step = 0
-        for group in _groups(batches, per_call):
+        distributed = view is None and distribution() is not None  # the global view (JAX): lay out, feed, pace
+        if distributed:
+            _place_state(self)
+        for call, group in enumerate(_groups(batches, per_call)):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
             shares = tuple(batch.share for batch in group if isinstance(batch, local_view.LocalBatch))
-            outputs = self._function(kind, len(group[0]), shares)(*(a for batch in group for a in batch))
+            arrays = [a for batch in group for a in batch]
+            outputs = self._function(kind, len(group[0]), shares)(*(_global_batches(arrays) if distributed else arrays))
+            if distributed:
+                _pace(self, call, outputs)
             if kind == "predict" and view is not None and shares:
                 outputs = view.gather(outputs, shares)
             step += len(group)
@@ -548,6 +555,40 @@ def _endless(batches: Batches) -> Iterator[list[Any]]:
     """Batches from pass after pass (for ``steps_per_epoch``)."""
     while True:
         yield from batches
+
+
+# ------------------------------------------------------------------ under a distribution (see hn.distribution)
+#: calls the host may run ahead of the devices under a distribution: unbounded queues of small sharded steps can
+#: abort XLA's CPU collectives, and every queued step holds device memory
+MAX_STEPS_IN_FLIGHT = 8
+
+
+def _place_state(model: Trainer) -> None:
+    """Lay out the model's, the optimizer's and the metrics' variables as the distribution says (a model built
+    before ``set_distribution`` moves; variables already in place stay)."""
+    optimizer = getattr(model, "optimizer", None)
+    metrics = model.metrics if model.compiled else []
+    place_variables([
+        *model.variables,
+        *(optimizer.variables if optimizer is not None else []),
+        *(v for metric in metrics for v in metric.variables),
+    ])  # fmt: skip
+
+
+def _global_batches(arrays: list[Any]) -> list[Any]:
+    """The host batches as the distributed step takes them (global arrays when several processes feed it)."""
+    active, backend = distribution(), settings.backend
+    assert active is not None
+    return [backend.global_batch(a, active.get_data_layout(a.shape)) for a in arrays]
+
+
+def _pace(model: Trainer, call: int, outputs: list[Any]) -> None:
+    """After the first call (which traced the step eagerly), lay the state out again; then every
+    :data:`MAX_STEPS_IN_FLIGHT` calls, wait for the newest one."""
+    if call == 0:
+        _place_state(model)
+    elif call % MAX_STEPS_IN_FLIGHT == 0:
+        settings.backend.wait(outputs[0] if outputs else model.metrics[0].variables[0].value)
 
 
 # ------------------------------------------------------------------ torch DataParallel (see distribution.local_view)

@@ -64,7 +64,7 @@ def test_jax_device_names_map_to_jax_devices(monkeypatch: pytest.MonkeyPatch) ->
     from highnn.backends import jax_backend
 
     fake = {"gpu": ["gpu0", "gpu1"], "tpu": ["tpu0"], "cpu": jax.devices("cpu")}
-    monkeypatch.setattr(jax, "devices", lambda kind=None: fake[kind])
+    monkeypatch.setattr(jax, "local_devices", lambda process_index=None, backend=None: fake[backend])
     assert jax_backend._jax_device("cuda:1") == ("gpu1", "cuda:1")
     assert jax_backend._jax_device("gpu") == ("gpu0", "cuda:0")
     assert jax_backend._jax_device("tpu") == ("tpu0", "tpu:0")

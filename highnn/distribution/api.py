@@ -188,7 +188,8 @@ class TensorLayout:
 
 
 def replicated(rank: int, device_mesh: DeviceMesh) -> TensorLayout:
-    """The layout of a tensor of ``rank`` axes held whole on every device of the mesh."""
+    """The layout of a tensor of ``rank`` axes held whole on every device of the mesh (``rank`` 0: of any rank, as
+    a layout leaves the axes after its own whole)."""
     return TensorLayout((None,) * rank, device_mesh)
 
 
