@@ -161,3 +161,36 @@ def test_a_world_of_one_process_fits_as_without_a_distribution() -> None:
         alone, distributed = fit_alone_and_under_data_parallel()
     for a, b in zip(alone, distributed):
         assert np.array_equal(a, b)
+
+
+def test_a_loss_reduction_weighting_cannot_make_exact_is_refused_before_anything_changes() -> None:
+    require_backend("torch")
+    x, y = data(ROWS)
+    with use_backend("torch", floatx="float64"), hn.distribution.DataParallel().scope():
+        built = model("plain")
+        built.compile(optimizer="adam", loss=hn.losses.MeanSquaredError(reduction="mean_with_sample_weight"))
+        before = built.get_weights()
+        with pytest.raises(ValueError, match=r"fit: under torch DataParallel the loss's `reduction` must be one of"):
+            built.fit(x, y, batch_size=BATCH, verbose=0)
+        for a, b in zip(before, built.get_weights()):
+            assert np.array_equal(a, b)
+
+
+def test_synchronized_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match=r"BatchNormalization: `synchronized` must be"):
+        hn.layers.BatchNormalization(synchronized="yes")
+
+
+def test_initialize_joins_a_job_at_the_given_address() -> None:
+    """``initialize(job_addresses=..., num_processes=..., process_id=...)`` without torchrun (a job of one)."""
+    require_backend("torch")
+    script = (
+        "import highnn as hn, torch.distributed as dist\n"
+        "hn.distribution.initialize(job_addresses='127.0.0.1:29531', num_processes=1, process_id=0)\n"
+        "hn.distribution.initialize()  # a second call keeps the group\n"
+        "print(dist.get_backend(), hn.distribution.list_devices(), hn.config.settings.backend.process_count())\n"
+    )
+    job = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIMEOUT,
+                         env={**os.environ, **ENVIRONMENT}, check=False)  # fmt: skip
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert job.stdout.strip() == "gloo ['cpu:0'] 1"
