@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -135,3 +136,11 @@ def test_a_process_that_dies_ends_the_job_with_its_error(tmp_path: Path) -> None
     with pytest.raises(AssertionError, match=r"process 1 exited with 1: ValueError: initialize: `process_id` must"):
         run_job(commands, 2, tmp_path, timeout=120)
     assert time.monotonic() - start < 60  # process 0, left waiting for its peer, was killed
+
+
+def test_data_parallel_example_matches_one_device_on_four_devices(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "examples" / "distributed_data_parallel.py"
+    out = run_job([[sys.executable, str(example)]], 4, tmp_path)[0]
+    assert "backend: jax  devices: 4 ['cpu:0', 'cpu:1', 'cpu:2', 'cpu:3']" in out
+    match = re.search(r"largest weight difference from one device: ([\d.e+-]+)", out)
+    assert match and float(match.group(1)) < 1e-5, out

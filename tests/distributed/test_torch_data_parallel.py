@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import require_backend
-from torch_worker import BATCH, ROWS, data, model
+from .torch_worker import BATCH, ROWS, data, model
 
 import highnn as hn
 from highnn.batch_share import share_of
