@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import require_backend
-from .torch_worker import BATCH, ROWS, data, model
 
 import highnn as hn
 from highnn.batch_share import share_of
 from highnn.config import use_backend
+
+from .torch_worker import BATCH, ROWS, data, model
 
 WORKER = Path(__file__).with_name("torch_worker.py")
 EXAMPLE = Path(__file__).parents[2] / "examples" / "distributed_torch.py"
