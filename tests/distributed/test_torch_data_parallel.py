@@ -82,6 +82,14 @@ def test_equals_one_process(results: tuple[Path, str], scenario: str) -> None:
     assert_close(load(out, f"{scenario}.0"), expected, 1e-10)
 
 
+def test_each_process_steps_on_its_share_of_the_rows(results: tuple[Path, str]) -> None:
+    """fit's and evaluate's 32-row batches run as 16 + 16 rows, the last 7 as 4 + 3; predict's 50 as 25 + 25, the
+    last 13 as 7 + 6. One process traces whole batches."""
+    out, _ = results
+    assert [(out / f"plain.{rank}.rows").read_text() for rank in (0, 1)] == ["4 7 16 25", "3 6 16 25"]
+    assert (out / "alone" / "plain.0.rows").read_text() == ""
+
+
 def test_averaging_processes_equally_would_fail(results: tuple[Path, str]) -> None:
     """Weighting each process by its rows matters: equal weights miss one process by far more than rounding."""
     out, _ = results
