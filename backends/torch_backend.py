@@ -6,6 +6,7 @@ programs run under ``torch.no_grad()``: autograd is never asked.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -62,6 +63,12 @@ def _torch_device(spec: str | None) -> torch.device:
             f"The torch backend cannot use {spec!r}: PyTorch sees {count} {kind} device(s); {fix}."
         )
     return torch.device(kind, index)
+
+
+def _leave_group() -> None:
+    """Destroy the process group ``initialize`` made (one left to the interpreter's exit may abort the process)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _rank_device(spec: str | None) -> str | None:
@@ -357,6 +364,7 @@ class TorchBackend(SingleDevice):
                 "rank": process_id,
             }
         dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", **options)
+        atexit.register(_leave_group)
 
     @staticmethod
     def process_index() -> int:
