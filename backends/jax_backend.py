@@ -350,6 +350,11 @@ class JaxBackend:
     def wait(x: Array) -> None:
         jax.block_until_ready(x)
 
+    # distribution: the all_reduce primitive of one process (on JAX the whole step sees the global batch)
+    @staticmethod
+    def all_reduce(x: Array) -> Array:
+        return x
+
 
 def _devices(device_type: str | None) -> list[jax.Device]:
     """JAX's devices of every process, of one kind (``cuda`` is JAX's ``gpu``) or of its default one."""

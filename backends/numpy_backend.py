@@ -268,6 +268,11 @@ class NumpyBackend(SingleDevice):
     ) -> Callable[..., Any]:
         return fn  # the generated plan is already the fastest NumPy form
 
+    # distribution: the all_reduce primitive of one process (on JAX the whole step sees the global batch)
+    @staticmethod
+    def all_reduce(x: Array) -> Array:
+        return x
+
 
 def _last(n: int) -> tuple[int, ...]:
     """The last ``n`` axes."""

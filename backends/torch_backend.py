@@ -6,12 +6,16 @@ programs run under ``torch.no_grad()``: autograd is never asked.
 
 from __future__ import annotations
 
+import atexit
 import math
+import os
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from highnn.backends.base import (
@@ -61,6 +65,19 @@ def _torch_device(spec: str | None) -> torch.device:
     return torch.device(kind, index)
 
 
+def _leave_group() -> None:
+    """Destroy the process group ``initialize`` made (one left to the interpreter's exit may abort the process)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _rank_device(spec: str | None) -> str | None:
+    """``cuda`` (or ``gpu``) without an index is ``cuda:LOCAL_RANK`` under a launcher that sets it (torchrun)."""
+    if spec is not None and spec.strip().lower() in ("cuda", "gpu") and "LOCAL_RANK" in os.environ:
+        return f"cuda:{os.environ['LOCAL_RANK']}"
+    return spec
+
+
 def _reduce(reduction: Callable[..., torch.Tensor], x: torch.Tensor, axis: Axis, keepdims: bool) -> torch.Tensor:
     """Apply a torch reduction with NumPy's axis meaning: ``None`` is every axis, ``()`` none.
 
@@ -104,6 +121,9 @@ def _forward_steps(index: Index, shape: tuple[int, ...]) -> tuple[Index, tuple[i
     return tuple(forward), tuple(flips)
 
 
+#: seconds a collective waits for a rank that does not come (torch's default: 30 minutes)
+_TIMEOUT_VARIABLE = "HIGHNN_DISTRIBUTION_TIMEOUT"
+
 _CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
@@ -122,7 +142,7 @@ class TorchBackend(SingleDevice):
     name = "torch"
 
     def __init__(self, device: str | None = None) -> None:
-        self.device = _torch_device(device)
+        self.device = _torch_device(_rank_device(device))
         self.device_name = str(self.device)
 
     def asarray(self, value: Any, dtype: str) -> torch.Tensor:
@@ -324,6 +344,72 @@ class TorchBackend(SingleDevice):
         """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
         plan = torch.no_grad()(fn)
         return torch.compile(plan, dynamic=False) if jit else plan
+
+    # distribution: one process per device (torchrun, Slurm, Ray Train); see highnn.distribution.local_view
+    def initialize(
+        self, job_addresses: str | None = None, num_processes: int | None = None, process_id: int | None = None
+    ) -> None:
+        """Join the job's process group (gloo on CPU, NCCL on CUDA) unless the launcher already made one.
+
+        Without arguments the rendezvous comes from torchrun's environment (``MASTER_ADDR``, ``RANK``, ...);
+        ``HIGHNN_DISTRIBUTION_TIMEOUT`` (seconds) bounds how long a collective waits for a missing rank.
+        """
+        if dist.is_initialized():
+            return
+        options: dict[str, Any] = {"timeout": timedelta(seconds=float(os.environ.get(_TIMEOUT_VARIABLE, 1800)))}
+        if job_addresses is not None:
+            options |= {
+                "init_method": f"tcp://{job_addresses.split(',')[0].strip()}",
+                "world_size": num_processes,
+                "rank": process_id,
+            }
+        dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", **options)
+        atexit.register(_leave_group)
+
+    @staticmethod
+    def process_index() -> int:
+        return dist.get_rank() if dist.is_initialized() else 0
+
+    @staticmethod
+    def process_count() -> int:
+        return dist.get_world_size() if dist.is_initialized() else 1
+
+    def list_devices(self, device_type: str | None = None) -> list[str]:
+        """One device per rank: ``cpu:0``, ``cpu:1``, ... (``cuda:N`` on CUDA), in rank order."""
+        kind = device_type or self.device.type
+        return [f"{kind}:{rank}" for rank in range(self.process_count())]
+
+    @staticmethod
+    def all_reduce(x: Array) -> Array:
+        """The sum of ``x`` over the ranks, on a fresh copy (so the step stays pure); ``x`` itself alone."""
+        out = x.clone()
+        if dist.is_initialized():
+            dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def all_gather(x: Array, counts: tuple[int, ...]) -> Array:
+        """Every rank's ``x`` (rank r's has ``counts[r]`` rows) joined along axis 0 in rank order."""
+        if not dist.is_initialized():
+            return x
+        padded = x.new_zeros((max(counts), *x.shape[1:]))
+        padded[: x.shape[0]] = x
+        parts = [torch.empty_like(padded) for _ in counts]
+        dist.all_gather(parts, padded)
+        return torch.cat([part[:count] for part, count in zip(parts, counts)])
+
+    @staticmethod
+    def broadcast(x: Array) -> Array:
+        """Rank 0's ``x`` on every rank (a fresh copy)."""
+        out = x.clone()
+        if dist.is_initialized():
+            dist.broadcast(out, src=0)
+        return out
+
+    @staticmethod
+    def barrier() -> None:
+        if dist.is_initialized():
+            dist.barrier()
 
 
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}

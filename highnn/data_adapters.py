@@ -97,9 +97,11 @@ class DataAdapter:
 class ArrayAdapter(DataAdapter):
     """Arrays held in memory, cut into (optionally reshuffled) minibatches."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, shuffle: bool = False) -> None:
+    def __init__(
+        self, arrays: dict[str, np.ndarray], batch_size: int, shuffle: bool = False, batches: Batches | None = None
+    ) -> None:
         self.first = arrays
-        self.batches = Batches(arrays, batch_size, shuffle=shuffle, names=tuple(arrays))
+        self.batches = batches or Batches(arrays, batch_size, shuffle=shuffle, names=tuple(arrays))
         self.num_batches = len(self.batches)
 
     def __iter__(self) -> Iterator[list[Any]]:

@@ -8,16 +8,19 @@ metric updates) and is traced once per input signature into a pure program
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from highnn import losses, optimizers
 from highnn import metrics as metrics_module
 from highnn.backends import to_host
+from highnn.batch_share import Share, sharing
 from highnn.callbacks.base import Callback, CallbackList, History, Logs, ProgbarLogger
 from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer
 from highnn.config import settings
@@ -32,6 +35,7 @@ from highnn.data_adapters import (
     is_iterable_input,
     iterable_adapter,
 )
+from highnn.distribution import local_view
 from highnn.distribution.api import distribution, place_variables
 from highnn.graph import Tensor, grad, to_tensor
 from highnn.layers import symbolic
@@ -83,7 +87,7 @@ class Trainer(Layer):
         self.run_eagerly = run_eagerly
         self.jit_compile = jit_compile
         self.steps_per_execution = check_integer("compile", "steps_per_execution", steps_per_execution, 1)
-        self._functions: dict[tuple[str, int], Callable[..., list[Any]]] = {}
+        self._functions: dict[tuple[Any, ...], Callable[..., list[Any]]] = {}
         self.compiled = True
         self.stop_training = False
 
@@ -163,16 +167,19 @@ class Trainer(Layer):
         for metric, weighted in zip(self.compiled_metrics or [], self._metric_weighted):
             metric.update_state(y, y_pred, sample_weight if weighted else None)
 
-    def _function(self, kind: str, arity: int) -> Callable[..., list[Any]]:
+    def _function(self, kind: str, arity: int, shares: tuple[Share, ...] = ()) -> Callable[..., list[Any]]:
         """The train, test or predict step over any number of batches of ``arity`` arrays each.
 
         ``steps_per_execution`` batches go into one call, so one traced program
         (one ``jax.jit`` on JAX) runs several steps. Traced unless run_eagerly.
         A train or test call returns the last step's logs, in the order of
         ``self._log_names[kind]``; a predict call, every step's outputs.
+        Under torch DataParallel each batch is this process's share of a global
+        batch, one of ``shares``; Trainer's own train and test steps then weight
+        the loss and sum the gradients over the processes (``local_view``).
         """
         functions = self.__dict__.setdefault("_functions", {})
-        function = functions.get((kind, arity))
+        function = functions.get((kind, arity, *shares))
         if function is None:
             step_of_kind: dict[str, Callable[[Any], Any]] = {
                 "train": self.train_step,
@@ -180,11 +187,18 @@ class Trainer(Layer):
                 "predict": self.predict_step,
             }
             step = step_of_kind[kind]
+            if (
+                shares
+                and kind in local_view.STEPS
+                and getattr(type(self), f"{kind}_step") is getattr(Trainer, f"{kind}_step")
+            ):
+                step = functools.partial(local_view.STEPS[kind], self)
 
             def steps(*tensors: Tensor) -> list[Tensor]:
                 outputs: list[Tensor] = []
-                for start in range(0, len(tensors), arity):
-                    result = step(pack_x_y_sample_weight(*self._group_batch(list(tensors[start : start + arity]))))
+                for i, start in enumerate(range(0, len(tensors), arity)):
+                    with sharing(shares[i] if shares else None):
+                        result = step(pack_x_y_sample_weight(*self._group_batch(list(tensors[start : start + arity]))))
                     if kind == "predict":
                         outputs += symbolic.flatten(result)
                     else:
@@ -196,7 +210,7 @@ class Trainer(Layer):
             else:
                 jit_compile = getattr(self, "jit_compile", "auto")
                 function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
-            function = functions.setdefault((kind, arity), function)  # threads racing here share the first one
+            function = functions.setdefault((kind, arity, *shares), function)  # racing threads share the first one
         return function
 
     def _logs_tensors(self, kind: str, logs: Any) -> list[Tensor]:
@@ -207,8 +221,9 @@ class Trainer(Layer):
         return [value if isinstance(value, Tensor) else to_tensor(value) for value in logs.values()]
 
     def _logs(self, kind: str, outputs: list[Any] | None) -> Logs:
-        """A train or test call's outputs as logs of floats (the metrics' results when no step ran)."""
-        if outputs is None:
+        """A train or test call's outputs as logs of floats (the metrics' results when no step ran, or summed over
+        the processes under torch DataParallel)."""
+        if outputs is None or local_view.active() is not None:
             return self.get_metrics_result()
         return {name: _log_value(to_host(value)) for name, value in zip(self._log_names[kind], outputs)}
 
@@ -216,18 +231,24 @@ class Trainer(Layer):
         """Run the step on ``batches``, ``steps_per_execution`` at a time, calling the batch hooks; yields outputs."""
         begin_hook, end_hook = f"on_{kind}_batch_begin", f"on_{kind}_batch_end"
         wants_begin, wants_end = callback_list.wants(begin_hook), callback_list.wants(end_hook)
+        view = local_view.active()
+        if view is not None:  # the logs of a batch are summed over the processes: all read them or none
+            wants_end = view.any(wants_end)
         per_call = getattr(self, "steps_per_execution", 1)
         step = 0
-        distributed = distribution() is not None
+        distributed = view is None and distribution() is not None  # the global view (JAX): lay out, feed, pace
         if distributed:
             _place_state(self)
         for call, group in enumerate(_groups(batches, per_call)):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
+            shares = tuple(batch.share for batch in group if isinstance(batch, local_view.LocalBatch))
             arrays = [a for batch in group for a in batch]
-            outputs = self._function(kind, len(group[0]))(*(_global_batches(arrays) if distributed else arrays))
+            outputs = self._function(kind, len(group[0]), shares)(*(_global_batches(arrays) if distributed else arrays))
             if distributed:
                 _pace(self, call, outputs)
+            if kind == "predict" and view is not None and shares:
+                outputs = view.gather(outputs, shares)
             step += len(group)
             if wants_end:
                 getattr(callback_list, end_hook)(step - 1, self._logs(kind, outputs) if kind != "predict" else {})
@@ -258,7 +279,9 @@ class Trainer(Layer):
 
     def get_metrics_result(self) -> Logs:
         """Every metric's current result as a float: ``{"loss": ..., "accuracy": ...}``."""
-        return {metric.name: _log_value(metric.result().numpy()) for metric in self.metrics}
+        view = local_view.active()
+        with view.summed(self.metrics) if view is not None else contextlib.nullcontext():
+            return {metric.name: _log_value(metric.result().numpy()) for metric in self.metrics}
 
     def _prepare(self, owner: str, arrays: dict[str, np.ndarray], argument: str = "y") -> None:
         """Build the model, check ``x``'s shape and the labels against the loss and every metric.
@@ -373,9 +396,10 @@ class Trainer(Layer):
                 fail("fit", "validation_split", f"0 when `x` is a {train.kind}: pass `validation_data`",
                      validation_split)  # fmt: skip
             arrays, held_out = split_validation(train.first, validation_split)
-            train = ArrayAdapter(arrays, batch_size or DEFAULT_BATCH_SIZE, shuffle)
-            validation = ArrayAdapter(held_out, validation_batch_size or batch_size or DEFAULT_BATCH_SIZE)
+            train = self._array_adapter(arrays, batch_size, shuffle)
+            validation = self._array_adapter(held_out, validation_batch_size or batch_size)
         self._prepare("fit", train.first)
+        view = local_view.active()
         feed = Feed(train, steps_per_epoch, cycle=True)
         logged = list(self.metrics_names)
         if validation is not None:
@@ -386,10 +410,14 @@ class Trainer(Layer):
         params = {"epochs": epochs, "steps": feed.num_batches, "verbose": verbose,
                   "batch_size": batch_size or DEFAULT_BATCH_SIZE, "metrics": logged}  # fmt: skip
         callback_list = CallbackList(
-            [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("fit", callbacks) + [history], self, params
+            [ProgbarLogger(verbose)] * _prints(view, verbose) + _own_callbacks(view, "fit", callbacks) + [history],
+            self,
+            params,
         )
         if not self.optimizer.built:
             self.optimizer.build(self.trainable_weights)
+        if view is not None:
+            view.start(self, train.first, "fit")
         self.stop_training = False
         epoch_logs: Logs = {}
         callback_list.on_train_begin({})
@@ -403,10 +431,14 @@ class Trainer(Layer):
             with feed.epoch() as batches:
                 epoch_logs = self._logs("train", _last(self._execute("train", batches, callback_list)))
             _learn_steps(params, feed)
+            if view is not None:  # under torch DataParallel the batches are arrays' (see _adapter)
+                view.average_moving_statistics(self, cast(ArrayAdapter, train).batches)
             if validation is not None and (epoch + 1) % validation_freq == 0 and not val_feed.ran_out():
                 val_logs = self._test_pass(val_feed, callback_list)
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             callback_list.on_epoch_end(epoch, epoch_logs)
+            if view is not None:  # a callback that stopped one process stops them all
+                self.stop_training = view.any(self.stop_training)
             if self.stop_training:
                 break
         callback_list.on_train_end(epoch_logs)
@@ -432,8 +464,11 @@ class Trainer(Layer):
         return_dict = check_bool("evaluate", "return_dict", return_dict)
         adapter = self._adapter("evaluate", x, y, sample_weight, batch_size)
         self._prepare("evaluate", adapter.first)
+        view = local_view.active()
+        if view is not None:
+            view.start(self, adapter.first, "evaluate")
         feed = Feed(adapter, steps)
-        callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("evaluate", callbacks)
+        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _own_callbacks(view, "evaluate", callbacks)
         params = {"steps": feed.num_batches, "verbose": verbose, "mode": "evaluate"}
         callback_list = CallbackList(callbacks, self, params, owner="evaluate")
         logs = self._test_pass(feed, callback_list, params)
@@ -466,8 +501,11 @@ class Trainer(Layer):
         verbose = _check_verbose("predict", verbose)
         adapter = self._adapter("predict", x, None, None, batch_size, targets=False)
         self._prepare("predict", adapter.first)  # checks the input shape before anything runs
+        view = local_view.active()
+        if view is not None:
+            view.start(self, adapter.first, "predict")
         feed = Feed(adapter, steps)
-        callbacks = [ProgbarLogger(verbose)] * (verbose > 0) + _check_callbacks("predict", callbacks)
+        callbacks = [ProgbarLogger(verbose)] * _prints(view, verbose) + _own_callbacks(view, "predict", callbacks)
         params = {"steps": feed.num_batches, "verbose": verbose, "mode": "predict"}
         callback_list = CallbackList(callbacks, self, params, owner="predict")
         callback_list.on_predict_begin({})
@@ -510,11 +548,22 @@ class Trainer(Layer):
         if is_arrays:
             if not is_array_input(x):
                 fail(owner, "x", INPUT_TYPES, x, TypeError)
-            return ArrayAdapter(convert(x, y, sample_weight), batch_size or DEFAULT_BATCH_SIZE, shuffle)
+            return self._array_adapter(convert(x, y, sample_weight), batch_size, shuffle)
+        if local_view.active() is not None:
+            fail(owner, "x", "arrays under torch DataParallel (each process takes its share of every batch)", x,
+                 TypeError)  # fmt: skip
         refused = {"y": y, "sample_weight": sample_weight}
         if not isinstance(x, PyDataset):
             refused["class_weight"] = class_weight  # Keras weighs a PyDataset's batches only
         return iterable_adapter(owner, x, convert, batch_size=batch_size, shuffle=shuffle, refused=refused)
+
+    @staticmethod
+    def _array_adapter(arrays: dict[str, np.ndarray], batch_size: int | None, shuffle: bool = False) -> ArrayAdapter:
+        """The minibatches of ``arrays``: whole, or this process's share of each under torch DataParallel."""
+        batch_size = batch_size or DEFAULT_BATCH_SIZE
+        view = local_view.active()
+        batches = None if view is None else view.batches(arrays, batch_size, shuffle)
+        return ArrayAdapter(arrays, batch_size, shuffle, batches)
 
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
@@ -734,3 +783,15 @@ def _pace(model: Trainer, call: int, outputs: list[Any]) -> None:
         _place_state(model)
     elif call % MAX_STEPS_IN_FLIGHT == 0:
         settings.backend.wait(outputs[0] if outputs else model.metrics[0].variables[0].value)
+
+
+# ------------------------------------------------------------------ torch DataParallel (see distribution.local_view)
+def _prints(view: local_view.LocalView | None, verbose: int) -> bool:
+    """Whether this process shows a progress bar (under DataParallel, process 0 alone)."""
+    return verbose > 0 and (view is None or view.chief)
+
+
+def _own_callbacks(view: local_view.LocalView | None, owner: str, callbacks: Any) -> list[Callback]:
+    """The user's callbacks that this process runs (under DataParallel, only process 0 writes logs)."""
+    checked = _check_callbacks(owner, callbacks)
+    return checked if view is None else view.callbacks(checked)

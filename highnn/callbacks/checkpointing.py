@@ -11,6 +11,7 @@ from highnn import random, saving
 from highnn.callbacks.base import Callback, Logs
 from highnn.callbacks.monitoring import MonitorCallback
 from highnn.checks import check_number, fail, is_integer
+from highnn.distribution import local_view
 
 _INT64_END = 2**63  # epochs and seeds are stored as int64
 
@@ -251,16 +252,19 @@ class BackupAndRestore(Callback):
             self._back_up(epoch + 1, dict(random.generator().bit_generator.state))
 
     def on_train_end(self, logs: Logs | None = None) -> None:
+        local_view.on_chief(self._delete)
+
+    def _delete(self) -> None:
         if self.delete_checkpoint and os.path.exists(self.backup_path):
             os.remove(self.backup_path)
             if not os.listdir(self.backup_dir):
                 os.rmdir(self.backup_dir)
 
     def _back_up(self, epoch: int, random_state: dict[str, Any]) -> None:
-        os.makedirs(self.backup_dir, exist_ok=True)
         seeds = [int(v.item()) for v in self._seed_variables()]  # by position, as weights are matched
-        saving.save_model(
-            self.model,
-            self.backup_path,
-            training_state={"epoch": epoch, "random_state": random_state, "seed_states": seeds},
-        )
+        state = {"epoch": epoch, "random_state": random_state, "seed_states": seeds}
+        local_view.on_chief(lambda: self._write(state))  # under torch DataParallel, process 0 writes
+
+    def _write(self, training_state: dict[str, Any]) -> None:
+        os.makedirs(self.backup_dir, exist_ok=True)
+        saving.save_model(self.model, self.backup_path, training_state=training_state)

@@ -8,10 +8,12 @@ engine like any other.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from highnn import constraints, initializers, regularizers
-from highnn.checks import check_axes, check_number
+from highnn.batch_share import current_share
+from highnn.checks import check_axes, check_bool, check_number
 from highnn.graph import Tensor, no_grad
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import (
@@ -22,7 +24,7 @@ from highnn.layers.layer_utils import (
     serialize_weight_arguments,
 )
 from highnn.ops.composites import mean, square
-from highnn.ops.primitives import reshape, sqrt
+from highnn.ops.primitives import all_reduce, reshape, sqrt, sum
 from highnn.variables import Variable
 
 Initializer = str | initializers.Initializer
@@ -34,6 +36,14 @@ def moments(x: Tensor, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     """Mean and (biased) variance of ``x`` over ``axes``, keeping those axes with length 1."""
     average = mean(x, axes, keepdims=True)
     return average, mean(square(x - average), axes, keepdims=True)
+
+
+def global_moments(x: Tensor, axes: tuple[int, ...], global_rows: int) -> tuple[Tensor, Tensor]:
+    """:func:`moments` over the global batch of which ``x`` (axis 0 in ``axes``) is this process's share: the
+    sums are all-reduced over the processes (torch DataParallel), and the all-reduce's VJP sums the gradients."""
+    count = float(global_rows * math.prod(x.shape[a] for a in axes if a != 0))
+    average = all_reduce(sum(x, axes, keepdims=True)) / count
+    return average, all_reduce(sum(square(x - average), axes, keepdims=True)) / count
 
 
 def normalize(
@@ -178,6 +188,9 @@ class BatchNormalization(AffineNormalization):
     ``moving = moving * momentum + batch_statistic * (1 - momentum)``.
     Inference: the moving statistics are used. ``gamma``/``beta`` are trained;
     ``moving_mean``/``moving_variance`` are non-trainable weights.
+    ``synchronized=True`` (Keras's argument) takes the statistics over the global
+    batch under torch DataParallel, all-reducing each process's sums; elsewhere
+    the batch is whole already (one process, or JAX's global view).
 
     >>> layer = hn.layers.BatchNormalization()
     >>> out = layer(np.random.rand(32, 4), training=True)  # each column: mean ~0, variance ~1
@@ -200,9 +213,11 @@ class BatchNormalization(AffineNormalization):
         gamma_regularizer: Regularizer = None,
         beta_constraint: Constraint = None,
         gamma_constraint: Constraint = None,
+        synchronized: bool = False,
         **kwargs: Any,
     ) -> None:
         self.momentum = check_number("BatchNormalization", "momentum", momentum, 0.0, 1.0)
+        self.synchronized = check_bool("BatchNormalization", "synchronized", synchronized)
         super().__init__(
             axis,
             epsilon,
@@ -233,7 +248,11 @@ class BatchNormalization(AffineNormalization):
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if training and self.trainable:
             reduction_axes = tuple(i for i in range(inputs.ndim) if i not in self.axes)
-            average, variance = moments(inputs, reduction_axes)
+            share = current_share()
+            if self.synchronized and share is not None and not share.replicated:
+                average, variance = global_moments(inputs, reduction_axes, share.global_rows)
+            else:
+                average, variance = moments(inputs, reduction_axes)
             with no_grad():
                 for moving, statistic in ((self.moving_mean, average), (self.moving_variance, variance)):
                     moving.assign(moving * self.momentum + reshape(statistic, self.param_shape) * (1.0 - self.momentum))
@@ -243,7 +262,7 @@ class BatchNormalization(AffineNormalization):
         return self.normalize_with(inputs, average, variance)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "momentum": self.momentum}
+        return {**super().get_config(), "momentum": self.momentum, "synchronized": self.synchronized}
 
 
 class LayerNormalization(AffineNormalization):

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from highnn import random
+from highnn.batch_share import current_share
 from highnn.checks import check_number, check_seed, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor
@@ -40,9 +41,18 @@ class RandomLayer(Layer):
     def build(self, input_shape: Shape) -> None:
         self.seed_state = self.add_state_variable(np.asarray(self.initial_seed, dtype=np.int64), "seed_generator_state")
 
-    def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...]) -> Tensor:
-        """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed."""
-        values = sampler(self.seed_state, shape=shape, dtype=settings.floatx)
+    def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...], per_example: bool = True) -> Tensor:
+        """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed.
+
+        On a process's share of a global batch (torch DataParallel), noise ``per_example`` (axis 0 is the batch)
+        is drawn for the global batch and this share's rows are kept, so the job draws what one process draws.
+        """
+        share = current_share()
+        if share is None or share.replicated or not per_example:
+            values = sampler(self.seed_state, shape=shape, dtype=settings.floatx)
+        else:
+            whole = sampler(self.seed_state, shape=(share.global_rows, *shape[1:]), dtype=settings.floatx)
+            values = whole[share.offset : share.offset + share.rows]
         self.seed_state.assign_add(1)
         return values
 
@@ -101,7 +111,8 @@ class Dropout(RandomLayer):
         shape = tuple(
             size if size is not None else dim for size, dim in zip(self.mask_shape(inputs.shape), inputs.shape)
         )
-        kept = self.draw(random_uniform, shape) < keep
+        per_example = self.noise_shape is None or self.noise_shape[0] is None
+        kept = self.draw(random_uniform, shape, per_example) < keep
         return where(kept, inputs / keep, 0.0)
 
     def get_config(self) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from highnn import saving
 from highnn.checks import fail
+from highnn.distribution import local_view
 from highnn.layers import LAYERS, symbolic
 from highnn.layers.layer import Layer
 from highnn.trainer import Trainer
@@ -93,11 +94,11 @@ class Model(Trainer):
 
     def save(self, filepath: str | os.PathLike[str], overwrite: bool = True, include_optimizer: bool = True) -> None:
         """Save architecture, weights and optimizer state to a ``.highnn`` file; ``hn.models.load_model`` reads it."""
-        saving.save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+        local_view.on_chief(lambda: saving.save_model(self, filepath, overwrite, include_optimizer))
 
     def save_weights(self, filepath: str | os.PathLike[str], overwrite: bool = True) -> None:
         """Save the weights to a ``.weights.safetensors`` file."""
-        saving.save_weights(self, filepath, overwrite=overwrite)
+        local_view.on_chief(lambda: saving.save_weights(self, filepath, overwrite=overwrite))
 
     def load_weights(self, filepath: str | os.PathLike[str]) -> None:
         """Set the weights, by position, from a ``.weights.safetensors`` or ``.highnn`` file."""

@@ -662,3 +662,13 @@ def concatenate(tensors: list[TensorLike] | tuple[TensorLike, ...], axis: int = 
     if not is_integer(axis) or not -ndim <= axis < ndim:
         fail("concatenate", "axis", f"an int in [{-ndim}, {ndim})", axis)
     return functools.reduce(lambda a, b: _concatenate(a, b, axis=int(axis) % ndim), parts)
+
+
+# ------------------------------------------------------------------ distribution
+def _all_reduce_vjp(g: Tensor, out: Tensor, x: Tensor) -> Tensor:
+    """Every rank's output depends on every rank's input, so each input's adjoint is the sum of the adjoints."""
+    return all_reduce(g)
+
+
+#: the sum of a tensor over the processes of a job (torch.distributed); one process: the identity
+all_reduce: Primitive = _define("all_reduce", 1, check_float, _all_reduce_vjp)

@@ -840,5 +840,16 @@ _RECORDS.append(
     )
 )
 
+# ---------------------------------------------------------------- distribution
+# a world of one process: the identity forward and VJP (several ranks are tested under torchrun in tests/distributed)
+_RECORDS.append(
+    OpRecord(
+        "all_reduce",
+        lambda rng: [Sample((centered(rng, shape),)) for shape in ((), (3,), (2, 3), (2, 3, 4))],
+        lambda x: x,
+        errors=(ErrorInput(Sample((np.arange(3, dtype=np.int32),)), TypeError, r"float"),),
+    )
+)
+
 #: primitive name -> its record
 RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}
