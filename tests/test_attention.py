@@ -293,7 +293,7 @@ def test_inputs_unlike_the_built_ones_are_rejected() -> None:
     layer(np.ones((2, 3, 4)), np.ones((2, 5, 6)))
     with pytest.raises(ValueError, match="`value` must have 6 features, as when the layer was built"):
         layer(np.ones((2, 3, 4)), np.ones((2, 5, 4)))
-    with pytest.raises(ValueError, match="`input_shape` must be a shape or a list of 2 or 3 shapes"):
+    with pytest.raises(ValueError, match="`query_shape` must be a shape or a list of 2 or 3 shapes"):
         layers.MultiHeadAttention(2, 3).build([(1, 2, 3)] * 4)
 
 
@@ -368,8 +368,8 @@ def test_attention_dropout_and_config() -> None:
         ({"score_mode": "add"}, None, ValueError, "`score_mode` must be one of 'dot', 'concat'"),
         ({"use_scale": 1}, None, TypeError, "`use_scale` must be True or False"),
         ({"dropout": -0.1}, None, ValueError, "`dropout` must be a number in"),
-        ({}, {"inputs": np.ones((2, 3, 4))}, ValueError, "`inputs` must be a list of 2 or 3 entries"),
-        ({}, {"inputs": [np.ones((2, 3, 4))] * 4}, ValueError, "`inputs` must be a list of 2 or 3 entries"),
+        ({}, {"inputs": np.ones((2, 3, 4))}, ValueError, "`inputs` must be a list of 2 or 3"),
+        ({}, {"inputs": [np.ones((2, 3, 4))] * 4}, ValueError, "`inputs` must be a list of 2 or 3"),
         ({}, {"inputs": [np.ones((2, 3, 4))] * 2, "mask": np.ones((2, 3))}, ValueError, "`mask` must be a list"),
     ],
 )
