@@ -277,3 +277,18 @@ __all__ += [
     "zeros",
     "zeros_like",
 ]
+
+# -- take_along_axis, and a clear error for the keras.ops functions highnn lacks
+from highnn.ops.numpy_ops import take_along_axis  # noqa: E402
+
+__all__ += ["take_along_axis"]
+
+
+def __getattr__(name: str) -> None:
+    """``hn.ops.<name>`` for a name highnn does not define: an AttributeError naming it and the migration page."""
+    if name.startswith("__"):
+        raise AttributeError(f"module 'highnn.ops' has no attribute {name!r}")
+    raise AttributeError(
+        f"highnn.ops has no function {name!r}: it is not among the keras.ops functions highnn provides; "
+        "see docs/keras-migration.md for what is and is not supported."
+    )

@@ -1,0 +1,68 @@
+"""``hn.ops.take_along_axis`` against NumPy's on every backend, its gradient, errors, and ``hn.ops``'s missing names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import numeric_gradient
+
+import highnn as hn
+
+RNG = np.random.default_rng(5)
+X = RNG.normal(size=(3, 4, 5))
+CASES = {
+    "sorted-along-1": (np.argsort(X, axis=1), 1),
+    "last-axis-picks-repeats": (RNG.integers(0, 5, size=(3, 4, 7)), -1),
+    "broadcast-indices": (np.array([[[0], [3], [1]]]), 1),
+    "negative-indices": (np.array([[[-1, -5, 2]]]), 2),
+    "flattened": (np.array([0, 59, 7, 7, -2]), None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_values_and_gradients_match_numpy(backend64: str, case: str) -> None:
+    indices, axis = CASES[case]
+    expected = reference(X, indices, axis)
+    x = hn.tensor(X, requires_grad=True)
+    out = hn.ops.take_along_axis(x, indices, axis=axis)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    weights = RNG.uniform(0.5, 1.5, expected.shape)
+    (grad,) = hn.grad((out * weights).sum(), [x])
+    numeric = numeric_gradient(lambda v: float((reference(v, indices, axis) * weights).sum()), X)
+    np.testing.assert_allclose(grad.numpy(), numeric, rtol=1e-6, atol=1e-8)
+
+
+def reference(x: np.ndarray, indices: np.ndarray, axis: int | None) -> np.ndarray:
+    """NumPy's take_along_axis, the indices broadcast off ``axis`` first (NumPy broadcasts them too)."""
+    if axis is None:
+        return np.take_along_axis(x, indices, axis=None)
+    axis %= x.ndim
+    shape = np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1 :], indices.shape)
+    return np.take_along_axis(x, np.broadcast_to(indices, shape), axis=axis)
+
+
+def test_indices_from_argmax_read_the_maxima(float64: None) -> None:
+    positions = hn.ops.expand_dims(hn.ops.argmax(X, axis=-1), -1)
+    np.testing.assert_array_equal(hn.ops.take_along_axis(X, positions, axis=-1).numpy()[..., 0], X.max(-1))
+
+
+@pytest.mark.parametrize(
+    ("indices", "axis", "error", "message"),
+    [
+        (np.zeros((3, 4, 5)), 1, TypeError, "`indices` must be an array of integers, received one of dtype float"),
+        (np.zeros((3, 4), int), 1, ValueError, r"`indices` must be an array of the rank of `x` \(3\)"),
+        (np.zeros((2, 4, 5), int), 1, ValueError, "`indices` must be a shape that broadcasts with x's"),
+        (np.zeros((3, 4, 5), int), 3, ValueError, "axis"),
+    ],
+)
+def test_bad_indices_are_named(indices: np.ndarray, axis: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        hn.ops.take_along_axis(X, indices, axis=axis)
+
+
+def test_a_keras_ops_function_highnn_lacks_names_itself_and_the_migration_page() -> None:
+    with pytest.raises(AttributeError, match=r"highnn.ops has no function 'erfinv'.*docs/keras-migration.md"):
+        hn.ops.erfinv  # noqa: B018
+    assert not hasattr(hn.ops, "__wrapped__")
