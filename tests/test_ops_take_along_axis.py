@@ -66,3 +66,15 @@ def test_a_keras_ops_function_highnn_lacks_names_itself_and_the_migration_page()
     with pytest.raises(AttributeError, match=r"highnn.ops has no function 'erfinv'.*docs/keras-migration.md"):
         hn.ops.erfinv  # noqa: B018
     assert not hasattr(hn.ops, "__wrapped__")
+
+
+def test_stack_and_concatenate_follow_numpy(backend64: str) -> None:
+    a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(2, 3))
+    for axis in (0, 1, -1, 2):
+        np.testing.assert_array_equal(hn.ops.stack([a, b], axis=axis).numpy(), np.stack([a, b], axis=axis))
+    np.testing.assert_array_equal(hn.ops.concatenate([a, b], axis=1).numpy(), np.concatenate([a, b], axis=1))
+    x = hn.tensor(a, requires_grad=True)
+    (grad,) = hn.grad((hn.ops.stack([x, x * 2.0], axis=1) * hn.tensor(b[:, None, :])).sum(), [x])
+    np.testing.assert_allclose(grad.numpy(), 3.0 * b)
+    with pytest.raises(ValueError, match="`x` must be tensors of one shape"):
+        hn.ops.stack([a, b.T])

@@ -278,10 +278,11 @@ __all__ += [
     "zeros_like",
 ]
 
-# -- take_along_axis, and a clear error for the keras.ops functions highnn lacks
-from highnn.ops.numpy_ops import take_along_axis  # noqa: E402
+# -- take_along_axis, stack and concatenate, and a clear error for the keras.ops functions highnn lacks
+from highnn.ops.numpy_ops import stack, take_along_axis  # noqa: E402
+from highnn.ops.primitives import concatenate  # noqa: E402
 
-__all__ += ["take_along_axis"]
+__all__ += ["concatenate", "stack", "take_along_axis"]
 
 
 def __getattr__(name: str) -> None:

@@ -38,6 +38,7 @@ from highnn.ops.primitives import (
     sum,
     transpose,
 )
+from highnn.ops.primitives import concatenate as _concatenate
 from highnn.ops.primitives import round as round_
 from highnn.ops.primitives import take as _take
 from highnn.ops.primitives import where as _select
@@ -511,3 +512,14 @@ def take_along_axis(x: TensorLike, indices: TensorLike, axis: int | None = None)
         if d != axis
     )
     return _take(x.reshape(-1), indices * int(strides[axis]) + grid)
+
+
+def stack(x: Sequence[TensorLike], axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new ``axis`` (Keras's ``ops.stack``): each gains the axis, then they are
+    concatenated."""
+    if not isinstance(x, (list, tuple)) or not x:
+        fail("stack", "x", "a non-empty list of tensors", x, TypeError)
+    tensors = [to_tensor(t) for t in x]
+    if len({t.shape for t in tensors}) > 1:
+        fail("stack", "x", "tensors of one shape", [t.shape for t in tensors])
+    return _concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
