@@ -279,6 +279,7 @@ __all__ += [
 ]
 
 # -- take_along_axis, stack and concatenate, and a clear error for the keras.ops functions highnn lacks
+from highnn.checks import missing_attribute as _missing_attribute  # noqa: E402
 from highnn.ops.numpy_ops import stack, take_along_axis  # noqa: E402
 from highnn.ops.primitives import concatenate  # noqa: E402
 
@@ -287,9 +288,4 @@ __all__ += ["concatenate", "stack", "take_along_axis"]
 
 def __getattr__(name: str) -> None:
     """``hn.ops.<name>`` for a name highnn does not define: an AttributeError naming it and the migration page."""
-    if name.startswith("__"):
-        raise AttributeError(f"module 'highnn.ops' has no attribute {name!r}")
-    raise AttributeError(
-        f"highnn.ops has no function {name!r}: it is not among the keras.ops functions highnn provides; "
-        "see docs/keras-migration.md for what is and is not supported."
-    )
+    raise _missing_attribute("highnn.ops", name, "function")

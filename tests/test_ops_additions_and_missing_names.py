@@ -1,4 +1,5 @@
-"""``hn.ops.take_along_axis`` against NumPy's on every backend, its gradient, errors, and ``hn.ops``'s missing names."""
+"""``hn.ops.take_along_axis``, ``stack`` and ``concatenate`` against NumPy on every backend, and the errors for Keras
+names highnn lacks (they name the thing and point to docs/keras-migration.md)."""
 
 from __future__ import annotations
 
@@ -62,10 +63,41 @@ def test_bad_indices_are_named(indices: np.ndarray, axis: Any, error: type[Excep
         hn.ops.take_along_axis(X, indices, axis=axis)
 
 
-def test_a_keras_ops_function_highnn_lacks_names_itself_and_the_migration_page() -> None:
-    with pytest.raises(AttributeError, match=r"highnn.ops has no function 'erfinv'.*docs/keras-migration.md"):
-        hn.ops.erfinv  # noqa: B018
-    assert not hasattr(hn.ops, "__wrapped__")
+@pytest.mark.parametrize(
+    ("reach", "message"),
+    [
+        (lambda: hn.ops.erfinv, "highnn.ops has no function 'erfinv'"),
+        (lambda: hn.layers.TextVectorization, "highnn.layers has no layer 'TextVectorization'"),
+        (lambda: hn.models.clone_model, "highnn.models has no function 'clone_model'"),
+        (lambda: hn.datasets, "highnn has no name 'datasets'"),
+    ],
+)
+def test_a_keras_name_highnn_lacks_names_itself_and_the_migration_page(reach: Any, message: str) -> None:
+    with pytest.raises(AttributeError, match=message + r": it is not among .* see docs/keras-migration.md"):
+        reach()
+
+
+def test_python_probes_get_the_plain_error() -> None:
+    assert not hasattr(hn.ops, "__wrapped__") and not hasattr(hn, "__wrapped__")
+
+
+@pytest.mark.parametrize(
+    ("lookup", "message"),
+    [
+        (lambda: hn.losses.get("focal"), r"Unknown loss: 'focal'\..* Valid losses are: .*docs/keras-migration.md"),
+        (lambda: hn.optimizers.get("adamw2"), r"Did you mean 'adamw'\?.*docs/keras-migration.md"),
+        (lambda: hn.layers.deserialize({"class_name": "Foo", "config": {}}), r"Unknown layer: 'Foo'.*migration"),
+    ],
+)
+def test_unknown_names_point_to_the_migration_page(lookup: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        lookup()
+
+
+def test_a_custom_activation_that_cannot_be_saved_points_to_the_migration_page() -> None:
+    layer = hn.layers.Dense(2, activation=lambda x: x * 2.0)
+    with pytest.raises(ValueError, match=r"custom functions cannot be saved; see docs/keras-migration.md"):
+        layer.get_config()
 
 
 def test_stack_and_concatenate_follow_numpy(backend64: str) -> None:
