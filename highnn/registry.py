@@ -32,9 +32,8 @@ def lookup(kind: str, identifier: str, table: Mapping[str, T]) -> T:
         return table[folded[wanted]]
     close = difflib.get_close_matches(wanted, list(folded), n=1)
     hint = f" Did you mean {folded[close[0]]!r}?" if close else ""
-    kinds = f"{kind}es" if kind.endswith("s") else f"{kind}s"
     raise ValueError(
-        f"Unknown {kind}: {identifier!r}.{hint} Valid {kinds} are: {', '.join(sorted(table))}. "
+        f"Unknown {kind}: {identifier!r}.{hint} Valid {kind}s are: {', '.join(sorted(table))}. "
         f"See docs/keras-migration.md for what highnn supports."
     )
 
