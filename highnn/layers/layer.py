@@ -231,8 +231,8 @@ class Layer:
         out = self.call(x, *rest, **kwargs)
         outputs = symbolic.flatten(out)
         if self.activity_regularizer is not None and outputs:
-            first = outputs[0]
-            self._activity_losses = [self.activity_regularizer(first) / float(max(first.shape[0], 1))]
+            main = outputs[0]  # a layer's main output (MultiHeadAttention's, not its scores)
+            self._activity_losses = [self.activity_regularizer(main) / float(max(main.shape[0], 1))]
         output_masks = self.compute_mask(x, mask)
         masks = symbolic.flatten(output_masks) if isinstance(output_masks, (list, tuple)) else [output_masks]
         for tensor, output_mask in zip(outputs, masks):
