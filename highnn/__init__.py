@@ -60,3 +60,11 @@ __all__ = [
     "utils",
     "verify",
 ]  # fmt: skip
+
+
+# -- a Keras name highnn lacks: an AttributeError that names it and points to the migration page
+from highnn.checks import missing_attribute as _missing_attribute
+
+
+def __getattr__(name: str) -> None:
+    raise _missing_attribute("highnn", name, "name")

@@ -92,7 +92,8 @@ def serialize(activation: Activation) -> str:
         if function is activation:
             return name
     raise ValueError(
-        f"Cannot serialize the custom activation {activation!r}; use one of: {', '.join(ACTIVATIONS.names)}."
+        f"Cannot serialize the custom activation {activation!r}; use one of: {', '.join(ACTIVATIONS.names)} "
+        "(custom functions cannot be saved; see docs/keras-migration.md)."
     )
 
 

@@ -113,3 +113,13 @@ def check_axes(owner: str, value: Any, allow_many: bool = False) -> int | tuple[
         return tuple(int(a) for a in value)
     expected = "an integer or a non-empty list of distinct integers" if allow_many else "an integer"
     fail(owner, "axis", expected, value, TypeError)
+
+
+def missing_attribute(module: str, name: str, kind: str) -> AttributeError:
+    """The error for ``module.name`` that highnn does not define: names it and points to the migration page."""
+    if name.startswith("__"):  # Python's own probes (``__path__``, ``__wrapped__``): the plain error
+        return AttributeError(f"module {module!r} has no attribute {name!r}")
+    return AttributeError(
+        f"{module} has no {kind} {name!r}: it is not among the Keras {kind}s highnn provides; "
+        "see docs/keras-migration.md for what is and is not supported."
+    )

@@ -32,7 +32,10 @@ def lookup(kind: str, identifier: str, table: Mapping[str, T]) -> T:
         return table[folded[wanted]]
     close = difflib.get_close_matches(wanted, list(folded), n=1)
     hint = f" Did you mean {folded[close[0]]!r}?" if close else ""
-    raise ValueError(f"Unknown {kind}: {identifier!r}.{hint} Valid {kind}s are: {', '.join(sorted(table))}.")
+    raise ValueError(
+        f"Unknown {kind}: {identifier!r}.{hint} Valid {kind}s are: {', '.join(sorted(table))}. "
+        f"See docs/keras-migration.md for what highnn supports."
+    )
 
 
 def serialize(obj: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -293,7 +294,7 @@ def test_inputs_unlike_the_built_ones_are_rejected() -> None:
     layer(np.ones((2, 3, 4)), np.ones((2, 5, 6)))
     with pytest.raises(ValueError, match="`value` must have 6 features, as when the layer was built"):
         layer(np.ones((2, 3, 4)), np.ones((2, 5, 4)))
-    with pytest.raises(ValueError, match="`input_shape` must be a shape or a list of 2 or 3 shapes"):
+    with pytest.raises(ValueError, match="`query_shape` must be a shape or a list of 2 or 3 shapes"):
         layers.MultiHeadAttention(2, 3).build([(1, 2, 3)] * 4)
 
 
@@ -368,8 +369,8 @@ def test_attention_dropout_and_config() -> None:
         ({"score_mode": "add"}, None, ValueError, "`score_mode` must be one of 'dot', 'concat'"),
         ({"use_scale": 1}, None, TypeError, "`use_scale` must be True or False"),
         ({"dropout": -0.1}, None, ValueError, "`dropout` must be a number in"),
-        ({}, {"inputs": np.ones((2, 3, 4))}, ValueError, "`inputs` must be a list of 2 or 3 entries"),
-        ({}, {"inputs": [np.ones((2, 3, 4))] * 4}, ValueError, "`inputs` must be a list of 2 or 3 entries"),
+        ({}, {"inputs": np.ones((2, 3, 4))}, ValueError, "`inputs` must be a list of 2 or 3"),
+        ({}, {"inputs": [np.ones((2, 3, 4))] * 4}, ValueError, "`inputs` must be a list of 2 or 3"),
         ({}, {"inputs": [np.ones((2, 3, 4))] * 2, "mask": np.ones((2, 3))}, ValueError, "`mask` must be a list"),
     ],
 )
@@ -390,3 +391,157 @@ def test_transformer_example_reaches_its_stated_accuracy() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     match = re.search(r"test accuracy: ([\d.]+)", result.stdout)
     assert match and float(match.group(1)) >= 0.95, result.stdout[-500:]
+
+
+# ------------------------------------------------------- the functional API: calls with several inputs
+def encoder_block(cross_key: str = "keyword") -> hn.Model:
+    """A Transformer encoder block over ``tokens`` (self-attention) with cross-attention to ``memory``."""
+    hn.utils.set_random_seed(3)
+    tokens, memory = hn.Input((None, 8), name="tokens"), hn.Input((6, 8), name="memory")
+    attended = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="self_attention")(tokens, tokens)
+    x = layers.LayerNormalization(name="self_norm")(layers.Add()([tokens, attended]))
+    cross_attention = layers.MultiHeadAttention(num_heads=2, key_dim=4, value_dim=3, name="cross_attention")
+    if cross_key == "keyword":
+        crossed = cross_attention(query=x, value=memory, key=memory)
+    else:
+        crossed = cross_attention(x, memory, memory)
+    x = layers.LayerNormalization()(layers.Add()([x, crossed]))
+    x = layers.Add()([x, layers.Dense(8)(layers.Dense(16, activation="relu")(x))])
+    return hn.Model([tokens, memory], layers.Dense(3)(layers.GlobalAveragePooling1D()(x)), name="encoder_block")
+
+
+def block_data(n: int = 12) -> tuple[list[np.ndarray], np.ndarray]:
+    return [RNG.normal(size=(n, 5, 8)), RNG.normal(size=(n, 6, 8))], RNG.integers(0, 3, size=n)
+
+
+@pytest.mark.parametrize("cross_key", ["keyword", "positional"])
+def test_a_functional_encoder_block_records_attention_calls(cross_key: str) -> None:
+    model = encoder_block(cross_key)
+    node = model.get_layer("cross_attention")._inbound_nodes[0]
+    assert [t.name for t in node.flat_inputs] == ["self_norm", "memory", "memory"]
+    assert model.get_layer("cross_attention").output.shape == (None, None, 8)
+    # Keras's counts: 4 projections of (8 x 2 x 4 + 8), then value/output projections of value_dim 3
+    assert model.get_layer("self_attention").count_params() == 288
+    assert model.get_layer("cross_attention").count_params() == 72 + 72 + 54 + 56
+    rows = model.summary_rows()[1]
+    assert ("cross_attention (MultiHeadAttention)", "(None, None, 8)", "254",
+            "self_norm[0][0], memory[0][0], memory[0][0]") in rows  # fmt: skip
+    x, _ = block_data()
+    eager = encoder_block(cross_key)  # the same seed: the same weights, run eagerly layer by layer
+    tokens, memory = (hn.tensor(a) for a in x)
+    direct = eager.get_layer("cross_attention")
+    assert direct.built
+    np.testing.assert_allclose(model.predict(x, verbose=0), eager(x).numpy(), rtol=1e-12)
+    assert model.predict(x, verbose=0).shape == (12, 3) and tokens.shape == (12, 5, 8) and memory.shape == (12, 6, 8)
+
+
+def test_a_functional_encoder_block_trains_saves_and_loads(tmp_path: Path) -> None:
+    model = encoder_block()
+    x, y = block_data(24)
+    model.compile(hn.optimizers.Adam(0.01), hn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=8, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+    path = tmp_path / "block.highnn"
+    model.save(path)
+    loaded = hn.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert loaded.get_config()["nodes"] == model.get_config()["nodes"]
+    (crossed,) = [node for node in loaded.get_config()["nodes"] if "kwargs" in node]
+    assert crossed["kwargs"] == {"value": {"node": 1, "tensor": 0}, "key": {"node": 1, "tensor": 0}}
+
+
+def test_scores_and_flags_of_a_symbolic_call_are_recorded() -> None:
+    query, value = hn.Input((4, 6)), hn.Input((5, 6))
+    out, scores = layers.MultiHeadAttention(2, 3)(query, value, return_attention_scores=True, use_causal_mask=True)
+    assert (out.shape, scores.shape) == ((None, 4, 6), (None, 2, 4, 5))
+    model = hn.Model([query, value], [out, scores])
+    q, v = RNG.normal(size=(3, 4, 6)), RNG.normal(size=(3, 5, 6))
+    predicted_out, predicted_scores = model.predict([q, v], verbose=0)
+    expected_out, expected_scores = model.layers[2](q, v, return_attention_scores=True, use_causal_mask=True)
+    np.testing.assert_allclose(predicted_scores, expected_scores.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(predicted_out, expected_out.numpy(), rtol=1e-12)
+    assert np.all(predicted_scores[:, :, 0, 1:] == 0.0)  # causal: the first query sees the first key only
+    clone = type(model).from_config(model.get_config())
+    assert clone.get_config()["nodes"][-1]["kwargs"] == {"return_attention_scores": True, "use_causal_mask": True}
+
+
+def test_attention_and_a_symbolic_mask_input_in_a_functional_model() -> None:
+    query, value, keep = hn.Input((3, 4)), hn.Input((5, 4)), hn.Input((5,))
+    out = layers.Attention()([query, value], mask=[None, keep])
+    model = hn.Model([query, value, keep], out)
+    q, v = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 5, 4))
+    mask = np.array([[1, 1, 0, 0, 1], [1, 1, 1, 1, 0]], bool)
+    expected = layers.Attention()([q, v], mask=[None, mask]).numpy()
+    np.testing.assert_allclose(model.predict([q, v, mask.astype(float)], verbose=0), expected, rtol=1e-12)
+
+
+class CrossAttend(hn.layers.Layer):
+    """A user layer with Keras's multi-input signature: ``call(query, value, key=None)``, ``build`` by names."""
+
+    def __init__(self, units: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, query_shape: tuple[int, ...], value_shape: tuple[int, ...], key_shape: Any = None) -> None:
+        self.built_with = (query_shape, value_shape, key_shape)
+        self.kernel = self.add_weight((value_shape[-1], self.units), "ones", "kernel")
+
+    def call(self, query: hn.Tensor, value: hn.Tensor, key: hn.Tensor | None = None) -> hn.Tensor:
+        key = value if key is None else key
+        weights = hn.ops.softmax(query @ hn.ops.swapaxes(key, -1, -2), axis=-1)
+        return (weights @ value) @ self.kernel
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units}
+
+
+def test_a_user_layer_with_several_tensor_arguments_builds_by_name(tmp_path: Path) -> None:
+    query, value = hn.Input((3, 4)), hn.Input((5, 4))
+    layer = CrossAttend(2)
+    model = hn.Model([query, value], layer(query, value=value))
+    assert layer.built_with == ((None, 3, 4), (None, 5, 4), None)
+    assert model.output.shape == (None, 3, 2)
+    q, v = RNG.normal(size=(2, 3, 4)), RNG.normal(size=(2, 5, 4))
+    np.testing.assert_allclose(model.predict([q, v], verbose=0), layer(q, v).numpy(), rtol=1e-12)
+    path = tmp_path / "user.highnn"
+    model.save(path)
+    loaded = hn.models.load_model(path, custom_objects={"CrossAttend": CrossAttend})
+    np.testing.assert_array_equal(loaded.predict([q, v], verbose=0), model.predict([q, v], verbose=0))
+
+
+class BadBuild(hn.layers.Layer):
+    def build(self, input_shape: Any, other: Any) -> None:  # not named after call's arguments
+        pass
+
+    def call(self, query: hn.Tensor, value: hn.Tensor) -> hn.Tensor:
+        return query
+
+
+def test_several_input_errors_name_what_is_wrong() -> None:
+    with pytest.raises(
+        TypeError, match=r"build\(\) of several parameters must name each .* build\(input_shape, other\)"
+    ):
+        BadBuild()(np.ones((1, 2)), np.ones((1, 2)))
+    with pytest.raises(TypeError, match=r"every array argument must be a symbolic tensor too .*keras-migration"):
+        layers.MultiHeadAttention(2, 3)(hn.Input((4, 6)), np.ones((2, 4, 6)))
+    with pytest.raises(TypeError, match=r"call it on its inputs, layer\(query, \.\.\.\); received only the keyword"):
+        layers.MultiHeadAttention(2, 3)(value=np.ones((2, 4, 6)))
+    with pytest.raises(TypeError, match="got an unexpected keyword argument 'colour'"):
+        layers.MultiHeadAttention(2, 3)(np.ones((2, 4, 6)), np.ones((2, 4, 6)), colour=1)
+    query = hn.Input((4, 6))
+    constant_out = CrossAttend(2)(query, query)
+    model = hn.Model(query, constant_out)
+    assert model.output.shape == (None, 4, 2)
+
+
+class Scale(hn.layers.Layer):
+    def call(self, inputs: hn.Tensor, factor: Any = 1.0) -> hn.Tensor:
+        return inputs * float(np.sum(factor))
+
+
+def test_a_call_argument_that_cannot_be_saved_is_named() -> None:
+    x = hn.Input((3,))
+    model = hn.Model(x, Scale()(x, factor=Decimal(3)))
+    np.testing.assert_allclose(model.predict(np.ones((1, 3)), verbose=0), 3.0)
+    with pytest.raises(ValueError, match=r"its call's argument Decimal\('3'\) cannot be saved"):
+        model.get_config()

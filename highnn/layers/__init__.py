@@ -155,3 +155,11 @@ __all__ = [
     "serialize",
     "subtract",
 ]
+
+
+# -- a Keras name highnn lacks: an AttributeError that names it and points to the migration page
+from highnn.checks import missing_attribute as _missing_attribute  # noqa: E402
+
+
+def __getattr__(name: str) -> None:
+    raise _missing_attribute("highnn.layers", name, "layer")

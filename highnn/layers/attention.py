@@ -37,17 +37,6 @@ Constraint = constraints.ConstraintLike
 MaybeScores = Tensor | tuple[Tensor, Tensor]
 
 
-def as_input(x: Any) -> Tensor:
-    """``x`` as a Tensor of the float type, as every layer sees its inputs."""
-    x = to_tensor(x)
-    return x if x.dtype == settings.floatx else cast(x, settings.floatx)
-
-
-def mask_of(x: Any) -> Tensor | None:
-    """The mask a previous layer attached to ``x`` (``Embedding(mask_zero=True)``, ...), if any."""
-    return x.mask if isinstance(x, Tensor) else None
-
-
 def as_mask(mask: Any) -> Tensor | None:
     """A mask as a float Tensor of 1 (attend) and 0 (masked): non-zero entries mean True, as Keras casts."""
     return None if mask is None else cast(cast(to_tensor(mask), "bool"), settings.floatx)
@@ -146,14 +135,19 @@ class HeadProjection(Layer):
         return tuple(input_shape[: -self.input_axes]) + self.output_dims
 
 
-def split_shapes(owner: str, input_shape: Any) -> tuple[Shape, Shape, Shape]:
-    """``(query, value, key)`` shapes from one shape (self-attention) or a list of two or three shapes."""
-    if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
-        if len(input_shape) not in (2, 3):
-            fail(owner, "input_shape", "a shape or a list of 2 or 3 shapes (query, value[, key])", input_shape)
-        shapes = [tuple(shape) for shape in input_shape]
+def split_shapes(query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> tuple[Shape, Shape, Shape]:
+    """``(query, value, key)`` shapes: as given (``key_shape`` defaults to ``value_shape``), or from one shape
+    (self-attention) or a list ``[query, value(, key)]`` of shapes in ``query_shape``."""
+    if value_shape is not None:
+        value = tuple(value_shape)
+        return tuple(query_shape), value, value if key_shape is None else tuple(key_shape)
+    if isinstance(query_shape, (list, tuple)) and query_shape and isinstance(query_shape[0], (list, tuple)):
+        if len(query_shape) not in (2, 3):
+            fail("MultiHeadAttention", "query_shape", "a shape or a list of 2 or 3 shapes (query, value[, key])",
+                 query_shape)  # fmt: skip
+        shapes = [tuple(shape) for shape in query_shape]
         return shapes[0], shapes[1], shapes[-1]
-    shape = tuple(input_shape)
+    shape = tuple(query_shape)
     return shape, shape, shape
 
 
@@ -181,6 +175,7 @@ class MultiHeadAttention(Layer):
 
     WEIGHT_ARGUMENTS = ("kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer",
                         "kernel_constraint", "bias_constraint")  # fmt: skip
+    supports_masking = True  # the output carries the query's mask
 
     def __init__(
         self,
@@ -216,8 +211,9 @@ class MultiHeadAttention(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        # as in Keras, the activity regularizer applies to each projection's output
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        # as in Keras, the activity regularizer applies to each projection's output, not to the layer's
+        self.projection_activity_regularizer = regularizers.get(activity_regularizer)
+        super().__init__(**kwargs)
         self.query_dense: HeadProjection  # the sublayers are created by build
         self.key_dense: HeadProjection
         self.value_dense: HeadProjection
@@ -240,15 +236,16 @@ class MultiHeadAttention(Layer):
             self.kernel_constraint,
             self.bias_constraint,
             name=name,
-            activity_regularizer=self.activity_regularizer,
+            activity_regularizer=self.projection_activity_regularizer,
         )
         layer.build(input_shape)
         nest_variables(self, layer)
         return layer
 
-    def build(self, input_shape: Any) -> None:
-        """Create the projections for ``[query_shape, value_shape(, key_shape)]`` (or one shape: self-attention)."""
-        query_shape, value_shape, key_shape = split_shapes("MultiHeadAttention.build", input_shape)
+    def build(self, query_shape: Any, value_shape: Shape | None = None, key_shape: Shape | None = None) -> None:
+        """Create the projections for inputs of these shapes (Keras's signature; ``key_shape`` defaults to
+        ``value_shape``). One shape is self-attention; a list ``[query, value(, key)]`` of shapes also works."""
+        query_shape, value_shape, key_shape = split_shapes(query_shape, value_shape, key_shape)
         self.check_shapes(query_shape, value_shape, key_shape)
         features = query_shape[-1]
         assert features is not None  # check_shapes rejects an unknown feature size
@@ -294,43 +291,6 @@ class MultiHeadAttention(Layer):
                         f"layer was built, received shape {tuple(shape)}."
                     )
 
-    def __call__(  # type: ignore[override]  # Keras's signature: several inputs and masks
-        self,
-        query: Any,
-        value: Any,
-        key: Any = None,
-        query_mask: Any = None,
-        value_mask: Any = None,
-        key_mask: Any = None,
-        attention_mask: Any = None,
-        return_attention_scores: bool = False,
-        training: bool = False,
-        use_causal_mask: bool = False,
-    ) -> MaybeScores:
-        query_mask = mask_of(query) if query_mask is None else query_mask
-        value_mask = mask_of(value) if value_mask is None else value_mask
-        key_mask = mask_of(key) if key_mask is None else key_mask
-        query, value = as_input(query), as_input(value)
-        key = value if key is None else as_input(key)
-        if self.built:
-            self.check_shapes(query.shape, value.shape, key.shape)
-        else:
-            self.build([query.shape, value.shape, key.shape])
-        result = self.call(
-            query,
-            value,
-            key,
-            query_mask=query_mask,
-            value_mask=value_mask,
-            key_mask=key_mask,
-            attention_mask=attention_mask,
-            return_attention_scores=return_attention_scores,
-            training=training,
-            use_causal_mask=use_causal_mask,
-        )
-        (result[0] if isinstance(result, tuple) else result).mask = as_mask(query_mask)  # Keras: the query's mask
-        return result
-
     def call(  # type: ignore[override]
         self,
         query: Tensor,
@@ -345,6 +305,7 @@ class MultiHeadAttention(Layer):
         use_causal_mask: bool = False,
     ) -> MaybeScores:
         key = value if key is None else key
+        self.check_shapes(query.shape, value.shape, key.shape)
         mask = self.compute_attention_mask(
             query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask
         )
@@ -389,8 +350,10 @@ class MultiHeadAttention(Layer):
         weights = scores if self.dropout_layer is None else self.dropout_layer(scores, training=training)
         return heads_first(weights @ heads_first(value)), scores
 
-    def compute_output_shape(self, input_shape: Any) -> Shape:
-        query_shape, _, _ = split_shapes("MultiHeadAttention.compute_output_shape", input_shape)
+    def compute_output_shape(
+        self, query_shape: Any, value_shape: Shape | None = None, key_shape: Shape | None = None
+    ) -> Shape:
+        query_shape, _, _ = split_shapes(query_shape, value_shape, key_shape)
         return tuple(query_shape[:-1]) + (self.output_dims or (query_shape[-1],))
 
     def get_config(self) -> dict[str, Any]:
@@ -405,6 +368,11 @@ class MultiHeadAttention(Layer):
             "attention_axes": None if self.attention_axes is None else list(self.attention_axes),
             **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
             "seed": self.seed,
+            **(
+                {"activity_regularizer": regularizers.serialize(self.projection_activity_regularizer)}
+                if self.projection_activity_regularizer is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -472,7 +440,7 @@ class Attention(Layer):
 
     def build(self, input_shape: Any) -> None:
         """Create ``scale`` (with ``use_scale``) and ``concat_score_weight`` (``"concat"``): scalars, ones."""
-        _check_list("input_shape", input_shape, shapes=True)
+        _check_list("inputs", input_shape, shapes=True)
         if self.use_scale:
             self.scale = self.add_weight((), "ones", name="scale")
         if self.score_mode == "concat":
@@ -482,26 +450,6 @@ class Attention(Layer):
             self.dropout_layer.build(tuple(input_shape[0]))
             nest_variables(self, self.dropout_layer)
 
-    def __call__(  # type: ignore[override]  # Keras's signature: a list of inputs and masks
-        self,
-        inputs: list[Any],
-        mask: list[Any] | None = None,
-        training: bool = False,
-        return_attention_scores: bool = False,
-        use_causal_mask: bool = False,
-    ) -> MaybeScores:
-        _check_list("inputs", inputs)
-        if mask is not None:
-            _check_list("mask", mask)
-        elif any(mask_of(x) is not None for x in inputs):
-            mask = [mask_of(x) for x in inputs]
-        tensors = [as_input(x) for x in inputs]
-        if not self.built:
-            self.build([x.shape for x in tensors])
-        result = self.call(tensors, mask, training, return_attention_scores, use_causal_mask)
-        (result[0] if isinstance(result, tuple) else result).mask = as_mask(mask[0]) if mask else None
-        return result
-
     def call(  # type: ignore[override]
         self,
         inputs: list[Tensor],
@@ -510,6 +458,8 @@ class Attention(Layer):
         return_attention_scores: bool = False,
         use_causal_mask: bool = False,
     ) -> MaybeScores:
+        if mask is not None:
+            _check_list("mask", mask)
         query, value = inputs[0], inputs[1]
         key = inputs[2] if len(inputs) > 2 else value
         query_mask, value_mask = (as_mask(mask[0]), as_mask(mask[1])) if mask else (None, None)
@@ -538,6 +488,10 @@ class Attention(Layer):
             pairs = pairs * self.scale
         assert self.concat_score_weight is not None  # build creates it for score_mode "concat"
         return tanh(pairs).sum(-1) * self.concat_score_weight
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Tensor | None:
+        """The query's mask (``mask[0]``), as Keras's layer passes on."""
+        return as_mask(previous_mask[0]) if previous_mask else None
 
     def compute_output_shape(self, input_shape: Any) -> Shape:
         _check_list("input_shape", input_shape, shapes=True)

@@ -7,7 +7,7 @@ import inspect
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -91,8 +91,8 @@ class Layer:
             build = cls.__dict__["build"]
 
             @functools.wraps(build)
-            def build_once(self: Layer, input_shape: tuple[int | None, ...]) -> None:
-                build(self, input_shape)
+            def build_once(self: Layer, *args: Any, **kwargs: Any) -> None:
+                build(self, *args, **kwargs)
                 self.built = True
 
             cls.build = build_once  # type: ignore[method-assign]
@@ -247,29 +247,107 @@ class Layer:
         """The layer's computation; subclasses take ``training`` too when they behave differently in training."""
         raise NotImplementedError(f"{type(self).__name__} must define call().")
 
-    def __call__(self, inputs: Any, training: bool = False, mask: Tensor | None = None) -> Any:
-        """Run the layer on a tensor, or on a list or dict of them; on symbolic tensors, record the call."""
-        if symbolic.is_symbolic(inputs):
-            return symbolic.call_symbolic(self, inputs)
-        if mask is None and isinstance(inputs, Tensor):
-            mask = inputs.mask
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the layer, as Keras's ``Layer.__call__``: on its first argument (a tensor, or a list or dict of them)
+        and any other tensors among the positional and keyword arguments; on symbolic tensors, record the call.
+
+        ``training`` reaches ``call`` when it takes it; a ``mask`` it takes defaults to the first input's mask
+        (a list of masks for a list of inputs), and a ``<name>_mask`` to the mask of its ``<name>`` argument.
+        """
+        first = _parameters(type(self).call)[1]  # after self: inputs, query, ...
+        if not args and first in kwargs:
+            args = (kwargs.pop(first),)
+        if not args:
+            raise TypeError(
+                f"Layer {self.name!r}: call it on its inputs, layer({first}, ...); received only the keyword "
+                f"arguments {sorted(kwargs)}."
+            )
+        if symbolic.is_symbolic([args, kwargs]):
+            return symbolic.call_symbolic(self, args, kwargs)
+        training, mask = kwargs.pop("training", False), kwargs.pop("mask", None)
+        inputs, rest = args[0], [symbolic.map_structure(_as_float_input, arg) for arg in args[1:]]
+        kwargs = {name: symbolic.map_structure(_as_float_input, value) for name, value in kwargs.items()}
         several = isinstance(inputs, (list, tuple, dict))
         x = symbolic.map_structure(_as_floatx, inputs) if several else _as_floatx(inputs)
-        if not self.built:
-            self.build(symbolic.map_structure(lambda t: t.shape, x) if several else x.shape)
-            self.built = True
+        if mask is None:
+            mask = _mask_of(inputs)
+        self._maybe_build([x, *rest], kwargs)
         if not several:
             self.check_input(x)
-        options: dict[str, Any] = {"training": training} if self._call_takes_training else {}
+        if self._call_takes_training:
+            kwargs["training"] = training
         if self._call_takes_mask:
-            options["mask"] = mask
+            kwargs["mask"] = mask
+        self._fill_argument_masks([x, *rest], kwargs)
         with _call_context(self):
-            out = self.call(x, **options)
-        if self.activity_regularizer is not None:
-            self.add_loss(self.activity_regularizer(out) / float(max(out.shape[0], 1)))
-        if isinstance(out, Tensor) and out is not inputs:
-            out.mask = self.compute_mask(x, mask)
+            out = self.call(x, *rest, **kwargs)
+        outputs = symbolic.flatten(out)
+        if self.activity_regularizer is not None and outputs:
+            main = outputs[0]  # a layer's main output (MultiHeadAttention's, not its scores)
+            self.add_loss(self.activity_regularizer(main) / float(max(main.shape[0], 1)))
+        output_masks = self.compute_mask(x, mask)
+        masks = symbolic.flatten(output_masks) if isinstance(output_masks, (list, tuple)) else [output_masks]
+        for tensor, output_mask in zip(outputs, masks):
+            if isinstance(tensor, Tensor) and tensor is not inputs:
+                tensor.mask = output_mask
         return out
+
+    def _tensor_arguments(self, args: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's tensor arguments by ``call``'s parameter names, in order (masks and ``training`` left out)."""
+        try:
+            bound = inspect.signature(self.call).bind_partial(*args, **kwargs).arguments
+        except TypeError as error:
+            raise TypeError(f"Layer {self.name!r} ({type(self).__name__}): {error}.") from error
+        return {
+            name: value
+            for name, value in bound.items()
+            if name not in ("training", "mask", "args", "kwargs")
+            and not name.endswith("_mask")
+            and value is not None
+            and all(isinstance(leaf, (Tensor, symbolic.SymbolicTensor)) for leaf in symbolic.flatten(value))
+        }
+
+    def _maybe_build(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Build from the shapes of the call's tensor arguments, as Keras does: a ``build(input_shape)`` gets the
+        first one's; a ``build`` of several parameters gets each as ``<name>_shape`` (``query_shape``, ...)."""
+        if self.built:
+            return
+        shapes = {
+            f"{name}_shape": symbolic.map_structure(lambda t: tuple(t.shape), value)
+            for name, value in self._tensor_arguments(args, kwargs).items()
+        }
+        parameters = [
+            p.name
+            for p in inspect.signature(self.build).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        if len(parameters) == 1:
+            self.build(next(iter(shapes.values())))
+        else:
+            stray = [
+                p
+                for p in parameters
+                if not (p.endswith("_shape") and p[: -len("_shape")] in _parameters(type(self).call))
+            ]
+            if stray:
+                raise TypeError(
+                    f"Layer {self.name!r} ({type(self).__name__}): a build() of several parameters must name each "
+                    f"after a tensor argument of call() (build(query_shape, value_shape) for call(query, value)), "
+                    f"as in Keras; received build({', '.join(parameters)})."
+                )
+            self.build(**{p: shapes[p] for p in parameters if p in shapes})
+        self.built = True
+
+    def _fill_argument_masks(self, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Give a ``<name>_mask`` parameter of ``call`` left unset the mask its ``<name>`` tensor carries."""
+        wanted = [name for name in _parameters(type(self).call) if name.endswith("_mask")]
+        if not wanted:
+            return
+        tensors = self._tensor_arguments(args, kwargs)
+        for name in wanted:
+            source = tensors.get(name[: -len("_mask")])
+            if kwargs.get(name) is None and isinstance(source, Tensor) and source.mask is not None:
+                kwargs[name] = source.mask
 
     @property
     def input(self) -> Any:
@@ -353,6 +431,30 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
 def _as_floatx(value: Any) -> Tensor:
     x = to_tensor(value)
     return x if x.dtype == settings.floatx else cast(x, settings.floatx)
+
+
+def _as_float_input(value: Any) -> Any:
+    """A float array or Tensor among a call's other arguments as a Tensor of the float type; anything else as is
+    (masks, flags, integer arrays)."""
+    if isinstance(value, (Tensor, np.ndarray)) and str(value.dtype).startswith("float"):
+        return _as_floatx(value)
+    return value
+
+
+def _mask_of(inputs: Any) -> Any:
+    """The mask an input tensor carries; for a list of inputs, the list of their masks (None when none has one)."""
+    if isinstance(inputs, Tensor):
+        return inputs.mask
+    if isinstance(inputs, (list, tuple)):
+        masks = [x.mask if isinstance(x, Tensor) else None for x in inputs]
+        return masks if any(m is not None for m in masks) else None
+    return None
+
+
+@functools.cache
+def _parameters(function: Callable[..., Any]) -> tuple[str, ...]:
+    """The parameter names of ``function`` (a class's ``call``: ``self`` first)."""
+    return tuple(inspect.signature(function).parameters)
 
 
 # ------------------------------------------------- weight budget (loading files)

@@ -23,7 +23,7 @@ import numpy as np
 
 from highnn import random
 from highnn.config import settings
-from highnn.graph import no_grad
+from highnn.graph import Tensor, no_grad
 
 if TYPE_CHECKING:
     from highnn.layers.layer import Layer
@@ -66,19 +66,38 @@ KerasTensor = SymbolicTensor  # Keras's name
 
 
 class Node:
-    """One call of ``layer``: its inputs (a structure of symbolic tensors) and outputs; serial = creation order."""
+    """One call of ``layer`` on positional ``args`` and keyword ``kwargs`` holding symbolic tensors, and its outputs.
 
-    def __init__(self, layer: Layer, inputs: Any, outputs: Any) -> None:
+    ``serial`` is the creation order. An input's node has no arguments.
+    """
+
+    def __init__(self, layer: Layer, args: list[Any], outputs: Any, kwargs: dict[str, Any] | None = None) -> None:
         self.layer = layer
-        self.inputs = inputs
+        self.args = list(args)
+        self.kwargs = dict(kwargs or {})
         self.outputs = outputs
-        self.flat_inputs: list[SymbolicTensor] = flatten(inputs)
+        self.flat_inputs: list[SymbolicTensor] = [
+            leaf for leaf in flatten([self.args, self.kwargs]) if isinstance(leaf, SymbolicTensor)
+        ]
         self.flat_outputs: list[SymbolicTensor] = flatten(outputs)
         self.serial = next(_serials)
 
     @property
+    def inputs(self) -> Any:
+        """The call's symbolic tensors: its one argument as given, or a flat list when it had several."""
+        return self.args[0] if len(self.args) == 1 and not self.kwargs else self.flat_inputs
+
+    @property
     def parents(self) -> list[Node]:
         return [t.node for t in self.flat_inputs if t.node is not None]
+
+    def arguments(self, value_of: Callable[[SymbolicTensor], Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The call's arguments with each symbolic tensor replaced by ``value_of(tensor)``."""
+
+        def replace(leaf: Any) -> Any:
+            return value_of(leaf) if isinstance(leaf, SymbolicTensor) else leaf
+
+        return [map_structure(replace, arg) for arg in self.args], map_structure(replace, self.kwargs)
 
 
 # ------------------------------------------------------------ nested structures
@@ -105,29 +124,46 @@ def is_symbolic(structure: Any) -> bool:
 
 
 # ------------------------------------------------------------ calling a layer
-def call_symbolic(layer: Layer, inputs: Any) -> Any:
-    """Record ``layer(inputs)`` as a node and return its symbolic outputs, shaped as ``compute_output_shape`` says."""
-    leaves = flatten(inputs)
-    bad = [leaf for leaf in leaves if not isinstance(leaf, SymbolicTensor)]
+def call_symbolic(layer: Layer, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> Any:
+    """Record ``layer(*args, **kwargs)`` as a node and return its symbolic outputs, shaped by :func:`output_shapes`.
+
+    ``training`` is left out (the model's flag governs each run), and so is a ``mask`` of None.
+    """
+    kwargs = {
+        name: value for name, value in kwargs.items() if name != "training" and not (name == "mask" and value is None)
+    }
+    bad = [leaf for leaf in flatten(args[0]) if not isinstance(leaf, SymbolicTensor)]
     if bad:
         raise TypeError(
             f"Layer {layer.name!r}: all inputs must be symbolic tensors when one is, received "
             f"{type(bad[0]).__name__}; {MIGRATION}."
         )
-    shapes = map_structure(lambda t: t.shape, inputs)
-    if not layer.built:
-        layer.build(shapes)
-        layer.built = True
-    out_shapes = layer.compute_output_shape(shapes)
-    dtype = leaves[0].dtype if leaves and leaves[0].dtype.startswith("float") else settings.floatx
+    constants = [leaf for leaf in flatten([list(args[1:]), kwargs]) if isinstance(leaf, (Tensor, np.ndarray))]
+    if constants:
+        raise TypeError(
+            f"Layer {layer.name!r}: in a call on symbolic tensors, every array argument must be a symbolic tensor "
+            f"too (an hn.Input), received a {type(constants[0]).__name__}; {MIGRATION}."
+        )
+    layer._maybe_build(list(args), kwargs)
+    out_shapes = output_shapes(layer, list(args), kwargs)
+    leaves = [t for t in flatten([list(args), kwargs]) if isinstance(t, SymbolicTensor)]
+    dtype = leaves[0].dtype if leaves[0].dtype.startswith("float") else settings.floatx
     count = itertools.count()
     outputs = _map_shapes(lambda shape: SymbolicTensor(shape, dtype, None, next(count)), out_shapes)
-    node = Node(layer, inputs, outputs)
+    node = Node(layer, list(args), outputs, kwargs)
     for tensor in node.flat_outputs:
         tensor.node = node
         tensor.name = layer.name if len(node.flat_outputs) == 1 else f"{layer.name}/output_{tensor.index}"
     layer._inbound_nodes.append(node)
     return node.outputs
+
+
+def output_shapes(layer: Layer, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """The output shape(s) of ``layer(*args, **kwargs)`` on symbolic tensors: ``compute_output_shape`` of the
+    argument's shapes when the call has one argument, else found by calling the layer on zero-size arrays."""
+    if len(args) == 1 and not kwargs:
+        return layer.compute_output_shape(map_structure(lambda t: t.shape, args[0]))
+    return _infer(layer, args, kwargs)
 
 
 def infer_output_shape(layer: Layer, input_shapes: Any) -> Any:
@@ -138,16 +174,21 @@ def infer_output_shape(layer: Layer, input_shapes: Any) -> Any:
     generator are restored afterwards, so the call has no side effects (the
     generator is not rewound when the call created weights).
     """
-    shapes = _shape_list(input_shapes)
+    return _infer(layer, [_map_shapes(lambda shape: SymbolicTensor(shape, settings.floatx), input_shapes)], {})
+
+
+def _infer(layer: Layer, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """:func:`infer_output_shape` for a call on symbolic ``args`` and ``kwargs``."""
+    shapes = [t.shape for t in flatten([args, kwargs]) if isinstance(t, SymbolicTensor)]
     batch = shapes[0][0] if shapes and shapes[0] else None
 
     def batch_back(shape: Shape) -> Shape:  # the batch axis of 0 becomes the inputs' again
         return ((batch,) + tuple(shape[1:])) if shape and shape[0] == 0 else tuple(shape)
 
-    first = _run_on_zeros(layer, input_shapes, 1)
+    first = _run_on_zeros(layer, args, kwargs, 1)
     if not any(n is None for shape in shapes for n in shape[1:]):
         return _map_shapes(batch_back, first)
-    second = _run_on_zeros(layer, input_shapes, 2)
+    second = _run_on_zeros(layer, args, kwargs, 2)
     merged = iter(
         tuple(a if a == b else None for a, b in zip(s1, s2)) for s1, s2 in zip(_shape_list(first), _shape_list(second))
     )
@@ -166,22 +207,26 @@ def _shape_list(shapes: Any) -> list[Shape]:
     return [shape for item in (shapes.values() if isinstance(shapes, dict) else shapes) for shape in _shape_list(item)]
 
 
-def _run_on_zeros(layer: Layer, input_shapes: Any, fill: int) -> Any:
-    """The output shape(s) of ``layer`` on zeros of ``input_shapes`` (batch 0, other unknown axes ``fill``)."""
+def _run_on_zeros(layer: Layer, args: list[Any], kwargs: dict[str, Any], fill: int) -> Any:
+    """The output shape(s) of ``layer`` on zeros for its symbolic arguments (batch 0, other unknown axes ``fill``)."""
     variables = layer.variables
     saved = [v.value for v in variables]
     generator_state = random.generator().bit_generator.state
 
-    def zeros(shape: Shape) -> np.ndarray:
-        return np.zeros((0,) + tuple(fill if n is None else n for n in shape[1:]), settings.floatx)
+    def zeros(leaf: Any) -> Any:
+        if not isinstance(leaf, SymbolicTensor):
+            return leaf
+        return np.zeros((0,) + tuple(fill if n is None else n for n in leaf.shape[1:]), settings.floatx)
 
     try:
         with no_grad():
-            out = layer(_map_shapes(zeros, input_shapes))
+            out = layer(*map_structure(zeros, args), **map_structure(zeros, kwargs))
     except TypeError as error:
+        shapes = map_structure(lambda t: t.shape if isinstance(t, SymbolicTensor) else t, args)
         raise TypeError(
             f"Layer {layer.name!r} ({type(layer).__name__}) cannot be called on symbolic inputs of shape "
-            f"{input_shapes}: {error}. Give the layer a compute_output_shape(input_shape) method; {MIGRATION}."
+            f"{shapes[0] if len(shapes) == 1 else shapes}: {error}. Give the layer a compute_output_shape(input_shape) "
+            f"method; {MIGRATION}."
         ) from error
     finally:
         for variable, value in zip(variables, saved):

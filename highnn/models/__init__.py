@@ -10,3 +10,11 @@ from highnn.saving import load_model as load_model  # re-exported: highnn.models
 LAYERS.register_all((Sequential, Functional))
 
 __all__ = ["Functional", "Model", "Sequential", "load_model"]
+
+
+# -- a Keras name highnn lacks: an AttributeError that names it and points to the migration page
+from highnn.checks import missing_attribute as _missing_attribute  # noqa: E402
+
+
+def __getattr__(name: str) -> None:
+    raise _missing_attribute("highnn.models", name, "function")

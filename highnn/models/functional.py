@@ -87,7 +87,8 @@ class Functional(Model):
         for node in self._nodes:
             if not node.flat_inputs:  # an input
                 continue
-            out = node.layer(symbolic.map_structure(lambda t: values[id(t)], node.inputs), training=training)
+            args, kwargs = node.arguments(lambda t: values[id(t)])
+            out = node.layer(*args, **kwargs, training=training)
             values.update((id(t), v) for t, v in zip(node.flat_outputs, symbolic.flatten(out)))
         return symbolic.map_structure(lambda t: values[id(t)], self._output_structure)
 
@@ -98,7 +99,8 @@ class Functional(Model):
             shapes[id(tensor)] = tensor.node.layer.compute_output_shape(tuple(shape))
         for node in self._nodes:
             if node.flat_inputs:
-                out = node.layer.compute_output_shape(symbolic.map_structure(lambda t: shapes[id(t)], node.inputs))
+                args, kwargs = node.arguments(lambda t: symbolic.SymbolicTensor(shapes[id(t)], t.dtype))
+                out = symbolic.output_shapes(node.layer, args, kwargs)
                 shapes.update((id(t), s) for t, s in zip(node.flat_outputs, _shape_leaves(out)))
         return symbolic.map_structure(lambda t: shapes[id(t)], self._output_structure)
 
@@ -245,17 +247,21 @@ class Functional(Model):
         def ref(t: symbolic.SymbolicTensor) -> dict[str, int]:
             return {"node": node_position[id(t.node)], "tensor": t.index}
 
+        def call_config(node: symbolic.Node) -> dict[str, Any]:
+            config: dict[str, Any] = {"layer": layer_position[id(node.layer)], "inputs": None}
+            if node.flat_inputs:
+                config["inputs"] = symbolic.map_structure(ref, node.args[0])
+                if len(node.args) > 1:
+                    config["args"] = _serialize_arguments(node, node.args[1:], ref)
+                if node.kwargs:
+                    config["kwargs"] = _serialize_arguments(node, node.kwargs, ref)
+            return config
+
         return {
             "name": self.name,
             "trainable": self.trainable,
             "layers": [LAYERS.serialize(layer) for layer in self._layers],
-            "nodes": [
-                {
-                    "layer": layer_position[id(node.layer)],
-                    "inputs": symbolic.map_structure(ref, node.inputs) if node.flat_inputs else None,
-                }
-                for node in self._nodes
-            ],
+            "nodes": [call_config(node) for node in self._nodes],
             "inputs": symbolic.map_structure(ref, self._input_structure),
             "outputs": symbolic.map_structure(ref, self._output_structure),
         }
@@ -270,17 +276,20 @@ class Functional(Model):
         layers = [make(position, entry) for position, entry in enumerate(entries)]
         made: list[list[symbolic.SymbolicTensor]] = []
 
-        def resolve(structure: Any) -> Any:
+        def resolve(structure: Any, constants: bool = False) -> Any:
+            """Tensor references to the tensors made so far; plain JSON values too where ``constants``."""
             if isinstance(structure, dict) and set(structure) == {"node", "tensor"}:
                 node, tensor = structure["node"], structure["tensor"]
                 if not (isinstance(node, int) and isinstance(tensor, int) and 0 <= node < len(made)
                         and 0 <= tensor < len(made[node])):  # fmt: skip
                     raise ValueError(f"the tensor reference {structure!r:.100} names no earlier call's output")
                 return made[node][tensor]
-            if isinstance(structure, (list, dict)) and structure:
+            if isinstance(structure, (list, dict)) and (structure or constants):
                 items = structure.values() if isinstance(structure, dict) else structure
-                resolved = [resolve(item) for item in items]
+                resolved = [resolve(item, constants) for item in items]
                 return dict(zip(structure, resolved)) if isinstance(structure, dict) else resolved
+            if constants and (structure is None or isinstance(structure, (bool, int, float, str))):
+                return structure
             raise ValueError(f"a node's inputs must be tensor references, lists or dicts, found {structure!r:.100}")
 
         for call in calls:
@@ -293,7 +302,11 @@ class Functional(Model):
                     raise ValueError(f"a node without inputs must be an InputLayer's, found {type(layer).__name__}")
                 made.append([layer.output])
             else:
-                made.append(symbolic.flatten(layer(resolve(call["inputs"]))))
+                args = resolve(call.get("args", []), constants=True)
+                kwargs = resolve(call.get("kwargs", {}), constants=True)
+                if not isinstance(args, list) or not isinstance(kwargs, dict):
+                    raise ValueError(f"a node's `args` must be a list and its `kwargs` a dict, found {call!r:.100}")
+                made.append(symbolic.flatten(layer(resolve(call["inputs"]), *args, **kwargs)))
         return cls(resolve(config.get("inputs")), resolve(config.get("outputs")), name=config.get("name"),
                    trainable=config.get("trainable", True))  # fmt: skip
 
@@ -334,6 +347,22 @@ def _graph_nodes(inputs: list[symbolic.SymbolicTensor], outputs: list[symbolic.S
     if missing:
         raise ValueError(f"Model: the inputs {missing} are not connected to the outputs.")
     return sorted(found.values(), key=lambda node: node.serial)
+
+
+def _serialize_arguments(node: symbolic.Node, arguments: Any, ref: Callable[[Any], Any]) -> Any:
+    """A call's further arguments for the config: tensor references and plain JSON values (a clear error else)."""
+    if isinstance(arguments, symbolic.SymbolicTensor):
+        return ref(arguments)
+    if isinstance(arguments, (list, tuple)):
+        return [_serialize_arguments(node, item, ref) for item in arguments]
+    if isinstance(arguments, dict) and all(isinstance(key, str) for key in arguments):
+        return {key: _serialize_arguments(node, item, ref) for key, item in arguments.items()}
+    if arguments is None or isinstance(arguments, (bool, int, float, str)):
+        return arguments
+    raise ValueError(
+        f"Layer {node.layer.name!r}: its call's argument {arguments!r:.80} cannot be saved; a functional model saves "
+        "the tensors, numbers, strings, booleans and None passed to its layers' calls."
+    )
 
 
 def _shape_leaves(shapes: Any) -> list[Shape]:

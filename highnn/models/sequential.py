@@ -47,6 +47,8 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add: expected a Layer, received {layer!r} of type {type(layer).__name__}.")
         if isinstance(layer, core.InputLayer) and self._layers:
             raise ValueError("Sequential.add: an Input can only be the first layer of a Sequential model.")
+        if not self._layers and layer.input_shape_hint is not None:  # Dense(2, input_shape=(4,)) first, as in Keras
+            self._layers.append(core.InputLayer(shape=layer.input_shape_hint))
         self._layers.append(layer)
         if self._built_output_shape is not None:  # build the new layer only: adding n layers costs O(n)
             self._built_output_shape = _build_layer(layer, self._built_output_shape)
@@ -104,6 +106,28 @@ class Sequential(Model):
     def from_config(cls, config: dict[str, Any]) -> Sequential:
         layers = [LAYERS.deserialize(entry) for entry in config["layers"]]
         return cls(layers, name=config.get("name"), trainable=config.get("trainable", True))
+
+    # ------------------------------------------- the symbolic graph of a model that starts with an Input
+    @property
+    def inputs(self) -> list[symbolic.SymbolicTensor]:
+        """The Input's symbolic tensor, the layers called on it once so that each has an ``output``: a Keras
+        Sequential that starts with an Input behaves like a functional model (feature extraction)."""
+        first = self.input_layer
+        if first is None:
+            raise AttributeError(
+                f"Sequential {self.name!r} has no Input, so no symbolic inputs: start it with hn.Input(shape=...)."
+            )
+        if getattr(self, "_symbolic_layers", None) != self.layers:
+            x = first.output
+            for layer in self.layers:
+                x = layer(x)
+            self._symbolic_layers, self._symbolic_output = self.layers, x
+        return [first.output]
+
+    @property
+    def outputs(self) -> list[symbolic.SymbolicTensor]:
+        """The last layer's symbolic output on the Input's chain."""
+        return [self._symbolic_output] if self.inputs else []
 
 
 def _build_layer(layer: Layer, shape: Shape) -> Shape:

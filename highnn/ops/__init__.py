@@ -277,3 +277,15 @@ __all__ += [
     "zeros",
     "zeros_like",
 ]
+
+# -- take_along_axis, stack and concatenate, and a clear error for the keras.ops functions highnn lacks
+from highnn.checks import missing_attribute as _missing_attribute  # noqa: E402
+from highnn.ops.numpy_ops import stack, take_along_axis  # noqa: E402
+from highnn.ops.primitives import concatenate  # noqa: E402
+
+__all__ += ["concatenate", "stack", "take_along_axis"]
+
+
+def __getattr__(name: str) -> None:
+    """``hn.ops.<name>`` for a name highnn does not define: an AttributeError naming it and the migration page."""
+    raise _missing_attribute("highnn.ops", name, "function")

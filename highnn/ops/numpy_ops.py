@@ -38,7 +38,9 @@ from highnn.ops.primitives import (
     sum,
     transpose,
 )
+from highnn.ops.primitives import concatenate as _concatenate
 from highnn.ops.primitives import round as round_
+from highnn.ops.primitives import take as _take
 from highnn.ops.primitives import where as _select
 
 Axis = int | tuple[int, ...] | None
@@ -470,3 +472,54 @@ def where(condition: TensorLike, x1: TensorLike | None = None, x2: TensorLike | 
     if x1 is None or x2 is None:
         fail("where", "x1", "given with `x2` (the one-argument form, nonzero, is not supported)", x1)
     return _select(_truth(condition), x1, x2)
+
+
+# ------------------------------------------------------------------ take_along_axis (a composite over take)
+def take_along_axis(x: TensorLike, indices: TensorLike, axis: int | None = None) -> Tensor:
+    """The values of ``x`` at integer ``indices`` along ``axis``, as NumPy's and Keras's ``take_along_axis``.
+
+    ``indices`` has the rank of ``x`` and broadcasts with it on every other axis;
+    with ``axis=None`` both are flattened first. Negative indices count from the
+    end; indices out of range are clipped to it (as JAX does). Built from
+    ``take`` on the flattened ``x``, so its gradient is ``take``'s (adjoints add
+    up where an element is read twice).
+
+    >>> hn.ops.take_along_axis(x, hn.ops.argsort(x, axis=1), axis=1)  # x sorted along axis 1
+    """
+    x, indices = to_tensor(x), to_tensor(indices)
+    if not indices.dtype.startswith(("int", "uint")):
+        raise TypeError(
+            f"take_along_axis: `indices` must be an array of integers, received one of dtype {indices.dtype}."
+        )
+    if axis is None:
+        x, indices, axis = x.reshape(-1), indices.reshape(-1), 0
+    if indices.ndim != x.ndim:
+        fail("take_along_axis", "indices", f"an array of the rank of `x` ({x.ndim})", indices.shape)
+    (axis,) = normalize_axis(x, axis) or (0,)
+    n = x.shape[axis]
+    try:
+        shape = np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1 :], indices.shape)
+    except ValueError:
+        fail("take_along_axis", "indices", f"a shape that broadcasts with x's {x.shape} off axis {axis}", indices.shape)
+    x = broadcast_to(x, shape[:axis] + (n,) + shape[axis + 1 :])
+    indices = broadcast_to(indices, shape)
+    indices = _select(indices < 0, indices + n, indices)
+    indices = _select(indices < 0, 0, _select(indices > n - 1, n - 1, indices))
+    strides = np.cumprod((x.shape[1:] + (1,))[::-1])[::-1]  # of each axis of x, in elements
+    grid = builtins.sum(  # the flat offset of every position off ``axis``
+        np.arange(size).reshape((1,) * d + (size,) + (1,) * (len(shape) - d - 1)) * strides[d]
+        for d, size in enumerate(shape)
+        if d != axis
+    )
+    return _take(x.reshape(-1), indices * int(strides[axis]) + grid)
+
+
+def stack(x: Sequence[TensorLike], axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new ``axis`` (Keras's ``ops.stack``): each gains the axis, then they are
+    concatenated."""
+    if not isinstance(x, (list, tuple)) or not x:
+        fail("stack", "x", "a non-empty list of tensors", x, TypeError)
+    tensors = [to_tensor(t) for t in x]
+    if len({t.shape for t in tensors}) > 1:
+        fail("stack", "x", "tensors of one shape", [t.shape for t in tensors])
+    return _concatenate([expand_dims(t, axis) for t in tensors], axis=axis)

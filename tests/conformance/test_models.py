@@ -390,3 +390,34 @@ def test_functional_model_with_a_shared_layer_has_equal_gradients_on_every_backe
         return model.compute_gradients(X, TARGETS["regression"])
 
     assert_all_close(on_every_backend(run), rtol=1e-10, atol=1e-10)
+
+
+# ------------------------------------------- a functional Transformer encoder block (calls with several inputs)
+def test_functional_encoder_block_with_cross_attention_agrees_across_backends() -> None:
+    """Self- and cross-attention recorded from hn.Input calls with several inputs (``query, value, key`` positional
+    and by keyword): bit-identical initial weights, gradients to 1e-10, one epoch of fit to 1e-8."""
+    tokens_x = X.reshape(24, 5, 1) * np.linspace(0.5, 1.5, 4)
+    memory_x = np.roll(tokens_x, 1, axis=0)[:, :3]
+
+    def run() -> list[np.ndarray]:
+        hn.utils.set_random_seed(13)
+        tokens, memory = hn.Input((None, 4)), hn.Input((3, 4))
+        attended = layers.MultiHeadAttention(num_heads=2, key_dim=3)(tokens, tokens, use_causal_mask=True)
+        x = layers.LayerNormalization()(layers.Add()([tokens, attended]))
+        crossed = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3)(x, memory, key=memory)
+        x = layers.Add()([x, crossed])
+        x = layers.Add()([x, layers.Dense(4)(layers.Dense(6, activation="tanh")(x))])
+        model = hn.Model([tokens, memory], layers.Dense(3)(layers.GlobalAveragePooling1D()(x)))
+        model.compile(optimizer=hn.optimizers.Adam(0.01), loss="mse")
+        initial = model.get_weights()
+        gradients = model.compute_gradients([tokens_x, memory_x], TARGETS["regression"])
+        model.fit([tokens_x, memory_x], TARGETS["regression"], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        return initial + gradients + model.get_weights()
+
+    results = on_every_backend(run)
+    count = len(results["numpy"]) // 3
+    for backend, arrays in results.items():
+        for a, b in zip(results["numpy"][:count], arrays[:count]):
+            np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
+    assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
+    assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
