@@ -105,6 +105,44 @@ def _forward_steps(index: Index, shape: tuple[int, ...]) -> tuple[Index, tuple[i
 _CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
+_TRANSPOSED_CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {
+    1: F.conv_transpose1d,
+    2: F.conv_transpose2d,
+    3: F.conv_transpose3d,
+}
+
+
+def _dilated_conv(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    padding: Sequence[tuple[int, int]],
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+    groups: int,
+) -> torch.Tensor:
+    """A stride-1 convolution of channels-first ``x`` dilated by zeros, as the transposed convolution it is.
+
+    ``F.conv_transpose`` is the convolution of the zero-dilated input, padded by
+    ``reach - 1 - padding`` on each side (``output_padding`` more at the end),
+    with the spatially flipped kernel; so its padding and output padding are
+    chosen to crop what ``padding`` leaves out, and ``F.pad`` does any rest.
+    """
+    rank = x.ndim - 2
+    *window, per_group, filters = kernel.shape
+    weight = kernel.flip(tuple(range(rank))).reshape(*window, per_group, groups, filters // groups)
+    weight = weight.permute(rank + 1, rank, rank + 2, *range(rank)).reshape(groups * per_group, filters // groups, *window)
+    crops = [((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(window, rhs_dilation, padding)]
+    shared = [max(0, min(pair)) for pair in crops]
+    extra = [
+        c - hi if 0 < c - hi < max(s, d) else 0 for (_, hi), c, s, d in zip(crops, shared, lhs_dilation, rhs_dilation)
+    ]
+    out = _TRANSPOSED_CONVOLUTIONS[rank](
+        x, weight, stride=lhs_dilation, padding=shared, output_padding=extra, dilation=rhs_dilation, groups=groups
+    )
+    rest = [(c - lo, c - hi - e) for (lo, hi), c, e in zip(crops, shared, extra)]  # negative pads crop
+    return F.pad(out, _torch_pads(rest)) if any(lo or hi for lo, hi in rest) else out
+
+
 def _checked_indices(name: str, indices: torch.Tensor, size: int) -> torch.Tensor:
     """``indices`` flattened, negative ones counted from the end; out-of-range ones raise the shared error."""
     error = index_error(name, indices.detach().cpu().numpy(), size)
@@ -245,8 +283,11 @@ class TorchBackend:
         rhs_dilation: tuple[int, ...],
         feature_group_count: int,
     ) -> Array:
-        """``F.conv{1,2,3}d`` on a channels-first view; input dilation by zero insertion, uneven or negative
-        padding by ``F.pad`` (which crops where it is negative)."""
+        """``F.conv{1,2,3}d`` on a channels-first view of the channels-last data (torch keeps that memory format,
+        so the permutes are free); an input dilated by zeros as ``F.conv_transpose{1,2,3}d``, which skips them."""
+        if any(d > 1 for d in lhs_dilation) and all(s == 1 for s in strides):
+            out = _dilated_conv(x.movedim(-1, 1), kernel, padding, lhs_dilation, rhs_dilation, feature_group_count)
+            return out.movedim(1, -1)
         rank = x.ndim - 2
         x = x.movedim(-1, 1)
         if any(d > 1 for d in lhs_dilation):
