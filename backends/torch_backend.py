@@ -129,8 +129,9 @@ def _dilated_conv(
     """
     rank = x.ndim - 2
     *window, per_group, filters = kernel.shape
+    # conv_transpose's weight: (groups x channels per group, filters per group, *window), spatially flipped
     weight = kernel.flip(tuple(range(rank))).reshape(*window, per_group, groups, filters // groups)
-    weight = weight.permute(rank + 1, rank, rank + 2, *range(rank)).reshape(groups * per_group, filters // groups, *window)
+    weight = weight.permute(rank + 1, rank, rank + 2, *range(rank)).reshape(-1, filters // groups, *window)
     crops = [((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(window, rhs_dilation, padding)]
     shared = [max(0, min(pair)) for pair in crops]
     extra = [
