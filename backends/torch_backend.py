@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn import grad as kernel_gradients
 
 from highnn.backends.base import (
     Array,
@@ -104,9 +105,9 @@ def _forward_steps(index: Index, shape: tuple[int, ...]) -> tuple[Index, tuple[i
 
 _CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _KERNEL_GRADIENTS: dict[int, Callable[..., torch.Tensor]] = {
-    1: torch.nn.grad.conv1d_weight,
-    2: torch.nn.grad.conv2d_weight,
-    3: torch.nn.grad.conv3d_weight,
+    1: kernel_gradients.conv1d_weight,
+    2: kernel_gradients.conv2d_weight,
+    3: kernel_gradients.conv3d_weight,
 }
 
 
@@ -166,7 +167,7 @@ def _conv_as_kernel_gradient(
         x = F.pad(x, _torch_pads([(max(lo, 0), max(hi, 0)) for lo, hi in padding]))
     # crop to what the outputs read (a view), so that the sizes agree
     reach = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(spatial, strides, kernel.shape, rhs_dilation)]
-    x = x[(slice(None), slice(None), *(slice(max(-lo, 0), max(-lo, 0) + r) for (lo, _), r in zip(padding, reach)))]
+    x = x[(slice(None), slice(None)) + tuple(slice(max(-lo, 0), max(-lo, 0) + r) for (lo, _), r in zip(padding, reach))]
     swapped = _KERNEL_GRADIENTS[rank](
         _canonical_strides(x.transpose(0, 1)),
         (kernel.shape[-1], x.shape[0], *spatial),
