@@ -381,13 +381,12 @@ class TorchBackend:
 
     @staticmethod
     def scan(init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
-        return torch.stack(scan_loop(body, init, operands, n_xs))
+        return scan_loop(body, init, operands, n_xs, init.new_empty((operands[0].shape[0], *init.shape)))
 
     @staticmethod
     def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
-        g_init, g_xs, g_consts = scan_vjp_loop(body, g, out, init, operands, n_xs)
-        parts = [g_init, *(torch.stack(steps) for steps in g_xs), *g_consts]
-        return torch.cat([p.reshape(-1) for p in parts])
+        joined = init.new_empty(sum(x.numel() for x in (init, *operands)))
+        return scan_vjp_loop(body, g, out, init, operands, n_xs, joined)
 
     # keras.ops support: scans, sorting and rounding
     @staticmethod
