@@ -12,6 +12,7 @@ by keyword, with the parameter names used here (``axis``, ``keepdims``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -275,36 +276,44 @@ def index_error(name: str, indices: np.ndarray, size: int) -> IndexError | None:
     return None if bad is None else IndexError(f"{name}: index {bad} is out of range for an axis of size {size}.")
 
 
-def scan_loop(body: Any, init: Array, operands: Sequence[Array], n_xs: int) -> list[Array]:
-    """The carries of a scan, one per time step, computed in a Python loop (NumPy, PyTorch)."""
+def scan_loop(body: Any, init: Array, operands: Sequence[Array], n_xs: int, carries: Array) -> Array:
+    """A scan's carries, one per time step, computed in a Python loop (NumPy, PyTorch) and written into
+    ``carries``, a buffer of shape ``(time,) + init.shape`` the backend allocated (so no list is stacked)."""
     xs, consts = operands[:n_xs], operands[n_xs:]
     step = body.forward(init, *(x[0] for x in xs), *consts)
-    carries, carry = [], init
-    for t in range(xs[0].shape[0]):
+    carry = init
+    for t in range(len(carries)):
         carry = step(carry, *(x[t] for x in xs), *consts)
-        carries.append(carry)
+        carries[t] = carry
     return carries
 
 
 def scan_vjp_loop(
-    body: Any, g: Array, out: Array, init: Array, operands: Sequence[Array], n_xs: int
-) -> tuple[Array, list[list[Array]], list[Array]]:
-    """A scan's gradients by a reverse Python loop over the body's VJP: (init's, each x's per step, each const's)."""
+    body: Any, g: Array, out: Array, init: Array, operands: Sequence[Array], n_xs: int, joined: Array
+) -> Array:
+    """A scan's gradients by a reverse Python loop over the body's VJP, written into ``joined``: a flat buffer the
+    backend allocated for init's gradient, each x's and each const's, raveled one after the other."""
     xs, consts = operands[:n_xs], operands[n_xs:]
-    n = xs[0].shape[0]
+    parts, start = [], 0
+    for operand in (init, *operands):
+        size = math.prod(operand.shape)
+        parts.append(joined[start : start + size].reshape(operand.shape))  # views of the buffer
+        start += size
+    g_init, g_xs, g_consts = parts[0], parts[1 : 1 + n_xs], parts[1 + n_xs :]
     vjp = body.vjp(init, *(x[0] for x in xs), *consts, init)
     g_carry: Array = None
-    g_xs: list[list[Array]] = [[None] * n for _ in xs]
-    g_consts: list[Array] = [None] * len(consts)
-    for t in reversed(range(n)):
+    sums: list[Array] = [None] * len(consts)
+    for t in reversed(range(len(out))):
         adjoint = g[t] if g_carry is None else g[t] + g_carry
         grads = vjp(init if t == 0 else out[t - 1], *(x[t] for x in xs), *consts, adjoint)
         g_carry = grads[0]
-        for i in range(n_xs):
-            g_xs[i][t] = grads[1 + i]
-        for i, grad in enumerate(grads[1 + n_xs :]):
-            g_consts[i] = grad if g_consts[i] is None else g_consts[i] + grad
-    return g_carry, g_xs, g_consts
+        for g_x, grad in zip(g_xs, grads[1 : 1 + n_xs]):
+            g_x[t] = grad
+        sums = [grad if total is None else total + grad for total, grad in zip(sums, grads[1 + n_xs :])]
+    g_init[...] = g_carry
+    for g_const, total in zip(g_consts, sums):
+        g_const[...] = total
+    return joined
 
 
 # ----------------------------------------------- distribution functions of a backend with one device and one process

@@ -228,13 +228,12 @@ class NumpyBackend(SingleDevice):
 
     @staticmethod
     def scan(init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
-        return np.stack(scan_loop(body, init, operands, n_xs))
+        return scan_loop(body, init, operands, n_xs, np.empty((operands[0].shape[0], *init.shape), init.dtype))
 
     @staticmethod
     def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
-        g_init, g_xs, g_consts = scan_vjp_loop(body, g, out, init, operands, n_xs)
-        parts = [g_init, *(np.stack(steps) for steps in g_xs), *g_consts]
-        return np.concatenate([np.ravel(p) for p in parts])
+        joined = np.empty(sum(x.size for x in (init, *operands)), init.dtype)
+        return scan_vjp_loop(body, g, out, init, operands, n_xs, joined)
 
     # keras.ops support: scans, sorting and rounding
     @staticmethod

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn import grad as kernel_gradients
 
 from highnn.backends.base import (
     Array,
@@ -125,6 +126,98 @@ def _forward_steps(index: Index, shape: tuple[int, ...]) -> tuple[Index, tuple[i
 _TIMEOUT_VARIABLE = "HIGHNN_DISTRIBUTION_TIMEOUT"
 
 _CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_KERNEL_GRADIENTS: dict[int, Callable[..., torch.Tensor]] = {
+    1: kernel_gradients.conv1d_weight,
+    2: kernel_gradients.conv2d_weight,
+    3: kernel_gradients.conv3d_weight,
+}
+
+
+_TRANSPOSED_CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {
+    1: F.conv_transpose1d,
+    2: F.conv_transpose2d,
+    3: F.conv_transpose3d,
+}
+
+
+def _dilated_conv(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    padding: Sequence[tuple[int, int]],
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+    groups: int,
+) -> torch.Tensor:
+    """A stride-1 convolution of channels-first ``x`` dilated by zeros, as the transposed convolution it is.
+
+    ``F.conv_transpose`` is the convolution of the zero-dilated input, padded by
+    ``reach - 1 - padding`` on each side (``output_padding`` more at the end),
+    with the spatially flipped kernel; so its padding and output padding are
+    chosen to crop what ``padding`` leaves out, and ``F.pad`` does any rest.
+    """
+    rank = x.ndim - 2
+    *window, per_group, filters = kernel.shape
+    # conv_transpose's weight: (groups x channels per group, filters per group, *window), spatially flipped
+    weight = kernel.flip(tuple(range(rank))).reshape(*window, per_group, groups, filters // groups)
+    weight = weight.permute(rank + 1, rank, rank + 2, *range(rank)).reshape(-1, filters // groups, *window)
+    crops = [((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(window, rhs_dilation, padding)]
+    shared = [max(0, min(pair)) for pair in crops]
+    extra = [
+        c - hi if 0 < c - hi < max(s, d) else 0 for (_, hi), c, s, d in zip(crops, shared, lhs_dilation, rhs_dilation)
+    ]
+    out = _TRANSPOSED_CONVOLUTIONS[rank](
+        x, weight, stride=lhs_dilation, padding=shared, output_padding=extra, dilation=rhs_dilation, groups=groups
+    )
+    rest = [(c - lo, c - hi - e) for (lo, hi), c, e in zip(crops, shared, extra)]  # negative pads crop
+    return F.pad(out, _torch_pads(rest)) if any(lo or hi for lo, hi in rest) else out
+
+
+def _conv_as_kernel_gradient(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    padding: Sequence[tuple[int, int]],
+    spatial: Sequence[int],
+    strides: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+) -> torch.Tensor:
+    """A convolution of channels-first ``x`` whose window outnumbers its outputs, as the kernel gradient it is shaped
+    like: ``torch.nn.grad.conv*d_weight`` makes the same sums with the batch and channel axes swapped (``x``'s
+    channels are contracted like a batch, its batch comes out as channels, the kernel plays the output gradient).
+    """
+    rank = x.ndim - 2
+    if any(lo > 0 or hi > 0 for lo, hi in padding):
+        x = F.pad(x, _torch_pads([(max(lo, 0), max(hi, 0)) for lo, hi in padding]))
+    # crop to what the outputs read (a view), so that the sizes agree
+    reach = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(spatial, strides, kernel.shape, rhs_dilation)]
+    x = x[(slice(None), slice(None)) + tuple(slice(max(-lo, 0), max(-lo, 0) + r) for (lo, _), r in zip(padding, reach))]
+    swapped = _KERNEL_GRADIENTS[rank](
+        _canonical_strides(x.transpose(0, 1)),
+        (kernel.shape[-1], x.shape[0], *spatial),
+        _canonical_strides(kernel.permute(rank, rank + 1, *range(rank))),
+        stride=rhs_dilation,
+        dilation=strides,
+    )  # (filters, batch, *spatial)
+    return swapped.permute(1, *range(2, rank + 2), 0)
+
+
+_CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
+def _canonical_strides(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (channels-first) with the standard strides of its memory format, as a view.
+
+    An axis of length 1 may have any stride, and torch then takes channels-last
+    data for channels-first (and copies it to a slow layout): the view with the
+    standard strides tells it right.
+    """
+    layout = _CHANNELS_LAST.get(x.ndim)
+    if layout is None or not x.is_contiguous(memory_format=layout):
+        return x
+    strides, stride = [0] * x.ndim, 1
+    for axis in (1, *range(x.ndim - 1, 1, -1), 0):  # fastest first: channels, the spatial axes, the batch
+        strides[axis] = stride
+        stride *= x.shape[axis]
+    return x.as_strided(x.shape, strides)
 
 
 def _checked_indices(name: str, indices: torch.Tensor, size: int) -> torch.Tensor:
@@ -267,25 +360,32 @@ class TorchBackend(SingleDevice):
         rhs_dilation: tuple[int, ...],
         feature_group_count: int,
     ) -> Array:
-        """``F.conv{1,2,3}d`` on a channels-first view; input dilation by zero insertion, uneven or negative
-        padding by ``F.pad`` (which crops where it is negative)."""
+        """``F.conv{1,2,3}d`` on a channels-first view of the channels-last data (torch keeps that memory format,
+        so the permutes are free); an input dilated by zeros as ``F.conv_transpose{1,2,3}d``, which skips them;
+        a window larger than the output (a kernel's gradient) by torch's kernel-gradient routine."""
+        if any(d > 1 for d in lhs_dilation) and all(s == 1 for s in strides):
+            out = _dilated_conv(x.movedim(-1, 1), kernel, padding, lhs_dilation, rhs_dilation, feature_group_count)
+            return out.movedim(1, -1)
         rank = x.ndim - 2
         x = x.movedim(-1, 1)
         if any(d > 1 for d in lhs_dilation):
             spaced = x.new_zeros((*x.shape[:2], *((n - 1) * d + 1 for n, d in zip(x.shape[2:], lhs_dilation))))
             spaced[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lhs_dilation)] = x
             x = spaced
+        window = kernel.shape[:rank]
+        spatial = [
+            (n + lo + hi - (k - 1) * d - 1) // s + 1
+            for n, (lo, hi), k, d, s in zip(x.shape[2:], padding, window, rhs_dilation, strides)
+        ]
+        if feature_group_count == 1 and math.prod(window) > math.prod(spatial):
+            return _conv_as_kernel_gradient(x, kernel, padding, spatial, strides, rhs_dilation)
         even = all(lo == hi >= 0 for lo, hi in padding)
         if not even:
-            x = F.pad(x, [side for pair in reversed(padding) for side in pair])
+            x = F.pad(x, _torch_pads(padding))
+        pads = tuple(lo for lo, _ in padding) if even else (0,) * rank
         weight = kernel.permute(rank + 1, rank, *range(rank))  # (filters, channels / groups, *window)
         out = _CONVOLUTIONS[rank](
-            x,
-            weight,
-            stride=strides,
-            padding=tuple(lo for lo, _ in padding) if even else 0,
-            dilation=rhs_dilation,
-            groups=feature_group_count,
+            x, weight, stride=strides, padding=pads, dilation=rhs_dilation, groups=feature_group_count
         )
         return out.movedim(1, -1)
 
@@ -303,13 +403,12 @@ class TorchBackend(SingleDevice):
 
     @staticmethod
     def scan(init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
-        return torch.stack(scan_loop(body, init, operands, n_xs))
+        return scan_loop(body, init, operands, n_xs, init.new_empty((operands[0].shape[0], *init.shape)))
 
     @staticmethod
     def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
-        g_init, g_xs, g_consts = scan_vjp_loop(body, g, out, init, operands, n_xs)
-        parts = [g_init, *(torch.stack(steps) for steps in g_xs), *g_consts]
-        return torch.cat([p.reshape(-1) for p in parts])
+        joined = init.new_empty(sum(x.numel() for x in (init, *operands)))
+        return scan_vjp_loop(body, g, out, init, operands, n_xs, joined)
 
     # keras.ops support: scans, sorting and rounding
     @staticmethod

@@ -10,7 +10,10 @@ once in NumPy). After one warm-up epoch the contenders take turns, one epoch
 each, ``--epochs-timed`` rounds, so the machine's drifts hit them alike; the
 table reports each one's median epoch and its ratio to the hand-written loop on
 the same array library (highnn on NumPy is compared with the PyTorch loop).
-Peak memory is what two epochs add to a contender's resident set after its warm-up, in a fresh process.
+Peak memory is what two epochs add to a contender's resident set after its warm-up, in a fresh process
+(the resident set sees torch's CPU allocations, which ``tracemalloc`` does not). Keras picks its backend once
+per process, so each Keras backend is timed in a process of its own, taking turns with that library's
+hand-written loop (its ratio is to the loop of that run).
 
 - highnn: ``model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)``;
 - torch: ``F.conv2d``/``F.linear`` with autograd, ``param -= lr * grad`` under ``no_grad``;
@@ -23,14 +26,11 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import harness
 import numpy as np
 
 import highnn as hn
@@ -148,8 +148,8 @@ def jax_epoch(x: np.ndarray, y: np.ndarray, weights: list[np.ndarray]) -> Epoch:
     return epoch
 
 
-def keras_epoch(backend: str, x: np.ndarray, y: np.ndarray, weights: list[np.ndarray]) -> Epoch:
-    os.environ["KERAS_BACKEND"] = backend
+def keras_epoch(x: np.ndarray, y: np.ndarray, weights: list[np.ndarray]) -> Epoch:
+    """Keras 3's ``fit()`` on the backend ``KERAS_BACKEND`` names (set before this process imported Keras)."""
     import keras
 
     model = keras.Sequential([
@@ -186,55 +186,30 @@ def make_epoch(name: str, samples: int) -> Epoch:
     if kind == "highnn":
         return highnn_epoch(backend, x, y, weights)
     if kind == "keras":
-        return keras_epoch(backend, x, y, weights)
+        return keras_epoch(x, y, weights)
     return torch_epoch(x, y, weights) if backend == "torch" else jax_epoch(x, y, weights)
 
 
-def _proc_status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
-
-
-def measure_memory(name: str, samples: str) -> None:
-    """Print the peak resident set two epochs of ``name`` reach above the set-up process, in MiB (Linux)."""
-    epoch = make_epoch(name, int(samples))
-    epoch()  # tracing and compilation belong to the set-up
-    with open("/proc/self/clear_refs", "w") as clear:
-        clear.write("5")  # resets the peak (VmHWM) to the current resident set
-    before = _proc_status_kib("VmRSS")
-    epoch()
-    epoch()
-    print((_proc_status_kib("VmHWM") - before) / 1024)
-
-
-def peak_memory_mib(name: str, samples: int) -> float:
-    """:func:`measure_memory` in a fresh process, so no other contender's memory counts."""
-    code = "import sys; sys.path.insert(0, sys.argv[1]); import bench_cnn; bench_cnn.measure_memory(*sys.argv[2:])"
-    folder = os.path.dirname(os.path.abspath(__file__))
-    result = subprocess.run([sys.executable, "-c", code, folder, name, str(samples)], capture_output=True, text=True,
-                            check=True)  # fmt: skip
-    return float(result.stdout.split()[-1])
-
-
 def run(backends: Sequence[str], samples: int, epochs_timed: int, memory: bool) -> dict[str, dict[str, float]]:
-    """Interleaved epoch times (medians, seconds) and peak memory (MiB) per contender."""
+    """Interleaved epoch times (medians, seconds), ratios to the hand-written loops and peak memory (MiB)."""
     names = contenders(backends)
-    epochs = {name: make_epoch(name, samples) for name in names}
-    for epoch in epochs.values():
-        epoch()  # warm-up: tracing, compilation
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(epochs_timed):
-        for name, epoch in epochs.items():
-            start = time.perf_counter()
-            epoch()
-            times[name].append(time.perf_counter() - start)
-    return {
-        name: {
-            "median_s": statistics.median(times[name]),
-            **({"peak_mib": peak_memory_mib(name, samples)} if memory else {}),
-        }
-        for name in names
-    }
+    medians = harness.interleaved_medians({n: make_epoch(n, samples) for n in names if "keras" not in n}, epochs_timed)
+    results = {name: {"median_s": seconds} for name, seconds in medians.items()}
+    for name in names:
+        if name.startswith("keras"):
+            loop = baseline(name)
+            only = [f"--samples={samples}", f"--epochs-timed={epochs_timed}", f"--only={name},{loop}"]
+            child = harness.in_child(__file__, only, name.split("-")[1])
+            assert isinstance(child, dict)
+            results[name] = {"median_s": child[name], "vs_loop": child[name] / child[loop]}
+        elif name.startswith("highnn") and baseline(name) in results:
+            results[name]["vs_loop"] = results[name]["median_s"] / results[baseline(name)]["median_s"]
+        if memory:
+            keras_backend = name.split("-")[1] if name.startswith("keras") else None
+            peak = harness.in_child(__file__, [f"--samples={samples}", f"--memory-of={name}"], keras_backend)
+            assert isinstance(peak, float)
+            results[name]["peak_mib"] = peak
+    return results
 
 
 def baseline(name: str) -> str:
@@ -244,10 +219,9 @@ def baseline(name: str) -> str:
 
 
 def report(results: dict[str, dict[str, float]]) -> str:
-    lines = ["| contender | epoch (ms) | vs hand-written loop | training peak (MiB) |", "|---|---|---|---|"]
+    lines = ["| contender | epoch (ms) | vs hand-written loop | training peak RSS (MiB) |", "|---|---|---|---|"]
     for name, result in results.items():
-        base = results.get(baseline(name))
-        ratio = f"{result['median_s'] / base['median_s']:.2f}x" if base and not name.startswith("loop") else ""
+        ratio = f"{result['vs_loop']:.2f}x" if "vs_loop" in result else ""
         memory = f"{result['peak_mib']:.0f}" if "peak_mib" in result else ""
         lines.append(f"| {name} | {result['median_s'] * 1e3:.1f} | {ratio} | {memory} |")
     return "\n".join(lines)
@@ -260,7 +234,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs-timed", type=int, default=5, help="timed rounds after one warm-up epoch")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # a child process: time these contenders, print JSON
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # a child process: one contender's peak memory
     args = parser.parse_args(argv)
+    if args.memory_of:
+        print(json.dumps(harness.peak_growth_mib(make_epoch(args.memory_of, args.samples))))
+        return 0
+    if args.only:
+        epochs = {name: make_epoch(name, args.samples) for name in args.only.split(",")}
+        print(json.dumps(harness.interleaved_medians(epochs, args.epochs_timed)))
+        return 0
     backends = [b for b in args.backends.split(",") if importlib.util.find_spec(b)]
     results = run(backends, args.samples, args.epochs_timed, not args.no_memory)
     print(json.dumps(results, indent=2) if args.json else report(results))

@@ -1,26 +1,33 @@
-"""Time an LSTM training step: highnn's ``fit()`` against hand-written PyTorch and JAX loops.
+"""Time an LSTM training step: highnn's ``fit()`` against hand-written PyTorch and JAX loops and Keras 3.
 
     python benchmarks/bench_lstm.py                    # LSTM(128), 50 steps, batch 64, every installed backend
-    python benchmarks/bench_lstm.py --batches 2 --rounds 1 --backends numpy   # a smoke run
+    python benchmarks/bench_lstm.py --batches 2 --rounds 1 --backends numpy --no-memory   # a smoke run
 
 The model is ``LSTM(units)`` over ``(batch, timesteps, features)`` inputs, then
 ``Dense(1)`` with mean squared error and plain SGD. The references, from the
 same initial weights: a PyTorch loop over an LSTM cell written out in Keras's
-gate order with autograd, and ``jax.jit(jax.value_and_grad)`` of a
-``jax.lax.scan`` over the same cell. The contenders take turns, one epoch
-each per round (after a warm-up epoch), and the median epoch is reported
-with its ratio to the fastest hand-written loop on the same library.
+gate order with autograd, ``jax.jit(jax.value_and_grad)`` of a
+``jax.lax.scan`` over the same cell, and Keras 3's ``fit()`` on each backend.
+The contenders take turns, one epoch each per round (after a warm-up epoch),
+and the median epoch is reported with its ratio to the hand-written loop on
+the same library. Keras picks its backend once per process, so each Keras
+backend is timed in a process of its own, taking turns with that library's
+hand-written loop (its ratio is to the loop of that run). Peak memory is what
+two epochs add to a contender's resident set after its warm-up, each
+contender in a fresh process (the resident set sees torch's CPU allocations,
+which ``tracemalloc`` does not).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
-import time
+import json
+import os
 from collections.abc import Callable
 from typing import Any
 
+import harness
 import numpy as np
 
 import highnn as hn
@@ -116,7 +123,45 @@ def jax_epoch(weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: in
     return epoch
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def keras_epoch(weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, batch: int) -> Callable[[], Any]:
+    """Keras 3's ``fit()`` on the backend ``KERAS_BACKEND`` names (set before this process imported Keras)."""
+    import keras
+
+    model = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.LSTM(weights[1].shape[0]), keras.layers.Dense(1)])
+    model.set_weights(weights)
+    model.compile(optimizer=keras.optimizers.SGD(LEARNING_RATE), loss="mse")
+
+    def epoch() -> None:
+        model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+
+    return epoch
+
+
+def contenders(backends: list[str]) -> list[str]:
+    """``highnn-<backend>`` for each installed backend, the hand-written loops, and Keras 3 where it is installed."""
+    installed = [b for b in backends if importlib.util.find_spec(b)]
+    names = [f"highnn-{b}" for b in installed] + [f"loop-{b}" for b in ("torch", "jax") if b in installed]
+    if importlib.util.find_spec("keras"):
+        names += [f"keras-{b}" for b in ("torch", "jax") if b in installed]
+    return names
+
+
+def make_epoch(name: str, args: argparse.Namespace) -> Callable[[], Any]:
+    x, y = make_data(args.batches, args.batch, args.timesteps, args.features)
+    hn.utils.set_random_seed(0)
+    template = hn.Sequential([hn.Input(x.shape[1:]), layers.LSTM(args.units), layers.Dense(1)])
+    weights = [w.astype(np.float32) for w in template.get_weights()]
+    kind, backend = name.split("-")
+    if kind == "highnn":
+        return highnn_epoch(backend, weights, x, y, args.batch)
+    if kind == "keras":
+        if os.environ.get("KERAS_BACKEND") != backend:
+            raise ValueError(f"{name} runs in a process started with KERAS_BACKEND={backend}")
+        return keras_epoch(weights, x, y, args.batch)
+    return (torch_epoch if backend == "torch" else jax_epoch)(weights, x, y, args.batch)
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=128)
     parser.add_argument("--timesteps", type=int, default=50)
@@ -125,42 +170,51 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--batches", type=int, default=16, help="batches per epoch")
     parser.add_argument("--rounds", type=int, default=3, help="timed epochs per contender")
     parser.add_argument("--backends", default="numpy,torch,jax")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # a child process: time these contenders, print JSON
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # a child process: one contender's peak memory
     args = parser.parse_args(argv)
+    sizes = [f"--{key}={getattr(args, key)}" for key in ("units", "timesteps", "features", "batch", "batches")]
+    if args.memory_of:
+        print(json.dumps(harness.peak_growth_mib(make_epoch(args.memory_of, args))))
+        return {}
+    if args.only:
+        medians = harness.interleaved_medians({n: make_epoch(n, args) for n in args.only.split(",")}, args.rounds)
+        print(json.dumps(medians))
+        return {}
 
-    x, y = make_data(args.batches, args.batch, args.timesteps, args.features)
-    hn.utils.set_random_seed(0)
-    template = hn.Sequential([hn.Input(x.shape[1:]), layers.LSTM(args.units), layers.Dense(1)])
-    weights = [w.astype(np.float32) for w in template.get_weights()]
-
-    contenders: dict[str, Callable[[], Any]] = {}
-    for backend in args.backends.split(","):
-        if importlib.util.find_spec(backend) is None:
-            print(f"skipped highnn-{backend}: {backend} is not installed")
-            continue
-        contenders[f"highnn-{backend}"] = highnn_epoch(backend, weights, x, y, args.batch)
-        if backend == "torch":
-            contenders["hand-written torch"] = torch_epoch(weights, x, y, args.batch)
-        if backend == "jax":
-            contenders["hand-written jax"] = jax_epoch(weights, x, y, args.batch)
-    times: dict[str, list[float]] = {name: [] for name in contenders}
-    for epoch in contenders.values():  # warm-up: tracing and compiling
-        epoch()
-    for _ in range(args.rounds):  # interleaved, so machine noise hits every contender alike
-        for name, epoch in contenders.items():
-            start = time.perf_counter()
-            epoch()
-            times[name].append(time.perf_counter() - start)
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    references = {"torch": medians.get("hand-written torch"), "jax": medians.get("hand-written jax")}
-    print(f"LSTM({args.units}), {args.timesteps} steps, batch {args.batch}, {args.batches} batches per epoch")
-    for name, seconds in medians.items():
-        library = name.rsplit("-", 1)[-1] if name.startswith("highnn") else name.split()[-1]
-        reference = references.get(library)
-        ratio = (
-            f"  {seconds / reference:5.2f}x the hand-written loop" if reference and name.startswith("highnn") else ""
+    names = contenders(args.backends.split(","))
+    medians = harness.interleaved_medians({n: make_epoch(n, args) for n in names if "keras" not in n}, args.rounds)
+    results = {name: {"median_s": seconds} for name, seconds in medians.items()}
+    for name in (n for n in names if n.startswith("keras")):
+        backend = name.split("-")[1]
+        child = harness.in_child(
+            __file__, [*sizes, f"--rounds={args.rounds}", f"--only={name},loop-{backend}"], backend
         )
-        print(f"{name:20s} {seconds * 1000 / args.batches:9.2f} ms/step{ratio}")
-    return medians
+        assert isinstance(child, dict)
+        results[name] = {"median_s": child[name], "vs_loop": child[name] / child[f"loop-{backend}"]}
+    for name, result in results.items():
+        loop = results.get(f"loop-{'torch' if name.endswith('numpy') else name.split('-')[1]}")
+        if name.startswith("highnn") and loop:
+            result["vs_loop"] = result["median_s"] / loop["median_s"]
+        if not args.no_memory:
+            keras_backend = name.split("-")[1] if name.startswith("keras") else None
+            memory = harness.in_child(__file__, [*sizes, f"--memory-of={name}"], keras_backend)
+            assert isinstance(memory, float)
+            result["peak_mib"] = memory
+    print(f"LSTM({args.units}), {args.timesteps} steps, batch {args.batch}, {args.batches} batches per epoch")
+    print(report(results, args.batches))
+    return results
+
+
+def report(results: dict[str, dict[str, float]], batches: int) -> str:
+    """A Markdown table: time per step, ratio to the hand-written loop on the same library, peak resident set."""
+    lines = ["| contender | ms per step | vs hand-written loop | training peak RSS (MiB) |", "|---|---|---|---|"]
+    for name, result in results.items():
+        ratio = f"{result['vs_loop']:.2f}x" if "vs_loop" in result else ""
+        memory = f"{result['peak_mib']:.0f}" if "peak_mib" in result else ""
+        lines.append(f"| {name} | {result['median_s'] * 1e3 / batches:.2f} | {ratio} | {memory} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
