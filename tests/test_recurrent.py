@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -274,9 +273,9 @@ def test_bad_inputs_are_rejected_before_any_state_changes() -> None:
 # --------------------------------------------------------------- tracing cost
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_long_sequences_trace_into_one_scan(backend: str) -> None:
-    """The traced gradient step has the same size for 5 or 500 steps; tracing and compiling 500 take seconds at most."""
+    """The traced gradient step has the same size for 5 or 500 steps: the recurrence is one scan, not unrolled."""
     require_backend(backend)
-    sizes, seconds = {}, {}
+    sizes = {}
     with hn.config.use_backend(backend, floatx="float32"):
         for length in (5, 500):
             hn.utils.set_random_seed(0)
@@ -288,14 +287,11 @@ def test_long_sequences_trace_into_one_scan(backend: str) -> None:
 
             traced = TracedFunction(gradients)
             x = hn.tensor(np.ones((2, length, 4))).value  # a backend array, as the trainer passes
-            start = time.perf_counter()
             traced(x)  # trace
             traced(x)  # compile (jax.jit) and run
-            seconds[length] = time.perf_counter() - start
             ((program, _),) = traced.programs.values()
             sizes[length] = program.n_steps
     assert sizes[5] == sizes[500]
-    assert seconds[500] < 10.0
 
 
 def test_sequence_memory_example_learns_the_rule() -> None:
