@@ -207,15 +207,17 @@ class TorchBackend:
     def cast(x: Array, dtype: str) -> Array:
         return x.to(_DTYPES[dtype])
 
+    # random numbers are a hash of (seed, position) computed on the device: the seed is never read on the host,
+    # so a step never waits for the device and a captured CUDA graph draws new numbers as its seed moves on
     def random_uniform(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return torch.rand(shape, generator=self._generator(seed), dtype=_DTYPES[dtype], device=self.device)
+        return _uniform(seed.to(self.device), math.prod(shape), _DTYPES[dtype]).reshape(shape)
 
     def random_normal(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return torch.randn(shape, generator=self._generator(seed), dtype=_DTYPES[dtype], device=self.device)
-
-    def _generator(self, seed: Array) -> torch.Generator:
-        """A fresh generator on this device: the same seed gives the same numbers."""
-        return torch.Generator(device=self.device).manual_seed(int(seed))
+        """Box-Muller on two uniform draws per number (the first in (0, 1], so its log is finite)."""
+        n = math.prod(shape)
+        u = _uniform(seed.to(self.device), 2 * n, _DTYPES[dtype])
+        radius = torch.sqrt(-2.0 * torch.log1p(-u[:n]))
+        return (radius * torch.cos((2 * math.pi) * u[n:])).reshape(shape)
 
     # padding and pooling: torch pools channels-first and pads symmetrically, so inputs are permuted and padded first
     @staticmethod
@@ -317,6 +319,30 @@ class TorchBackend:
         """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
         plan = torch.no_grad()(fn)
         return torch.compile(plan, dynamic=False) if jit else plan
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mix (xorshift-multiply rounds) on int64 tensors holding values below 2**32.
+
+    The multipliers are below 2**31, so no product overflows int64 and every device computes the same bits.
+    """
+    for multiplier in (0x7FEB352D, 0x2C1B3C6D, 0x297A2D39):
+        x = ((x ^ (x >> 16)) * multiplier) & _MASK32
+    return x ^ (x >> 16)
+
+
+def _uniform(seed: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """``n`` numbers in [0, 1) from an integer seed tensor: 24 random bits for float32, 53 for float64."""
+    seed = seed.long()
+    key = _hash32(_hash32(seed & _MASK32) ^ ((seed >> 32) & _MASK32))
+    if dtype == torch.float64:
+        bits = _hash32(_hash32(torch.arange(2 * n, device=seed.device)) ^ key)
+        return (((bits[:n] >> 5) << 26) | (bits[n:] >> 6)).to(dtype) * 2.0**-53  # 27 + 26 bits
+    bits = _hash32(_hash32(torch.arange(n, device=seed.device)) ^ key)
+    return (bits >> 8).to(dtype) * 2.0**-24
 
 
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}

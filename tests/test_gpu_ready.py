@@ -1,0 +1,126 @@
+"""A GPU-ready training step: no host reads inside a step, batches prefetched, CUDA graphs only on CUDA."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import require_backend
+
+import highnn as hn
+
+# every torch.Tensor method that copies a value to the host (and so waits for the device)
+TORCH_HOST_READS = ("item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__", "__index__", "__array__")
+
+
+def _model(seed: int = 0) -> hn.Model:
+    hn.utils.set_random_seed(seed)
+    model = hn.Sequential(
+        [
+            hn.layers.Input((6,)),
+            hn.layers.Dense(16, activation="relu"),
+            hn.layers.Dropout(0.3, seed=3),
+            hn.layers.GaussianNoise(0.1, seed=4),
+            hn.layers.Dense(3),
+        ]
+    )
+    loss = hn.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    return model
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(80, 6)).astype("float32"), rng.integers(0, 3, 80)
+
+
+class HostReadCounter(hn.callbacks.Callback):
+    """Counts host reads from the start of the second step to the start of the last one (whole steps only)."""
+
+    def __init__(self, guard: Any) -> None:
+        super().__init__()
+        self.guard = guard
+        self.stack = ExitStack()
+        self.reads: list[str] = []
+        self.steps_watched = 0
+
+    def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+        if batch == 1:
+            self.stack.enter_context(self.guard(self.reads))
+        elif batch == self.params["steps"] - 1:
+            self.stack.close()
+        if 1 <= batch < self.params["steps"] - 1:
+            self.steps_watched += 1
+
+
+@contextmanager
+def _torch_guard(reads: list[str]) -> Iterator[None]:
+    import torch
+
+    originals = {name: getattr(torch.Tensor, name) for name in TORCH_HOST_READS}
+
+    def counting(name: str) -> Any:
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            reads.append(name)
+            return originals[name](self, *args, **kwargs)
+
+        return read
+
+    for name in TORCH_HOST_READS:
+        setattr(torch.Tensor, name, counting(name))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
+
+
+@contextmanager
+def _jax_guard(reads: list[str]) -> Iterator[None]:
+    import jax
+
+    with jax.transfer_guard_device_to_host("disallow"):
+        yield
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_no_host_reads_inside_training_steps(backend: str) -> None:
+    require_backend(backend)
+    guard = _torch_guard if backend == "torch" else _jax_guard
+    x, y = _data()
+    with hn.config.use_backend(backend):
+        model = _model()
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # traces the step
+        counter = HostReadCounter(guard)
+        history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[counter])
+    assert counter.steps_watched == 8
+    assert counter.reads == [], f"host reads inside training steps: {counter.reads}"
+    assert np.isfinite(history.history["loss"][0]) and 0 <= history.history["accuracy"][0] <= 1
+
+
+def test_host_read_counter_sees_a_read() -> None:
+    """The torch guard counts what it should: a step that reads a value on the host is caught."""
+    require_backend("torch")
+    import torch
+
+    reads: list[str] = []
+    with _torch_guard(reads):
+        float(torch.ones(()))
+        torch.ones(2).numpy()
+    assert reads == ["__float__", "numpy"]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_dropout_draws_new_masks_every_step_and_repeats_from_a_seed(backend: str) -> None:
+    require_backend(backend)
+    x = np.ones((4, 50), "float32")
+    with hn.config.use_backend(backend):
+        layer = hn.layers.Dropout(0.5, seed=7)
+        first, second = (np.asarray(layer(x, training=True).numpy()) for _ in range(2))
+        again = np.asarray(hn.layers.Dropout(0.5, seed=7)(x, training=True).numpy())
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, again)
+    assert set(np.unique(first)) == {0.0, 2.0} and 0.3 < (first == 0).mean() < 0.7
