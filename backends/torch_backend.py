@@ -140,7 +140,11 @@ class TorchBackend:
         return torch.log_softmax(x, dim=axis[0]) if len(axis) == 1 else x - torch.logsumexp(x, dim=axis, keepdim=True)
 
     def batch(self, array: np.ndarray, dtype: str) -> torch.Tensor:
-        return self.asarray(array, dtype)
+        """On CUDA, a non-blocking copy from pinned host memory (the step queued before it keeps running)."""
+        if self.device.type != "cuda":
+            return self.asarray(array, dtype)
+        pinned = torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).pin_memory()
+        return pinned.to(self.device, non_blocking=True)
 
     @staticmethod
     def to_numpy(x: Array) -> np.ndarray:

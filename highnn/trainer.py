@@ -23,6 +23,7 @@ from highnn.config import settings
 from highnn.data import Batches, check_batch_size, check_steps, prepare, split_validation
 from highnn.graph import Tensor, grad
 from highnn.layers.layer import Layer
+from highnn.prefetch import prefetched
 from highnn.tracing import TracedFunction
 
 
@@ -143,7 +144,7 @@ class Trainer(Layer):
         wants_begin, wants_end = callback_list.wants(begin_hook), callback_list.wants(end_hook)
         per_call = getattr(self, "steps_per_execution", 1)
         step = 0
-        for group in _groups(batches, per_call):
+        for group in _groups(prefetched(batches), per_call):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
             outputs = self._function(kind, len(group[0]))(*(a for batch in group for a in batch))

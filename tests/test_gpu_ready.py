@@ -11,6 +11,8 @@ import pytest
 from helpers import require_backend
 
 import highnn as hn
+from highnn import trainer
+from highnn.prefetch import prefetched
 
 # every torch.Tensor method that copies a value to the host (and so waits for the device)
 TORCH_HOST_READS = ("item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__", "__index__", "__array__")
@@ -124,3 +126,37 @@ def test_dropout_draws_new_masks_every_step_and_repeats_from_a_seed(backend: str
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(first, again)
     assert set(np.unique(first)) == {0.0, 2.0} and 0.3 < (first == 0).mean() < 0.7
+
+
+def test_prefetch_prepares_the_next_batch_before_handing_out_the_current_one() -> None:
+    pulled: list[int] = []
+
+    def source() -> Iterator[int]:
+        for i in range(4):
+            pulled.append(i)
+            yield i
+
+    seen = []
+    for item in prefetched(source()):
+        seen.append((item, list(pulled)))
+    assert [item for item, _ in seen] == [0, 1, 2, 3]
+    assert [pulls for _, pulls in seen] == [[0, 1], [0, 1, 2], [0, 1, 2, 3], [0, 1, 2, 3]]
+    assert list(prefetched([])) == []
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+def test_fit_gives_the_same_numbers_with_and_without_prefetch(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_backend(backend)
+    x, y = _data()
+    results = []
+    for wrapper in (prefetched, iter):
+        monkeypatch.setattr(trainer, "prefetched", wrapper)
+        with hn.config.use_backend(backend):
+            model = _model()
+            history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_split=0.25)
+            results.append((history.history, [w.numpy() for w in model.weights], model.predict(x, verbose=0)))
+    (history_a, weights_a, predictions_a), (history_b, weights_b, predictions_b) = results
+    assert history_a == history_b
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(predictions_a, predictions_b)
