@@ -160,3 +160,31 @@ def test_fit_gives_the_same_numbers_with_and_without_prefetch(backend: str, monk
     for a, b in zip(weights_a, weights_b):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(predictions_a, predictions_b)
+
+
+def test_cuda_graphs_engage_only_on_cuda_unless_jit_compile_is_false() -> None:
+    require_backend("torch")
+    import torch
+
+    from highnn.backends.torch_backend import CudaGraphPlan, TorchBackend
+
+    def plan(a: torch.Tensor) -> tuple[torch.Tensor]:
+        return (a + 1,)
+
+    backend = TorchBackend("cpu")
+    assert not isinstance(backend.compile(plan), CudaGraphPlan)
+    backend.device = torch.device("cuda", 0)  # what compile decides, without a GPU to run it
+    assert isinstance(backend.compile(plan), CudaGraphPlan)
+    assert not isinstance(backend.compile(plan, jit=False), CudaGraphPlan)
+
+
+def test_fit_on_a_torch_cpu_device_runs_the_plain_plan() -> None:
+    require_backend("torch")
+    from highnn.backends.torch_backend import CudaGraphPlan
+
+    x, y = _data()
+    with hn.config.use_backend("torch"):
+        model = _model()
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    compiled = [entry[1] for function in model._functions.values() for entry in function.programs.values()]
+    assert compiled and not any(isinstance(c, CudaGraphPlan) for c in compiled)
