@@ -317,6 +317,24 @@ class TorchBackend:
     def concatenate(a: Array, b: Array, axis: int) -> Array:
         return torch.cat((a, b), dim=axis)
 
+    # fused plan functions (highnn.tracing.fuse rewrites chains of primitives into them)
+    @staticmethod
+    def linear(x: Array, w: Array, b: Array) -> Array:
+        return torch.addmm(b, x, w)
+
+    @staticmethod
+    def relu(x: Array) -> Array:
+        return torch.relu(x)
+
+    @staticmethod
+    def relu_grad(g: Array, out: Array) -> Array:
+        """``g`` where the ReLU's output is positive, else 0 (autograd's own fused kernel)."""
+        return torch.ops.aten.threshold_backward(g, out, 0)
+
+    @staticmethod
+    def sub_scaled(w: Array, g: Array, scale: Array) -> Array:
+        return torch.addcmul(w, g, scale, value=-1)
+
     def compile(
         self, fn: Callable[..., Any], donate_argnums: Sequence[int] = (), jit: bool | None = None
     ) -> Callable[..., Any]:
