@@ -47,8 +47,9 @@ class Trainer(Layer):
         """Choose the optimizer, loss and metrics (strings as in Keras: ``"adam"``, ``"mse"``, ``"accuracy"``).
 
         ``jit_compile``: ``"auto"`` uses each backend's default (``jax.jit`` on
-        JAX; the plain plan on PyTorch and NumPy); ``True`` also asks PyTorch for
-        ``torch.compile``; ``False`` turns ``jax.jit`` off.
+        JAX; the plan captured as a CUDA graph on PyTorch with CUDA; the plain
+        plan on a PyTorch CPU and NumPy); ``True`` also asks PyTorch for
+        ``torch.compile``; ``False`` turns ``jax.jit`` and CUDA graphs off.
         """
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss) if loss is not None else None

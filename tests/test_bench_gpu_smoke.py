@@ -15,7 +15,7 @@ def test_cpu_smoke_run_writes_a_row_per_workload_and_dtype(tmp_path: Path) -> No
     require_backend("torch")
     output = tmp_path / "gpu.md"
     command = [sys.executable, str(SCRIPT), "--device", "cpu", "--smoke", "--libraries", "torch"]
-    command += ["--workloads", "mlp-medium,lstm", "--output", str(output)]
+    command += ["--workloads", "mlp-medium,lstm", "--output", str(output)]  # the CNN's 28x28 images take long
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     lines = output.read_text().splitlines()
     rows = {tuple(cell.strip() for cell in line.strip("|").split("|")[:2]): line for line in lines if "| mlp" in line
