@@ -7,6 +7,7 @@ programs run under ``torch.no_grad()``: autograd is never asked.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -106,10 +107,14 @@ _CONVOLUTIONS: dict[int, Callable[..., torch.Tensor]] = {1: F.conv1d, 2: F.conv2
 
 
 def _checked_indices(name: str, indices: torch.Tensor, size: int) -> torch.Tensor:
-    """``indices`` flattened, negative ones counted from the end; out-of-range ones raise the shared error."""
-    error = index_error(name, indices.detach().cpu().numpy(), size)
-    if error is not None:
-        raise error
+    """``indices`` flattened, negative ones counted from the end; out-of-range ones raise the shared error.
+
+    Not checked while a CUDA graph is captured (the check reads the indices on the host, which capture forbids).
+    """
+    if not (indices.is_cuda and torch.cuda.is_current_stream_capturing()):
+        error = index_error(name, indices.detach().cpu().numpy(), size)
+        if error is not None:
+            raise error
     flat = indices.reshape(-1).long()
     return torch.where(flat < 0, flat + size, flat)
 
@@ -355,18 +360,26 @@ class CudaGraphPlan:
 
     The plan is pure (it writes none of its arguments), so warming it up on the real arguments
     changes nothing. Each call copies its arguments into the graph's input buffers and returns
-    copies of its output buffers (the next replay overwrites them).
+    copies of its output buffers (the next replay overwrites them). A plan that cannot be
+    captured runs as it is, with a warning.
     """
 
     def __init__(self, plan: Callable[..., tuple[torch.Tensor, ...]]) -> None:
         self.plan = plan
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.capturable = True
         self.inputs: list[torch.Tensor] = []
         self.outputs: tuple[torch.Tensor, ...] = ()
 
     def __call__(self, *arguments: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.graph is None and self.capturable:
+            try:
+                self.graph = self._capture(arguments)
+            except RuntimeError as error:  # an operation that cannot be captured: run the plan as it is
+                warnings.warn(f"The step runs without a CUDA graph, since capturing it failed: {error}", stacklevel=2)
+                self.capturable = False
         if self.graph is None:
-            self.graph = self._capture(arguments)
+            return self.plan(*arguments)
         for buffer, argument in zip(self.inputs, arguments):
             buffer.copy_(argument, non_blocking=True)
         self.graph.replay()

@@ -188,3 +188,26 @@ def test_fit_on_a_torch_cpu_device_runs_the_plain_plan() -> None:
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     compiled = [entry[1] for function in model._functions.values() for entry in function.programs.values()]
     assert compiled and not any(isinstance(c, CudaGraphPlan) for c in compiled)
+
+
+def test_a_plan_that_cannot_be_captured_runs_as_it_is_with_one_warning() -> None:
+    """Capture fails here (no CUDA); the plan's results come back and later calls do not try again."""
+    require_backend("torch")
+    import torch
+
+    from highnn.backends.torch_backend import CudaGraphPlan
+
+    calls = []
+
+    def plan(a: torch.Tensor) -> tuple[torch.Tensor]:
+        calls.append(a)
+        return (a + 1,)
+
+    graph_plan = CudaGraphPlan(plan)
+    with pytest.warns(UserWarning, match="without a CUDA graph"):
+        first = graph_plan(torch.ones(2))
+    second = graph_plan(torch.zeros(2))
+    assert graph_plan.graph is None and not graph_plan.capturable
+    torch.testing.assert_close(first[0], torch.full((2,), 2.0))
+    torch.testing.assert_close(second[0], torch.ones(2))
+    assert len(calls) == 2
