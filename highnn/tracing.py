@@ -189,7 +189,7 @@ def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes
                 and len(shapes[bias[0]]) == 1
             ):
                 rewritten[i], rewritten[readers[0]] = None, ("linear", (*ins, bias[0]), first_out, {})
-        elif name == "greater" and is_zero(ins[1]) and first_ins[1] == ins[0]:
+        elif name == "greater" and first_name == "where" and first_ins[1] == ins[0] and is_zero(ins[1]):
             wheres = [steps[j] for j in readers]
             if all(
                 w[0] == "where" and w[1][0] == out != w[1][1] and is_zero(w[1][2]) and shapes[w[1][1]] == shapes[out]

@@ -9,7 +9,7 @@ from helpers import require_backend
 import highnn as hn
 from highnn import tracing
 from highnn.graph import Tensor
-from highnn.ops.primitives import matmul, where
+from highnn.ops.primitives import cast, exp, matmul, where
 from highnn.tracing import TracedFunction
 
 FUSED = {"linear", "relu", "relu_grad", "sub_scaled"}
@@ -75,3 +75,23 @@ def test_an_intermediate_with_another_use_is_not_fused() -> None:
         source = next(iter(traced.programs.values()))[0].source
     assert not any(f"= {name}_" in source for name in FUSED)
     np.testing.assert_array_equal(outputs[2], np.maximum(outputs[0] - 1, 0))
+
+
+def test_chains_whose_next_step_is_of_another_kind_stay_as_they_are() -> None:
+    """A mask that is cast (binary accuracy), a scaled gradient that is negated, a product that is exponentiated."""
+    with hn.config.use_backend("numpy", floatx="float64"):
+        w, lr = hn.Variable(np.ones((3, 3)), "w"), hn.Variable(np.asarray(0.5), "lr")
+
+        def step(x: Tensor) -> list[Tensor]:
+            product = matmul(x, w)
+            return [cast(product > 0.0, dtype="float64"), -(product * lr), exp(product)]
+
+        traced = TracedFunction(step)
+        x = np.arange(9.0).reshape(3, 3) - 4
+        mask, negated, exponentiated = traced(x)
+        product = x @ np.ones((3, 3))
+        source = next(iter(traced.programs.values()))[0].source
+    assert not any(f"= {name}_" in source for name in FUSED)
+    np.testing.assert_array_equal(mask, (product > 0).astype(float))
+    np.testing.assert_array_equal(negated, -product * 0.5)
+    np.testing.assert_allclose(exponentiated, np.exp(product))
