@@ -257,6 +257,26 @@ class NumpyBackend(SingleDevice):
     def concatenate(a: Array, b: Array, axis: int) -> Array:
         return np.concatenate((a, b), axis=axis)
 
+    # fused plan functions (highnn.tracing.fuse rewrites chains of primitives into them)
+    @staticmethod
+    def linear(x: Array, w: Array, b: Array) -> Array:
+        out = np.matmul(x, w)
+        out += b  # in place: the product is this function's own
+        return out
+
+    @staticmethod
+    def relu(x: Array) -> Array:
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def relu_grad(g: Array, out: Array) -> Array:
+        return np.multiply(g, out > 0)
+
+    @staticmethod
+    def sub_scaled(w: Array, g: Array, scale: Array) -> Array:
+        out = np.multiply(g, scale)
+        return np.subtract(w, out, out=out)
+
     def compile(
         self,
         fn: Callable[..., Any],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -221,10 +222,14 @@ def _canonical_strides(x: torch.Tensor) -> torch.Tensor:
 
 
 def _checked_indices(name: str, indices: torch.Tensor, size: int) -> torch.Tensor:
-    """``indices`` flattened, negative ones counted from the end; out-of-range ones raise the shared error."""
-    error = index_error(name, indices.detach().cpu().numpy(), size)
-    if error is not None:
-        raise error
+    """``indices`` flattened, negative ones counted from the end; out-of-range ones raise the shared error.
+
+    Not checked while a CUDA graph is captured (the check reads the indices on the host, which capture forbids).
+    """
+    if not (indices.is_cuda and torch.cuda.is_current_stream_capturing()):
+        error = index_error(name, indices.detach().cpu().numpy(), size)
+        if error is not None:
+            raise error
     flat = indices.reshape(-1).long()
     return torch.where(flat < 0, flat + size, flat)
 
@@ -255,7 +260,11 @@ class TorchBackend(SingleDevice):
         return torch.log_softmax(x, dim=axis[0]) if len(axis) == 1 else x - torch.logsumexp(x, dim=axis, keepdim=True)
 
     def batch(self, array: np.ndarray, dtype: str) -> torch.Tensor:
-        return self.asarray(array, dtype)
+        """On CUDA, a non-blocking copy from pinned host memory (the step queued before it keeps running)."""
+        if self.device.type != "cuda":
+            return self.asarray(array, dtype)
+        pinned = torch.from_numpy(np.ascontiguousarray(array, dtype=dtype)).pin_memory()
+        return pinned.to(self.device, non_blocking=True)
 
     @staticmethod
     def to_numpy(x: Array) -> np.ndarray:
@@ -322,15 +331,17 @@ class TorchBackend(SingleDevice):
     def cast(x: Array, dtype: str) -> Array:
         return x.to(_DTYPES[dtype])
 
+    # random numbers are a hash of (seed, position) computed on the device: the seed is never read on the host,
+    # so a step never waits for the device and a captured CUDA graph draws new numbers as its seed moves on
     def random_uniform(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return torch.rand(shape, generator=self._generator(seed), dtype=_DTYPES[dtype], device=self.device)
+        return _uniform(seed.to(self.device), math.prod(shape), _DTYPES[dtype]).reshape(shape)
 
     def random_normal(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return torch.randn(shape, generator=self._generator(seed), dtype=_DTYPES[dtype], device=self.device)
-
-    def _generator(self, seed: Array) -> torch.Generator:
-        """A fresh generator on this device: the same seed gives the same numbers."""
-        return torch.Generator(device=self.device).manual_seed(int(seed))
+        """Box-Muller on two uniform draws per number (the first in (0, 1], so its log is finite)."""
+        n = math.prod(shape)
+        u = _uniform(seed.to(self.device), 2 * n, _DTYPES[dtype])
+        radius = torch.sqrt(-2.0 * torch.log1p(-u[:n]))
+        return (radius * torch.cos((2 * math.pi) * u[n:])).reshape(shape)
 
     # padding and pooling: torch pools channels-first and pads symmetrically, so inputs are permuted and padded first
     @staticmethod
@@ -432,6 +443,24 @@ class TorchBackend(SingleDevice):
     def concatenate(a: Array, b: Array, axis: int) -> Array:
         return torch.cat((a, b), dim=axis)
 
+    # fused plan functions (highnn.tracing.fuse rewrites chains of primitives into them)
+    @staticmethod
+    def linear(x: Array, w: Array, b: Array) -> Array:
+        return torch.addmm(b, x, w)
+
+    @staticmethod
+    def relu(x: Array) -> Array:
+        return torch.relu(x)
+
+    @staticmethod
+    def relu_grad(g: Array, out: Array) -> Array:
+        """``g`` where the ReLU's output is positive, else 0 (autograd's own fused kernel)."""
+        return torch.ops.aten.threshold_backward(g, out, 0)
+
+    @staticmethod
+    def sub_scaled(w: Array, g: Array, scale: Array) -> Array:
+        return torch.addcmul(w, g, scale, value=-1)
+
     def compile(
         self,
         fn: Callable[..., Any],
@@ -440,9 +469,16 @@ class TorchBackend(SingleDevice):
         in_layouts: Sequence[Layout] | None = None,
         out_layouts: Sequence[Layout] | None = None,
     ) -> Callable[..., Any]:
-        """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long)."""
+        """The plan under ``no_grad``; ``torch.compile`` of it only on request (its compile time is long).
+
+        On CUDA the plan is captured as a CUDA graph (one launch per step instead of one per operation)
+        unless ``jit`` is False (``compile(jit_compile=False)``): every program has fixed shapes, since
+        a traced function compiles one program per input signature.
+        """
         plan = torch.no_grad()(fn)
-        return torch.compile(plan, dynamic=False) if jit else plan
+        if jit:
+            return torch.compile(plan, dynamic=False)
+        return CudaGraphPlan(plan) if self.device.type == "cuda" and jit is None else plan
 
     # distribution: one process per device (torchrun, Slurm, Ray Train); see highnn.distribution.local_view
     def initialize(
@@ -509,6 +545,75 @@ class TorchBackend(SingleDevice):
     def barrier() -> None:
         if dist.is_initialized():
             dist.barrier()
+
+
+class CudaGraphPlan:
+    """A plan captured as a CUDA graph on its first call, then replayed with each call's arguments.
+
+    The plan is pure (it writes none of its arguments), so warming it up on the real arguments
+    changes nothing. Each call copies its arguments into the graph's input buffers and returns
+    copies of its output buffers (the next replay overwrites them). A plan that cannot be
+    captured runs as it is, with a warning.
+    """
+
+    def __init__(self, plan: Callable[..., tuple[torch.Tensor, ...]]) -> None:
+        self.plan = plan
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.capturable = True
+        self.inputs: list[torch.Tensor] = []
+        self.outputs: tuple[torch.Tensor, ...] = ()
+
+    def __call__(self, *arguments: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.graph is None and self.capturable:
+            try:
+                self.graph = self._capture(arguments)
+            except RuntimeError as error:  # an operation that cannot be captured: run the plan as it is
+                warnings.warn(f"The step runs without a CUDA graph, since capturing it failed: {error}", stacklevel=2)
+                self.capturable = False
+        if self.graph is None:
+            return self.plan(*arguments)
+        for buffer, argument in zip(self.inputs, arguments):
+            buffer.copy_(argument, non_blocking=True)
+        self.graph.replay()
+        return tuple(output.clone() for output in self.outputs)
+
+    def _capture(self, arguments: Sequence[torch.Tensor]) -> torch.cuda.CUDAGraph:
+        """Warm up on a side stream (as PyTorch's CUDA-graph recipe asks), then record one run."""
+        self.inputs = [argument.clone() for argument in arguments]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self.plan(*self.inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.outputs = self.plan(*self.inputs)
+        return graph
+
+
+_MASK32 = 0xFFFFFFFF
+
+
+def _hash32(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer mix (xorshift-multiply rounds) on int64 tensors holding values below 2**32.
+
+    The multipliers are below 2**31, so no product overflows int64 and every device computes the same bits.
+    """
+    for multiplier in (0x7FEB352D, 0x2C1B3C6D, 0x297A2D39):
+        x = ((x ^ (x >> 16)) * multiplier) & _MASK32
+    return x ^ (x >> 16)
+
+
+def _uniform(seed: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """``n`` numbers in [0, 1) from an integer seed tensor: 24 random bits for float32, 53 for float64."""
+    seed = seed.long()
+    key = _hash32(_hash32(seed & _MASK32) ^ ((seed >> 32) & _MASK32))
+    if dtype == torch.float64:
+        bits = _hash32(_hash32(torch.arange(2 * n, device=seed.device)) ^ key)
+        return (((bits[:n] >> 5) << 26) | (bits[n:] >> 6)).to(dtype) * 2.0**-53  # 27 + 26 bits
+    bits = _hash32(_hash32(torch.arange(n, device=seed.device)) ^ key)
+    return (bits >> 8).to(dtype) * 2.0**-24
 
 
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}

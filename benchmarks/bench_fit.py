@@ -314,7 +314,7 @@ class TorchLoop(HandWrittenLoop):
 
         super().__init__(problem, shuffle)
         self.torch = torch
-        self.x, self.y = torch.from_numpy(problem.inputs(dtype)), torch.from_numpy(problem.y)
+        self.x, self.y = torch.as_tensor(problem.inputs(dtype)), torch.as_tensor(problem.y)  # on the default device
         self.params = [torch.tensor(w, requires_grad=True) for w in problem.weights_as(dtype)]
         self.generator = torch.Generator().manual_seed(SEED)
         self.loss_sum = torch.zeros((), dtype=self.x.dtype)
@@ -628,9 +628,17 @@ def gemm_rate(size: int = 1024, repeats: int = 20) -> float:
 
 # ------------------------------------------------------------------ workers
 def run_worker(task: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement task (``kind``: time, memory or profile) in this process."""
-    spec = dataclasses.replace(MODELS[task["model"]], samples=task["samples"])
+    """Run one measurement task (``kind``: time, memory, profile or scaling) in this process."""
+    if task["kind"] == "scaling":
+        spec = ModelSpec(task["model"], tuple(task["sizes"]), task["batch_size"], task["samples"])
+    else:
+        spec = dataclasses.replace(MODELS[task["model"]], samples=task["samples"])
     problem, backend = Problem.make(spec), task["backend"]
+    if task["kind"] == "scaling":
+        with hn.config.use_backend(backend, floatx="float32"):
+            names = [name for name in CONTENDERS if name != "keras" or keras_status(backend) is None]
+            contenders = {name: make_contender(name, problem, backend, "float32") for name in names}
+            return {"times": time_epochs(contenders, task["epochs_timed"])[0]}
     if task["kind"] == "time":
         with hn.config.use_backend(backend, floatx="float64"):
             check = cross_check(problem, backend)
@@ -652,7 +660,7 @@ def spawn_worker(task: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ)
     if task["kind"] == "memory":
         env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
-    if task.get("contender") == "keras" or task["kind"] == "time":
+    if task.get("contender") == "keras" or task["kind"] in ("time", "scaling"):
         env["KERAS_BACKEND"] = task["backend"]
     completed = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(task)],
@@ -897,6 +905,42 @@ def positive_int(text: str) -> int:
     return value
 
 
+# ------------------------------------------------------------------ scaling
+#: the MLPs ``--scaling`` times, per axis: (label, layer sizes, batch size); one axis grows, the others stay medium
+SCALING: dict[str, list[tuple[str, tuple[int, ...], int]]] = {
+    "width": [(f"width {w}", (784, w, w, 10), 128) for w in (64, 256, 1024, 4096)],
+    "depth": [(f"depth {d}", (784, *[512] * d, 10), 128) for d in (2, 4, 8, 16)],
+    "batch": [(f"batch {b}", (784, 512, 512, 10), b) for b in (16, 64, 256, 1024, 4096)],
+}
+SCALING_SAMPLES = 8192
+SCALING_HEADER = (
+    "| axis | model | backend | highnn ms | hand-written ms | Keras 3 ms | highnn / hand-written | highnn / Keras |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def scaling_report(axes: Sequence[str], backends: Sequence[str], samples: int, epochs_timed: int) -> str:
+    """Median epoch times (``samples`` examples) as the MLP grows along ``axes``, one worker per cell."""
+    lines = [SCALING_HEADER]
+    for axis in axes:
+        for label, sizes, batch_size in SCALING[axis]:
+            for backend in backends:
+                if backend_unavailable(backend):
+                    continue
+                print(f"timing {label} on {backend} ...", flush=True)
+                task = {"kind": "scaling", "model": label, "sizes": sizes, "batch_size": batch_size,
+                        "samples": samples, "backend": backend, "epochs_timed": epochs_timed}  # fmt: skip
+                result = spawn_worker(task)
+                if "error" in result:
+                    lines.append(f"| {axis} | {label} | {backend} | failed: {result['error']} |||||")
+                    continue
+                row = Row(ModelSpec(label, sizes, batch_size, samples), backend, times=result["times"])
+                medians = [_ms(row.median(name)) for name in CONTENDERS]
+                ratios = [_ratio(row.ratio(name)) for name in ("hand-written", "keras")]
+                lines.append(f"| {axis} | {label} | {backend} | " + " | ".join(medians + ratios) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -921,6 +965,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--profile", action="store_true", help="also break highnn's epoch time down (ablations, cProfile)"
     )
+    parser.add_argument(
+        "--scaling",
+        type=lambda t: parse_list(t, tuple(SCALING), "--scaling"),
+        help="instead: epoch times as the MLP grows along these axes (comma-separated: width, depth, batch)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser  # fmt: skip
 
@@ -931,12 +980,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(run_worker(json.loads(args.worker))))
         return 0
+    command = " ".join(["python", "benchmarks/bench_fit.py", *(argv if argv is not None else sys.argv[1:])])
+    if args.scaling:
+        markdown = scaling_report(args.scaling, args.backends, args.samples or SCALING_SAMPLES, args.epochs_timed)
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(f"`{command}`\n\n" + markdown)
+        print(markdown + f"\nwritten to {args.output}")
+        return 0
     first_rate = gemm_rate()
     print("\n".join(environment(first_rate)), flush=True)
     specs = [dataclasses.replace(MODELS[name], samples=args.samples or MODELS[name].samples) for name in args.models]
     rows = [measure(spec, backend, args.epochs_timed, args.profile) for spec in specs for backend in args.backends]
     rate = max([first_rate, gemm_rate()] + [row.gemm_rate for row in rows])
-    command = " ".join(["python", "benchmarks/bench_fit.py", *(argv if argv is not None else sys.argv[1:])])
     markdown = report(rows, rate, command, args.epochs_timed)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(markdown)

@@ -5,7 +5,8 @@ Running a function under a :class:`Tape` records every primitive it applies
 slots and steps. Variables read become inputs, variables assigned become
 outputs, and everything computed from constants alone is folded. The result is
 a pure function of arrays, generated as straight-line Python (dead steps
-dropped, each intermediate released after its last use) and handed to the
+dropped, chains fused where the backend offers a fused function, each
+intermediate released after its last use) and handed to the
 backend's ``compile`` hook: NumPy and PyTorch run it as is, JAX jit-compiles
 it with the variables' buffers donated.
 
@@ -23,7 +24,7 @@ is filled by one thread at a time.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
@@ -122,6 +123,7 @@ class Program:
         argument_slots = tape.inputs + [slot for v, slot in tape.variable_inputs if slot in needed]
         updated_ids = {id(v) for v in self.updated}
         self.donate_argnums = tuple(len(tape.inputs) + i for i, v in enumerate(self.read) if id(v) in updated_ids)
+        steps = fuse(steps, set(result_slots), tape.constants, {slot: tape.alive[slot].shape for slot in needed})
         self.source, self.namespace = _generate(steps, argument_slots, result_slots, tape.constants)
         exec(compile(self.source, "<highnn program>", "exec"), self.namespace)
         self.function: Callable[..., tuple[Any, ...]] = self.namespace["program"]
@@ -150,6 +152,69 @@ def _generate(
     lines.append(f"    return ({''.join(_ref(s, constants) + ', ' for s in results)})")
     namespace.update({f"c{slot}": value for slot, value in constants.items()})
     return "\n".join(lines) + "\n", namespace
+
+
+# ------------------------------------------------------------------ fusion
+# Chains the backends run faster as one call, rewritten in the plan when the backend defines the fused
+# function (``linear``, ``relu``, ``relu_grad``, ``sub_scaled``); JAX defines none, since XLA fuses them itself.
+#   matmul(x, w) -> add(., b)              =>  linear(x, w, b)       x, w matrices, b a vector
+#   greater(x, 0) -> where(., x, 0)        =>  relu(x)               the mask's other uses, where(., g, 0),
+#                                              relu_grad(g, relu(x)) read the output instead of a mask
+#   mul(g, lr) -> sub(w, .)                =>  sub_scaled(w, g, lr)  lr a scalar: one pass, no temporary
+# Each rewrite needs the intermediate it removes to have no other use (and not to be a result).
+
+
+def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes: dict[int, Any]) -> list[Step]:
+    """``steps`` with the chains above rewritten to the active backend's fused functions."""
+    backend = settings.backend
+    users: dict[int, list[int]] = {}
+    for i, (_, ins, _, _) in enumerate(steps):
+        for slot in set(ins):
+            users.setdefault(slot, []).append(i)
+    rewritten: dict[int, Step | None] = {}  # step index -> its replacement (None: dropped)
+
+    def is_zero(slot: int) -> bool:
+        return slot in constants and shapes[slot] == () and not backend.to_numpy(constants[slot]).any()
+
+    for i, (name, ins, out, attrs) in enumerate(steps):
+        readers = users.get(out, [])
+        if i in rewritten or attrs or out in results or not readers or not hasattr(backend, _FUSED_BY[name]):
+            continue
+        first_name, first_ins, first_out, _ = steps[readers[0]]
+        if name == "matmul":
+            bias = [s for s in first_ins if s != out]
+            if (
+                len(readers) == 1
+                and first_name == "add"
+                and len(bias) == 1
+                and len(shapes[out]) == len(shapes[ins[1]]) == 2
+                and len(shapes[bias[0]]) == 1
+            ):
+                rewritten[i], rewritten[readers[0]] = None, ("linear", (*ins, bias[0]), first_out, {})
+        elif name == "greater" and first_name == "where" and first_ins[1] == ins[0] and is_zero(ins[1]):
+            wheres = [steps[j] for j in readers]
+            if all(
+                w[0] == "where" and w[1][0] == out != w[1][1] and is_zero(w[1][2]) and shapes[w[1][1]] == shapes[out]
+                for w in wheres
+            ):
+                rewritten[i], rewritten[readers[0]] = None, ("relu", (ins[0],), first_out, {})
+                for j, (_, (_, g, _), grad_out, _) in zip(readers[1:], wheres[1:]):
+                    rewritten[j] = ("relu_grad", (g, first_out), grad_out, {})
+        elif (
+            name == "mul"
+            and len(readers) == 1
+            and first_name == "sub"
+            and first_ins[1] == out != first_ins[0]
+            and shapes[ins[1]] == ()
+            and shapes[first_out] == shapes[ins[0]] == shapes[first_ins[0]]
+        ):
+            rewritten[i], rewritten[readers[0]] = None, ("sub_scaled", (first_ins[0], *ins), first_out, {})
+    fused = [rewritten.get(i, step) for i, step in enumerate(steps)]
+    return [step for step in fused if step is not None]
+
+
+#: the fused function each chain's first primitive may start
+_FUSED_BY = defaultdict(lambda: "", {"matmul": "linear", "greater": "relu", "mul": "sub_scaled"})
 
 
 def _ref(slot: int, constants: dict[int, Any]) -> str:

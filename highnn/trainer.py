@@ -40,6 +40,7 @@ from highnn.distribution.api import distribution, place_variables
 from highnn.graph import Tensor, grad, to_tensor
 from highnn.layers import symbolic
 from highnn.layers.layer import Layer
+from highnn.prefetch import prefetched
 from highnn.tracing import TracedFunction
 from highnn.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
 
@@ -73,8 +74,9 @@ class Trainer(Layer):
         a metric of that name is also among ``metrics``). The loss is always weighted.
 
         ``jit_compile``: ``"auto"`` uses each backend's default (``jax.jit`` on
-        JAX; the plain plan on PyTorch and NumPy); ``True`` also asks PyTorch for
-        ``torch.compile``; ``False`` turns ``jax.jit`` off.
+        JAX; the plan captured as a CUDA graph on PyTorch with CUDA; the plain
+        plan on a PyTorch CPU and NumPy); ``True`` also asks PyTorch for
+        ``torch.compile``; ``False`` turns ``jax.jit`` and CUDA graphs off.
         """
         self.optimizer = optimizers.get(optimizer)
         self.loss = losses.get(loss) if loss is not None else None
@@ -239,7 +241,7 @@ class Trainer(Layer):
         distributed = view is None and distribution() is not None  # the global view (JAX): lay out, feed, pace
         if distributed:
             _place_state(self)
-        for call, group in enumerate(_groups(batches, per_call)):
+        for call, group in enumerate(_groups(prefetched(batches), per_call)):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
             shares = tuple(batch.share for batch in group if isinstance(batch, local_view.LocalBatch))

@@ -161,3 +161,28 @@ def test_profile_breaks_the_epoch_down(bench: ModuleType) -> None:
     row = bench.Row(problem.spec, "numpy", profile=profile)
     section = "\n".join(bench.profile_section(row))
     assert f"the program has {profile['program_ops']} operations per step" in section
+
+
+def test_scaling_mode_writes_one_row_per_model_and_backend(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(bench.SCALING, "width", [("width 8", (6, 8, 8, 3), 4), ("width 16", (6, 16, 16, 3), 4)])
+    output = tmp_path / "scaling.md"
+    argv = ["--scaling", "width", "--backends", "numpy", "--samples", "16", "--epochs-timed", "1"]
+    assert bench.main([*argv, "--output", str(output)]) == 0
+    text = output.read_text()
+    assert bench.SCALING_HEADER in text and text.startswith("`python benchmarks/bench_fit.py --scaling width")
+    rows = [line for line in text.splitlines() if line.startswith("| width |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["width 8", "width 16"]
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        highnn_ms, hand_ms, ratio = float(cells[3]), float(cells[4]), float(cells[6])
+        assert highnn_ms > 0 and hand_ms > 0 and ratio > 0
+        assert cells[5] == "–"  # Keras's NumPy backend cannot train
+
+
+def test_scaling_grid_covers_the_documented_ranges(bench: ModuleType) -> None:
+    widths = [sizes[1] for _, sizes, _ in bench.SCALING["width"]]
+    depths = [len(sizes) - 2 for _, sizes, _ in bench.SCALING["depth"]]
+    batches = [batch for _, _, batch in bench.SCALING["batch"]]
+    assert (widths[0], widths[-1], depths[0], depths[-1], batches[0], batches[-1]) == (64, 4096, 2, 16, 16, 4096)

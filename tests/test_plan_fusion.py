@@ -1,0 +1,97 @@
+"""The traced plan fuses matmul + bias, ReLU and its VJP, and the SGD update, where the backend offers them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import require_backend
+
+import highnn as hn
+from highnn import tracing
+from highnn.graph import Tensor
+from highnn.ops.primitives import cast, exp, matmul, where
+from highnn.tracing import TracedFunction
+
+FUSED = {"linear", "relu", "relu_grad", "sub_scaled"}
+
+
+def _train(backend: str, floatx: str, monkeypatch: pytest.MonkeyPatch, fused: bool) -> tuple[list[np.ndarray], str]:
+    if not fused:
+        monkeypatch.setattr(tracing, "fuse", lambda steps, *rest: steps)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(48, 7)), rng.integers(0, 4, 48)
+    with hn.config.use_backend(backend, floatx=floatx):
+        hn.utils.set_random_seed(1)
+        model = hn.Sequential(
+            [
+                hn.layers.Input((7,)),
+                hn.layers.Dense(16, activation="relu"),
+                hn.layers.Dense(16, activation="relu"),
+                hn.layers.Dense(4),
+            ]
+        )
+        loss = hn.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=hn.optimizers.SGD(0.1), loss=loss)
+        model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False)
+        (program, _), *_ = model._functions[("train", 2)].programs.values()
+    monkeypatch.undo()
+    return [w.copy() for w in model.get_weights()], program.source
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_dense_relu_sgd_steps_are_fused_and_compute_the_same_weights(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_backend(backend)
+    fused, fused_source = _train(backend, "float64", monkeypatch, fused=True)
+    plain, plain_source = _train(backend, "float64", monkeypatch, fused=False)
+    for name in FUSED:
+        assert f"= {name}_" in fused_source and f"= {name}_" not in plain_source
+    assert "= where_" not in fused_source and "= greater_" not in fused_source
+    assert fused_source.count("\n") < plain_source.count("\n")
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+def test_jax_plans_stay_unfused_since_xla_fuses() -> None:
+    require_backend("jax")
+    _, source = _train("jax", "float32", pytest.MonkeyPatch(), fused=True)
+    assert not any(f"= {name}_" in source for name in FUSED)
+
+
+def test_an_intermediate_with_another_use_is_not_fused() -> None:
+    """The product, the ReLU mask and the scaled gradient are results here, so each must stay."""
+    with hn.config.use_backend("numpy", floatx="float64"):
+        w, b, lr = hn.Variable(np.ones((3, 2)), "w"), hn.Variable(np.ones(2), "b"), hn.Variable(np.asarray(0.5), "lr")
+
+        def step(x: Tensor) -> list[Tensor]:
+            product = matmul(x, w)
+            mask = product > 0.0
+            scaled = product * lr
+            return [product + b, mask, where(mask, product, 0.0), w - scaled, scaled]
+
+        traced = TracedFunction(step)
+        outputs = traced(np.arange(9.0).reshape(3, 3) - 4)
+        source = next(iter(traced.programs.values()))[0].source
+    assert not any(f"= {name}_" in source for name in FUSED)
+    np.testing.assert_array_equal(outputs[2], np.maximum(outputs[0] - 1, 0))
+
+
+def test_chains_whose_next_step_is_of_another_kind_stay_as_they_are() -> None:
+    """A mask that is cast (binary accuracy), a scaled gradient that is negated, a product that is exponentiated."""
+    with hn.config.use_backend("numpy", floatx="float64"):
+        w, lr = hn.Variable(np.ones((3, 3)), "w"), hn.Variable(np.asarray(0.5), "lr")
+
+        def step(x: Tensor) -> list[Tensor]:
+            product = matmul(x, w)
+            return [cast(product > 0.0, dtype="float64"), -(product * lr), exp(product)]
+
+        traced = TracedFunction(step)
+        x = np.arange(9.0).reshape(3, 3) - 4
+        mask, negated, exponentiated = traced(x)
+        product = x @ np.ones((3, 3))
+        source = next(iter(traced.programs.values()))[0].source
+    assert not any(f"= {name}_" in source for name in FUSED)
+    np.testing.assert_array_equal(mask, (product > 0).astype(float))
+    np.testing.assert_array_equal(negated, -product * 0.5)
+    np.testing.assert_allclose(exponentiated, np.exp(product))
