@@ -50,6 +50,8 @@ class Trainer(Layer):
         ``torch.compile``; ``False`` turns ``jax.jit`` off.
         """
         self.optimizer = optimizers.get(optimizer)
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(self.optimizer, optimizers.LossScaleOptimizer):
+            self.optimizer = optimizers.LossScaleOptimizer(self.optimizer)  # as Keras: float16 gradients need scaling
         self.loss = losses.get(loss) if loss is not None else None
         if metrics is not None and not isinstance(metrics, (list, tuple)):
             raise TypeError(f"`metrics` must be a list, received {metrics!r}.")
@@ -90,7 +92,7 @@ class Trainer(Layer):
         weights = self.trainable_weights
         # metrics first: a metric that fails while the step is traced leaves the weights as they were
         self._update_metrics(loss, x, y, y_pred, sample_weight)
-        self.optimizer.apply(grad(loss, weights), weights)
+        self.optimizer.apply(grad(self.optimizer.scale_loss(loss), weights), weights)
         return []
 
     def test_step(self, x: Tensor, y: Tensor, sample_weight: Tensor | None = None) -> list[Tensor]:

@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from highnn import constraints, initializers, regularizers
+from highnn import constraints, dtype_policies, initializers, regularizers
+from highnn.backends import ALL_FLOAT_DTYPES
 from highnn.config import settings
-from highnn.graph import Tensor
+from highnn.graph import Tensor, autocast
 from highnn.layers import symbolic
 from highnn.ops.primitives import cast, to_tensor
 from highnn.variables import Variable
@@ -61,9 +62,10 @@ class Layer:
         name: str | None = None,
         trainable: bool = True,
         activity_regularizer: str | regularizers.Regularizer | None = None,
-        dtype: str | None = None,
+        dtype: str | dtype_policies.DTypePolicy | None = None,
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
+        self.dtype_policy = dtype_policies.get(dtype)  # first: a bad `dtype` raises before anything is named
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.built = False
@@ -114,7 +116,7 @@ class Layer:
         on the weight (``weight.constraint``) and applied by the optimizer after each update.
         """
         charge_weight_budget(f"{self.name}/{name}", shape)
-        value = initializers.get(initializer or "glorot_uniform")(shape, dtype or settings.floatx)
+        value = initializers.get(initializer or "glorot_uniform")(shape, dtype or self.variable_dtype)
         variable = Variable(
             value,
             name=name,
@@ -203,7 +205,7 @@ class Layer:
         if mask is None and isinstance(inputs, Tensor):
             mask = inputs.mask
         several = isinstance(inputs, (list, tuple, dict))
-        x = symbolic.map_structure(_as_floatx, inputs) if several else _as_floatx(inputs)
+        x = symbolic.map_structure(self._autocast_input, inputs) if several else self._autocast_input(inputs)
         if not self.built:
             self.build(symbolic.map_structure(lambda t: t.shape, x) if several else x.shape)
             self.built = True
@@ -212,12 +214,30 @@ class Layer:
         options: dict[str, Any] = {"training": training} if self._call_takes_training else {}
         if self._call_takes_mask:
             options["mask"] = mask
-        out = self.call(x, **options)
+        with autocast(self.compute_dtype if self.dtype_policy.is_mixed else None):
+            out = self.call(x, **options)
         if self.activity_regularizer is not None:
             self._activity_losses = [self.activity_regularizer(out) / float(max(out.shape[0], 1))]
         if isinstance(out, Tensor) and out is not inputs:
             out.mask = self.compute_mask(x, mask)
         return out
+
+    # ------------------------------------------------------- dtype policy
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype of the layer's computations (its policy's): float inputs are cast to it, variables read in it."""
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        """The dtype the layer's weights are created and kept in."""
+        return self.dtype_policy.variable_dtype
+
+    def _autocast_input(self, value: Any) -> Tensor:
+        """An input as a tensor: a float one in the compute dtype, any other (as before policies) in floatx."""
+        x = to_tensor(value)
+        dtype = self.compute_dtype if x.dtype in ALL_FLOAT_DTYPES else settings.floatx
+        return x if x.dtype == dtype else cast(x, dtype)
 
     @property
     def input(self) -> Any:
@@ -257,6 +277,9 @@ class Layer:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        default = dtype_policies.DTypePolicy()
+        if self.dtype_policy != default or dtype_policies.dtype_policy() != default:
+            config["dtype"] = self.dtype_policy.name  # only under policies, so floatx-only configs stay as they were
         return config
 
     @classmethod
@@ -268,11 +291,6 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def _as_floatx(value: Any) -> Tensor:
-    x = to_tensor(value)
-    return x if x.dtype == settings.floatx else cast(x, settings.floatx)
 
 
 # ------------------------------------------------- weight budget (loading files)
