@@ -9,6 +9,7 @@ the loss (``compile`` wraps the optimizer in a LossScaleOptimizer).
     HIGHNN_BACKEND=jax python examples/mixed_precision.py
 """
 
+import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -18,7 +19,7 @@ from highnn import layers
 POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def train(policy: str, x_train, y_train, x_test, y_test) -> float:  # type: ignore[no-untyped-def]
+def train(policy: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> float:
     """The test accuracy of the digits MLP trained under ``policy``."""
     hn.mixed_precision.set_global_policy(policy)
     hn.utils.set_random_seed(42)

@@ -259,10 +259,13 @@ def test_digits_under_mixed_bfloat16_reach_the_float32_accuracy(name: str) -> No
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
-    split = train_test_split(digits.data.astype("float32") / 16.0, digits.target, test_size=0.2, random_state=0,
-                             stratify=digits.target)  # fmt: skip
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.data.astype("float32") / 16.0, digits.target, test_size=0.2, random_state=0, stratify=digits.target
+    )
     example = load_example()
     with hn.config.use_backend(name):
-        accuracy = {policy: example.train(policy, *split) for policy in ("float32", "mixed_bfloat16")}
+        accuracy = {
+            policy: example.train(policy, x_train, y_train, x_test, y_test) for policy in ("float32", "mixed_bfloat16")
+        }
     assert accuracy["float32"] > 0.95
     assert abs(accuracy["mixed_bfloat16"] - accuracy["float32"]) <= 0.01

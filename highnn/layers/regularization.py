@@ -9,7 +9,6 @@ import numpy as np
 
 from highnn import random
 from highnn.checks import check_number, check_seed, fail, is_integer
-from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import InputSpec, Shape
@@ -41,8 +40,8 @@ class RandomLayer(Layer):
         self.seed_state = self.add_state_variable(np.asarray(self.initial_seed, dtype=np.int64), "seed_generator_state")
 
     def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...]) -> Tensor:
-        """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed."""
-        values = sampler(self.seed_state, shape=shape, dtype=settings.floatx)
+        """``sampler(seed, shape, compute dtype)`` (``random_uniform`` or ``random_normal``), then advance the seed."""
+        values = sampler(self.seed_state, shape=shape, dtype=self.compute_dtype)
         self.seed_state.assign_add(1)
         return values
 
