@@ -8,7 +8,17 @@ import sys
 import threading
 from typing import Any
 
-from highnn.backends.base import DTYPES, FLOAT_DTYPES, Array, Backend, DeviceUnavailableError, parse_device
+from highnn.backends.base import (
+    ALL_FLOAT_DTYPES,
+    DTYPES,
+    FLOAT_DTYPES,
+    LOW_PRECISION_DTYPES,
+    Array,
+    Backend,
+    DeviceUnavailableError,
+    numpy_dtype,
+    parse_device,
+)
 
 #: backend name -> (module, class, the package it needs, the pip extra that installs it)
 REGISTRY: dict[str, tuple[str, str, str, str]] = {
@@ -58,13 +68,16 @@ def load_backend(name: str, device: str | None = None, floatx: str = "float32") 
 
 
 __all__ = [
+    "ALL_FLOAT_DTYPES",
     "DTYPES",
     "FLOAT_DTYPES",
+    "LOW_PRECISION_DTYPES",
     "Array",
     "Backend",
     "DeviceUnavailableError",
     "available_backends",
     "load_backend",
+    "numpy_dtype",
     "parse_device",
     "to_host",
 ]

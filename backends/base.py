@@ -5,9 +5,10 @@ array type; each module asserts ``_check: type[Backend] = TheClass``, so mypy
 fails a backend that misses or misspells one. They are pure (no in-place mutation of their inputs, since JAX
 arrays are immutable) and take static arguments (axes, shapes, dtypes) as
 Python values. Dtypes are named by strings: ``float32``, ``float64``,
-``int32``, ``int64``, ``bool``. Arrays arrive by position and static arguments
-by keyword, with the parameter names used here (``axis``, ``keepdims``,
-``shape``, ``axes``, ``index``, ``dtype``). A new backend passes ``tests/conformance``.
+``int32``, ``int64``, ``bool``, and the low-precision ``float16`` and
+``bfloat16``. Arrays arrive by position and static arguments by keyword, with
+the parameter names used here (``axis``, ``keepdims``, ``shape``, ``axes``,
+``index``, ``dtype``). A new backend passes ``tests/conformance``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ Axis = int | tuple[int, ...] | None
 Index = Any  # a basic index: ints, slices, None, Ellipsis, or a tuple of them
 
 DEVICE_KINDS = ("cpu", "cuda", "tpu", "mps")
-DTYPES = ("float32", "float64", "int32", "int64", "bool")  # the dtype names every backend speaks
-FLOAT_DTYPES = ("float32", "float64")
+FLOAT_DTYPES = ("float32", "float64")  # the float types highnn's floatx may be
+LOW_PRECISION_DTYPES = ("float16", "bfloat16")  # compute types of mixed precision (never floatx)
+ALL_FLOAT_DTYPES = FLOAT_DTYPES + LOW_PRECISION_DTYPES
+DTYPES = ("float32", "float64", "int32", "int64", "bool", *LOW_PRECISION_DTYPES)  # the names every backend speaks
 
 
 class Mesh(Protocol):
@@ -216,6 +219,28 @@ class Backend(Protocol):
 
     def wait(self, x: Array) -> None:
         """Block until ``x`` is computed (on backends that dispatch asynchronously)."""
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """The NumPy dtype called ``name``; NumPy has no bfloat16 of its own, so that one comes from ml_dtypes."""
+    if name != "bfloat16":
+        return np.dtype(name)
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ImportError(
+            "bfloat16 arrays in NumPy need the ml_dtypes package: pip install 'highnn[bfloat16]'; "
+            "the torch and jax backends support bfloat16 natively."
+        ) from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def bfloat16_to_host(values: np.ndarray) -> np.ndarray:
+    """bfloat16 values held (exactly) in float32, as NumPy's bfloat16 when ml_dtypes is installed, else as they are."""
+    try:
+        return values.astype(numpy_dtype("bfloat16"))
+    except ImportError:
+        return values
 
 
 def parse_device(spec: str | None, backend: str) -> tuple[str, int]:

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from highnn.backends.base import (
+    LOW_PRECISION_DTYPES,
     Array,
     Axis,
     Backend,
@@ -18,6 +19,7 @@ from highnn.backends.base import (
     Layout,
     SingleDevice,
     index_error,
+    numpy_dtype,
     parse_device,
     pool_counts,
     pool_padding,
@@ -32,6 +34,7 @@ except ImportError:  # pragma: no cover - exercised only without SciPy
 
 
 _SAME_WIDTH_INTEGER = {2: np.int16, 4: np.int32, 8: np.int64}
+_LOW_PRECISION = frozenset(LOW_PRECISION_DTYPES)  # computed through float32 where they add up many terms
 _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
 
 
@@ -66,7 +69,7 @@ class NumpyBackend(SingleDevice):
             )
 
     def asarray(self, value: Any, dtype: str) -> np.ndarray:
-        return np.asarray(value, dtype=dtype)
+        return np.asarray(value, dtype=numpy_dtype(dtype))
 
     def batch(self, array: np.ndarray, dtype: str) -> np.ndarray:
         return self.asarray(array, dtype)
@@ -97,12 +100,7 @@ class NumpyBackend(SingleDevice):
     less, less_equal = staticmethod(np.less), staticmethod(np.less_equal)
     neg, exp, log = staticmethod(np.negative), staticmethod(np.exp), staticmethod(np.log)
     log1p, tanh, sqrt = staticmethod(np.log1p), staticmethod(np.tanh), staticmethod(np.sqrt)
-    abs, sign, floor, matmul = (
-        staticmethod(np.abs),
-        staticmethod(np.sign),
-        staticmethod(np.floor),
-        staticmethod(np.matmul),
-    )
+    abs, sign, floor = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.floor)
     sin, cos = staticmethod(np.sin), staticmethod(np.cos)
     broadcast_to = staticmethod(np.broadcast_to)
 
@@ -119,9 +117,16 @@ class NumpyBackend(SingleDevice):
         return chosen.view(a.dtype)
 
     @staticmethod
+    def matmul(a: Array, b: Array) -> Array:
+        """``np.matmul``; float16 and bfloat16 accumulate in float32 (BLAS), rounded once, as torch and JAX do."""
+        if a.dtype.name in _LOW_PRECISION:
+            return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+        return np.matmul(a, b)
+
+    @staticmethod
     def log_softmax(x: Array, axis: tuple[int, ...]) -> Array:
         shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
-        return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
+        return shifted - np.log(_sum(np.exp(shifted), axis=axis, keepdims=True))
 
     @staticmethod
     def erf(x: Array) -> Array:
@@ -131,7 +136,7 @@ class NumpyBackend(SingleDevice):
     # (NumPy's stubs accept `keepdims` only as a literal, hence the ignores)
     @staticmethod
     def sum(x: Array, axis: Axis, keepdims: bool) -> Array:
-        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+        return _sum(x, axis, keepdims)
 
     @staticmethod
     def max(x: Array, axis: Axis, keepdims: bool) -> Array:
@@ -157,15 +162,16 @@ class NumpyBackend(SingleDevice):
 
     @staticmethod
     def cast(x: Array, dtype: str) -> Array:
-        return np.asarray(x).astype(dtype, copy=False)
+        return np.asarray(x).astype(numpy_dtype(dtype), copy=False)
 
     @staticmethod
     def random_uniform(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return np.random.default_rng(int(seed)).random(shape, dtype=np.dtype(dtype))
+        values = _drawn(np.random.default_rng(int(seed)).random, shape, dtype)
+        return np.minimum(values, np.nextafter(values.dtype.type(1), values.dtype.type(0)))  # rounding may reach 1
 
     @staticmethod
     def random_normal(seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
-        return np.random.default_rng(int(seed)).standard_normal(shape, dtype=np.dtype(dtype))
+        return _drawn(np.random.default_rng(int(seed)).standard_normal, shape, dtype)
 
     # padding and pooling: a strided view of the windows, reduced over its window axes (no loop over pixels)
     @staticmethod
@@ -178,7 +184,7 @@ class NumpyBackend(SingleDevice):
 
     @staticmethod
     def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
-        total = np.add.reduce(_windows(x, window, strides, padding, 0.0), axis=_last(len(window)))
+        total = _sum(_windows(x, window, strides, padding, 0.0), axis=_last(len(window)), keepdims=False)
         return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
 
     @staticmethod
@@ -206,7 +212,7 @@ class NumpyBackend(SingleDevice):
         rows = np.moveaxis(grouped, rank + 1, 0).reshape(groups, math.prod(out_shape), per_group * math.prod(window))
         matrix = kernel.reshape(*window, per_group, groups, filters // groups)
         matrix = matrix.transpose(rank + 1, rank, *range(rank), rank + 2).reshape(groups, -1, filters // groups)
-        return np.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
+        return NumpyBackend.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
 
     # gather/scatter and recurrence
     @staticmethod
@@ -291,6 +297,20 @@ class NumpyBackend(SingleDevice):
     @staticmethod
     def all_reduce(x: Array) -> Array:
         return x
+
+
+def _sum(x: Array, axis: Axis, keepdims: bool) -> Array:
+    """``np.add.reduce``; float16 and bfloat16 accumulate in float32, rounded once, as torch and JAX do."""
+    if x.dtype.name in _LOW_PRECISION:  # NumPy's stubs accept `keepdims` only as a literal, hence the ignores
+        return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)  # type: ignore[call-overload]
+    return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+
+
+def _drawn(sampler: Callable[..., np.ndarray], shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    """Numbers from a NumPy sampler in ``dtype``: samplers draw float32 or float64 only, lower types round float32."""
+    if dtype in ("float32", "float64"):
+        return sampler(shape, dtype=np.dtype(dtype))
+    return sampler(shape, dtype=np.float32).astype(numpy_dtype(dtype))
 
 
 def _last(n: int) -> tuple[int, ...]:

@@ -28,6 +28,7 @@ from highnn.backends.base import (
     Index,
     Layout,
     SingleDevice,
+    bfloat16_to_host,
     index_error,
     parse_device,
     pool_counts,
@@ -42,6 +43,8 @@ _DTYPES: dict[str, torch.dtype] = {
     "int32": torch.int32,
     "int64": torch.int64,
     "bool": torch.bool,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
 }
 
 
@@ -246,10 +249,10 @@ class TorchBackend(SingleDevice):
     def asarray(self, value: Any, dtype: str) -> torch.Tensor:
         if isinstance(value, torch.Tensor):
             return value.detach().to(device=self.device, dtype=_DTYPES[dtype])
-        array = np.asarray(value, dtype=dtype)
+        array = np.asarray(value, dtype="float32" if dtype == "bfloat16" else dtype)  # NumPy lacks bfloat16
         if not array.flags.writeable or any(stride < 0 for stride in array.strides):
             array = array.copy()  # torch shares NumPy memory and supports neither read-only nor reversed views
-        return torch.as_tensor(array, device=self.device)
+        return torch.as_tensor(array, device=self.device).to(_DTYPES[dtype])
 
     @staticmethod
     def where(condition: Array, a: Array, b: Array) -> Array:
@@ -268,6 +271,8 @@ class TorchBackend(SingleDevice):
 
     @staticmethod
     def to_numpy(x: Array) -> np.ndarray:
+        if x.dtype == torch.bfloat16:  # NumPy has no bfloat16 of its own: float32 holds it exactly
+            return bfloat16_to_host(x.detach().cpu().float().numpy())
         return x.detach().cpu().numpy()
 
     def dtype(self, x: Array) -> str:
@@ -355,7 +360,9 @@ class TorchBackend(SingleDevice):
 
     def average_pool(self, x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
         padded = _channels_first_padded(x, window, strides, padding, 0.0)
-        mean = _channels_last(_AVERAGE_POOLS[len(window)](padded, window, strides))
+        if len(window) == 3 and padded.device.type == "cpu" and padded.dtype in (torch.float16, torch.bfloat16):
+            padded = padded.float()  # torch's CPU avg_pool3d has no 16-bit kernel: average in float32
+        mean = _channels_last(_AVERAGE_POOLS[len(window)](padded, window, strides)).to(x.dtype)
         if padded.shape[2:] == x.shape[1:-1]:  # nothing padded: every window is whole
             return mean
         counts = pool_counts(x.shape[1:-1], window, strides, padding)  # padding is not counted

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import numpy as np
 
-from highnn.backends import DTYPES
+from highnn.backends import ALL_FLOAT_DTYPES, DTYPES
 from highnn.config import settings
 
 if TYPE_CHECKING:
@@ -368,8 +368,38 @@ def full_like(x: Tensor, value: float) -> Tensor:
     return Tensor(settings.backend.asarray(np.full(x.shape, value), x.dtype))
 
 
+# ------------------------------------------------ mixed precision: variables read in the compute dtype
+_autocast_dtype: ContextVar[str | None] = ContextVar("highnn.autocast", default=None)
+
+
+@contextmanager
+def autocast(dtype: str | None) -> Iterator[None]:
+    """In this block, float tensors that ask for it (variables) enter every primitive cast to ``dtype``.
+
+    A layer computing in a lower precision than its variables calls with this (None: no casting).
+    """
+    token = _autocast_dtype.set(dtype)
+    try:
+        yield
+    finally:
+        _autocast_dtype.reset(token)
+
+
+def _autocast(operands: tuple[TensorLike, ...], dtype: str) -> tuple[TensorLike, ...]:
+    """``operands`` with each autocast float tensor (``tensor.autocast``) of another dtype cast to ``dtype``."""
+    return tuple(
+        o.astype(dtype)
+        if isinstance(o, Tensor) and getattr(o, "autocast", False) and o.dtype != dtype and o.dtype in ALL_FLOAT_DTYPES
+        else o
+        for o in operands
+    )
+
+
 def bind(primitive: Primitive, operands: tuple[TensorLike, ...], attrs: dict[str, Any]) -> Tensor:
     """Apply ``primitive``: check, compute with the backend, record for backprop and tracing."""
+    autocast_dtype = _autocast_dtype.get()
+    if autocast_dtype is not None and primitive.name != "cast":
+        operands = _autocast(operands, autocast_dtype)
     # Python numbers are weakly typed: they take the dtype of the last non-bool tensor operand
     weak_dtype = next((o.dtype for o in reversed(operands) if isinstance(o, Tensor) and o.dtype != "bool"), None)
     inputs = tuple(o if isinstance(o, Tensor) else to_tensor(o, weak_dtype) for o in operands)

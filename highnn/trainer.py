@@ -79,6 +79,8 @@ class Trainer(Layer):
         ``torch.compile``; ``False`` turns ``jax.jit`` and CUDA graphs off.
         """
         self.optimizer = optimizers.get(optimizer)
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(self.optimizer, optimizers.LossScaleOptimizer):
+            self.optimizer = optimizers.LossScaleOptimizer(self.optimizer)  # as Keras: float16 gradients need scaling
         self.loss = losses.get(loss) if loss is not None else None
         self._metric_entries = _metric_entries("metrics", metrics)
         self._weighted_metric_entries = _metric_entries("weighted_metrics", weighted_metrics)
@@ -142,7 +144,7 @@ class Trainer(Layer):
         weights = self.trainable_weights
         # metrics first: a metric that fails while the step is traced leaves the weights as they were
         self._update_metrics(loss, x, y, y_pred, sample_weight)
-        self.optimizer.apply(grad(loss, weights), weights)
+        self.optimizer.apply(grad(self.optimizer.scale_loss(loss), weights), weights)
         return self._metrics_results()
 
     def test_step(self, data: Any) -> dict[str, Any]:

@@ -21,13 +21,15 @@ class Variable(Tensor):
     """A named, assignable leaf tensor; trainable ones receive gradients.
 
     A ``constraint`` (any ``w -> w`` callable, e.g. ``hn.constraints.NonNeg()``)
-    is applied by optimizers right after each update.
+    is applied by optimizers right after each update. An ``autocast`` float variable
+    is read in the compute dtype inside a mixed-precision layer's call
+    (``hn.mixed_precision``), and kept and updated in its own dtype.
 
     >>> v = hn.Variable(np.zeros(3), name="bias")
     >>> v.assign(v + 1.0)
     """
 
-    __slots__ = ("constraint", "path", "trainable")
+    __slots__ = ("autocast", "constraint", "path", "trainable")
 
     def __init__(
         self,
@@ -37,12 +39,14 @@ class Variable(Tensor):
         dtype: str | None = None,
         path: str | None = None,
         constraint: Callable[[Tensor], Tensor] | None = None,
+        autocast: bool = True,
     ) -> None:
         value = to_tensor(initial_value, dtype or _default_dtype(initial_value)).value
         super().__init__(value, requires_grad=trainable, name=name)
         self.trainable = trainable
         self.path = path or name
         self.constraint = constraint
+        self.autocast = autocast
 
     def assign(self, value: Any) -> Variable:
         """Replace the value (shape and dtype stay)."""

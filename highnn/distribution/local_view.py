@@ -223,7 +223,7 @@ def train_step(model: Trainer, data: Any) -> dict[str, Tensor]:
     if _counts(share):
         model._update_metrics(loss, x, y, y_pred, sample_weight)
     weights = model.trainable_weights
-    model.optimizer.apply([all_reduce(g) for g in grad(weighted, weights)], weights)
+    model.optimizer.apply([all_reduce(g) for g in grad(model.optimizer.scale_loss(weighted), weights)], weights)
     return model._metrics_results()  # this process's; the trainer reads the sums over the processes
 
 

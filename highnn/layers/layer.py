@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from highnn import constraints, initializers, regularizers
+from highnn import constraints, dtype_policies, initializers, regularizers
+from highnn.backends import ALL_FLOAT_DTYPES
 from highnn.checks import check_bool, check_choice, fail, is_integer
 from highnn.config import settings
-from highnn.graph import Tensor
+from highnn.graph import Tensor, autocast
 from highnn.layers import symbolic
 from highnn.layers.symbolic import MIGRATION
 from highnn.ops.primitives import cast, to_tensor
@@ -66,9 +67,10 @@ class Layer:
         name: str | None = None,
         trainable: bool = True,
         activity_regularizer: str | regularizers.Regularizer | None = None,
-        dtype: str | None = None,
+        dtype: str | dtype_policies.DTypePolicy | None = None,
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
+        self.dtype_policy = dtype_policies.get(dtype)  # first: a bad `dtype` raises before anything is named
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.built = False
@@ -132,7 +134,7 @@ class Layer:
         if overwrite_with_gradient is not False:
             fail("add_weight", "overwrite_with_gradient", f"False (float8 training is not supported; {MIGRATION})",
                  overwrite_with_gradient)  # fmt: skip
-        dtype = dtype or settings.floatx
+        dtype = dtype or self.variable_dtype
         name = name or unique_name("variable")
         if initializer is None:
             initializer = "glorot_uniform" if np.dtype(dtype).kind == "f" else "zeros"
@@ -265,10 +267,10 @@ class Layer:
         if symbolic.is_symbolic([args, kwargs]):
             return symbolic.call_symbolic(self, args, kwargs)
         training, mask = kwargs.pop("training", False), kwargs.pop("mask", None)
-        inputs, rest = args[0], [symbolic.map_structure(_as_float_input, arg) for arg in args[1:]]
-        kwargs = {name: symbolic.map_structure(_as_float_input, value) for name, value in kwargs.items()}
+        inputs, rest = args[0], [symbolic.map_structure(self._autocast_float, arg) for arg in args[1:]]
+        kwargs = {name: symbolic.map_structure(self._autocast_float, value) for name, value in kwargs.items()}
         several = isinstance(inputs, (list, tuple, dict))
-        x = symbolic.map_structure(_as_floatx, inputs) if several else _as_floatx(inputs)
+        x = symbolic.map_structure(self._autocast_input, inputs) if several else self._autocast_input(inputs)
         if mask is None:
             mask = _mask_of(inputs)
         self._maybe_build([x, *rest], kwargs)
@@ -279,7 +281,7 @@ class Layer:
         if self._call_takes_mask:
             kwargs["mask"] = mask
         self._fill_argument_masks([x, *rest], kwargs)
-        with _call_context(self):
+        with _call_context(self), autocast(self.compute_dtype if self.dtype_policy.is_mixed else None):
             out = self.call(x, *rest, **kwargs)
         outputs = symbolic.flatten(out)
         if self.activity_regularizer is not None and outputs:
@@ -349,6 +351,30 @@ class Layer:
             if kwargs.get(name) is None and isinstance(source, Tensor) and source.mask is not None:
                 kwargs[name] = source.mask
 
+    # ------------------------------------------------------- dtype policy
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype of the layer's computations (its policy's): float inputs are cast to it, variables read in it."""
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        """The dtype the layer's weights are created and kept in."""
+        return self.dtype_policy.variable_dtype
+
+    def _autocast_float(self, value: Any) -> Any:
+        """A float array or Tensor among a call's other arguments as a Tensor of the compute dtype; anything else
+        as is (masks, flags, integer arrays)."""
+        if isinstance(value, (Tensor, np.ndarray)) and str(value.dtype) in ALL_FLOAT_DTYPES:
+            return self._autocast_input(value)
+        return value
+
+    def _autocast_input(self, value: Any) -> Tensor:
+        """An input as a tensor: a float one in the compute dtype, any other (as before policies) in floatx."""
+        x = to_tensor(value)
+        dtype = self.compute_dtype if x.dtype in ALL_FLOAT_DTYPES else settings.floatx
+        return x if x.dtype == dtype else cast(x, dtype)
+
     @property
     def input(self) -> Any:
         """The symbolic input(s) of the layer's first call in a functional model."""
@@ -387,6 +413,9 @@ class Layer:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        default = dtype_policies.DTypePolicy()
+        if self.dtype_policy != default or dtype_policies.dtype_policy() != default:
+            config["dtype"] = self.dtype_policy.name  # only under policies, so floatx-only configs stay as they were
         return config
 
     @classmethod
@@ -426,19 +455,6 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
     if not isinstance(shape, (tuple, list)) or not all(is_integer(n) and n >= 0 for n in shape):
         fail("add_weight", "shape", "a tuple of non-negative integers", shape, TypeError)
     return tuple(int(n) for n in shape)
-
-
-def _as_floatx(value: Any) -> Tensor:
-    x = to_tensor(value)
-    return x if x.dtype == settings.floatx else cast(x, settings.floatx)
-
-
-def _as_float_input(value: Any) -> Any:
-    """A float array or Tensor among a call's other arguments as a Tensor of the float type; anything else as is
-    (masks, flags, integer arrays)."""
-    if isinstance(value, (Tensor, np.ndarray)) and str(value.dtype).startswith("float"):
-        return _as_floatx(value)
-    return value
 
 
 def _mask_of(inputs: Any) -> Any:

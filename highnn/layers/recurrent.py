@@ -205,7 +205,7 @@ class Recurrent(RandomLayer):
     def __call__(self, inputs: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
         """Run the layer; ``mask`` is ``(batch, timesteps)`` booleans, False at padding; ``initial_state`` is a
         list of ``(batch, units)`` states (``[h, c]`` for LSTM)."""
-        states = None if initial_state is None else [to_tensor(s, settings.floatx) for s in _as_list(initial_state)]
+        states = None if initial_state is None else [to_tensor(s, self.compute_dtype) for s in _as_list(initial_state)]
         if states is not None and len(states) != self.STATES:
             fail(type(self).__name__, "initial_state", f"a list of {self.STATES} state tensor(s)", initial_state)
         self._initial_state = states
@@ -221,14 +221,14 @@ class Recurrent(RandomLayer):
         steps = transpose(self.input_projection(inputs), (1, 0, 2))  # time-major: (time, batch, gates * units)
         scanned = [steps]
         if mask is not None:
-            scanned.append(transpose(cast(mask, settings.floatx), (1, 0))[..., None])
+            scanned.append(transpose(cast(mask, inputs.dtype), (1, 0))[..., None])
         if self.go_backwards:
             scanned = [x[::-1] for x in scanned]
         consts = self.recurrent_constants()
         recurrent_dropout = training and self.recurrent_dropout > 0.0
         if recurrent_dropout:
             consts.append(self._dropout_mask((batch, self.units), self.recurrent_dropout))
-        initial = self._initial_state or [to_tensor(np.zeros((batch, self.units)), settings.floatx)] * self.STATES
+        initial = self._initial_state or [to_tensor(np.zeros((batch, self.units)), inputs.dtype)] * self.STATES
         for state in initial:
             if state.shape != (batch, self.units):
                 fail(type(self).__name__, "initial_state", f"states of shape {(batch, self.units)}", state.shape)
@@ -246,7 +246,7 @@ class Recurrent(RandomLayer):
     def _dropout_mask(self, shape: tuple[int, ...], rate: float) -> Tensor:
         """Keep-or-drop factors (0 or ``1 / (1 - rate)``), drawn once per call and shared by every time step."""
         kept = self.draw(random_uniform, shape) < 1.0 - rate
-        return where(kept, 1.0 / (1.0 - rate), 0.0)
+        return where(kept, 1.0 / (1.0 - rate), 0.0).astype(self.compute_dtype)
 
     def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Any:
         """The input mask for sequence outputs, none for a single output (as Keras)."""

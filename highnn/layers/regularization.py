@@ -10,7 +10,6 @@ import numpy as np
 from highnn import random
 from highnn.batch_share import current_share
 from highnn.checks import check_number, check_seed, fail, is_integer
-from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import InputSpec, Shape
@@ -42,16 +41,16 @@ class RandomLayer(Layer):
         self.seed_state = self.add_state_variable(np.asarray(self.initial_seed, dtype=np.int64), "seed_generator_state")
 
     def draw(self, sampler: Callable[..., Tensor], shape: tuple[int, ...], per_example: bool = True) -> Tensor:
-        """``sampler(seed, shape, floatx)`` (``random_uniform`` or ``random_normal``), then advance the seed.
+        """``sampler(seed, shape, compute dtype)`` (``random_uniform`` or ``random_normal``), then advance the seed.
 
         On a process's share of a global batch (torch DataParallel), noise ``per_example`` (axis 0 is the batch)
         is drawn for the global batch and this share's rows are kept, so the job draws what one process draws.
         """
         share = current_share()
         if share is None or share.replicated or not per_example:
-            values = sampler(self.seed_state, shape=shape, dtype=settings.floatx)
+            values = sampler(self.seed_state, shape=shape, dtype=self.compute_dtype)
         else:
-            whole = sampler(self.seed_state, shape=(share.global_rows, *shape[1:]), dtype=settings.floatx)
+            whole = sampler(self.seed_state, shape=(share.global_rows, *shape[1:]), dtype=self.compute_dtype)
             values = whole[share.offset : share.offset + share.rows]
         self.seed_state.assign_add(1)
         return values

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from highnn.backends import DTYPES, FLOAT_DTYPES
+from highnn.backends import ALL_FLOAT_DTYPES, DTYPES
 from highnn.backends.base import index_error, pool_output_shape
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def check_where(name: str, condition: Tensor, a: Tensor, b: Tensor) -> None:
 
 
 def check_float(name: str, x: Tensor) -> None:
-    if x.dtype not in FLOAT_DTYPES:
+    if x.dtype not in ALL_FLOAT_DTYPES:
         raise TypeError(f"{name}: expected a float tensor, received dtype {x.dtype}.")
 
 
@@ -123,8 +123,8 @@ def check_cast(name: str, x: Tensor, dtype: str) -> None:
 def check_random(name: str, seed: Tensor, shape: tuple[int, ...], dtype: str) -> None:
     if seed.shape != () or seed.dtype not in ("int32", "int64"):
         raise TypeError(f"{name}: the seed must be an integer scalar, received {seed.dtype} of shape {seed.shape}.")
-    if dtype not in FLOAT_DTYPES:
-        raise ValueError(f"{name}: dtype must be one of {FLOAT_DTYPES}, received {dtype!r}.")
+    if dtype not in ALL_FLOAT_DTYPES:
+        raise ValueError(f"{name}: dtype must be one of {ALL_FLOAT_DTYPES}, received {dtype!r}.")
 
 
 # ------------------------------------------------------------------ padding and pooling

@@ -15,6 +15,7 @@ from highnn.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from highnn.optimizers.adaptive import Adadelta, Adagrad, RMSprop
 from highnn.optimizers.base import Optimizer
 from highnn.optimizers.lion import Lion
+from highnn.optimizers.loss_scale import LossScaleOptimizer
 from highnn.optimizers.sgd import SGD
 from highnn.registry import Registry
 
@@ -55,6 +56,9 @@ def deserialize(config: dict[str, Any], custom_objects: Mapping[str, type] | Non
     return OPTIMIZERS.deserialize(config, custom_objects, custom_objects)
 
 
+OPTIMIZERS.register(LossScaleOptimizer)  # by class name only: it wraps another, so no string builds one
+LossScaleOptimizer.deserialize_inner = deserialize
+
 __all__ = [
     "OPTIMIZERS",
     "SGD",
@@ -64,6 +68,7 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Lion",
+    "LossScaleOptimizer",
     "Nadam",
     "Optimizer",
     "RMSprop",

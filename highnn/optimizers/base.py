@@ -309,6 +309,10 @@ class Optimizer(ABC):
                 if variable.constraint is not None:
                     variable.assign(variable.constraint(variable))
 
+    def scale_loss(self, loss: Tensor) -> Tensor:
+        """The loss to differentiate: ``loss`` itself (a :class:`LossScaleOptimizer` multiplies it by its scale)."""
+        return loss
+
     def apply_gradients(self, grads_and_vars: Sequence[tuple[Tensor | None, Variable]]) -> None:
         """Keras's form: a list of ``(gradient, variable)`` pairs."""
         pairs = list(grads_and_vars)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from highnn import losses, metrics, optimizers
 from highnn.checks import check_bool, check_choice, check_integer, check_seed, fail
-from highnn.config import FLOAT_TYPES
+from highnn.dtype_policies import POLICY_NAMES
 from highnn.layers import LAYERS
 from highnn.layers.layer import Layer, weight_budget
 from highnn.registry import lookup
@@ -199,7 +199,7 @@ def check_fields(config: dict[str, Any], owner: str) -> None:
     """Check the fields every layer (and model) config shares, whatever its class, before anything is built.
 
     ``name`` is a string, ``trainable`` and every ``use_*`` flag a bool,
-    ``dtype`` a float type highnn runs in, ``batch_size`` a positive integer,
+    ``dtype`` a float type or dtype policy name, ``batch_size`` a positive integer,
     ``seed`` an integer in ``[0, 2**32)`` (each may be null except ``trainable``
     and the flags). Class-specific fields are left to the constructors.
     """
@@ -211,7 +211,7 @@ def check_fields(config: dict[str, Any], owner: str) -> None:
         elif field == "trainable" or field.startswith("use_"):
             check_bool(owner, field, value)
         elif field == "dtype":
-            check_choice(owner, field, value, FLOAT_TYPES)
+            check_choice(owner, field, value, POLICY_NAMES)
         elif field == "batch_size":
             check_integer(owner, field, value, 1)
         elif field == "seed":

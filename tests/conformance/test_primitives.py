@@ -11,6 +11,10 @@ One test body per property, expanded over backend x dtype x sample:
 
 Random primitives are checked for shape, dtype, determinism and their law.
 Results are computed once per (backend, dtype, sample) and shared by the properties.
+
+A low-precision pass runs the same records in float16 and bfloat16: forward and
+VJP against float64 on the same (rounded) inputs, and every backend against
+NumPy, within a tolerance scaled by the type's machine epsilon (``low_tolerance``).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ import pytest
 from helpers import BACKENDS
 
 import highnn as hn
+from highnn.backends import FLOAT_DTYPES, numpy_dtype
 from highnn.config import use_backend
 from highnn.ops import PRIMITIVES
 
 from .op_records import RECORDS, OpRecord
 
 DTYPES = ("float32", "float64")
+LOW_DTYPES = ("float16", "bfloat16")
 
 #: how closely two computations of one value must agree, by the dtype they were computed in;
 #: float32 is compared to the float64 reference too, and stays well inside JAX's own 2e-3
@@ -51,7 +57,12 @@ def as_tensor(array: np.ndarray, dtype: str, requires_grad: bool = False) -> hn.
 
 def rounded(array: np.ndarray, dtype: str) -> np.ndarray:
     """The float64 values a backend sees after ``as_tensor`` rounds a sample array to ``dtype``."""
-    return array.astype(dtype).astype(np.float64) if array.dtype.kind == "f" else array
+    return array.astype(numpy_dtype(dtype)).astype(np.float64) if array.dtype.kind == "f" else array
+
+
+def floatx_for(dtype: str) -> str:
+    """The floatx a run in ``dtype`` uses: the dtype itself, or float32 for the low-precision ones (never floatx)."""
+    return dtype if dtype in FLOAT_DTYPES else "float32"
 
 
 def wrt(name: str, index: int) -> tuple[int, ...]:
@@ -106,17 +117,25 @@ class Outcome:
 
 
 @cache
-def evaluate(backend: str, dtype: str, name: str, index: int) -> Outcome:
-    """Apply the primitive to sample ``index``, and backpropagate the sample's cotangent through highnn."""
+def evaluate(backend: str, dtype: str, name: str, index: int, rounding: str | None = None) -> Outcome:
+    """Apply the primitive to sample ``index``, and backpropagate the sample's cotangent through highnn.
+
+    ``rounding`` first rounds the float inputs and the cotangent to that type: float64 with
+    ``rounding="bfloat16"`` is the exact counterpart of a bfloat16 run.
+    """
     record = RECORDS[name]
     sample = record.samples[index]
     chosen = wrt(name, index)
-    with use_backend(backend, floatx=dtype):
-        inputs = [as_tensor(x, dtype, requires_grad=i in chosen) for i, x in enumerate(sample.inputs)]
+    given = [x if rounding is None else rounded(x, rounding) for x in sample.inputs]
+    with use_backend(backend, floatx=floatx_for(dtype)):
+        inputs = [as_tensor(x, dtype, requires_grad=i in chosen) for i, x in enumerate(given)]
         out = PRIMITIVES[name](*inputs, **sample.attrs)
         grads: Sequence[hn.Tensor] = ()
         if chosen:  # starting backprop from the cotangent is the VJP of sum(out * cotangent), minus two ops
-            grads = hn.grad(out, [inputs[i] for i in chosen], cotangent(name, index, out.shape))
+            adjoint = cotangent(name, index, out.shape)
+            grads = hn.grad(
+                out, [inputs[i] for i in chosen], adjoint if rounding is None else rounded(adjoint, rounding)
+            )
         return Outcome(out.numpy(), out.dtype, tuple(g.numpy() for g in grads))
 
 
@@ -250,13 +269,13 @@ def test_error_inputs_raise(backend: str, dtype: str, name: str, index: int) -> 
     assert str(raised.value).startswith(f"{name}: "), "errors name the primitive"
 
 
-@pytest.mark.parametrize(PARAMS, cases(BACKENDS, DTYPES, RANDOM))
+@pytest.mark.parametrize(PARAMS, cases(BACKENDS, DTYPES + LOW_DTYPES, RANDOM))
 def test_random_numbers_follow_their_law(backend: str, dtype: str, name: str, index: int) -> None:
     record = RECORDS[name]
     sample = record.samples[index]
     law = record.distribution
     assert law is not None
-    with use_backend(backend, floatx=dtype) as array_library:
+    with use_backend(backend, floatx=floatx_for(dtype)) as array_library:
 
         def draw(seed: np.ndarray) -> hn.Tensor:
             return PRIMITIVES[name](as_tensor(seed, dtype, requires_grad=True), **sample.attrs, dtype=dtype)
@@ -266,9 +285,88 @@ def test_random_numbers_follow_their_law(backend: str, dtype: str, name: str, in
         assert out.shape == sample.attrs["shape"]
         assert out.dtype == array_library.dtype(array_library.asarray(0, dtype))
         assert not out.requires_grad and out.node is None, "random numbers are not differentiable"
-        values = out.numpy()
+        values = out.numpy().astype(np.float64)
         np.testing.assert_array_equal(draw(seed).numpy(), values, err_msg="the same seed gives the same numbers")
         assert not np.array_equal(draw(seed - 1).numpy(), values), "another seed gives other numbers"
     assert law.low <= values.min() and values.max() < law.high
     assert abs(values.mean() - law.mean) < 5 * law.std / np.sqrt(values.size)
     assert abs(values.std() - law.std) < 0.05 * law.std
+
+
+# ------------------------------------------------- low precision: float16 and bfloat16
+#: machine epsilon (the spacing of floats just above 1) of each low-precision type
+EPSILON = {"float16": 2.0**-10, "bfloat16": 2.0**-7}
+#: the low-precision tolerance in epsilons: relative, and absolute relative to the largest reference value
+#: (a sum of rounded terms may cancel to a small value whose error is that of its largest term)
+LOW_PRECISION_EPSILONS = 4
+#: the largest finite value of each; samples whose values or gradients pass it (float16's "large" exp) are left out
+LARGEST = {"float16": 65504.0, "bfloat16": 3.39e38}
+#: primitives with no float operand to compute in low precision; none so far, comparisons and indexing take floats
+INTEGER_OR_BOOL_ONLY: tuple[str, ...] = ()
+
+LOW_PRECISION = [record for record in DETERMINISTIC if record.name not in INTEGER_OR_BOOL_ONLY]
+
+
+def in_range(dtype: str, name: str, index: int) -> bool:
+    """Whether the sample's float64 result and gradients fit in ``dtype``'s finite range."""
+    exact = evaluate("numpy", "float64", name, index, rounding=dtype)
+    values = [exact.forward, *exact.vjp]
+    return all(np.max(np.abs(v.astype(np.float64)), initial=0.0) < LARGEST[dtype] for v in values)
+
+
+def low_cases(backends: Iterable[str], differentiable: bool = False) -> list[Any]:
+    """``cases`` over the low-precision types and records, less the samples out of the type's range."""
+    every = cases(backends, LOW_DTYPES, LOW_PRECISION, differentiable)
+    return [param for param in every if in_range(*param.values[1:])]
+
+
+def low_tolerance(dtype: str, expected: np.ndarray, factor: float = 1.0) -> dict[str, float]:
+    """``rtol`` and ``atol`` for a value computed in ``dtype``: a few epsilons of the value or of the largest one."""
+    tolerance = factor * LOW_PRECISION_EPSILONS * EPSILON[dtype]
+    largest = float(np.max(np.abs(expected), initial=1.0))
+    return {"rtol": tolerance, "atol": tolerance * largest}
+
+
+def assert_close_low(actual: np.ndarray, expected: np.ndarray, dtype: str, factor: float = 1.0) -> None:
+    """Equal shapes, float values within ``low_tolerance`` (times ``factor``), others exactly equal."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape
+    if actual.dtype.kind in "biu":
+        np.testing.assert_array_equal(actual, expected)
+    else:
+        expected = expected.astype(np.float64)
+        np.testing.assert_allclose(actual.astype(np.float64), expected, **low_tolerance(dtype, expected, factor))
+
+
+def requires_bfloat16_in_numpy(backend: str, dtype: str) -> None:
+    """NumPy's bfloat16 is ml_dtypes' (an optional extra): skip, visibly, where it is not installed."""
+    if dtype == "bfloat16" and backend == "numpy":
+        pytest.importorskip("ml_dtypes", reason="NumPy's bfloat16 needs ml_dtypes (pip install 'highnn[bfloat16]')")
+
+
+@pytest.mark.parametrize(PARAMS, low_cases(BACKENDS))
+def test_low_precision_forward_matches_reference(backend: str, dtype: str, name: str, index: int) -> None:
+    requires_bfloat16_in_numpy(backend, dtype)
+    outcome = evaluate(backend, dtype, name, index)
+    expected = reference_output(name, index, dtype)
+    wanted = RECORDS[name].samples[index].attrs.get("dtype", dtype) if expected.dtype.kind == "f" else None
+    assert wanted is None or outcome.dtype == wanted, "float results keep the low-precision type"
+    assert_close_low(outcome.forward, expected, dtype)
+
+
+@pytest.mark.parametrize(PARAMS, low_cases(BACKENDS, differentiable=True))
+def test_low_precision_vjp_matches_float64(backend: str, dtype: str, name: str, index: int) -> None:
+    requires_bfloat16_in_numpy(backend, dtype)
+    exact = evaluate("numpy", "float64", name, index, rounding=dtype)
+    for actual, expected in zip(evaluate(backend, dtype, name, index).vjp, exact.vjp, strict=True):
+        assert_close_low(actual, expected, dtype)
+
+
+@pytest.mark.parametrize(PARAMS, low_cases([b for b in BACKENDS if b != "numpy"]))
+def test_low_precision_backends_agree(backend: str, dtype: str, name: str, index: int) -> None:
+    """Two results each within the tolerance of float64 agree within twice of it."""
+    requires_bfloat16_in_numpy("numpy", dtype)
+    ours, numpy_result = evaluate(backend, dtype, name, index), evaluate("numpy", dtype, name, index)
+    assert_close_low(ours.forward, numpy_result.forward, dtype, factor=2)
+    for actual, expected in zip(ours.vjp, numpy_result.vjp, strict=True):
+        assert_close_low(actual, expected, dtype, factor=2)
