@@ -434,3 +434,23 @@ def test_inputs_that_do_not_fit_the_built_layer_are_rejected(
     assert (
         fragment in str(caught.value) and str(received) in str(caught.value) and repr(layer.name) in str(caught.value)
     )
+
+
+def test_freezing_a_built_layer_takes_its_weights_out_of_training() -> None:
+    """Keras's transfer-learning pattern: ``layer.trainable = False`` after building, then compile and fit."""
+    hn.utils.set_random_seed(0)
+    base = layers.Dense(4, name="base")
+    model = hn.Sequential([hn.Input((3,)), base, layers.Dense(1, name="head")])
+    frozen = base.get_weights()
+    base.trainable = False
+    assert [w.path for w in model.trainable_weights] == ["head/kernel", "head/bias"]
+    assert [w.path for w in model.non_trainable_weights] == ["base/kernel", "base/bias"]
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.random.default_rng(0).normal(size=(16, 3))
+    head_before = model.layers[1].get_weights()
+    model.fit(x, x[:, :1], epochs=2, verbose=0)
+    for before, after in zip(frozen, base.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert not np.allclose(head_before[0], model.layers[1].get_weights()[0])
+    base.trainable = True
+    assert [w.path for w in model.trainable_weights] == ["base/kernel", "base/bias", "head/kernel", "head/bias"]

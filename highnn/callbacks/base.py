@@ -18,6 +18,9 @@ Logs = dict[str, Any]
 class Callback:
     """Override any hook; ``self.model`` and ``self.params`` are set before training starts."""
 
+    #: whether only process 0 of a distributed job runs it (a callback that only writes logs)
+    chief_only = False
+
     def __init__(self) -> None:
         self.model: Any = None
         self.params: dict[str, Any] = {}

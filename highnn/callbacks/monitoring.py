@@ -334,6 +334,8 @@ class CSVLogger(Callback):
     (its header is kept, not repeated).
     """
 
+    chief_only = True
+
     def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False) -> None:
         super().__init__()
         if not isinstance(filename, (str, os.PathLike)):

@@ -129,6 +129,8 @@ class TensorBoard(Callback):
             defaults (0, 0, None) only; highnn has no profiler or embedding projector.
     """
 
+    chief_only = True
+
     def __init__(
         self,
         log_dir: str | os.PathLike[str] = "logs",

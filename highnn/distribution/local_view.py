@@ -29,8 +29,6 @@ import numpy as np
 from highnn import random
 from highnn.batch_share import Share, current_share, share_of
 from highnn.callbacks.base import Callback
-from highnn.callbacks.monitoring import CSVLogger
-from highnn.callbacks.tensorboard import TensorBoard
 from highnn.config import settings
 from highnn.data import Batches
 from highnn.distribution import distribution
@@ -124,7 +122,7 @@ class LocalView:
 
     def callbacks(self, callbacks: list[Callback]) -> list[Callback]:
         """The callbacks this process runs: all on process 0; the others leave out those that only write logs."""
-        return callbacks if self.chief else [c for c in callbacks if not isinstance(c, (CSVLogger, TensorBoard))]
+        return callbacks if self.chief else [c for c in callbacks if not c.chief_only]
 
     # ----------------------------------------------------- before the first step
     def start(self, model: Trainer, arrays: dict[str, np.ndarray], owner: str) -> None:

@@ -175,11 +175,17 @@ class Layer:
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if w.trainable] if self.trainable else []
+        """The weights that training updates: none when the layer is frozen (``trainable = False``, also set after
+        building), else its own trainable weights and its sub-layers' trainable weights."""
+        if not self.trainable:
+            return []
+        return _distinct([w for w in self._own_weights if w.trainable], (sub.trainable_weights for sub in self._layers))
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if not w.trainable] if self.trainable else self.weights
+        """The weights that training leaves alone (frozen layers' included), in the order of :attr:`weights`."""
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
 
     @property
     def trainable_variables(self) -> list[Variable]:
