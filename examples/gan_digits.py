@@ -16,7 +16,6 @@ from sklearn.datasets import load_digits
 
 import highnn as hn
 from highnn import layers, ops
-from highnn.ops.primitives import concatenate
 
 LATENT_DIM = 16
 
@@ -49,8 +48,8 @@ class GAN(hn.Model):
 
         # the discriminator learns: generated digits are labelled 1, real ones 0 (with a little label noise)
         latent = hn.random.normal((batch_size, LATENT_DIM), seed=self.seed_generator)
-        combined = concatenate([self.generator(latent), real_images], axis=0)
-        labels = concatenate([ops.ones((batch_size, 1)), ops.zeros((batch_size, 1))], axis=0)
+        combined = ops.concatenate([self.generator(latent), real_images], axis=0)
+        labels = ops.concatenate([ops.ones((batch_size, 1)), ops.zeros((batch_size, 1))], axis=0)
         labels = labels + 0.05 * hn.random.uniform(ops.shape(labels), seed=self.seed_generator)
         d_loss = self.loss_fn(labels, self.discriminator(combined, training=True))
         d_weights = self.discriminator.trainable_weights

@@ -13,7 +13,6 @@ import pytest
 
 import highnn as hn
 from highnn import ops
-from highnn.ops.primitives import concatenate  # not in hn.ops yet
 
 
 def regression_data(n: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -259,8 +258,8 @@ class GAN(hn.Model):
             real_images = real_images[0]
         batch_size = ops.shape(real_images)[0]
         latent = hn.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        combined = concatenate([self.generator(latent), real_images], axis=0)
-        labels = concatenate([ops.ones((batch_size, 1)), ops.zeros((batch_size, 1))], axis=0)
+        combined = ops.concatenate([self.generator(latent), real_images], axis=0)
+        labels = ops.concatenate([ops.ones((batch_size, 1)), ops.zeros((batch_size, 1))], axis=0)
         labels = labels + 0.05 * hn.random.uniform(ops.shape(labels), seed=self.seed_generator)
         d_loss = self.loss_fn(labels, self.discriminator(combined))
         d_weights = self.discriminator.trainable_weights

@@ -219,7 +219,7 @@ def _run_on_zeros(layer: Layer, args: list[Any], kwargs: dict[str, Any], fill: i
         return np.zeros((0,) + tuple(fill if n is None else n for n in leaf.shape[1:]), settings.floatx)
 
     try:
-        with no_grad():
+        with no_grad(), np.errstate(divide="ignore", invalid="ignore"):  # a mean over the empty batch is NaN
             out = layer(*map_structure(zeros, args), **map_structure(zeros, kwargs))
     except TypeError as error:
         shapes = map_structure(lambda t: t.shape if isinstance(t, SymbolicTensor) else t, args)
