@@ -281,7 +281,9 @@ class NumpyBackend(SingleDevice):
     @staticmethod
     def sub_scaled(w: Array, g: Array, scale: Array) -> Array:
         out = np.multiply(g, scale)
-        return np.subtract(w, out, out=out)
+        if np.ndim(out) == 0 or np.shape(out) != np.shape(w):  # a scalar (no buffer to reuse), or w broadcasts
+            return np.subtract(w, out)
+        return np.subtract(w, out, out=out)  # in place: the product is this function's own
 
     def compile(
         self,

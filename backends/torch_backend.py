@@ -343,10 +343,11 @@ class TorchBackend(SingleDevice):
 
     def random_normal(self, seed: Array, shape: tuple[int, ...], dtype: str) -> Array:
         """Box-Muller on two uniform draws per number (the first in (0, 1], so its log is finite)."""
-        n = math.prod(shape)
-        u = _uniform(seed.to(self.device), 2 * n, _DTYPES[dtype])
+        n, target = math.prod(shape), _DTYPES[dtype]
+        working = torch.float32 if target.itemsize < 4 else target  # 16-bit numbers: computed in float32, rounded
+        u = _uniform(seed.to(self.device), 2 * n, working)
         radius = torch.sqrt(-2.0 * torch.log1p(-u[:n]))
-        return (radius * torch.cos((2 * math.pi) * u[n:])).reshape(shape)
+        return (radius * torch.cos((2 * math.pi) * u[n:])).reshape(shape).to(target)
 
     # padding and pooling: torch pools channels-first and pads symmetrically, so inputs are permuted and padded first
     @staticmethod
@@ -613,14 +614,16 @@ def _hash32(x: torch.Tensor) -> torch.Tensor:
 
 
 def _uniform(seed: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
-    """``n`` numbers in [0, 1) from an integer seed tensor: 24 random bits for float32, 53 for float64."""
+    """``n`` numbers in [0, 1) from an integer seed tensor, as many random bits as the type's significand holds
+    (53 for float64, 24 for float32, 11 for float16, 8 for bfloat16), so none rounds up to 1."""
     seed = seed.long()
     key = _hash32(_hash32(seed & _MASK32) ^ ((seed >> 32) & _MASK32))
     if dtype == torch.float64:
         bits = _hash32(_hash32(torch.arange(2 * n, device=seed.device)) ^ key)
         return (((bits[:n] >> 5) << 26) | (bits[n:] >> 6)).to(dtype) * 2.0**-53  # 27 + 26 bits
     bits = _hash32(_hash32(torch.arange(n, device=seed.device)) ^ key)
-    return (bits >> 8).to(dtype) * 2.0**-24
+    digits = 1 - round(math.log2(torch.finfo(dtype).eps))  # significand bits: 24, 11, 8
+    return ((bits >> (32 - digits)).to(torch.float32) * 2.0**-digits).to(dtype)
 
 
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}

@@ -79,6 +79,11 @@ def set_dtype_policy(policy: str | DTypePolicy | None) -> None:
     _global_policy = DTypePolicy(policy) if isinstance(policy, str) else policy
 
 
+def is_set() -> bool:
+    """Whether a policy was set (layers made now keep it); otherwise layers follow floatx."""
+    return _global_policy is not None
+
+
 def dtype_policy() -> DTypePolicy:
     """The policy of layers created without a ``dtype``: the one set, else floatx's."""
     return _global_policy or DTypePolicy()
@@ -97,4 +102,4 @@ def get(identifier: str | dict[str, Any] | DTypePolicy | None) -> DTypePolicy:
     fail("dtype", "dtype", "a policy name such as 'mixed_bfloat16', a DTypePolicy or None", identifier, TypeError)
 
 
-__all__ = ["MIXED", "POLICY_NAMES", "DTypePolicy", "dtype_policy", "get", "set_dtype_policy"]
+__all__ = ["MIXED", "POLICY_NAMES", "DTypePolicy", "dtype_policy", "get", "is_set", "set_dtype_policy"]

@@ -484,7 +484,7 @@ class CrossAttend(hn.layers.Layer):
 
     def build(self, query_shape: tuple[int, ...], value_shape: tuple[int, ...], key_shape: Any = None) -> None:
         self.built_with = (query_shape, value_shape, key_shape)
-        self.kernel = self.add_weight((value_shape[-1], self.units), "ones", "kernel")
+        self.kernel = self.add_weight((value_shape[-1], self.units), "ones", name="kernel")
 
     def call(self, query: hn.Tensor, value: hn.Tensor, key: hn.Tensor | None = None) -> hn.Tensor:
         key = value if key is None else key

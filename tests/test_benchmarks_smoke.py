@@ -111,6 +111,8 @@ def test_memory_probe_sees_an_allocation(bench: ModuleType) -> None:
     assert size <= probe.peak < size + 2**20
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("no /proc/self/clear_refs: the RSS probe needs Linux")
+    # above glibc's largest mmap threshold (32 MiB), so fresh pages: a long test run's heap may hold freed ones
+    size = 64 * 2**20
     probe = bench.MemoryProbe("rss")
     probe.start()
     np.ones(size, dtype=np.uint8)

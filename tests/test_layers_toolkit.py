@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -454,3 +455,50 @@ def test_freezing_a_built_layer_takes_its_weights_out_of_training() -> None:
     assert not np.allclose(head_before[0], model.layers[1].get_weights()[0])
     base.trainable = True
     assert [w.path for w in model.trainable_weights] == ["base/kernel", "base/bias", "head/kernel", "head/bias"]
+
+
+class _Weights(hn.layers.Layer):
+    """A layer whose weights are made by ``make(self)`` when built."""
+
+    def __init__(self, make: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.make = make
+
+    def build(self, input_shape: Any) -> None:
+        self.made = self.make(self)
+
+    def call(self, inputs: hn.Tensor) -> hn.Tensor:
+        return inputs
+
+
+def test_add_weight_takes_keras_positional_order_and_defaults() -> None:
+    hn.utils.set_random_seed(0)
+    layer = _Weights(lambda self: [self.add_weight((2, 3), "ones", "float64", False), self.add_weight((4,), None,
+                                   "int32"), self.add_weight((3, 3)), self.add_weight()])  # fmt: skip
+    layer(np.zeros((1, 2)))
+    ones, integers, drawn, scalar = layer.made
+    assert ones.dtype == "float64" and not ones.trainable and np.all(ones.numpy() == 1)
+    assert integers.dtype == "int32" and np.all(integers.numpy() == 0)  # zeros for a non-float dtype
+    assert drawn.dtype == hn.config.floatx() and np.abs(drawn.numpy()).max() <= np.sqrt(6 / 6)  # glorot_uniform
+    assert len(set(drawn.numpy().ravel())) == 9 and scalar.shape == ()
+    names = [w.name for w in layer.weights]
+    assert len(set(names)) == 4 and all(name.startswith("variable") for name in names)  # numbered as in Keras
+    assert layer.trainable_variables == [integers, drawn, scalar] == layer.trainable_weights
+    assert layer.non_trainable_variables == [ones] and layer.variables[:4] == layer.weights
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"shape": (2,), "dtype": "kernel"}, r"`dtype` must be one of .* \(pass the weight's name as `name=`\)"),
+        ({"shape": (2, -1)}, "`shape` must be a tuple of non-negative integers"),
+        ({"shape": (2,), "aggregation": "median"}, "`aggregation` must be"),
+        ({"shape": (2,), "overwrite_with_gradient": True}, "float8 training is not supported"),
+        ({"shape": (2,), "trainable": "yes"}, "`trainable` must be"),
+    ],
+)
+def test_add_weight_refuses_bad_arguments_before_making_anything(arguments: dict[str, Any], message: str) -> None:
+    layer = _Weights(lambda self: self.add_weight(**arguments))
+    with pytest.raises((TypeError, ValueError), match=message):
+        layer(np.zeros((1, 2)))
+    assert layer.weights == []

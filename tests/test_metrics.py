@@ -691,7 +691,7 @@ def train_and_evaluate(
     """History of two epochs, weighted evaluation logs and predictions (one batch shape each, to trace little)."""
     hn.utils.set_random_seed(5)
     model = hn.Sequential([hn.Input((x.shape[1],)), hn.layers.Dense(units, activation=activation)])
-    model.compile(optimizer="sgd", loss=loss, metrics=metrics(), run_eagerly=run_eagerly)
+    model.compile(optimizer="sgd", loss=loss, weighted_metrics=metrics(), run_eagerly=run_eagerly)  # as Keras weighs
     history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     logs = model.evaluate(x, y, batch_size=6, sample_weight=WEIGHTS, verbose=0, return_dict=True)
     return history.history, logs, model.predict(x, verbose=0)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from highnn import constraints, dtype_policies, initializers, regularizers
-from highnn.backends import ALL_FLOAT_DTYPES
+from highnn.backends import ALL_FLOAT_DTYPES, DTYPES
 from highnn.checks import check_bool, check_choice, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor, autocast
@@ -70,7 +70,8 @@ class Layer:
         dtype: str | dtype_policies.DTypePolicy | None = None,
         input_shape: tuple[int, ...] | None = None,
     ) -> None:
-        self.dtype_policy = dtype_policies.get(dtype)  # first: a bad `dtype` raises before anything is named
+        # first: a bad `dtype` raises before anything is named; None (no policy set) follows floatx when used
+        self._dtype_policy = dtype_policies.get(dtype) if dtype is not None or dtype_policies.is_set() else None
         self.name = name or unique_name(snake_case(type(self).__name__))
         self.trainable = trainable
         self.built = False
@@ -124,8 +125,8 @@ class Layer:
         ``dtype`` and ``"zeros"`` otherwise; ``name`` None is ``variable``, ``variable_1``, ...
         A ``regularizer`` adds its penalty to :attr:`losses`; a ``constraint`` is kept on the
         weight (``weight.constraint``) and applied by the optimizer after each update.
-        ``autocast`` and ``aggregation`` are accepted for Keras scripts (highnn computes in one
-        dtype and keeps one copy of each weight).
+        ``autocast=False`` keeps the weight in its own dtype inside a mixed-precision call;
+        ``aggregation`` is accepted for Keras scripts (highnn keeps one copy of each weight).
         """
         shape = _check_shape(shape)
         check_bool("add_weight", "trainable", trainable)
@@ -134,6 +135,8 @@ class Layer:
         if overwrite_with_gradient is not False:
             fail("add_weight", "overwrite_with_gradient", f"False (float8 training is not supported; {MIGRATION})",
                  overwrite_with_gradient)  # fmt: skip
+        if dtype is not None and dtype not in DTYPES:  # Keras's order: a name passed third lands here
+            fail("add_weight", "dtype", f"one of {DTYPES} (pass the weight's name as `name=`)", dtype, TypeError)
         dtype = dtype or self.variable_dtype
         name = name or unique_name("variable")
         if initializer is None:
@@ -144,8 +147,10 @@ class Layer:
             value,
             name=name,
             trainable=trainable and self.trainable,
+            dtype=dtype,
             path=f"{self.name}/{name}",
             constraint=constraints.get(constraint),
+            autocast=autocast,
         )
         self._own_weights.append(variable)
         penalty = regularizers.get(regularizer)
@@ -359,6 +364,15 @@ class Layer:
 
     # ------------------------------------------------------- dtype policy
     @property
+    def dtype_policy(self) -> dtype_policies.DTypePolicy:
+        """The layer's policy: the one given (``dtype=``) or set globally when it was made, else floatx's."""
+        return self._dtype_policy or dtype_policies.DTypePolicy()
+
+    @dtype_policy.setter
+    def dtype_policy(self, policy: str | dtype_policies.DTypePolicy) -> None:
+        self._dtype_policy = dtype_policies.get(policy)
+
+    @property
     def compute_dtype(self) -> str:
         """The dtype of the layer's computations (its policy's): float inputs are cast to it, variables read in it."""
         return self.dtype_policy.compute_dtype
@@ -419,9 +433,8 @@ class Layer:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
         if self.activity_regularizer is not None:
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        default = dtype_policies.DTypePolicy()
-        if self.dtype_policy != default or dtype_policies.dtype_policy() != default:
-            config["dtype"] = self.dtype_policy.name  # only under policies, so floatx-only configs stay as they were
+        if self._dtype_policy is not None:
+            config["dtype"] = self._dtype_policy.name  # only under policies, so floatx-only configs stay as they were
         return config
 
     @classmethod
