@@ -362,11 +362,5 @@ def test_low_precision_vjp_matches_float64(backend: str, dtype: str, name: str, 
         assert_close_low(actual, expected, dtype)
 
 
-@pytest.mark.parametrize(PARAMS, low_cases([b for b in BACKENDS if b != "numpy"]))
-def test_low_precision_backends_agree(backend: str, dtype: str, name: str, index: int) -> None:
-    """Two results each within the tolerance of float64 agree within twice of it."""
-    requires_bfloat16_in_numpy("numpy", dtype)
-    ours, numpy_result = evaluate(backend, dtype, name, index), evaluate("numpy", dtype, name, index)
-    assert_close_low(ours.forward, numpy_result.forward, dtype, factor=2)
-    for actual, expected in zip(ours.vjp, numpy_result.vjp, strict=True):
-        assert_close_low(actual, expected, dtype, factor=2)
+# Backends agree within twice the tolerance without a test of their own: each is within it of the same float64
+# result, on the same rounded inputs (forward and VJP above).
