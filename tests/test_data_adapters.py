@@ -315,3 +315,19 @@ def test_batch_size_is_ignored_with_a_warning_for_inputs_that_bring_batches(back
     with pytest.warns(UserWarning, match=r"fit: `batch_size=64` is ignored when `x` is a PyDataset"):
         history = model.fit(Batches(x, y), batch_size=64, verbose=0)
     assert history.params["steps"] == N // BATCH
+
+
+def test_torch_data_parallel_takes_arrays_only() -> None:
+    """Each process takes its share of every global batch, which a generator cannot give: a clear error, before
+    anything changes."""
+    require_backend("torch")
+    with hn.config.use_backend("torch", floatx="float64"):
+        hn.utils.set_random_seed(0)
+        model = hn.Sequential([hn.Input((3,)), hn.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        before = model.get_weights()
+        batches = ((np.ones((4, 3)), np.ones((4, 1))) for _ in range(2))
+        with hn.distribution.DataParallel().scope(), pytest.raises(TypeError, match="arrays under torch DataParallel"):
+            model.fit(batches, epochs=1, verbose=0)
+        for old, new in zip(before, model.get_weights()):
+            np.testing.assert_array_equal(old, new)
