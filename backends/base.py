@@ -192,6 +192,10 @@ class Backend(Protocol):
         """
 
     # distribution (see highnn.distribution); SingleDevice implements these for one device in one process
+    #: whether a distributed job runs one process per device, each stepping on its share of every global batch
+    #: (torch.distributed), rather than one program over the global batch (JAX)
+    local_view: bool
+
     def list_devices(self, device_type: str | None = None) -> list[str]:
         """Every device of the job (all processes' ones), named ``kind:index``; only ``device_type``'s if given."""
 
@@ -351,6 +355,7 @@ class SingleDevice:
 
     name: str
     device_name: str
+    local_view = False
     #: how to get several devices or processes, named in errors
     more_devices = "use HIGHNN_BACKEND=torch (gloo) or HIGHNN_BACKEND=jax for several devices or processes"
 

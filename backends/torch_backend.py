@@ -241,6 +241,7 @@ class TorchBackend(SingleDevice):
     """Arrays are ``torch.Tensor``; programs run eagerly under ``torch.no_grad()``."""
 
     name = "torch"
+    local_view = True  # one process per device under torchrun; see highnn.distribution.local_view
 
     def __init__(self, device: str | None = None) -> None:
         self.device = _torch_device(_rank_device(device))

@@ -183,8 +183,8 @@ class LocalView:
 
 
 def active() -> LocalView | None:
-    """The local view when a distribution is set on the torch backend, else None."""
-    if settings.backend.name != "torch" or distribution() is None:
+    """The local view when a distribution is set on a backend of one process per device (torch's), else None."""
+    if not settings.backend.local_view or distribution() is None:
         return None
     return LocalView(_collectives().process_index(), _collectives().process_count())
 
