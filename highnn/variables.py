@@ -8,7 +8,7 @@ function ``(variable values, inputs) -> (new variable values, outputs)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,20 @@ class Variable(Tensor):
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+
+def assign_all(owner: str, variables: Sequence[Variable], values: Sequence[Any]) -> None:
+    """Assign ``values`` to ``variables`` in order, once the count and every shape are checked."""
+    if len(values) != len(variables):
+        raise ValueError(f"{owner}: `weights` must be a list of {len(variables)} arrays, received {len(values)}.")
+    for variable, value in zip(variables, values):
+        if tuple(np.shape(value)) != variable.shape:
+            raise ValueError(
+                f"{owner}: weight {variable.path!r} has shape {variable.shape}, "
+                f"received an array of shape {tuple(np.shape(value))}."
+            )
+    for variable, value in zip(variables, values):
+        variable.assign(np.asarray(value))
 
 
 def _default_dtype(value: Any) -> str | None:

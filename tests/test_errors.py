@@ -112,7 +112,8 @@ def test_argument_errors() -> None:
     with pytest.raises(RuntimeError, match=r"You must call compile\(\) before fit\(\)"):
         hn.Sequential([layers.Dense(1)]).fit(np.ones((2, 2)), np.ones(2))
     with pytest.raises(
-        ValueError, match=r"set_weights of layer 'sequential(_\d+)?': expected a list of 4 arrays, received 1"
+        ValueError,
+        match=r"set_weights of layer 'sequential(_\d+)?': `weights` must be a list of 4 arrays, received 1\.",
     ):
         model.set_weights([np.ones(2)])
     with pytest.raises(

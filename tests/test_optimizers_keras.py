@@ -54,7 +54,7 @@ def test_get_weights_and_set_weights_in_keras_order(float64: None) -> None:
     with pytest.raises(ValueError, match=r"Adam\.set_weights: the optimizer has no state yet"):
         second.set_weights(weights)
     second.build(targets)
-    with pytest.raises(ValueError, match=r"`weights` must be a list of 6 arrays, received '5 arrays'"):
+    with pytest.raises(ValueError, match=r"`weights` must be a list of 6 arrays, received 5\."):
         second.set_weights(weights[:5])
     with pytest.raises(ValueError, match=r"has shape \(2, 2\), received an array of shape \(2,\)"):
         second.set_weights(weights[:2] + [weights[3]] + weights[3:])

@@ -22,7 +22,7 @@ from highnn.graph import Tensor, autocast
 from highnn.layers import symbolic
 from highnn.layers.symbolic import MIGRATION
 from highnn.ops.primitives import cast, to_tensor
-from highnn.variables import Variable
+from highnn.variables import Variable, assign_all
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 
@@ -208,20 +208,7 @@ class Layer:
 
     def set_weights(self, weights: list[Any]) -> None:
         """Replace every weight's value; shapes must match."""
-        current = self.weights
-        if len(weights) != len(current):
-            raise ValueError(
-                f"set_weights of layer {self.name!r}: expected a list of {len(current)} arrays, "
-                f"received {len(weights)}."
-            )
-        for variable, value in zip(current, weights):
-            if tuple(np.shape(value)) != variable.shape:
-                raise ValueError(
-                    f"set_weights of layer {self.name!r}: weight {variable.path!r} has shape {variable.shape}, "
-                    f"received an array of shape {tuple(np.shape(value))}."
-                )
-        for variable, value in zip(current, weights):
-            variable.assign(np.asarray(value))
+        assign_all(f"set_weights of layer {self.name!r}", self.weights, weights)
 
     def count_params(self) -> int:
         return sum(math.prod(w.shape) for w in self.weights)

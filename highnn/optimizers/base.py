@@ -27,7 +27,7 @@ from highnn.layers.layer import unique_name
 from highnn.ops.composites import clip
 from highnn.ops.primitives import cast, maximum, sqrt, sum, to_tensor
 from highnn.optimizers import schedules
-from highnn.variables import Variable
+from highnn.variables import Variable, assign_all
 
 #: a float, a schedule of the step, or a function of no arguments (read at every step, or once when traced)
 LearningRate = float | schedules.LearningRateSchedule | Callable[[], Any]
@@ -247,17 +247,7 @@ class Optimizer(ABC):
             raise ValueError(
                 f"{owner}: the optimizer has no state yet; call build(trainable_variables) (or train) first."
             )
-        current = self.variables
-        if len(weights) != len(current):
-            fail(owner, "weights", f"a list of {len(current)} arrays", f"{len(weights)} arrays")
-        for variable, value in zip(current, weights):
-            if tuple(np.shape(value)) != variable.shape:
-                raise ValueError(
-                    f"{owner}: variable {variable.path!r} has shape {variable.shape}, received an array of shape "
-                    f"{tuple(np.shape(value))}."
-                )
-        for variable, value in zip(current, weights):
-            variable.assign(np.asarray(value))
+        assign_all(owner, self.variables, weights)
 
     # --------------------------------------------------------------- update
     def apply(self, grads: Sequence[Tensor | None], variables: Sequence[Variable] | None = None) -> None:
