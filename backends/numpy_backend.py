@@ -39,12 +39,11 @@ _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
 
 
 def _pad(x: np.ndarray, padding: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """``x`` with ``padding`` zeros (negative: cropped) on its spatial axes (all but the first and the last)."""
-    if any(lo or hi for lo, hi in padding):
-        grown = [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding] + [(0, 0)]
-        kept = tuple(slice(max(-lo, 0), n + max(lo, 0) + hi) for n, (lo, hi) in zip(x.shape[1:], padding))
-        x = np.pad(x, grown)[(slice(None),) + kept]
-    return x
+    """``x`` with ``padding`` zeros (negative: cropped, a view) on its spatial axes (all but the first and the last)."""
+    if any(lo > 0 or hi > 0 for lo, hi in padding):
+        x = np.pad(x, [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding] + [(0, 0)])
+        padding = tuple((min(lo, 0), min(hi, 0)) for lo, hi in padding)
+    return x[(slice(None),) + tuple(slice(-lo, n + hi) for n, (lo, hi) in zip(x.shape[1:], padding))]
 
 
 class NumpyBackend(SingleDevice):
@@ -342,7 +341,9 @@ def _im2col_conv(
             by_tap[(slice(None),) + tap] = source[(slice(None),) * 3 + reads]
         rows = by_tap.reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
     else:
-        source = np.moveaxis(grouped, -2, 0)  # (groups, batch, *spatial, in / groups)
+        # (groups, batch, *spatial, in / groups), made contiguous: here it is a transposed view, and each copy
+        # below reads a whole window
+        source = np.ascontiguousarray(np.moveaxis(grouped, -2, 0))
         by_position = np.empty((groups, batch, *positions, *window, per_group), work)
         for position in np.ndindex(*positions):
             reads = tuple(_run(p * s, d, k) for p, s, d, k in zip(position, strides, dilation, window))
