@@ -21,6 +21,7 @@ from highnn.backends.base import (
     numpy_dtype,
     parse_device,
     pool_counts,
+    pool_output_shape,
     pool_padding,
     scan_loop,
     scan_vjp_loop,
@@ -172,7 +173,20 @@ class NumpyBackend(SingleDevice):
 
     @staticmethod
     def max_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
-        return np.maximum.reduce(_windows(x, window, strides, padding, -np.inf), axis=_last(len(window)))
+        """The running maximum of one strided slice per window offset (long runs, unlike a reduction over a view
+        whose window axes are innermost)."""
+        pads = pool_padding(x.shape[1:-1], window, strides, padding)
+        if any(before or after for before, after in pads):
+            x = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-np.inf)
+        sizes = pool_output_shape(x.shape[1:-1], window, strides, "valid")
+        first, *rest = [
+            x[(slice(None),) + tuple(_run(o, s, n) for o, s, n in zip(offset, strides, sizes))]
+            for offset in np.ndindex(*window)
+        ]
+        out = np.maximum(first, rest[0]) if rest else first.copy()
+        for piece in rest[1:]:
+            np.maximum(out, piece, out=out)
+        return out
 
     @staticmethod
     def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
