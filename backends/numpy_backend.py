@@ -364,7 +364,8 @@ def _im2col_conv(
             by_position[(slice(None),) * 2 + position] = source[(slice(None),) * 2 + reads]
         rows = by_position.reshape(groups, -1, taps * per_group)
     matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 1, 3)
-    out = np.matmul(rows, matrix.reshape(groups, taps * per_group, -1).astype(work))  # (groups, positions, filters)
+    matrix = matrix.reshape(groups, taps * per_group, -1).astype(work, copy=False)
+    out = np.matmul(rows, matrix)  # (groups, batch x positions, filters / groups)
     return out.transpose(1, 0, 2).reshape(batch, *positions, filters).astype(padded.dtype, copy=False)
 
 
@@ -392,7 +393,8 @@ def _transposed_conv(
     matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 3, 1)
     inputs = x.reshape(batch, *spatial, groups, per_group).transpose(rank + 1, rank + 2, *range(1, rank + 1), 0)
     products = np.matmul(
-        matrix.reshape(groups, -1, per_group).astype(work), inputs.reshape(groups, per_group, -1).astype(work)
+        matrix.reshape(groups, -1, per_group).astype(work, copy=False),
+        inputs.reshape(groups, per_group, -1).astype(work, copy=False),
     ).reshape(groups, *window, filters // groups, *spatial, batch)
     out = np.zeros((groups, filters // groups, *out_spatial, batch), work)
     for tap in np.ndindex(*window):
