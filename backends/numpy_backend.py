@@ -39,6 +39,15 @@ _LOW_PRECISION = frozenset(LOW_PRECISION_DTYPES)  # computed through float32 whe
 _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
 
 
+def _dilate(x: np.ndarray, dilation: tuple[int, ...]) -> np.ndarray:
+    """``x`` with ``dilation - 1`` zeros between neighbours on its spatial axes (all but the first and the last)."""
+    if all(d == 1 for d in dilation):
+        return x
+    spaced = np.zeros((x.shape[0], *((n - 1) * d + 1 for n, d in zip(x.shape[1:-1], dilation)), x.shape[-1]), x.dtype)
+    spaced[(slice(None),) + tuple(slice(None, None, d) for d in dilation)] = x
+    return spaced
+
+
 def _pad(x: np.ndarray, padding: tuple[tuple[int, int], ...]) -> np.ndarray:
     """``x`` with ``padding`` zeros (negative: cropped, a view) on its spatial axes (all but the first and the last)."""
     if any(lo > 0 or hi > 0 for lo, hi in padding):
@@ -204,13 +213,18 @@ class NumpyBackend(SingleDevice):
         feature_group_count: int,
     ) -> Array:
         """im2col and one (grouped) GEMM; an input dilated by zeros (an input's gradient, a transposed convolution)
-        as GEMM and col2im, so the zeros are never made."""
-        if any(d > 1 for d in lhs_dilation):
+        as GEMM and col2im, so the zeros are never made, unless the output has fewer positions than the input."""
+        spatial = x.shape[1:-1]
+        # the transposed convolution multiplies every input position by every tap, im2col every output position
+        dilated = [(n - 1) * d + 1 + lo + hi for n, d, (lo, hi) in zip(spatial, lhs_dilation, padding)]
+        outputs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(dilated, kernel.shape, rhs_dilation, strides)]
+        if any(d > 1 for d in lhs_dilation) and math.prod(spatial) <= math.prod(outputs):
             out = _transposed_conv(x, kernel, padding, lhs_dilation, rhs_dilation, feature_group_count)
             if all(s == 1 for s in strides):
                 return out
             return np.ascontiguousarray(out[(slice(None),) + tuple(slice(None, None, s) for s in strides)])
-        return _im2col_conv(_pad(x, padding), kernel, strides, rhs_dilation, feature_group_count)
+        padded = _pad(_dilate(x, lhs_dilation), padding)
+        return _im2col_conv(padded, kernel, strides, rhs_dilation, feature_group_count)
 
     # gather/scatter and recurrence
     @staticmethod

@@ -18,18 +18,21 @@ from highnn.ops.primitives import transpose_padding
 
 rng = np.random.default_rng(7)
 
-#: (input, kernel, attributes, label), every one with an input dilated by zeros: the transposed path
+#: (input, kernel, attributes, label), every one with an input dilated by zeros: the transposed path where the output
+#: has as many positions as the input or more, else the zeros and im2col
 DILATED_INPUT = [
     ((2, 4, 4, 3), (5, 5, 3, 2), _conv_attrs((1, 1), ((4, 5), (4, 5)), lhs_dilation=(2, 2)), "input gradient"),
     ((2, 5, 3), (3, 3, 4), _conv_attrs((1,), ((2, 2),), lhs_dilation=(3,)), "1-D, dilation 3"),
     ((2, 5, 4, 2), (3, 2, 2, 3), _conv_attrs((2, 2), ((1, 2), (0, 1)), lhs_dilation=(2, 2)), "strides 2"),
-    ((1, 5, 5, 2), (3, 3, 2, 2), _conv_attrs((3, 3), ((2, 2), (1, 0)), lhs_dilation=(3, 3)), "strides 3"),
+    ((1, 3, 3, 2), (3, 3, 2, 2), _conv_attrs((3, 3), ((4, 4), (4, 3)), lhs_dilation=(3, 3)), "strides 3"),
     ((2, 4, 3, 2), (3, 2, 2, 3), _conv_attrs((1, 1), ((-1, 2), (1, -2)), (2, 3), (2, 1)), "cropped, dilated kernel"),
     ((2, 3, 4, 4), (2, 3, 2, 6), _conv_attrs((1, 1), ((1, 1), (2, 0)), lhs_dilation=(2, 2), groups=2), "groups"),
     ((1, 3, 3, 3), (3, 3, 1, 3), _conv_attrs((1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2), groups=3), "depthwise"),
     ((1, 3, 2, 4, 2), (2, 2, 3, 2, 3), _conv_attrs((1, 2, 1), ((1, 1), (0, 2), (2, 1)), (2, 1, 3)), "3-D"),
     ((1, 2, 2), (2, 2, 2), _conv_attrs((1,), ((6, 6),),  lhs_dilation=(2,)), "padding past the full output"),
-    ((1, 4, 2), (2, 2, 2), _conv_attrs((1,), ((-4, -3),), lhs_dilation=(3,)), "a tap that lands nowhere"),
+    ((1, 2, 2), (2, 2, 2), _conv_attrs((1,), ((-1, 0),), lhs_dilation=(3,)), "a tap that lands nowhere"),
+    ((2, 5, 5, 3), (7, 6, 3, 2), _conv_attrs((1, 1), ((0, 0), (0, 1)), (2, 2)), "fewer outputs: zeros and im2col"),
+    ((2, 5, 3), (8, 3, 2), _conv_attrs((2,), ((0, 0),), (2,)), "fewer outputs, strides 2"),
 ]  # fmt: skip
 
 #: windows larger than the output, as in a kernel's gradient: im2col copies per output position
