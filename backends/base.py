@@ -295,6 +295,16 @@ def pool_counts(spatial: Sequence[int], window: Sequence[int], strides: Sequence
     return counts.reshape((1, *counts.shape, 1))
 
 
+# ------------------------------------------------------------ convolution geometry, shared by the backends
+def transposed_crops(
+    window: Sequence[int], rhs_dilation: Sequence[int], padding: Sequence[tuple[int, int]]
+) -> tuple[tuple[int, int], ...]:
+    """Per spatial axis, what a convolution of an input dilated by zeros and padded by ``padding`` crops from each
+    end of the transposed convolution of the undilated input (whose full output is ``(n - 1) * lhs_dilation +
+    (k - 1) * rhs_dilation + 1`` long); negative: zeros it adds."""
+    return tuple(((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(window, rhs_dilation, padding))
+
+
 # ------------------------------------------- helpers the backends share for take and scan
 def index_error(name: str, indices: np.ndarray, size: int) -> IndexError | None:
     """The error every backend raises for indices outside ``[-size, size)``, or None when all fit."""

@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from highnn.backends.base import (
     LOW_PRECISION_DTYPES,
@@ -22,9 +21,11 @@ from highnn.backends.base import (
     numpy_dtype,
     parse_device,
     pool_counts,
+    pool_output_shape,
     pool_padding,
     scan_loop,
     scan_vjp_loop,
+    transposed_crops,
 )
 
 try:  # SciPy's erf is vectorised; the fallback is exact but loops in Python
@@ -38,20 +39,21 @@ _LOW_PRECISION = frozenset(LOW_PRECISION_DTYPES)  # computed through float32 whe
 _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
 
 
-def _dilate_and_pad(x: np.ndarray, padding: tuple[tuple[int, int], ...], dilation: tuple[int, ...]) -> np.ndarray:
-    """``x`` with ``dilation - 1`` zeros between neighbours and ``padding`` zeros (negative: cropped) on its
-    spatial axes (all but the first and the last)."""
-    if any(d > 1 for d in dilation):
-        spaced = np.zeros(
-            (x.shape[0], *((n - 1) * d + 1 for n, d in zip(x.shape[1:-1], dilation)), x.shape[-1]), x.dtype
-        )
-        spaced[(slice(None),) + tuple(slice(None, None, d) for d in dilation)] = x
-        x = spaced
-    if any(lo or hi for lo, hi in padding):
-        grown = [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding] + [(0, 0)]
-        kept = tuple(slice(max(-lo, 0), n + max(lo, 0) + hi) for n, (lo, hi) in zip(x.shape[1:], padding))
-        x = np.pad(x, grown)[(slice(None),) + kept]
-    return x
+def _dilate(x: np.ndarray, dilation: tuple[int, ...]) -> np.ndarray:
+    """``x`` with ``dilation - 1`` zeros between neighbours on its spatial axes (all but the first and the last)."""
+    if all(d == 1 for d in dilation):
+        return x
+    spaced = np.zeros((x.shape[0], *((n - 1) * d + 1 for n, d in zip(x.shape[1:-1], dilation)), x.shape[-1]), x.dtype)
+    spaced[(slice(None),) + tuple(slice(None, None, d) for d in dilation)] = x
+    return spaced
+
+
+def _pad(x: np.ndarray, padding: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """``x`` with ``padding`` zeros (negative: cropped, a view) on its spatial axes (all but the first and the last)."""
+    if any(lo > 0 or hi > 0 for lo, hi in padding):
+        x = np.pad(x, [(0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in padding] + [(0, 0)])
+        padding = tuple((min(lo, 0), min(hi, 0)) for lo, hi in padding)
+    return x[(slice(None),) + tuple(slice(-lo, n + hi) for n, (lo, hi) in zip(x.shape[1:], padding))]
 
 
 class NumpyBackend(SingleDevice):
@@ -180,7 +182,20 @@ class NumpyBackend(SingleDevice):
 
     @staticmethod
     def max_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
-        return np.maximum.reduce(_windows(x, window, strides, padding, -np.inf), axis=_last(len(window)))
+        """The running maximum of one strided slice per window offset (long runs, unlike a reduction over a view
+        whose window axes are innermost)."""
+        pads = pool_padding(x.shape[1:-1], window, strides, padding)
+        if any(before or after for before, after in pads):
+            x = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-np.inf)
+        sizes = pool_output_shape(x.shape[1:-1], window, strides, "valid")
+        first, *rest = [
+            x[(slice(None),) + tuple(_run(o, s, n) for o, s, n in zip(offset, strides, sizes))]
+            for offset in np.ndindex(*window)
+        ]
+        out = np.maximum(first, rest[0]) if rest else first.copy()
+        for piece in rest[1:]:
+            np.maximum(out, piece, out=out)
+        return out
 
     @staticmethod
     def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
@@ -197,22 +212,19 @@ class NumpyBackend(SingleDevice):
         rhs_dilation: tuple[int, ...],
         feature_group_count: int,
     ) -> Array:
-        """im2col and one (grouped) GEMM: every window of the padded input is a row, the kernel a matrix."""
-        rank, groups = x.ndim - 2, feature_group_count
-        *window, per_group, filters = kernel.shape
-        spatial = tuple(range(1, rank + 1))
-        padded = _dilate_and_pad(x, padding, lhs_dilation)
-        reach = tuple((k - 1) * d + 1 for k, d in zip(window, rhs_dilation))
-        windows = sliding_window_view(padded, reach, axis=spatial)  # (batch, *positions, channels, *reach)
-        windows = windows[(slice(None), *(slice(None, None, s) for s in strides), slice(None))
-                          + tuple(slice(None, None, d) for d in rhs_dilation)]  # fmt: skip
-        out_shape = windows.shape[: rank + 1]
-        # one copy, into the layout a batched BLAS call wants: (groups, positions, in/groups x window)
-        grouped = windows.reshape(*out_shape, groups, per_group, *window)
-        rows = np.moveaxis(grouped, rank + 1, 0).reshape(groups, math.prod(out_shape), per_group * math.prod(window))
-        matrix = kernel.reshape(*window, per_group, groups, filters // groups)
-        matrix = matrix.transpose(rank + 1, rank, *range(rank), rank + 2).reshape(groups, -1, filters // groups)
-        return NumpyBackend.matmul(rows, matrix).transpose(1, 0, 2).reshape(*out_shape, filters)
+        """im2col and one (grouped) GEMM; an input dilated by zeros (an input's gradient, a transposed convolution)
+        as GEMM and col2im, so the zeros are never made, unless the output has fewer positions than the input."""
+        spatial = x.shape[1:-1]
+        # the transposed convolution multiplies every input position by every tap, im2col every output position
+        dilated = [(n - 1) * d + 1 + lo + hi for n, d, (lo, hi) in zip(spatial, lhs_dilation, padding)]
+        outputs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(dilated, kernel.shape, rhs_dilation, strides)]
+        if any(d > 1 for d in lhs_dilation) and math.prod(spatial) <= math.prod(outputs):
+            out = _transposed_conv(x, kernel, padding, lhs_dilation, rhs_dilation, feature_group_count)
+            if all(s == 1 for s in strides):
+                return out
+            return np.ascontiguousarray(out[(slice(None),) + tuple(slice(None, None, s) for s in strides)])
+        padded = _pad(_dilate(x, lhs_dilation), padding)
+        return _im2col_conv(padded, kernel, strides, rhs_dilation, feature_group_count)
 
     # gather/scatter and recurrence
     @staticmethod
@@ -328,6 +340,101 @@ def _windows(x: Array, window: tuple[int, ...], strides: tuple[int, ...], paddin
     view = np.lib.stride_tricks.sliding_window_view(x, window, axis=tuple(range(1, x.ndim - 1)))
     every_stride = (slice(None), *(slice(None, None, s) for s in strides))
     return view[every_stride]
+
+
+def _work_dtype(x: np.ndarray) -> np.dtype:
+    """The dtype convolutions add up in: float32 for float16 and bfloat16 (rounded once at the end), else ``x``'s."""
+    return np.dtype(np.float32) if x.dtype.name in _LOW_PRECISION else x.dtype
+
+
+def _im2col_conv(
+    padded: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...], dilation: tuple[int, ...], groups: int
+) -> np.ndarray:
+    """The convolution of an already padded input: every window a row (im2col), the kernel a matrix, one GEMM.
+
+    The rows are filled by one strided copy per window tap (a forward pass: few taps, each copying every position;
+    laid out tap-major, so each copy writes one contiguous block and BLAS reads the rows transposed) or per output
+    position (a kernel's gradient, whose window is the size of the image: each copies a whole window).
+    """
+    rank, batch = padded.ndim - 2, padded.shape[0]
+    *window, per_group, filters = kernel.shape
+    positions = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(padded.shape[1:-1], window, dilation, strides)]
+    taps, work = math.prod(window), _work_dtype(padded)
+    grouped = padded.reshape(*padded.shape[:-1], groups, per_group)
+    if taps <= math.prod(positions):
+        source = grouped.transpose(rank + 1, rank + 2, 0, *range(1, rank + 1))  # (groups, in / groups, batch, *spatial)
+        by_tap = np.empty((groups, *window, per_group, batch, *positions), work)
+        for tap in np.ndindex(*window):
+            reads = tuple(_run(t * d, s, p) for t, d, s, p in zip(tap, dilation, strides, positions))
+            by_tap[(slice(None),) + tap] = source[(slice(None),) * 3 + reads]
+        rows = by_tap.reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
+    else:
+        # (groups, batch, *spatial, in / groups), made contiguous: here it is a transposed view, and each copy
+        # below reads a whole window
+        source = np.ascontiguousarray(np.moveaxis(grouped, -2, 0))
+        by_position = np.empty((groups, batch, *positions, *window, per_group), work)
+        for position in np.ndindex(*positions):
+            reads = tuple(_run(p * s, d, k) for p, s, d, k in zip(position, strides, dilation, window))
+            by_position[(slice(None),) * 2 + position] = source[(slice(None),) * 2 + reads]
+        rows = by_position.reshape(groups, -1, taps * per_group)
+    matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 1, 3)
+    matrix = matrix.reshape(groups, taps * per_group, -1).astype(work, copy=False)
+    out = np.matmul(rows, matrix)  # (groups, batch x positions, filters / groups)
+    return out.transpose(1, 0, 2).reshape(batch, *positions, filters).astype(padded.dtype, copy=False)
+
+
+def _transposed_conv(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    padding: tuple[tuple[int, int], ...],
+    lhs_dilation: tuple[int, ...],
+    rhs_dilation: tuple[int, ...],
+    groups: int,
+) -> np.ndarray:
+    """The stride-1 convolution of ``x`` dilated by zeros and padded, as the transposed convolution it is: one GEMM
+    multiplies every input position by every tap of the kernel, and each tap's products are added into the strided
+    slice of the output they land on (col2im, a loop over the taps). The batch axis is innermost while adding, so
+    each strided add moves long contiguous runs."""
+    rank, batch, spatial = x.ndim - 2, x.shape[0], x.shape[1:-1]
+    *window, per_group, filters = kernel.shape
+    crops = transposed_crops(window, rhs_dilation, padding)
+    out_spatial = [
+        (n - 1) * s + (k - 1) * d + 1 - lo - hi
+        for n, s, k, d, (lo, hi) in zip(spatial, lhs_dilation, window, rhs_dilation, crops)
+    ]
+    work, taps = _work_dtype(x), math.prod(window)
+    # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, spatial x batch)
+    matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 3, 1)
+    inputs = x.reshape(batch, *spatial, groups, per_group).transpose(rank + 1, rank + 2, *range(1, rank + 1), 0)
+    products = np.matmul(
+        matrix.reshape(groups, -1, per_group).astype(work, copy=False),
+        inputs.reshape(groups, per_group, -1).astype(work, copy=False),
+    ).reshape(groups, *window, filters // groups, *spatial, batch)
+    out = np.zeros((groups, filters // groups, *out_spatial, batch), work)
+    for tap in np.ndindex(*window):
+        spans = [
+            _landing(n, s, (k - 1 - t) * d - lo, o)
+            for n, s, k, t, d, (lo, _), o in zip(spatial, lhs_dilation, window, tap, rhs_dilation, crops, out_spatial)
+        ]
+        if all(span is not None for span in spans):
+            reads, writes = zip(*spans)
+            out[(slice(None),) * 2 + writes] += products[(slice(None),) + tap + (slice(None),) + reads]
+    out = out.transpose(rank + 2, *range(2, rank + 2), 0, 1).reshape(batch, *out_spatial, filters)
+    return np.ascontiguousarray(out, x.dtype)
+
+
+def _run(start: int, step: int, count: int) -> slice:
+    """``count`` elements from ``start``, ``step`` apart."""
+    return slice(start, start + (count - 1) * step + 1, step)
+
+
+def _landing(size: int, step: int, offset: int, length: int) -> tuple[slice, slice] | None:
+    """Along one axis, which inputs ``i`` land in an output of ``length`` at ``i * step + offset``, and where
+    (None: none do)."""
+    first, last = max(0, -(offset // step)), min(size - 1, (length - 1 - offset) // step)
+    if last < first:
+        return None
+    return slice(first, last + 1), _run(first * step + offset, step, last - first + 1)
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here

@@ -35,6 +35,7 @@ from highnn.backends.base import (
     pool_padding,
     scan_loop,
     scan_vjp_loop,
+    transposed_crops,
 )
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -164,7 +165,7 @@ def _dilated_conv(
     # conv_transpose's weight: (groups x channels per group, filters per group, *window), spatially flipped
     weight = kernel.flip(tuple(range(rank))).reshape(*window, per_group, groups, filters // groups)
     weight = weight.permute(rank + 1, rank, rank + 2, *range(rank)).reshape(-1, filters // groups, *window)
-    crops = [((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(window, rhs_dilation, padding)]
+    crops = transposed_crops(window, rhs_dilation, padding)
     shared = [max(0, min(pair)) for pair in crops]
     extra = [
         c - hi if 0 < c - hi < max(s, d) else 0 for (_, hi), c, s, d in zip(crops, shared, lhs_dilation, rhs_dilation)

@@ -1,0 +1,115 @@
+"""The NumPy backend's convolution and pooling paths: an input dilated by zeros computed as a transposed
+convolution (GEMM and col2im), im2col filled per window tap or per output position, and max pooling by strided
+slices, each against the float64 definition of the operation."""
+
+from __future__ import annotations
+
+import tracemalloc
+from typing import Any
+
+import numpy as np
+import pytest
+from conformance.op_records import _conv_attrs, _conv_reference
+from numpy.lib.stride_tricks import sliding_window_view
+
+from highnn.backends.base import pool_padding
+from highnn.backends.numpy_backend import NumpyBackend
+from highnn.ops.primitives import transpose_padding
+
+rng = np.random.default_rng(7)
+
+#: (input, kernel, attributes, label), every one with an input dilated by zeros: the transposed path where the output
+#: has as many positions as the input or more, else the zeros and im2col
+DILATED_INPUT = [
+    ((2, 4, 4, 3), (5, 5, 3, 2), _conv_attrs((1, 1), ((4, 5), (4, 5)), lhs_dilation=(2, 2)), "input gradient"),
+    ((2, 5, 3), (3, 3, 4), _conv_attrs((1,), ((2, 2),), lhs_dilation=(3,)), "1-D, dilation 3"),
+    ((2, 5, 4, 2), (3, 2, 2, 3), _conv_attrs((2, 2), ((1, 2), (0, 1)), lhs_dilation=(2, 2)), "strides 2"),
+    ((1, 3, 3, 2), (3, 3, 2, 2), _conv_attrs((3, 3), ((4, 4), (4, 3)), lhs_dilation=(3, 3)), "strides 3"),
+    ((2, 4, 3, 2), (3, 2, 2, 3), _conv_attrs((1, 1), ((-1, 2), (1, -2)), (2, 3), (2, 1)), "cropped, dilated kernel"),
+    ((2, 3, 4, 4), (2, 3, 2, 6), _conv_attrs((1, 1), ((1, 1), (2, 0)), lhs_dilation=(2, 2), groups=2), "groups"),
+    ((1, 3, 3, 3), (3, 3, 1, 3), _conv_attrs((1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2), groups=3), "depthwise"),
+    ((1, 3, 2, 4, 2), (2, 2, 3, 2, 3), _conv_attrs((1, 2, 1), ((1, 1), (0, 2), (2, 1)), (2, 1, 3)), "3-D"),
+    ((1, 2, 2), (2, 2, 2), _conv_attrs((1,), ((6, 6),),  lhs_dilation=(2,)), "padding past the full output"),
+    ((1, 2, 2), (2, 2, 2), _conv_attrs((1,), ((-1, 0),), lhs_dilation=(3,)), "a tap that lands nowhere"),
+    ((2, 5, 5, 3), (7, 6, 3, 2), _conv_attrs((1, 1), ((0, 0), (0, 1)), (2, 2)), "fewer outputs: zeros and im2col"),
+    ((2, 5, 3), (8, 3, 2), _conv_attrs((2,), ((0, 0),), (2,)), "fewer outputs, strides 2"),
+]  # fmt: skip
+
+#: windows larger than the output, as in a kernel's gradient: im2col copies per output position
+WIDE_WINDOW = [
+    ((3, 9, 9, 4), (7, 7, 4, 2), _conv_attrs((1, 1), ((0, 0), (0, 0))), "kernel gradient"),
+    ((2, 12, 11, 3), (5, 4, 3, 2), _conv_attrs((1, 1), ((0, -1), (0, -1)), rhs_dilation=(2, 2)), "dilated"),
+    ((2, 9, 8, 4), (7, 6, 2, 4), _conv_attrs((2, 1), ((1, 0), (0, 1)), groups=2), "strides and groups"),
+    ((2, 8, 3), (7, 3, 2), _conv_attrs((1,), ((1, 1),)), "1-D"),
+    ((1, 5, 6, 5, 2), (4, 5, 4, 2, 2), _conv_attrs((1, 1, 1), ((0, 0), (0, 0), (0, 1))), "3-D"),
+]  # fmt: skip
+
+
+def _close_to_reference(shapes: tuple[tuple[int, ...], tuple[int, ...]], attrs: dict[str, Any]) -> None:
+    x, kernel = (rng.standard_normal(shape) for shape in shapes)
+    expected = _conv_reference(x, kernel, **attrs)
+    np.testing.assert_allclose(NumpyBackend.conv_general(x, kernel, **attrs), expected, rtol=1e-12, atol=1e-12)
+    low = NumpyBackend.conv_general(x.astype(np.float32), kernel.astype(np.float32), **attrs)
+    assert low.dtype == np.float32 and low.flags.c_contiguous
+    np.testing.assert_allclose(low, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("x", "kernel", "attrs", "label"), DILATED_INPUT + WIDE_WINDOW)
+def test_conv_general_matches_the_definition(
+    x: tuple[int, ...], kernel: tuple[int, ...], attrs: dict[str, Any], label: str
+) -> None:
+    _close_to_reference((x, kernel), attrs)
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize(("stride", "window", "dilation"), [(2, 3, 1), (2, 4, 1), (3, 3, 1), (3, 2, 2)])
+def test_transposed_convolution_as_keras_pads_it(padding: str, stride: int, window: int, dilation: int) -> None:
+    """``ops.conv_transpose``'s lowering: the input dilated by the strides, padded as Keras does."""
+    pads = (transpose_padding(padding, window, stride, dilation, None),) * 2
+    _close_to_reference(
+        ((2, 5, 4, 3), (window, window, 3, 2)), _conv_attrs((1, 1), pads, (stride, stride), (dilation, dilation))
+    )
+
+
+def test_float16_adds_up_in_float32() -> None:
+    x, kernel = rng.standard_normal((2, 6, 5, 8)), rng.standard_normal((3, 3, 8, 4))
+    attrs = _conv_attrs((1, 1), ((2, 2), (1, 2)), lhs_dilation=(2, 2))
+    out = NumpyBackend.conv_general(x.astype(np.float16), kernel.astype(np.float16), **attrs)
+    exact = _conv_reference(x.astype(np.float16).astype(np.float64), kernel.astype(np.float16), **attrs)
+    assert out.dtype == np.float16
+    np.testing.assert_allclose(out, exact, rtol=2e-3, atol=2e-3)
+
+
+def test_input_gradient_never_makes_the_dilated_input() -> None:
+    """conv2's input gradient in the benchmark CNN: the memory peak stays near the products and the output, far
+    below the im2col of the zero-dilated gradient (3/4 zeros)."""
+    g, kernel = rng.standard_normal((16, 10, 10, 16)), rng.standard_normal((5, 5, 16, 6))
+    attrs = _conv_attrs((1, 1), ((4, 5), (4, 5)), lhs_dilation=(2, 2))
+    tracemalloc.start()
+    out = NumpyBackend.conv_general(g, kernel, **attrs)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    products, dilated_rows = (g.size // 16) * (kernel.size // 16) * 8, out.size // 6 * 400 * 8
+    assert peak < 2 * (products + out.nbytes) < dilated_rows / 4
+
+
+@pytest.mark.parametrize(
+    ("shape", "window", "strides", "padding"),
+    [
+        ((2, 24, 24, 5), (2, 2), (2, 2), "valid"),
+        ((2, 7, 8, 3), (3, 3), (2, 2), "same"),
+        ((2, 7, 8, 3), (2, 3), (3, 1), "valid"),
+        ((3, 9, 2), (4,), (3,), "same"),
+        ((1, 5, 4, 6, 2), (2, 3, 2), (2, 1, 3), "same"),
+        ((2, 4, 4, 1), (1, 1), (1, 1), "valid"),
+    ],
+)
+def test_max_pool_is_the_maximum_of_each_window(
+    shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> None:
+    x = rng.standard_normal(shape).astype(np.float32)
+    pads = pool_padding(shape[1:-1], window, strides, padding)
+    padded = np.pad(x, ((0, 0), *pads, (0, 0)), constant_values=-np.inf)
+    windows = sliding_window_view(padded, window, axis=tuple(range(1, x.ndim - 1)))
+    expected = windows[(slice(None), *(slice(None, None, s) for s in strides))].max(axis=tuple(range(-len(window), 0)))
+    np.testing.assert_array_equal(NumpyBackend.max_pool(x, window=window, strides=strides, padding=padding), expected)
