@@ -155,12 +155,13 @@ def _generate(
 
 
 # ------------------------------------------------------------------ fusion
-# Chains the backends run faster as one call, rewritten in the plan when the backend defines the fused
-# function (``linear``, ``relu``, ``relu_grad``, ``sub_scaled``); JAX defines none, since XLA fuses them itself.
+# Chains the backends run faster as one call, rewritten in the plan when the backend defines the fused function
+# (``linear``, ``relu``, ``relu_grad``, ``sub_scaled``, ``conv_bias``); JAX defines none, since XLA fuses them itself.
 #   matmul(x, w) -> add(., b)              =>  linear(x, w, b)       x, w matrices, b a vector
 #   greater(x, 0) -> where(., x, 0)        =>  relu(x)               the mask's other uses, where(., g, 0),
 #                                              relu_grad(g, relu(x)) read the output instead of a mask
 #   mul(g, lr) -> sub(w, .)                =>  sub_scaled(w, g, lr)  lr a scalar: one pass, no temporary
+#   conv_general(x, k) -> add(., b)        =>  conv_bias(x, k, b)    b a vector, one per filter (the last axis)
 # Each rewrite needs the intermediate it removes to have no other use (and not to be a result).
 
 
@@ -178,19 +179,17 @@ def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes
 
     for i, (name, ins, out, attrs) in enumerate(steps):
         readers = users.get(out, [])
-        if i in rewritten or attrs or out in results or not readers or not hasattr(backend, _FUSED_BY[name]):
+        if i in rewritten or out in results or not readers or not hasattr(backend, _FUSED_BY[name]):
             continue
         first_name, first_ins, first_out, _ = steps[readers[0]]
+        bias = [s for s in first_ins if s != out]
+        adds_bias = len(readers) == 1 and first_name == "add" and len(bias) == 1 and len(shapes[bias[0]]) == 1
         if name == "matmul":
-            bias = [s for s in first_ins if s != out]
-            if (
-                len(readers) == 1
-                and first_name == "add"
-                and len(bias) == 1
-                and len(shapes[out]) == len(shapes[ins[1]]) == 2
-                and len(shapes[bias[0]]) == 1
-            ):
+            if adds_bias and len(shapes[out]) == len(shapes[ins[1]]) == 2:
                 rewritten[i], rewritten[readers[0]] = None, ("linear", (*ins, bias[0]), first_out, {})
+        elif name == "conv_general":
+            if adds_bias and shapes[bias[0]] == shapes[out][-1:]:
+                rewritten[i], rewritten[readers[0]] = None, ("conv_bias", (*ins, bias[0]), first_out, attrs)
         elif name == "greater" and first_name == "where" and first_ins[1] == ins[0] and is_zero(ins[1]):
             wheres = [steps[j] for j in readers]
             if all(
@@ -214,7 +213,9 @@ def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes
 
 
 #: the fused function each chain's first primitive may start
-_FUSED_BY = defaultdict(lambda: "", {"matmul": "linear", "greater": "relu", "mul": "sub_scaled"})
+_FUSED_BY = defaultdict(
+    lambda: "", {"matmul": "linear", "greater": "relu", "mul": "sub_scaled", "conv_general": "conv_bias"}
+)
 
 
 def _ref(slot: int, constants: dict[int, Any]) -> str:

@@ -1,6 +1,9 @@
-"""The traced plan fuses matmul + bias, ReLU and its VJP, and the SGD update, where the backend offers them."""
+"""The traced plan fuses matmul + bias, convolution + bias, ReLU and its VJP, and the SGD update, where the
+backend offers them."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -12,24 +15,32 @@ from highnn.graph import Tensor
 from highnn.ops.primitives import cast, exp, matmul, where
 from highnn.tracing import TracedFunction
 
-FUSED = {"linear", "relu", "relu_grad", "sub_scaled"}
+FUSED = {"linear", "relu", "relu_grad", "sub_scaled", "conv_bias"}
 
 
-def _train(backend: str, floatx: str, monkeypatch: pytest.MonkeyPatch, fused: bool) -> tuple[list[np.ndarray], str]:
+def _mlp() -> list[hn.layers.Layer]:
+    return [
+        hn.layers.Dense(16, activation="relu"),
+        hn.layers.Dense(16, activation="relu"),
+        hn.layers.Dense(4),
+    ]
+
+
+def _train(
+    backend: str,
+    floatx: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fused: bool,
+    layers: Callable[[], list[hn.layers.Layer]] = _mlp,
+    input_shape: tuple[int, ...] = (7,),
+) -> tuple[list[np.ndarray], str]:
     if not fused:
         monkeypatch.setattr(tracing, "fuse", lambda steps, *rest: steps)
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(48, 7)), rng.integers(0, 4, 48)
     with hn.config.use_backend(backend, floatx=floatx):
         hn.utils.set_random_seed(1)
-        model = hn.Sequential(
-            [
-                hn.layers.Input((7,)),
-                hn.layers.Dense(16, activation="relu"),
-                hn.layers.Dense(16, activation="relu"),
-                hn.layers.Dense(4),
-            ]
-        )
+        model = hn.Sequential([hn.layers.Input(input_shape), *layers()])
+        rng = np.random.default_rng(0)
+        x, y = rng.normal(size=(48, *input_shape)), rng.integers(0, 4, 48)
         loss = hn.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer=hn.optimizers.SGD(0.1), loss=loss)
         model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False)
@@ -45,7 +56,7 @@ def test_dense_relu_sgd_steps_are_fused_and_compute_the_same_weights(
     require_backend(backend)
     fused, fused_source = _train(backend, "float64", monkeypatch, fused=True)
     plain, plain_source = _train(backend, "float64", monkeypatch, fused=False)
-    for name in FUSED:
+    for name in FUSED - {"conv_bias"}:
         assert f"= {name}_" in fused_source and f"= {name}_" not in plain_source
     # the ReLUs' where(x > 0, x, 0) are gone (a where left guards the loss tracker's division in the step's logs)
     assert "= greater_" not in fused_source
@@ -53,6 +64,32 @@ def test_dense_relu_sgd_steps_are_fused_and_compute_the_same_weights(
     assert fused_source.count("\n") < plain_source.count("\n")
     for a, b in zip(fused, plain):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+def _cnn() -> list[hn.layers.Layer]:
+    """A convolution with bias, a strided one (its kernel's VJP leaves one input row unread), one without bias."""
+    return [
+        hn.layers.Conv2D(3, 3, activation="relu"),
+        hn.layers.Conv2D(4, 2, strides=2, padding="same", activation="relu"),
+        hn.layers.Conv2D(4, 2, use_bias=False),
+        hn.layers.Flatten(),
+        hn.layers.Dense(4),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_convolution_and_bias_are_fused_and_compute_the_same_weights(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_backend(backend)
+    fused, fused_source = _train(backend, "float64", monkeypatch, fused=True, layers=_cnn, input_shape=(9, 8, 2))
+    plain, plain_source = _train(backend, "float64", monkeypatch, fused=False, layers=_cnn, input_shape=(9, 8, 2))
+    assert fused_source.count("= conv_bias_") == 2 and "= conv_bias_" not in plain_source
+    assert fused_source.count("= conv_general_") == plain_source.count("= conv_general_") - 2
+    reference, _ = _train("numpy", "float64", monkeypatch, fused=False, layers=_cnn, input_shape=(9, 8, 2))
+    for a, b, c in zip(fused, plain, reference):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-12)
 
 
 def test_jax_plans_stay_unfused_since_xla_fuses() -> None:
