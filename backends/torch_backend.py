@@ -473,6 +473,27 @@ class TorchBackend(SingleDevice):
     def sub_scaled(w: Array, g: Array, scale: Array) -> Array:
         return torch.addcmul(w, g, scale, value=-1)
 
+    # in-place twins, for operands the plan proves dead (see highnn.tracing.fuse): no new buffer to allocate
+    @staticmethod
+    def add_in_place(a: Array, b: Array) -> Array:
+        return a.add_(b)
+
+    @staticmethod
+    def sub_in_place(a: Array, b: Array) -> Array:
+        return a.sub_(b)
+
+    @staticmethod
+    def mul_in_place(a: Array, b: Array) -> Array:
+        return a.mul_(b)
+
+    @staticmethod
+    def relu_in_place(x: Array) -> Array:
+        return torch.relu_(x)
+
+    @staticmethod
+    def relu_grad_in_place(g: Array, out: Array) -> Array:
+        return torch.ops.aten.threshold_backward.grad_input(g, out, 0, grad_input=g)
+
     @classmethod
     def conv_bias(cls, x: Array, kernel: Array, bias: Array, **conv: Any) -> Array:
         """``conv_general(x, kernel, **conv) + bias`` (one per filter), the bias added by ``F.conv{1,2,3}d``."""

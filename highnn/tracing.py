@@ -163,6 +163,8 @@ def _generate(
 #   mul(g, lr) -> sub(w, .)                =>  sub_scaled(w, g, lr)  lr a scalar: one pass, no temporary
 #   conv_general(x, k) -> add(., b)        =>  conv_bias(x, k, b)    b a vector, one per filter (the last axis)
 # Each rewrite needs the intermediate it removes to have no other use (and not to be a result).
+# Then a step whose backend function has an ``_in_place`` twin (writing into its first operand) runs as that twin
+# where the operand is an intermediate this step reads last, no view of it exists, and the result has its shape.
 
 
 def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes: dict[int, Any]) -> list[Step]:
@@ -209,8 +211,38 @@ def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes
         ):
             rewritten[i], rewritten[readers[0]] = None, ("sub_scaled", (first_ins[0], *ins), first_out, {})
     fused = [rewritten.get(i, step) for i, step in enumerate(steps)]
-    return [step for step in fused if step is not None]
+    return _in_place([step for step in fused if step is not None], results, shapes)
 
+
+def _in_place(steps: list[Step], results: set[int], shapes: dict[int, Any]) -> list[Step]:
+    """``steps`` with each ``name`` whose first operand's buffer is free to overwrite renamed ``name_in_place``."""
+    backend = settings.backend
+    producer = {out: name for name, _, out, _ in steps}
+    readers: dict[int, list[str]] = {}
+    last_use: dict[int, int] = {}
+    for i, (name, ins, _, _) in enumerate(steps):
+        for slot in ins:
+            readers.setdefault(slot, []).append(name)
+            last_use[slot] = i
+    out = []
+    for i, (name, ins, result, attrs) in enumerate(steps):
+        first = ins[0] if ins else -1
+        if (
+            hasattr(backend, f"{name}_in_place")
+            and producer.get(first) in _FRESH  # an intermediate (not an argument or a constant) in a buffer of its own
+            and all(reader in _FRESH for reader in readers[first])  # so no view of it exists
+            and last_use[first] == i
+            and first not in results
+            and ins.count(first) == 1
+            and shapes[first] == shapes[result]
+        ):
+            name = f"{name}_in_place"
+        out.append((name, ins, result, attrs))
+    return out
+
+
+#: the functions whose result is a new buffer on every backend, never a view of an operand
+_FRESH = frozenset({"matmul", "conv_general", "add", "sub", "mul", "linear", "conv_bias", "relu", "relu_grad"})
 
 #: the fused function each chain's first primitive may start
 _FUSED_BY = defaultdict(

@@ -11,6 +11,7 @@ from helpers import require_backend
 
 import highnn as hn
 from highnn import tracing
+from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.ops.primitives import cast, exp, matmul, where
 from highnn.tracing import TracedFunction
@@ -134,3 +135,38 @@ def test_chains_whose_next_step_is_of_another_kind_stay_as_they_are() -> None:
     np.testing.assert_array_equal(mask, (product > 0).astype(float))
     np.testing.assert_array_equal(negated, -product * 0.5)
     np.testing.assert_allclose(exponentiated, np.exp(product))
+
+
+def _traced_source(step: Callable[[Tensor], list[Tensor]], x: np.ndarray) -> tuple[list[np.ndarray], str]:
+    traced = TracedFunction(step)
+    outputs = [settings.backend.to_numpy(o) for o in traced(settings.backend.asarray(x, "float64"))]
+    return outputs, next(iter(traced.programs.values()))[0].source
+
+
+def test_a_dead_intermediate_is_overwritten_in_place_and_nothing_else_is() -> None:
+    """In place: the product (read last by the add) and the sum (read last by the multiply). Not in place: an
+    argument, a result, an operand still read later, and one whose reshaped view is still alive."""
+    require_backend("torch")
+    x = np.arange(6.0).reshape(2, 3) - 2
+    with hn.config.use_backend("torch", floatx="float64"):
+        w = hn.Variable(np.ones((3, 3)), "w")
+        outputs, source = _traced_source(lambda x: [(matmul(x, w) + 1.0) * 3.0], x)
+        np.testing.assert_array_equal(outputs[0], (x @ np.ones((3, 3)) + 1) * 3)
+        assert "= add_in_place_" in source and "= mul_in_place_" in source
+
+        def kept(x: Tensor) -> list[Tensor]:
+            product = matmul(x, w)
+            view = product.reshape((6,))
+            total = product + 1.0  # the product's view is still read below
+            twice = total * 2.0  # the total is a result
+            return [x * 2.0, twice, total, view * 1.0, (x + 1.0) * product]
+
+        before = x.copy()
+        outputs, source = _traced_source(kept, x)
+        product = x @ np.ones((3, 3))
+        for got, expected in zip(
+            outputs, [x * 2, (product + 1) * 2, product + 1, product.reshape(6), (x + 1) * product]
+        ):
+            np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(x, before)
+        assert source.count("_in_place_") == 1 and "= mul_in_place_" in source  # (x + 1.0) is dead at the mul
