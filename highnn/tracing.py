@@ -5,7 +5,8 @@ Running a function under a :class:`Tape` records every primitive it applies
 slots and steps. Variables read become inputs, variables assigned become
 outputs, and everything computed from constants alone is folded. The result is
 a pure function of arrays, generated as straight-line Python (dead steps
-dropped, chains fused where the backend offers a fused function, each
+dropped, chains fused where the backend offers a fused function, dead
+intermediates overwritten where it offers an in-place one, each
 intermediate released after its last use) and handed to the
 backend's ``compile`` hook: NumPy and PyTorch run it as is, JAX jit-compiles
 it with the variables' buffers donated.
