@@ -297,6 +297,12 @@ class NumpyBackend(SingleDevice):
             return np.subtract(w, out)
         return np.subtract(w, out, out=out)  # in place: the product is this function's own
 
+    @staticmethod
+    def conv_bias(x: Array, kernel: Array, bias: Array, **conv: Any) -> Array:
+        out = NumpyBackend.conv_general(x, kernel, **conv)
+        out += bias  # in place: the convolution's output is this function's own
+        return out
+
     def compile(
         self,
         fn: Callable[..., Any],

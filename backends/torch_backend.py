@@ -192,9 +192,10 @@ def _conv_as_kernel_gradient(
     rank = x.ndim - 2
     if any(lo > 0 or hi > 0 for lo, hi in padding):
         x = F.pad(x, _torch_pads([(max(lo, 0), max(hi, 0)) for lo, hi in padding]))
-    # crop to what the outputs read (a view), so that the sizes agree
-    reach = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(spatial, strides, kernel.shape, rhs_dilation)]
-    x = x[(slice(None), slice(None)) + tuple(slice(max(-lo, 0), max(-lo, 0) + r) for (lo, _), r in zip(padding, reach))]
+    # crop to what the outputs read (a view), so that the sizes agree; up to `rhs_dilation - 1` (torch's stride
+    # here) more at the end are kept, since torch skips them, and cropping them made torch copy the view
+    kept = [(o - 1) * s + k * d for o, s, k, d in zip(spatial, strides, kernel.shape, rhs_dilation)]
+    x = x[(slice(None), slice(None)) + tuple(slice(max(-lo, 0), max(-lo, 0) + n) for (lo, _), n in zip(padding, kept))]
     swapped = _KERNEL_GRADIENTS[rank](
         _canonical_strides(x.transpose(0, 1)),
         (kernel.shape[-1], x.shape[0], *spatial),
@@ -380,13 +381,15 @@ class TorchBackend(SingleDevice):
         lhs_dilation: tuple[int, ...],
         rhs_dilation: tuple[int, ...],
         feature_group_count: int,
+        bias: Array | None = None,
     ) -> Array:
         """``F.conv{1,2,3}d`` on a channels-first view of the channels-last data (torch keeps that memory format,
         so the permutes are free); an input dilated by zeros as ``F.conv_transpose{1,2,3}d``, which skips them;
-        a window larger than the output (a kernel's gradient) by torch's kernel-gradient routine."""
+        a window larger than the output (a kernel's gradient) by torch's kernel-gradient routine. A ``bias``
+        (one per filter) is added by the convolution itself where it is a forward one."""
         if any(d > 1 for d in lhs_dilation) and all(s == 1 for s in strides):
             out = _dilated_conv(x.movedim(-1, 1), kernel, padding, lhs_dilation, rhs_dilation, feature_group_count)
-            return out.movedim(1, -1)
+            return _plus(out.movedim(1, -1), bias)
         rank = x.ndim - 2
         x = x.movedim(-1, 1)
         if any(d > 1 for d in lhs_dilation):
@@ -399,14 +402,14 @@ class TorchBackend(SingleDevice):
             for n, (lo, hi), k, d, s in zip(x.shape[2:], padding, window, rhs_dilation, strides)
         ]
         if feature_group_count == 1 and math.prod(window) > math.prod(spatial):
-            return _conv_as_kernel_gradient(x, kernel, padding, spatial, strides, rhs_dilation)
+            return _plus(_conv_as_kernel_gradient(x, kernel, padding, spatial, strides, rhs_dilation), bias)
         even = all(lo == hi >= 0 for lo, hi in padding)
         if not even:
             x = F.pad(x, _torch_pads(padding))
         pads = tuple(lo for lo, _ in padding) if even else (0,) * rank
         weight = kernel.permute(rank + 1, rank, *range(rank))  # (filters, channels / groups, *window)
         out = _CONVOLUTIONS[rank](
-            x, weight, stride=strides, padding=pads, dilation=rhs_dilation, groups=feature_group_count
+            x, weight, bias, stride=strides, padding=pads, dilation=rhs_dilation, groups=feature_group_count
         )
         return out.movedim(1, -1)
 
@@ -470,6 +473,32 @@ class TorchBackend(SingleDevice):
     @staticmethod
     def sub_scaled(w: Array, g: Array, scale: Array) -> Array:
         return torch.addcmul(w, g, scale, value=-1)
+
+    # in-place twins, for operands the plan proves dead (see highnn.tracing.fuse): no new buffer to allocate
+    @staticmethod
+    def add_in_place(a: Array, b: Array) -> Array:
+        return a.add_(b)
+
+    @staticmethod
+    def sub_in_place(a: Array, b: Array) -> Array:
+        return a.sub_(b)
+
+    @staticmethod
+    def mul_in_place(a: Array, b: Array) -> Array:
+        return a.mul_(b)
+
+    @staticmethod
+    def relu_in_place(x: Array) -> Array:
+        return torch.relu_(x)
+
+    @staticmethod
+    def relu_grad_in_place(g: Array, out: Array) -> Array:
+        return torch.ops.aten.threshold_backward.grad_input(g, out, 0, grad_input=g)
+
+    @classmethod
+    def conv_bias(cls, x: Array, kernel: Array, bias: Array, **conv: Any) -> Array:
+        """``conv_general(x, kernel, **conv) + bias`` (one per filter), the bias added by ``F.conv{1,2,3}d``."""
+        return cls.conv_general(x, kernel, bias=bias, **conv)
 
     def compile(
         self,
@@ -648,6 +677,10 @@ def _channels_first_padded(
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     return torch.movedim(x, 1, -1)
+
+
+def _plus(x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return x if bias is None else x + bias
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here

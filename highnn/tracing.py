@@ -5,7 +5,8 @@ Running a function under a :class:`Tape` records every primitive it applies
 slots and steps. Variables read become inputs, variables assigned become
 outputs, and everything computed from constants alone is folded. The result is
 a pure function of arrays, generated as straight-line Python (dead steps
-dropped, chains fused where the backend offers a fused function, each
+dropped, chains fused where the backend offers a fused function, dead
+intermediates overwritten where it offers an in-place one, each
 intermediate released after its last use) and handed to the
 backend's ``compile`` hook: NumPy and PyTorch run it as is, JAX jit-compiles
 it with the variables' buffers donated.
@@ -155,13 +156,16 @@ def _generate(
 
 
 # ------------------------------------------------------------------ fusion
-# Chains the backends run faster as one call, rewritten in the plan when the backend defines the fused
-# function (``linear``, ``relu``, ``relu_grad``, ``sub_scaled``); JAX defines none, since XLA fuses them itself.
+# Chains the backends run faster as one call, rewritten in the plan when the backend defines the fused function
+# (``linear``, ``relu``, ``relu_grad``, ``sub_scaled``, ``conv_bias``); JAX defines none, since XLA fuses them itself.
 #   matmul(x, w) -> add(., b)              =>  linear(x, w, b)       x, w matrices, b a vector
 #   greater(x, 0) -> where(., x, 0)        =>  relu(x)               the mask's other uses, where(., g, 0),
 #                                              relu_grad(g, relu(x)) read the output instead of a mask
 #   mul(g, lr) -> sub(w, .)                =>  sub_scaled(w, g, lr)  lr a scalar: one pass, no temporary
+#   conv_general(x, k) -> add(., b)        =>  conv_bias(x, k, b)    b a vector, one per filter (the last axis)
 # Each rewrite needs the intermediate it removes to have no other use (and not to be a result).
+# Then a step whose backend function has an ``_in_place`` twin (writing into its first operand) runs as that twin
+# where the operand is an intermediate this step reads last, no view of it exists, and the result has its shape.
 
 
 def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes: dict[int, Any]) -> list[Step]:
@@ -178,19 +182,17 @@ def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes
 
     for i, (name, ins, out, attrs) in enumerate(steps):
         readers = users.get(out, [])
-        if i in rewritten or attrs or out in results or not readers or not hasattr(backend, _FUSED_BY[name]):
+        if i in rewritten or out in results or not readers or not hasattr(backend, _FUSED_BY[name]):
             continue
         first_name, first_ins, first_out, _ = steps[readers[0]]
+        bias = [s for s in first_ins if s != out]
+        adds_bias = len(readers) == 1 and first_name == "add" and len(bias) == 1 and len(shapes[bias[0]]) == 1
         if name == "matmul":
-            bias = [s for s in first_ins if s != out]
-            if (
-                len(readers) == 1
-                and first_name == "add"
-                and len(bias) == 1
-                and len(shapes[out]) == len(shapes[ins[1]]) == 2
-                and len(shapes[bias[0]]) == 1
-            ):
+            if adds_bias and len(shapes[out]) == len(shapes[ins[1]]) == 2:
                 rewritten[i], rewritten[readers[0]] = None, ("linear", (*ins, bias[0]), first_out, {})
+        elif name == "conv_general":
+            if adds_bias and shapes[bias[0]] == shapes[out][-1:]:
+                rewritten[i], rewritten[readers[0]] = None, ("conv_bias", (*ins, bias[0]), first_out, attrs)
         elif name == "greater" and first_name == "where" and first_ins[1] == ins[0] and is_zero(ins[1]):
             wheres = [steps[j] for j in readers]
             if all(
@@ -210,11 +212,43 @@ def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes
         ):
             rewritten[i], rewritten[readers[0]] = None, ("sub_scaled", (first_ins[0], *ins), first_out, {})
     fused = [rewritten.get(i, step) for i, step in enumerate(steps)]
-    return [step for step in fused if step is not None]
+    return _in_place([step for step in fused if step is not None], results, shapes)
 
+
+def _in_place(steps: list[Step], results: set[int], shapes: dict[int, Any]) -> list[Step]:
+    """``steps`` with each ``name`` whose first operand's buffer is free to overwrite renamed ``name_in_place``."""
+    backend = settings.backend
+    producer = {out: name for name, _, out, _ in steps}
+    readers: dict[int, list[str]] = {}
+    last_use: dict[int, int] = {}
+    for i, (name, ins, _, _) in enumerate(steps):
+        for slot in ins:
+            readers.setdefault(slot, []).append(name)
+            last_use[slot] = i
+    out = []
+    for i, (name, ins, result, attrs) in enumerate(steps):
+        first = ins[0] if ins else -1
+        if (
+            hasattr(backend, f"{name}_in_place")
+            and producer.get(first) in _FRESH  # an intermediate (not an argument or a constant) in a buffer of its own
+            and all(reader in _FRESH for reader in readers[first])  # so no view of it exists
+            and last_use[first] == i
+            and first not in results
+            and ins.count(first) == 1
+            and shapes[first] == shapes[result]
+        ):
+            name = f"{name}_in_place"
+        out.append((name, ins, result, attrs))
+    return out
+
+
+#: the functions whose result is a new buffer on every backend, never a view of an operand
+_FRESH = frozenset({"matmul", "conv_general", "add", "sub", "mul", "linear", "conv_bias", "relu", "relu_grad"})
 
 #: the fused function each chain's first primitive may start
-_FUSED_BY = defaultdict(lambda: "", {"matmul": "linear", "greater": "relu", "mul": "sub_scaled"})
+_FUSED_BY = defaultdict(
+    lambda: "", {"matmul": "linear", "greater": "relu", "mul": "sub_scaled", "conv_general": "conv_bias"}
+)
 
 
 def _ref(slot: int, constants: dict[int, Any]) -> str:
