@@ -13,6 +13,7 @@ the parameter names used here (``axis``, ``keepdims``, ``shape``, ``axes``,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -162,6 +163,13 @@ class Backend(Protocol):
     def scan_vjp(self, g: Array, out: Array, init: Array, /, *operands: Array, body: Any, n_xs: int) -> Array:
         """The gradients of ``sum(scan(...) * g)`` for init, xs and consts, raveled and joined in that order."""
 
+    # one element per position along an axis (sparse crossentropy's label gather); indices lie in [0, size)
+    def pick_along_axis(self, x: Array, indices: Array, /, *, axis: int) -> Array:
+        """``x``'s element at ``indices`` along ``axis``, for every position off it (``axis`` is dropped)."""
+
+    def place_along_axis(self, updates: Array, indices: Array, /, *, size: int, axis: int) -> Array:
+        """Zeros with a new ``axis`` of length ``size`` holding ``updates`` at ``indices`` (pick's adjoint)."""
+
     # keras.ops support: scans, sorting and rounding
     def cumsum(self, x: Array, /, *, axis: int) -> Array: ...
     def cumprod(self, x: Array, /, *, axis: int) -> Array: ...
@@ -303,6 +311,17 @@ def index_error(name: str, indices: np.ndarray, size: int) -> IndexError | None:
     low, high = int(indices.min()), int(indices.max())
     bad = low if low < -size else high if high >= size else None
     return None if bad is None else IndexError(f"{name}: index {bad} is out of range for an axis of size {size}.")
+
+
+def along_axis(indices: Any, axis: int) -> tuple[Any, ...]:
+    """The advanced index that reads ``indices`` along a new ``axis``: open grids on the other axes."""
+    grids = _open_grids(tuple(indices.shape))
+    return (*grids[:axis], indices, *grids[axis:])
+
+
+@functools.lru_cache(maxsize=64)
+def _open_grids(shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    return tuple(np.indices(shape, sparse=True))
 
 
 def scan_loop(body: Any, init: Array, operands: Sequence[Array], n_xs: int, carries: Array) -> Array:

@@ -25,6 +25,7 @@ from highnn.backends.base import (
     DeviceUnavailableError,
     Index,
     Layout,
+    along_axis,
     index_error,
     parse_device,
     pool_counts,
@@ -262,6 +263,15 @@ class JaxBackend:
         start = (jnp.zeros_like(init), tuple(jnp.zeros_like(c) for c in consts))
         (g_init, g_consts), g_xs = jax.lax.scan(step, start, (g, previous, *xs), reverse=True)
         return jnp.concatenate([jnp.ravel(p) for p in (g_init, *g_xs, *g_consts)])
+
+    @staticmethod
+    def pick_along_axis(x: Array, indices: Array, axis: int) -> Array:
+        return x[along_axis(indices, axis)]
+
+    @staticmethod
+    def place_along_axis(updates: Array, indices: Array, size: int, axis: int) -> Array:
+        out = jnp.zeros(updates.shape[:axis] + (size,) + updates.shape[axis:], updates.dtype)
+        return out.at[along_axis(indices, axis)].set(updates)
 
     # keras.ops support: scans, sorting and rounding
     @staticmethod

@@ -18,6 +18,7 @@ from highnn.backends.base import (
     Index,
     Layout,
     SingleDevice,
+    along_axis,
     index_error,
     numpy_dtype,
     parse_device,
@@ -240,6 +241,16 @@ class NumpyBackend(SingleDevice):
     def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
         joined = np.empty(sum(x.size for x in (init, *operands)), init.dtype)
         return scan_vjp_loop(body, g, out, init, operands, n_xs, joined)
+
+    @staticmethod
+    def pick_along_axis(x: Array, indices: Array, axis: int) -> Array:
+        return x[along_axis(indices, axis)]
+
+    @staticmethod
+    def place_along_axis(updates: Array, indices: Array, size: int, axis: int) -> Array:
+        out = np.zeros(updates.shape[:axis] + (size,) + updates.shape[axis:], updates.dtype)
+        out[along_axis(indices, axis)] = updates
+        return out
 
     # keras.ops support: scans, sorting and rounding
     @staticmethod
