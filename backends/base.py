@@ -13,7 +13,6 @@ the parameter names used here (``axis``, ``keepdims``, ``shape``, ``axes``,
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -311,17 +310,6 @@ def index_error(name: str, indices: np.ndarray, size: int) -> IndexError | None:
     low, high = int(indices.min()), int(indices.max())
     bad = low if low < -size else high if high >= size else None
     return None if bad is None else IndexError(f"{name}: index {bad} is out of range for an axis of size {size}.")
-
-
-def along_axis(indices: Any, axis: int) -> tuple[Any, ...]:
-    """The advanced index that reads ``indices`` along a new ``axis``: open grids on the other axes."""
-    grids = _open_grids(tuple(indices.shape))
-    return (*grids[:axis], indices, *grids[axis:])
-
-
-@functools.lru_cache(maxsize=64)
-def _open_grids(shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
-    return tuple(np.indices(shape, sparse=True))
 
 
 def scan_loop(body: Any, init: Array, operands: Sequence[Array], n_xs: int, carries: Array) -> Array:

@@ -25,7 +25,6 @@ from highnn.backends.base import (
     DeviceUnavailableError,
     Index,
     Layout,
-    along_axis,
     index_error,
     parse_device,
     pool_counts,
@@ -266,12 +265,13 @@ class JaxBackend:
 
     @staticmethod
     def pick_along_axis(x: Array, indices: Array, axis: int) -> Array:
-        return x[along_axis(indices, axis)]
+        return jnp.take_along_axis(x, jnp.expand_dims(indices, axis), axis=axis, mode="clip").squeeze(axis)
 
     @staticmethod
     def place_along_axis(updates: Array, indices: Array, size: int, axis: int) -> Array:
-        out = jnp.zeros(updates.shape[:axis] + (size,) + updates.shape[axis:], updates.dtype)
-        return out.at[along_axis(indices, axis)].set(updates)
+        """A compare and select, which XLA fuses into one loop (a scatter would not be)."""
+        positions = jnp.arange(size, dtype=indices.dtype).reshape((size,) + (1,) * (updates.ndim - axis))
+        return jnp.where(jnp.expand_dims(indices, axis) == positions, jnp.expand_dims(updates, axis), 0)
 
     # keras.ops support: scans, sorting and rounding
     @staticmethod

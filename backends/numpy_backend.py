@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,6 @@ from highnn.backends.base import (
     Index,
     Layout,
     SingleDevice,
-    along_axis,
     index_error,
     numpy_dtype,
     parse_device,
@@ -244,12 +244,12 @@ class NumpyBackend(SingleDevice):
 
     @staticmethod
     def pick_along_axis(x: Array, indices: Array, axis: int) -> Array:
-        return x[along_axis(indices, axis)]
+        return x[_along_axis(indices, axis)]
 
     @staticmethod
     def place_along_axis(updates: Array, indices: Array, size: int, axis: int) -> Array:
         out = np.zeros(updates.shape[:axis] + (size,) + updates.shape[axis:], updates.dtype)
-        out[along_axis(indices, axis)] = updates
+        out[_along_axis(indices, axis)] = updates
         return out
 
     # keras.ops support: scans, sorting and rounding
@@ -339,6 +339,17 @@ def _windows(x: Array, window: tuple[int, ...], strides: tuple[int, ...], paddin
     view = np.lib.stride_tricks.sliding_window_view(x, window, axis=tuple(range(1, x.ndim - 1)))
     every_stride = (slice(None), *(slice(None, None, s) for s in strides))
     return view[every_stride]
+
+
+def _along_axis(indices: Array, axis: int) -> tuple[Array, ...]:
+    """The advanced index that reads ``indices`` along a new ``axis``: open grids on the other axes."""
+    grids = _open_grids(indices.shape)
+    return (*grids[:axis], indices, *grids[axis:])
+
+
+@functools.lru_cache(maxsize=64)
+def _open_grids(shape: tuple[int, ...]) -> tuple[Array, ...]:
+    return tuple(np.indices(shape, sparse=True))
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here
