@@ -162,6 +162,13 @@ class Backend(Protocol):
     def scan_vjp(self, g: Array, out: Array, init: Array, /, *operands: Array, body: Any, n_xs: int) -> Array:
         """The gradients of ``sum(scan(...) * g)`` for init, xs and consts, raveled and joined in that order."""
 
+    # one element per position along an axis (sparse crossentropy's label gather); indices lie in [0, size)
+    def pick_along_axis(self, x: Array, indices: Array, /, *, axis: int) -> Array:
+        """``x``'s element at ``indices`` along ``axis``, for every position off it (``axis`` is dropped)."""
+
+    def place_along_axis(self, updates: Array, indices: Array, /, *, size: int, axis: int) -> Array:
+        """Zeros with a new ``axis`` of length ``size`` holding ``updates`` at ``indices`` (pick's adjoint)."""
+
     # keras.ops support: scans, sorting and rounding
     def cumsum(self, x: Array, /, *, axis: int) -> Array: ...
     def cumprod(self, x: Array, /, *, axis: int) -> Array: ...

@@ -263,6 +263,16 @@ class JaxBackend:
         (g_init, g_consts), g_xs = jax.lax.scan(step, start, (g, previous, *xs), reverse=True)
         return jnp.concatenate([jnp.ravel(p) for p in (g_init, *g_xs, *g_consts)])
 
+    @staticmethod
+    def pick_along_axis(x: Array, indices: Array, axis: int) -> Array:
+        return jnp.take_along_axis(x, jnp.expand_dims(indices, axis), axis=axis, mode="clip").squeeze(axis)
+
+    @staticmethod
+    def place_along_axis(updates: Array, indices: Array, size: int, axis: int) -> Array:
+        """A compare and select, which XLA fuses into one loop (a scatter would not be)."""
+        positions = jnp.arange(size, dtype=indices.dtype).reshape((size,) + (1,) * (updates.ndim - axis))
+        return jnp.where(jnp.expand_dims(indices, axis) == positions, jnp.expand_dims(updates, axis), 0)
+
     # keras.ops support: scans, sorting and rounding
     @staticmethod
     def cumsum(x: Array, axis: int) -> Array:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -253,6 +254,16 @@ class NumpyBackend(SingleDevice):
         joined = np.empty(sum(x.size for x in (init, *operands)), init.dtype)
         return scan_vjp_loop(body, g, out, init, operands, n_xs, joined)
 
+    @staticmethod
+    def pick_along_axis(x: Array, indices: Array, axis: int) -> Array:
+        return x[_along_axis(indices, axis)]
+
+    @staticmethod
+    def place_along_axis(updates: Array, indices: Array, size: int, axis: int) -> Array:
+        out = np.zeros(updates.shape[:axis] + (size,) + updates.shape[axis:], updates.dtype)
+        out[_along_axis(indices, axis)] = updates
+        return out
+
     # keras.ops support: scans, sorting and rounding
     @staticmethod
     def cumsum(x: Array, axis: int) -> Array:
@@ -441,6 +452,17 @@ def _landing(size: int, step: int, offset: int, length: int) -> tuple[slice, sli
     if last < first:
         return None
     return slice(first, last + 1), _run(first * step + offset, step, last - first + 1)
+
+
+def _along_axis(indices: Array, axis: int) -> tuple[Array, ...]:
+    """The advanced index that reads ``indices`` along a new ``axis``: open grids on the other axes."""
+    grids = _open_grids(indices.shape)
+    return (*grids[:axis], indices, *grids[axis:])
+
+
+@functools.lru_cache(maxsize=64)
+def _open_grids(shape: tuple[int, ...]) -> tuple[Array, ...]:
+    return tuple(np.indices(shape, sparse=True))
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here

@@ -434,6 +434,15 @@ class TorchBackend(SingleDevice):
         joined = init.new_empty(sum(x.numel() for x in (init, *operands)))
         return scan_vjp_loop(body, g, out, init, operands, n_xs, joined)
 
+    @staticmethod
+    def pick_along_axis(x: Array, indices: Array, axis: int) -> Array:
+        return torch.gather(x, axis, indices.long().unsqueeze(axis)).squeeze(axis)
+
+    @staticmethod
+    def place_along_axis(updates: Array, indices: Array, size: int, axis: int) -> Array:
+        out = updates.new_zeros(updates.shape[:axis] + (size,) + updates.shape[axis:])
+        return out.scatter_(axis, indices.long().unsqueeze(axis), updates.unsqueeze(axis))
+
     # keras.ops support: scans, sorting and rounding
     @staticmethod
     def cumsum(x: Array, axis: int) -> Array:

@@ -23,6 +23,7 @@ from highnn.config import FLOAT_TYPES, epsilon, settings
 from highnn.graph import Tensor
 from highnn.layers.layer import snake_case
 from highnn.ops import composites as C
+from highnn.ops.nn_ops import integer_labels, log_probabilities, sparse_crossentropies
 from highnn.ops.primitives import (
     abs,
     cast,
@@ -238,15 +239,6 @@ def binary_focal_crossentropy(
     return C.mean(focal, axis=axis)
 
 
-def _log_probabilities(y_pred: Tensor, from_logits: bool, axis: int = -1) -> Tensor:
-    """log of the class probabilities along ``axis``: log_softmax of logits, or of probabilities renormalised."""
-    remembered = y_pred.logits if axis % y_pred.ndim == y_pred.ndim - 1 else None
-    logits = y_pred if from_logits else remembered
-    if logits is not None:
-        return C.log_softmax(logits, axis=axis)
-    return log(C.clip(y_pred / sum(y_pred, axis=axis, keepdims=True), epsilon(), 1.0 - epsilon()))
-
-
 def _smoothed(y_true: Tensor, label_smoothing: float, num_classes: int) -> Tensor:
     return y_true * (1.0 - label_smoothing) + label_smoothing / num_classes if label_smoothing else y_true
 
@@ -260,7 +252,7 @@ def categorical_crossentropy(
     y_true, y_pred = align(y_true, y_pred, "categorical_crossentropy", one_hot=True)
     _warn_one_class("categorical_crossentropy", y_pred, axis)
     y_true = _smoothed(y_true, label_smoothing, y_pred.shape[axis])
-    return -sum(y_true * _log_probabilities(y_pred, from_logits, axis), axis=axis)
+    return -sum(y_true * log_probabilities(y_pred, from_logits, axis), axis=axis)
 
 
 def categorical_focal_crossentropy(
@@ -278,7 +270,7 @@ def categorical_focal_crossentropy(
     y_true, y_pred = align(y_true, y_pred, "categorical_focal_crossentropy", one_hot=True)
     _warn_one_class("categorical_focal_crossentropy", y_pred, axis)
     y_true = _smoothed(y_true, label_smoothing, y_pred.shape[axis])
-    log_p = _log_probabilities(y_pred, from_logits, axis)
+    log_p = log_probabilities(y_pred, from_logits, axis)
     weights = to_tensor(np.asarray(alpha, dtype=np.float64), y_pred.dtype) * (1.0 - exp(log_p)) ** gamma
     return -sum(weights * y_true * log_p, axis=axis)
 
@@ -299,6 +291,11 @@ def check_sparse_labels(labels: np.ndarray, num_classes: int, argument: str = "y
 
 def sparse_labels(y_true: Any, y_pred: Tensor, what: str) -> Tensor:
     """Integer labels of shape ``y_pred.shape[:-1]`` (a trailing axis of 1 is dropped), as int32."""
+    return cast(_one_label_per_example(y_true, y_pred, what), "int32")
+
+
+def _one_label_per_example(y_true: Any, y_pred: Tensor, what: str) -> Tensor:
+    """``y_true`` of shape ``y_pred.shape[:-1]``, a trailing axis of 1 dropped; other shapes raise."""
     labels = to_tensor(y_true)
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
         labels = reshape(labels, labels.shape[:-1])
@@ -307,7 +304,7 @@ def sparse_labels(y_true: Any, y_pred: Tensor, what: str) -> Tensor:
             f"{what}: `y_true` must hold one integer label per example, shape {y_pred.shape[:-1]}, "
             f"received shape {labels.shape}."
         )
-    return cast(labels, "int32")
+    return labels
 
 
 def _classes_last(x: Tensor, axis: int) -> Tensor:
@@ -321,15 +318,19 @@ def _classes_last(x: Tensor, axis: int) -> Tensor:
 def sparse_categorical_crossentropy(
     y_true: Any, y_pred: Any, from_logits: bool = False, ignore_class: int | None = None, axis: int = -1
 ) -> Tensor:
-    """Crossentropy against integer labels of shape ``(batch,)`` or ``(batch, 1)``; ``ignore_class`` labels give 0."""
+    """Crossentropy against integer labels of shape ``(batch,)`` or ``(batch, 1)``; ``ignore_class`` labels give 0.
+
+    Each label's log probability is gathered (no one-hot is built); labels outside the classes raise a ValueError.
+    """
+    owner = "sparse_categorical_crossentropy"
     y_pred = to_tensor(y_pred)
-    y_pred = _classes_last(y_pred, _class_axis("sparse_categorical_crossentropy", axis, y_pred.ndim))
-    labels = sparse_labels(y_true, y_pred, "sparse_categorical_crossentropy")
-    safe_labels = labels if ignore_class is None else where(labels == ignore_class, 0, labels)
-    values = -sum(
-        C.one_hot(safe_labels, y_pred.shape[-1], y_pred.dtype) * _log_probabilities(y_pred, from_logits), axis=-1
-    )
-    return values if ignore_class is None else where(labels == ignore_class, 0.0, values)
+    y_pred = _classes_last(y_pred, _class_axis(owner, axis, y_pred.ndim))
+    labels = integer_labels(_one_label_per_example(y_true, y_pred, owner))
+    ignored = None if ignore_class is None else labels == ignore_class
+    check_sparse_labels(labels.numpy() if ignored is None else labels.numpy()[~ignored.numpy()], y_pred.shape[-1],
+                        "y_true")  # fmt: skip
+    values = sparse_crossentropies(labels if ignored is None else where(ignored, 0, labels), y_pred, from_logits)
+    return values if ignored is None else where(ignored, 0.0, values)
 
 
 # -------------------------------------------------------------- segmentation
@@ -363,6 +364,9 @@ class Loss:
         dtype: the float dtype the loss computes in (``y_true`` and ``y_pred`` are cast to it); floatx by default.
     """
 
+    #: whether ``y_true`` reaches :meth:`call` as it is (integer class labels), not cast to the loss's dtype
+    integer_labels = False
+
     def __init__(
         self, name: str | None = None, reduction: str | None = "sum_over_batch_size", dtype: str | None = None
     ):
@@ -382,7 +386,8 @@ class Loss:
         y_pred = to_tensor(y_pred)
         if y_pred.dtype != self.dtype:
             y_pred = _carry_logits(lambda t: cast(t, self.dtype), y_pred)
-        values = self.call(cast(to_tensor(y_true), self.dtype), y_pred)
+        labels = to_tensor(y_true)
+        values = self.call(labels if self.integer_labels else cast(labels, self.dtype), y_pred)
         weights = None
         if sample_weight is not None:
             values, weights = same_rank(values, cast(to_tensor(sample_weight), values.dtype))
@@ -620,6 +625,8 @@ class CategoricalFocalCrossentropy(LossFunctionWrapper):
 
 
 class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    integer_labels = True
+
     def __init__(
         self,
         from_logits: bool = False,

@@ -22,7 +22,7 @@ from highnn import metrics as metrics_module
 from highnn.backends import to_host
 from highnn.batch_share import Share, sharing
 from highnn.callbacks.base import Callback, CallbackList, History, Logs, ProgbarLogger
-from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer
+from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer, is_real
 from highnn.config import settings
 from highnn.data import DEFAULT_BATCH_SIZE, Batches, check_batch_size, check_steps, prepare, split_validation
 from highnn.data_adapters import (
@@ -40,9 +40,31 @@ from highnn.distribution.api import distribution, place_variables
 from highnn.graph import Tensor, grad, to_tensor
 from highnn.layers import symbolic
 from highnn.layers.layer import Layer
+from highnn.ops.primitives import maximum
 from highnn.prefetch import prefetched
 from highnn.tracing import TracedFunction
 from highnn.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
+
+
+class LossTracker(metrics_module.Mean):
+    """The mean loss per example over the batches seen (Keras's loss tracker), in as few ops as a step can take.
+
+    A scalar loss weighted by a number (``fit`` passes the batch size) adds ``loss * weight`` to ``total`` and
+    the number to ``count``: no per-example reduction, cast or broadcast; other values update as :class:`Mean`'s.
+    :meth:`result` divides by ``count`` kept off 0 by the dtype's smallest normal number: Keras's divide-no-nan,
+    bit for bit, whenever ``count`` is positive or ``total`` is 0 (an empty tracker).
+    """
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        values = to_tensor(values)
+        if values.ndim or values.dtype != self.dtype or not (sample_weight is None or is_real(sample_weight)):
+            super().update_state(values, sample_weight)
+            return
+        self.total.assign_add(values if sample_weight is None else values * float(sample_weight))
+        self.count.assign_add(1.0 if sample_weight is None else float(sample_weight))
+
+    def result(self) -> Tensor:
+        return self.total / maximum(self.count, float(np.finfo(self.dtype).tiny))
 
 
 class Trainer(Layer):
@@ -86,7 +108,7 @@ class Trainer(Layer):
         self._weighted_metric_entries = _metric_entries("weighted_metrics", weighted_metrics)
         self.compiled_metrics: list[metrics_module.Metric] | None = None
         self._metric_weighted = []
-        self._loss_tracker = metrics_module.Mean("loss")
+        self._loss_tracker = LossTracker("loss")
         check_choice("compile", "jit_compile", jit_compile, (True, False, "auto"))
         self.run_eagerly = run_eagerly
         self.jit_compile = jit_compile

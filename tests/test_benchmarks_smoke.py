@@ -55,7 +55,7 @@ def test_end_to_end_run_writes_markdown_table(
         "not installed" if importlib.util.find_spec("keras") is None else "n/a (Keras's NumPy backend cannot train)"
     )
     assert cells[4] == expected_keras
-    assert cells[6] == "≤ 2.00"
+    assert cells[6] == "≤ 1.50"  # the tiny NumPy target
     assert float(cells[-1]) < bench.CHECK_TOLERANCE  # highnn and the NumPy loop agree in float64
     assert "(tracemalloc)" in cells[-3]
     assert "float64 cross-check tiny/numpy" in capsys.readouterr().out
@@ -190,3 +190,9 @@ def test_scaling_grid_covers_the_documented_ranges(bench: ModuleType) -> None:
     depths = [len(sizes) - 2 for _, sizes, _ in bench.SCALING["depth"]]
     batches = [batch for _, _, batch in bench.SCALING["batch"]]
     assert (widths[0], widths[-1], depths[0], depths[-1], batches[0], batches[-1]) == (64, 4096, 2, 16, 16, 4096)
+
+
+def test_targets_are_the_issues(bench: ModuleType) -> None:
+    medium = {("medium", backend): 1.05 for backend in bench.BACKENDS}
+    tiny = {("tiny", "numpy"): 1.5, ("tiny", "torch"): 1.2, ("tiny", "jax"): 1.1}
+    assert medium | tiny == bench.TARGETS

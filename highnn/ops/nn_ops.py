@@ -11,7 +11,7 @@ from highnn.config import epsilon, settings
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import composites as C
 from highnn.ops.numpy_ops import moveaxis
-from highnn.ops.primitives import abs, cast, exp, log, log1p, maximum, sum
+from highnn.ops.primitives import abs, cast, exp, log, log1p, maximum, pick_along_axis, sum
 
 
 def one_hot(x: TensorLike, num_classes: int, axis: int = -1, dtype: str | None = None, sparse: bool = False) -> Tensor:
@@ -40,16 +40,19 @@ def binary_crossentropy(target: TensorLike, output: TensorLike, from_logits: boo
 def categorical_crossentropy(
     target: TensorLike, output: TensorLike, from_logits: bool = False, axis: int = -1
 ) -> Tensor:
-    """``-sum(target * log(p), axis)`` against one-hot (or soft) ``target``; without logits, ``output`` is first
-    scaled to sum to 1 along ``axis`` and clipped to ``[epsilon, 1 - epsilon]``."""
+    """``-sum(target * log(p), axis)`` against one-hot (or soft) ``target``; see :func:`log_probabilities`."""
     target, output = _same_shape("categorical_crossentropy", target, output)
-    return -sum(target * _log_probabilities(output, from_logits, axis, "categorical_crossentropy"), axis)
+    from_logits = check_bool("categorical_crossentropy", "from_logits", from_logits)
+    return -sum(target * log_probabilities(output, from_logits, axis), axis)
 
 
 def sparse_categorical_crossentropy(
     target: TensorLike, output: TensorLike, from_logits: bool = False, axis: int = -1
 ) -> Tensor:
-    """:func:`categorical_crossentropy` against integer labels of ``output``'s shape without ``axis``."""
+    """:func:`categorical_crossentropy` against integer labels of ``output``'s shape without ``axis``.
+
+    Labels outside ``[0, output.shape[axis])`` raise an IndexError on every backend.
+    """
     labels, output = to_tensor(target), to_tensor(output)
     if not output.ndim or labels.shape != tuple(n for i, n in enumerate(output.shape) if i != axis % output.ndim):
         fail(
@@ -58,15 +61,30 @@ def sparse_categorical_crossentropy(
             f"integer labels of the shape of `output` {output.shape} without axis {axis}",
             labels.shape,
         )
-    indicators = moveaxis(C.one_hot(cast(labels, "int32"), output.shape[axis], output.dtype), -1, axis)
-    return -sum(indicators * _log_probabilities(output, from_logits, axis, "sparse_categorical_crossentropy"), axis)
+    from_logits = check_bool("sparse_categorical_crossentropy", "from_logits", from_logits)
+    return sparse_crossentropies(integer_labels(labels), output, from_logits, axis)
 
 
-def _log_probabilities(output: Tensor, from_logits: bool, axis: int, owner: str) -> Tensor:
-    if check_bool(owner, "from_logits", from_logits):
-        return C.log_softmax(output, axis)
-    scaled = output / sum(output, axis, keepdims=True)
-    return log(C.clip(scaled, epsilon(), 1.0 - epsilon()))
+def log_probabilities(output: Tensor, from_logits: bool, axis: int = -1) -> Tensor:
+    """log of the class probabilities along ``axis``: log_softmax of the logits (``output`` itself, or those a
+    softmax output remembers when ``axis`` is its last), else of ``output`` scaled to sum to 1 and clipped to
+    ``[epsilon, 1 - epsilon]``."""
+    remembered = output.logits if axis % output.ndim == output.ndim - 1 else None
+    logits = output if from_logits else remembered
+    if logits is not None:
+        return C.log_softmax(logits, axis)
+    return log(C.clip(output / sum(output, axis, keepdims=True), epsilon(), 1.0 - epsilon()))
+
+
+def sparse_crossentropies(labels: Tensor, output: Tensor, from_logits: bool, axis: int = -1) -> Tensor:
+    """``-log p[label]`` along ``axis``: each label's log probability gathered, no one-hot built (labels are
+    integers in range; the gather's adjoint places the gradient at the labels alone)."""
+    return -pick_along_axis(log_probabilities(output, from_logits, axis), labels, axis=axis % output.ndim)
+
+
+def integer_labels(labels: Tensor) -> Tensor:
+    """``labels`` as int32 unless already int32 or int64 (no cast step then)."""
+    return labels if labels.dtype in ("int32", "int64") else cast(labels, "int32")
 
 
 def _same_shape(owner: str, target: TensorLike, output: TensorLike) -> tuple[Tensor, Tensor]:

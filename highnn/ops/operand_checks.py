@@ -278,6 +278,30 @@ def check_scan_vjp(name: str, g: Tensor, out: Tensor, init: Tensor, *operands: T
         )
 
 
+def check_pick_along_axis(name: str, x: Tensor, indices: Tensor, axis: int) -> None:
+    """``indices`` of ``x``'s shape without ``axis``, each in ``[0, x.shape[axis])``."""
+    _check_axis(name, axis, x.shape)
+    _check_picks(name, indices, x.shape[:axis] + x.shape[axis + 1 :], x.shape[axis], "x", x.shape)
+
+
+def check_place_along_axis(name: str, updates: Tensor, indices: Tensor, size: int, axis: int) -> None:
+    """``indices`` of ``updates``' shape, each in ``[0, size)``; ``axis`` at most ``updates.ndim``."""
+    _check_axis(name, axis, updates.shape + (size,))
+    _check_picks(name, indices, updates.shape, size, "updates", updates.shape)
+
+
+def _check_picks(name: str, indices: Tensor, shape: tuple[int, ...], size: int, of: str, of_shape: Any) -> None:
+    if indices.dtype not in ("int32", "int64"):
+        raise TypeError(f"{name}: indices must have an integer dtype (int32 or int64), received {indices.dtype}.")
+    if indices.shape != shape:
+        raise ValueError(f"{name}: indices must have shape {shape} (from `{of}` of shape {of_shape}), "
+                         f"received shape {indices.shape}.")  # fmt: skip
+    values = indices.numpy()
+    if values.size and (values.min() < 0 or values.max() >= size):
+        bad = values.min() if values.min() < 0 else values.max()
+        raise IndexError(f"{name}: index {bad} is out of range [0, {size}).")
+
+
 # ------------------------------------------------------------------ keras.ops support: scans and sorting
 def check_along_axis(name: str, x: Tensor, axis: int) -> None:
     """``axis``, one non-negative axis of ``x`` (the functions normalise negative ones before the primitive)."""

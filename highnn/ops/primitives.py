@@ -54,6 +54,8 @@ from highnn.ops.operand_checks import (
     check_log_softmax,
     check_matmul,
     check_pad,
+    check_pick_along_axis,
+    check_place_along_axis,
     check_pool,
     check_random,
     check_reduce,
@@ -198,6 +200,12 @@ scatter_add: Primitive = _define("scatter_add", 2, check_scatter_add,
                                  lambda g, out, updates, indices, shape, axis: _take(g, indices, axis=axis))
 scan: Primitive = _define("scan", MAX_SCAN_OPERANDS, check_scan, *map(_scan_gradient, range(MAX_SCAN_OPERANDS)))
 scan_vjp: Primitive = _define("scan_vjp", MAX_SCAN_OPERANDS + 2, check_scan_vjp)  # differentiating twice: not yet
+pick_along_axis: Primitive = _define("pick_along_axis", 2, check_pick_along_axis,
+                                     lambda g, out, x, indices, axis: place_along_axis(g, indices, size=x.shape[axis],
+                                                                                       axis=axis))
+place_along_axis: Primitive = _define("place_along_axis", 2, check_place_along_axis,
+                                      lambda g, out, updates, indices, size, axis: pick_along_axis(g, indices,
+                                                                                                   axis=axis))
 # fmt: on
 
 

@@ -373,6 +373,61 @@ SCAN_ERRORS = (
     ),
 )
 
+# pick_along_axis / place_along_axis: one index per position off the axis (sparse crossentropy's labels)
+PICK_CASES: list[tuple[tuple[int, ...], Any, int]] = [
+    ((4, 5), [4, 0, 2, 2], 1),  # class labels of a batch, one repeated
+    ((3, 4, 2), [[0, 3], [1, 1], [2, 0]], 1),  # a middle axis
+    ((2, 3), [1, 0, 1], 0),  # the first axis, as with labels of a transposed output
+    ((5,), 3, 0),  # a scalar index
+]
+PICK_ERRORS = (
+    ErrorInput(
+        Sample((np.ones((2, 5)), np.array([1, 5])), {"axis": 1}), IndexError, r"index 5 is out of range \[0, 5\)"
+    ),
+    ErrorInput(Sample((np.ones((2, 5)), np.array([-1, 0])), {"axis": 1}), IndexError, r"index -1 is out of range"),
+    ErrorInput(
+        Sample((np.ones((2, 5)), np.array([0, 1, 2])), {"axis": 1}), ValueError, r"indices must have shape \(2,\)"
+    ),
+    ErrorInput(Sample((np.ones((2, 5)), np.array([0.0, 1.0])), {"axis": 1}), TypeError, r"integer dtype"),
+    ErrorInput(Sample((np.ones((2, 5)), np.array([0, 1])), {"axis": 2}), ValueError, r"axis 2 is out of range"),
+)
+
+
+def _pick(x: np.ndarray, indices: np.ndarray, axis: int) -> np.ndarray:
+    return np.take_along_axis(x, np.expand_dims(indices, axis), axis).squeeze(axis)
+
+
+def _place(updates: np.ndarray, indices: np.ndarray, size: int, axis: int) -> np.ndarray:
+    out = np.zeros(updates.shape[:axis] + (size,) + updates.shape[axis:])
+    np.put_along_axis(out, np.expand_dims(indices, axis), np.expand_dims(updates, axis), axis)
+    return out
+
+
+PICK_RECORDS = [
+    OpRecord(
+        "pick_along_axis",
+        lambda rng: [Sample((centered(rng, shape), _indices(i)), {"axis": axis}) for shape, i, axis in PICK_CASES],
+        _pick,
+        errors=PICK_ERRORS,
+    ),
+    OpRecord(
+        "place_along_axis",
+        lambda rng: [
+            Sample((centered(rng, _indices(i).shape), _indices(i)), {"size": shape[axis], "axis": axis})
+            for shape, i, axis in PICK_CASES
+        ],
+        _place,
+        errors=(
+            ErrorInput(
+                Sample((np.ones(2), np.array([0, 4])), {"size": 4, "axis": 1}), IndexError, r"index 4 is out of range"
+            ),
+            ErrorInput(
+                Sample((np.ones(3), np.array([0, 1])), {"size": 4, "axis": 1}), ValueError, r"indices must have shape"
+            ),
+        ),
+    ),
+]
+
 GATHER_AND_SCAN_RECORDS = [
     OpRecord(
         "take",
@@ -403,6 +458,7 @@ GATHER_AND_SCAN_RECORDS = [
     ),
     OpRecord("scan", _scan_samples, _scan_reference, errors=SCAN_ERRORS),
     OpRecord("scan_vjp", _scan_vjp_samples, _scan_vjp_reference, differentiable=False),
+    *PICK_RECORDS,
 ]
 
 
