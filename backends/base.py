@@ -67,6 +67,10 @@ class Backend(Protocol):
     def to_numpy(self, x: Array) -> np.ndarray:
         """Copy an array to host NumPy."""
 
+    def readable_on_host(self, x: Array) -> bool:
+        """Whether this process can read every element of ``x`` (not a JAX tracer, nor a JAX array sharded over
+        other processes' devices): checks that read values on the host skip what they cannot read."""
+
     def dtype(self, x: Array) -> str:
         """The dtype name of an array."""
 
@@ -375,6 +379,10 @@ class SingleDevice:
     local_view = False
     #: how to get several devices or processes, named in errors
     more_devices = "use HIGHNN_BACKEND=torch (gloo) or HIGHNN_BACKEND=jax for several devices or processes"
+
+    @staticmethod
+    def readable_on_host(x: Array) -> bool:
+        return True  # one process holds all of it
 
     def list_devices(self, device_type: str | None = None) -> list[str]:
         kind, index = parse_device(self.device_name, self.name)

@@ -73,7 +73,7 @@ def _dtype(name: str) -> np.dtype:
 
 def _checked_indices(name: str, indices: Array, size: int) -> Array:
     """``indices`` with negative ones counted from the end; out-of-range ones raise the shared error when known."""
-    if not isinstance(indices, jax.core.Tracer):
+    if JaxBackend.readable_on_host(indices):
         error = index_error(name, np.asarray(indices), size)
         if error is not None:
             raise error
@@ -128,6 +128,12 @@ class JaxBackend:
     @staticmethod
     def to_numpy(x: Array) -> np.ndarray:
         return np.array(x)  # a writable copy: NumPy views of JAX buffers are read-only
+
+    @staticmethod
+    def readable_on_host(x: Array) -> bool:
+        if isinstance(x, jax.core.Tracer):
+            return False
+        return not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated
 
     def dtype(self, x: Array) -> str:
         return x.dtype.name

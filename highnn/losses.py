@@ -327,8 +327,9 @@ def sparse_categorical_crossentropy(
     y_pred = _classes_last(y_pred, _class_axis(owner, axis, y_pred.ndim))
     labels = integer_labels(_one_label_per_example(y_true, y_pred, owner))
     ignored = None if ignore_class is None else labels == ignore_class
-    check_sparse_labels(labels.numpy() if ignored is None else labels.numpy()[~ignored.numpy()], y_pred.shape[-1],
-                        "y_true")  # fmt: skip
+    if labels.backend.readable_on_host(labels.value):  # else a batch over several processes: fit() checked it
+        kept = labels.numpy() if ignored is None else labels.numpy()[~ignored.numpy()]
+        check_sparse_labels(kept, y_pred.shape[-1], "y_true")
     values = sparse_crossentropies(labels if ignored is None else where(ignored, 0, labels), y_pred, from_logits)
     return values if ignored is None else where(ignored, 0.0, values)
 

@@ -296,6 +296,8 @@ def _check_picks(name: str, indices: Tensor, shape: tuple[int, ...], size: int, 
     if indices.shape != shape:
         raise ValueError(f"{name}: indices must have shape {shape} (from `{of}` of shape {of_shape}), "
                          f"received shape {indices.shape}.")  # fmt: skip
+    if not indices.backend.readable_on_host(indices.value):
+        return  # a batch sharded over several processes: fit() checked every label before training
     values = indices.numpy()
     if values.size and (values.min() < 0 or values.max() >= size):
         bad = values.min() if values.min() < 0 else values.max()

@@ -22,7 +22,7 @@ def main(dtype: str, kind: str, process_id: int | None = None, port: int | None 
         hn.distribution.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
     hn.config.set_floatx(dtype)
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(ROWS, 5)), rng.normal(size=(ROWS, 3))
+    x, y = rng.normal(size=(ROWS, 5)), rng.integers(0, 3, size=ROWS)  # labels: the loss gathers along the batch
     hn.utils.set_random_seed(1)
     model = hn.Sequential([
         hn.Input((5,)),
@@ -30,7 +30,8 @@ def main(dtype: str, kind: str, process_id: int | None = None, port: int | None 
         hn.layers.Dropout(0.25, seed=3),
         hn.layers.Dense(3, name="head"),
     ])  # fmt: skip
-    model.compile(optimizer="adam", loss="mse", metrics=["mae"])  # built before the distribution: it must move
+    loss = hn.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])  # built before the distribution: it must move
     if kind == "model":
         mesh = hn.distribution.DeviceMesh((2, 2), ["batch", "model"])
         layout_map = hn.distribution.LayoutMap(mesh)
@@ -57,7 +58,7 @@ def inspect(model: hn.Model, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
     key = next(key for key in function.programs if key[2][0][0] == BATCH)
     program, compiled = function.programs[key]
     dtype = hn.config.floatx()
-    arguments = [x.astype(dtype), y.astype(dtype), *(v.value for v in program.read)]
+    arguments = [x.astype(dtype), y, *(v.value for v in program.read)]
     executable = compiled.lower(*arguments).compile()
     specs = {v.path: v.value.sharding.spec for v in [*model.variables, *model.optimizer.variables]}
     return {
