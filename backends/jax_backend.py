@@ -239,11 +239,11 @@ class JaxBackend:
         with jax.ensure_compile_time_eval():  # the body is traced by highnn on concrete arrays, even under jit
             step = body.forward(init, *(x[0] for x in xs), *consts)
 
-        def scan_step(carry: Array, x_t: tuple[Array, ...]) -> tuple[Array, Array]:
+        def scan_step(carry: Array, *x_t: Array) -> tuple[Array, Array]:
             new = step(carry, *x_t, *consts)
             return new, new
 
-        return jax.lax.scan(scan_step, init, tuple(xs))[1]
+        return _scan_prefetched(scan_step, init, xs)[1]
 
     @staticmethod
     def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
@@ -252,15 +252,14 @@ class JaxBackend:
             vjp = body.vjp(init, *(x[0] for x in xs), *consts, init)
         previous = jnp.concatenate([init[None], out[:-1]])
 
-        def step(carried: tuple[Array, tuple[Array, ...]], slices: tuple[Array, ...]) -> tuple[Any, tuple[Array, ...]]:
+        def step(carried: tuple[Array, tuple[Array, ...]], g_t: Array, previous_t: Array, *x_t: Array) -> Any:
             g_carry, g_consts = carried
-            g_t, previous_t, *x_t = slices
             grads = vjp(previous_t, *x_t, *consts, g_t + g_carry)
             summed = tuple(a + b for a, b in zip(g_consts, grads[1 + n_xs :]))
             return (grads[0], summed), tuple(grads[1 : 1 + n_xs])
 
         start = (jnp.zeros_like(init), tuple(jnp.zeros_like(c) for c in consts))
-        (g_init, g_consts), g_xs = jax.lax.scan(step, start, (g, previous, *xs), reverse=True)
+        (g_init, g_consts), g_xs = _scan_prefetched(step, start, (g, previous, *xs), reverse=True)
         return jnp.concatenate([jnp.ravel(p) for p in (g_init, *g_xs, *g_consts)])
 
     # keras.ops support: scans, sorting and rounding
@@ -398,6 +397,30 @@ def _put(value: Any, where: jax.Device | jax.sharding.Sharding) -> Array:
         return jax.device_put(value, where)  # a global array: reshard
     host = np.asarray(value)
     return jax.make_array_from_callback(host.shape, where, lambda index: host[index])
+
+
+def _scan_prefetched(
+    step: Callable[..., tuple[Any, Any]], init: Any, xs: tuple[Array, ...], reverse: bool = False
+) -> tuple[Any, Any]:
+    """``jax.lax.scan`` of ``step(carry, *x_t) -> (carry, y_t)`` over the leading axis of ``xs``, each step's slices
+    fetched one step ahead and carried.
+
+    The step then reads its slices as whole arrays: XLA on a CPU compiles a slice
+    taken inside fused element-wise code (``dynamic-slice`` in a loop fusion) to
+    scalar code, several times slower than the copy a separate fetch is.
+    """
+    length = xs[0].shape[0]
+    first = length - 1 if reverse else 0
+
+    def prefetching(carried: tuple[Any, tuple[Array, ...]], t: Array) -> tuple[Any, Any]:
+        carry, x_t = carried
+        following = jnp.clip(t - 1 if reverse else t + 1, 0, length - 1)
+        fetched = tuple(jax.lax.dynamic_index_in_dim(x, following, keepdims=False) for x in xs)
+        carry, y_t = step(carry, *x_t)
+        return (carry, fetched), y_t
+
+    (carry, _), ys = jax.lax.scan(prefetching, (init, tuple(x[first] for x in xs)), jnp.arange(length), reverse=reverse)
+    return carry, ys
 
 
 def _reduce_windows(
