@@ -251,14 +251,16 @@ class JaxBackend:
             new = step(carry, *x_t, *consts)
             return new, new
 
-        return _scan_prefetched(scan_step, init, xs)[1]
+        return _scan_prefetched(scan_step, init, len(xs[0]), tuple(map(_slicer, xs)))[1]
 
     @staticmethod
     def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
         xs, consts = operands[:n_xs], operands[n_xs:]
         with jax.ensure_compile_time_eval():
             vjp = body.vjp(init, *(x[0] for x in xs), *consts, init)
-        previous = jnp.concatenate([init[None], out[:-1]])
+
+        def previous(t: Array) -> Array:  # the carry step t started from
+            return jnp.where(t == 0, init, jax.lax.dynamic_index_in_dim(out, jnp.maximum(t - 1, 0), keepdims=False))
 
         def step(carried: tuple[Array, tuple[Array, ...]], g_t: Array, previous_t: Array, *x_t: Array) -> Any:
             g_carry, g_consts = carried
@@ -267,7 +269,8 @@ class JaxBackend:
             return (grads[0], summed), tuple(grads[1 : 1 + n_xs])
 
         start = (jnp.zeros_like(init), tuple(jnp.zeros_like(c) for c in consts))
-        (g_init, g_consts), g_xs = _scan_prefetched(step, start, (g, previous, *xs), reverse=True)
+        slicers = (_slicer(g), previous, *map(_slicer, xs))
+        (g_init, g_consts), g_xs = _scan_prefetched(step, start, len(g), slicers, reverse=True)
         return jnp.concatenate([jnp.ravel(p) for p in (g_init, *g_xs, *g_consts)])
 
     # keras.ops support: scans, sorting and rounding
@@ -407,27 +410,35 @@ def _put(value: Any, where: jax.Device | jax.sharding.Sharding) -> Array:
     return jax.make_array_from_callback(host.shape, where, lambda index: host[index])
 
 
+def _slicer(x: Array) -> Callable[[Array], Array]:
+    """``t -> x[t]`` for a traced step index ``t``."""
+    return lambda t: jax.lax.dynamic_index_in_dim(x, t, keepdims=False)
+
+
 def _scan_prefetched(
-    step: Callable[..., tuple[Any, Any]], init: Any, xs: tuple[Array, ...], reverse: bool = False
+    step: Callable[..., tuple[Any, Any]],
+    init: Any,
+    length: int,
+    slicers: tuple[Callable[[Array], Array], ...],
+    reverse: bool = False,
 ) -> tuple[Any, Any]:
-    """``jax.lax.scan`` of ``step(carry, *x_t) -> (carry, y_t)`` over the leading axis of ``xs``, each step's slices
-    fetched one step ahead and carried.
+    """``jax.lax.scan`` of ``step(carry, *slices_t) -> (carry, y_t)`` over ``length`` steps, each step's slices
+    (``slicer(t)``) fetched one step ahead and carried.
 
     The step then reads its slices as whole arrays: XLA on a CPU compiles a slice
     taken inside fused element-wise code (``dynamic-slice`` in a loop fusion) to
     scalar code, several times slower than the copy a separate fetch is.
     """
-    length = xs[0].shape[0]
     first = length - 1 if reverse else 0
 
     def prefetching(carried: tuple[Any, tuple[Array, ...]], t: Array) -> tuple[Any, Any]:
-        carry, x_t = carried
+        carry, slices = carried
         following = jnp.clip(t - 1 if reverse else t + 1, 0, length - 1)
-        fetched = tuple(jax.lax.dynamic_index_in_dim(x, following, keepdims=False) for x in xs)
-        carry, y_t = step(carry, *x_t)
-        return (carry, fetched), y_t
+        carry, y_t = step(carry, *slices)
+        return (carry, tuple(slicer(following) for slicer in slicers)), y_t
 
-    (carry, _), ys = jax.lax.scan(prefetching, (init, tuple(x[first] for x in xs)), jnp.arange(length), reverse=reverse)
+    start = (init, tuple(slicer(jnp.asarray(first)) for slicer in slicers))
+    (carry, _), ys = jax.lax.scan(prefetching, start, jnp.arange(length), reverse=reverse)
     return carry, ys
 
 
