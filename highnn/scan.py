@@ -9,10 +9,11 @@ tracing and ``jax.jit`` compiling cost the same for 5 steps or 500. Its VJP,
 the ``scan_vjp`` primitive, is a reverse scan of the body's VJP, which highnn's
 own engine traces from the step: the gradient is highnn's on every backend.
 
-A step's program joins pieces with ``concatenate``, never as a sum of
-zero-padded ``unindex`` pieces (what a state split into ``[h, c]`` and its
-gradient produce): a sum of padded arrays is one array pass per piece, and XLA
-compiles it to per-element bounds checks, several times slower than a copy.
+A step's program joins pieces that tile an axis with ``concatenate`` rather
+than as a sum of zero-padded ``unindex`` pieces (what a state split into
+``[h, c]`` and its gradient produce): a sum of padded arrays is one array pass
+per piece, and XLA compiles it to per-element bounds checks, several times
+slower than a copy.
 """
 
 from __future__ import annotations
@@ -134,20 +135,21 @@ def join_pieces(tape: Tape, results: set[int]) -> list[PlanStep]:
     for _, ins, _, _ in tape.steps:
         for slot in ins:
             uses[slot] = uses.get(slot, 0) + 1
-    # slot -> (shape, axis, sorted runs (start, stop, source slot), indices of the steps it replaces)
-    pieces: dict[int, tuple[tuple[int, ...], int, list[tuple[int, int, int]], list[int]]] = {}
+    # slot -> ((shape, axis), sorted runs (start, stop, source slot), indices of the steps it replaces)
+    pieces: dict[int, tuple[tuple[Any, ...], list[tuple[int, int, int]], list[int]]] = {}
     replaced: dict[int, list[PlanStep]] = {}
     for i, (name, ins, out, attrs) in enumerate(tape.steps):
         if name == "unindex" and (run := _run(attrs["index"], attrs["shape"])) is not None:
-            pieces[out] = (attrs["shape"], run[0], [(run[1], run[2], ins[0])], [i])
+            pieces[out] = ((attrs["shape"], run[0]), [(run[1], run[2], ins[0])], [i])
         elif name == "add" and len(set(ins)) == 2 and all(uses[s] == 1 and s not in results for s in ins):
             if not (ins[0] in pieces and ins[1] in pieces):
                 continue
-            (shape, axis, runs_a, steps_a), (shape_b, axis_b, runs_b, steps_b) = pieces[ins[0]], pieces[ins[1]]
+            (kind, runs_a, steps_a), (kind_b, runs_b, steps_b) = pieces[ins[0]], pieces[ins[1]]
             runs = sorted(runs_a + runs_b)
-            if (shape, axis) != (shape_b, axis_b) or any(a[1] > b[0] for a, b in itertools.pairwise(runs)):
+            if kind != kind_b or any(a[1] > b[0] for a, b in itertools.pairwise(runs)):
                 continue
-            pieces[out] = (shape, axis, runs, steps_a + steps_b + [i])
+            pieces[out] = (kind, runs, steps_a + steps_b + [i])
+            shape, axis = kind
             edges = [0] + [stop for _, stop, _ in runs]
             if [start for start, _, _ in runs] == edges[:-1] and edges[-1] == shape[axis]:  # the runs tile the axis
                 replaced.update({j: [] for j in steps_a + steps_b})
