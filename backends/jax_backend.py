@@ -157,8 +157,16 @@ class JaxBackend:
     abs, sign, floor = staticmethod(jnp.abs), staticmethod(jnp.sign), staticmethod(jnp.floor)
     sin, cos = staticmethod(jnp.sin), staticmethod(jnp.cos)
     erf = staticmethod(jax.scipy.special.erf)
-    matmul, reshape, transpose = staticmethod(jnp.matmul), staticmethod(jnp.reshape), staticmethod(jnp.transpose)
+    reshape, transpose = staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)
+
+    @staticmethod
+    def matmul(a: Array, b: Array) -> Array:
+        """``a @ b``; a stack of matrices times one matrix as one matrix product (XLA on a CPU runs a dot with
+        several free axes, ``(batch, time, features) @ kernel``, several times slower)."""
+        if a.ndim > 2 and b.ndim == 2:
+            return jnp.matmul(a.reshape(-1, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
+        return jnp.matmul(a, b)
 
     @staticmethod
     def sum(x: Array, axis: Axis, keepdims: bool) -> Array:
@@ -245,28 +253,30 @@ class JaxBackend:
         with jax.ensure_compile_time_eval():  # the body is traced by highnn on concrete arrays, even under jit
             step = body.forward(init, *(x[0] for x in xs), *consts)
 
-        def scan_step(carry: Array, x_t: tuple[Array, ...]) -> tuple[Array, Array]:
+        def scan_step(carry: Array, *x_t: Array) -> tuple[Array, Array]:
             new = step(carry, *x_t, *consts)
             return new, new
 
-        return jax.lax.scan(scan_step, init, tuple(xs))[1]
+        return _scan_prefetched(scan_step, init, len(xs[0]), tuple(map(_slicer, xs)))[1]
 
     @staticmethod
     def scan_vjp(g: Array, out: Array, init: Array, *operands: Array, body: Any, n_xs: int) -> Array:
         xs, consts = operands[:n_xs], operands[n_xs:]
         with jax.ensure_compile_time_eval():
             vjp = body.vjp(init, *(x[0] for x in xs), *consts, init)
-        previous = jnp.concatenate([init[None], out[:-1]])
 
-        def step(carried: tuple[Array, tuple[Array, ...]], slices: tuple[Array, ...]) -> tuple[Any, tuple[Array, ...]]:
+        def previous(t: Array) -> Array:  # the carry step t started from
+            return jnp.where(t == 0, init, jax.lax.dynamic_index_in_dim(out, jnp.maximum(t - 1, 0), keepdims=False))
+
+        def step(carried: tuple[Array, tuple[Array, ...]], g_t: Array, previous_t: Array, *x_t: Array) -> Any:
             g_carry, g_consts = carried
-            g_t, previous_t, *x_t = slices
             grads = vjp(previous_t, *x_t, *consts, g_t + g_carry)
             summed = tuple(a + b for a, b in zip(g_consts, grads[1 + n_xs :]))
             return (grads[0], summed), tuple(grads[1 : 1 + n_xs])
 
         start = (jnp.zeros_like(init), tuple(jnp.zeros_like(c) for c in consts))
-        (g_init, g_consts), g_xs = jax.lax.scan(step, start, (g, previous, *xs), reverse=True)
+        slicers = (_slicer(g), previous, *map(_slicer, xs))
+        (g_init, g_consts), g_xs = _scan_prefetched(step, start, len(g), slicers, reverse=True)
         return jnp.concatenate([jnp.ravel(p) for p in (g_init, *g_xs, *g_consts)])
 
     @staticmethod
@@ -414,6 +424,38 @@ def _put(value: Any, where: jax.Device | jax.sharding.Sharding) -> Array:
         return jax.device_put(value, where)  # a global array: reshard
     host = np.asarray(value)
     return jax.make_array_from_callback(host.shape, where, lambda index: host[index])
+
+
+def _slicer(x: Array) -> Callable[[Array], Array]:
+    """``t -> x[t]`` for a traced step index ``t``."""
+    return lambda t: jax.lax.dynamic_index_in_dim(x, t, keepdims=False)
+
+
+def _scan_prefetched(
+    step: Callable[..., tuple[Any, Any]],
+    init: Any,
+    length: int,
+    slicers: tuple[Callable[[Array], Array], ...],
+    reverse: bool = False,
+) -> tuple[Any, Any]:
+    """``jax.lax.scan`` of ``step(carry, *slices_t) -> (carry, y_t)`` over ``length`` steps, each step's slices
+    (``slicer(t)``) fetched one step ahead and carried.
+
+    The step then reads its slices as whole arrays: XLA on a CPU compiles a slice
+    taken inside fused element-wise code (``dynamic-slice`` in a loop fusion) to
+    scalar code, several times slower than the copy a separate fetch is.
+    """
+    first = length - 1 if reverse else 0
+
+    def prefetching(carried: tuple[Any, tuple[Array, ...]], t: Array) -> tuple[Any, Any]:
+        carry, slices = carried
+        following = jnp.clip(t - 1 if reverse else t + 1, 0, length - 1)
+        carry, y_t = step(carry, *slices)
+        return (carry, tuple(slicer(following) for slicer in slicers)), y_t
+
+    start = (init, tuple(slicer(jnp.asarray(first)) for slicer in slicers))
+    (carry, _), ys = jax.lax.scan(prefetching, start, jnp.arange(length), reverse=reverse)
+    return carry, ys
 
 
 def _reduce_windows(

@@ -8,10 +8,17 @@ train step therefore holds one ``scan`` step however long the sequence is, so
 tracing and ``jax.jit`` compiling cost the same for 5 steps or 500. Its VJP,
 the ``scan_vjp`` primitive, is a reverse scan of the body's VJP, which highnn's
 own engine traces from the step: the gradient is highnn's on every backend.
+
+A step's program joins pieces that tile an axis with ``concatenate`` rather
+than as a sum of zero-padded ``unindex`` pieces (what a state split into
+``[h, c]`` and its gradient produce): a sum of padded arrays is one array pass
+per piece, and XLA compiles it to per-element bounds checks, several times
+slower than a copy.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +28,7 @@ from highnn.config import settings, use_backend
 from highnn.graph import Tensor, grad, grad_mode, recording, to_tensor
 from highnn.ops.primitives import scan as scan_primitive
 from highnn.tracing import Program, Tape
+from highnn.tracing import Step as PlanStep
 
 Step = Callable[..., Tensor]
 Signature = tuple[Any, ...]
@@ -82,6 +90,7 @@ class ScanBody:
         tape.constants = {
             slot: backend.asarray(value, np.asarray(value).dtype.name) for slot, value in tape.constants.items()
         }
+        tape.steps = join_pieces(tape, {tape.slot(t) for t in outputs})
         program = Program(tape, outputs)
         if program.read:
             names = ", ".join(v.path for v in program.read)
@@ -97,6 +106,72 @@ class ScanBody:
                 f"returned {out.shape}, {out.dtype}."
             )
         return out
+
+
+def _run(index: Any, shape: tuple[int, ...]) -> tuple[int, int, int] | None:
+    """``(axis, start, stop)`` when ``index`` picks one contiguous run of one axis of ``shape`` and all of the rest."""
+    index = index if isinstance(index, tuple) else (index,)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(shape) - len(index) + 1) + index[at + 1 :]
+    if len(index) != len(shape) or not all(isinstance(i, slice) for i in index):
+        return None
+    partial = [(axis, *i.indices(n)) for axis, (i, n) in enumerate(zip(index, shape)) if i.indices(n) != (0, n, 1)]
+    if len(partial) != 1 or partial[0][3] != 1 or partial[0][1] >= partial[0][2]:
+        return None
+    return partial[0][:3]
+
+
+def join_pieces(tape: Tape, results: set[int]) -> list[PlanStep]:
+    """``tape.steps`` with every sum of ``unindex`` pieces that tiles one axis replaced by ``concatenate`` steps.
+
+    A piece is ``unindex(x, shape, index)`` of one run of one axis; sums of
+    pieces of one shape and axis whose runs are disjoint collect their runs, and
+    a sum whose runs cover the axis becomes the pieces joined in order (exact:
+    every element is one piece's value plus zeros). The pieces and partial sums
+    it replaces must have no other use.
+    """
+    uses: dict[int, int] = {}
+    for _, ins, _, _ in tape.steps:
+        for slot in ins:
+            uses[slot] = uses.get(slot, 0) + 1
+    # slot -> ((shape, axis), sorted runs (start, stop, source slot), indices of the steps it replaces)
+    pieces: dict[int, tuple[tuple[Any, ...], list[tuple[int, int, int]], list[int]]] = {}
+    replaced: dict[int, list[PlanStep]] = {}
+    for i, (name, ins, out, attrs) in enumerate(tape.steps):
+        if name == "unindex" and (run := _run(attrs["index"], attrs["shape"])) is not None:
+            pieces[out] = ((attrs["shape"], run[0]), [(run[1], run[2], ins[0])], [i])
+        elif name == "add" and len(set(ins)) == 2 and all(uses[s] == 1 and s not in results for s in ins):
+            if not (ins[0] in pieces and ins[1] in pieces):
+                continue
+            (kind, runs_a, steps_a), (kind_b, runs_b, steps_b) = pieces[ins[0]], pieces[ins[1]]
+            runs = sorted(runs_a + runs_b)
+            if kind != kind_b or any(a[1] > b[0] for a, b in itertools.pairwise(runs)):
+                continue
+            pieces[out] = (kind, runs, steps_a + steps_b + [i])
+            shape, axis = kind
+            edges = [0] + [stop for _, stop, _ in runs]
+            if [start for start, _, _ in runs] == edges[:-1] and edges[-1] == shape[axis]:  # the runs tile the axis
+                replaced.update({j: [] for j in steps_a + steps_b})
+                replaced[i] = _concatenations(tape, [source for _, _, source in runs], axis, out)
+    return [step for i, original in enumerate(tape.steps) for step in replaced.get(i, [original])]
+
+
+def _concatenations(tape: Tape, sources: list[int], axis: int, out: int) -> list[PlanStep]:
+    """Steps joining ``sources`` along ``axis`` into slot ``out``, two at a time (``concatenate`` is binary)."""
+    steps: list[PlanStep] = []
+    joined = sources[0]
+    for k, source in enumerate(sources[1:], 2):
+        if k == len(sources):
+            target = out
+        else:  # a new slot for the partial join, shaped like the first k pieces together
+            parts = [tape.alive[s] for s in sources[:k]]
+            shape = list(parts[0].shape)
+            shape[axis] = sum(p.shape[axis] for p in parts)
+            target = tape._new_slot(Tensor(np.broadcast_to(np.zeros((), parts[0].dtype), shape)))
+        steps.append(("concatenate", (joined, source), target, {"axis": axis}))
+        joined = target
+    return steps
 
 
 def scan(step: Step | ScanBody, init: Tensor, xs: Sequence[Tensor], consts: Sequence[Tensor] = ()) -> Tensor:
