@@ -215,11 +215,11 @@ class NumpyBackend(SingleDevice):
         if shape != x.shape:  # "same" padding, which never holds a maximum
             padded = np.full(shape, -np.inf, x.dtype)
             padded[crop] = x
-        rest = g.copy()
+        rest, taken = g.copy(), np.empty_like(g)
         for index in window_reads(window, strides, g.shape[1:-1]):
-            hit = padded[index] == out
-            np.add(grad[index], rest, out=grad[index], where=hit)
-            np.copyto(rest, 0, where=hit)
+            np.multiply(rest, padded[index] == out, out=taken)  # multiplied, not masked: NumPy's masked loops are slow
+            grad[index] += taken
+            rest -= taken
         return grad[crop]
 
     @staticmethod
