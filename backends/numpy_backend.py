@@ -204,7 +204,7 @@ class NumpyBackend(SingleDevice):
         total = _sum(_windows(x, window, strides, padding, 0.0), axis=_last(len(window)), keepdims=False)
         return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
 
-    # the pooling adjoints: one zero buffer, one strided in-place add per window offset (no temporary per offset)
+    # the pooling adjoints: one zero buffer, one strided in-place add per window offset (no input-sized temporaries)
     @staticmethod
     def max_pool_vjp(
         g: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str

@@ -191,7 +191,7 @@ def check_average_pool_vjp(
     name: str, g: Tensor, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
 ) -> None:
     check_float(name, g)
-    if len(shape) not in (3, 4, 5) or min(shape) <= 0:
+    if len(shape) not in (3, 4, 5):
         raise ValueError(
             f"{name}: `shape` must be a (batch, *spatial, channels) shape with 1 to 3 spatial axes, received {shape!r}."
         )
