@@ -136,6 +136,18 @@ class Backend(Protocol):
     def average_pool(self, x: Array, /, *, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
         """The mean of each window over its elements inside ``x`` (padding is not counted, as in Keras and TF)."""
 
+    def max_pool_vjp(
+        self, g: Array, x: Array, out: Array, /, *, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """The adjoint of ``x`` in max pooling (``out``: the window maxima): each window's ``g`` added at its
+        first maximum in row-major window order, where PyTorch, JAX and TF send it."""
+
+    def average_pool_vjp(
+        self, g: Array, /, *, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """The adjoint of an input of ``shape`` in average pooling: each window's ``g`` shared evenly among the
+        elements it counts (the transpose of :meth:`average_pool`)."""
+
     # convolution (channels last: input (batch, *spatial, channels), kernel (*window, channels / groups, filters))
     def conv_general(
         self,
@@ -304,6 +316,24 @@ def pool_counts(spatial: Sequence[int], window: Sequence[int], strides: Sequence
         starts = np.arange(size) * s - before
         counts = np.multiply.outer(counts, np.minimum(starts + k, n) - np.maximum(starts, 0))
     return counts.reshape((1, *counts.shape, 1))
+
+
+def pool_padded_shape(
+    shape: Sequence[int], window: Sequence[int], strides: Sequence[int], padding: str
+) -> tuple[tuple[int, ...], tuple[slice, ...]]:
+    """A channels-last input's shape with its pooling padding, and the index of the input within that."""
+    pads = ((0, 0), *pool_padding(shape[1:-1], window, strides, padding), (0, 0))
+    padded = tuple(n + before + after for n, (before, after) in zip(shape, pads))
+    return padded, tuple(slice(before, before + n) for n, (before, _) in zip(shape, pads))
+
+
+def window_reads(window: Sequence[int], strides: Sequence[int], sizes: Sequence[int]) -> list[tuple[slice, ...]]:
+    """Per window offset, row-major, the index that reads that offset of every one of ``sizes`` windows at once
+    from a padded channels-last input (the pieces a pooling adjoint adds back, one strided slice each)."""
+    return [
+        (slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, sizes)), slice(None))
+        for offset in np.ndindex(*window)
+    ]
 
 
 # ------------------------------------------------------------ convolution geometry, shared by the backends

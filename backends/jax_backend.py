@@ -28,7 +28,9 @@ from highnn.backends.base import (
     index_error,
     parse_device,
     pool_counts,
+    pool_padded_shape,
     pool_padding,
+    window_reads,
 )
 
 #: how to get more devices of a kind than JAX sees
@@ -209,6 +211,32 @@ class JaxBackend:
     def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
         total = _reduce_windows(x, 0.0, jax.lax.add, window, strides, padding)
         return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
+
+    # the pooling adjoints: one buffer, one strided add per window offset, which XLA fuses
+    @staticmethod
+    def max_pool_vjp(
+        g: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """``rest``, the adjoint no earlier offset has taken, goes where an offset holds its window's maximum."""
+        shape, crop = pool_padded_shape(x.shape, window, strides, padding)
+        padded = jnp.full(shape, -jnp.inf, x.dtype).at[crop].set(x) if shape != x.shape else x
+        grad, rest = jnp.zeros(shape, g.dtype), g
+        for index in window_reads(window, strides, g.shape[1:-1]):
+            hit = padded[index] == out
+            grad = grad.at[index].add(jnp.where(hit, rest, 0))
+            rest = jnp.where(hit, 0, rest)
+        return grad[crop]
+
+    @staticmethod
+    def average_pool_vjp(
+        g: Array, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        padded, crop = pool_padded_shape(shape, window, strides, padding)
+        share = g / pool_counts(shape[1:-1], window, strides, padding).astype(g.dtype)
+        grad = jnp.zeros(padded, g.dtype)
+        for index in window_reads(window, strides, g.shape[1:-1]):
+            grad = grad.at[index].add(share)
+        return grad[crop]
 
     @staticmethod
     def conv_general(

@@ -23,10 +23,12 @@ from highnn.backends.base import (
     parse_device,
     pool_counts,
     pool_output_shape,
+    pool_padded_shape,
     pool_padding,
     scan_loop,
     scan_vjp_loop,
     transposed_crops,
+    window_reads,
 )
 
 try:  # SciPy's erf is vectorised; the fallback is exact but loops in Python
@@ -202,6 +204,35 @@ class NumpyBackend(SingleDevice):
     def average_pool(x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
         total = _sum(_windows(x, window, strides, padding, 0.0), axis=_last(len(window)), keepdims=False)
         return total / pool_counts(x.shape[1:-1], window, strides, padding).astype(x.dtype)
+
+    # the pooling adjoints: one zero buffer, one strided in-place add per window offset (no input-sized temporaries)
+    @staticmethod
+    def max_pool_vjp(
+        g: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """``rest``, the adjoint no earlier offset has taken, goes where an offset holds its window's maximum."""
+        shape, crop = pool_padded_shape(x.shape, window, strides, padding)
+        grad, padded = np.zeros(shape, g.dtype), x
+        if shape != x.shape:  # "same" padding, which never holds a maximum
+            padded = np.full(shape, -np.inf, x.dtype)
+            padded[crop] = x
+        rest, taken = g.copy(), np.empty_like(g)
+        for index in window_reads(window, strides, g.shape[1:-1]):
+            np.multiply(rest, padded[index] == out, out=taken)  # multiplied, not masked: NumPy's masked loops are slow
+            grad[index] += taken
+            rest -= taken
+        return grad[crop]
+
+    @staticmethod
+    def average_pool_vjp(
+        g: Array, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        padded, crop = pool_padded_shape(shape, window, strides, padding)
+        grad = np.zeros(padded, g.dtype)
+        share = g / pool_counts(shape[1:-1], window, strides, padding).astype(g.dtype)
+        for index in window_reads(window, strides, g.shape[1:-1]):
+            grad[index] += share
+        return grad[crop]
 
     @staticmethod
     def conv_general(

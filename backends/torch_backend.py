@@ -32,10 +32,12 @@ from highnn.backends.base import (
     index_error,
     parse_device,
     pool_counts,
+    pool_padded_shape,
     pool_padding,
     scan_loop,
     scan_vjp_loop,
     transposed_crops,
+    window_reads,
 )
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -372,6 +374,34 @@ class TorchBackend(SingleDevice):
         counts = pool_counts(x.shape[1:-1], window, strides, padding)  # padding is not counted
         return mean * (math.prod(window) / self.asarray(counts, self.dtype(x)))
 
+    # the pooling adjoints: torch's own max-pool adjoint kernel (no autograd), and a buffer with strided adds
+    @staticmethod
+    def max_pool_vjp(
+        g: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """The indices of a pooling pass that records its first maxima, and torch's kernel that adds ``g`` there
+        (1-D pooling as 2-D over a unit axis)."""
+        lift = len(window) == 1
+        if lift:
+            x, g, window, strides = x[:, None], g[:, None], (1, *window), (1, *strides)
+        padded = _channels_first_padded(x, window, strides, padding, -torch.inf)
+        _, indices = _MAX_POOLS[len(window)](padded, window, strides, return_indices=True)
+        unpooled = _MAX_POOL_ADJOINTS[len(window)](
+            torch.movedim(g, -1, 1), padded, window, strides, (0,) * len(window), (1,) * len(window), False, indices
+        )
+        grad = _channels_last(unpooled)[pool_padded_shape(x.shape, window, strides, padding)[1]]
+        return grad[:, 0] if lift else grad
+
+    def average_pool_vjp(
+        self, g: Array, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        padded, crop = pool_padded_shape(shape, window, strides, padding)
+        grad = torch.zeros(padded, dtype=g.dtype, device=g.device)
+        share = g / self.asarray(pool_counts(shape[1:-1], window, strides, padding), self.dtype(g))
+        for index in window_reads(window, strides, g.shape[1:-1]):
+            grad[index] += share
+        return grad[crop]
+
     @staticmethod
     def conv_general(
         x: Array,
@@ -668,6 +698,10 @@ def _uniform(seed: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
 
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVERAGE_POOLS = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+_MAX_POOL_ADJOINTS = {
+    2: torch.ops.aten.max_pool2d_with_indices_backward,
+    3: torch.ops.aten.max_pool3d_with_indices_backward,
+}
 
 
 def _torch_pads(pad_width: Sequence[tuple[int, int]]) -> tuple[int, ...]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, require_backend
 
 import highnn as hn
 from highnn import layers
@@ -165,6 +166,45 @@ def test_max_pooling_tie_rule_is_jaxs_too() -> None:
     inputs = hn.tensor(np.array([[3.0, 3.0, 1.0, 3.0]]).reshape(1, 4, 1), requires_grad=True)
     (grad,) = hn.grad(hn.ops.max_pool(inputs, 2, 1), [inputs], np.array([1.0, 10.0, 100.0]).reshape(1, 3, 1))
     np.testing.assert_array_equal(grad.numpy().ravel(), [1.0, 10.0, 0.0, 100.0])
+
+
+TIED_CASES = [
+    ((2, 9, 3), (3,), (2,), "same"),
+    ((2, 6, 6, 2), (2, 2), (2, 2), "valid"),
+    ((2, 7, 6, 2), (3, 3), (2, 1), "same"),
+    ((1, 5, 4, 4, 2), (3, 2, 2), (1, 1, 1), "valid"),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize(("shape", "window", "strides", "padding"), TIED_CASES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_pooling_gradient_goes_to_the_first_maximum_in_every_precision(
+    backend: str,
+    shape: tuple[int, ...],
+    window: tuple[int, ...],
+    strides: tuple[int, ...],
+    padding: str,
+    data_format: str,
+    dtype: str,
+) -> None:
+    """Inputs of 0s and 1s, as after a ReLU, tie in most windows; overlapping windows add up at a shared first
+    maximum. Small whole adjoints keep every sum exact in float16, so the gradient must equal torch's exactly."""
+    require_backend(backend)
+    x = RNG.integers(0, 2, shape).astype(np.float64)
+    first = data_format == "channels_first"
+    with hn.config.use_backend(backend):
+        inputs = hn.tensor(np.moveaxis(x, -1, 1) if first else x, dtype=dtype, requires_grad=True)
+        out = hn.ops.max_pool(inputs, window, strides, padding, data_format)
+        cotangent = RNG.integers(1, 5, out.shape).astype(np.float64)
+        (grad,) = hn.grad(out, [inputs], hn.tensor(cotangent, dtype=dtype))
+        assert grad.dtype == dtype
+    actual = np.moveaxis(grad.numpy(), 1, -1) if first else grad.numpy()
+    leaf = torch.tensor(x, requires_grad=True)
+    adjoint = torch.tensor(np.moveaxis(cotangent, 1, -1) if first else cotangent, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(torch_pool("max", leaf, window, strides, padding), [leaf], adjoint)
+    np.testing.assert_array_equal(actual.astype(np.float64), expected.numpy())
 
 
 # ============================================================ global pooling

@@ -159,6 +159,47 @@ def check_pool(name: str, x: Tensor, window: tuple[int, ...], strides: tuple[int
         )
 
 
+def _pooled_shape(
+    name: str, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> tuple[int, ...]:
+    """The shape pooling gives a channels-last input of ``shape`` (a pooling adjoint's ``g`` and ``out``)."""
+    sizes = (*window, *strides)
+    if not (len(window) == len(strides) == len(shape) - 2 and all(isinstance(n, int) and n > 0 for n in sizes)):
+        raise ValueError(
+            f"{name}: `window` and `strides` must be {len(shape) - 2} positive integers each (one per spatial axis "
+            f"of shape {shape}), received {window!r} and {strides!r}."
+        )
+    if padding not in ("valid", "same"):
+        raise ValueError(f"{name}: `padding` must be 'valid' or 'same', received {padding!r}.")
+    return (shape[0], *pool_output_shape(shape[1:-1], window, strides, padding), shape[-1])
+
+
+def check_max_pool_vjp(
+    name: str, g: Tensor, x: Tensor, out: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> None:
+    check_pool(name, x, window, strides, padding)
+    pooled = _pooled_shape(name, x.shape, window, strides, padding)
+    for argument, tensor in (("g", g), ("out", out)):
+        if tensor.shape != pooled or tensor.dtype != x.dtype:
+            raise ValueError(
+                f"{name}: `{argument}` must be {x.dtype} of the pooled shape {pooled}, received {tensor.dtype} of "
+                f"shape {tensor.shape}."
+            )
+
+
+def check_average_pool_vjp(
+    name: str, g: Tensor, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> None:
+    check_float(name, g)
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(
+            f"{name}: `shape` must be a (batch, *spatial, channels) shape with 1 to 3 spatial axes, received {shape!r}."
+        )
+    pooled = _pooled_shape(name, shape, window, strides, padding)
+    if g.shape != pooled:
+        raise ValueError(f"{name}: `g` must have the pooled shape {pooled}, received shape {g.shape}.")
+
+
 # ------------------------------------------------------------------ convolution
 def dilated_size(size: int, dilation: int) -> int:
     """The length of ``size`` elements with ``dilation - 1`` zeros between neighbours."""

@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import builtins
 import functools
-import itertools
 import math
-from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
-from highnn.backends.base import pool_counts, pool_padding
 from highnn.checks import check_choice, fail, is_integer
 from highnn.graph import (
     PRIMITIVES,
@@ -44,6 +41,7 @@ from highnn.graph import (
 from highnn.ops.operand_checks import (
     MAX_SCAN_OPERANDS,
     check_along_axis,
+    check_average_pool_vjp,
     check_broadcast_to,
     check_cast,
     check_concatenate,
@@ -53,6 +51,7 @@ from highnn.ops.operand_checks import (
     check_getitem,
     check_log_softmax,
     check_matmul,
+    check_max_pool_vjp,
     check_pad,
     check_pick_along_axis,
     check_place_along_axis,
@@ -283,57 +282,18 @@ def _unpad(g: Tensor, pad_width: tuple[tuple[int, int], ...]) -> Tensor:
     return _getitem(g, index=tuple(slice(before, n - after) for (before, after), n in zip(pad_width, g.shape)))
 
 
-def _pool_pad_width(
-    x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
-) -> tuple[tuple[int, int], ...]:
-    """The padding of every axis of a channels-last input: Keras's "same" padding on the spatial axes only."""
-    return ((0, 0), *pool_padding(x.shape[1:-1], window, strides, padding), (0, 0))
-
-
-def _window_reads(window: tuple[int, ...], strides: tuple[int, ...], sizes: tuple[int, ...]) -> Iterator[Any]:
-    """Per position in the window, row-major, the index that reads it from every window of the padded input at once."""
-    for offset in itertools.product(*map(range, window)):
-        yield (slice(None), *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, strides, sizes)), slice(None))
-
-
-def _scatter_windows(
-    pieces: list[Tensor], x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
-) -> Tensor:
-    """The adjoint of reading every window: ``pieces[i]``, the adjoint of window position i, summed back in place."""
-    pad_width = _pool_pad_width(x, window, strides, padding)
-    shape = tuple(n + before + after for n, (before, after) in zip(x.shape, pad_width))
-    reads = _window_reads(window, strides, pieces[0].shape[1:-1])
-    scattered = [unindex(piece, shape=shape, index=index) for piece, index in zip(pieces, reads)]
-    return _unpad(functools.reduce(add, scattered), pad_width)
-
-
-def _max_pool_vjp(
-    g: Tensor, out: Tensor, x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
-) -> Tensor:
-    """Each window's adjoint goes to its first maximum in row-major window order, where PyTorch, JAX and TF send it."""
-    pad_width = _pool_pad_width(x, window, strides, padding)
-    padded = _pad(x, pad_width=pad_width, value=-math.inf) if _pads(pad_width) else x
-    pieces: list[Tensor] = []
-    claimed: Tensor | float = 0.0
-    for index in _window_reads(window, strides, out.shape[1:-1]):
-        first = cast(equal(_getitem(padded, index=index), out), x.dtype) * (1.0 - claimed)
-        claimed = first + claimed
-        pieces.append(g * first)
-    return _scatter_windows(pieces, x, window, strides, padding)
-
-
-def _average_pool_vjp(
-    g: Tensor, out: Tensor, x: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
-) -> Tensor:
-    """Each window's adjoint, divided by the number of input elements it covers, goes to each of them."""
-    share = g / to_tensor(pool_counts(x.shape[1:-1], window, strides, padding), x.dtype)
-    return _scatter_windows([share] * math.prod(window), x, window, strides, padding)
-
-
 # fmt: off
 _pad: Primitive = _define("pad", 1, check_pad, lambda g, out, x, pad_width, value: _unpad(g, pad_width))
-_max_pool: Primitive = _define("max_pool", 1, check_pool, _max_pool_vjp)
-_average_pool: Primitive = _define("average_pool", 1, check_pool, _average_pool_vjp)
+# -- each pooling's VJP is one backend function: one buffer, a strided add per window offset; max pooling's adjoint
+# -- goes to each window's first maximum in row-major order (as in PyTorch, JAX and TF) and is not differentiated
+# -- again yet; average pooling and its adjoint are each other's transpose
+_max_pool: Primitive = _define("max_pool", 1, check_pool,
+                               lambda g, out, x, **attrs: max_pool_vjp(g, x, out, **attrs))
+_average_pool: Primitive = _define("average_pool", 1, check_pool,
+                                   lambda g, out, x, **attrs: average_pool_vjp(g, shape=x.shape, **attrs))
+max_pool_vjp: Primitive = _define("max_pool_vjp", 3, check_max_pool_vjp)
+average_pool_vjp: Primitive = _define("average_pool_vjp", 1, check_average_pool_vjp,
+                                      lambda g, out, h, shape, **attrs: _average_pool(g, **attrs))
 # fmt: on
 
 

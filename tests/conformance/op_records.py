@@ -907,5 +907,109 @@ _RECORDS.append(
     )
 )
 
+
+# ------------------------------------------------------- the pooling adjoints
+def _window_members(shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Any:
+    """Per window, the flat positions of the input elements it covers, ``(batch, *windows, channels, size)``,
+    -1 at padding: the windows of an input that holds its own positions."""
+    positions = _pool_windows(np.arange(math.prod(shape), dtype=float).reshape(shape), window, strides, padding)
+    return np.nan_to_num(positions, nan=-1).astype(int).reshape(*positions.shape[: -len(window)], -1)
+
+
+def _max_pool_adjoint(g: Any, x: Any, out: Any, window: Any, strides: Any, padding: str) -> np.ndarray:
+    """Each window's ``g`` added at its first maximum in row-major window order (``argmax``'s first)."""
+    members = _window_members(x.shape, window, strides, padding)
+    values = np.where(members >= 0, x.ravel()[members], -np.inf)
+    first = np.take_along_axis(members, values.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    grad = np.zeros(x.size)
+    np.add.at(grad, first, g)
+    return grad.reshape(x.shape)
+
+
+def _average_pool_adjoint(g: Any, shape: tuple[int, ...], window: Any, strides: Any, padding: str) -> np.ndarray:
+    """Each window's ``g`` shared evenly among the input elements it covers."""
+    members = _window_members(shape, window, strides, padding)
+    inside = members >= 0
+    shares = np.broadcast_to(g[..., None] / inside.sum(axis=-1, keepdims=True), members.shape)
+    grad = np.zeros(math.prod(shape))
+    np.add.at(grad, members[inside], shares[inside])
+    return grad.reshape(shape)
+
+
+def _max_pool_vjp_samples(rng: np.random.Generator) -> list[Sample]:
+    """Per pooling case, inputs with one clear maximum per window, then inputs of 0s and 1s (ties everywhere, as
+    after a ReLU) on the overlapping and "same" cases: ``out`` is the inputs' max pooling, ``g`` any adjoint."""
+    samples = []
+    for label, draw, cases in (("", distinct, POOL_CASES), ("ties", whole(0, 2), POOL_CASES[1::2])):
+        for shape, window, strides, padding in cases:
+            x = draw(rng, shape)
+            out = _max_pool(x, window, strides, padding)
+            attrs = {"window": window, "strides": strides, "padding": padding}
+            samples.append(Sample((centered(rng, out.shape), x, out), attrs, label))
+    return samples
+
+
+_ADJOINT_ATTRS = {"window": (2,), "strides": (2,), "padding": "valid"}
+MAX_POOL_VJP_ERRORS = (
+    ErrorInput(
+        Sample((np.ones((2, 3, 1)), np.ones((2, 4, 1)), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "g too long"),
+        ValueError,
+        r"`g` must be float(32|64) of the pooled shape \(2, 2, 1\), received float(32|64) of shape \(2, 3, 1\)",
+    ),
+    ErrorInput(
+        Sample((np.ones((2, 2, 1)), np.ones((2, 4, 1)), np.ones((2, 2, 1), np.int32)), _ADJOINT_ATTRS, "int32 out"),
+        ValueError,
+        r"`out` must be float(32|64) of the pooled shape \(2, 2, 1\), received int32",
+    ),
+    ErrorInput(
+        Sample((np.ones((2, 2, 1)), np.ones((2, 4, 1), np.int32), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "int32 x"),
+        TypeError,
+        r"expected a float tensor, received dtype int32",
+    ),
+)
+
+
+def _average_pool_vjp_samples(rng: np.random.Generator) -> list[Sample]:
+    return [
+        Sample(
+            (centered(rng, _average_pool(np.zeros(shape), window, strides, padding).shape),),
+            {"shape": shape, "window": window, "strides": strides, "padding": padding},
+        )
+        for shape, window, strides, padding in POOL_CASES
+    ]
+
+
+_RECORDS += [
+    OpRecord(
+        "max_pool_vjp", _max_pool_vjp_samples, _max_pool_adjoint, differentiable=False, errors=MAX_POOL_VJP_ERRORS
+    ),
+    OpRecord(
+        "average_pool_vjp",
+        _average_pool_vjp_samples,
+        _average_pool_adjoint,
+        errors=(
+            ErrorInput(
+                Sample(
+                    (np.ones((2, 3, 1)),), {"shape": (2, 4, 1), "window": (2,), "strides": (2,), "padding": "valid"}
+                ),
+                ValueError,
+                r"`g` must have the pooled shape \(2, 2, 1\), received shape \(2, 3, 1\)",
+            ),
+            ErrorInput(
+                Sample(
+                    (np.ones((2, 2, 1)),), {"shape": (2, 4, 1), "window": (2, 2), "strides": (2,), "padding": "valid"}
+                ),
+                ValueError,
+                r"`window` and `strides` must be 1 positive integers each",
+            ),
+            ErrorInput(
+                Sample((np.ones((2, 2)),), {"shape": (2, 4), "window": (2,), "strides": (2,), "padding": "valid"}),
+                ValueError,
+                r"`shape` must be a \(batch, \*spatial, channels\) shape with 1 to 3 spatial axes, received \(2, 4\)",
+            ),
+        ),
+    ),
+]
+
 #: primitive name -> its record
 RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}
