@@ -420,3 +420,10 @@ def test_inputs_of_the_wrong_rank_are_rejected(layer: layers.Layer, received: tu
         layer(np.ones(received), training=True)
     assert f"Full shape received: {received}" in str(caught.value)
     assert not layer.variables, "nothing was built"
+
+
+def test_differentiating_max_pooling_twice_is_an_error_not_a_wrong_number() -> None:
+    x = hn.Variable(np.arange(16.0).reshape(1, 4, 4, 1) / 16, name="x")
+    (gradient,) = hn.grad(hn.ops.sum(hn.ops.max_pool(x * x, 2) ** 2), [x], create_graph=True)
+    with pytest.raises(NotImplementedError, match=r"max_pool: differentiating through a gradient of it"):
+        hn.grad(hn.ops.sum(gradient * gradient), [x])

@@ -77,6 +77,17 @@ def _define(name: str, n_inputs: int, check: Check | None, *vjp: VjpRule) -> Pri
 
 
 # ------------------------------------------------------------ helpers of the rules
+def _not_yet(name: str) -> VjpRule:
+    """The rule of a primitive that cannot be differentiated yet: asking is an error, never a silent zero."""
+
+    def rule(g: Tensor, out: Tensor, *inputs: Tensor, **attrs: Any) -> Tensor:
+        raise NotImplementedError(
+            f"{name}: differentiating through a gradient of it (a second derivative) is not supported yet."
+        )
+
+    return rule
+
+
 def _zero_grad(g: Tensor, out: Tensor, *inputs: Tensor, **attrs: Any) -> Tensor:
     return full_like(inputs[0], 0.0)
 
@@ -198,7 +209,8 @@ _take: Primitive = _define("take", 2, check_take,
 scatter_add: Primitive = _define("scatter_add", 2, check_scatter_add,
                                  lambda g, out, updates, indices, shape, axis: _take(g, indices, axis=axis))
 scan: Primitive = _define("scan", MAX_SCAN_OPERANDS, check_scan, *map(_scan_gradient, range(MAX_SCAN_OPERANDS)))
-scan_vjp: Primitive = _define("scan_vjp", MAX_SCAN_OPERANDS + 2, check_scan_vjp)  # differentiating twice: not yet
+scan_vjp: Primitive = _define("scan_vjp", MAX_SCAN_OPERANDS + 2, check_scan_vjp,
+                              *[_not_yet("scan (a recurrence)")] * (MAX_SCAN_OPERANDS + 2))
 pick_along_axis: Primitive = _define("pick_along_axis", 2, check_pick_along_axis,
                                      lambda g, out, x, indices, axis: place_along_axis(g, indices, size=x.shape[axis],
                                                                                        axis=axis))
@@ -291,7 +303,7 @@ _max_pool: Primitive = _define("max_pool", 1, check_pool,
                                lambda g, out, x, **attrs: max_pool_vjp(g, x, out, **attrs))
 _average_pool: Primitive = _define("average_pool", 1, check_pool,
                                    lambda g, out, x, **attrs: average_pool_vjp(g, shape=x.shape, **attrs))
-max_pool_vjp: Primitive = _define("max_pool_vjp", 3, check_max_pool_vjp)
+max_pool_vjp: Primitive = _define("max_pool_vjp", 3, check_max_pool_vjp, *[_not_yet("max_pool")] * 3)
 average_pool_vjp: Primitive = _define("average_pool_vjp", 1, check_average_pool_vjp,
                                       lambda g, out, h, shape, **attrs: _average_pool(g, **attrs))
 # fmt: on

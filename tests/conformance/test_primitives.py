@@ -200,9 +200,22 @@ def test_every_primitive_has_a_record() -> None:
     assert sorted(RECORDS) == sorted(PRIMITIVES), "add a record to op_records.py for each new primitive"
 
 
+#: adjoint primitives whose own rules raise NotImplementedError: a second derivative through them is not built yet
+NOT_DIFFERENTIABLE_YET = {"scan_vjp", "max_pool_vjp"}
+
+
 def test_records_declare_differentiability_as_the_table_does() -> None:
     declared = {name for name, record in RECORDS.items() if record.differentiable}
-    assert declared == {name for name, primitive in PRIMITIVES.items() if primitive.vjp}
+    assert declared == {name for name, primitive in PRIMITIVES.items() if primitive.vjp} - NOT_DIFFERENTIABLE_YET
+
+
+@pytest.mark.parametrize("name", sorted(NOT_DIFFERENTIABLE_YET))
+def test_a_second_derivative_not_built_yet_is_an_error_not_a_silent_zero(name: str) -> None:
+    primitive = PRIMITIVES[name]
+    assert len(primitive.vjp) == primitive.n_inputs
+    for rule in primitive.vjp:
+        with pytest.raises(NotImplementedError, match=r"a second derivative\) is not supported yet"):
+            rule(None, None)
 
 
 @pytest.mark.parametrize(PARAMS, cases(BACKENDS, DTYPES, DETERMINISTIC))
