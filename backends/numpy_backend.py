@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from highnn.backends.base import (
-    LOW_PRECISION_DTYPES,
     Array,
     Axis,
     Backend,
@@ -38,7 +37,9 @@ except ImportError:  # pragma: no cover - exercised only without SciPy
 
 
 _SAME_WIDTH_INTEGER = {2: np.int16, 4: np.int32, 8: np.int64}
-_LOW_PRECISION = frozenset(LOW_PRECISION_DTYPES)  # computed through float32 where they add up many terms
+#: the type codes of float16 and ml_dtypes' bfloat16 (LOW_PRECISION_DTYPES), which add up many terms through
+#: float32; tested by code because ``dtype.char`` is a C attribute and ``dtype.name`` a slow Python property
+LOW_PRECISION_CODES = "eE"
 _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
 
 
@@ -124,7 +125,7 @@ class NumpyBackend(SingleDevice):
     @staticmethod
     def matmul(a: Array, b: Array) -> Array:
         """``np.matmul``; float16 and bfloat16 accumulate in float32 (BLAS), rounded once, as torch and JAX do."""
-        if a.dtype.name in _LOW_PRECISION:
+        if a.dtype.char in LOW_PRECISION_CODES:
             return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
         return np.matmul(a, b)
 
@@ -363,7 +364,7 @@ class NumpyBackend(SingleDevice):
 
 def _sum(x: Array, axis: Axis, keepdims: bool) -> Array:
     """``np.add.reduce``; float16 and bfloat16 accumulate in float32, rounded once, as torch and JAX do."""
-    if x.dtype.name in _LOW_PRECISION:  # NumPy's stubs accept `keepdims` only as a literal, hence the ignores
+    if x.dtype.char in LOW_PRECISION_CODES:  # NumPy's stubs accept `keepdims` only as a literal, hence the ignores
         return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)  # type: ignore[call-overload]
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
 
@@ -392,7 +393,7 @@ def _windows(x: Array, window: tuple[int, ...], strides: tuple[int, ...], paddin
 
 def _work_dtype(x: np.ndarray) -> np.dtype:
     """The dtype convolutions add up in: float32 for float16 and bfloat16 (rounded once at the end), else ``x``'s."""
-    return np.dtype(np.float32) if x.dtype.name in _LOW_PRECISION else x.dtype
+    return np.dtype(np.float32) if x.dtype.char in LOW_PRECISION_CODES else x.dtype
 
 
 def _im2col_conv(

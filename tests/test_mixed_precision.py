@@ -14,7 +14,8 @@ from helpers import BACKENDS, require_backend
 
 import highnn as hn
 from highnn import layers
-from highnn.backends import numpy_dtype
+from highnn.backends import ALL_FLOAT_DTYPES, LOW_PRECISION_DTYPES, numpy_dtype
+from highnn.backends.numpy_backend import LOW_PRECISION_CODES
 from highnn.dtype_policies import DTypePolicy
 from highnn.optimizers import SGD, LossScaleOptimizer
 
@@ -269,3 +270,9 @@ def test_digits_under_mixed_bfloat16_reach_the_float32_accuracy(name: str) -> No
         }
     assert accuracy["float32"] > 0.95
     assert abs(accuracy["mixed_bfloat16"] - accuracy["float32"]) <= 0.01
+
+
+def test_numpy_low_precision_codes_name_exactly_the_low_precision_dtypes() -> None:
+    codes = {name: numpy_dtype(name).char for name in ALL_FLOAT_DTYPES}
+    assert sorted(name for name, code in codes.items() if code in LOW_PRECISION_CODES) == sorted(LOW_PRECISION_DTYPES)
+    assert sorted(codes[name] for name in LOW_PRECISION_DTYPES) == sorted(LOW_PRECISION_CODES)
