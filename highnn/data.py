@@ -127,8 +127,19 @@ def check_steps(owner: str, argument: str, steps: Any) -> int | None:
     return None if steps is None else check_integer(owner, argument, steps, 1)
 
 
+#: the most bytes of examples a pass takes (gathers, converts) at once: whole batches, at least one
+GATHER_BYTES = 1 << 22
+
+
 class Batches:
-    """Minibatches of ``arrays`` as backend arrays, in order or reshuffled every pass."""
+    """Minibatches of ``arrays`` as backend arrays, in order or reshuffled every pass.
+
+    A pass takes its examples in chunks of whole batches (at most
+    :data:`GATHER_BYTES`; a shuffled pass gathers each chunk at once) and cuts
+    each chunk into contiguous batches. Where the backend's batches are NumPy
+    arrays (NumPy; JAX on a CPU) a chunk is converted at once too (JAX's int64
+    labels become int32 once), and every batch is a view of it.
+    """
 
     def __init__(
         self,
@@ -142,6 +153,8 @@ class Batches:
         self.size = len(self.arrays[0])
         self.batch_size = batch_size
         self.shuffle = shuffle
+        example_bytes = sum(a[:1].nbytes for a in self.arrays)
+        self.chunk_size = batch_size * max(1, GATHER_BYTES // max(example_bytes * batch_size, 1))
 
     def __len__(self) -> int:
         return math.ceil(self.size / self.batch_size)
@@ -149,7 +162,16 @@ class Batches:
     def __iter__(self) -> Iterator[list[Any]]:
         backend = settings.backend
         order = random.generator().permutation(self.size) if self.shuffle else None
-        for start in range(0, self.size, self.batch_size):
-            stop = min(start + self.batch_size, self.size)
-            index = slice(start, stop) if order is None else order[start:stop]
-            yield [backend.batch(a[index], dtype) for a, dtype in zip(self.arrays, self.dtypes)]
+        on_host = [isinstance(backend.batch(a[:0], dtype), np.ndarray) for a, dtype in zip(self.arrays, self.dtypes)]
+        for first in range(0, self.size, self.chunk_size):
+            index = slice(first, first + self.chunk_size) if order is None else order[first : first + self.chunk_size]
+            chunk = [
+                backend.batch(a[index], dtype) if host else a[index]
+                for a, dtype, host in zip(self.arrays, self.dtypes, on_host)
+            ]
+            for start in range(0, len(chunk[0]), self.batch_size):
+                stop = start + self.batch_size
+                yield [
+                    a[start:stop] if host else backend.batch(a[start:stop], dtype)
+                    for a, dtype, host in zip(chunk, self.dtypes, on_host)
+                ]

@@ -273,11 +273,11 @@ class TracedFunction:
         self._tracing = threading.Lock()
 
     def __call__(self, *arrays: Any) -> list[Any]:
-        key = (settings.backend, settings.floatx, *((a.shape, a.dtype) for a in arrays), distribution())
+        key = (settings.backend, settings.floatx, *[(a.shape, a.dtype) for a in arrays], distribution())
         entry = self.programs.get(key)
         if entry is None:
             entry = self._compile(key, arrays)
-        else:
+        elif len(self.programs) > 1:  # the least recently used goes first: one program has no order to keep
             with suppress(KeyError):  # another thread may have just evicted it
                 self.programs.move_to_end(key)
         return self._replay(entry, arrays)

@@ -268,8 +268,8 @@ class Trainer(Layer):
         for call, group in enumerate(_groups(prefetched(batches), per_call)):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
-            shares = tuple(batch.share for batch in group if isinstance(batch, local_view.LocalBatch))
-            arrays = [a for batch in group for a in batch]
+            shares = () if view is None else tuple(b.share for b in group if isinstance(b, local_view.LocalBatch))
+            arrays = group[0] if len(group) == 1 else [a for batch in group for a in batch]
             outputs = self._function(kind, len(group[0]), shares)(*(_global_batches(arrays) if distributed else arrays))
             if distributed:
                 _pace(self, call, outputs)
@@ -756,6 +756,9 @@ def _log_value(value: np.ndarray) -> float | np.ndarray:
 
 def _groups(batches: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:
     """Consecutive groups of ``size`` batches (the last one may be shorter)."""
+    if size == 1:
+        yield from ([batch] for batch in batches)
+        return
     batches = iter(batches)
     while group := list(itertools.islice(batches, size)):
         yield group

@@ -331,3 +331,34 @@ def test_torch_data_parallel_takes_arrays_only() -> None:
             model.fit(batches, epochs=1, verbose=0)
         for old, new in zip(before, model.get_weights()):
             np.testing.assert_array_equal(old, new)
+
+
+# ------------------------------------------------------------------ arrays: batches cut from chunks
+@pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_array_batches_are_cut_from_chunks_of_whole_batches(
+    backend: str, shuffle: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Gathering (and converting) a chunk of 3 batches at once hands out exactly the batches of one permutation,
+    the last one short; on NumPy the batches of a chunk are views of one array."""
+    require_backend(backend)
+    x, y = np.arange(70 * 3, dtype="float32").reshape(70, 3), np.arange(70)
+    monkeypatch.setattr(hn.data, "GATHER_BYTES", 3 * 8 * (x[:1].nbytes + y[:1].nbytes))
+    with hn.config.use_backend(backend):
+        cut = hn.data.Batches({"x": x, "y": y}, 8, shuffle=shuffle)
+        assert cut.chunk_size == 24 and len(cut) == 9
+        hn.utils.set_random_seed(3)
+        got = list(cut)
+        hn.utils.set_random_seed(3)
+        order = hn.random.generator().permutation(70) if shuffle else np.arange(70)
+    assert len(got) == 9
+    for start, (x_batch, y_batch) in zip(range(0, 70, 8), got):
+        np.testing.assert_array_equal(hn.backends.to_host(x_batch), x[order[start : start + 8]])
+        np.testing.assert_array_equal(hn.backends.to_host(y_batch), y[order[start : start + 8]])
+    if backend == "numpy" and shuffle:
+        assert got[0][0].base is got[2][0].base is not got[3][0].base  # chunks of 3 batches, gathered once each
+
+
+def test_a_batch_larger_than_the_gather_budget_is_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hn.data, "GATHER_BYTES", 1)
+    assert hn.data.Batches({"x": np.zeros((10, 4))}, 4, shuffle=True).chunk_size == 4
