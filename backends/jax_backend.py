@@ -89,6 +89,7 @@ class JaxBackend:
     """
 
     name = "jax"
+    project_inputs_in_scan = True  # XLA on a CPU runs a product per step in the loop faster (see Backend)
     local_view = False  # one program over the global batch, laid out on the mesh
     #: where ``asarray`` lays out new arrays instead of the device (a distribution's replicated layout); process-wide
     #: like JAX's own state, so every JaxBackend instance shares it
