@@ -1,9 +1,9 @@
 """Recurrent layers (SimpleRNN, LSTM, GRU) and wrappers that apply layers over time (Bidirectional, TimeDistributed).
 
 A recurrent layer projects every time step's input at once (one large
-product), then runs its cell over time with the ``scan`` primitive (on a
-backend whose ``project_inputs_in_scan`` is set, JAX, each step multiplies its
-own input instead, as Keras's cells do): the cell
+product), then runs its cell over time with the ``scan`` primitive (where the
+backend's ``project_inputs_in_scan`` says so, JAX on a CPU, each step
+multiplies its own input instead, as Keras's cells do): the cell
 is traced once into a small program, so a sequence of 500 steps traces and
 compiles as fast as one of 5 (see ``highnn.scan``). The state is one tensor,
 ``(batch, units)``, or for LSTM ``[h, c]`` joined along the last axis.
@@ -230,7 +230,7 @@ class Recurrent(RandomLayer):
         if training and self.dropout > 0.0:
             inputs = inputs * self._dropout_mask((batch, 1, inputs.shape[-1]), self.dropout)
         weights = self.input_weights()
-        # XLA on a CPU runs a product per step in the scan faster than one for every step hoisted before it
+        # where the input product runs is the backend's call (JAX on a CPU: in each step, as XLA runs it faster)
         projecting = len(weights) if settings.backend.project_inputs_in_scan else 0
         steps = inputs if projecting else self.input_projection(inputs, weights)
         scanned = [transpose(steps, (1, 0, 2))]  # time-major: (time, batch, features or gates * units)
