@@ -178,6 +178,11 @@ class Backend(Protocol):
     def scan_vjp(self, g: Array, out: Array, init: Array, /, *operands: Array, body: Any, n_xs: int) -> Array:
         """The gradients of ``sum(scan(...) * g)`` for init, xs and consts, raveled and joined in that order."""
 
+    @property
+    def project_inputs_in_scan(self) -> bool:
+        """Whether recurrent layers multiply each step's input by their kernel inside the scan's step (as Keras's
+        cells do) rather than every step's at once before it."""
+
     # one element per position along an axis (sparse crossentropy's label gather); indices lie in [0, size)
     def pick_along_axis(self, x: Array, indices: Array, /, *, axis: int) -> Array:
         """``x``'s element at ``indices`` along ``axis``, for every position off it (``axis`` is dropped)."""

@@ -109,6 +109,12 @@ class JaxBackend:
             self._device = _jax_device(self._spec)[0]
         return self._device
 
+    @property
+    def project_inputs_in_scan(self) -> bool:
+        """On a CPU: XLA runs a small product in each step faster than one for every step before the loop, whose
+        slices the loop then reads (measured for an LSTM; accelerators keep the one large product)."""
+        return self.device.platform == "cpu"
+
     def asarray(self, value: Any, dtype: str) -> Array:
         value = value.astype(_dtype(dtype)) if isinstance(value, jax.Array) else np.asarray(value, _dtype(dtype))
         return _put(value, self._default_sharding or self.device)

@@ -64,6 +64,7 @@ class NumpyBackend(SingleDevice):
     """Arrays are ``np.ndarray``; programs run as flat Python plans."""
 
     name = "numpy"
+    project_inputs_in_scan = False  # one product for every step, before the loop
     device_name = "cpu"
 
     def __init__(self, device: str | None = None) -> None:

@@ -245,6 +245,7 @@ class TorchBackend(SingleDevice):
     """Arrays are ``torch.Tensor``; programs run eagerly under ``torch.no_grad()``."""
 
     name = "torch"
+    project_inputs_in_scan = False  # one product for every step, before the loop
     local_view = True  # one process per device under torchrun; see highnn.distribution.local_view
 
     def __init__(self, device: str | None = None) -> None:

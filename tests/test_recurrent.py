@@ -108,6 +108,38 @@ def test_outputs_and_gradients_equal_handwritten_torch_cells(backend: str, kind:
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+@pytest.mark.parametrize("options", [{}, {"use_bias": False}, {"go_backwards": True, "mask": True}])
+def test_projecting_each_step_in_the_scan_gives_the_hoisted_projections_numbers(
+    kind: str, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend may ask for each step's input product inside the scan (JAX does): same outputs and gradients."""
+    mask = (np.arange(6) < np.array([[6], [4], [1]])) if options.get("mask") else None
+    layer_options = {k: v for k, v in options.items() if k != "mask"}
+    results = {}
+    with hn.config.use_backend("numpy", floatx="float64"):
+        for projecting in (False, True):
+            monkeypatch.setattr(type(hn.config.settings.backend), "project_inputs_in_scan", projecting)
+            layer = built(kind, return_sequences=True, return_state=True, **layer_options)
+            sequence, *states = layer(hn.tensor(X), mask=mask)
+            loss = (sequence * sequence).sum() + sum((s * s * 0.5).sum() for s in states)
+            results[projecting] = [t.numpy() for t in [sequence, *states, *hn.grad(loss, layer.weights)]]
+            weights_in_step = {key[2] for key in layer._bodies}  # how many weights the traced step projects with
+            assert weights_in_step == {len(layer.input_weights()) if projecting else 0}
+    for hoisted, in_scan in zip(results[False], results[True], strict=True):
+        np.testing.assert_allclose(in_scan, hoisted, rtol=1e-12, atol=1e-12)
+
+
+def test_jax_on_a_cpu_projects_each_step_in_the_scan_and_numpy_before_it() -> None:
+    """Where each backend runs the input product: XLA on a CPU runs the small products in the loop faster."""
+    for backend, expected in (("numpy", 0), ("jax", 2)):  # 2: the LSTM's kernel and bias enter the scan
+        require_backend(backend)
+        with hn.config.use_backend(backend, device="cpu", floatx="float32"):
+            layer = layers.LSTM(3)
+            layer(np.ones((2, 4, 5), np.float32))
+        assert [key[2] for key in layer._bodies] == [expected]
+
+
 def test_initial_state_and_last_output() -> None:
     with hn.config.use_backend("numpy", floatx="float64"):
         layer = built("LSTM", return_state=True)

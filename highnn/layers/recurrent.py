@@ -1,7 +1,9 @@
 """Recurrent layers (SimpleRNN, LSTM, GRU) and wrappers that apply layers over time (Bidirectional, TimeDistributed).
 
 A recurrent layer projects every time step's input at once (one large
-product), then runs its cell over time with the ``scan`` primitive: the cell
+product), then runs its cell over time with the ``scan`` primitive (where the
+backend's ``project_inputs_in_scan`` says so, JAX on a CPU, each step
+multiplies its own input instead, as Keras's cells do): the cell
 is traced once into a small program, so a sequence of 500 steps traces and
 compiles as fast as one of 5 (see ``highnn.scan``). The state is one tensor,
 ``(batch, units)``, or for LSTM ``[h, c]`` joined along the last axis.
@@ -120,7 +122,7 @@ class Recurrent(RandomLayer):
         self.zero_output_for_mask = flags["zero_output_for_mask"]
         self.supports_masking = True
         self.input_spec: InputSpec | None = None
-        self._bodies: dict[tuple[bool, bool], ScanBody] = {}
+        self._bodies: dict[tuple[bool, bool, int], ScanBody] = {}
         self._initial_state: list[Tensor] | None = None
 
     # ------------------------------------------------------------- weights
@@ -176,22 +178,31 @@ class Recurrent(RandomLayer):
         """The new states from the previous ones; ``h`` is ``states[0]`` after recurrent dropout."""
         raise NotImplementedError
 
-    def input_projection(self, x: Tensor) -> Tensor:
-        """Every step's input times the kernel (plus the input bias), computed at once before the scan."""
-        projected = x @ self.kernel
-        return projected if self.bias is None else projected + self.bias
+    def input_weights(self) -> list[Tensor]:
+        """The weights of :meth:`input_projection`: the kernel and the input bias, where there is one."""
+        return [self.kernel] if self.bias is None else [self.kernel, self.bias]
+
+    @staticmethod
+    def input_projection(x: Tensor, weights: list[Tensor]) -> Tensor:
+        """Inputs times the kernel, plus the input bias: before the scan for every step at once, or in each step."""
+        projected = x @ weights[0]
+        return projected + weights[1] if len(weights) > 1 else projected
 
     def recurrent_constants(self) -> list[Tensor]:
         """The weights the cell reads at every step."""
         return [self.recurrent_kernel]
 
-    def _body(self, masked: bool, recurrent_dropout: bool) -> ScanBody:
-        """The traced step, one per combination of mask and recurrent dropout (they add operands)."""
-        key = (masked, recurrent_dropout)
+    def _body(self, masked: bool, recurrent_dropout: bool, projecting: int) -> ScanBody:
+        """The traced step, one per combination of mask, recurrent dropout and the number of input weights the
+        step projects its input with (they add operands)."""
+        key = (masked, recurrent_dropout, projecting)
         if key not in self._bodies:
 
             def step(carry: Tensor, x_t: Tensor, *rest: Tensor) -> Tensor:
                 mask_t, consts = (rest[0], list(rest[1:])) if masked else (None, list(rest))
+                if projecting:
+                    x_t = self.input_projection(x_t, consts[:projecting])
+                    consts = consts[projecting:]
                 states = split(carry, self.STATES)
                 h = states[0] * consts.pop() if recurrent_dropout else states[0]
                 new = join(self.cell(h, states, x_t, consts))
@@ -218,13 +229,16 @@ class Recurrent(RandomLayer):
         batch = inputs.shape[0]
         if training and self.dropout > 0.0:
             inputs = inputs * self._dropout_mask((batch, 1, inputs.shape[-1]), self.dropout)
-        steps = transpose(self.input_projection(inputs), (1, 0, 2))  # time-major: (time, batch, gates * units)
-        scanned = [steps]
+        weights = self.input_weights()
+        # where the input product runs is the backend's call (JAX on a CPU: in each step, as XLA runs it faster)
+        projecting = len(weights) if settings.backend.project_inputs_in_scan else 0
+        steps = inputs if projecting else self.input_projection(inputs, weights)
+        scanned = [transpose(steps, (1, 0, 2))]  # time-major: (time, batch, features or gates * units)
         if mask is not None:
             scanned.append(transpose(cast(mask, inputs.dtype), (1, 0))[..., None])
         if self.go_backwards:
             scanned = [x[::-1] for x in scanned]
-        consts = self.recurrent_constants()
+        consts = (weights if projecting else []) + self.recurrent_constants()
         recurrent_dropout = training and self.recurrent_dropout > 0.0
         if recurrent_dropout:
             consts.append(self._dropout_mask((batch, self.units), self.recurrent_dropout))
@@ -232,7 +246,7 @@ class Recurrent(RandomLayer):
         for state in initial:
             if state.shape != (batch, self.units):
                 fail(type(self).__name__, "initial_state", f"states of shape {(batch, self.units)}", state.shape)
-        carries = scan(self._body(mask is not None, recurrent_dropout), join(initial), scanned, consts)
+        carries = scan(self._body(mask is not None, recurrent_dropout, projecting), join(initial), scanned, consts)
         last = split(carries[-1], self.STATES)
         if self.return_sequences:
             sequence = carries[..., : self.units]
@@ -386,11 +400,10 @@ class GRU(Recurrent):
     def bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
-    def input_projection(self, x: Tensor) -> Tensor:
-        projected = x @ self.kernel
+    def input_weights(self) -> list[Tensor]:
         if self.bias is None:
-            return projected
-        return projected + (self.bias[0] if self.reset_after else self.bias)
+            return [self.kernel]
+        return [self.kernel, self.bias[0] if self.reset_after else self.bias]
 
     def recurrent_constants(self) -> list[Tensor]:
         if self.reset_after and self.bias is not None:

@@ -112,6 +112,15 @@ def _max_vjp(g: Tensor, out: Tensor, x: Tensor, axis: tuple[int, ...] | None, ke
     return is_max * (_keep_axes(g, x, axis, keepdims) / count)
 
 
+def _matmul_rhs_vjp(g: Tensor, out: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``a^T g`` summed over the stack; when ``b`` is one matrix and ``a`` a stack of them, one 2-D product over
+    all the stack's rows, rather than a product per matrix of the stack summed afterwards (a ``(stack, k, n)``
+    array in between)."""
+    if b.ndim == 2 and a.ndim > 2:
+        return swap_last(a.reshape((-1, a.shape[-1]))) @ g.reshape((-1, g.shape[-1]))
+    return swap_last(a) @ g
+
+
 # ---------------------------------------------------------------------- the table
 # fmt: off
 # each row: _define(name, number of tensor inputs, shape/dtype check, VJP rule per input...)
@@ -158,7 +167,7 @@ _sum: Primitive = _define("sum", 1, check_reduce,
 _max: Primitive = _define("max", 1, check_reduce, lambda g, out, x, axis, keepdims: _max_vjp(g, out, x, axis, keepdims))
 _matmul: Primitive = _define("matmul", 2, check_matmul,
                              lambda g, out, a, b: g @ swap_last(b),
-                             lambda g, out, a, b: swap_last(a) @ g)
+                             _matmul_rhs_vjp)
 _reshape: Primitive = _define("reshape", 1, check_reshape, lambda g, out, x, shape: g.reshape(x.shape))
 _transpose: Primitive = _define("transpose", 1, check_transpose,
                                 lambda g, out, x, axes: _transpose(g, axes=tuple(np.argsort(axes).tolist())))

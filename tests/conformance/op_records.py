@@ -537,7 +537,10 @@ _RECORDS = [
     OpRecord(
         "matmul",
         lambda rng: drawn(
-            rng, [((2, 3), (3, 4)), ((2, 2, 3), (3, 4)), ((1, 2, 3), (4, 3, 2)), ((3, 1), (1, 2))], centered, centered
+            rng,
+            [((2, 3), (3, 4)), ((2, 2, 3), (3, 4)), ((1, 2, 3), (4, 3, 2)), ((3, 1), (1, 2)), ((2, 3, 2, 3), (3, 4))],
+            centered,
+            centered,
         ),
         np.matmul,
         errors=(
