@@ -168,7 +168,7 @@ def _concatenations(tape: Tape, sources: list[int], axis: int, out: int) -> list
             parts = [tape.alive[s] for s in sources[:k]]
             shape = list(parts[0].shape)
             shape[axis] = sum(p.shape[axis] for p in parts)
-            target = tape._new_slot(Tensor(np.broadcast_to(np.zeros((), parts[0].dtype), shape)))
+            target = tape.new_slot(Tensor(np.broadcast_to(np.zeros((), parts[0].dtype), shape)))
         steps.append(("concatenate", (joined, source), target, {"axis": axis}))
         joined = target
     return steps

@@ -56,20 +56,20 @@ class Tape:
         self.originals: dict[int, tuple[Variable, Any]] = {}  # each assigned variable's value before the trace
         self.computed: dict[tuple[str, tuple[int, ...], str], int] = {}  # for common-subexpression reuse
 
-    def _new_slot(self, tensor: Tensor) -> int:
+    def new_slot(self, tensor: Tensor) -> int:
         slot = len(self.alive)
         self.alive.append(tensor)
         self.slot_of[id(tensor)] = slot
         return slot
 
     def add_input(self, tensor: Tensor) -> None:
-        self.inputs.append(self._new_slot(tensor))
+        self.inputs.append(self.new_slot(tensor))
 
     def slot(self, tensor: Tensor) -> int:
         """The slot holding ``tensor``: a step's output, an input, a variable's value or a constant."""
         slot = self.slot_of.get(id(tensor))
         if slot is None:
-            slot = self._new_slot(tensor)
+            slot = self.new_slot(tensor)
             if isinstance(tensor, Variable):
                 self.variable_inputs.append((tensor, slot))
             else:
@@ -83,7 +83,7 @@ class Tape:
             self.alive.append(out)
             self.slot_of[id(out)] = self.computed[key]
             return
-        out_slot = self._new_slot(out)
+        out_slot = self.new_slot(out)
         self.computed[key] = out_slot
         if all(s in self.constants for s in slots):
             self.constants[out_slot] = out.value  # folded: computed once, at trace time
