@@ -127,8 +127,10 @@ def check_steps(owner: str, argument: str, steps: Any) -> int | None:
     return None if steps is None else check_integer(owner, argument, steps, 1)
 
 
-#: the most bytes of examples a pass takes (gathers, converts) at once: whole batches, at least one
-GATHER_BYTES = 1 << 22
+#: the most bytes of examples a pass takes (gathers, converts) at once: whole batches, at least one. Small
+#: batches share a gather (one per 256 KiB: 31 batches of the 64-64-10 MLP); a batch this large or larger is
+#: gathered alone, so chunks never hold more memory than a batch and the one prefetched after it
+GATHER_BYTES = 1 << 18
 
 
 class Batches:
