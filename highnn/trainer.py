@@ -22,7 +22,7 @@ from highnn import metrics as metrics_module
 from highnn.backends import to_host
 from highnn.batch_share import Share, sharing
 from highnn.callbacks.base import Callback, CallbackList, History, Logs, ProgbarLogger
-from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer, is_real
+from highnn.checks import check_bool, check_choice, check_integer, check_number, fail, is_integer
 from highnn.config import settings
 from highnn.data import DEFAULT_BATCH_SIZE, Batches, check_batch_size, check_steps, prepare, split_validation
 from highnn.data_adapters import (
@@ -47,21 +47,11 @@ from highnn.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weigh
 
 
 class LossTracker(metrics_module.Mean):
-    """The mean loss per example over the batches seen (Keras's loss tracker), in as few ops as a step can take.
-
-    A scalar loss weighted by a number (``fit`` passes the batch size) adds ``loss * weight`` to ``total`` and
-    the number to ``count``: no per-example reduction, cast or broadcast; other values update as :class:`Mean`'s.
-    :meth:`result` divides by ``count`` kept off 0 by the dtype's smallest normal number: Keras's divide-no-nan,
-    bit for bit, whenever ``count`` is positive or ``total`` is 0 (an empty tracker).
+    """The mean loss per example over the batches seen (Keras's loss tracker), its result in as few ops as a step
+    can take: ``total`` divided by ``count`` kept off 0 by the dtype's smallest normal number, Keras's divide-no-nan
+    bit for bit whenever ``count`` is positive or ``total`` is 0 (an empty tracker). ``fit`` passes the batch size
+    as the weight, which :class:`~highnn.metrics.Mean` adds up without reducing or broadcasting.
     """
-
-    def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
-        values = to_tensor(values)
-        if values.ndim or values.dtype != self.dtype or not (sample_weight is None or is_real(sample_weight)):
-            super().update_state(values, sample_weight)
-            return
-        self.total.assign_add(values if sample_weight is None else values * float(sample_weight))
-        self.count.assign_add(1.0 if sample_weight is None else float(sample_weight))
 
     def result(self) -> Tensor:
         return self.total / maximum(self.count, float(np.finfo(self.dtype).tiny))

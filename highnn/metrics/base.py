@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from highnn.checks import check_choice, fail
+from highnn.checks import check_choice, fail, is_real
 from highnn.config import FLOAT_TYPES, settings
 from highnn.graph import Tensor, no_grad
 from highnn.initializers import Initializer
@@ -253,6 +253,12 @@ class Mean(Metric):
         self.count = self.add_variable((), name="count")
 
     def update_state(self, values: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        values = to_tensor(values)
+        if not values.ndim and values.dtype == self.dtype and (sample_weight is None or is_real(sample_weight)):
+            # one scalar (a batch's loss) weighted by a number: the same sums, without reducing or broadcasting
+            self.total.assign_add(values if sample_weight is None else values * float(sample_weight))
+            self.count.assign_add(1.0 if sample_weight is None else float(sample_weight))
+            return
         values, weights = per_example(self.name, values, sample_weight, self.dtype, C.mean)
         self.total.assign_add(sum(values))
         if weights is not None:
