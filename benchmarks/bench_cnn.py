@@ -6,14 +6,13 @@ The network (28x28x1 inputs, batch 128): Conv2D(6, 5, relu) -> Conv2D(16, 5,
 strides=2, relu) -> Flatten -> Dense(120, relu) -> Dense(84, relu) -> Dense(10)
 logits, sparse categorical crossentropy from logits, plain SGD (learning rate
 0.01), on random data, every contender from the same initial weights (drawn
-once in NumPy). After one warm-up epoch the contenders take turns, one epoch
-each, ``--epochs-timed`` rounds, so the machine's drifts hit them alike; the
+once in NumPy). Each library's contenders (highnn, the hand-written loop, Keras 3)
+run in a process of their own, where after one warm-up epoch they take turns, one
+epoch each, ``--epochs-timed`` rounds, so the machine's drifts hit them alike; the
 table reports each one's median epoch and its ratio to the hand-written loop on
-the same array library (highnn on NumPy is compared with the PyTorch loop).
+the same array library (highnn on NumPy is compared with the PyTorch loop's median).
 Peak memory is what two epochs add to a contender's resident set after its warm-up, in a fresh process
-(the resident set sees torch's CPU allocations, which ``tracemalloc`` does not). Keras picks its backend once
-per process, so each Keras backend is timed in a process of its own, taking turns with that library's
-hand-written loop (its ratio is to the loop of that run).
+(the resident set sees torch's CPU allocations, which ``tracemalloc`` does not).
 
 - highnn: ``model.fit(x, y, batch_size=128, epochs=1, shuffle=False, verbose=0)``;
 - torch: ``F.conv2d``/``F.linear`` with autograd, ``param -= lr * grad`` under ``no_grad``;
@@ -193,30 +192,8 @@ def make_epoch(name: str, samples: int) -> Epoch:
 
 def run(backends: Sequence[str], samples: int, epochs_timed: int, memory: bool) -> dict[str, dict[str, float]]:
     """Interleaved epoch times (medians, seconds), ratios to the hand-written loops and peak memory (MiB)."""
-    names = contenders(backends)
-    medians = harness.interleaved_medians({n: make_epoch(n, samples) for n in names if "keras" not in n}, epochs_timed)
-    results = {name: {"median_s": seconds} for name, seconds in medians.items()}
-    for name in names:
-        if name.startswith("keras"):
-            loop = baseline(name)
-            only = [f"--samples={samples}", f"--epochs-timed={epochs_timed}", f"--only={name},{loop}"]
-            child = harness.in_child(__file__, only, name.split("-")[1])
-            assert isinstance(child, dict)
-            results[name] = {"median_s": child[name], "vs_loop": child[name] / child[loop]}
-        elif name.startswith("highnn") and baseline(name) in results:
-            results[name]["vs_loop"] = results[name]["median_s"] / results[baseline(name)]["median_s"]
-        if memory:
-            keras_backend = name.split("-")[1] if name.startswith("keras") else None
-            peak = harness.in_child(__file__, [f"--samples={samples}", f"--memory-of={name}"], keras_backend)
-            assert isinstance(peak, float)
-            results[name]["peak_mib"] = peak
-    return results
-
-
-def baseline(name: str) -> str:
-    """The hand-written loop a contender is compared with."""
-    backend = name.split("-")[1]
-    return "loop-jax" if backend == "jax" else "loop-torch"
+    arguments = [f"--samples={samples}", f"--epochs-timed={epochs_timed}"]
+    return harness.side_by_side(__file__, contenders(backends), arguments, memory)
 
 
 def report(results: dict[str, dict[str, float]]) -> str:

@@ -17,8 +17,9 @@ table reports each contender's median epoch.
   ``param -= lr * grad`` under ``torch.no_grad()``; JAX with ``jax.jit`` of a
   ``jax.value_and_grad`` step.
 - Keras 3 on the same backend, when ``keras`` is importable.
-- the limit: the epoch's matrix-product FLOPs at the measured NumPy float32
-  GEMM rate.
+- the limit: the epoch's matrix-product FLOPs at the NumPy float32 GEMM rate,
+  measured in this process before and after the timing workers (never inside
+  them, where NumPy's spinning BLAS threads would slow the next contender).
 
 Each (model, backend) pair is timed in a fresh subprocess (Keras picks its
 backend at import), and each contender's peak memory is measured in a fresh
@@ -417,21 +418,20 @@ def cross_check(problem: Problem, backend: str) -> dict[str, float]:
     return differences
 
 
-def time_epochs(contenders: dict[str, Contender], epochs_timed: int) -> tuple[dict[str, list[float]], float]:
+def time_epochs(contenders: dict[str, Contender], epochs_timed: int) -> dict[str, list[float]]:
     """One warm-up epoch, then ``epochs_timed`` rounds of one epoch per contender, in turn.
 
-    Returns the epoch times and the best GEMM rate seen between rounds (the
-    machine's limit, sampled in the same conditions as the contenders).
+    Nothing else runs between the rounds: NumPy's BLAS threads keep spinning
+    for a while after a product, and on a torch or JAX worker they would take
+    the cores from whichever contender came next.
     """
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    rate = 0.0
     for round_index in range(epochs_timed + 1):
         for name, contender in contenders.items():
             elapsed = contender.run_epoch()
             if round_index:
                 times[name].append(elapsed)
-        rate = max(rate, gemm_rate(repeats=3))
-    return times, rate
+    return times
 
 
 def _proc_status(field: str) -> int:
@@ -638,16 +638,16 @@ def run_worker(task: dict[str, Any]) -> dict[str, Any]:
         with hn.config.use_backend(backend, floatx="float32"):
             names = [name for name in CONTENDERS if name != "keras" or keras_status(backend) is None]
             contenders = {name: make_contender(name, problem, backend, "float32") for name in names}
-            return {"times": time_epochs(contenders, task["epochs_timed"])[0]}
+            return {"times": time_epochs(contenders, task["epochs_timed"])}
     if task["kind"] == "time":
         with hn.config.use_backend(backend, floatx="float64"):
             check = cross_check(problem, backend)
         with hn.config.use_backend(backend, floatx="float32"):
             names = [name for name in CONTENDERS if name != "keras" or keras_status(backend) is None]
             contenders = {name: make_contender(name, problem, backend, "float32") for name in names}
-            times, rate = time_epochs(contenders, task["epochs_timed"])
+            times = time_epochs(contenders, task["epochs_timed"])
         fit_overhead = statistics.median(contenders["highnn"].fit_overheads[1:])  # type: ignore[attr-defined]
-        return {"times": times, "check": check, "fit_overhead": fit_overhead, "gemm_rate": rate}
+        return {"times": times, "check": check, "fit_overhead": fit_overhead}
     with hn.config.use_backend(backend, floatx="float32"):
         if task["kind"] == "memory":
             contender = make_contender(task["contender"], problem, backend, "float32")
@@ -695,7 +695,6 @@ class Row:
     times: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     check: dict[str, float] = dataclasses.field(default_factory=dict)
     fit_overhead: float = 0.0
-    gemm_rate: float = 0.0
     memory: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     memory_errors: dict[str, str] = dataclasses.field(default_factory=dict)
     profile: dict[str, Any] | None = None
@@ -727,12 +726,7 @@ def measure(spec: ModelSpec, backend: str, epochs_timed: int, profile: bool) -> 
         row.skipped = f"failed: {result['error']}"
         print(f"  {row.skipped}", flush=True)
         return row
-    row.times, row.check, row.fit_overhead, row.gemm_rate = (
-        result["times"],
-        result["check"],
-        result["fit_overhead"],
-        result["gemm_rate"],
-    )
+    row.times, row.check, row.fit_overhead = result["times"], result["check"], result["fit_overhead"]
     for contender in CONTENDERS:
         if contender not in row.times:
             continue
@@ -819,7 +813,7 @@ def environment(rate: float) -> list[str]:
     return [
         f"- machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
         f"- versions: {', '.join(versions)}",
-        f"- NumPy float32 GEMM rate (best 1024x1024 product seen during the run): {rate / 1e9:.1f} GFLOP/s",
+        f"- NumPy float32 GEMM rate (best 1024x1024 product, before and after the timings): {rate / 1e9:.1f} GFLOP/s",
         f"- load average (1, 5, 15 min) when written: {', '.join(f'{load:.2f}' for load in os.getloadavg())}",
     ]
 
@@ -991,7 +985,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(environment(first_rate)), flush=True)
     specs = [dataclasses.replace(MODELS[name], samples=args.samples or MODELS[name].samples) for name in args.models]
     rows = [measure(spec, backend, args.epochs_timed, args.profile) for spec in specs for backend in args.backends]
-    rate = max([first_rate, gemm_rate()] + [row.gemm_rate for row in rows])
+    rate = max(first_rate, gemm_rate())
     markdown = report(rows, rate, command, args.epochs_timed)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(markdown)

@@ -9,11 +9,10 @@ same initial weights: a PyTorch loop over an LSTM cell written out in Keras's
 gate order with autograd, ``jax.jit(jax.value_and_grad)`` of a ``jax.lax.scan`` over the
 same cell (the input product in the step, as Keras has it), and Keras 3's
 ``fit()`` on each backend.
-The contenders take turns, one epoch each per round (after a warm-up epoch),
-and the median epoch is reported with its ratio to the hand-written loop on
-the same library. Keras picks its backend once per process, so each Keras
-backend is timed in a process of its own, taking turns with that library's
-hand-written loop (its ratio is to the loop of that run). Peak memory is what
+Each library's contenders run in a process of their own, where they take
+turns, one epoch each per round (after a warm-up epoch); the median epoch is
+reported with its ratio to the hand-written loop on the same library (on
+NumPy, the PyTorch loop's). Peak memory is what
 two epochs add to a contender's resident set after its warm-up, each
 contender in a fresh process (the resident set sees torch's CPU allocations,
 which ``tracemalloc`` does not).
@@ -188,25 +187,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         print(json.dumps(medians))
         return {}
 
-    names = contenders(args.backends.split(","))
-    medians = harness.interleaved_medians({n: make_epoch(n, args) for n in names if "keras" not in n}, args.rounds)
-    results = {name: {"median_s": seconds} for name, seconds in medians.items()}
-    for name in (n for n in names if n.startswith("keras")):
-        backend = name.split("-")[1]
-        child = harness.in_child(
-            __file__, [*sizes, f"--rounds={args.rounds}", f"--only={name},loop-{backend}"], backend
-        )
-        assert isinstance(child, dict)
-        results[name] = {"median_s": child[name], "vs_loop": child[name] / child[f"loop-{backend}"]}
-    for name, result in results.items():
-        loop = results.get(f"loop-{'torch' if name.endswith('numpy') else name.split('-')[1]}")
-        if name.startswith("highnn") and loop:
-            result["vs_loop"] = result["median_s"] / loop["median_s"]
-        if not args.no_memory:
-            keras_backend = name.split("-")[1] if name.startswith("keras") else None
-            memory = harness.in_child(__file__, [*sizes, f"--memory-of={name}"], keras_backend)
-            assert isinstance(memory, float)
-            result["peak_mib"] = memory
+    results = harness.side_by_side(
+        __file__, contenders(args.backends.split(",")), [*sizes, f"--rounds={args.rounds}"], not args.no_memory
+    )
     print(f"LSTM({args.units}), {args.timesteps} steps, batch {args.batch}, {args.batches} batches per epoch")
     print(report(results, args.batches))
     return results

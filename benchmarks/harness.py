@@ -1,8 +1,12 @@
-"""What the side-by-side benchmarks share: interleaved timing, and peak memory and Keras in fresh processes.
+"""What the side-by-side benchmarks share: interleaved timing, one process per library, peak memory.
 
-Keras 3 picks its backend once per process (``KERAS_BACKEND``), and a process's
-peak resident set counts everything it ever held, so each Keras backend is
-timed, and each contender's memory measured, in a child process of its own.
+Contenders are named ``<kind>-<library>`` (``highnn-torch``, ``loop-jax``,
+``keras-torch``). Each library's contenders take turns in a child process of
+their own: Keras 3 picks its backend once per process (``KERAS_BACKEND``), and
+a library's worker threads keep spinning for a while after each call, so a
+contender that followed another library's would find the cores taken. A
+process's peak resident set counts everything it ever held, so each
+contender's memory is measured in a fresh process too.
 """
 
 from __future__ import annotations
@@ -30,6 +34,42 @@ def interleaved_medians(epochs: Mapping[str, Epoch], rounds: int) -> dict[str, f
             epoch()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def library(name: str) -> str:
+    """The array library a contender runs on."""
+    return name.split("-")[1]
+
+
+def hand_written_loop(name: str) -> str:
+    """The loop a contender is compared with: the one on its own library (PyTorch's for NumPy)."""
+    return "loop-torch" if library(name) == "numpy" else f"loop-{library(name)}"
+
+
+def side_by_side(script: str, names: list[str], arguments: list[str], memory: bool) -> dict[str, dict[str, float]]:
+    """Each contender's median epoch (``median_s``), its ratio to its hand-written loop (``vs_loop``) and,
+    with ``memory``, what training adds to its resident set (``peak_mib``).
+
+    ``script`` is run with ``arguments`` plus ``--only=<names>`` (print the
+    interleaved medians as JSON) or ``--memory-of=<name>`` (print the peak).
+    """
+    medians: dict[str, float] = {}
+    for group_library in dict.fromkeys(map(library, names)):
+        group = ",".join(name for name in names if library(name) == group_library)
+        child = in_child(script, [*arguments, f"--only={group}"], group_library)
+        assert isinstance(child, dict)
+        medians.update(child)
+    results: dict[str, dict[str, float]] = {}
+    for name in names:
+        result = results[name] = {"median_s": medians[name]}
+        loop = hand_written_loop(name)
+        if loop != name and loop in medians:
+            result["vs_loop"] = medians[name] / medians[loop]
+        if memory:
+            peak = in_child(script, [*arguments, f"--memory-of={name}"], library(name))
+            assert isinstance(peak, float)
+            result["peak_mib"] = peak
+    return results
 
 
 def _proc_status_kib(field: str) -> int:

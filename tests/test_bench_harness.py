@@ -1,0 +1,41 @@
+"""benchmarks/harness.py: which contenders share a process, and what each is compared with."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import harness
+
+
+def test_each_library_is_timed_in_a_process_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[list[str], str | None]] = []
+    medians = {"highnn-numpy": 6.0, "highnn-torch": 2.4, "loop-torch": 2.0, "keras-torch": 3.0, "loop-jax": 1.0}
+
+    def fake_child(script: str, arguments: list[str], keras_backend: str | None = None) -> object:
+        calls.append((arguments, keras_backend))
+        if arguments[-1].startswith("--memory-of="):
+            return 1.5
+        return {name: medians[name] for name in arguments[-1].removeprefix("--only=").split(",")}
+
+    monkeypatch.setattr(harness, "in_child", fake_child)
+    names = ["highnn-numpy", "highnn-torch", "loop-torch", "loop-jax", "keras-torch"]
+    results = harness.side_by_side("bench.py", names, ["--rounds=3"], memory=False)
+    assert calls == [
+        (["--rounds=3", "--only=highnn-numpy"], "numpy"),
+        (["--rounds=3", "--only=highnn-torch,loop-torch,keras-torch"], "torch"),
+        (["--rounds=3", "--only=loop-jax"], "jax"),
+    ]
+    assert results["highnn-numpy"]["vs_loop"] == pytest.approx(3.0)  # NumPy is compared with the PyTorch loop
+    assert results["highnn-torch"]["vs_loop"] == pytest.approx(1.2)
+    assert results["keras-torch"]["vs_loop"] == pytest.approx(1.5)
+    assert "vs_loop" not in results["loop-torch"] and "vs_loop" not in results["loop-jax"]
+    assert all("peak_mib" not in result for result in results.values())
+
+    calls.clear()
+    with_memory = harness.side_by_side("bench.py", ["loop-jax"], [], memory=True)
+    assert with_memory == {"loop-jax": {"median_s": 1.0, "peak_mib": 1.5}}
+    assert calls[-1] == (["--memory-of=loop-jax"], "jax")
