@@ -15,7 +15,9 @@ table reports each contender's median epoch.
   per-call setup is reported apart.
 - hand-written: NumPy with manual backprop; PyTorch with autograd and
   ``param -= lr * grad`` under ``torch.no_grad()``; JAX with ``jax.jit`` of a
-  ``jax.value_and_grad`` step.
+  ``jax.value_and_grad`` step. On JAX also the same loop carrying the state
+  Keras's step carries (learning rate, iteration count, loss tracker, logs),
+  which shows what that state costs a small model.
 - Keras 3 on the same backend, when ``keras`` is importable.
 - the limit: the epoch's matrix-product FLOPs at the NumPy float32 GEMM rate,
   measured in this process before and after the timing workers (never inside
@@ -60,6 +62,8 @@ from highnn.tracing import TracedFunction
 LEARNING_RATE = 0.01
 SEED = 0
 CONTENDERS = ("highnn", "hand-written", "keras")
+#: timed on JAX besides the contenders: the hand-written loop carrying Keras's per-step state
+KERAS_STATE = "hand-written + Keras state"
 BACKENDS = ("numpy", "torch", "jax")
 #: the issue's targets for highnn / hand-written, per (model, backend)
 TARGETS = {
@@ -353,15 +357,8 @@ class JaxLoop(HandWrittenLoop):
         self.loss_sum = jnp.zeros((), dtype=dtype)
         self.rng = np.random.default_rng(SEED)
 
-        def loss_fn(params: list[Any], x: Any, y: Any) -> Any:
-            hidden = x
-            for kernel, bias in zip(params[0:-2:2], params[1:-2:2]):
-                hidden = jax.nn.relu(hidden @ kernel + bias)
-            log_probs = jax.nn.log_softmax(hidden @ params[-2] + params[-1])
-            return -jnp.mean(jnp.take_along_axis(log_probs, y[:, None], axis=1))
-
         def train_step(params: list[Any], loss_sum: Any, x: Any, y: Any) -> tuple[list[Any], Any]:
-            loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+            loss, grads = jax.value_and_grad(jax_loss)(params, x, y)
             return [p - LEARNING_RATE * g for p, g in zip(params, grads)], loss_sum + loss
 
         self.train_step = jax.jit(train_step, donate_argnums=(0, 1))
@@ -377,6 +374,51 @@ class JaxLoop(HandWrittenLoop):
 
     def weights(self) -> list[np.ndarray]:
         return [np.asarray(p) for p in self.params]
+
+
+class JaxKerasStateLoop(JaxLoop):
+    """The JAX loop carrying the state a Keras ``fit()`` step carries: the learning rate as an argument (a
+    variable, which schedules and callbacks change), the iteration count, the loss tracker's total and count, and
+    the mean loss so far returned every step (the batch's logs). It shows what that state costs a small step."""
+
+    def __init__(self, problem: Problem, dtype: str, shuffle: bool = True) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        super().__init__(problem, dtype, shuffle)
+        self.state = [
+            jnp.asarray(LEARNING_RATE, dtype),
+            jnp.zeros((), "int32"),
+            jnp.zeros((), dtype),
+            jnp.zeros((), dtype),
+        ]
+
+        def train_step(params: list[Any], state: list[Any], x: Any, y: Any) -> tuple[list[Any], list[Any], Any]:
+            learning_rate, iterations, total, count = state
+            loss, grads = jax.value_and_grad(jax_loss)(params, x, y)
+            total, count = total + loss * len(x), count + len(x)
+            state = [learning_rate, iterations + 1, total, count]
+            return [p - learning_rate * g for p, g in zip(params, grads)], state, total / count
+
+        self.keras_step = jax.jit(train_step, donate_argnums=(0,))
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.params, self.state, self.logs = self.keras_step(self.params, self.state, x, y)
+
+    def pending(self) -> list[Any]:
+        return [*self.params, self.logs]
+
+
+def jax_loss(params: list[Any], x: Any, y: Any) -> Any:
+    """The MLP's mean sparse categorical crossentropy from logits, in JAX."""
+    import jax
+    import jax.numpy as jnp
+
+    hidden = x
+    for kernel, bias in zip(params[0:-2:2], params[1:-2:2]):
+        hidden = jax.nn.relu(hidden @ kernel + bias)
+    log_probs = jax.nn.log_softmax(hidden @ params[-2] + params[-1])
+    return -jnp.mean(jnp.take_along_axis(log_probs, y[:, None], axis=1))
 
 
 HAND_WRITTEN: dict[str, type[HandWrittenLoop]] = {"numpy": NumpyLoop, "torch": TorchLoop, "jax": JaxLoop}
@@ -396,6 +438,8 @@ def make_contender(name: str, problem: Problem, backend: str, dtype: str) -> Con
         return fit_contender(hn, problem, dtype)
     if name == "keras":
         return fit_contender(importlib.import_module("keras"), problem, dtype)
+    if name == KERAS_STATE:
+        return JaxKerasStateLoop(problem, dtype)
     return HAND_WRITTEN[backend](problem, dtype)
 
 
@@ -636,14 +680,13 @@ def run_worker(task: dict[str, Any]) -> dict[str, Any]:
     problem, backend = Problem.make(spec), task["backend"]
     if task["kind"] == "scaling":
         with hn.config.use_backend(backend, floatx="float32"):
-            names = [name for name in CONTENDERS if name != "keras" or keras_status(backend) is None]
-            contenders = {name: make_contender(name, problem, backend, "float32") for name in names}
+            contenders = {name: make_contender(name, problem, backend, "float32") for name in runnable(backend)}
             return {"times": time_epochs(contenders, task["epochs_timed"])}
     if task["kind"] == "time":
         with hn.config.use_backend(backend, floatx="float64"):
             check = cross_check(problem, backend)
         with hn.config.use_backend(backend, floatx="float32"):
-            names = [name for name in CONTENDERS if name != "keras" or keras_status(backend) is None]
+            names = runnable(backend) + ([KERAS_STATE] if backend == "jax" else [])
             contenders = {name: make_contender(name, problem, backend, "float32") for name in names}
             times = time_epochs(contenders, task["epochs_timed"])
         fit_overhead = statistics.median(contenders["highnn"].fit_overheads[1:])  # type: ignore[attr-defined]
@@ -653,6 +696,11 @@ def run_worker(task: dict[str, Any]) -> dict[str, Any]:
             contender = make_contender(task["contender"], problem, backend, "float32")
             return peak_memory(contender, memory_method(backend))
         return profile_highnn(problem, backend)
+
+
+def runnable(backend: str) -> list[str]:
+    """The contenders that can run on ``backend`` here (Keras where it is installed and can train)."""
+    return [name for name in CONTENDERS if name != "keras" or keras_status(backend) is None]
 
 
 def spawn_worker(task: dict[str, Any]) -> dict[str, Any]:
@@ -767,7 +815,7 @@ def _mebibytes(row: Row, contender: str, span: str) -> str:
 
 TABLE_HEADER = (
     "| model | backend | highnn ms/epoch | hand-written ms | Keras 3 ms | highnn / hand | target | met | "
-    "highnn / hand, fastest epochs | "
+    "highnn / hand, fastest epochs | highnn / hand + Keras state | "
     "highnn / Keras | GEMM limit ms | highnn / limit | epoch peak MiB highnn / hand / Keras (method) | "
     "highnn fit() call peak MiB | float64 max diff highnn (hand) |"
 )
@@ -777,7 +825,7 @@ def table_row(row: Row, rate: float) -> str:
     """One Markdown table row (also printed to the console)."""
     target = TARGETS.get((row.spec.name, row.backend))
     if row.skipped:
-        cells = [row.spec.name, row.backend, f"skipped: {row.skipped}"] + ["–"] * 12
+        cells = [row.spec.name, row.backend, f"skipped: {row.skipped}"] + ["–"] * 13
         return "| " + " | ".join(cells) + " |"
     limit = row.spec.epoch_flops() / rate
     ratio = row.ratio("hand-written")
@@ -789,7 +837,7 @@ def table_row(row: Row, rate: float) -> str:
         row.spec.name, row.backend, _times(row, "highnn"), _times(row, "hand-written"), _times(row, "keras"),
         _ratio(ratio), f"≤ {target:.2f}" if target else "–",
         ("yes" if ratio <= target else "no") if ratio is not None and target else "–",
-        _ratio(row.ratio("hand-written", min)),
+        _ratio(row.ratio("hand-written", min)), _ratio(row.ratio(KERAS_STATE)),
         _ratio(row.ratio("keras")), _ms(limit), _ratio(row.median("highnn") / limit), memory,
         _mebibytes(row, "highnn", "call"), check + (" FAIL" if row.check_failed else ""),
     ]  # fmt: skip

@@ -196,3 +196,20 @@ def test_targets_are_the_issues(bench: ModuleType) -> None:
     medium = {("medium", backend): 1.05 for backend in bench.BACKENDS}
     tiny = {("tiny", "numpy"): 1.5, ("tiny", "torch"): 1.2, ("tiny", "jax"): 1.1}
     assert medium | tiny == bench.TARGETS
+
+
+def test_the_keras_state_loop_trains_the_same_weights_and_keeps_the_mean_loss(bench: ModuleType) -> None:
+    require_backend("jax")
+    problem = small_problem(bench)
+    with hn.config.use_backend("jax", floatx="float64"):
+        plain = bench.JaxLoop(problem, "float64", shuffle=False)
+        keras_state = bench.JaxKerasStateLoop(problem, "float64", shuffle=False)
+        assert isinstance(bench.make_contender(bench.KERAS_STATE, problem, "jax", "float64"), bench.JaxKerasStateLoop)
+        plain.run_epoch()
+        keras_state.run_epoch()
+    for a, b in zip(plain.weights(), keras_state.weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
+    learning_rate, iterations, total, count = (np.asarray(v) for v in keras_state.state)
+    assert learning_rate == bench.LEARNING_RATE and iterations == 3 and count == 24
+    assert float(np.asarray(keras_state.logs)) == pytest.approx(float(total) / 24)
+    assert float(total) / 24 == pytest.approx(float(np.asarray(plain.loss_sum)) / 3)  # equal batches: same mean
