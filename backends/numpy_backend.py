@@ -363,20 +363,26 @@ class NumpyBackend(SingleDevice):
         return x
 
 
+#: the fewest elements a sum over leading axes takes to BLAS (see :func:`_sum`)
+BLAS_SUM_SIZE = 1 << 17
+
+
 def _sum(x: Array, axis: Axis, keepdims: bool) -> Array:
     """``np.add.reduce``; float16 and bfloat16 accumulate in float32, rounded once, as torch and JAX do.
 
-    A sum over the leading axes of a contiguous float32 or float64 array (a bias's gradient) is a product with a
-    vector of ones: BLAS reads the rows in order on every core, where ``np.add.reduce`` adds a short row at a
-    time (6x faster for a (128, 24, 24, 6) gradient).
+    A sum over the leading axes of a large contiguous float32 or float64 array (a convolution bias's gradient) is
+    a product with a vector of ones: BLAS reads the rows in order on every core, where ``np.add.reduce`` adds a
+    short row at a time (6x faster for a (128, 24, 24, 6) gradient). Below :data:`BLAS_SUM_SIZE` elements the
+    checks would cost more than they save.
     """
     if x.dtype.char in LOW_PRECISION_CODES:  # NumPy's stubs accept `keepdims` only as a literal, hence the ignores
         return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)  # type: ignore[call-overload]
-    leading = _leading_count(axis, x.ndim)
-    if 0 < leading < x.ndim and x.dtype.char in "fd" and x.flags.c_contiguous:
-        rows = math.prod(x.shape[:leading])
-        total = np.ones(rows, x.dtype) @ x.reshape(rows, math.prod(x.shape[leading:]))
-        return total.reshape((1,) * leading * keepdims + x.shape[leading:])
+    if x.size >= BLAS_SUM_SIZE and x.dtype.char in "fd" and x.flags.c_contiguous:
+        leading = _leading_count(axis, x.ndim)
+        if 0 < leading < x.ndim:
+            rows = math.prod(x.shape[:leading])
+            total = np.ones(rows, x.dtype) @ x.reshape(rows, math.prod(x.shape[leading:]))
+            return total.reshape((1,) * leading * keepdims + x.shape[leading:])
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
 
 

@@ -1,14 +1,24 @@
-"""The NumPy backend's sum: over the leading axes of a contiguous float array (a bias's gradient) a product with
-ones, elsewhere ``np.add.reduce``; the same values and shapes either way, against a float64 exact-as-can-be sum."""
+"""The NumPy backend's sum: over the leading axes of a large contiguous float array (a convolution bias's
+gradient) a product with ones, elsewhere ``np.add.reduce``; the same values and shapes either way, against a
+float64 sum."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from highnn.backends import numpy_backend
 from highnn.backends.numpy_backend import NumpyBackend
 
 rng = np.random.default_rng(3)
+
+
+@pytest.fixture(params=["BLAS from any size", "BLAS from the default size"])
+def blas_from(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small arrays take the product with ones too, or only arrays of the default size do."""
+    if request.param == "BLAS from any size":
+        monkeypatch.setattr(numpy_backend, "BLAS_SUM_SIZE", 0)
+
 
 AXES = [0, (0,), (0, 1), (1, 0), (-3, -2), (0, 1, 2), None, 1, 2, (1, 2), (0, 2), ()]
 
@@ -16,7 +26,7 @@ AXES = [0, (0,), (0, 1), (1, 0), (-3, -2), (0, 1, 2), None, 1, 2, (1, 2), (0, 2)
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "float16"])
 @pytest.mark.parametrize("axis", AXES, ids=str)
 @pytest.mark.parametrize("keepdims", [False, True])
-def test_sum_matches_the_definition(axis: object, keepdims: bool, dtype: str) -> None:
+def test_sum_matches_the_definition(axis: object, keepdims: bool, dtype: str, blas_from: None) -> None:
     x = (rng.standard_normal((7, 5, 3)) * 4).astype(dtype)
     exact = np.add.reduce(x.astype(np.float64), axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
     result = NumpyBackend.sum(x, axis=axis, keepdims=keepdims)
@@ -25,18 +35,19 @@ def test_sum_matches_the_definition(axis: object, keepdims: bool, dtype: str) ->
     np.testing.assert_allclose(result.astype(np.float64), exact, rtol=tolerance, atol=tolerance)
 
 
-def test_a_transposed_view_is_summed_by_reduction() -> None:
+def test_a_transposed_view_is_summed_by_reduction(blas_from: None) -> None:
     x = rng.standard_normal((6, 4)).T  # not C-contiguous: the product with ones would need a copy
     np.testing.assert_allclose(NumpyBackend.sum(x, axis=0, keepdims=False), x.sum(axis=0), rtol=1e-14)
 
 
 @pytest.mark.parametrize("shape", [(0, 3), (2, 0, 3), (3, 0)])
-def test_empty_arrays_sum_to_zeros_of_the_right_shape(shape: tuple[int, ...]) -> None:
+def test_empty_arrays_sum_to_zeros_of_the_right_shape(shape: tuple[int, ...], blas_from: None) -> None:
     result = NumpyBackend.sum(np.ones(shape, np.float32), axis=(0, 1)[: len(shape) - 1], keepdims=False)
     assert result.shape == shape[len(shape) - 1 :] and not result.any()
 
 
 def test_a_large_float32_bias_gradient_stays_within_float32_rounding() -> None:
     g = rng.standard_normal((64, 24, 24, 6)).astype(np.float32) + 1  # a large sum, where float32 drift shows
+    assert g.size >= numpy_backend.BLAS_SUM_SIZE
     exact = g.astype(np.float64).reshape(-1, 6).sum(axis=0)
     np.testing.assert_allclose(NumpyBackend.sum(g, axis=(0, 1, 2), keepdims=False), exact, rtol=1e-5)
