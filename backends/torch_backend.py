@@ -37,7 +37,6 @@ from highnn.backends.base import (
     scan_loop,
     scan_vjp_loop,
     transposed_crops,
-    window_reads,
 )
 
 _DTYPES: dict[str, torch.dtype] = {
@@ -367,7 +366,7 @@ class TorchBackend(SingleDevice):
 
     def average_pool(self, x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
         padded = _channels_first_padded(x, window, strides, padding, 0.0)
-        if len(window) == 3 and padded.device.type == "cpu" and padded.dtype in (torch.float16, torch.bfloat16):
+        if len(window) == 3 and padded.device.type == "cpu" and padded.dtype in _HALF_DTYPES:
             padded = padded.float()  # torch's CPU avg_pool3d has no 16-bit kernel: average in float32
         mean = _channels_last(_AVERAGE_POOLS[len(window)](padded, window, strides)).to(x.dtype)
         if padded.shape[2:] == x.shape[1:-1]:  # nothing padded: every window is whole
@@ -375,7 +374,7 @@ class TorchBackend(SingleDevice):
         counts = pool_counts(x.shape[1:-1], window, strides, padding)  # padding is not counted
         return mean * (math.prod(window) / self.asarray(counts, self.dtype(x)))
 
-    # the pooling adjoints: torch's own max-pool adjoint kernel (no autograd), and a buffer with strided adds
+    # the pooling adjoints: torch's own adjoint kernels (no autograd)
     @staticmethod
     def max_pool_vjp(
         g: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
@@ -396,12 +395,26 @@ class TorchBackend(SingleDevice):
     def average_pool_vjp(
         self, g: Array, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
     ) -> Array:
+        """torch's average-pool adjoint kernel over the padded input (1-D as 2-D over a unit axis), ``g`` scaled
+        first where padding is not counted, as the forward pass scales its means."""
+        lift = len(window) == 1
+        if lift:
+            g, shape, window, strides = g[:, None], (shape[0], 1, *shape[1:]), (1, *window), (1, *strides)
         padded, crop = pool_padded_shape(shape, window, strides, padding)
-        grad = torch.zeros(padded, dtype=g.dtype, device=g.device)
-        share = g / self.asarray(pool_counts(shape[1:-1], window, strides, padding), self.dtype(g))
-        for index in window_reads(window, strides, g.shape[1:-1]):
-            grad[index] += share
-        return grad[crop]
+        if padded != shape:
+            counts = self.asarray(pool_counts(shape[1:-1], window, strides, padding), self.dtype(g))
+            g = g * (math.prod(window) / counts)
+        work = g.float() if len(window) == 3 and g.device.type == "cpu" and g.dtype in _HALF_DTYPES else g
+        like = torch.empty(  # only its shape and memory format are read: channels last, as the data is
+            (padded[0], padded[-1], *padded[1:-1]),
+            dtype=work.dtype,
+            device=work.device,
+            memory_format=_CHANNELS_LAST[len(window)],
+        )
+        zeros = (0,) * len(window)
+        grad = _AVERAGE_POOL_ADJOINTS[len(window)](work.movedim(-1, 1), like, window, strides, zeros, False, True, None)
+        grad = _channels_last(grad).to(g.dtype)[crop]
+        return grad[:, 0] if lift else grad
 
     @staticmethod
     def conv_general(
@@ -698,7 +711,11 @@ def _uniform(seed: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
 
 
 _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+#: the 16-bit float dtypes, which torch's CPU 3-D average pooling has no kernels for
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
 _AVERAGE_POOLS = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
+_CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
+_AVERAGE_POOL_ADJOINTS = {2: torch.ops.aten.avg_pool2d_backward, 3: torch.ops.aten.avg_pool3d_backward}
 _MAX_POOL_ADJOINTS = {
     2: torch.ops.aten.max_pool2d_with_indices_backward,
     3: torch.ops.aten.max_pool3d_with_indices_backward,
