@@ -142,6 +142,12 @@ class Backend(Protocol):
         """The adjoint of ``x`` in max pooling (``out``: the window maxima): each window's ``g`` added at its
         first maximum in row-major window order, where PyTorch, JAX and TF send it."""
 
+    def max_pool_select(
+        self, h: Array, x: Array, out: Array, /, *, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """Per window, ``h`` (shaped like ``x``) at the window's first maximum of ``x`` (``out``: the maxima): the
+        transpose of :meth:`max_pool_vjp`, and so its VJP."""
+
     def average_pool_vjp(
         self, g: Array, /, *, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
     ) -> Array:

@@ -225,13 +225,27 @@ class JaxBackend:
     ) -> Array:
         """``rest``, the adjoint no earlier offset has taken, goes where an offset holds its window's maximum."""
         shape, crop = pool_padded_shape(x.shape, window, strides, padding)
-        padded = jnp.full(shape, -jnp.inf, x.dtype).at[crop].set(x) if shape != x.shape else x
+        padded = _placed(x, shape, crop, -jnp.inf)  # padding never holds a maximum
         grad, rest = jnp.zeros(shape, g.dtype), g
         for index in window_reads(window, strides, g.shape[1:-1]):
             hit = padded[index] == out
             grad = grad.at[index].add(jnp.where(hit, rest, 0))
             rest = jnp.where(hit, 0, rest)
         return grad[crop]
+
+    @staticmethod
+    def max_pool_select(
+        h: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """Each window takes ``h`` at the first offset that holds its maximum; later ones find it taken."""
+        shape, crop = pool_padded_shape(x.shape, window, strides, padding)
+        padded_x, padded_h = _placed(x, shape, crop, -jnp.inf), _placed(h, shape, crop, 0.0)
+        picked, free = jnp.zeros(out.shape, h.dtype), jnp.ones(out.shape, bool)
+        for index in window_reads(window, strides, out.shape[1:-1]):
+            hit = (padded_x[index] == out) & free
+            picked = jnp.where(hit, padded_h[index], picked)
+            free = free & ~hit
+        return picked
 
     @staticmethod
     def average_pool_vjp(
@@ -505,6 +519,11 @@ def _reduce_windows(
     return jax.lax.reduce_window(
         x, np.array(initial, x.dtype), reducer, (1, *window, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0))
     )
+
+
+def _placed(x: Array, shape: tuple[int, ...], index: tuple[slice, ...], fill: float) -> Array:
+    """``x`` at ``index`` of an array of ``shape`` filled with ``fill`` (``x`` itself where it is that shape)."""
+    return x if x.shape == shape else jnp.full(shape, fill, x.dtype).at[index].set(x)
 
 
 if TYPE_CHECKING:  # mypy checks the class against the protocol: a missing or misspelled function fails here

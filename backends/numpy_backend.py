@@ -214,16 +214,27 @@ class NumpyBackend(SingleDevice):
     ) -> Array:
         """``rest``, the adjoint no earlier offset has taken, goes where an offset holds its window's maximum."""
         shape, crop = pool_padded_shape(x.shape, window, strides, padding)
-        grad, padded = np.zeros(shape, g.dtype), x
-        if shape != x.shape:  # "same" padding, which never holds a maximum
-            padded = np.full(shape, -np.inf, x.dtype)
-            padded[crop] = x
+        grad, padded = np.zeros(shape, g.dtype), _placed(x, shape, crop, -np.inf)  # padding never holds a maximum
         rest, taken = g.copy(), np.empty_like(g)
         for index in window_reads(window, strides, g.shape[1:-1]):
             np.multiply(rest, padded[index] == out, out=taken)  # multiplied, not masked: NumPy's masked loops are slow
             grad[index] += taken
             rest -= taken
         return grad[crop]
+
+    @staticmethod
+    def max_pool_select(
+        h: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """Each window takes ``h`` at the first offset that holds its maximum; later ones find it taken."""
+        shape, crop = pool_padded_shape(x.shape, window, strides, padding)
+        padded_x, padded_h = _placed(x, shape, crop, -np.inf), _placed(h, shape, crop, 0.0)
+        picked, free = np.zeros(out.shape, h.dtype), np.ones(out.shape, bool)
+        for index in window_reads(window, strides, out.shape[1:-1]):
+            hit = (padded_x[index] == out) & free
+            picked = np.where(hit, padded_h[index], picked)
+            free &= ~hit
+        return picked
 
     @staticmethod
     def average_pool_vjp(
@@ -384,6 +395,15 @@ def _sum(x: Array, axis: Axis, keepdims: bool) -> Array:
             total = np.ones(rows, x.dtype) @ x.reshape(rows, math.prod(x.shape[leading:]))
             return total.reshape((1,) * leading * keepdims + x.shape[leading:])
     return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+
+
+def _placed(x: Array, shape: tuple[int, ...], index: tuple[slice, ...], fill: float) -> Array:
+    """``x`` at ``index`` of an array of ``shape`` filled with ``fill`` (``x`` itself where it is that shape)."""
+    if x.shape == shape:
+        return x
+    placed = np.full(shape, fill, x.dtype)
+    placed[index] = x
+    return placed
 
 
 def _leading_count(axis: Axis, ndim: int) -> int:

@@ -384,13 +384,25 @@ class TorchBackend(SingleDevice):
         lift = len(window) == 1
         if lift:
             x, g, window, strides = x[:, None], g[:, None], (1, *window), (1, *strides)
-        padded = _channels_first_padded(x, window, strides, padding, -torch.inf)
-        _, indices = _MAX_POOLS[len(window)](padded, window, strides, return_indices=True)
+        padded, indices = _first_maxima(x, window, strides, padding)
         unpooled = _MAX_POOL_ADJOINTS[len(window)](
             torch.movedim(g, -1, 1), padded, window, strides, (0,) * len(window), (1,) * len(window), False, indices
         )
         grad = _channels_last(unpooled)[pool_padded_shape(x.shape, window, strides, padding)[1]]
         return grad[:, 0] if lift else grad
+
+    @staticmethod
+    def max_pool_select(
+        h: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> Array:
+        """``h`` gathered at the indices of a pooling pass that records its first maxima (1-D as 2-D)."""
+        lift = len(window) == 1
+        if lift:
+            x, h, window, strides = x[:, None], h[:, None], (1, *window), (1, *strides)
+        _, indices = _first_maxima(x, window, strides, padding)
+        values = _channels_first_padded(h, window, strides, padding, 0.0).flatten(2)
+        picked = _channels_last(values.gather(2, indices.flatten(2)).reshape(indices.shape))
+        return picked[:, 0] if lift else picked
 
     def average_pool_vjp(
         self, g: Array, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
@@ -734,6 +746,15 @@ def _channels_first_padded(
     x = torch.movedim(x, -1, 1)
     pads = pool_padding(x.shape[2:], window, strides, padding)
     return F.pad(x, _torch_pads(pads), value=fill) if any(before or after for before, after in pads) else x
+
+
+def _first_maxima(
+    x: torch.Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` channels first and padded (the padding never a maximum), and the flat spatial index of each window's
+    first maximum, from a pooling pass that records them."""
+    padded = _channels_first_padded(x, window, strides, padding, -torch.inf)
+    return padded, _MAX_POOLS[len(window)](padded, window, strides, return_indices=True)[1]
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:

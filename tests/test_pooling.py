@@ -422,8 +422,30 @@ def test_inputs_of_the_wrong_rank_are_rejected(layer: layers.Layer, received: tu
     assert not layer.variables, "nothing was built"
 
 
-def test_differentiating_max_pooling_twice_is_an_error_not_a_wrong_number() -> None:
-    x = hn.Variable(np.arange(16.0).reshape(1, 4, 4, 1) / 16, name="x")
-    (gradient,) = hn.grad(hn.ops.sum(hn.ops.max_pool(x * x, 2) ** 2), [x], create_graph=True)
-    with pytest.raises(NotImplementedError, match=r"max_pool: differentiating through a gradient of it"):
-        hn.grad(hn.ops.sum(gradient * gradient), [x])
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("shape", "window", "strides", "padding"),
+    [((2, 7, 3), 3, 2, 1), ((1, 5, 5, 2), 3, 2, 1), ((1, 4, 4, 4, 2), 2, 2, 0)],
+    ids=["1-D same", "2-D same, overlapping", "3-D valid"],
+)
+def test_max_pooling_differentiates_twice_as_torch_autograd_does(
+    backend: str, shape: tuple[int, ...], window: int, strides: int, padding: int
+) -> None:
+    """A gradient's own gradient (the Hessian applied to the gradient): highnn's rules against torch's double
+    backward of ``F.max_pool*d``, on inputs with one clear maximum per window."""
+    require_backend(backend)
+    rank = len(shape) - 2
+    x0 = RNG.permutation(np.prod(shape)).reshape(shape) / 10 + 0.1  # positive and distinct: x * x has no ties
+    with hn.config.use_backend(backend, floatx="float64"):
+        x = hn.Variable(x0, name="x")
+        pooled = hn.ops.max_pool(x * x, window, strides, padding="same" if padding else "valid")
+        (gradient,) = hn.grad(hn.ops.sum(pooled**3), [x], create_graph=True)
+        (second,) = hn.grad(hn.ops.sum(gradient * gradient), [x])
+        ours = second.numpy()
+    xt = torch.tensor(np.moveaxis(x0, -1, 1), requires_grad=True)
+    (torch_gradient,) = torch.autograd.grad(
+        (TORCH_MAX[rank](xt * xt, window, strides, padding) ** 3).sum(), xt, create_graph=True
+    )
+    (torch_second,) = torch.autograd.grad((torch_gradient * torch_gradient).sum(), xt)
+    np.testing.assert_allclose(ours, np.moveaxis(torch_second.numpy(), 1, -1), rtol=1e-12, atol=1e-12)
+    assert np.count_nonzero(ours) == np.count_nonzero(np.moveaxis(torch_gradient.detach().numpy(), 1, -1))

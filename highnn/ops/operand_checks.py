@@ -187,6 +187,21 @@ def check_max_pool_vjp(
             )
 
 
+def check_max_pool_select(
+    name: str, h: Tensor, x: Tensor, out: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
+) -> None:
+    check_pool(name, x, window, strides, padding)
+    if h.shape != x.shape or h.dtype != x.dtype:
+        raise ValueError(
+            f"{name}: `h` must be {x.dtype} of the input's shape {x.shape}, received {h.dtype} of shape {h.shape}."
+        )
+    pooled = _pooled_shape(name, x.shape, window, strides, padding)
+    if out.shape != pooled or out.dtype != x.dtype:
+        raise ValueError(
+            f"{name}: `out` must be {x.dtype} of the pooled shape {pooled}, received {out.dtype} of shape {out.shape}."
+        )
+
+
 def check_average_pool_vjp(
     name: str, g: Tensor, shape: tuple[int, ...], window: tuple[int, ...], strides: tuple[int, ...], padding: str
 ) -> None:

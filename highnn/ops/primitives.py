@@ -51,6 +51,7 @@ from highnn.ops.operand_checks import (
     check_getitem,
     check_log_softmax,
     check_matmul,
+    check_max_pool_select,
     check_max_pool_vjp,
     check_pad,
     check_pick_along_axis,
@@ -306,13 +307,17 @@ def _unpad(g: Tensor, pad_width: tuple[tuple[int, int], ...]) -> Tensor:
 # fmt: off
 _pad: Primitive = _define("pad", 1, check_pad, lambda g, out, x, pad_width, value: _unpad(g, pad_width))
 # -- each pooling's VJP is one backend function: one buffer, a strided add per window offset; max pooling's adjoint
-# -- goes to each window's first maximum in row-major order (as in PyTorch, JAX and TF) and is not differentiated
-# -- again yet; average pooling and its adjoint are each other's transpose
+# -- goes to each window's first maximum in row-major order (as in PyTorch, JAX and TF), and picking the value at
+# -- that maximum is its transpose (x and out only choose where values go: piecewise constant, no rule); average
+# -- pooling and its adjoint are each other's transpose
 _max_pool: Primitive = _define("max_pool", 1, check_pool,
                                lambda g, out, x, **attrs: max_pool_vjp(g, x, out, **attrs))
 _average_pool: Primitive = _define("average_pool", 1, check_pool,
                                    lambda g, out, x, **attrs: average_pool_vjp(g, shape=x.shape, **attrs))
-max_pool_vjp: Primitive = _define("max_pool_vjp", 3, check_max_pool_vjp, *[_not_yet("max_pool")] * 3)
+max_pool_vjp: Primitive = _define("max_pool_vjp", 3, check_max_pool_vjp,
+                                  lambda h, grad, g, x, out, **attrs: max_pool_select(h, x, out, **attrs))
+max_pool_select: Primitive = _define("max_pool_select", 3, check_max_pool_select,
+                                     lambda g, picked, h, x, out, **attrs: max_pool_vjp(g, x, out, **attrs))
 average_pool_vjp: Primitive = _define("average_pool_vjp", 1, check_average_pool_vjp,
                                       lambda g, out, h, shape, **attrs: _average_pool(g, **attrs))
 # fmt: on

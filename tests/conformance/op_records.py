@@ -74,6 +74,9 @@ class OpRecord:
     differentiable: bool = True
     errors: tuple[ErrorInput, ...] = ()
     distribution: Distribution | None = None
+    #: the inputs whose VJP is checked, where not every float input: the others only choose where values go
+    #: (piecewise constant, so finite differences across a choice are meaningless and the rule gives nothing)
+    wrt: tuple[int, ...] | None = None
 
     @cached_property
     def samples(self) -> tuple[Sample, ...]:
@@ -929,6 +932,15 @@ def _max_pool_adjoint(g: Any, x: Any, out: Any, window: Any, strides: Any, paddi
     return grad.reshape(x.shape)
 
 
+def _max_pool_pick(h: Any, x: Any, out: Any, window: Any, strides: Any, padding: str) -> np.ndarray:
+    """Each window's ``h`` at its first maximum of ``x`` in row-major window order: ``_max_pool_adjoint``'s
+    transpose."""
+    members = _window_members(x.shape, window, strides, padding)
+    values = np.where(members >= 0, x.ravel()[members], -np.inf)
+    first = np.take_along_axis(members, values.argmax(axis=-1)[..., None], axis=-1)[..., 0]
+    return np.asarray(h).ravel()[first]
+
+
 def _average_pool_adjoint(g: Any, shape: tuple[int, ...], window: Any, strides: Any, padding: str) -> np.ndarray:
     """Each window's ``g`` shared evenly among the input elements it covers."""
     members = _window_members(shape, window, strides, padding)
@@ -939,16 +951,21 @@ def _average_pool_adjoint(g: Any, shape: tuple[int, ...], window: Any, strides: 
     return grad.reshape(shape)
 
 
-def _max_pool_vjp_samples(rng: np.random.Generator) -> list[Sample]:
+def _max_pool_adjoint_samples(first: str) -> Callable[[np.random.Generator], list[Sample]]:
     """Per pooling case, inputs with one clear maximum per window, then inputs of 0s and 1s (ties everywhere, as
-    after a ReLU) on the overlapping and "same" cases: ``out`` is the inputs' max pooling, ``g`` any adjoint."""
-    samples = []
-    for label, draw, cases in (("", distinct, POOL_CASES), ("ties", whole(0, 2), POOL_CASES[1::2])):
-        for shape, window, strides, padding in cases:
-            x = draw(rng, shape)
-            out = _max_pool(x, window, strides, padding)
-            attrs = {"window": window, "strides": strides, "padding": padding}
-            samples.append(Sample((centered(rng, out.shape), x, out), attrs, label))
+    after a ReLU) on the overlapping and "same" cases: ``out`` is the inputs' max pooling, and the first input
+    any values of the ``first`` shape ("pooled": an adjoint ``g``; "input": values ``h`` to pick from)."""
+
+    def samples(rng: np.random.Generator) -> list[Sample]:
+        drawn = []
+        for label, draw, cases in (("", distinct, POOL_CASES), ("ties", whole(0, 2), POOL_CASES[1::2])):
+            for shape, window, strides, padding in cases:
+                x = draw(rng, shape)
+                out = _max_pool(x, window, strides, padding)
+                attrs = {"window": window, "strides": strides, "padding": padding}
+                drawn.append(Sample((centered(rng, out.shape if first == "pooled" else shape), x, out), attrs, label))
+        return drawn
+
     return samples
 
 
@@ -984,7 +1001,30 @@ def _average_pool_vjp_samples(rng: np.random.Generator) -> list[Sample]:
 
 _RECORDS += [
     OpRecord(
-        "max_pool_vjp", _max_pool_vjp_samples, _max_pool_adjoint, differentiable=False, errors=MAX_POOL_VJP_ERRORS
+        "max_pool_vjp", _max_pool_adjoint_samples("pooled"), _max_pool_adjoint, errors=MAX_POOL_VJP_ERRORS, wrt=(0,)
+    ),
+    OpRecord(
+        "max_pool_select",
+        _max_pool_adjoint_samples("input"),
+        _max_pool_pick,
+        errors=(
+            ErrorInput(
+                Sample((np.ones((2, 3, 1)), np.ones((2, 4, 1)), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "h too short"),
+                ValueError,
+                r"`h` must be float(32|64) of the input's shape \(2, 4, 1\), received float(32|64) of shape \(2, 3, ",
+            ),
+            ErrorInput(
+                Sample((np.ones((2, 4, 1)), np.ones((2, 4, 1)), np.ones((2, 3, 1))), _ADJOINT_ATTRS, "out too long"),
+                ValueError,
+                r"`out` must be float(32|64) of the pooled shape \(2, 2, 1\), received float(32|64) of shape \(2, 3",
+            ),
+            ErrorInput(
+                Sample((np.ones((2, 4, 1)), np.ones((2, 4, 1), np.int32), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "int x"),
+                TypeError,
+                r"expected a float tensor, received dtype int32",
+            ),
+        ),
+        wrt=(0,),
     ),
     OpRecord(
         "average_pool_vjp",
