@@ -180,25 +180,24 @@ def check_max_pool_vjp(
     check_pool(name, x, window, strides, padding)
     pooled = _pooled_shape(name, x.shape, window, strides, padding)
     for argument, tensor in (("g", g), ("out", out)):
-        if tensor.shape != pooled or tensor.dtype != x.dtype:
-            raise ValueError(
-                f"{name}: `{argument}` must be {x.dtype} of the pooled shape {pooled}, received {tensor.dtype} of "
-                f"shape {tensor.shape}."
-            )
+        _check_shaped_like(name, argument, tensor, "the pooled shape", pooled, x.dtype)
 
 
 def check_max_pool_select(
     name: str, h: Tensor, x: Tensor, out: Tensor, window: tuple[int, ...], strides: tuple[int, ...], padding: str
 ) -> None:
     check_pool(name, x, window, strides, padding)
-    if h.shape != x.shape or h.dtype != x.dtype:
+    _check_shaped_like(name, "h", h, "the input's shape", x.shape, x.dtype)
+    _check_shaped_like(
+        name, "out", out, "the pooled shape", _pooled_shape(name, x.shape, window, strides, padding), x.dtype
+    )
+
+
+def _check_shaped_like(name: str, argument: str, tensor: Tensor, what: str, shape: tuple[int, ...], dtype: Any) -> None:
+    """``tensor`` must have ``shape`` (``what`` names it) and ``dtype``."""
+    if tensor.shape != shape or tensor.dtype != dtype:
         raise ValueError(
-            f"{name}: `h` must be {x.dtype} of the input's shape {x.shape}, received {h.dtype} of shape {h.shape}."
-        )
-    pooled = _pooled_shape(name, x.shape, window, strides, padding)
-    if out.shape != pooled or out.dtype != x.dtype:
-        raise ValueError(
-            f"{name}: `out` must be {x.dtype} of the pooled shape {pooled}, received {out.dtype} of shape {out.shape}."
+            f"{name}: `{argument}` must be {dtype} of {what} {shape}, received {tensor.dtype} of shape {tensor.shape}."
         )
 
 
