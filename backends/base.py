@@ -347,6 +347,19 @@ def window_reads(window: Sequence[int], strides: Sequence[int], sizes: Sequence[
     ]
 
 
+def pick_first_maxima(
+    xp: Any, padded_x: Array, padded_h: Array, out: Array, window: Sequence[int], strides: Sequence[int]
+) -> Array:
+    """Per window, ``padded_h`` at the first offset where ``padded_x`` holds the window's maximum ``out`` (later
+    offsets find the window taken): ``max_pool_select`` in the array module ``xp`` (NumPy or ``jax.numpy``)."""
+    picked, free = xp.zeros(out.shape, padded_h.dtype), xp.ones(out.shape, bool)
+    for index in window_reads(window, strides, out.shape[1:-1]):
+        hit = (padded_x[index] == out) & free
+        picked = xp.where(hit, padded_h[index], picked)
+        free = free & ~hit
+    return picked
+
+
 # ------------------------------------------------------------ convolution geometry, shared by the backends
 def transposed_crops(
     window: Sequence[int], rhs_dilation: Sequence[int], padding: Sequence[tuple[int, int]]

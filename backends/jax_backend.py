@@ -27,6 +27,7 @@ from highnn.backends.base import (
     Layout,
     index_error,
     parse_device,
+    pick_first_maxima,
     pool_counts,
     pool_padded_shape,
     pool_padding,
@@ -237,15 +238,10 @@ class JaxBackend:
     def max_pool_select(
         h: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
     ) -> Array:
-        """Each window takes ``h`` at the first offset that holds its maximum; later ones find it taken."""
         shape, crop = pool_padded_shape(x.shape, window, strides, padding)
-        padded_x, padded_h = _placed(x, shape, crop, -jnp.inf), _placed(h, shape, crop, 0.0)
-        picked, free = jnp.zeros(out.shape, h.dtype), jnp.ones(out.shape, bool)
-        for index in window_reads(window, strides, out.shape[1:-1]):
-            hit = (padded_x[index] == out) & free
-            picked = jnp.where(hit, padded_h[index], picked)
-            free = free & ~hit
-        return picked
+        return pick_first_maxima(
+            jnp, _placed(x, shape, crop, -jnp.inf), _placed(h, shape, crop, 0.0), out, window, strides
+        )
 
     @staticmethod
     def average_pool_vjp(

@@ -20,6 +20,7 @@ from highnn.backends.base import (
     index_error,
     numpy_dtype,
     parse_device,
+    pick_first_maxima,
     pool_counts,
     pool_output_shape,
     pool_padded_shape,
@@ -226,15 +227,10 @@ class NumpyBackend(SingleDevice):
     def max_pool_select(
         h: Array, x: Array, out: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str
     ) -> Array:
-        """Each window takes ``h`` at the first offset that holds its maximum; later ones find it taken."""
         shape, crop = pool_padded_shape(x.shape, window, strides, padding)
-        padded_x, padded_h = _placed(x, shape, crop, -np.inf), _placed(h, shape, crop, 0.0)
-        picked, free = np.zeros(out.shape, h.dtype), np.ones(out.shape, bool)
-        for index in window_reads(window, strides, out.shape[1:-1]):
-            hit = (padded_x[index] == out) & free
-            picked = np.where(hit, padded_h[index], picked)
-            free &= ~hit
-        return picked
+        return pick_first_maxima(
+            np, _placed(x, shape, crop, -np.inf), _placed(h, shape, crop, 0.0), out, window, strides
+        )
 
     @staticmethod
     def average_pool_vjp(

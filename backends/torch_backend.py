@@ -365,9 +365,7 @@ class TorchBackend(SingleDevice):
         return _channels_last(_MAX_POOLS[len(window)](padded, window, strides))
 
     def average_pool(self, x: Array, window: tuple[int, ...], strides: tuple[int, ...], padding: str) -> Array:
-        padded = _channels_first_padded(x, window, strides, padding, 0.0)
-        if len(window) == 3 and padded.device.type == "cpu" and padded.dtype in _HALF_DTYPES:
-            padded = padded.float()  # torch's CPU avg_pool3d has no 16-bit kernel: average in float32
+        padded = _averaged_in(_channels_first_padded(x, window, strides, padding, 0.0), window)
         mean = _channels_last(_AVERAGE_POOLS[len(window)](padded, window, strides)).to(x.dtype)
         if padded.shape[2:] == x.shape[1:-1]:  # nothing padded: every window is whole
             return mean
@@ -416,7 +414,7 @@ class TorchBackend(SingleDevice):
         if padded != shape:
             counts = self.asarray(pool_counts(shape[1:-1], window, strides, padding), self.dtype(g))
             g = g * (math.prod(window) / counts)
-        work = g.float() if len(window) == 3 and g.device.type == "cpu" and g.dtype in _HALF_DTYPES else g
+        work = _averaged_in(g, window)
         like = torch.empty(  # only its shape and memory format are read: channels last, as the data is
             (padded[0], padded[-1], *padded[1:-1]),
             dtype=work.dtype,
@@ -755,6 +753,11 @@ def _first_maxima(
     first maximum, from a pooling pass that records them."""
     padded = _channels_first_padded(x, window, strides, padding, -torch.inf)
     return padded, _MAX_POOLS[len(window)](padded, window, strides, return_indices=True)[1]
+
+
+def _averaged_in(x: torch.Tensor, window: tuple[int, ...]) -> torch.Tensor:
+    """``x`` in a dtype torch averages windows in: float32 for 16-bit floats in 3-D on a CPU, which has no kernel."""
+    return x.float() if len(window) == 3 and x.device.type == "cpu" and x.dtype in _HALF_DTYPES else x
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
