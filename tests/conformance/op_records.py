@@ -969,24 +969,31 @@ def _max_pool_adjoint_samples(first: str) -> Callable[[np.random.Generator], lis
     return samples
 
 
-_ADJOINT_ATTRS = {"window": (2,), "strides": (2,), "padding": "valid"}
+def _adjoint_error(
+    label: str, shapes: tuple[tuple[int, ...], ...], int32_at: int | None, error: type, pattern: str
+) -> ErrorInput:
+    """Bad operands of a max-pooling adjoint over 1-D windows of 2 (ones of ``shapes``, the one at ``int32_at``
+    int32), and the error that names them."""
+    inputs = tuple(np.ones(shape, np.int32 if i == int32_at else np.float64) for i, shape in enumerate(shapes))
+    return ErrorInput(Sample(inputs, {"window": (2,), "strides": (2,), "padding": "valid"}, label), error, pattern)
+
+
+_FLOAT = "float(32|64)"
+_NOT_FLOAT = r"expected a float tensor, received dtype int32"
 MAX_POOL_VJP_ERRORS = (
-    ErrorInput(
-        Sample((np.ones((2, 3, 1)), np.ones((2, 4, 1)), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "g too long"),
-        ValueError,
-        r"`g` must be float(32|64) of the pooled shape \(2, 2, 1\), received float(32|64) of shape \(2, 3, 1\)",
-    ),
-    ErrorInput(
-        Sample((np.ones((2, 2, 1)), np.ones((2, 4, 1)), np.ones((2, 2, 1), np.int32)), _ADJOINT_ATTRS, "int32 out"),
-        ValueError,
-        r"`out` must be float(32|64) of the pooled shape \(2, 2, 1\), received int32",
-    ),
-    ErrorInput(
-        Sample((np.ones((2, 2, 1)), np.ones((2, 4, 1), np.int32), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "int32 x"),
-        TypeError,
-        r"expected a float tensor, received dtype int32",
-    ),
-)
+    _adjoint_error("g too long", ((2, 3, 1), (2, 4, 1), (2, 2, 1)), None, ValueError,
+                   rf"`g` must be {_FLOAT} of the pooled shape \(2, 2, 1\), received {_FLOAT} of shape \(2, 3, 1\)"),
+    _adjoint_error("int32 out", ((2, 2, 1), (2, 4, 1), (2, 2, 1)), 2, ValueError,
+                   rf"`out` must be {_FLOAT} of the pooled shape \(2, 2, 1\), received int32"),
+    _adjoint_error("int32 x", ((2, 2, 1), (2, 4, 1), (2, 2, 1)), 1, TypeError, _NOT_FLOAT),
+)  # fmt: skip
+MAX_POOL_SELECT_ERRORS = (
+    _adjoint_error("h too short", ((2, 3, 1), (2, 4, 1), (2, 2, 1)), None, ValueError,
+                   rf"`h` must be {_FLOAT} of the input's shape \(2, 4, 1\), received {_FLOAT} of shape \(2, 3, 1\)"),
+    _adjoint_error("out too long", ((2, 4, 1), (2, 4, 1), (2, 3, 1)), None, ValueError,
+                   rf"`out` must be {_FLOAT} of the pooled shape \(2, 2, 1\), received {_FLOAT} of shape \(2, 3, 1\)"),
+    _adjoint_error("int32 x", ((2, 4, 1), (2, 4, 1), (2, 2, 1)), 1, TypeError, _NOT_FLOAT),
+)  # fmt: skip
 
 
 def _average_pool_vjp_samples(rng: np.random.Generator) -> list[Sample]:
@@ -1007,23 +1014,7 @@ _RECORDS += [
         "max_pool_select",
         _max_pool_adjoint_samples("input"),
         _max_pool_pick,
-        errors=(
-            ErrorInput(
-                Sample((np.ones((2, 3, 1)), np.ones((2, 4, 1)), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "h too short"),
-                ValueError,
-                r"`h` must be float(32|64) of the input's shape \(2, 4, 1\), received float(32|64) of shape \(2, 3, ",
-            ),
-            ErrorInput(
-                Sample((np.ones((2, 4, 1)), np.ones((2, 4, 1)), np.ones((2, 3, 1))), _ADJOINT_ATTRS, "out too long"),
-                ValueError,
-                r"`out` must be float(32|64) of the pooled shape \(2, 2, 1\), received float(32|64) of shape \(2, 3",
-            ),
-            ErrorInput(
-                Sample((np.ones((2, 4, 1)), np.ones((2, 4, 1), np.int32), np.ones((2, 2, 1))), _ADJOINT_ATTRS, "int x"),
-                TypeError,
-                r"expected a float tensor, received dtype int32",
-            ),
-        ),
+        errors=MAX_POOL_SELECT_ERRORS,
         wrt=(0,),
     ),
     OpRecord(
