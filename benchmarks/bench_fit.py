@@ -53,6 +53,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import harness
 import numpy as np
 
 import highnn as hn
@@ -75,8 +76,6 @@ CHECK_TOLERANCE = 1e-9
 CHECK_STEPS = 8
 #: the grouped variant --profile also times
 PROFILE_STEPS_PER_EXECUTION = 8
-#: allocations of at least this many bytes are mmapped and returned to the OS when freed, so RSS follows live memory
-MMAP_THRESHOLD = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -707,7 +706,7 @@ def spawn_worker(task: dict[str, Any]) -> dict[str, Any]:
     """Run a task in a fresh Python process; its result, or ``{"error": ...}`` with the failure's last line."""
     env = dict(os.environ)
     if task["kind"] == "memory":
-        env["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
+        env["MALLOC_MMAP_THRESHOLD_"] = str(harness.MMAP_THRESHOLD)
     if task.get("contender") == "keras" or task["kind"] in ("time", "scaling"):
         env["KERAS_BACKEND"] = task["backend"]
     completed = subprocess.run(

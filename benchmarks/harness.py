@@ -6,7 +6,8 @@ their own: Keras 3 picks its backend once per process (``KERAS_BACKEND``), and
 a library's worker threads keep spinning for a while after each call, so a
 contender that followed another library's would find the cores taken. A
 process's peak resident set counts everything it ever held, so each
-contender's memory is measured in a fresh process too.
+contender's memory is measured in a fresh process too, one where freed buffers
+leave the resident set (:data:`MMAP_THRESHOLD`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ import time
 from collections.abc import Callable, Mapping
 
 Epoch = Callable[[], None]
+
+#: a memory-measuring process runs with glibc's ``MALLOC_MMAP_THRESHOLD_`` at this many bytes: every larger
+#: allocation is mapped on its own and returned to the OS when freed, so the resident set follows live memory.
+#: Without it glibc raises the threshold as buffers are freed and then keeps them in the heap, so what an
+#: epoch adds after the warm-up depends on how earlier buffers happened to be placed (0 to 25 MiB for one loop)
+MMAP_THRESHOLD = 4096
 
 
 def interleaved_medians(epochs: Mapping[str, Epoch], rounds: int) -> dict[str, float]:
@@ -66,7 +73,7 @@ def side_by_side(script: str, names: list[str], arguments: list[str], memory: bo
         if loop != name and loop in medians:
             result["vs_loop"] = medians[name] / medians[loop]
         if memory:
-            peak = in_child(script, [*arguments, f"--memory-of={name}"], library(name))
+            peak = in_child(script, [*arguments, f"--memory-of={name}"], library(name), memory=True)
             assert isinstance(peak, float)
             result["peak_mib"] = peak
     return results
@@ -92,9 +99,12 @@ def peak_growth_mib(epoch: Epoch) -> float:
     return (_proc_status_kib("VmHWM") - before) / 1024
 
 
-def in_child(script: str, arguments: list[str], keras_backend: str | None = None) -> object:
-    """Run ``script`` (a benchmark beside this file) with ``arguments`` in a fresh process; its last line, as JSON."""
+def in_child(script: str, arguments: list[str], keras_backend: str | None = None, memory: bool = False) -> object:
+    """Run ``script`` (a benchmark beside this file) with ``arguments`` in a fresh process; its last line, as JSON.
+    With ``memory`` the process returns freed buffers to the OS (:data:`MMAP_THRESHOLD`)."""
     environment = dict(os.environ, **({"KERAS_BACKEND": keras_backend} if keras_backend else {}))
+    if memory:
+        environment["MALLOC_MMAP_THRESHOLD_"] = str(MMAP_THRESHOLD)
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), script)
     result = subprocess.run([sys.executable, path, *arguments], capture_output=True, text=True, env=environment)
     if result.returncode != 0:

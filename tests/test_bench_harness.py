@@ -15,7 +15,8 @@ def test_each_library_is_timed_in_a_process_of_its_own(monkeypatch: pytest.Monke
     calls: list[tuple[list[str], str | None]] = []
     medians = {"highnn-numpy": 6.0, "highnn-torch": 2.4, "loop-torch": 2.0, "keras-torch": 3.0, "loop-jax": 1.0}
 
-    def fake_child(script: str, arguments: list[str], keras_backend: str | None = None) -> object:
+    def fake_child(script: str, arguments: list[str], keras_backend: str | None = None, memory: bool = False) -> object:
+        assert memory == arguments[-1].startswith("--memory-of=")  # only memory is measured with freed buffers unmapped
         calls.append((arguments, keras_backend))
         if arguments[-1].startswith("--memory-of="):
             return 1.5
@@ -39,3 +40,25 @@ def test_each_library_is_timed_in_a_process_of_its_own(monkeypatch: pytest.Monke
     with_memory = harness.side_by_side("bench.py", ["loop-jax"], [], memory=True)
     assert with_memory == {"loop-jax": {"median_s": 1.0, "peak_mib": 1.5}}
     assert calls[-1] == (["--memory-of=loop-jax"], "jax")
+
+
+#: a child measuring an epoch that frees a 16 MiB buffer, then holds three of 8 MiB at once (24 MiB at its peak)
+GROWTH_CHILD = """
+import json, sys
+import numpy as np
+sys.path.insert(0, {benchmarks!r})
+import harness
+print(json.dumps(harness.peak_growth_mib(lambda: (np.ones(1 << 21).sum(), [np.ones(1 << 20) for _ in range(3)]))))
+"""
+
+
+@pytest.mark.parametrize(("memory", "low", "high"), [(True, 23.5, 28), (False, 0, 20)])
+def test_memory_children_return_freed_buffers_so_an_epoch_s_peak_is_seen(
+    tmp_path: Path, memory: bool, low: float, high: float
+) -> None:
+    """By default glibc raises its mmap threshold to the freed 16 MiB, puts the 8 MiB buffers in its heap and keeps
+    them there after the warm-up, so later epochs seem to add only the 16 MiB; a memory child sees all 24."""
+    script = tmp_path / "growth.py"
+    script.write_text(GROWTH_CHILD.format(benchmarks=str(Path(harness.__file__).parent)))
+    measured = harness.in_child(str(script), [], memory=memory)
+    assert isinstance(measured, float) and low <= measured <= high

@@ -21,6 +21,8 @@ BENCH_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     """The benchmark script, imported as a module."""
+    if str(BENCH_PATH.parent) not in sys.path:
+        sys.path.insert(0, str(BENCH_PATH.parent))  # the script imports its neighbour `harness`
     spec = importlib.util.spec_from_file_location("bench_fit", BENCH_PATH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
