@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,10 @@ _SAME_WIDTH_INTEGER = {2: np.int16, 4: np.int32, 8: np.int64}
 #: float32; tested by code because ``dtype.char`` is a C attribute and ``dtype.name`` a slow Python property
 LOW_PRECISION_CODES = "eE"
 _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
+#: the most bytes of im2col rows (or of a transposed convolution's products) a convolution holds at once: larger
+#: ones are made in blocks, so its workspace stays this size whatever the batch, and each block is still in the
+#: cache when the GEMM reads it
+CONV_BLOCK_BYTES = 1 << 20
 
 
 def _dilate(x: np.ndarray, dilation: tuple[int, ...]) -> np.ndarray:
@@ -440,37 +445,56 @@ def _work_dtype(x: np.ndarray) -> np.dtype:
 def _im2col_conv(
     padded: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...], dilation: tuple[int, ...], groups: int
 ) -> np.ndarray:
-    """The convolution of an already padded input: every window a row (im2col), the kernel a matrix, one GEMM.
+    """The convolution of an already padded input: every window a row (im2col), the kernel a matrix, GEMMs.
 
-    The rows are filled by one strided copy per window tap (a forward pass: few taps, each copying every position;
-    laid out tap-major, so each copy writes one contiguous block and BLAS reads the rows transposed) or per output
-    position (a kernel's gradient, whose window is the size of the image: each copies a whole window).
+    The rows are one copy of a strided view of the input, laid out tap-major where the window has fewer taps than
+    the output has positions (a forward pass: each tap's rows are one contiguous block, and BLAS reads the rows
+    transposed), else position-major (a kernel's gradient, whose window is the size of the image: each position's
+    row is a whole window). They are made a block at a time (:func:`_blocks`): a block of examples, whose GEMM
+    writes its part of the output, or a block of window rows, whose GEMM adds its part of the sum.
     """
     rank, batch = padded.ndim - 2, padded.shape[0]
     *window, per_group, filters = kernel.shape
     positions = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(padded.shape[1:-1], window, dilation, strides)]
     taps, work = math.prod(window), _work_dtype(padded)
     grouped = padded.reshape(*padded.shape[:-1], groups, per_group)
-    if taps <= math.prod(positions):
-        source = grouped.transpose(rank + 1, rank + 2, 0, *range(1, rank + 1))  # (groups, in / groups, batch, *spatial)
-        by_tap = np.empty((groups, *window, per_group, batch, *positions), work)
-        for tap in np.ndindex(*window):
-            reads = tuple(_run(t * d, s, p) for t, d, s, p in zip(tap, dilation, strides, positions))
-            by_tap[(slice(None),) + tap] = source[(slice(None),) * 3 + reads]
-        rows = by_tap.reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
-    else:
-        # (groups, batch, *spatial, in / groups), made contiguous: here it is a transposed view, and each copy
-        # below reads a whole window
-        source = np.ascontiguousarray(np.moveaxis(grouped, -2, 0))
-        by_position = np.empty((groups, batch, *positions, *window, per_group), work)
-        for position in np.ndindex(*positions):
-            reads = tuple(_run(p * s, d, k) for p, s, d, k in zip(position, strides, dilation, window))
-            by_position[(slice(None),) * 2 + position] = source[(slice(None),) * 2 + reads]
-        rows = by_position.reshape(groups, -1, taps * per_group)
     matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 1, 3)
     matrix = matrix.reshape(groups, taps * per_group, -1).astype(work, copy=False)
-    out = np.matmul(rows, matrix)  # (groups, batch x positions, filters / groups)
-    return out.transpose(1, 0, 2).reshape(batch, *positions, filters).astype(padded.dtype, copy=False)
+    out = np.empty((batch, *positions, groups, filters // groups), work)
+    if taps <= math.prod(positions):
+        source = grouped.transpose(rank + 1, rank + 2, 0, *range(1, rank + 1))  # (groups, in / groups, batch, *spatial)
+        for examples in _blocks(batch, groups * taps * per_group * math.prod(positions) * work.itemsize):
+            block = source[:, :, examples]
+            group, channel, example, *spatial = block.strides
+            taps_view = _strided(
+                block,
+                (groups, *window, per_group, examples.stop - examples.start, *positions),
+                (group, *map(operator.mul, dilation, spatial), channel, example, *map(operator.mul, strides, spatial)),
+            )
+            rows = _copied(taps_view, work).reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
+            np.matmul(rows, matrix, out=out[examples].reshape(-1, groups, filters // groups).transpose(1, 0, 2))
+    else:
+        # (groups, batch, *spatial, in / groups), made contiguous: here it is a transposed view, and the rows below
+        # read whole windows
+        source = np.ascontiguousarray(np.moveaxis(grouped, -2, 0))
+        sums = out.reshape(-1, groups, filters // groups).transpose(1, 0, 2)  # (groups, batch x positions, ...)
+        row_size = math.prod(window[1:]) * per_group  # the matrix rows of one row of the window
+        for first, window_rows in enumerate(_blocks(window[0], sums.shape[1] * groups * row_size * work.itemsize)):
+            height = window_rows.stop - window_rows.start
+            block = source[:, :, window_rows.start * dilation[0] :]
+            group, example, *spatial, channel = block.strides
+            windows_view = _strided(
+                block,
+                (groups, batch, *positions, height, *window[1:], per_group),
+                (group, example, *map(operator.mul, strides, spatial), *map(operator.mul, dilation, spatial), channel),
+            )
+            rows = _copied(windows_view, work).reshape(groups, -1, height * row_size)
+            part = matrix[:, window_rows.start * row_size : window_rows.stop * row_size]
+            if first == 0:
+                np.matmul(rows, part, out=sums)
+            else:
+                sums += np.matmul(rows, part)
+    return out.reshape(batch, *positions, filters).astype(padded.dtype, copy=False)
 
 
 def _transposed_conv(
@@ -481,10 +505,10 @@ def _transposed_conv(
     rhs_dilation: tuple[int, ...],
     groups: int,
 ) -> np.ndarray:
-    """The stride-1 convolution of ``x`` dilated by zeros and padded, as the transposed convolution it is: one GEMM
-    multiplies every input position by every tap of the kernel, and each tap's products are added into the strided
-    slice of the output they land on (col2im, a loop over the taps). The batch axis is innermost while adding, so
-    each strided add moves long contiguous runs."""
+    """The stride-1 convolution of ``x`` dilated by zeros and padded, as the transposed convolution it is: GEMMs
+    multiply every input position by every tap of the kernel (a block of kernel rows at a time, :func:`_blocks`),
+    and each tap's products are added into the strided slice of the output they land on (col2im, a loop over the
+    taps). The batch axis is innermost while adding, so each strided add moves long contiguous runs."""
     rank, batch, spatial = x.ndim - 2, x.shape[0], x.shape[1:-1]
     *window, per_group, filters = kernel.shape
     crops = transposed_crops(window, rhs_dilation, padding)
@@ -492,25 +516,45 @@ def _transposed_conv(
         (n - 1) * s + (k - 1) * d + 1 - lo - hi
         for n, s, k, d, (lo, hi) in zip(spatial, lhs_dilation, window, rhs_dilation, crops)
     ]
-    work, taps = _work_dtype(x), math.prod(window)
-    # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, spatial x batch)
-    matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 3, 1)
+    work = _work_dtype(x)
+    # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, spatial x batch), in blocks of taps
+    matrix = kernel.reshape(*window, per_group, groups, filters // groups)
+    matrix = matrix.transpose(rank + 1, *range(rank), rank + 2, rank).astype(work, copy=False)
     inputs = x.reshape(batch, *spatial, groups, per_group).transpose(rank + 1, rank + 2, *range(1, rank + 1), 0)
-    products = np.matmul(
-        matrix.reshape(groups, -1, per_group).astype(work, copy=False),
-        inputs.reshape(groups, per_group, -1).astype(work, copy=False),
-    ).reshape(groups, *window, filters // groups, *spatial, batch)
+    inputs = inputs.reshape(groups, per_group, -1).astype(work, copy=False)
     out = np.zeros((groups, filters // groups, *out_spatial, batch), work)
-    for tap in np.ndindex(*window):
-        spans = [
-            _landing(n, s, (k - 1 - t) * d - lo, o)
-            for n, s, k, t, d, (lo, _), o in zip(spatial, lhs_dilation, window, tap, rhs_dilation, crops, out_spatial)
-        ]
-        if all(span is not None for span in spans):
-            reads, writes = zip(*spans)
-            out[(slice(None),) * 2 + writes] += products[(slice(None),) + tap + (slice(None),) + reads]
+    kernel_row = math.prod(window[1:]) * (filters // groups)
+    for kernel_rows in _blocks(window[0], groups * kernel_row * inputs.shape[-1] * work.itemsize):
+        height = kernel_rows.stop - kernel_rows.start
+        block = matrix[:, kernel_rows].reshape(groups, height * kernel_row, per_group)
+        products = np.matmul(block, inputs).reshape(groups, height, *window[1:], filters // groups, *spatial, batch)
+        for row_tap in np.ndindex(height, *window[1:]):
+            tap = (row_tap[0] + kernel_rows.start, *row_tap[1:])
+            landings = zip(spatial, lhs_dilation, window, tap, rhs_dilation, crops, out_spatial)
+            spans = [_landing(n, s, (k - 1 - t) * d - lo, o) for n, s, k, t, d, (lo, _), o in landings]
+            if all(span is not None for span in spans):
+                reads, writes = zip(*spans)
+                out[(slice(None),) * 2 + writes] += products[(slice(None),) + row_tap + (slice(None),) + reads]
     out = out.transpose(rank + 2, *range(2, rank + 2), 0, 1).reshape(batch, *out_spatial, filters)
     return np.ascontiguousarray(out, x.dtype)
+
+
+def _strided(x: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """A read-only view of ``x`` with ``shape`` and ``strides`` (every element it reaches lies in ``x``)."""
+    return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
+
+
+def _copied(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """A C-contiguous copy of ``x`` in ``dtype``."""
+    out = np.empty(x.shape, dtype)
+    np.copyto(out, x)
+    return out
+
+
+def _blocks(count: int, item_bytes: int) -> list[slice]:
+    """``range(count)`` cut into consecutive slices of at most :data:`CONV_BLOCK_BYTES` of items (one at least)."""
+    step = max(1, CONV_BLOCK_BYTES // max(item_bytes, 1))
+    return [slice(first, min(first + step, count)) for first in range(0, count, step)]
 
 
 def _run(start: int, step: int, count: int) -> slice:

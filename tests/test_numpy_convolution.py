@@ -1,6 +1,6 @@
 """The NumPy backend's convolution and pooling paths: an input dilated by zeros computed as a transposed
-convolution (GEMM and col2im), im2col filled per window tap or per output position, and max pooling by strided
-slices, each against the float64 definition of the operation."""
+convolution (GEMM and col2im), im2col filled per window tap or per output position, each whole and in blocks, and
+max pooling by strided slices, each against the float64 definition of the operation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from conformance.op_records import _conv_attrs, _conv_reference
 from numpy.lib.stride_tricks import sliding_window_view
 
+from highnn.backends import numpy_backend
 from highnn.backends.base import pool_padding
 from highnn.backends.numpy_backend import NumpyBackend
 from highnn.ops.primitives import transpose_padding
@@ -45,6 +46,14 @@ WIDE_WINDOW = [
 ]  # fmt: skip
 
 
+@pytest.fixture(params=["whole", "blocks of one"])
+def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's convolutions made whole (these workspaces are small) and a block of one item at a time: one
+    example, one window row of a kernel's gradient, one kernel row of a transposed convolution."""
+    if request.param == "blocks of one":
+        monkeypatch.setattr(numpy_backend, "CONV_BLOCK_BYTES", 1)
+
+
 def _close_to_reference(shapes: tuple[tuple[int, ...], tuple[int, ...]], attrs: dict[str, Any]) -> None:
     x, kernel = (rng.standard_normal(shape) for shape in shapes)
     expected = _conv_reference(x, kernel, **attrs)
@@ -56,14 +65,16 @@ def _close_to_reference(shapes: tuple[tuple[int, ...], tuple[int, ...]], attrs: 
 
 @pytest.mark.parametrize(("x", "kernel", "attrs", "label"), DILATED_INPUT + WIDE_WINDOW)
 def test_conv_general_matches_the_definition(
-    x: tuple[int, ...], kernel: tuple[int, ...], attrs: dict[str, Any], label: str
+    x: tuple[int, ...], kernel: tuple[int, ...], attrs: dict[str, Any], label: str, blocks: None
 ) -> None:
     _close_to_reference((x, kernel), attrs)
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize(("stride", "window", "dilation"), [(2, 3, 1), (2, 4, 1), (3, 3, 1), (3, 2, 2)])
-def test_transposed_convolution_as_keras_pads_it(padding: str, stride: int, window: int, dilation: int) -> None:
+def test_transposed_convolution_as_keras_pads_it(
+    padding: str, stride: int, window: int, dilation: int, blocks: None
+) -> None:
     """``ops.conv_transpose``'s lowering: the input dilated by the strides, padded as Keras does."""
     pads = (transpose_padding(padding, window, stride, dilation, None),) * 2
     _close_to_reference(
@@ -71,7 +82,7 @@ def test_transposed_convolution_as_keras_pads_it(padding: str, stride: int, wind
     )
 
 
-def test_float16_adds_up_in_float32() -> None:
+def test_float16_adds_up_in_float32(blocks: None) -> None:
     x, kernel = rng.standard_normal((2, 6, 5, 8)), rng.standard_normal((3, 3, 8, 4))
     attrs = _conv_attrs((1, 1), ((2, 2), (1, 2)), lhs_dilation=(2, 2))
     out = NumpyBackend.conv_general(x.astype(np.float16), kernel.astype(np.float16), **attrs)
@@ -91,6 +102,37 @@ def test_input_gradient_never_makes_the_dilated_input() -> None:
     tracemalloc.stop()
     products, dilated_rows = (g.size // 16) * (kernel.size // 16) * 8, out.size // 6 * 400 * 8
     assert peak < 2 * (products + out.nbytes) < dilated_rows / 4
+
+
+#: the benchmark CNN's second convolution at batch 256, float32: forward, kernel gradient and input gradient, with
+#: what each may hold besides its blocks (its output; the kernel gradient's contiguous copy of the input; the input
+#: gradient's output in two layouts and its input in one). Made whole, each would hold 7.3 MiB of rows or products
+WORKSPACES = [
+    ((256, 24, 24, 6), (5, 5, 6, 16), _conv_attrs((2, 2), ((0, 0), (0, 0))), (1, 0)),
+    ((6, 23, 23, 256), (10, 10, 256, 16), _conv_attrs((1, 1), ((0, 0), (0, 0)), rhs_dilation=(2, 2)), (1, 1)),
+    ((256, 10, 10, 16), (5, 5, 16, 6), _conv_attrs((1, 1), ((4, 5), (4, 5)), lhs_dilation=(2, 2)), (2, 1)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("x_shape", "kernel_shape", "attrs", "copies"), WORKSPACES)
+def test_a_convolution_holds_a_few_blocks_whatever_the_batch(
+    x_shape: tuple[int, ...],
+    kernel_shape: tuple[int, ...],
+    attrs: dict[str, Any],
+    copies: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    block = 1 << 20
+    monkeypatch.setattr(numpy_backend, "CONV_BLOCK_BYTES", block)
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    kernel = rng.standard_normal(kernel_shape).astype(np.float32)
+    tracemalloc.start()
+    out = NumpyBackend.conv_general(x, kernel, **attrs)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    outputs, inputs = copies
+    assert peak <= outputs * out.nbytes + inputs * x.nbytes + 4 * block
+    np.testing.assert_allclose(out, _conv_reference(x, kernel, **attrs), rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize(
