@@ -506,9 +506,10 @@ def _transposed_conv(
     groups: int,
 ) -> np.ndarray:
     """The stride-1 convolution of ``x`` dilated by zeros and padded, as the transposed convolution it is: GEMMs
-    multiply every input position by every tap of the kernel (a block of kernel rows at a time, :func:`_blocks`),
-    and each tap's products are added into the strided slice of the output they land on (col2im, a loop over the
-    taps). The batch axis is innermost while adding, so each strided add moves long contiguous runs."""
+    multiply every input position by every tap of the kernel, and each tap's products are added into the strided
+    slice of the output they land on (col2im, a loop over the taps). The batch axis is innermost while adding, so
+    each strided add moves long contiguous runs. Examples go in blocks (:func:`_blocks`, of the sums), and the
+    taps of a block in blocks of products."""
     rank, batch, spatial = x.ndim - 2, x.shape[0], x.shape[1:-1]
     *window, per_group, filters = kernel.shape
     crops = transposed_crops(window, rhs_dilation, padding)
@@ -516,27 +517,33 @@ def _transposed_conv(
         (n - 1) * s + (k - 1) * d + 1 - lo - hi
         for n, s, k, d, (lo, hi) in zip(spatial, lhs_dilation, window, rhs_dilation, crops)
     ]
-    work = _work_dtype(x)
-    # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, spatial x batch), in blocks of taps
-    matrix = kernel.reshape(*window, per_group, groups, filters // groups)
-    matrix = matrix.transpose(rank + 1, *range(rank), rank + 2, rank).astype(work, copy=False)
-    inputs = x.reshape(batch, *spatial, groups, per_group).transpose(rank + 1, rank + 2, *range(1, rank + 1), 0)
-    inputs = inputs.reshape(groups, per_group, -1).astype(work, copy=False)
-    out = np.zeros((groups, filters // groups, *out_spatial, batch), work)
-    kernel_row = math.prod(window[1:]) * (filters // groups)
-    for kernel_rows in _blocks(window[0], groups * kernel_row * inputs.shape[-1] * work.itemsize):
-        height = kernel_rows.stop - kernel_rows.start
-        block = matrix[:, kernel_rows].reshape(groups, height * kernel_row, per_group)
-        products = np.matmul(block, inputs).reshape(groups, height, *window[1:], filters // groups, *spatial, batch)
-        for row_tap in np.ndindex(height, *window[1:]):
-            tap = (row_tap[0] + kernel_rows.start, *row_tap[1:])
-            landings = zip(spatial, lhs_dilation, window, tap, rhs_dilation, crops, out_spatial)
-            spans = [_landing(n, s, (k - 1 - t) * d - lo, o) for n, s, k, t, d, (lo, _), o in landings]
-            if all(span is not None for span in spans):
-                reads, writes = zip(*spans)
-                out[(slice(None),) * 2 + writes] += products[(slice(None),) + row_tap + (slice(None),) + reads]
-    out = out.transpose(rank + 2, *range(2, rank + 2), 0, 1).reshape(batch, *out_spatial, filters)
-    return np.ascontiguousarray(out, x.dtype)
+    work, taps = _work_dtype(x), math.prod(window)
+    # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, spatial x batch)
+    matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 3, 1)
+    matrix = matrix.astype(work, copy=False)  # (groups, taps, filters / groups, in / groups)
+    landings = {}  # tap -> (reads, writes) of the taps whose products land in the output
+    for tap in np.ndindex(*window):
+        spans = [
+            _landing(n, s, (k - 1 - t) * d - lo, o)
+            for n, s, k, t, d, (lo, _), o in zip(spatial, lhs_dilation, window, tap, rhs_dilation, crops, out_spatial)
+        ]
+        if all(span is not None for span in spans):
+            landings[np.ravel_multi_index(tap, window)] = tuple(zip(*spans))
+    out = np.empty((batch, *out_spatial, filters), x.dtype)
+    for examples in _blocks(batch, filters * math.prod(out_spatial) * work.itemsize):
+        block = x[examples].reshape(-1, *spatial, groups, per_group)
+        inputs = block.transpose(rank + 1, rank + 2, *range(1, rank + 1), 0).reshape(groups, per_group, -1)
+        inputs = inputs.astype(work, copy=False)
+        sums = np.zeros((groups, filters // groups, *out_spatial, len(block)), work)
+        for tap_block in _blocks(taps, groups * (filters // groups) * inputs.shape[-1] * work.itemsize):
+            products = np.matmul(matrix[:, tap_block].reshape(groups, -1, per_group), inputs)
+            products = products.reshape(groups, -1, filters // groups, *spatial, len(block))
+            for i, tap in enumerate(range(tap_block.start, tap_block.stop)):
+                if tap in landings:
+                    reads, writes = landings[tap]
+                    sums[(slice(None),) * 2 + writes] += products[(slice(None), i, slice(None)) + reads]
+        out[examples] = sums.transpose(rank + 2, *range(2, rank + 2), 0, 1).reshape(len(block), *out_spatial, filters)
+    return out
 
 
 def _strided(x: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
