@@ -465,13 +465,13 @@ def _im2col_conv(
         source = grouped.transpose(rank + 1, rank + 2, 0, *range(1, rank + 1))  # (groups, in / groups, batch, *spatial)
         for examples in _blocks(batch, groups * taps * per_group * math.prod(positions) * work.itemsize):
             block = source[:, :, examples]
-            group, channel, example, *spatial = block.strides
+            group, channel, example, *step = block.strides  # bytes between neighbours along each axis
             taps_view = _strided(
                 block,
                 (groups, *window, per_group, examples.stop - examples.start, *positions),
-                (group, *map(operator.mul, dilation, spatial), channel, example, *map(operator.mul, strides, spatial)),
+                (group, *map(operator.mul, dilation, step), channel, example, *map(operator.mul, strides, step)),
             )
-            rows = _copied(taps_view, work).reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
+            rows = np.ascontiguousarray(taps_view, work).reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
             np.matmul(rows, matrix, out=out[examples].reshape(-1, groups, filters // groups).transpose(1, 0, 2))
     else:
         # (groups, batch, *spatial, in / groups), made contiguous: here it is a transposed view, and the rows below
@@ -482,13 +482,13 @@ def _im2col_conv(
         for first, window_rows in enumerate(_blocks(window[0], sums.shape[1] * groups * row_size * work.itemsize)):
             height = window_rows.stop - window_rows.start
             block = source[:, :, window_rows.start * dilation[0] :]
-            group, example, *spatial, channel = block.strides
+            group, example, *step, channel = block.strides  # bytes between neighbours along each axis
             windows_view = _strided(
                 block,
                 (groups, batch, *positions, height, *window[1:], per_group),
-                (group, example, *map(operator.mul, strides, spatial), *map(operator.mul, dilation, spatial), channel),
+                (group, example, *map(operator.mul, strides, step), *map(operator.mul, dilation, step), channel),
             )
-            rows = _copied(windows_view, work).reshape(groups, -1, height * row_size)
+            rows = np.ascontiguousarray(windows_view, work).reshape(groups, -1, height * row_size)
             part = matrix[:, window_rows.start * row_size : window_rows.stop * row_size]
             if first == 0:
                 np.matmul(rows, part, out=sums)
@@ -521,14 +521,15 @@ def _transposed_conv(
     # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, spatial x batch)
     matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 3, 1)
     matrix = matrix.astype(work, copy=False)  # (groups, taps, filters / groups, in / groups)
-    landings = {}  # tap -> (reads, writes) of the taps whose products land in the output
+    landings: dict[int, tuple[tuple[slice, ...], tuple[slice, ...]]] = {}  # tap -> (reads, writes) where it lands
     for tap in np.ndindex(*window):
         spans = [
             _landing(n, s, (k - 1 - t) * d - lo, o)
             for n, s, k, t, d, (lo, _), o in zip(spatial, lhs_dilation, window, tap, rhs_dilation, crops, out_spatial)
         ]
         if all(span is not None for span in spans):
-            landings[np.ravel_multi_index(tap, window)] = tuple(zip(*spans))
+            reads, writes = zip(*spans)
+            landings[int(np.ravel_multi_index(tap, window))] = (reads, writes)
     out = np.empty((batch, *out_spatial, filters), x.dtype)
     for examples in _blocks(batch, filters * math.prod(out_spatial) * work.itemsize):
         block = x[examples].reshape(-1, *spatial, groups, per_group)
@@ -549,13 +550,6 @@ def _transposed_conv(
 def _strided(x: np.ndarray, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
     """A read-only view of ``x`` with ``shape`` and ``strides`` (every element it reaches lies in ``x``)."""
     return np.lib.stride_tricks.as_strided(x, shape, strides, writeable=False)
-
-
-def _copied(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """A C-contiguous copy of ``x`` in ``dtype``."""
-    out = np.empty(x.shape, dtype)
-    np.copyto(out, x)
-    return out
 
 
 def _blocks(count: int, item_bytes: int) -> list[slice]:
