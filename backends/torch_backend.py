@@ -207,7 +207,8 @@ def _conv_as_kernel_gradient(
     return swapped.permute(1, *range(2, rank + 2), 0)
 
 
-_CHANNELS_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}
+#: torch's channels-last memory format by the number of spatial axes
+_CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 def _canonical_strides(x: torch.Tensor) -> torch.Tensor:
@@ -217,7 +218,7 @@ def _canonical_strides(x: torch.Tensor) -> torch.Tensor:
     data for channels-first (and copies it to a slow layout): the view with the
     standard strides tells it right.
     """
-    layout = _CHANNELS_LAST.get(x.ndim)
+    layout = _CHANNELS_LAST.get(x.ndim - 2)
     if layout is None or not x.is_contiguous(memory_format=layout):
         return x
     strides, stride = [0] * x.ndim, 1
@@ -724,7 +725,6 @@ _MAX_POOLS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 #: the 16-bit float dtypes, which torch's CPU 3-D average pooling has no kernels for
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
 _AVERAGE_POOLS = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
-_CHANNELS_LAST = {2: torch.channels_last, 3: torch.channels_last_3d}
 _AVERAGE_POOL_ADJOINTS = {2: torch.ops.aten.avg_pool2d_backward, 3: torch.ops.aten.avg_pool3d_backward}
 _MAX_POOL_ADJOINTS = {
     2: torch.ops.aten.max_pool2d_with_indices_backward,

@@ -54,3 +54,31 @@ def test_conv_bias_adds_one_bias_per_filter_on_every_path() -> None:
         got = TorchBackend.conv_bias(torch.from_numpy(x), torch.from_numpy(kernel), torch.from_numpy(bias), **attrs)
         np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(NumpyBackend.conv_bias(x, kernel, bias, **attrs), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_kernel_gradient_copies_neither_operand(channels: int) -> None:
+    """A kernel VJP of channels-last images, laid out as the graph lays it out: torch gets views whose strides
+    say channels-last for both operands, so it copies neither. With one channel the layout is ambiguous
+    (a length-1 axis may have any stride), and torch copied the output gradient to channels-first."""
+    require_backend("torch")
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from highnn.backends.torch_backend import TorchBackend
+
+    rng = np.random.default_rng(2)
+    images, grads = rng.normal(size=(4, 12, 11, channels)), rng.normal(size=(4, 10, 9, 5))
+    attrs = {"strides": (1, 1), "padding": ((0, 0), (0, 0)), "lhs_dilation": (1, 1), "rhs_dilation": (1, 1),
+             "feature_group_count": 1}  # fmt: skip
+    # the kernel VJP's operands: the batch swapped with the channels, the output gradient as the kernel
+    lhs = torch.from_numpy(images).movedim(0, -1).movedim(-2, 0)  # (channels, 12, 11, batch)
+    if channels == 1:  # the stride the graph's reshapes give the length-1 axis
+        lhs = lhs.as_strided(lhs.shape, (12 * 11, *lhs.stride()[1:]))
+    rhs = torch.from_numpy(grads).movedim(0, -2)  # (10, 9, batch, filters)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as profiled:
+        got = TorchBackend.conv_general(lhs, rhs, **attrs)
+    copied = [event.input_shapes[0] for event in profiled.events() if event.name in ("aten::clone", "aten::copy_")]
+    assert [shape for shape in copied if np.prod(shape) > 3 * 3 * channels * 5] == []  # at most the kernel's size
+    expected = NumpyBackend.conv_general(lhs.numpy(), rhs.numpy(), **attrs)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12, atol=1e-12)
