@@ -46,7 +46,7 @@ _BIT_SELECT_MIN_SIZE = 4096  # below this np.where's lower call overhead wins
 #: the most bytes of im2col rows (or of a transposed convolution's products) a convolution holds at once: larger
 #: ones are made in blocks, so its workspace stays this size whatever the batch, and each block is still in the
 #: cache when the GEMM reads it
-CONV_BLOCK_BYTES = 1 << 20
+CONV_BLOCK_BYTES = 1 << 19
 
 
 def _dilate(x: np.ndarray, dilation: tuple[int, ...]) -> np.ndarray:
@@ -346,6 +346,16 @@ class NumpyBackend(SingleDevice):
     def relu_grad(g: Array, out: Array) -> Array:
         return np.multiply(g, out > 0)
 
+    # in-place twins, for operands the plan proves dead (see highnn.tracing): no new buffer to allocate (a 0-d
+    # result is a NumPy scalar, which has none to write into)
+    @staticmethod
+    def relu_in_place(x: Array) -> Array:
+        return np.maximum(x, 0, out=x) if np.ndim(x) else np.maximum(x, 0)
+
+    @staticmethod
+    def relu_grad_in_place(g: Array, out: Array) -> Array:
+        return np.multiply(g, out > 0, out=g) if np.ndim(g) else np.multiply(g, out > 0)
+
     @staticmethod
     def sub_scaled(w: Array, g: Array, scale: Array) -> Array:
         out = np.multiply(g, scale)
@@ -447,54 +457,127 @@ def _im2col_conv(
 ) -> np.ndarray:
     """The convolution of an already padded input: every window a row (im2col), the kernel a matrix, GEMMs.
 
-    The rows are one copy of a strided view of the input, laid out tap-major where the window has fewer taps than
-    the output has positions (a forward pass: each tap's rows are one contiguous block, and BLAS reads the rows
-    transposed), else position-major (a kernel's gradient, whose window is the size of the image: each position's
-    row is a whole window). They are made a block at a time (:func:`_blocks`): a block of examples, whose GEMM
-    writes its part of the output, or a block of window rows, whose GEMM adds its part of the sum.
+    The rows are copies of strided views of the input, made a block at a time (:func:`_blocks`) into one
+    workspace, and laid out in one of three ways:
+
+    - tap-major where the window has fewer taps than the output has positions (a forward pass: each tap's rows
+      are one contiguous block, and BLAS reads the rows transposed), a block of examples at a time, whose GEMM
+      writes its part of the output;
+    - else (a kernel's gradient, whose window is the size of the image) transposed where the batch runs along
+      the memory (a channels-last input with its batch and channels swapped, as a kernel's VJP hands it over):
+      a row per channel and tap, its columns every position's examples, which lie in runs; a block of channels
+      at a time, whose GEMM adds its part of the sum;
+    - else position-major: each position's row a whole window, a block of window rows at a time, whose GEMM
+      adds its part of the sum.
     """
     rank, batch = padded.ndim - 2, padded.shape[0]
     *window, per_group, filters = kernel.shape
     positions = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(padded.shape[1:-1], window, dilation, strides)]
-    taps, work = math.prod(window), _work_dtype(padded)
+    taps, work, outputs = math.prod(window), _work_dtype(padded), math.prod(positions)
     grouped = padded.reshape(*padded.shape[:-1], groups, per_group)
-    matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 1, 3)
-    matrix = matrix.reshape(groups, taps * per_group, -1).astype(work, copy=False)
+    by_tap = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 1, 3)
     out = np.empty((batch, *positions, groups, filters // groups), work)
-    if taps <= math.prod(positions):
+    example, *step, group, channel = grouped.strides  # bytes between neighbours along each axis
+    # the elements the rows' copy reads at a time: tap-major, along a row of positions; position-major, along a
+    # row of the window (where the channels lie together)
+    tap_major_run = positions[-1] if strides[-1] * step[-1] == padded.itemsize else 1
+    window_run = per_group * (window[-1] if dilation[-1] * step[-1] == per_group * channel else 1)
+    if taps <= outputs and tap_major_run >= (window_run if channel == padded.itemsize else 1):
+        matrix = by_tap.reshape(groups, taps * per_group, -1).astype(work, copy=False)
         source = grouped.transpose(rank + 1, rank + 2, 0, *range(1, rank + 1))  # (groups, in / groups, batch, *spatial)
-        for examples in _blocks(batch, groups * taps * per_group * math.prod(positions) * work.itemsize):
-            block = source[:, :, examples]
-            group, channel, example, *step = block.strides  # bytes between neighbours along each axis
+        blocks = _blocks(batch, groups * taps * per_group * outputs * work.itemsize)
+        workspace = _workspace(blocks, groups * taps * per_group * outputs, work)
+        for examples in blocks:
             taps_view = _strided(
-                block,
+                source[:, :, examples],
                 (groups, *window, per_group, examples.stop - examples.start, *positions),
                 (group, *map(operator.mul, dilation, step), channel, example, *map(operator.mul, strides, step)),
             )
-            rows = np.ascontiguousarray(taps_view, work).reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
+            rows = _copied(workspace, taps_view).reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
             np.matmul(rows, matrix, out=out[examples].reshape(-1, groups, filters // groups).transpose(1, 0, 2))
-    else:
-        # (groups, batch, *spatial, in / groups), made contiguous: here it is a transposed view, and the rows below
-        # read whole windows
-        source = np.ascontiguousarray(np.moveaxis(grouped, -2, 0))
-        sums = out.reshape(-1, groups, filters // groups).transpose(1, 0, 2)  # (groups, batch x positions, ...)
-        row_size = math.prod(window[1:]) * per_group  # the matrix rows of one row of the window
-        for first, window_rows in enumerate(_blocks(window[0], sums.shape[1] * groups * row_size * work.itemsize)):
-            height = window_rows.stop - window_rows.start
-            block = source[:, :, window_rows.start * dilation[0] :]
-            group, example, *step, channel = block.strides  # bytes between neighbours along each axis
-            windows_view = _strided(
-                block,
-                (groups, batch, *positions, height, *window[1:], per_group),
-                (group, example, *map(operator.mul, strides, step), *map(operator.mul, dilation, step), channel),
-            )
-            rows = np.ascontiguousarray(windows_view, work).reshape(groups, -1, height * row_size)
-            part = matrix[:, window_rows.start * row_size : window_rows.stop * row_size]
-            if first == 0:
-                np.matmul(rows, part, out=sums)
+    elif taps > outputs and abs(example) < abs(channel):
+        # the kernel (an output gradient swapped alike) is read channel-major, a view
+        matrix = by_tap.transpose(0, 2, 1, 3).reshape(groups, per_group * taps, -1).astype(work, copy=False)
+        sums = np.empty((groups, *positions, batch, filters // groups), work)
+        flat_sums = sums.reshape(groups, -1, filters // groups)  # (groups, positions x batch, filters / groups)
+        blocks = _blocks(per_group, groups * taps * flat_sums.shape[1] * work.itemsize)
+        workspace = _workspace(blocks, groups * taps * flat_sums.shape[1], work)
+        moved = (*map(operator.mul, strides, step), example)  # along the positions and the batch
+        taken = (channel, *map(operator.mul, dilation, step))  # along the channels and the window
+        # the rows transposed (a row per channel and tap) or not (a row per position and example): whichever copy
+        # reads the longer runs
+        transposed = _run_length((*positions, batch), moved, padded.itemsize) >= _run_length(
+            (per_group, *window), taken, padded.itemsize
+        )
+        for first, channels in enumerate(blocks):
+            block = grouped[..., channels]
+            count = channels.stop - channels.start
+            if transposed:
+                view = _strided(block, (groups, count, *window, *positions, batch), (group, *taken, *moved))
+                rows = _copied(workspace, view).reshape(groups, -1, flat_sums.shape[1]).transpose(0, 2, 1)
             else:
-                sums += np.matmul(rows, part)
+                view = _strided(block, (groups, *positions, batch, count, *window), (group, *moved, *taken))
+                rows = _copied(workspace, view).reshape(groups, flat_sums.shape[1], -1)
+            part = matrix[:, channels.start * taps : channels.stop * taps]
+            if first == 0:
+                np.matmul(rows, part, out=flat_sums)
+            else:
+                flat_sums += np.matmul(rows, part)
+        out[...] = sums.transpose(rank + 1, *range(1, rank + 1), 0, rank + 2)
+    else:
+        matrix = by_tap.reshape(groups, taps * per_group, -1).astype(work, copy=False)
+        # (groups, batch, *spatial, in / groups), made contiguous where it is a transposed view
+        source = np.ascontiguousarray(np.moveaxis(grouped, -2, 0))
+        group, example, *step, channel = source.strides
+        row_size = math.prod(window[1:]) * per_group  # the matrix rows of one row of the window
+        example_blocks = _blocks(batch, groups * outputs * taps * per_group * work.itemsize)
+        widest = example_blocks[0].stop - example_blocks[0].start
+        window_blocks = _blocks(window[0], groups * widest * outputs * row_size * work.itemsize)
+        workspace = _workspace(window_blocks, groups * widest * outputs * row_size, work)
+        for examples in example_blocks:
+            count = examples.stop - examples.start
+            sums = out[examples].reshape(-1, groups, filters // groups).transpose(1, 0, 2)  # (groups, rows, ...)
+            for first, window_rows in enumerate(window_blocks):
+                height = window_rows.stop - window_rows.start
+                windows_view = _strided(
+                    source[:, examples, window_rows.start * dilation[0] :],
+                    (groups, count, *positions, height, *window[1:], per_group),
+                    (group, example, *map(operator.mul, strides, step), *map(operator.mul, dilation, step), channel),
+                )
+                rows = _copied(workspace, windows_view).reshape(groups, -1, height * row_size)
+                part = matrix[:, window_rows.start * row_size : window_rows.stop * row_size]
+                if first == 0:
+                    np.matmul(rows, part, out=sums)
+                else:
+                    sums += np.matmul(rows, part)
     return out.reshape(batch, *positions, filters).astype(padded.dtype, copy=False)
+
+
+def _run_length(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int) -> int:
+    """How many elements a C-order copy of the view with ``shape`` and ``strides`` reads at a time (in one run)."""
+    run = 1
+    for length, stride in zip(reversed(shape), reversed(strides)):
+        if length > 1 and stride != run * itemsize:
+            break
+        run *= length
+    return run
+
+
+def _workspace(blocks: list[slice], item_size: int, dtype: np.dtype) -> np.ndarray:
+    """One flat buffer that holds the largest of ``blocks`` (the first) of items of ``item_size`` elements."""
+    return np.empty((blocks[0].stop - blocks[0].start) * item_size, dtype)
+
+
+def _view(workspace: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The start of ``workspace`` in ``shape``."""
+    return workspace[: math.prod(shape)].reshape(shape)
+
+
+def _copied(workspace: np.ndarray, view: np.ndarray) -> np.ndarray:
+    """``view`` copied into the start of ``workspace``, in its shape (every block reuses the one buffer)."""
+    rows = _view(workspace, view.shape)
+    rows[...] = view
+    return rows
 
 
 def _transposed_conv(
@@ -531,19 +614,31 @@ def _transposed_conv(
             reads, writes = zip(*spans)
             landings[int(np.ravel_multi_index(tap, window))] = (reads, writes)
     out = np.empty((batch, *out_spatial, filters), x.dtype)
-    for examples in _blocks(batch, filters * math.prod(out_spatial) * work.itemsize):
-        block = x[examples].reshape(-1, *spatial, groups, per_group)
-        inputs = block.transpose(rank + 1, rank + 2, *range(1, rank + 1), 0).reshape(groups, per_group, -1)
-        inputs = inputs.astype(work, copy=False)
-        sums = np.zeros((groups, filters // groups, *out_spatial, len(block)), work)
-        for tap_block in _blocks(taps, groups * (filters // groups) * inputs.shape[-1] * work.itemsize):
-            products = np.matmul(matrix[:, tap_block].reshape(groups, -1, per_group), inputs)
-            products = products.reshape(groups, -1, filters // groups, *spatial, len(block))
+    example_blocks = _blocks(batch, filters * math.prod(out_spatial) * work.itemsize)
+    width = (example_blocks[0].stop - example_blocks[0].start) * math.prod(spatial)  # the GEMMs' widest output
+    tap_blocks = _blocks(taps, filters * width * work.itemsize)
+    inputs_space = _workspace(example_blocks, groups * per_group * math.prod(spatial), work)
+    sums_space = _workspace(example_blocks, filters * math.prod(out_spatial), work)
+    products_space = _workspace(tap_blocks, filters * width, work)
+    for examples in example_blocks:
+        count = examples.stop - examples.start
+        block = x[examples].reshape(count, *spatial, groups, per_group)
+        inputs = _copied(inputs_space, block.transpose(rank + 1, rank + 2, *range(1, rank + 1), 0))
+        inputs = inputs.reshape(groups, per_group, -1)
+        sums = _view(sums_space, (groups, filters // groups, *out_spatial, count))
+        sums.fill(0)
+        for tap_block in tap_blocks:
+            products = _view(
+                products_space, (groups, (tap_block.stop - tap_block.start) * filters // groups, inputs.shape[-1])
+            )
+            np.matmul(matrix[:, tap_block].reshape(groups, -1, per_group), inputs, out=products)
+            products = products.reshape(groups, -1, filters // groups, *spatial, count)
             for i, tap in enumerate(range(tap_block.start, tap_block.stop)):
                 if tap in landings:
                     reads, writes = landings[tap]
                     sums[(slice(None),) * 2 + writes] += products[(slice(None), i, slice(None)) + reads]
-        out[examples] = sums.transpose(rank + 2, *range(2, rank + 2), 0, 1).reshape(len(block), *out_spatial, filters)
+        by_example = out[examples].reshape(count, *out_spatial, groups, filters // groups)  # a view: writes land in out
+        by_example[...] = sums.transpose(rank + 2, *range(2, rank + 2), 0, 1)
     return out
 
 

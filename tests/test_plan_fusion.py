@@ -170,3 +170,20 @@ def test_a_dead_intermediate_is_overwritten_in_place_and_nothing_else_is() -> No
             np.testing.assert_array_equal(got, expected)
         np.testing.assert_array_equal(x, before)
         assert source.count("_in_place_") == 1 and "= mul_in_place_" in source  # (x + 1.0) is dead at the mul
+
+
+def test_numpy_plans_run_relu_and_its_vjp_in_place_even_on_a_scalar() -> None:
+    """The MLP's ReLUs and their VJPs overwrite the dead intermediates they read; a 0-d one (a NumPy scalar, no
+    buffer to write into) still gets its value."""
+    monkeypatch = pytest.MonkeyPatch()
+    fused, source = _train("numpy", "float64", monkeypatch, fused=True)
+    plain, _ = _train("numpy", "float64", monkeypatch, fused=False)
+    assert source.count("= relu_in_place_") == 2 and source.count("= relu_grad_in_place_") == 2
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+    with hn.config.use_backend("numpy", floatx="float64"):
+        x = np.array([[1.0, -3.0], [0.5, -0.25]])
+        (total,), source = _traced_source(lambda x: [hn.ops.relu(hn.ops.sum(x) - 1.0)], x)
+        (positive,), _ = _traced_source(lambda x: [hn.ops.relu(1.0 - hn.ops.sum(x))], x)
+    assert "= relu_in_place_" in source
+    assert total == 0.0 and positive == 2.75
