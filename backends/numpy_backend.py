@@ -458,17 +458,17 @@ def _im2col_conv(
     """The convolution of an already padded input: every window a row (im2col), the kernel a matrix, GEMMs.
 
     The rows are copies of strided views of the input, made a block at a time (:func:`_blocks`) into one
-    workspace, and laid out in one of three ways:
+    workspace, in the order whose copy reads the longer runs of neighbouring values (:func:`_run_length`):
 
-    - tap-major where the window has fewer taps than the output has positions (a forward pass: each tap's rows
-      are one contiguous block, and BLAS reads the rows transposed), a block of examples at a time, whose GEMM
-      writes its part of the output;
-    - else (a kernel's gradient, whose window is the size of the image) transposed where the batch runs along
-      the memory (a channels-last input with its batch and channels swapped, as a kernel's VJP hands it over):
-      a row per channel and tap, its columns every position's examples, which lie in runs; a block of channels
-      at a time, whose GEMM adds its part of the sum;
-    - else position-major: each position's row a whole window, a block of window rows at a time, whose GEMM
-      adds its part of the sum.
+    - tap-major (a tap's rows one contiguous block, read transposed by BLAS) where the window has fewer taps than
+      the output has positions and a row of positions lies together (stride 1, one channel), a block of examples
+      at a time, whose GEMM writes its part of the output;
+    - for a kernel's gradient (a window the size of the image) whose batch runs along the memory or has one
+      element (a channels-last input with its batch and channels swapped, as a kernel's VJP hands it over; a
+      reshape may give a length-1 axis any stride), a block of channels at a time, whose GEMM adds its part of
+      the sum: a row per channel and tap (the rows transposed) or a row per position and example;
+    - else position-major, each position's window a row, a block of examples (and, where one example's rows
+      outgrow a block, of window rows) at a time.
     """
     rank, batch = padded.ndim - 2, padded.shape[0]
     *window, per_group, filters = kernel.shape
@@ -495,7 +495,7 @@ def _im2col_conv(
             )
             rows = _copied(workspace, taps_view).reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
             np.matmul(rows, matrix, out=out[examples].reshape(-1, groups, filters // groups).transpose(1, 0, 2))
-    elif taps > outputs and abs(example) < abs(channel):
+    elif taps > outputs and (batch == 1 or abs(example) < abs(channel)):
         # the kernel (an output gradient swapped alike) is read channel-major, a view
         matrix = by_tap.transpose(0, 2, 1, 3).reshape(groups, per_group * taps, -1).astype(work, copy=False)
         sums = np.empty((groups, *positions, batch, filters // groups), work)
