@@ -478,11 +478,11 @@ def _im2col_conv(
     by_tap = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 1, 3)
     out = np.empty((batch, *positions, groups, filters // groups), work)
     example, *step, group, channel = grouped.strides  # bytes between neighbours along each axis
-    # the elements the rows' copy reads at a time: tap-major, along a row of positions; position-major, along a
-    # row of the window (where the channels lie together)
-    tap_major_run = positions[-1] if strides[-1] * step[-1] == padded.itemsize else 1
-    window_run = per_group * (window[-1] if dilation[-1] * step[-1] == per_group * channel else 1)
-    if taps <= outputs and tap_major_run >= (window_run if channel == padded.itemsize else 1):
+    along_positions = tuple(map(operator.mul, strides, step))
+    along_window = (*map(operator.mul, dilation, step), channel)  # and the channels
+    if taps <= outputs and _run_length(tuple(positions), along_positions, padded.itemsize) >= _run_length(
+        (*window, per_group), along_window, padded.itemsize
+    ):
         matrix = by_tap.reshape(groups, taps * per_group, -1).astype(work, copy=False)
         source = grouped.transpose(rank + 1, rank + 2, 0, *range(1, rank + 1))  # (groups, in / groups, batch, *spatial)
         blocks = _blocks(batch, groups * taps * per_group * outputs * work.itemsize)
@@ -491,7 +491,7 @@ def _im2col_conv(
             taps_view = _strided(
                 source[:, :, examples],
                 (groups, *window, per_group, examples.stop - examples.start, *positions),
-                (group, *map(operator.mul, dilation, step), channel, example, *map(operator.mul, strides, step)),
+                (group, *along_window, example, *along_positions),
             )
             rows = _copied(workspace, taps_view).reshape(groups, taps * per_group, -1).transpose(0, 2, 1)
             np.matmul(rows, matrix, out=out[examples].reshape(-1, groups, filters // groups).transpose(1, 0, 2))
@@ -502,8 +502,8 @@ def _im2col_conv(
         flat_sums = sums.reshape(groups, -1, filters // groups)  # (groups, positions x batch, filters / groups)
         blocks = _blocks(per_group, groups * taps * flat_sums.shape[1] * work.itemsize)
         workspace = _workspace(blocks, groups * taps * flat_sums.shape[1], work)
-        moved = (*map(operator.mul, strides, step), example)  # along the positions and the batch
-        taken = (channel, *map(operator.mul, dilation, step))  # along the channels and the window
+        moved = (*along_positions, example)  # along the positions and the batch
+        taken = (channel, *along_window[:-1])  # along the channels and the window
         # the rows transposed (a row per channel and tap) or not (a row per position and example): whichever copy
         # reads the longer runs
         transposed = _run_length((*positions, batch), moved, padded.itemsize) >= _run_length(
