@@ -12,7 +12,7 @@ from helpers import require_backend
 import highnn as hn
 from highnn import tracing
 from highnn.config import settings
-from highnn.graph import Tensor
+from highnn.graph import Tensor, grad
 from highnn.ops.primitives import cast, exp, matmul, where
 from highnn.tracing import TracedFunction
 
@@ -185,5 +185,15 @@ def test_numpy_plans_run_relu_and_its_vjp_in_place_even_on_a_scalar() -> None:
         x = np.array([[1.0, -3.0], [0.5, -0.25]])
         (total,), source = _traced_source(lambda x: [hn.ops.relu(hn.ops.sum(x) - 1.0)], x)
         (positive,), _ = _traced_source(lambda x: [hn.ops.relu(1.0 - hn.ops.sum(x))], x)
-    assert "= relu_in_place_" in source
-    assert total == 0.0 and positive == 2.75
+        assert "= relu_in_place_" in source
+        assert total == 0.0 and positive == 2.75
+        w = hn.Variable(np.array([0.5, -2.0]), "w")
+
+        def squared_relu_gradient(x: Tensor) -> list[Tensor]:
+            r = hn.ops.relu(hn.ops.sum(x * w) + 1.0)  # 0-d
+            return grad(r * r, [w])
+
+        for x, expected in [(np.array([1.0, 0.25]), [2.0, 0.5]), (np.array([1.0, 1.0]), [0.0, 0.0])]:
+            (gradient,), source = _traced_source(squared_relu_gradient, x)
+            assert "= relu_grad_in_place_" in source
+            np.testing.assert_array_equal(gradient, expected)  # 2 relu(x . w + 1) x
