@@ -531,7 +531,7 @@ def _im2col_conv(
         group, example, *step, channel = source.strides
         row_size = math.prod(window[1:]) * per_group  # the matrix rows of one row of the window
         example_blocks = _blocks(batch, groups * outputs * taps * per_group * work.itemsize)
-        widest = example_blocks[0].stop - example_blocks[0].start
+        widest = _widest(example_blocks)
         window_blocks = _blocks(window[0], groups * widest * outputs * row_size * work.itemsize)
         workspace = _workspace(window_blocks, groups * widest * outputs * row_size, work)
         for examples in example_blocks:
@@ -563,9 +563,14 @@ def _run_length(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int)
     return run
 
 
+def _widest(blocks: list[slice]) -> int:
+    """How many items the largest of ``blocks`` (the first) holds."""
+    return blocks[0].stop - blocks[0].start
+
+
 def _workspace(blocks: list[slice], item_size: int, dtype: np.dtype) -> np.ndarray:
-    """One flat buffer that holds the largest of ``blocks`` (the first) of items of ``item_size`` elements."""
-    return np.empty((blocks[0].stop - blocks[0].start) * item_size, dtype)
+    """One flat buffer that holds the largest of ``blocks`` of items of ``item_size`` elements."""
+    return np.empty(_widest(blocks) * item_size, dtype)
 
 
 def _view(workspace: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -615,7 +620,7 @@ def _transposed_conv(
             landings[int(np.ravel_multi_index(tap, window))] = (reads, writes)
     out = np.empty((batch, *out_spatial, filters), x.dtype)
     example_blocks = _blocks(batch, filters * math.prod(out_spatial) * work.itemsize)
-    width = (example_blocks[0].stop - example_blocks[0].start) * math.prod(spatial)  # the GEMMs' widest output
+    width = _widest(example_blocks) * math.prod(spatial)  # the GEMMs' widest output
     tap_blocks = _blocks(taps, filters * width * work.itemsize)
     inputs_space = _workspace(example_blocks, groups * per_group * math.prod(spatial), work)
     sums_space = _workspace(example_blocks, filters * math.prod(out_spatial), work)

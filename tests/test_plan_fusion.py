@@ -172,10 +172,9 @@ def test_a_dead_intermediate_is_overwritten_in_place_and_nothing_else_is() -> No
         assert source.count("_in_place_") == 1 and "= mul_in_place_" in source  # (x + 1.0) is dead at the mul
 
 
-def test_numpy_plans_run_relu_and_its_vjp_in_place_even_on_a_scalar() -> None:
+def test_numpy_plans_run_relu_and_its_vjp_in_place_even_on_a_scalar(monkeypatch: pytest.MonkeyPatch) -> None:
     """The MLP's ReLUs and their VJPs overwrite the dead intermediates they read; a 0-d one (a NumPy scalar, no
     buffer to write into) still gets its value."""
-    monkeypatch = pytest.MonkeyPatch()
     fused, source = _train("numpy", "float64", monkeypatch, fused=True)
     plain, _ = _train("numpy", "float64", monkeypatch, fused=False)
     assert source.count("= relu_in_place_") == 2 and source.count("= relu_grad_in_place_") == 2
