@@ -594,10 +594,12 @@ def _transposed_conv(
     groups: int,
 ) -> np.ndarray:
     """The stride-1 convolution of ``x`` dilated by zeros and padded, as the transposed convolution it is: GEMMs
-    multiply every input position by every tap of the kernel, and each tap's products are added into the strided
-    slice of the output they land on (col2im, a loop over the taps). The batch axis is innermost while adding, so
-    each strided add moves long contiguous runs. Examples go in blocks (:func:`_blocks`, of the sums), and the
-    taps of a block in blocks of products."""
+    multiply every input position by every tap of the kernel, and each tap's products are added where they land
+    (col2im, a loop over the taps). The sums are kept split by phase (an output position ``q * s + phase`` for
+    strides ``s``) with the batch axis innermost; ``x``'s rows are padded with zeros to the phases' width, so a
+    tap's products land on one contiguous run per channel, shifted by the tap's offset. The phases are interleaved
+    into the output, cropped, at the end. Examples go in blocks (:func:`_blocks`, of the sums), and the taps of a
+    block in blocks of products."""
     rank, batch, spatial = x.ndim - 2, x.shape[0], x.shape[1:-1]
     *window, per_group, filters = kernel.shape
     crops = transposed_crops(window, rhs_dilation, padding)
@@ -605,45 +607,63 @@ def _transposed_conv(
         (n - 1) * s + (k - 1) * d + 1 - lo - hi
         for n, s, k, d, (lo, hi) in zip(spatial, lhs_dilation, window, rhs_dilation, crops)
     ]
-    work, taps = _work_dtype(x), math.prod(window)
-    # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, spatial x batch)
+    # input i with tap t lands at (k - 1 - t) * d + i * s of the full output: phase and offset from divmod by s
+    phased = [n + (k - 1) * d // s for n, s, k, d in zip(spatial, lhs_dilation, window, rhs_dilation)]
+    padded, positions = (spatial[0], *phased[1:]), math.prod(phased)  # per example, per phase
+    work, taps, phases = _work_dtype(x), math.prod(window), math.prod(lhs_dilation)
+    # (groups, taps x filters / groups, in / groups) @ (groups, in / groups, positions x batch)
     matrix = kernel.reshape(taps, per_group, groups, filters // groups).transpose(2, 0, 3, 1)
     matrix = matrix.astype(work, copy=False)  # (groups, taps, filters / groups, in / groups)
-    landings: dict[int, tuple[tuple[slice, ...], tuple[slice, ...]]] = {}  # tap -> (reads, writes) where it lands
+    lands = []  # per tap: (its phase's number, the offset of its first position in the phase)
     for tap in np.ndindex(*window):
+        offsets, phase = zip(
+            *(divmod((k - 1 - t) * d, s) for k, t, d, s in zip(window, tap, rhs_dilation, lhs_dilation))
+        )
+        lands.append((int(np.ravel_multi_index(phase, lhs_dilation)), int(np.ravel_multi_index(offsets, phased))))
+    interleaves = []  # per phase that reaches the output: (the phase, positions read, output positions written)
+    for phase in np.ndindex(*lhs_dilation):
         spans = [
-            _landing(n, s, (k - 1 - t) * d - lo, o)
-            for n, s, k, t, d, (lo, _), o in zip(spatial, lhs_dilation, window, tap, rhs_dilation, crops, out_spatial)
+            _landing(q, s, p - lo, o) for q, s, p, (lo, _), o in zip(phased, lhs_dilation, phase, crops, out_spatial)
         ]
         if all(span is not None for span in spans):
             reads, writes = zip(*spans)
-            landings[int(np.ravel_multi_index(tap, window))] = (reads, writes)
-    out = np.empty((batch, *out_spatial, filters), x.dtype)
-    example_blocks = _blocks(batch, filters * math.prod(out_spatial) * work.itemsize)
-    width = _widest(example_blocks) * math.prod(spatial)  # the GEMMs' widest output
+            interleaves.append((phase, reads, writes))
+    # negative crops add zeros around the full output, which no phase reaches
+    out = (np.zeros if min(min(crop) for crop in crops) < 0 else np.empty)((batch, *out_spatial, filters), x.dtype)
+    example_blocks = _blocks(batch, filters * phases * positions * work.itemsize)
+    width = _widest(example_blocks) * math.prod(padded)  # the GEMMs' widest output
     tap_blocks = _blocks(taps, filters * width * work.itemsize)
-    inputs_space = _workspace(example_blocks, groups * per_group * math.prod(spatial), work)
-    sums_space = _workspace(example_blocks, filters * math.prod(out_spatial), work)
+    inputs_space = _workspace(example_blocks, groups * per_group * math.prod(padded), work)
+    sums_space = _workspace(example_blocks, filters * phases * positions, work)
     products_space = _workspace(tap_blocks, filters * width, work)
     for examples in example_blocks:
         count = examples.stop - examples.start
         block = x[examples].reshape(count, *spatial, groups, per_group)
-        inputs = _copied(inputs_space, block.transpose(rank + 1, rank + 2, *range(1, rank + 1), 0))
+        inputs = _view(inputs_space, (groups, per_group, *padded, count))
+        inputs[(slice(None), slice(None)) + tuple(map(slice, spatial))] = block.transpose(
+            rank + 1, rank + 2, *range(1, rank + 1), 0
+        )
+        for axis in range(1, rank):  # the zeros past each row, which the reused workspace does not hold
+            inputs[(slice(None),) * (2 + axis) + (slice(spatial[axis], None),)] = 0
         inputs = inputs.reshape(groups, per_group, -1)
-        sums = _view(sums_space, (groups, filters // groups, *out_spatial, count))
+        sums = _view(sums_space, (groups, filters // groups, phases, positions * count))
         sums.fill(0)
         for tap_block in tap_blocks:
             products = _view(
                 products_space, (groups, (tap_block.stop - tap_block.start) * filters // groups, inputs.shape[-1])
             )
             np.matmul(matrix[:, tap_block].reshape(groups, -1, per_group), inputs, out=products)
-            products = products.reshape(groups, -1, filters // groups, *spatial, count)
-            for i, tap in enumerate(range(tap_block.start, tap_block.stop)):
-                if tap in landings:
-                    reads, writes = landings[tap]
-                    sums[(slice(None),) * 2 + writes] += products[(slice(None), i, slice(None)) + reads]
-        by_example = out[examples].reshape(count, *out_spatial, groups, filters // groups)  # a view: writes land in out
-        by_example[...] = sums.transpose(rank + 2, *range(2, rank + 2), 0, 1)
+            products = products.reshape(groups, -1, filters // groups, inputs.shape[-1])
+            for i, (phase_number, offset) in enumerate(lands[tap_block]):
+                start = offset * count
+                length = min(inputs.shape[-1], sums.shape[-1] - start)  # what runs past the phase is x's padding
+                sums[:, :, phase_number, start : start + length] += products[:, i, :, :length]
+        sums = sums.reshape(groups, filters // groups, *lhs_dilation, *phased, count)
+        by_example = out[examples].reshape(count, *out_spatial, groups, filters // groups)  # writes land in out
+        for phase, reads, writes in interleaves:
+            by_example[(slice(None),) + writes] = sums[(slice(None), slice(None)) + phase + reads].transpose(
+                rank + 2, *range(2, rank + 2), 0, 1
+            )
     return out
 
 

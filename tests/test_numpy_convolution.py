@@ -82,6 +82,27 @@ def test_conv_general_matches_the_definition(
     _close_to_reference((x, kernel), attrs)
 
 
+@pytest.mark.parametrize(
+    ("x", "kernel", "attrs"),
+    [
+        ((5, 4, 3, 3), (5, 4, 3, 2), _conv_attrs((1, 1), ((4, 2), (2, 3)), lhs_dilation=(2, 3))),
+        ((5, 3, 2, 4, 2), (2, 2, 3, 2, 3), _conv_attrs((1, 1, 1), ((1, 1), (1, 2), (2, 2)), lhs_dilation=(2, 1, 2))),
+    ],
+    ids=["2-D", "3-D"],
+)
+def test_uneven_blocks_of_a_transposed_convolution_reuse_the_workspace(
+    x: tuple[int, ...], kernel: tuple[int, ...], attrs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks of every size up to the whole batch, the last one smaller: each block's padded rows lie differently in
+    the one workspace, so the zeros past its rows are written afresh."""
+    x_value, kernel_value = rng.standard_normal(x), rng.standard_normal(kernel)
+    expected = _conv_reference(x_value, kernel_value, **attrs)
+    for block_bytes in (1 << bits for bits in range(8, 16)):
+        monkeypatch.setattr(numpy_backend, "CONV_BLOCK_BYTES", block_bytes)
+        out = NumpyBackend.conv_general(x_value, kernel_value, **attrs)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12, err_msg=f"blocks of {block_bytes} bytes")
+
+
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize(("stride", "window", "dilation"), [(2, 3, 1), (2, 4, 1), (3, 3, 1), (3, 2, 2)])
 def test_transposed_convolution_as_keras_pads_it(
