@@ -103,6 +103,40 @@ def test_uneven_blocks_of_a_transposed_convolution_reuse_the_workspace(
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12, err_msg=f"blocks of {block_bytes} bytes")
 
 
+@pytest.mark.parametrize(
+    ("x", "kernel", "attrs"),
+    [
+        ((3, 9, 9, 2), (3, 3, 2, 5), _conv_attrs((1, 1), ((0, 0), (0, 0)))),
+        ((2, 7, 1), (3, 1, 4), _conv_attrs((2,), ((1, 1),))),
+        ((2, 4, 5, 3, 2), (2, 2, 2, 2, 3), _conv_attrs((1, 1, 1), ((0, 0), (0, 0), (0, 0)))),
+        ((2, 40, 40, 3), (3, 3, 3, 8), _conv_attrs((1, 1), ((1, 1), (1, 1)))),  # rows of 40 x 40 x 8: one row apart
+    ],
+    ids=["2-D", "1-D", "3-D", "rows longer than FOLDED_ROW_SIZE"],
+)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_conv_bias_adds_one_bias_per_filter(
+    x: tuple[int, ...], kernel: tuple[int, ...], attrs: dict[str, Any], dtype: str
+) -> None:
+    x_value, kernel_value = rng.standard_normal(x).astype(dtype), rng.standard_normal(kernel).astype(dtype)
+    bias = rng.standard_normal(kernel[-1]).astype(dtype)
+    expected = _conv_reference(x_value, kernel_value, **attrs) + bias
+    got = NumpyBackend.conv_bias(x_value, kernel_value, bias, **attrs)
+    assert got.dtype == np.dtype(dtype) and got.shape == expected.shape
+    tolerance = 1e-12 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize(("x", "kernel", "attrs", "label"), [DILATED_INPUT[0], DILATED_INPUT[-2], WIDE_WINDOW[0]])
+def test_an_empty_batch_gives_an_empty_output(
+    x: tuple[int, ...], kernel: tuple[int, ...], attrs: dict[str, Any], label: str
+) -> None:
+    x_value, kernel_value = np.ones((0, *x[1:])), rng.standard_normal(kernel)
+    bias = np.ones(kernel[-1])
+    expected = _conv_reference(x_value, kernel_value, **attrs)
+    assert NumpyBackend.conv_general(x_value, kernel_value, **attrs).shape == expected.shape
+    assert NumpyBackend.conv_bias(x_value, kernel_value, bias, **attrs).shape == expected.shape
+
+
 @pytest.mark.parametrize("padding", ["valid", "same"])
 @pytest.mark.parametrize(("stride", "window", "dilation"), [(2, 3, 1), (2, 4, 1), (3, 3, 1), (3, 2, 2)])
 def test_transposed_convolution_as_keras_pads_it(

@@ -1,6 +1,6 @@
 """The NumPy backend's sum: over the leading axes of a large contiguous float array (a convolution bias's
-gradient) a product with ones, elsewhere ``np.add.reduce``; the same values and shapes either way, against a
-float64 sum."""
+gradient) a product of rows a few positions long with ones, elsewhere ``np.add.reduce``; the same values and
+shapes either way, against a float64 sum."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from highnn.backends.numpy_backend import NumpyBackend
 rng = np.random.default_rng(3)
 
 
-@pytest.fixture(params=["BLAS from any size", "BLAS from the default size"])
+@pytest.fixture(params=["BLAS from any size", "BLAS from any size, rows unfolded", "BLAS from the default size"])
 def blas_from(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small arrays take the product with ones too, or only arrays of the default size do."""
-    if request.param == "BLAS from any size":
+    """Small arrays take the product with ones too (their rows a few positions long, or one), or only arrays of
+    the default size do."""
+    if request.param.startswith("BLAS from any size"):
         monkeypatch.setattr(numpy_backend, "BLAS_SUM_SIZE", 0)
+    if request.param.endswith("unfolded"):
+        monkeypatch.setattr(numpy_backend, "FOLDED_ROW_SIZE", 1)
 
 
 AXES = [0, (0,), (0, 1), (1, 0), (-3, -2), (0, 1, 2), None, 1, 2, (1, 2), (0, 2), ()]
@@ -51,3 +54,17 @@ def test_a_large_float32_bias_gradient_stays_within_float32_rounding() -> None:
     assert g.size >= numpy_backend.BLAS_SUM_SIZE
     exact = g.astype(np.float64).reshape(-1, 6).sum(axis=0)
     np.testing.assert_allclose(NumpyBackend.sum(g, axis=(0, 1, 2), keepdims=False), exact, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("shape", "leading", "fold"),
+    [
+        ((128, 24, 24, 6), 3, 24 * 24),  # a convolution's bias gradient: rows of 3456 elements
+        ((64, 32, 32, 64), 3, 32),  # one more axis would make rows of 65536
+        ((7, 5, 3), 2, 5),
+        ((128, 1600), 1, 1),  # the first axis is never folded
+        ((8, 3, 5000), 2, 1),  # rows already longer than FOLDED_ROW_SIZE
+    ],
+)
+def test_rows_fold_positions_up_to_the_row_size(shape: tuple[int, ...], leading: int, fold: int) -> None:
+    assert numpy_backend._folded(shape, leading) == fold
