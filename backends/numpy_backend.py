@@ -638,6 +638,8 @@ def _transposed_conv(
             *(divmod((k - 1 - t) * d, s) for k, t, d, s in zip(window, tap, rhs_dilation, lhs_dilation))
         )
         lands.append((int(np.ravel_multi_index(phase, lhs_dilation)), int(np.ravel_multi_index(offsets, phased))))
+    # per phase, a tap that lands on its first position: its GEMM writes the phase's sums, the others' add to them
+    first_taps = {phase: tap for tap, (phase, offset) in enumerate(lands) if offset == 0}
     interleaves = []  # per phase that reaches the output: (the phase, positions read, output positions written)
     for phase in np.ndindex(*lhs_dilation):
         spans = [
@@ -664,13 +666,18 @@ def _transposed_conv(
             inputs[(slice(None),) * (2 + axis) + (slice(spatial[axis], None),)] = 0
         inputs = inputs.reshape(groups, per_group, -1)
         sums = _view(sums_space, (groups, filters // groups, phases, positions * count))
-        sums.fill(0)
-        products = _view(products_space, (groups, filters // groups, inputs.shape[-1]))
+        rows = inputs.shape[-1]
+        for phase_number in range(phases):  # where no tap writes first
+            sums[:, :, phase_number, rows if phase_number in first_taps else 0 :] = 0
+        for phase_number, tap in first_taps.items():
+            np.matmul(matrix[tap], inputs, out=sums[:, :, phase_number, :rows])
+        products = _view(products_space, (groups, filters // groups, rows))
         for tap, (phase_number, offset) in enumerate(lands):  # added while they are in the cache
-            np.matmul(matrix[tap], inputs, out=products)
-            start = offset * count
-            length = min(inputs.shape[-1], sums.shape[-1] - start)  # what runs past the phase is x's padding
-            sums[:, :, phase_number, start : start + length] += products[..., :length]
+            if first_taps.get(phase_number) != tap:
+                np.matmul(matrix[tap], inputs, out=products)
+                start = offset * count
+                length = min(rows, sums.shape[-1] - start)  # what runs past the phase is x's padding
+                sums[:, :, phase_number, start : start + length] += products[..., :length]
         sums = sums.reshape(groups, filters // groups, *lhs_dilation, *phased, count)
         by_example = out[examples].reshape(count, *out_spatial, groups, filters // groups)  # writes land in out
         for phase, reads, writes in interleaves:
