@@ -61,7 +61,7 @@ KERNEL_VJP_OPERANDS = [
 @pytest.fixture(params=["whole", "blocks of one"])
 def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test's convolutions made whole (these workspaces are small) and a block of one item at a time: one
-    example, one window row or one channel of a kernel's gradient, one tap of a transposed convolution."""
+    example, one window row or one channel of a kernel's gradient."""
     if request.param == "blocks of one":
         monkeypatch.setattr(numpy_backend, "CONV_BLOCK_BYTES", 1)
 
