@@ -109,9 +109,9 @@ def test_uneven_blocks_of_a_transposed_convolution_reuse_the_workspace(
         ((3, 9, 9, 2), (3, 3, 2, 5), _conv_attrs((1, 1), ((0, 0), (0, 0)))),
         ((2, 7, 1), (3, 1, 4), _conv_attrs((2,), ((1, 1),))),
         ((2, 4, 5, 3, 2), (2, 2, 2, 2, 3), _conv_attrs((1, 1, 1), ((0, 0), (0, 0), (0, 0)))),
-        ((2, 40, 40, 3), (3, 3, 3, 8), _conv_attrs((1, 1), ((1, 1), (1, 1)))),  # rows of 40 x 40 x 8: one row apart
+        ((2, 40, 40, 3), (3, 3, 3, 8), _conv_attrs((1, 1), ((1, 1), (1, 1)))),  # rows of 40 x 8, not 40 x 40 x 8
     ],
-    ids=["2-D", "1-D", "3-D", "rows longer than FOLDED_ROW_SIZE"],
+    ids=["2-D", "1-D", "3-D", "folding stops at FOLDED_ROW_SIZE"],
 )
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_conv_bias_adds_one_bias_per_filter(
