@@ -404,6 +404,7 @@ def _sum(x: Array, axis: Axis, keepdims: bool) -> Array:
     """
     if x.dtype.char in LOW_PRECISION_CODES:  # NumPy's stubs accept `keepdims` only as a literal, hence the ignores
         return np.add.reduce(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(x.dtype)  # type: ignore[call-overload]
+    # an empty array has no rows to reshape: np.add.reduce gives its zeros
     if x.size >= max(BLAS_SUM_SIZE, 1) and x.dtype.char in "fd" and x.flags.c_contiguous:
         leading = _leading_count(axis, x.ndim)
         if 0 < leading < x.ndim:
@@ -536,11 +537,7 @@ def _im2col_conv(
             else:
                 view = _strided(block, (groups, *positions, batch, count, *window), (group, *moved, *taken))
                 rows = _copied(workspace, view).reshape(groups, flat_sums.shape[1], -1)
-            part = matrix[:, channels.start * taps : channels.stop * taps]
-            if first == 0:
-                np.matmul(rows, part, out=flat_sums)
-            else:
-                flat_sums += np.matmul(rows, part)
+            _add_product(flat_sums, rows, matrix[:, channels.start * taps : channels.stop * taps], first == 0)
         out[...] = sums.transpose(rank + 1, *range(1, rank + 1), 0, rank + 2)
     else:
         matrix = by_tap.reshape(groups, taps * per_group, -1).astype(work, copy=False)
@@ -564,11 +561,16 @@ def _im2col_conv(
                 )
                 rows = _copied(workspace, windows_view).reshape(groups, -1, height * row_size)
                 part = matrix[:, window_rows.start * row_size : window_rows.stop * row_size]
-                if first == 0:
-                    np.matmul(rows, part, out=sums)
-                else:
-                    sums += np.matmul(rows, part)
+                _add_product(sums, rows, part, first == 0)
     return out.reshape(batch, *positions, filters).astype(padded.dtype, copy=False)
+
+
+def _add_product(out: np.ndarray, a: np.ndarray, b: np.ndarray, first: bool) -> None:
+    """``a @ b`` written into ``out`` for a sum's first block, added to it for the others."""
+    if first:
+        np.matmul(a, b, out=out)
+    else:
+        out += np.matmul(a, b)
 
 
 def _run_length(shape: tuple[int, ...], strides: tuple[int, ...], itemsize: int) -> int:
