@@ -165,7 +165,8 @@ def _generate(
 #   conv_general(x, k) -> add(., b)        =>  conv_bias(x, k, b)    b a vector, one per filter (the last axis)
 # Each rewrite needs the intermediate it removes to have no other use (and not to be a result).
 # Then a step whose backend function has an ``_in_place`` twin (writing into its first operand) runs as that twin
-# where the operand is an intermediate this step reads last, no view of it exists, and the result has its shape.
+# where the operand is an intermediate this step reads last (or the reshape of one nothing else reads), no view
+# of it exists, and the result has its shape.
 
 
 def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes: dict[int, Any]) -> list[Step]:
@@ -218,19 +219,28 @@ def fuse(steps: list[Step], results: set[int], constants: dict[int, Any], shapes
 def _in_place(steps: list[Step], results: set[int], shapes: dict[int, Any]) -> list[Step]:
     """``steps`` with each ``name`` whose first operand's buffer is free to overwrite renamed ``name_in_place``."""
     backend = settings.backend
-    producer = {out: name for name, _, out, _ in steps}
+    producer = {out: (name, ins) for name, ins, out, _ in steps}
     readers: dict[int, list[str]] = {}
     last_use: dict[int, int] = {}
     for i, (name, ins, _, _) in enumerate(steps):
         for slot in ins:
             readers.setdefault(slot, []).append(name)
             last_use[slot] = i
+
+    def owns_buffer(slot: int) -> bool:
+        """Whether ``slot`` is an intermediate (not an argument or a constant) in a buffer of its own: a fresh
+        result, or the reshape of one that nothing else reads."""
+        name, ins = producer.get(slot, ("", ()))
+        if name == "reshape":
+            return readers[ins[0]] == ["reshape"] and ins[0] not in results and owns_buffer(ins[0])
+        return name in _FRESH
+
     out = []
     for i, (name, ins, result, attrs) in enumerate(steps):
         first = ins[0] if ins else -1
         if (
             hasattr(backend, f"{name}_in_place")
-            and producer.get(first) in _FRESH  # an intermediate (not an argument or a constant) in a buffer of its own
+            and owns_buffer(first)
             and all(reader in _FRESH for reader in readers[first])  # so no view of it exists
             and last_use[first] == i
             and first not in results

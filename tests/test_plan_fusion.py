@@ -172,6 +172,35 @@ def test_a_dead_intermediate_is_overwritten_in_place_and_nothing_else_is() -> No
         assert source.count("_in_place_") == 1 and "= mul_in_place_" in source  # (x + 1.0) is dead at the mul
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_the_reshape_of_a_dead_intermediate_is_overwritten_in_place_and_nothing_else_is(backend: str) -> None:
+    """A CNN's Flatten VJP reshapes a fresh gradient before the ReLU VJP: that reshape is written in place,
+    unless the reshaped buffer is a result, or is read again, or reshapes an argument."""
+    require_backend(backend)
+    x = np.arange(6.0).reshape(2, 3) - 2
+    with hn.config.use_backend(backend, floatx="float64"):
+        w = hn.Variable(np.ones((3, 3)), "w")
+        product = x @ np.ones((3, 3))
+        outputs, source = _traced_source(lambda x: [hn.ops.relu(matmul(x, w).reshape((6,)))], x)
+        np.testing.assert_array_equal(outputs[0], np.maximum(product.reshape(6), 0))
+        assert "= relu_in_place_" in source
+
+        def kept(x: Tensor) -> list[Tensor]:
+            result, read_again = matmul(x, w) - 1.0, matmul(x, w) + 1.0
+            return [result, read_again * 2.0, *(hn.ops.relu(a.reshape((-1,))) for a in (result, read_again))]
+
+        before = x.copy()
+        outputs, source = _traced_source(kept, x)
+        results = [product - 1, (product + 1) * 2]
+        expected = [*results, *(np.maximum(a.reshape(-1), 0) for a in (product - 1, product + 1))]
+        for got, want in zip(outputs, expected):
+            np.testing.assert_array_equal(got, want)
+        (relu,), argument_source = _traced_source(lambda x: [hn.ops.relu(x.reshape((-1,)))], x)
+        np.testing.assert_array_equal(relu, np.maximum(x.reshape(-1), 0))
+        np.testing.assert_array_equal(x, before)
+        assert "= relu_in_place_" not in source + argument_source
+
+
 def test_numpy_plans_run_relu_and_its_vjp_in_place_even_on_a_scalar(monkeypatch: pytest.MonkeyPatch) -> None:
     """The MLP's ReLUs and their VJPs overwrite the dead intermediates they read; a 0-d one (a NumPy scalar, no
     buffer to write into) still gets its value."""
