@@ -57,8 +57,9 @@ import harness
 import numpy as np
 
 import highnn as hn
+from highnn.config import settings
 from highnn.data import Batches
-from highnn.tracing import TracedFunction
+from highnn.tracing import Program, TracedFunction
 
 LEARNING_RATE = 0.01
 SEED = 0
@@ -589,6 +590,17 @@ def profile_highnn(problem: Problem, backend: str, dtype: str = "float32") -> di
             variable.value = value
         return elapsed
 
+    def weights_only() -> float:
+        """The program with Keras's state frozen in (:func:`weights_only_program`), the weights threaded by hand."""
+        step, passed = weights_only_program(program, len(batches[0]))
+        step(*batches[0], *fresh_copies(program, passed))  # compiles (and may consume the donated weights)
+        weights = fresh_copies(program, passed)
+        started = time.perf_counter()
+        for batch in batches:
+            weights = list(step(*batch, *weights)[program.n_outputs :])
+        block(weights)
+        return time.perf_counter() - started
+
     def best(run_epoch: Callable[[], float], repeats: int = 5) -> float:
         """The fastest of ``repeats`` epochs after a warm-up one."""
         run_epoch()
@@ -600,6 +612,7 @@ def profile_highnn(problem: Problem, backend: str, dtype: str = "float32") -> di
         f"fit epoch, compile(steps_per_execution={PROFILE_STEPS_PER_EXECUTION})": best(grouped.run_epoch),
         "TracedFunction(train_step) on pre-made batches": best(traced_replay) * steps / len(batches),
         "generated program alone": best(program_alone) * steps / len(batches),
+        "generated program, Keras's state frozen in": best(weights_only) * steps / len(batches),
         "Batches iteration alone": best(batching),
         "hand-written epoch": best(hand.run_epoch),
     }
@@ -613,6 +626,36 @@ def profile_highnn(problem: Problem, backend: str, dtype: str = "float32") -> di
         "profile_groups": _group_profile(pstats.Stats(profiler)),
         "profile_top": _top_functions(pstats.Stats(profiler), steps),
     }
+
+
+def weights_only_program(program: Program, n_batch: int) -> tuple[Callable[..., Any], list[int]]:
+    """``program`` compiled with every variable but the trainable ones frozen into it as constants (the
+    optimizer's and the metrics' state: what a Keras step carries beside the weights), and the positions in
+    ``program.read`` of the weights it takes after the ``n_batch`` batch arrays; it returns the program's outputs,
+    then the new weights. On JAX the constants are NumPy arrays, which XLA embeds rather than passes."""
+    backend = settings.backend
+    passed = [i for i, v in enumerate(program.read) if v.trainable]
+    frozen = [backend.to_numpy(v.value).copy() for v in program.read]
+    if backend.name != "jax":
+        frozen = [backend.asarray(value, value.dtype.name) for value in frozen]
+    position = {id(v): i for i, v in enumerate(program.updated)}
+    returned = [program.n_outputs + position[id(program.read[i])] for i in passed]
+
+    def step(*arguments: Any) -> tuple[Any, ...]:
+        values = list(frozen)
+        for i, value in zip(passed, arguments[n_batch:]):
+            values[i] = value
+        results = program.function(*arguments[:n_batch], *values)
+        return (*results[: program.n_outputs], *(results[i] for i in returned))
+
+    return backend.compile(step, range(n_batch, n_batch + len(passed))), passed
+
+
+def fresh_copies(program: Program, positions: Sequence[int]) -> list[Any]:
+    """Copies of the values of ``program.read`` at ``positions`` (a donating program may consume them)."""
+    backend = settings.backend
+    copies = [backend.to_numpy(program.read[i].value).copy() for i in positions]
+    return [backend.asarray(copy, copy.dtype.name) for copy in copies]
 
 
 #: cProfile entries grouped by where their code lives (first match wins)

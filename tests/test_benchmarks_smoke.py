@@ -157,6 +157,7 @@ def test_profile_breaks_the_epoch_down(bench: ModuleType) -> None:
     assert set(profile["per_step_us"]) >= {
         "fit epoch",
         "generated program alone",
+        "generated program, Keras's state frozen in",
         "Batches iteration alone",
         "hand-written epoch",
     }
@@ -167,6 +168,29 @@ def test_profile_breaks_the_epoch_down(bench: ModuleType) -> None:
     row = bench.Row(problem.spec, "numpy", profile=profile)
     section = "\n".join(bench.profile_section(row))
     assert f"the program has {profile['program_ops']} operations per step" in section
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_program_with_keras_state_frozen_in_trains_the_weights_alike(bench: ModuleType, backend: str) -> None:
+    """The profile's "Keras's state frozen in" row times the traced step with the optimizer's and the metrics'
+    variables as constants: it takes and returns the weights alone, and computes the same new weights and logs."""
+    require_backend(backend)
+    problem = small_problem(bench)
+    with hn.config.use_backend(backend, floatx="float64"):
+        contender = bench.fit_contender(hn, problem, "float64")
+        contender.run_epoch()  # traces the step; its state (iterations, the loss tracker) is no longer zero
+        (program, _), *_ = contender.model._functions[("train", 2)].programs.values()
+        backend_module = hn.config.settings.backend
+        x, y = (backend_module.batch(a[:8], a.dtype.name) for a in (contender.x, problem.y))
+        step, passed = bench.weights_only_program(program, 2)
+        assert [program.read[i].path for i in passed] == [v.path for v in contender.model.trainable_weights]
+        results = step(x, y, *bench.fresh_copies(program, passed))
+        whole = program.function(x, y, *bench.fresh_copies(program, range(len(program.read))))
+    position = {id(v): i for i, v in enumerate(program.updated)}
+    new_weights = [whole[program.n_outputs + position[id(program.read[i])]] for i in passed]
+    assert len(results) == program.n_outputs + len(passed)
+    for got, expected in zip(results, [*whole[: program.n_outputs], *new_weights]):
+        np.testing.assert_array_equal(backend_module.to_numpy(got), backend_module.to_numpy(expected))
 
 
 def test_scaling_mode_writes_one_row_per_model_and_backend(
