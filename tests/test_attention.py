@@ -145,18 +145,37 @@ def test_multi_head_attention_equals_pytorch(masks: str) -> None:
             np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
 
 
-def test_masked_positions_get_keras_large_negative_score() -> None:
-    """-1e9 is added to masked scores: their weight is 0; a query with every key masked has all its scores shifted
-    alike, so (in float64) it keeps nearly its unmasked weights, as in Keras."""
+@pytest.mark.parametrize("floatx", ["float64", "float32"])
+def test_masked_positions_get_weight_zero_and_a_query_with_none_attends_to_nothing(floatx: str) -> None:
+    """As Keras's Softmax layer with a mask: masked scores are -1e9 and their weights 0 after the softmax, so a
+    query whose every key is masked gets zero weights and its output is the output projection's bias alone."""
     assert LARGE_NEGATIVE == -1e9
-    layer = layers.MultiHeadAttention(num_heads=1, key_dim=2)
-    x = RNG.normal(size=(1, 3, 4))
-    attention_mask = np.array([[[1, 0, 0], [1, 1, 0], [0, 0, 0]]])
-    _, scores = layer(x, x, attention_mask=attention_mask, return_attention_scores=True)
-    _, unmasked = layer(x, x, return_attention_scores=True)
-    np.testing.assert_array_equal(scores.numpy()[0, 0, 0], [1.0, 0.0, 0.0])
-    assert scores.numpy()[0, 0, 1, 2] == 0.0
-    np.testing.assert_allclose(scores.numpy()[0, 0, 2], unmasked.numpy()[0, 0, 2], rtol=1e-6)
+    with hn.config.use_backend("numpy", floatx=floatx):
+        layer = layers.MultiHeadAttention(num_heads=2, key_dim=2)
+        x = RNG.normal(size=(1, 3, 4)).astype(floatx)
+        layer(x, x)
+        randomize(layer)
+        attention_mask = np.array([[[1, 0, 0], [1, 1, 0], [0, 0, 0]]])
+        out, scores = layer(x, x, attention_mask=attention_mask, return_attention_scores=True)
+        _, unmasked = layer(x, x, return_attention_scores=True)
+    scores, unmasked = scores.numpy(), unmasked.numpy()
+    np.testing.assert_array_equal(scores[0, :, 0], [[1.0, 0.0, 0.0]] * 2)
+    expected = unmasked[0, :, 1, :2] / unmasked[0, :, 1, :2].sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(scores[0, :, 1, :2], expected, rtol=1e-6)
+    np.testing.assert_array_equal(scores[0, :, 1:, 2], 0.0)
+    np.testing.assert_array_equal(scores[0, :, 2], 0.0)
+    np.testing.assert_allclose(out.numpy()[0, 2], layer.output_dense.bias.numpy(), rtol=1e-6)
+
+
+def test_attention_shifts_masked_scores_as_keras_attention_does() -> None:
+    """Keras's Attention layer adds -1e9 to masked scores and keeps the softmax: a query with every key masked
+    has all its scores shifted alike, so (in float64) it keeps nearly its unmasked weights."""
+    query, value = RNG.normal(size=(1, 2, 3)), RNG.normal(size=(1, 4, 3))
+    layer = layers.Attention()
+    _, unmasked = layer([query, value], return_attention_scores=True)
+    masks = [np.ones((1, 2), bool), np.zeros((1, 4), bool)]
+    _, weights = layer([query, value], mask=masks, return_attention_scores=True)
+    np.testing.assert_allclose(weights.numpy(), unmasked.numpy(), rtol=1e-6)
 
 
 def test_extra_leading_axes_are_batch_axes() -> None:

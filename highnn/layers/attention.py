@@ -1,10 +1,14 @@
 """Attention layers: MultiHeadAttention (Vaswani et al., 2017) and Attention (Luong-style dot-product).
 
 Both weigh the ``value`` vectors by a softmax over the keys of query-key
-scores. Masked positions (mask 0 or False) get :data:`LARGE_NEGATIVE` added to
-their score before the softmax, as Keras does, so their weight underflows to
-0. A query whose every key is masked has all its scores shifted alike: in
-float64 it keeps nearly its unmasked weights, in float32 it attends about evenly.
+scores, and treat masked positions (mask 0 or False) as their Keras twins do.
+MultiHeadAttention, like Keras's ``Softmax`` layer with a mask, scores them
+:data:`LARGE_NEGATIVE` and gives them weight 0 after the softmax, so a query
+whose every key is masked attends to nothing (zero weights, zero output).
+Attention, like Keras's, adds :data:`LARGE_NEGATIVE` to their scores, so their
+weight underflows to 0; a query whose every key is masked has all its scores
+shifted alike (in float64 it keeps nearly its unmasked weights, in float32 it
+attends about evenly).
 
 Masks are explicit call arguments (``query_mask``, ``value_mask``,
 ``key_mask``, ``attention_mask``; Attention takes ``mask=[query_mask,
@@ -57,7 +61,16 @@ def causal_mask(query_length: int, key_length: int) -> Tensor:
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
-    """Softmax over the last axis (the keys) after adding :data:`LARGE_NEGATIVE` where ``mask`` is 0."""
+    """Softmax over the last axis (the keys) with the scores where ``mask`` is 0 set to :data:`LARGE_NEGATIVE` and
+    their weights to 0 (Keras's ``Softmax`` layer with a mask, which MultiHeadAttention uses)."""
+    if mask is None:
+        return softmax(scores, axis=-1)
+    return softmax(scores * mask + (1.0 - mask) * LARGE_NEGATIVE, axis=-1) * mask
+
+
+def shifted_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
+    """Softmax over the last axis (the keys) after adding :data:`LARGE_NEGATIVE` where ``mask`` is 0 (Keras's
+    ``Attention`` layer)."""
     if mask is not None:
         scores = scores + (1.0 - mask) * LARGE_NEGATIVE
     return softmax(scores, axis=-1)
@@ -468,7 +481,7 @@ class Attention(Layer):
             None if value_mask is None else reshape(value_mask, value_mask.shape[:-1] + (1,) + value_mask.shape[-1:]),
             causal_mask(scores.shape[-2], scores.shape[-1]) if use_causal_mask else None,
         )
-        weights = masked_softmax(scores, scores_mask)
+        weights = shifted_softmax(scores, scores_mask)
         if self.dropout_layer is not None:
             weights = self.dropout_layer(weights, training=training)
         result = weights @ value
