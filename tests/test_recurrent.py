@@ -173,6 +173,28 @@ def test_sequence_outputs_at_masked_steps() -> None:
     np.testing.assert_array_equal(zeroed[:, [0, 1, 4]], repeated[:, [0, 1, 4]])
 
 
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_the_last_output_is_zero_where_the_last_step_processed_is_masked(kind: str, go_backwards: bool) -> None:
+    """With ``zero_output_for_mask``, the single output is the sequence's last processed step, as in Keras: zeros
+    for a sample whose last step processed is masked. The states returned stay the last valid ones."""
+    mask = np.array([[True, True, True, True, True, False], [False, True, True, True, True, True]] * 2)[:3]
+    kwargs = {"go_backwards": go_backwards, "return_state": True}
+    with hn.config.use_backend("numpy", floatx="float64"):
+        plain, *plain_states = built(kind, **kwargs)(X, mask=mask)
+        zeroed, *states = built(kind, zero_output_for_mask=True, **kwargs)(X, mask=mask)
+        sequence = built(kind, zero_output_for_mask=True, return_sequences=True, go_backwards=go_backwards)
+        last_of_sequence = sequence(X, mask=mask).numpy()[:, -1]
+    masked_last = ~mask[:, 0] if go_backwards else ~mask[:, -1]
+    assert masked_last.any() and not masked_last.all()
+    np.testing.assert_array_equal(zeroed.numpy()[masked_last], 0.0)
+    np.testing.assert_array_equal(zeroed.numpy()[~masked_last], plain.numpy()[~masked_last])
+    np.testing.assert_array_equal(zeroed.numpy(), last_of_sequence)
+    for state, plain_state in zip(states, plain_states):
+        np.testing.assert_array_equal(state.numpy(), plain_state.numpy())
+    assert np.abs(plain_states[0].numpy()[masked_last]).min() > 0.0
+
+
 # --------------------------------------------------------------- Keras's conventions
 def test_weights_names_shapes_and_forget_bias() -> None:
     lstm, gru, old_gru, rnn = layers.LSTM(3), layers.GRU(3), layers.GRU(3, reset_after=False), layers.SimpleRNN(3)

@@ -248,13 +248,12 @@ class Recurrent(RandomLayer):
                 fail(type(self).__name__, "initial_state", f"states of shape {(batch, self.units)}", state.shape)
         carries = scan(self._body(mask is not None, recurrent_dropout, projecting), join(initial), scanned, consts)
         last = split(carries[-1], self.STATES)
+        zero_masked = mask is not None and self.zero_output_for_mask  # as Keras: a masked step outputs zeros
         if self.return_sequences:
             sequence = carries[..., : self.units]
-            if mask is not None and self.zero_output_for_mask:
-                sequence = sequence * scanned[1]
-            output = transpose(sequence, (1, 0, 2))
-        else:
-            output = last[0]
+            output = transpose(sequence * scanned[1] if zero_masked else sequence, (1, 0, 2))
+        else:  # the last step processed (the first one with go_backwards), zero where it is masked
+            output = last[0] * scanned[1][-1] if zero_masked else last[0]
         return [output, *last] if self.return_state else output
 
     def _dropout_mask(self, shape: tuple[int, ...], rate: float) -> Tensor:
