@@ -333,6 +333,31 @@ def test_inputs_that_do_not_fit_raise_keras_errors() -> None:
         layers.Conv2D(4, 3)(np.zeros((1, 2, 2, 3)))
 
 
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda: layers.Conv2D(2, 5),
+        lambda: layers.Conv2D(2, 3, dilation_rate=2),
+        lambda: layers.DepthwiseConv2D(5),
+        lambda: layers.SeparableConv2D(2, 5),
+        lambda: layers.Conv1D(2, 4),
+    ],
+)
+def test_a_kernel_that_does_not_fit_fails_when_the_model_is_built(factory: Callable[[], Any]) -> None:
+    """As Keras: the output shape of a kernel larger than its input is an error, so a Sequential or functional
+    model that cannot run fails where it is built, naming the layer."""
+    shape = (3, 3) if isinstance(factory(), layers.Conv1D) else (3, 3, 3)
+    layer = factory()
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__}: the computed output size would be zero or neg"):
+        layer.compute_output_shape((1, *shape))
+    with pytest.raises(ValueError, match="would be zero or negative"):
+        hn.Sequential([layers.Input(shape), factory()])
+    with pytest.raises(ValueError, match="would be zero or negative"):
+        factory()(layers.Input(shape))
+    unknown = factory().compute_output_shape((None, *[None] * (len(shape) - 1), shape[-1]))
+    assert unknown[:-1] == (None,) * len(shape)
+
+
 def test_ops_conv_infers_groups_and_names_channel_mismatches() -> None:
     x = np.random.default_rng(0).normal(size=(1, 5, 5, 4))
     kernel = np.random.default_rng(1).normal(size=(3, 3, 2, 6))

@@ -114,6 +114,12 @@ class BaseConv(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         sizes = tuple(None if n is None else self.output_size(n, i) for i, n in enumerate(self.spatial(input_shape)))
+        if any(size is not None and size < 1 for size in sizes):
+            raise ValueError(
+                f"{type(self).__name__}: the computed output size would be zero or negative {sizes}: input shape "
+                f"{tuple(input_shape)}, kernel_size={self.kernel_size}, strides={self.strides}, "
+                f"dilation_rate={self.dilation_rate}, padding={self.padding!r}."
+            )
         channels = self.output_channels(input_shape)
         first = self.data_format == "channels_first"
         return (input_shape[0], channels, *sizes) if first else (input_shape[0], *sizes, channels)
