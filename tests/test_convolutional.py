@@ -124,10 +124,18 @@ CASES: dict[str, tuple[Callable[[], Any], tuple[int, ...]]] = {
     "conv3d": (lambda: layers.Conv3D(3, (2, 3, 2), strides=(1, 2, 1), padding="same", **RANDOM), (2, 4, 5, 4, 2)),
     "depthwise": (lambda: layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", **RANDOM), (2, 6, 5, 3)),
     "depthwise-strided": (lambda: layers.DepthwiseConv2D((3, 2), strides=2, **RANDOM), (2, 7, 6, 3)),
+    "depthwise-strided-dilated": (  # Keras allows both here, unlike Conv*D
+        lambda: layers.DepthwiseConv2D(3, strides=2, dilation_rate=2, padding="same", **RANDOM),
+        (2, 9, 8, 3),
+    ),
     "separable": (lambda: layers.SeparableConv2D(4, 3, depth_multiplier=2, **RANDOM), (2, 6, 6, 3)),
     "separable-same-dilated": (
         lambda: layers.SeparableConv2D(5, 3, padding="same", dilation_rate=2, activation="relu", **RANDOM),
         (2, 7, 6, 2),
+    ),
+    "separable-strided-dilated": (
+        lambda: layers.SeparableConv2D(3, 2, strides=(2, 3), dilation_rate=(2, 1), **RANDOM),
+        (2, 9, 9, 2),
     ),
     "transpose": (lambda: layers.Conv2DTranspose(3, 3, **RANDOM), (2, 4, 5, 2)),
     "transpose-strided": (lambda: layers.Conv2DTranspose(3, 3, strides=2, **RANDOM), (2, 4, 5, 2)),
@@ -295,6 +303,11 @@ ARGUMENT_ERRORS = [
     (lambda: layers.Conv2D(4, 0), ValueError, r"Conv2D: `kernel_size` must be integers >= 1, received 0"),
     (lambda: layers.Conv2D(4, 3, strides=(1, 0)), ValueError, r"`strides` must be integers >= 1"),
     (lambda: layers.Conv2D(4, 3, strides=2, dilation_rate=2), ValueError, r"`strides` must be 1 on every axis when"),
+    (
+        lambda: layers.Conv2DTranspose(4, 3, strides=2, dilation_rate=2),
+        ValueError,
+        r"Conv2DTranspose: `strides` must be 1 on every axis when",
+    ),
     (lambda: layers.Conv2D(4, 3, padding="causal"), ValueError, r"Conv2D: `padding` must be one of"),
     (lambda: layers.Conv2D(4, 3, data_format="NHWC"), ValueError, r"Conv2D: `data_format` must be one of"),
     (lambda: layers.Conv2D(4, 3, groups=3), ValueError, r"Conv2D: `groups` must be a divisor of `filters` \(4\)"),

@@ -45,6 +45,8 @@ class BaseConv(Layer):
 
     rank: ClassVar[int] = 2
     paddings: ClassVar[tuple[str, ...]] = ("valid", "same")
+    #: whether strides and a dilation above 1 go together (Keras: for depthwise and separable convolutions only)
+    strides_with_dilation: ClassVar[bool] = False
     WEIGHT_ARGUMENTS: ClassVar[tuple[str, ...]] = ("kernel_initializer", "bias_initializer", "kernel_regularizer",
                                                    "bias_regularizer", "kernel_constraint",
                                                    "bias_constraint")  # fmt: skip
@@ -65,7 +67,7 @@ class BaseConv(Layer):
         kernel_size_ = _per_axis(owner, "kernel_size", kernel_size, self.rank)
         strides_ = _per_axis(owner, "strides", strides, self.rank)
         dilation = _per_axis(owner, "dilation_rate", dilation_rate, self.rank)
-        if max(strides_) > 1 and max(dilation) > 1:
+        if max(strides_) > 1 and max(dilation) > 1 and not self.strides_with_dilation:
             fail(owner, "strides", "1 on every axis when `dilation_rate` is above 1 (Keras allows one or the other)",
                  strides)  # fmt: skip
         padding = check_choice(owner, "padding", padding.lower() if isinstance(padding, str) else padding,
@@ -324,6 +326,8 @@ class DepthwiseConv2D(BaseConv):
     """Each input channel convolved on its own with ``depth_multiplier`` filters (kernel ``(*kernel_size, in,
     depth_multiplier)``); output channel ``c * depth_multiplier + m`` comes from input channel ``c``."""
 
+    strides_with_dilation = True
+
     WEIGHT_ARGUMENTS = ("depthwise_initializer", "bias_initializer", "depthwise_regularizer", "bias_regularizer",
                         "depthwise_constraint", "bias_constraint")  # fmt: skip
 
@@ -373,6 +377,8 @@ class SeparableConv2D(BaseConv):
     Weights: ``depthwise_kernel`` ``(*kernel_size, in, depth_multiplier)``, ``pointwise_kernel``
     ``(1, 1, in * depth_multiplier, filters)`` and ``bias`` ``(filters,)``, as in Keras.
     """
+
+    strides_with_dilation = True
 
     WEIGHT_ARGUMENTS = ("depthwise_initializer", "pointwise_initializer", "bias_initializer", "depthwise_regularizer",
                         "pointwise_regularizer", "bias_regularizer", "depthwise_constraint", "pointwise_constraint",

@@ -254,12 +254,12 @@ VOLUMES = RNG.normal(size=(16, 4, 4, 4, 1))
 
 
 def spatial_cnn() -> hn.Sequential:
-    """Padding, separable convolution, pooling, upsampling and cropping in one image model."""
+    """Padding, a strided and dilated separable convolution, pooling, upsampling and cropping in one image model."""
     hn.utils.set_random_seed(11)
     return hn.Sequential([
         hn.Input((6, 6, 2)),
         layers.ZeroPadding2D(1),
-        layers.SeparableConv2D(4, 3, depth_multiplier=2, activation="tanh"),
+        layers.SeparableConv2D(4, 3, strides=2, dilation_rate=2, padding="same", depth_multiplier=2, activation="tanh"),
         layers.MaxPooling2D(2),
         layers.UpSampling2D(2),
         layers.Cropping2D(1),
