@@ -78,8 +78,9 @@ class Dropout(RandomLayer):
     def __init__(
         self, rate: float, noise_shape: tuple[int | None, ...] | None = None, seed: int | None = None, **kwargs: Any
     ) -> None:
-        self.rate = check_number("Dropout", "rate", rate, 0.0, 1.0, high_open=True)
-        self.noise_shape = _check_noise_shape(noise_shape)
+        owner = type(self).__name__  # SpatialDropout1D/2D/3D too
+        self.rate = check_number(owner, "rate", rate, 0.0, 1.0, high_open=True)
+        self.noise_shape = _check_noise_shape(owner, noise_shape)
         super().__init__(seed=seed, **kwargs)
 
     def build(self, input_shape: Shape) -> None:
@@ -90,16 +91,16 @@ class Dropout(RandomLayer):
         """The shape of the keep/drop mask for inputs of ``input_shape``."""
         if self.noise_shape is None:
             return tuple(input_shape)
+        owner = f"{type(self).__name__} {self.name!r}: `noise_shape` {self.noise_shape}"
         if len(self.noise_shape) != len(input_shape):
             raise ValueError(
-                f"Dropout {self.name!r}: `noise_shape` {self.noise_shape} must have one entry per input dimension; "
-                f"received an input of shape {tuple(input_shape)}."
+                f"{owner} must have one entry per input dimension; received an input of shape {tuple(input_shape)}."
             )
         shape = tuple(dim if size is None else size for size, dim in zip(self.noise_shape, input_shape))
         if any(size not in (1, dim) and dim is not None for size, dim in zip(shape, input_shape)):
             raise ValueError(
-                f"Dropout {self.name!r}: `noise_shape` {self.noise_shape} must broadcast to the input: each entry "
-                f"must be None, 1 or the input's size, received an input of shape {tuple(input_shape)}."
+                f"{owner} must broadcast to the input: each entry must be None, 1 or the input's size, received an "
+                f"input of shape {tuple(input_shape)}."
             )
         return shape
 
@@ -139,13 +140,13 @@ class GaussianNoise(RandomLayer):
         return {**super().get_config(), "stddev": self.stddev}
 
 
-def _check_noise_shape(noise_shape: Any) -> tuple[int | None, ...] | None:
+def _check_noise_shape(owner: str, noise_shape: Any) -> tuple[int | None, ...] | None:
     """``noise_shape`` as a tuple of positive ints and Nones (or None), else a clear error."""
     if noise_shape is None:
         return None
     valid = isinstance(noise_shape, (list, tuple)) and all(n is None or (is_integer(n) and n > 0) for n in noise_shape)
     if not valid:
-        fail("Dropout", "noise_shape", "None or a tuple of positive integers and Nones", noise_shape)
+        fail(owner, "noise_shape", "None or a tuple of positive integers and Nones", noise_shape)
     return tuple(None if n is None else int(n) for n in noise_shape)
 
 
