@@ -292,6 +292,18 @@ def test_config_round_trip_and_saving(tmp_path: Any) -> None:
             assert rebuilt.get_config() == config
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_keras_kernel_switches_are_accepted_and_compute_the_same(kind: str) -> None:
+    """Keras's ``implementation`` (1 or 2) and ``use_cudnn`` ("auto" or False) choose kernels, not numbers: the
+    layer computes what the default one does, and, as in Keras, neither goes into the config."""
+    with hn.config.use_backend("numpy", floatx="float64"):
+        default = built(kind, return_sequences=True)(X).numpy()
+        switched = built(kind, return_sequences=True, implementation=1, use_cudnn=False)
+        np.testing.assert_array_equal(switched(X).numpy(), default)
+    assert (switched.implementation, switched.use_cudnn) == (1, False)
+    assert not {"implementation", "use_cudnn"} & set(switched.get_config())
+
+
 # --------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     ("make", "error", "match"),
@@ -303,6 +315,10 @@ def test_config_round_trip_and_saving(tmp_path: Any) -> None:
         (lambda: layers.Bidirectional(layers.Dense(3)), TypeError, r"`layer` must be a recurrent layer"),
         (lambda: layers.Bidirectional(layers.LSTM(3), merge_mode="max"), ValueError, r"`merge_mode` must be one of"),
         (lambda: layers.TimeDistributed("dense"), TypeError, r"`layer` must be a Layer instance"),
+        (lambda: layers.LSTM(3, use_cudnn=True), ValueError, r"LSTM: `use_cudnn` must be 'auto' or False .*cuDNN"),
+        (lambda: layers.GRU(3, use_cudnn="yes"), ValueError, r"GRU: `use_cudnn` must be one of 'auto', False"),
+        (lambda: layers.GRU(3, implementation=0), ValueError, r"GRU: `implementation` must be one of 1, 2, received 0"),
+        (lambda: layers.SimpleRNN(3, implementation=1), TypeError, r"implementation"),
     ],
 )
 def test_bad_arguments_are_named(make: Callable[[], Any], error: type[Exception], match: str) -> None:

@@ -318,6 +318,15 @@ class SimpleRNN(Recurrent):
         return [self.activation(x_t + h @ recurrent_kernel)]
 
 
+def check_kernel_switches(owner: str, use_cudnn: Any, implementation: Any) -> tuple[str | bool, int]:
+    """Keras's LSTM and GRU kernel switches, checked: both of Keras's ``implementation`` modes compute the same
+    numbers, and highnn runs every recurrence as its own scan, so ``use_cudnn`` may be "auto" or False only."""
+    check_choice(owner, "implementation", implementation, (1, 2))
+    if use_cudnn is True:
+        fail(owner, "use_cudnn", "'auto' or False (highnn runs every recurrence as its own scan, never cuDNN)", True)
+    return check_choice(owner, "use_cudnn", use_cudnn, ("auto", False)), int(implementation)
+
+
 class LSTM(Recurrent):
     """Long short-term memory (Hochreiter & Schmidhuber, 1997), with Keras's gate order ``i, f, c, o``.
 
@@ -338,9 +347,12 @@ class LSTM(Recurrent):
         activation: str | activations.Activation | None = "tanh",
         recurrent_activation: str | activations.Activation = "sigmoid",
         unit_forget_bias: bool = True,
+        use_cudnn: str | bool = "auto",
+        implementation: int = 2,
         **kwargs: Any,
     ) -> None:
         self.unit_forget_bias = check_bool("LSTM", "unit_forget_bias", unit_forget_bias)
+        self.use_cudnn, self.implementation = check_kernel_switches("LSTM", use_cudnn, implementation)
         super().__init__(units, activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
 
@@ -390,9 +402,12 @@ class GRU(Recurrent):
         activation: str | activations.Activation | None = "tanh",
         recurrent_activation: str | activations.Activation = "sigmoid",
         reset_after: bool = True,
+        use_cudnn: str | bool = "auto",
+        implementation: int = 2,
         **kwargs: Any,
     ) -> None:
         self.reset_after = check_bool("GRU", "reset_after", reset_after)
+        self.use_cudnn, self.implementation = check_kernel_switches("GRU", use_cudnn, implementation)
         super().__init__(units, activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
 
