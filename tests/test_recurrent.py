@@ -314,6 +314,16 @@ def test_keras_kernel_switches_are_accepted_and_compute_the_same(kind: str) -> N
         (lambda: layers.LSTM(3, stateful=True), NotImplementedError, r"stateful=True"),
         (lambda: layers.Bidirectional(layers.Dense(3)), TypeError, r"`layer` must be a recurrent layer"),
         (lambda: layers.Bidirectional(layers.LSTM(3), merge_mode="max"), ValueError, r"`merge_mode` must be one of"),
+        (
+            lambda: layers.Bidirectional(layers.LSTM(3, go_backwards=True)),
+            ValueError,
+            r"Bidirectional: `layer` must be a layer whose go_backwards differs from the backward layer's \(True",
+        ),
+        (
+            lambda: layers.Bidirectional(layers.GRU(3), backward_layer=layers.GRU(3)),
+            ValueError,
+            r"go_backwards differs from the backward layer's \(False",
+        ),
         (lambda: layers.TimeDistributed("dense"), TypeError, r"`layer` must be a Layer instance"),
         (lambda: layers.LSTM(3, use_cudnn=True), ValueError, r"LSTM: `use_cudnn` must be 'auto' or False .*cuDNN"),
         (lambda: layers.GRU(3, use_cudnn="yes"), ValueError, r"GRU: `use_cudnn` must be one of 'auto', False"),

@@ -531,12 +531,15 @@ class Bidirectional(Wrapper):
         super().__init__(layer, **kwargs)
         forward = _copy(layer, name=f"forward_{layer.name}")
         if backward_layer is None:
-            backward_layer = _copy(layer, name=f"backward_{layer.name}", go_backwards=not layer.go_backwards)
+            backward_layer = _copy(layer, name=f"backward_{layer.name}", go_backwards=True)
         if not isinstance(backward_layer, Recurrent) or (
             backward_layer.return_sequences,
             backward_layer.return_state,
         ) != (layer.return_sequences, layer.return_state):
             fail("Bidirectional", "backward_layer", "a recurrent layer with the same return_* flags", backward_layer)
+        if backward_layer.go_backwards == layer.go_backwards:  # as Keras: the two must run opposite ways
+            fail("Bidirectional", "layer", f"a layer whose go_backwards differs from the backward layer's "
+                 f"({backward_layer.go_backwards}; the default backward layer runs backwards)", layer)  # fmt: skip
         for sub in (forward, backward_layer):
             sub.zero_output_for_mask = layer.return_sequences  # as Keras: padded steps output zeros
         self.forward_layer: Recurrent = forward
