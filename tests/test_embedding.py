@@ -64,11 +64,28 @@ def test_take_follows_keras_ops_take() -> None:
         ({"input_dim": 0, "output_dim": 3}, ValueError, r"^Embedding: `input_dim` must be a positive integer"),
         ({"input_dim": 5, "output_dim": 2.5}, ValueError, r"`output_dim` must be a positive integer, received 2.5"),
         ({"input_dim": 5, "output_dim": 3, "mask_zero": "yes"}, TypeError, r"`mask_zero` must be"),
+        (
+            {"input_dim": 5, "output_dim": 3, "weights": [np.ones((3, 5))]},
+            ValueError,
+            r"Embedding: `weights` must be a matrix of shape \(5, 3\), received \(3, 5\)",
+        ),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict[str, object], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         layers.Embedding(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("as_list", [True, False])
+def test_initial_weights_are_the_embeddings_from_the_start(as_list: bool) -> None:
+    """Keras's ``weights=``: the layer is built at once with that matrix (or a list holding it) as its
+    embeddings, which a model then trains from."""
+    matrix = np.arange(15.0).reshape(5, 3)
+    layer = layers.Embedding(5, 3, weights=[matrix] if as_list else matrix)
+    assert layer.built
+    np.testing.assert_array_equal(layer.embeddings.numpy(), matrix)
+    model = hn.Sequential([hn.Input((2,)), layer])
+    np.testing.assert_array_equal(model.predict(np.array([[4, 0]]), verbose=0), matrix[[[4, 0]]])
 
 
 def test_config_round_trip() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from highnn import constraints, initializers, regularizers
 from highnn.checks import check_bool, fail, is_integer
 from highnn.graph import Tensor
@@ -35,12 +37,17 @@ class Embedding(Layer):
         embeddings_regularizer: str | regularizers.Regularizer | None = None,
         embeddings_constraint: constraints.ConstraintLike = None,
         mask_zero: bool = False,
+        weights: Any = None,
         **kwargs: Any,
     ) -> None:
         for argument, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not is_integer(value) or value <= 0:
                 fail("Embedding", argument, "a positive integer", value)
         mask_zero = check_bool("Embedding", "mask_zero", mask_zero)
+        if weights is not None:  # Keras's initial embeddings: the matrix, or a list holding it
+            weights = np.asarray(weights[0] if isinstance(weights, list) and len(weights) == 1 else weights)
+            if weights.shape != (input_dim, output_dim):
+                fail("Embedding", "weights", f"a matrix of shape {(input_dim, output_dim)}", weights.shape)
         uniform = embeddings_initializer == "uniform"  # Keras's default: RandomUniform(-0.05, 0.05)
         initializer = initializers.get("random_uniform" if uniform else embeddings_initializer)
         super().__init__(**kwargs)
@@ -51,6 +58,9 @@ class Embedding(Layer):
         self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = mask_zero
         self.supports_masking = mask_zero
+        if weights is not None:
+            self.build(None)
+            self.set_weights([weights])
 
     def build(self, input_shape: Shape) -> None:
         self.embeddings = self.add_weight(
