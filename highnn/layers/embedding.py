@@ -59,7 +59,7 @@ class Embedding(Layer):
         self.mask_zero = mask_zero
         self.supports_masking = mask_zero
         if weights is not None:
-            self.build(None)
+            self.build((None, None))  # the table alone decides the shape
             self.set_weights([weights])
 
     def build(self, input_shape: Shape) -> None:
