@@ -318,7 +318,7 @@ class SimpleRNN(Recurrent):
         return [self.activation(x_t + h @ recurrent_kernel)]
 
 
-def check_kernel_switches(owner: str, use_cudnn: Any, implementation: Any) -> tuple[str | bool, int]:
+def _kernel_switches(owner: str, use_cudnn: Any, implementation: Any) -> tuple[str | bool, int]:
     """Keras's LSTM and GRU kernel switches, checked: both of Keras's ``implementation`` modes compute the same
     numbers, and highnn runs every recurrence as its own scan, so ``use_cudnn`` may be "auto" or False only."""
     check_choice(owner, "implementation", implementation, (1, 2))
@@ -352,7 +352,7 @@ class LSTM(Recurrent):
         **kwargs: Any,
     ) -> None:
         self.unit_forget_bias = check_bool("LSTM", "unit_forget_bias", unit_forget_bias)
-        self.use_cudnn, self.implementation = check_kernel_switches("LSTM", use_cudnn, implementation)
+        self.use_cudnn, self.implementation = _kernel_switches("LSTM", use_cudnn, implementation)
         super().__init__(units, activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
 
@@ -407,7 +407,7 @@ class GRU(Recurrent):
         **kwargs: Any,
     ) -> None:
         self.reset_after = check_bool("GRU", "reset_after", reset_after)
-        self.use_cudnn, self.implementation = check_kernel_switches("GRU", use_cudnn, implementation)
+        self.use_cudnn, self.implementation = _kernel_switches("GRU", use_cudnn, implementation)
         super().__init__(units, activation, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)
 

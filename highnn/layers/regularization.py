@@ -91,15 +91,15 @@ class Dropout(RandomLayer):
         """The shape of the keep/drop mask for inputs of ``input_shape``."""
         if self.noise_shape is None:
             return tuple(input_shape)
-        owner = f"{type(self).__name__} {self.name!r}: `noise_shape` {self.noise_shape}"
+        subject = f"{type(self).__name__} {self.name!r}: `noise_shape` {self.noise_shape}"
         if len(self.noise_shape) != len(input_shape):
             raise ValueError(
-                f"{owner} must have one entry per input dimension; received an input of shape {tuple(input_shape)}."
+                f"{subject} must have one entry per input dimension; received an input of shape {tuple(input_shape)}."
             )
         shape = tuple(dim if size is None else size for size, dim in zip(self.noise_shape, input_shape))
         if any(size not in (1, dim) and dim is not None for size, dim in zip(shape, input_shape)):
             raise ValueError(
-                f"{owner} must broadcast to the input: each entry must be None, 1 or the input's size, received an "
+                f"{subject} must broadcast to the input: each entry must be None, 1 or the input's size, received an "
                 f"input of shape {tuple(input_shape)}."
             )
         return shape
