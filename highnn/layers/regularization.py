@@ -78,7 +78,7 @@ class Dropout(RandomLayer):
     def __init__(
         self, rate: float, noise_shape: tuple[int | None, ...] | None = None, seed: int | None = None, **kwargs: Any
     ) -> None:
-        owner = type(self).__name__  # SpatialDropout1D/2D/3D too
+        owner = type(self).__name__  # SpatialDropout1D/2D name themselves
         self.rate = check_number(owner, "rate", rate, 0.0, 1.0, high_open=True)
         self.noise_shape = _check_noise_shape(owner, noise_shape)
         super().__init__(seed=seed, **kwargs)
