@@ -65,7 +65,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
     their weights to 0 (Keras's ``Softmax`` layer with a mask, which MultiHeadAttention uses)."""
     if mask is None:
         return softmax(scores, axis=-1)
-    return softmax(scores * mask + (1.0 - mask) * LARGE_NEGATIVE, axis=-1) * mask
+    return shifted_softmax(scores * mask, mask) * mask  # the masked scores are LARGE_NEGATIVE exactly
 
 
 def shifted_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
