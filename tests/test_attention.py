@@ -200,6 +200,91 @@ def test_masks_broadcast_over_missing_batch_axes() -> None:
     np.testing.assert_array_equal(layer(x, x, attention_mask=causal).numpy(), expected)
 
 
+def torch_multi_axis(
+    query: np.ndarray, value: np.ndarray, axes: tuple[int, ...], weights: list[np.ndarray], mask: np.ndarray | None
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Keras's attention over several axes written in PyTorch einsums: the scores (..., heads, *query attention
+    axes, *key attention axes), one softmax over all the key axes at once; also the weight leaves."""
+    leaves = [torch.tensor(w, requires_grad=True) for w in weights]
+    wq, bq, wk, bk, wv, bv, wo, bo = leaves
+    rank, count = query.ndim, len(axes)
+    letters = "bcdefg"[: rank - 1]
+    source = "".join(letters[a].upper() if a in axes else letters[a] for a in range(rank - 1))
+    kept = "".join(letters[a] for a in range(rank - 1) if a not in axes)
+    scores_notation = kept + "n" + "".join(letters[a] for a in axes) + "".join(source[a] for a in axes)
+    q = torch.einsum(f"{letters}x,xnh->{letters}nh", torch.tensor(query), wq) + bq
+    k = torch.einsum(f"{source}x,xnh->{source}nh", torch.tensor(value), wk) + bk
+    v = torch.einsum(f"{source}x,xnh->{source}nh", torch.tensor(value), wv) + bv
+    logits = torch.einsum(f"{letters}nh,{source}nh->{scores_notation}", q, k) / math.sqrt(wq.shape[-1])
+    if mask is not None:
+        logits = logits.masked_fill(~torch.tensor(mask).unsqueeze(-2 * count - 1), -math.inf)
+    flat = torch.softmax(logits.reshape(*logits.shape[:-count], -1), dim=-1)
+    scores = flat.reshape(logits.shape)
+    heads = torch.einsum(f"{scores_notation},{source}nh->{letters}nh", scores, v)
+    return torch.einsum(f"{letters}nh,nhx->{letters}x", heads, wo) + bo, scores, leaves
+
+
+MULTI_AXIS = [
+    ((2, 3, 4, 5), (2, 4, 3, 5), None, "rank 4, every sequence axis"),
+    ((2, 3, 4, 5), (2, 6, 4, 5), (1,), "rank 4, the first axis"),
+    ((2, 3, 4, 5), (2, 4, 2, 5), (2, 1), "rank 4, both axes, reversed"),
+    ((2, 3, 2, 4, 5), (2, 4, 2, 3, 5), (-2, 1), "rank 5, two axes around a batch axis"),
+]
+
+
+@pytest.mark.parametrize(("query_shape", "value_shape", "axes", "label"), MULTI_AXIS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_over_any_axes_equals_pytorch(
+    query_shape: tuple[int, ...], value_shape: tuple[int, ...], axes: tuple[int, ...] | None, label: str,
+    masked: bool,
+) -> None:  # fmt: skip
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=4, attention_axes=axes)
+    query, value = RNG.normal(size=query_shape), RNG.normal(size=value_shape)
+    layer(query, value)
+    weights = randomize(layer)
+    resolved = layer.resolved_axes(len(query_shape))
+    kept = [a for a in range(1, len(query_shape) - 1) if a not in resolved]
+    mask = None
+    if masked:  # Keras's layout: batch, the axes that are not attention axes, then the query's and the key's
+        shape = [2, *(query_shape[a] for a in kept), *(query_shape[a] for a in resolved)]
+        mask = RNG.random(shape + [value_shape[a] for a in resolved]) < 0.7
+        mask.reshape(*shape, -1)[..., 0] = True  # every query keeps a key, so the -inf reference has no empty row
+    out, scores = layer(query, value, attention_mask=mask, return_attention_scores=True)
+    expected_out, expected_scores, leaves = torch_multi_axis(query, value, resolved, weights, mask)
+    assert scores.shape == tuple(expected_scores.shape)
+    np.testing.assert_allclose(out.numpy(), expected_out.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scores.numpy(), expected_scores.detach().numpy(), rtol=0, atol=1e-12)
+    adjoint = RNG.normal(size=out.shape)
+    expected = torch.autograd.grad(expected_out, leaves, torch.tensor(adjoint))
+    for ours, theirs in zip(highnn_gradients(out, layer, adjoint), expected):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_query_and_value_masks_follow_their_inputs_over_several_axes() -> None:
+    """Over several attention axes a query mask has the query's sequence axes and a value mask the value's: they
+    mean the attention mask of their outer product, and a query with no key attends to nothing."""
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3)
+    query, value = RNG.normal(size=(2, 3, 4, 5)), RNG.normal(size=(2, 2, 3, 5))
+    query_mask, value_mask = RNG.random((2, 3, 4)) < 0.7, RNG.random((2, 2, 3)) < 0.6
+    value_mask[0] = False  # the first example's queries have no key at all
+    out = layer(query, value, query_mask=query_mask, value_mask=value_mask)
+    both = query_mask[:, :, :, None, None] & value_mask[:, None, None]
+    np.testing.assert_allclose(out.numpy(), layer(query, value, attention_mask=both).numpy(), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(out.numpy()[0], np.broadcast_to(layer.output_dense.bias.numpy(), (3, 4, 5)), atol=1e-14)
+
+
+def test_a_causal_mask_runs_along_the_single_attention_axis_wherever_it_lies() -> None:
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=1)
+    x = RNG.normal(size=(2, 4, 3, 5))
+    causal = np.tril(np.ones((4, 4)))  # (T, S), broadcast over the batch and the axis that is not attended over
+    expected = layer(x, x, attention_mask=causal).numpy()
+    np.testing.assert_array_equal(layer(x, x, use_causal_mask=True).numpy(), expected)
+    with pytest.raises(ValueError, match=r"`use_causal_mask=True` needs a single attention axis.*\(1, 2\)"):
+        layers.MultiHeadAttention(num_heads=2, key_dim=3)(x, x, use_causal_mask=True)
+    with pytest.raises(ValueError, match=r"`attention_mask` must end with .* axes \(1, 2\), received shape \(4, 4\)"):
+        layers.MultiHeadAttention(num_heads=2, key_dim=3)(x, x, attention_mask=causal)
+
+
 def test_dropout_acts_only_in_training_and_scores_are_before_dropout() -> None:
     layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.5, seed=3)
     x = RNG.normal(size=(2, 4, 5))
@@ -295,8 +380,20 @@ def test_bad_arguments_name_the_argument(kwargs: dict[str, Any], error: type[Exc
     [
         ({}, [(2, 5), (2, 5)], r"`query` must have shape \(batch, \.\.\., sequence, features\)"),
         ({}, [(2, 3, 4), (2, 5, 4), (2, 6, 4)], "all dimensions of `value` and `key`, except the last one"),
-        ({"attention_axes": 0}, [(2, 3, 4), (2, 5, 4)], "only attention over the last sequence axis"),
-        ({}, [(2, 3, 3, 4), (2, 3, 5, 4)], r"`attention_axes` must be None \(for inputs of rank 3\) or \(2,\)"),
+        (
+            {"attention_axes": 0},
+            [(2, 3, 4), (2, 5, 4)],
+            r"`attention_axes` must name distinct sequence axes of the "
+            r"inputs \(1 to 1, or -2 to -2\), received \(0,\)",
+        ),
+        ({"attention_axes": 3}, [(2, 3, 4, 5), (2, 3, 4, 5)], r"\(1 to 2, or -3 to -2\), received \(3,\)"),
+        ({"attention_axes": (1, -3)}, [(2, 3, 4, 5), (2, 3, 4, 5)], r"distinct sequence axes.*received \(1, -3\)"),
+        (
+            {"attention_axes": 2},
+            [(2, 3, 4, 5), (2, 6, 4, 5)],
+            "axis 1 is not an attention axis, so `query` and "
+            r"`value` must have the same size along it. Received: query_shape=\(2, 3, 4, 5\) and value_shape",
+        ),
     ],
 )
 def test_inputs_it_cannot_attend_over_fail_before_building(

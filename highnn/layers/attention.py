@@ -30,7 +30,7 @@ from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, deserialize_weight_arguments, serialize_weight_arguments
 from highnn.layers.regularization import Dropout
 from highnn.ops.composites import softmax
-from highnn.ops.primitives import cast, reshape, swap_last, tanh, to_tensor, transpose
+from highnn.ops.primitives import broadcast_to, cast, reshape, swap_last, tanh, to_tensor, transpose
 
 #: added to the score of a masked position before the softmax (Keras's value for float32 and float64)
 LARGE_NEGATIVE = -1e9
@@ -178,8 +178,9 @@ class MultiHeadAttention(Layer):
     kernels of shape ``(dim, num_heads, key_dim)`` (``value_dim`` for value),
     biases ``(num_heads, key_dim)``, and an output kernel ``(num_heads,
     value_dim, dim)`` with bias ``(dim,)``; weight paths read
-    ``multi_head_attention/query/kernel``. Attention runs over the last
-    sequence axis (axis -2 of the inputs); leading axes are batch axes.
+    ``multi_head_attention/query/kernel``. ``attention_axes`` (Keras's) are the
+    sequence axes attended over, all of them by default; the other sequence axes
+    are batch axes (see :class:`AttentionLayout`).
 
     >>> layer = hn.layers.MultiHeadAttention(num_heads=2, key_dim=4)
     >>> x = np.random.rand(3, 5, 8)
@@ -289,13 +290,20 @@ class MultiHeadAttention(Layer):
                 f"equal. Received: value_shape={tuple(value_shape)} and key_shape={tuple(key_shape)}."
             )
         rank, axes = len(query_shape), self.attention_axes
-        resolved = None if axes is None else tuple(a % rank if -rank <= a < rank else a for a in axes)
-        if (axes is None and rank != 3) or (axes is not None and resolved != (rank - 2,)):
+        resolved = self.resolved_axes(rank)
+        if any(not 1 <= a <= rank - 2 for a in resolved) or len(set(resolved)) < len(resolved):
             raise ValueError(
-                f"MultiHeadAttention {self.name!r}: only attention over the last sequence axis is supported: "
-                f"`attention_axes` must be None (for inputs of rank 3) or ({rank - 2},) / (-2,) for a query of shape "
-                f"{tuple(query_shape)}, received {axes!r}."
+                f"MultiHeadAttention {self.name!r}: `attention_axes` must name distinct sequence axes of the inputs "
+                f"(1 to {rank - 2}, or -{rank - 1} to -2), received {axes!r} for a query of shape "
+                f"{tuple(query_shape)}."
             )
+        for axis in range(1, rank - 1):
+            if axis not in resolved and query_shape[axis] != value_shape[axis]:
+                raise ValueError(
+                    f"MultiHeadAttention {self.name!r}: axis {axis} is not an attention axis, so `query` and `value` "
+                    f"must have the same size along it. Received: query_shape={tuple(query_shape)} and "
+                    f"value_shape={tuple(value_shape)}."
+                )
         if self.built_shapes is not None:
             for name, shape, built in zip(shapes, shapes.values(), self.built_shapes):
                 if shape[-1] != built[-1]:
@@ -303,6 +311,13 @@ class MultiHeadAttention(Layer):
                         f"MultiHeadAttention {self.name!r}: `{name}` must have {built[-1]} features, as when the "
                         f"layer was built, received shape {tuple(shape)}."
                     )
+
+    def resolved_axes(self, rank: int) -> tuple[int, ...]:
+        """The attention axes of inputs of ``rank``, as non-negative axes in the order given (all the sequence axes
+        for None, as in Keras)."""
+        if self.attention_axes is None:
+            return tuple(range(1, rank - 1))
+        return tuple(a % rank if -rank <= a < rank else a for a in self.attention_axes)
 
     def call(  # type: ignore[override]
         self,
@@ -319,14 +334,34 @@ class MultiHeadAttention(Layer):
     ) -> MaybeScores:
         key = value if key is None else key
         self.check_shapes(query.shape, value.shape, key.shape)
+        layout = AttentionLayout(query.ndim, self.resolved_axes(query.ndim))
+        if use_causal_mask and len(layout.axes) > 1:
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: `use_causal_mask=True` needs a single attention axis, the layer "
+                f"attends over axes {layout.axes}; pass an `attention_mask` instead."
+            )
+        if attention_mask is not None and np.ndim(attention_mask) < 2 * len(layout.axes):
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: `attention_mask` must end with the query's and then the value's "
+                f"attention axes {layout.axes}, received shape {np.shape(attention_mask)}."
+            )
+        if layout.moves:  # the masks in the layout the attention runs in
+            query_mask, value_mask, key_mask = (
+                None if m is None else layout.flat(to_tensor(m)) for m in (query_mask, value_mask, key_mask)
+            )
+            attention_mask = layout.flat_pairs(as_mask(attention_mask), query.shape, value.shape)
         mask = self.compute_attention_mask(
-            query, value, query_mask, value_mask, key_mask, attention_mask, use_causal_mask
-        )
+            layout.flat(query, 1), layout.flat(value, 1), query_mask, value_mask, key_mask, attention_mask,
+            use_causal_mask,
+        )  # fmt: skip
+        query_heads, key_heads, value_heads = self.query_dense(query), self.key_dense(key), self.value_dense(value)
         output, scores = self.compute_attention(
-            self.query_dense(query), self.key_dense(key), self.value_dense(value), mask, training
+            layout.flat(query_heads, 2), layout.flat(key_heads, 2), layout.flat(value_heads, 2), mask, training
         )
-        output = self.output_dense(output)
-        return (output, scores) if return_attention_scores else output
+        output = self.output_dense(layout.unflat(output, query_heads.shape[:-1] + output.shape[-1:]))
+        if return_attention_scores:
+            return output, layout.unflat_scores(scores, query.shape, value.shape)
+        return output
 
     def compute_attention_mask(
         self,
@@ -391,6 +426,58 @@ class MultiHeadAttention(Layer):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
         return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
+
+
+class AttentionLayout:
+    """How MultiHeadAttention attends over any ``attention_axes``: the sequence axes that are not attention axes
+    join the batch, and the attention axes become one, so that the attention runs over the last sequence axis as
+    for rank-3 inputs; the output and the scores then take back Keras's layout. Nothing moves where the only
+    attention axis is the last sequence axis."""
+
+    def __init__(self, rank: int, axes: tuple[int, ...]) -> None:
+        self.axes = axes
+        self.order = (*(a for a in range(1, rank - 1) if a not in axes), *axes)  # the sequence axes, batch-like first
+        self.moves = self.order != tuple(range(1, rank - 1)) or len(axes) > 1
+
+    def flat(self, x: Tensor, trailing: int = 0) -> Tensor:
+        """``x`` (batch, *sequence axes, *``trailing`` axes) with its attention axes last among the sequence axes,
+        made one."""
+        if not self.moves:
+            return x
+        seq = len(self.order)
+        moved = transpose(x, (0, *self.order, *range(seq + 1, seq + 1 + trailing)))
+        kept = moved.shape[1 : seq + 1 - len(self.axes)]
+        joined = math.prod(moved.shape[seq + 1 - len(self.axes) : seq + 1])
+        return reshape(moved, (moved.shape[0], *kept, joined, *moved.shape[seq + 1 :]))
+
+    def flat_pairs(
+        self, mask: Tensor | None, query_shape: tuple[int, ...], value_shape: tuple[int, ...]
+    ) -> Tensor | None:
+        """A mask in Keras's layout (..., *query attention axes, *value attention axes) as (..., T, S)."""
+        if mask is None:
+            return mask
+        count = len(self.axes)
+        pairs = tuple(query_shape[a] for a in self.axes) + tuple(value_shape[a] for a in self.axes)
+        full = broadcast_to(mask, mask.shape[: mask.ndim - 2 * count] + pairs)
+        lead = full.shape[: full.ndim - 2 * count]
+        return reshape(full, (*lead, math.prod(pairs[:count]), math.prod(pairs[count:])))
+
+    def unflat(self, x: Tensor, shape: tuple[int, ...]) -> Tensor:
+        """The output (batch, *batch-like axes, T, heads, d) back in the query's layout, ``shape``."""
+        if not self.moves:
+            return x
+        seq = len(self.order)
+        moved_shape = (shape[0], *(shape[a] for a in self.order), *shape[seq + 1 :])
+        back = np.argsort((0, *self.order, *range(seq + 1, len(shape))))
+        return transpose(reshape(x, moved_shape), tuple(int(a) for a in back))
+
+    def unflat_scores(self, scores: Tensor, query_shape: tuple[int, ...], value_shape: tuple[int, ...]) -> Tensor:
+        """The scores (batch, *batch-like axes, heads, T, S) as Keras lays them out: (..., heads, *query attention
+        axes, *value attention axes)."""
+        if not self.moves:
+            return scores
+        sizes = tuple(query_shape[a] for a in self.axes) + tuple(value_shape[a] for a in self.axes)
+        return reshape(scores, (*scores.shape[:-2], *sizes))
 
 
 def heads_first(x: Tensor) -> Tensor:

@@ -186,6 +186,49 @@ def test_attention_model_agrees_across_backends() -> None:
     assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
 
 
+class GridAttentionModel(hn.Model):
+    """MultiHeadAttention over other ``attention_axes`` than the last sequence axis, on a 5 x 5 grid of tokens:
+    along the rows (the columns a batch axis), then over the whole grid at once with an attention mask in Keras's
+    layout (query axes, then key axes) that lets a cell attend to the cells before it in row-major order."""
+
+    KEYS = np.arange(25).reshape(1, 1, 5, 5) <= np.arange(25).reshape(5, 5, 1, 1)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = layers.Dense(4, activation="tanh")
+        self.rows = layers.MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=(1,))
+        self.whole = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3)
+        self.head = layers.Dense(3)
+
+    def call(self, inputs: hn.Tensor, training: bool = False) -> hn.Tensor:
+        tokens = self.embed(hn.ops.reshape(inputs[:, :, None] * inputs[:, None, :], (-1, 5, 5, 1)))
+        x = tokens + self.rows(tokens, tokens)
+        x = x + self.whole(x, x, attention_mask=self.KEYS)
+        return self.head(hn.ops.mean(x, axis=(1, 2)))
+
+
+def test_attention_over_a_grid_agrees_across_backends() -> None:
+    """Bit-identical initial weights, gradients to 1e-10 and one epoch of fit to 1e-8."""
+
+    def run() -> list[np.ndarray]:
+        hn.utils.set_random_seed(17)
+        model = GridAttentionModel()
+        model.compile(optimizer=hn.optimizers.Adam(0.01), loss="mse")
+        model.build((None, 5))
+        initial = model.get_weights()
+        gradients = model.compute_gradients(X, TARGETS["regression"])
+        model.fit(X, TARGETS["regression"], batch_size=8, epochs=1, shuffle=False, verbose=0)
+        return initial + gradients + model.get_weights()
+
+    results = on_every_backend(run)
+    count = len(results["numpy"]) // 3
+    for backend, arrays in results.items():
+        for a, b in zip(results["numpy"][:count], arrays[:count]):
+            np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
+    assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
+    assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
+
+
 # ------------------------------------------------------------------ pooled models
 def pooled(pooling: Callable[[], layers.Layer]) -> Callable[[], hn.Sequential]:
     """Dense features seen as a sequence of 4 steps of 3 channels, pooled, then a Dense read-out."""
