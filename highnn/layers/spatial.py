@@ -2,12 +2,14 @@
 
 Inputs are ``(batch, rows, cols, channels)``, or ``(batch, channels, rows, cols)``
 with ``data_format="channels_first"``. Padding runs on the ``pad`` primitive,
-cropping on slicing, nearest upsampling on a broadcast and bilinear upsampling
-on two small interpolation matrices, so every gradient comes from existing VJPs.
+cropping on slicing, nearest upsampling on a broadcast and the other
+interpolations on two small interpolation matrices, so every gradient comes
+from existing VJPs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,8 +22,27 @@ from highnn.ops.primitives import broadcast_to, pad, reshape, transpose
 
 Pairs = tuple[tuple[int, int], ...]
 
-#: Keras's interpolation names; the ones highnn does not implement yet raise NotImplementedError
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5")
+
+def _keys_cubic(distance: np.ndarray) -> np.ndarray:
+    """Keys's cubic convolution kernel with a = -0.5 (that of ``tf.image.resize`` and ``jax.image.resize``)."""
+    near = ((1.5 * distance - 2.5) * distance) * distance + 1.0
+    far = ((-0.5 * distance + 2.5) * distance - 4.0) * distance + 2.0
+    return np.where(distance < 1.0, near, np.where(distance < 2.0, far, 0.0))
+
+
+def _lanczos(radius: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The Lanczos kernel of ``radius`` lobes: ``sinc(d) sinc(d / radius)`` within the radius."""
+    return lambda distance: np.where(distance < radius, np.sinc(distance) * np.sinc(distance / radius), 0.0)
+
+
+#: Keras's interpolations other than "nearest": the kernel of each, a function of the distance in input pixels
+KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "bilinear": lambda distance: np.maximum(1.0 - distance, 0.0),
+    "bicubic": _keys_cubic,
+    "lanczos3": _lanczos(3),
+    "lanczos5": _lanczos(5),
+}
+INTERPOLATIONS = ("nearest", *KERNELS)
 
 
 def int_pairs(owner: str, argument: str, value: Any, rank: int = 2) -> Pairs:
@@ -104,9 +125,10 @@ class Cropping2D(SpatialLayer):
 
 
 class UpSampling2D(SpatialLayer):
-    """Enlarges each image ``size = (rows, cols)`` times: ``"nearest"`` repeats rows and columns, ``"bilinear"``
-    interpolates with half-pixel centres (as Keras, ``tf.image.resize`` and PyTorch's
-    ``F.interpolate(..., align_corners=False)``). Keras's other interpolations raise NotImplementedError.
+    """Enlarges each image ``size = (rows, cols)`` times: ``"nearest"`` repeats rows and columns; ``"bilinear"``,
+    ``"bicubic"``, ``"lanczos3"`` and ``"lanczos5"`` interpolate with half-pixel centres, as Keras does with
+    ``jax.image.resize`` and ``tf.image.resize`` (bilinear is also PyTorch's ``F.interpolate(...,
+    align_corners=False)``; PyTorch's bicubic has another kernel and edges).
 
     >>> hn.layers.UpSampling2D((1, 2))(np.ones((4, 2, 3, 1))).shape
     (4, 2, 6, 1)
@@ -120,17 +142,13 @@ class UpSampling2D(SpatialLayer):
         self.size = int_tuple("UpSampling2D", "size", size, 2)
         lowered = interpolation.lower() if isinstance(interpolation, str) else interpolation
         self.interpolation = check_choice("UpSampling2D", "interpolation", lowered, INTERPOLATIONS)
-        if self.interpolation not in ("nearest", "bilinear"):
-            raise NotImplementedError(
-                f"UpSampling2D: `interpolation` {self.interpolation!r} is not implemented in highnn yet; "
-                "use 'nearest' or 'bilinear'."
-            )
         super().__init__(data_format, **kwargs)
 
     def call(self, inputs: Tensor) -> Tensor:
-        if self.interpolation == "bilinear":
+        if self.interpolation in KERNELS:
             for axis, factor in zip(spatial_axes(self.data_format, inputs.ndim), self.size):
-                inputs = _resize_axis(inputs, axis, _bilinear_matrix(inputs.shape[axis], factor))
+                matrix = _interpolation_matrix(inputs.shape[axis], factor, KERNELS[self.interpolation])
+                inputs = _resize_axis(inputs, axis, matrix)
             return inputs
         factors = self.with_spatial((1,) * inputs.ndim, self.size)
         split = reshape(inputs, _flat([(n, 1) for n in inputs.shape]))  # a length-1 axis after each axis
@@ -151,16 +169,14 @@ def _flat(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(n for pair in pairs for n in pair)
 
 
-def _bilinear_matrix(n: int, factor: int) -> np.ndarray:
-    """The ``(n * factor, n)`` matrix of linear interpolation with half-pixel centres, clamped at the edges."""
-    source = np.maximum((np.arange(n * factor) + 0.5) / factor - 0.5, 0.0)
-    low = np.floor(source).astype(int)
-    high = np.minimum(low + 1, n - 1)
-    weights = np.zeros((n * factor, n))
-    rows = np.arange(n * factor)
-    np.add.at(weights, (rows, low), 1.0 - (source - low))
-    np.add.at(weights, (rows, high), source - low)
-    return weights
+def _interpolation_matrix(n: int, factor: int, kernel: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """The ``(n * factor, n)`` matrix that enlarges ``n`` samples ``factor`` times: each output pixel's centre is
+    mapped into the input (half-pixel centres) and weighs the input pixels by ``kernel`` of their distance, the
+    weights of the pixels inside the image normalised to sum to 1 (as ``jax.image.resize`` without antialiasing,
+    which only matters when shrinking)."""
+    source = (np.arange(n * factor) + 0.5) / factor - 0.5
+    weights = kernel(np.abs(source[:, None] - np.arange(n)[None, :]))
+    return weights / weights.sum(axis=1, keepdims=True)
 
 
 def _resize_axis(x: Tensor, axis: int, matrix: np.ndarray) -> Tensor:

@@ -297,7 +297,8 @@ VOLUMES = RNG.normal(size=(16, 4, 4, 4, 1))
 
 
 def spatial_cnn() -> hn.Sequential:
-    """Padding, a strided and dilated separable convolution, pooling, upsampling and cropping in one image model."""
+    """Padding, a strided and dilated separable convolution, pooling, upsampling (nearest, bicubic) and cropping in
+    one image model."""
     hn.utils.set_random_seed(11)
     return hn.Sequential([
         hn.Input((6, 6, 2)),
@@ -306,6 +307,7 @@ def spatial_cnn() -> hn.Sequential:
         layers.MaxPooling2D(2),
         layers.UpSampling2D(2),
         layers.Cropping2D(1),
+        layers.UpSampling2D((1, 2), interpolation="bicubic"),
         layers.GlobalMaxPooling2D(),
         layers.Dense(3),
     ])  # fmt: skip
