@@ -217,6 +217,8 @@ def test_max_pooling_gradient_goes_to_the_first_maximum_in_every_precision(
         (layers.GlobalMaxPooling2D, (2, 4, 5, 3), torch.amax),
         (layers.GlobalAveragePooling1D, (2, 5, 3), torch.mean),
         (layers.GlobalAveragePooling2D, (2, 4, 5, 3), torch.mean),
+        (layers.GlobalMaxPooling3D, (2, 3, 4, 2, 3), torch.amax),
+        (layers.GlobalAveragePooling3D, (2, 3, 4, 2, 3), torch.mean),
     ],
 )
 def test_global_pooling_matches_torch(
@@ -260,6 +262,86 @@ def test_cropping_keeps_the_middle(
     x = RNG.normal(size=(2, 5, 6, 3))
     index = (slice(None), *kept, slice(None)) if data_format == "channels_last" else (slice(None), slice(None), *kept)
     assert_matches_torch(layers.Cropping2D(cropping, data_format=data_format), lambda t: t[index], x)
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "pads"),
+    [
+        (lambda: layers.ZeroPadding1D(), (2, 4, 3), (1, 1)),
+        (lambda: layers.ZeroPadding1D((2, 0)), (2, 4, 3), (2, 0)),
+        (lambda: layers.ZeroPadding1D(1, data_format="channels_first"), (2, 3, 4), (1, 1)),
+        (lambda: layers.ZeroPadding3D(), (1, 2, 3, 2, 2), (1, 1) * 3),
+        (lambda: layers.ZeroPadding3D((1, 0, 2)), (1, 2, 3, 2, 2), (2, 2, 0, 0, 1, 1)),
+        (lambda: layers.ZeroPadding3D(((0, 1), (2, 0), (1, 3)), data_format="channels_first"), (1, 2, 2, 3, 2),
+         (1, 3, 2, 0, 0, 1)),
+    ],
+)  # fmt: skip
+def test_zero_padding_of_sequences_and_volumes_matches_torch_pad(
+    backend64: str, make: Callable[[], layers.Layer], shape: tuple[int, ...], pads: tuple[int, ...]
+) -> None:
+    layer = make()
+    x = RNG.normal(size=shape)
+    if layer.data_format == "channels_last":
+        assert_matches_torch(layer, lambda t: channels_last(F.pad(channels_first(t), pads)), x)
+    else:
+        assert_matches_torch(layer, lambda t: F.pad(t, pads), x)
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "kept"),
+    [
+        (lambda: layers.Cropping1D(), (2, 5, 3), (slice(None), slice(1, -1))),
+        (lambda: layers.Cropping1D((0, 2)), (2, 5, 3), (slice(None), slice(0, -2))),
+        (lambda: layers.Cropping3D(), (1, 3, 4, 5, 2), (slice(None), slice(1, -1), slice(1, -1), slice(1, -1))),
+        (lambda: layers.Cropping3D(((0, 1), (1, 1), (2, 0)), data_format="channels_first"), (1, 2, 3, 4, 5),
+         (slice(None), slice(None), slice(0, -1), slice(1, -1), slice(2, None))),
+    ],
+)  # fmt: skip
+def test_cropping_of_sequences_and_volumes_keeps_the_middle(
+    backend64: str, make: Callable[[], layers.Layer], shape: tuple[int, ...], kept: tuple[slice, ...]
+) -> None:
+    assert_matches_torch(make(), lambda t: t[kept], RNG.normal(size=shape))
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "size"),
+    [
+        (lambda: layers.UpSampling1D(), (2, 3, 2), (2,)),
+        (lambda: layers.UpSampling1D(3), (2, 3, 2), (3,)),
+        (lambda: layers.UpSampling3D(), (1, 2, 3, 2, 2), (2, 2, 2)),
+        (lambda: layers.UpSampling3D((1, 3, 2), data_format="channels_first"), (1, 2, 2, 3, 2), (1, 3, 2)),
+    ],
+)
+def test_upsampling_of_sequences_and_volumes_matches_torch_nearest(
+    backend64: str, make: Callable[[], layers.Layer], shape: tuple[int, ...], size: tuple[int, ...]
+) -> None:
+    layer = make()
+
+    def resize(t: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(t, scale_factor=size, mode="nearest")
+
+    if layer.data_format == "channels_last":
+        assert_matches_torch(layer, lambda t: channels_last(resize(channels_first(t))), RNG.normal(size=shape))
+    else:
+        assert_matches_torch(layer, resize, RNG.normal(size=shape))
+
+
+def test_keras_aliases_are_the_same_classes() -> None:
+    aliases = {
+        "MaxPool1D": "MaxPooling1D", "MaxPool2D": "MaxPooling2D", "MaxPool3D": "MaxPooling3D",
+        "AvgPool1D": "AveragePooling1D", "AvgPool2D": "AveragePooling2D", "AvgPool3D": "AveragePooling3D",
+        "GlobalMaxPool1D": "GlobalMaxPooling1D", "GlobalMaxPool2D": "GlobalMaxPooling2D",
+        "GlobalMaxPool3D": "GlobalMaxPooling3D", "GlobalAvgPool1D": "GlobalAveragePooling1D",
+        "GlobalAvgPool2D": "GlobalAveragePooling2D", "GlobalAvgPool3D": "GlobalAveragePooling3D",
+        "Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D",
+        "Convolution1DTranspose": "Conv1DTranspose", "Convolution2DTranspose": "Conv2DTranspose",
+        "Convolution3DTranspose": "Conv3DTranspose", "SeparableConvolution2D": "SeparableConv2D",
+    }  # fmt: skip
+    for alias, name in aliases.items():
+        assert getattr(layers, alias) is getattr(layers, name), alias
+        assert alias in layers.__all__
+    saved = layers.serialize(layers.MaxPool2D(3))
+    assert saved["class_name"] == "MaxPooling2D" and type(layers.deserialize(saved)) is layers.MaxPooling2D
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
@@ -312,6 +394,8 @@ def test_upsampling_matches_jax_image_resize(
         (lambda: layers.SpatialDropout1D(0.5, seed=3), (8, 5, 6), 2),
         (lambda: layers.SpatialDropout2D(0.5, seed=3), (8, 3, 4, 6), 3),
         (lambda: layers.SpatialDropout2D(0.5, data_format="channels_first", seed=3), (8, 6, 3, 4), 1),
+        (lambda: layers.SpatialDropout3D(0.5, seed=3), (8, 2, 3, 2, 6), 4),
+        (lambda: layers.SpatialDropout3D(0.5, data_format="channels_first", seed=3), (8, 6, 2, 3, 2), 1),
     ],
 )
 def test_spatial_dropout_drops_whole_channels_and_is_the_identity_at_inference(
@@ -347,6 +431,15 @@ CONFIG_CASES = [
     (lambda: layers.UpSampling2D((2, 3), interpolation="bilinear"), (2, 3, 4, 2)),
     (lambda: layers.UpSampling2D((3, 1), interpolation="lanczos3", data_format="channels_first"), (2, 3, 4, 2)),
     (lambda: layers.SpatialDropout1D(0.3, seed=4), (2, 6, 3)),
+    (lambda: layers.SpatialDropout3D(0.3, data_format="channels_first", seed=4), (2, 3, 2, 2, 2)),
+    (lambda: layers.GlobalMaxPooling3D(keepdims=True), (2, 3, 2, 2, 3)),
+    (lambda: layers.GlobalAveragePooling3D(data_format="channels_first"), (2, 3, 2, 2, 3)),
+    (lambda: layers.ZeroPadding1D((1, 2)), (2, 4, 3)),
+    (lambda: layers.ZeroPadding3D(((1, 0), (2, 2), (0, 0)), data_format="channels_first"), (1, 2, 3, 2, 2)),
+    (lambda: layers.Cropping1D((2, 1)), (2, 6, 3)),
+    (lambda: layers.Cropping3D(((1, 0), (0, 1), (1, 1))), (1, 3, 3, 4, 2)),
+    (lambda: layers.UpSampling1D(3), (2, 3, 2)),
+    (lambda: layers.UpSampling3D((2, 1, 3), data_format="channels_first"), (1, 2, 2, 2, 2)),
     (lambda: layers.SpatialDropout2D(0.3, data_format="channels_first", seed=4), (2, 3, 4, 4)),
 ]
 
@@ -409,6 +502,15 @@ ERROR_CASES: list[tuple[Callable[[], object], type[Exception], tuple[str, ...]]]
     (lambda: layers.ZeroPadding2D((1, 2, 3)), ValueError, ("`padding`", "(1, 2, 3)")),
     (lambda: layers.Cropping2D(((1, 1), (1,))), ValueError, ("`cropping`", "((1, 1), (1,))")),
     (lambda: layers.UpSampling2D(0), ValueError, ("`size`", "0")),
+    (lambda: layers.UpSampling1D((2, 2)), ValueError, ("UpSampling1D", "`size`", "(2, 2)")),
+    (lambda: layers.UpSampling3D(-1), ValueError, ("UpSampling3D", "`size`", "-1")),
+    (lambda: layers.ZeroPadding1D((1, 2, 3)), ValueError, ("ZeroPadding1D", "`padding`", "two integers", "(1, 2, 3)")),
+    (lambda: layers.ZeroPadding3D((1, 2)), ValueError, ("ZeroPadding3D", "`padding`", "3 of them", "(1, 2)")),
+    (lambda: layers.Cropping1D(-1), ValueError, ("Cropping1D", "`cropping`", "-1")),
+    (lambda: layers.Cropping1D(2)(np.ones((1, 4, 1))), ValueError, ("Cropping1D", "`cropping` ((2, 2),)", "(4,)")),
+    (lambda: layers.Cropping3D(1)(np.ones((1, 3, 2, 3, 1))), ValueError, ("Cropping3D", "(3, 2, 3)")),
+    (lambda: layers.ZeroPadding1D()(np.ones((2, 3))), ValueError, ("zero_padding1d", "3")),
+    (lambda: layers.SpatialDropout3D(0.5, data_format="ndhwc"), ValueError, ("SpatialDropout3D", "'ndhwc'")),
     (lambda: layers.UpSampling2D(interpolation="cubic"), ValueError, ("`interpolation`", "'cubic'")),
     (lambda: layers.SpatialDropout2D(1.0), ValueError, ("SpatialDropout2D: `rate`", "1.0")),
     (lambda: layers.SpatialDropout1D(-0.5), ValueError, ("SpatialDropout1D: `rate`", "-0.5")),

@@ -45,16 +45,28 @@ from highnn.layers.pooling import (
     AveragePooling3D,
     GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
     GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
     MaxPooling1D,
     MaxPooling2D,
     MaxPooling3D,
 )
 from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
-from highnn.layers.regularization import Dropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D
+from highnn.layers.regularization import Dropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
 from highnn.layers.reshaping import Flatten, Reshape
-from highnn.layers.spatial import Cropping2D, UpSampling2D, ZeroPadding2D
+from highnn.layers.spatial import (
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
 from highnn.registry import Registry
 
 #: the layer classes a saved model may name (nothing else is ever constructed); models register theirs too
@@ -64,13 +76,28 @@ LAYERS.register_all((
     ReLU, LeakyReLU, Softmax, ELU, PReLU,
     *CONVOLUTION_LAYERS,
     MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
-    GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D,
-    ZeroPadding2D, Cropping2D, UpSampling2D, SpatialDropout1D, SpatialDropout2D,
+    GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
+    ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
+    UpSampling1D, UpSampling2D, UpSampling3D, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     MultiHeadAttention, Attention,
     *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
+
+# Keras's other names for the same classes (a saved config names the class itself)
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
+GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = (
+    GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
+)  # fmt: skip
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = (
+    Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
+)  # fmt: skip
+SeparableConvolution2D = SeparableConv2D
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -95,6 +122,9 @@ __all__ = [
     "AveragePooling1D",
     "AveragePooling2D",
     "AveragePooling3D",
+    "AvgPool1D",
+    "AvgPool2D",
+    "AvgPool3D",
     "BatchNormalization",
     "Bidirectional",
     "Concatenate",
@@ -104,7 +134,15 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "Convolution1D",
+    "Convolution1DTranspose",
+    "Convolution2D",
+    "Convolution2DTranspose",
+    "Convolution3D",
+    "Convolution3DTranspose",
+    "Cropping1D",
     "Cropping2D",
+    "Cropping3D",
     "Dense",
     "DepthwiseConv2D",
     "Dot",
@@ -114,8 +152,16 @@ __all__ = [
     "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
+    "GlobalAveragePooling3D",
+    "GlobalAvgPool1D",
+    "GlobalAvgPool2D",
+    "GlobalAvgPool3D",
+    "GlobalMaxPool1D",
+    "GlobalMaxPool2D",
+    "GlobalMaxPool3D",
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
+    "GlobalMaxPooling3D",
     "Identity",
     "Input",
     "InputLayer",
@@ -123,6 +169,9 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "MaxPool1D",
+    "MaxPool2D",
+    "MaxPool3D",
     "MaxPooling1D",
     "MaxPooling2D",
     "MaxPooling3D",
@@ -136,14 +185,20 @@ __all__ = [
     "RepeatVector",
     "Reshape",
     "SeparableConv2D",
+    "SeparableConvolution2D",
     "SimpleRNN",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
+    "SpatialDropout3D",
     "Subtract",
     "TimeDistributed",
+    "UpSampling1D",
     "UpSampling2D",
+    "UpSampling3D",
+    "ZeroPadding1D",
     "ZeroPadding2D",
+    "ZeroPadding3D",
     "add",
     "average",
     "concatenate",

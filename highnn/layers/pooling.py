@@ -203,6 +203,12 @@ class GlobalMaxPooling2D(GlobalPooling):
     rank, mode = 2, "max"
 
 
+class GlobalMaxPooling3D(GlobalPooling):
+    """The maximum over all voxels: ``(batch, dim1, dim2, dim3, channels) -> (batch, channels)``."""
+
+    rank, mode = 3, "max"
+
+
 class GlobalAveragePooling1D(GlobalPooling):
     """The mean over all steps: ``(batch, steps, channels) -> (batch, channels)``.
 
@@ -217,3 +223,9 @@ class GlobalAveragePooling2D(GlobalPooling):
     """The mean over all pixels: ``(batch, rows, cols, channels) -> (batch, channels)``."""
 
     rank, mode = 2, "average"
+
+
+class GlobalAveragePooling3D(GlobalPooling):
+    """The mean over all voxels: ``(batch, dim1, dim2, dim3, channels) -> (batch, channels)``."""
+
+    rank, mode = 3, "average"

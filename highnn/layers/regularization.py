@@ -191,8 +191,14 @@ class SpatialDropout2D(SpatialDropout1D):
     rank = 2
 
     def __init__(self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any) -> None:
-        self.data_format = data_format_of("SpatialDropout2D", data_format)
+        self.data_format = data_format_of(type(self).__name__, data_format)
         super().__init__(rate, seed=seed, **kwargs)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format}
+
+
+class SpatialDropout3D(SpatialDropout2D):
+    """Dropout of whole feature volumes: one keep/drop decision per example and channel, shared by every voxel."""
+
+    rank = 3

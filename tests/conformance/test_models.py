@@ -288,6 +288,9 @@ def sequence_cnn() -> hn.Sequential:
     return hn.Sequential([
         hn.Input((7, 3)),
         layers.Conv1D(4, 3, strides=2, padding="causal", activation="gelu"),
+        layers.ZeroPadding1D((1, 0)),
+        layers.UpSampling1D(2),
+        layers.Cropping1D((1, 2)),
         layers.Flatten(),
         layers.Dense(3),
     ])  # fmt: skip
@@ -319,7 +322,10 @@ def volume_cnn() -> hn.Sequential:
         hn.Input((4, 4, 4, 1)),
         layers.Conv3D(2, 2, activation="tanh"),
         layers.AveragePooling3D(2, padding="same"),
-        layers.Flatten(),
+        layers.ZeroPadding3D(((1, 0), (0, 1), (1, 1))),
+        layers.UpSampling3D((1, 2, 1)),
+        layers.Cropping3D(((1, 0), (1, 1), (0, 1))),
+        layers.GlobalMaxPooling3D(),
         layers.Dense(3),
     ])  # fmt: skip
 
