@@ -53,13 +53,13 @@ def torch_kernel(kernel: Any) -> Any:
 def torch_conv(layer: Any, x: Any, w: list[Any]) -> Any:
     conv = (F.conv1d, F.conv2d, F.conv3d)[layer.rank - 1]
     bias = w[-1] if layer.use_bias else None
-    if isinstance(layer, layers.SeparableConv2D):
+    if isinstance(layer, (layers.SeparableConv1D, layers.SeparableConv2D)):
         depthwise, pointwise = w[0], w[1]
         *window, channels, multiplier = depthwise.shape
         kernel = torch_kernel(depthwise.reshape(*window, 1, channels * multiplier))
         hidden = conv(torch_pad(x, layer), kernel, stride=layer.strides, dilation=layer.dilation_rate, groups=channels)
         return conv(hidden, torch_kernel(pointwise), bias)
-    if isinstance(layer, layers.DepthwiseConv2D):
+    if isinstance(layer, (layers.DepthwiseConv1D, layers.DepthwiseConv2D)):
         *window, channels, multiplier = w[0].shape
         kernel = torch_kernel(w[0].reshape(*window, 1, channels * multiplier))
         return conv(torch_pad(x, layer), kernel, bias, layer.strides, dilation=layer.dilation_rate, groups=channels)
@@ -128,7 +128,17 @@ CASES: dict[str, tuple[Callable[[], Any], tuple[int, ...]]] = {
         lambda: layers.DepthwiseConv2D(3, strides=2, dilation_rate=2, padding="same", **RANDOM),
         (2, 9, 8, 3),
     ),
+    "depthwise-1d": (
+        lambda: layers.DepthwiseConv1D(3, strides=2, depth_multiplier=2, padding="same", **RANDOM),
+        (2, 9, 3),
+    ),
+    "depthwise-1d-dilated": (lambda: layers.DepthwiseConv1D(2, dilation_rate=2, **RANDOM), (2, 7, 2)),
     "separable": (lambda: layers.SeparableConv2D(4, 3, depth_multiplier=2, **RANDOM), (2, 6, 6, 3)),
+    "separable-1d": (lambda: layers.SeparableConv1D(4, 3, depth_multiplier=2, **RANDOM), (2, 8, 3)),
+    "separable-1d-channels-first": (
+        lambda: layers.SeparableConv1D(3, 2, strides=2, data_format="channels_first", **RANDOM),
+        (2, 2, 9),
+    ),
     "separable-same-dilated": (
         lambda: layers.SeparableConv2D(5, 3, padding="same", dilation_rate=2, activation="relu", **RANDOM),
         (2, 7, 6, 2),
@@ -223,6 +233,12 @@ KERAS_WEIGHTS = [
         (1, 5, 5, 3),
         [("depthwise_kernel", (3, 3, 3, 2)), ("pointwise_kernel", (1, 1, 6, 4)), ("bias", (4,))],
     ),
+    (lambda: layers.DepthwiseConv1D(3), (1, 5, 2), [("kernel", (3, 2, 1)), ("bias", (2,))]),
+    (
+        lambda: layers.SeparableConv1D(4, 3),
+        (1, 5, 2),
+        [("depthwise_kernel", (3, 2, 1)), ("pointwise_kernel", (1, 2, 4)), ("bias", (4,))],
+    ),
     (lambda: layers.Conv2DTranspose(4, 3), (1, 5, 5, 3), [("kernel", (3, 3, 4, 3)), ("bias", (4,))]),
     (
         lambda: layers.Conv2D(4, 3, data_format="channels_first"),
@@ -316,6 +332,7 @@ ARGUMENT_ERRORS = [
     (lambda: layers.Conv1D(4, 3, use_bias="yes"), TypeError, r"Conv1D: `use_bias` must be"),
     (lambda: layers.DepthwiseConv2D(3, depth_multiplier=0), ValueError, r"`depth_multiplier` must be an integer >= 1"),
     (lambda: layers.SeparableConv2D(0, 3), ValueError, r"SeparableConv2D: `filters` must be an integer >= 1"),
+    (lambda: layers.DepthwiseConv1D(3, padding="causal"), ValueError, r"DepthwiseConv1D: `padding` must be one of"),
     (
         lambda: layers.Conv2DTranspose(4, 3, strides=2, output_padding=2),
         ValueError,

@@ -13,7 +13,9 @@ from highnn.layers.convolutional import (
     Conv2DTranspose,
     Conv3D,
     Conv3DTranspose,
+    DepthwiseConv1D,
     DepthwiseConv2D,
+    SeparableConv1D,
     SeparableConv2D,
 )
 from highnn.layers.core import Activation, Dense, Identity, Input, InputLayer, Lambda, Permute, RepeatVector
@@ -97,7 +99,7 @@ Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
 Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = (
     Conv1DTranspose, Conv2DTranspose, Conv3DTranspose,
 )  # fmt: skip
-SeparableConvolution2D = SeparableConv2D
+SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 
 
 def serialize(layer: Layer) -> dict[str, Any]:
@@ -144,6 +146,7 @@ __all__ = [
     "Cropping2D",
     "Cropping3D",
     "Dense",
+    "DepthwiseConv1D",
     "DepthwiseConv2D",
     "Dot",
     "Dropout",
@@ -184,7 +187,9 @@ __all__ = [
     "ReLU",
     "RepeatVector",
     "Reshape",
+    "SeparableConv1D",
     "SeparableConv2D",
+    "SeparableConvolution1D",
     "SeparableConvolution2D",
     "SimpleRNN",
     "Softmax",

@@ -1,5 +1,5 @@
 """Convolution layers (Keras 3 names, arguments, defaults and weights): Conv1D/2D/3D, their transposes,
-DepthwiseConv2D and SeparableConv2D.
+DepthwiseConv1D/2D and SeparableConv1D/2D.
 
 Every one is the ``conv_general`` primitive (``highnn.ops.primitives``) with padding pairs worked out
 from Keras's ``"valid"``/``"same"``/``"causal"``; kernels have Keras's layout, ``(*kernel_size,
@@ -322,7 +322,7 @@ class Conv3DTranspose(_ConvTranspose):
     rank = 3
 
 
-class DepthwiseConv2D(BaseConv):
+class DepthwiseConv(BaseConv):
     """Each input channel convolved on its own with ``depth_multiplier`` filters (kernel ``(*kernel_size, in,
     depth_multiplier)``); output channel ``c * depth_multiplier + m`` comes from input channel ``c``."""
 
@@ -371,11 +371,23 @@ class DepthwiseConv2D(BaseConv):
         return {**super().get_config(), "depth_multiplier": self.depth_multiplier}
 
 
-class SeparableConv2D(BaseConv):
+class DepthwiseConv1D(DepthwiseConv):
+    """The depthwise convolution of sequences."""
+
+    rank = 1
+
+
+class DepthwiseConv2D(DepthwiseConv):
+    """The depthwise convolution of images."""
+
+    rank = 2
+
+
+class SeparableConv(BaseConv):
     """A depthwise convolution, then a pointwise (1x1) one that mixes the channels into ``filters``.
 
     Weights: ``depthwise_kernel`` ``(*kernel_size, in, depth_multiplier)``, ``pointwise_kernel``
-    ``(1, 1, in * depth_multiplier, filters)`` and ``bias`` ``(filters,)``, as in Keras.
+    ``(1, ..., 1, in * depth_multiplier, filters)`` and ``bias`` ``(filters,)``, as in Keras.
     """
 
     strides_with_dilation = True
@@ -435,6 +447,18 @@ class SeparableConv2D(BaseConv):
         return {**super().get_config(), "filters": self.filters, "depth_multiplier": self.depth_multiplier}
 
 
+class SeparableConv1D(SeparableConv):
+    """The separable convolution of sequences."""
+
+    rank = 1
+
+
+class SeparableConv2D(SeparableConv):
+    """The separable convolution of images."""
+
+    rank = 2
+
+
 #: every convolution layer, in the order the registry lists them
-CONVOLUTION_LAYERS = (Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, DepthwiseConv2D,
-                      SeparableConv2D)  # fmt: skip
+CONVOLUTION_LAYERS = (Conv1D, Conv2D, Conv3D, Conv1DTranspose, Conv2DTranspose, Conv3DTranspose, DepthwiseConv1D,
+                      DepthwiseConv2D, SeparableConv1D, SeparableConv2D)  # fmt: skip

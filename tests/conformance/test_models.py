@@ -288,6 +288,8 @@ def sequence_cnn() -> hn.Sequential:
     return hn.Sequential([
         hn.Input((7, 3)),
         layers.Conv1D(4, 3, strides=2, padding="causal", activation="gelu"),
+        layers.SeparableConv1D(3, 2, depth_multiplier=2, activation="tanh"),
+        layers.DepthwiseConv1D(2, padding="same"),
         layers.ZeroPadding1D((1, 0)),
         layers.UpSampling1D(2),
         layers.Cropping1D((1, 2)),
