@@ -18,7 +18,7 @@ from highnn.layers.convolutional import (
     SeparableConv1D,
     SeparableConv2D,
 )
-from highnn.layers.core import Activation, Dense, Identity, Input, InputLayer, Lambda, Permute, RepeatVector
+from highnn.layers.core import Activation, Dense, Identity, Input, InputLayer, Lambda, Masking, Permute, RepeatVector
 from highnn.layers.embedding import Embedding
 from highnn.layers.layer import Layer
 from highnn.layers.merging import (
@@ -84,7 +84,7 @@ LAYERS.register_all((
     UpSampling1D, UpSampling2D, UpSampling3D, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     MultiHeadAttention, Attention,
-    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda,
+    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
@@ -172,6 +172,7 @@ __all__ = [
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from highnn import activations, constraints, initializers, regularizers
-from highnn.checks import fail, is_integer
+from highnn.checks import check_number, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Tensor
 from highnn.layers import symbolic
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import deserialize_weight_arguments, serialize_weight_arguments
-from highnn.ops.primitives import broadcast_to, max, reshape, transpose
+from highnn.ops.primitives import broadcast_to, cast, max, not_equal, reshape, transpose
 
 
 class InputLayer(Layer):
@@ -238,6 +238,38 @@ class Identity(Layer):
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
+
+
+class Masking(Layer):
+    """Masks the timesteps whose features all equal ``mask_value``: their output is zeros, and the mask it
+    attaches (True where a step keeps a feature unlike ``mask_value``) makes the layers after it skip them, as
+    Keras's ``Masking`` does for recurrent layers over padded float sequences.
+
+    >>> x = np.array([[[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]]])
+    >>> hn.layers.Masking()(x).mask  # [[True, False, True]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
+        self.mask_value = check_number("Masking", "mask_value", mask_value)
+        super().__init__(**kwargs)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return inputs * cast(self._kept(inputs, keepdims=True), inputs.dtype)
+
+    def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Tensor:
+        return self._kept(inputs, keepdims=False)
+
+    def _kept(self, inputs: Tensor, keepdims: bool) -> Tensor:
+        """True at the steps with a feature unlike ``mask_value``."""
+        return not_equal(max(cast(not_equal(inputs, self.mask_value), inputs.dtype), axis=-1, keepdims=keepdims), 0)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mask_value": self.mask_value}
 
 
 class RepeatVector(Layer):

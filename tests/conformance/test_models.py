@@ -406,10 +406,17 @@ def sequence_architecture(recurrent: Callable[[], layers.Layer]) -> Callable[[],
     return build
 
 
+def masked_sequence_architecture() -> hn.Sequential:
+    """The tokens as float steps of one feature, the padding (0) masked by ``Masking``."""
+    hn.utils.set_random_seed(12)
+    return hn.Sequential([hn.Input((6,)), layers.Reshape((6, 1)), layers.Masking(), layers.LSTM(5), layers.Dense(3)])
+
+
 SEQUENCE_CASES: dict[str, Callable[[], hn.Sequential]] = {
     "embedding-lstm": sequence_architecture(lambda: layers.LSTM(5)),
     "embedding-gru": sequence_architecture(lambda: layers.GRU(5, go_backwards=True)),
     "embedding-bidirectional-simple-rnn": sequence_architecture(lambda: layers.Bidirectional(layers.SimpleRNN(5))),
+    "masking-lstm": masked_sequence_architecture,
 }
 
 
