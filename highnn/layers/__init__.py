@@ -40,7 +40,13 @@ from highnn.layers.merging import (
     multiply,
     subtract,
 )
-from highnn.layers.normalization import BatchNormalization, LayerNormalization
+from highnn.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    RMSNormalization,
+    UnitNormalization,
+)
 from highnn.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -75,6 +81,7 @@ from highnn.registry import Registry
 LAYERS: Registry[Layer] = Registry("layer", Layer)
 LAYERS.register_all((
     InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization, Flatten, Reshape,
+    GroupNormalization, RMSNormalization, UnitNormalization,
     ReLU, LeakyReLU, Softmax, ELU, PReLU,
     *CONVOLUTION_LAYERS,
     MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
@@ -165,6 +172,7 @@ __all__ = [
     "GlobalMaxPooling1D",
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
+    "GroupNormalization",
     "Identity",
     "Input",
     "InputLayer",
@@ -185,6 +193,7 @@ __all__ = [
     "Multiply",
     "PReLU",
     "Permute",
+    "RMSNormalization",
     "ReLU",
     "RepeatVector",
     "Reshape",
@@ -199,6 +208,7 @@ __all__ = [
     "SpatialDropout3D",
     "Subtract",
     "TimeDistributed",
+    "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "UpSampling3D",

@@ -1,7 +1,9 @@
-"""Normalisation layers: BatchNormalization and LayerNormalization.
+"""Normalisation layers: BatchNormalization, LayerNormalization, GroupNormalization, RMSNormalization and
+UnitNormalization.
 
-Both compute ``gamma * (x - mean) / sqrt(variance + epsilon) + beta``; they
-differ in which axes the statistics are taken over. The statistics are
+The first three compute ``gamma * (x - mean) / sqrt(variance + epsilon) + beta``;
+they differ in which axes the statistics are taken over. RMSNormalization
+divides by the root mean square, UnitNormalization by the L2 norm. The statistics are
 composed from primitives, so gradients through them come from highnn's
 engine like any other.
 """
@@ -13,7 +15,7 @@ from typing import Any
 
 from highnn import constraints, initializers, regularizers
 from highnn.batch_share import current_share
-from highnn.checks import check_axes, check_bool, check_number
+from highnn.checks import check_axes, check_bool, check_number, fail, is_integer
 from highnn.graph import Tensor, no_grad
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import (
@@ -24,7 +26,7 @@ from highnn.layers.layer_utils import (
     serialize_weight_arguments,
 )
 from highnn.ops.composites import mean, square
-from highnn.ops.primitives import all_reduce, reshape, sqrt, sum
+from highnn.ops.primitives import all_reduce, maximum, reshape, sqrt, sum
 from highnn.variables import Variable
 
 Initializer = str | initializers.Initializer
@@ -289,3 +291,135 @@ class LayerNormalization(AffineNormalization):
     def call(self, inputs: Tensor) -> Tensor:
         average, variance = moments(inputs, self.axes_for(inputs.shape))
         return self.normalize_with(inputs, average, variance)
+
+
+class GroupNormalization(AffineNormalization):
+    """Normalises each example over groups of channels (Wu and He, 2018): the ``axis`` channels are cut into
+    ``groups`` consecutive blocks, each normalised with its mean and variance over its channels and every other
+    non-batch axis, then ``gamma`` and ``beta`` (one per channel) apply. ``groups=-1`` gives each channel its own
+    group (instance normalisation); ``groups=1`` normalises over all of an example.
+
+    >>> hn.layers.GroupNormalization(groups=2)(np.random.rand(4, 5, 5, 6)).shape
+    (4, 5, 5, 6)
+    """
+
+    def __init__(
+        self,
+        groups: int = 32,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        center: bool = True,
+        scale: bool = True,
+        beta_initializer: Initializer = "zeros",
+        gamma_initializer: Initializer = "ones",
+        beta_regularizer: Regularizer = None,
+        gamma_regularizer: Regularizer = None,
+        beta_constraint: Constraint = None,
+        gamma_constraint: Constraint = None,
+        **kwargs: Any,
+    ) -> None:
+        if not is_integer(groups) or (groups <= 0 and groups != -1):
+            fail("GroupNormalization", "groups", "a positive integer, or -1 for one group per channel", groups)
+        self.groups = int(groups)
+        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
+                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)  # fmt: skip
+
+    def build(self, input_shape: Shape) -> None:
+        (axis,) = resolve_axes("GroupNormalization", self.axis, input_shape)
+        channels = input_shape[axis]
+        if channels is not None and channels % self.group_count(channels):
+            raise ValueError(
+                f"GroupNormalization {self.name!r}: `groups` ({self.groups}) must divide the number of channels "
+                f"along axis {self.axis} ({channels}) into groups of equal size, received an input of shape "
+                f"{tuple(input_shape)}."
+            )
+        super().build(input_shape)  # and an unknown channel count fails there
+
+    def group_count(self, channels: int) -> int:
+        return channels if self.groups == -1 else self.groups
+
+    def call(self, inputs: Tensor) -> Tensor:
+        (axis,) = self.axes
+        shape, channels = inputs.shape, inputs.shape[axis]
+        groups = self.group_count(channels)
+        grouped = reshape(inputs, (*shape[:axis], groups, channels // groups, *shape[axis + 1 :]))
+        average, variance = moments(grouped, tuple(a for a in range(1, grouped.ndim) if a != axis))
+        normalized = reshape(normalize(grouped, average, variance, None, None, self.epsilon), shape)
+        gamma, beta = self.broadcastable(self.gamma, shape), self.broadcastable(self.beta, shape)
+        scaled = normalized if gamma is None else normalized * gamma
+        return scaled if beta is None else scaled + beta
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "groups": self.groups}
+
+
+class RMSNormalization(Layer):
+    """Divides each example by its root mean square over ``axis`` and multiplies by a learned ``scale`` (one per
+    position of those axes, ones at first): ``x * scale / sqrt(mean(x**2) + epsilon)`` (Zhang and Sennrich,
+    2019), as Keras's layer.
+
+    >>> hn.layers.RMSNormalization()(np.random.rand(2, 8)).shape
+    (2, 8)
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis: int | tuple[int, ...] | list[int] = -1, epsilon: float = 1e-6, **kwargs: Any) -> None:
+        self.axis = check_axes("RMSNormalization", axis, allow_many=True)
+        self.epsilon = check_number("RMSNormalization", "epsilon", epsilon, 0.0)
+        super().__init__(**kwargs)
+        self.axes: tuple[int, ...] = ()
+        self.scale: Variable | None = None
+
+    def build(self, input_shape: Shape) -> None:
+        self.axes = resolve_axes("RMSNormalization", self.axis, input_shape)
+        sizes = [input_shape[a] for a in self.axes]
+        if any(n is None for n in sizes):
+            raise ValueError(
+                f"RMSNormalization {self.name!r}: the `axis` {self.axis} of the input must have defined sizes, "
+                f"received an input of shape {tuple(input_shape)}."
+            )
+        self.scale = self.add_weight(tuple(int(n) for n in sizes if n is not None), "ones", name="scale")
+
+    def call(self, inputs: Tensor) -> Tensor:
+        assert self.scale is not None  # built by the first call
+        axes = resolve_axes("RMSNormalization", self.axis, inputs.shape)
+        scale = reshape(self.scale, tuple(inputs.shape[a] if a in axes else 1 for a in range(inputs.ndim)))
+        return inputs * (1.0 / sqrt(mean(square(inputs), axes, keepdims=True) + self.epsilon)) * scale
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
+        return {**super().get_config(), "axis": axis, "epsilon": self.epsilon}
+
+
+#: the smallest L2 norm UnitNormalization divides by (Keras's epsilon there)
+UNIT_NORM_EPSILON = 1e-12
+
+
+class UnitNormalization(Layer):
+    """Scales each example to unit L2 norm over ``axis`` (norms below 1e-12 count as 1e-12), as Keras's layer.
+
+    >>> hn.layers.UnitNormalization()(np.array([[3.0, 4.0]])).numpy()  # [[0.6, 0.8]]
+    """
+
+    supports_masking = True
+
+    def __init__(self, axis: int | tuple[int, ...] | list[int] = -1, **kwargs: Any) -> None:
+        self.axis = check_axes("UnitNormalization", axis, allow_many=True)
+        super().__init__(**kwargs)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        axes = resolve_axes("UnitNormalization", self.axis, inputs.shape)
+        norm = sqrt(sum(square(inputs), axes, keepdims=True))
+        return inputs / maximum(norm, UNIT_NORM_EPSILON)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        resolve_axes("UnitNormalization", self.axis, input_shape)
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
+        return {**super().get_config(), "axis": axis}

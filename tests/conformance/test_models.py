@@ -293,6 +293,8 @@ def sequence_cnn() -> hn.Sequential:
         layers.ZeroPadding1D((1, 0)),
         layers.UpSampling1D(2),
         layers.Cropping1D((1, 2)),
+        layers.RMSNormalization(),
+        layers.UnitNormalization(axis=[1, 2]),
         layers.Flatten(),
         layers.Dense(3),
     ])  # fmt: skip
@@ -309,6 +311,7 @@ def spatial_cnn() -> hn.Sequential:
         hn.Input((6, 6, 2)),
         layers.ZeroPadding2D(1),
         layers.SeparableConv2D(4, 3, strides=2, dilation_rate=2, padding="same", depth_multiplier=2, activation="tanh"),
+        layers.GroupNormalization(groups=2),
         layers.MaxPooling2D(2),
         layers.UpSampling2D(2),
         layers.Cropping2D(1),
