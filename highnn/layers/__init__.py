@@ -18,7 +18,18 @@ from highnn.layers.convolutional import (
     SeparableConv1D,
     SeparableConv2D,
 )
-from highnn.layers.core import Activation, Dense, Identity, Input, InputLayer, Lambda, Masking, Permute, RepeatVector
+from highnn.layers.core import (
+    Activation,
+    Dense,
+    Identity,
+    Input,
+    InputLayer,
+    Lambda,
+    Masking,
+    Permute,
+    RepeatVector,
+    Rescaling,
+)
 from highnn.layers.embedding import Embedding
 from highnn.layers.layer import Layer
 from highnn.layers.merging import (
@@ -62,7 +73,15 @@ from highnn.layers.pooling import (
     MaxPooling3D,
 )
 from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
-from highnn.layers.regularization import Dropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D
+from highnn.layers.regularization import (
+    ActivityRegularization,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 from highnn.layers.reshaping import Flatten, Reshape
 from highnn.layers.spatial import (
     Cropping1D,
@@ -91,7 +110,8 @@ LAYERS.register_all((
     UpSampling1D, UpSampling2D, UpSampling3D, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     MultiHeadAttention, Attention,
-    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
+    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking, Rescaling, GaussianDropout,
+    ActivityRegularization,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
@@ -125,6 +145,7 @@ __all__ = [
     "LAYERS",
     "LSTM",
     "Activation",
+    "ActivityRegularization",
     "Add",
     "Attention",
     "Average",
@@ -159,6 +180,7 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
@@ -196,6 +218,7 @@ __all__ = [
     "RMSNormalization",
     "ReLU",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
     "SeparableConv1D",
     "SeparableConv2D",

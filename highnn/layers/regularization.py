@@ -1,7 +1,9 @@
-"""Regularisation layers that act only while training: Dropout, GaussianNoise, SpatialDropout1D/2D."""
+"""Regularisation layers: Dropout, GaussianDropout, GaussianNoise and SpatialDropout1D/2D/3D, which act only while
+training, and ActivityRegularization."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +17,7 @@ from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import InputSpec, Shape
 from highnn.layers.pooling import data_format_of
 from highnn.ops.primitives import random_normal, random_uniform, where
+from highnn.regularizers import L1L2
 from highnn.variables import Variable
 
 
@@ -138,6 +141,55 @@ class GaussianNoise(RandomLayer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "stddev": self.stddev}
+
+
+class GaussianDropout(RandomLayer):
+    """Multiplies each input unit by Gaussian noise of mean 1 and standard deviation ``sqrt(rate / (1 - rate))``
+    while training (the multiplicative noise of Srivastava et al., 2014); the identity at inference.
+
+    >>> layer = hn.layers.GaussianDropout(0.2, seed=1)
+    >>> layer(np.ones((2, 3)), training=True)  # values around 1
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+        self.rate = check_number("GaussianDropout", "rate", rate, 0.0, 1.0, high_open=True)
+        super().__init__(seed=seed, **kwargs)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        if not training or self.rate == 0.0:
+            return inputs
+        stddev = math.sqrt(self.rate / (1.0 - self.rate))
+        return inputs * (self.draw(random_normal, inputs.shape) * stddev + 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate}
+
+
+class ActivityRegularization(Layer):
+    """Passes its input on and adds ``l1 * sum(|x|) + l2 * sum(x**2)`` of it, divided by the batch size, to the
+    model's losses (Keras's layer: an activity regularizer on its own).
+
+    >>> layer = hn.layers.ActivityRegularization(l2=0.01)
+    >>> out = layer(np.ones((2, 3)))  # layer.losses: [0.03]
+    """
+
+    supports_masking = True
+
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any) -> None:
+        self.l1 = check_number("ActivityRegularization", "l1", l1, 0.0)
+        self.l2 = check_number("ActivityRegularization", "l2", l2, 0.0)
+        super().__init__(activity_regularizer=L1L2(l1=self.l1, l2=self.l2), **kwargs)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return inputs
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        del config["activity_regularizer"]
+        return {**config, "l1": self.l1, "l2": self.l2}
 
 
 def _check_noise_shape(owner: str, noise_shape: Any) -> tuple[int | None, ...] | None:
