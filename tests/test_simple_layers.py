@@ -1,8 +1,9 @@
-"""Rescaling, GaussianDropout and ActivityRegularization: Keras 3's arguments, defaults and numbers."""
+"""Rescaling, Normalization, GaussianDropout and ActivityRegularization: Keras 3's arguments, defaults and numbers."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +77,77 @@ def test_activity_regularization_config_names_l1_and_l2_only() -> None:
     assert layers.deserialize(layers.serialize(layer)).get_config() == layer.get_config()
     with pytest.raises(ValueError, match="ActivityRegularization: `l2` must be a number >= 0"):
         layers.ActivityRegularization(l2=-1)
+
+
+# ------------------------------------------------------------ Normalization
+FEATURES = RNG.normal(size=(40, 4, 3)) * [1.0, 10.0, 100.0] + 5.0
+
+
+@pytest.mark.parametrize(("axis", "kept"), [(-1, (2,)), (None, ()), ((1, 2), (1, 2)), (1, (1,))])
+def test_normalization_adapts_to_the_mean_and_variance_per_position_of_axis(
+    float64: None, axis: object, kept: tuple[int, ...]
+) -> None:
+    reduced = tuple(a for a in range(3) if a not in kept)
+    mean = FEATURES.mean(axis=reduced, keepdims=True)
+    std = FEATURES.std(axis=reduced, keepdims=True)
+    layer = layers.Normalization(axis=axis)
+    layer.adapt(FEATURES)
+    np.testing.assert_allclose(layer(FEATURES).numpy(), (FEATURES - mean) / std, rtol=1e-12, atol=1e-12)
+    batched = layers.Normalization(axis=axis)
+    batched.adapt([FEATURES[:7], FEATURES[7:30], FEATURES[30:]])  # batches combine exactly
+    np.testing.assert_allclose(batched.get_weights()[0], layer.get_weights()[0], rtol=1e-13)
+    np.testing.assert_allclose(batched.get_weights()[1], layer.get_weights()[1], rtol=1e-12)
+    restored = layers.Normalization(axis=axis, invert=True)
+    restored.adapt((FEATURES[i : i + 10], None) for i in range(0, 40, 10))  # (x, y) batches from a generator
+    np.testing.assert_allclose(restored(layer(FEATURES)).numpy(), FEATURES, rtol=1e-12)
+
+
+def test_normalization_with_given_statistics_fills_the_last_kept_axes(float64: None) -> None:
+    layer = layers.Normalization(axis=(1, 2), mean=[1.0, 2.0, 3.0], variance=[4.0, 9.0, 16.0])
+    np.testing.assert_allclose(layer(FEATURES).numpy(), (FEATURES - [1.0, 2.0, 3.0]) / [2.0, 3.0, 4.0], rtol=1e-14)
+    assert not layer.weights
+    constant = layers.Normalization(mean=0.0, variance=0.0)  # the square root is at least epsilon
+    np.testing.assert_allclose(constant(np.array([[1e-7]])).numpy(), [[1.0]], rtol=1e-12)
+    config = layer.get_config()
+    assert (config["axis"], config["mean"], config["variance"]) == ([1, 2], [1.0, 2.0, 3.0], [4.0, 9.0, 16.0])
+    clone = layers.deserialize(layers.serialize(layer))
+    np.testing.assert_array_equal(clone(FEATURES).numpy(), layer(FEATURES).numpy())
+
+
+def test_an_adapted_normalization_trains_unchanged_and_saves_its_statistics(tmp_path: Path) -> None:
+    x, y = FEATURES[:, 0, :], RNG.normal(size=(40, 1))
+    normalizer = layers.Normalization()
+    normalizer.adapt(x)
+    model = hn.Sequential([hn.Input((3,)), normalizer, layers.Dense(1)])
+    assert [w.path for w in model.non_trainable_weights] == [
+        f"{normalizer.name}/mean", f"{normalizer.name}/variance", f"{normalizer.name}/count"
+    ]  # fmt: skip
+    statistics = [w.numpy().copy() for w in model.non_trainable_weights]
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    for before, after in zip(statistics, model.non_trainable_weights):
+        np.testing.assert_array_equal(after.numpy(), before)
+    model.save(tmp_path / "normalized.highnn")
+    loaded = hn.models.load_model(tmp_path / "normalized.highnn")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "message"),
+    [
+        (lambda: layers.Normalization(mean=1.0), ValueError, "`mean` and `variance` must be given together"),
+        (lambda: layers.Normalization(mean=[1.0, 2.0], variance=[1.0]), ValueError, r"shapes \(2,\) and \(1,\)"),
+        (lambda: layers.Normalization(axis=-1, mean=np.ones((2, 2)), variance=np.ones((2, 2))), ValueError,
+         "of at most one axis per `axis`"),
+        (lambda: layers.Normalization(axis="last"), TypeError, "Normalization: `axis` must be an integer"),
+        (lambda: layers.Normalization(mean=0.0, variance=1.0).adapt(FEATURES), ValueError,
+         "`adapt` learns the statistics given as `mean` and `variance`"),
+        (lambda: layers.Normalization().adapt([]), ValueError, "`adapt` received no data"),
+        (lambda: layers.Normalization().adapt([FEATURES, FEATURES[:, :, :2]]), ValueError,
+         r"must have the sizes \(3,\) along `axis` \(-1,\), received a batch of shape \(40, 4, 2\)"),
+        (lambda: layers.Normalization().adapt(3), TypeError, "Normalization.adapt: `data` must be an array"),
+    ],
+)  # fmt: skip
+def test_normalization_errors_name_the_argument(action: object, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        action()  # type: ignore[operator]

@@ -28,7 +28,6 @@ from highnn.layers.core import (
     Masking,
     Permute,
     RepeatVector,
-    Rescaling,
 )
 from highnn.layers.embedding import Embedding
 from highnn.layers.layer import Layer
@@ -72,6 +71,7 @@ from highnn.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from highnn.layers.preprocessing import Normalization, Rescaling
 from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
 from highnn.layers.regularization import (
     ActivityRegularization,
@@ -110,7 +110,7 @@ LAYERS.register_all((
     UpSampling1D, UpSampling2D, UpSampling3D, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     MultiHeadAttention, Attention,
-    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking, Rescaling, GaussianDropout,
+    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking, Rescaling, Normalization, GaussianDropout,
     ActivityRegularization,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
@@ -213,6 +213,7 @@ __all__ = [
     "Minimum",
     "MultiHeadAttention",
     "Multiply",
+    "Normalization",
     "PReLU",
     "Permute",
     "RMSNormalization",

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from highnn import activations, constraints, initializers, regularizers
 from highnn.checks import check_number, fail, is_integer
 from highnn.config import settings
-from highnn.graph import Tensor, to_tensor
+from highnn.graph import Tensor
 from highnn.layers import symbolic
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import deserialize_weight_arguments, serialize_weight_arguments
@@ -272,41 +270,6 @@ class Masking(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mask_value": self.mask_value}
-
-
-class Rescaling(Layer):
-    """``inputs * scale + offset`` in the compute dtype, as Keras's layer: ``Rescaling(1 / 255)`` maps bytes to
-    [0, 1], ``Rescaling(1 / 127.5, offset=-1)`` to [-1, 1]. ``scale`` and ``offset`` are numbers or one number per
-    channel (the last axis).
-
-    >>> hn.layers.Rescaling(1 / 255)(np.array([[0, 51, 255]], dtype=np.uint8)).numpy()  # [[0.0, 0.2, 1.0]]
-    """
-
-    supports_masking = True
-
-    def __init__(self, scale: float | list[float], offset: float | list[float] = 0.0, **kwargs: Any) -> None:
-        self.scale, self.offset = _numbers("scale", scale), _numbers("offset", offset)
-        super().__init__(**kwargs)
-
-    def call(self, inputs: Tensor) -> Tensor:
-        return inputs * to_tensor(np.asarray(self.scale), inputs.dtype) + to_tensor(
-            np.asarray(self.offset), inputs.dtype
-        )
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
-
-
-def _numbers(argument: str, value: Any) -> float | list[float]:
-    """Rescaling's ``scale`` or ``offset``: a finite number, or a non-empty list of them (one per channel)."""
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)) and value:
-        return [check_number("Rescaling", argument, v) for v in value]
-    return check_number("Rescaling", argument, value)
 
 
 class RepeatVector(Layer):

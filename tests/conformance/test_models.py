@@ -61,10 +61,13 @@ CASES["activation-glu"] = (glu_architecture, "mse", "regression")
 
 
 def rescaled_regularized_architecture() -> hn.Sequential:
-    """Rescaling per feature, and an ActivityRegularization penalty in the loss."""
+    """Normalization adapted to X, Rescaling per feature, and an ActivityRegularization penalty in the loss."""
     hn.utils.set_random_seed(11)
+    normalizer = layers.Normalization()
+    normalizer.adapt(X[:16] * 3.0 + 1.0)
     return hn.Sequential([
         hn.Input((5,)),
+        normalizer,
         layers.Rescaling([0.5, 1.0, 2.0, -1.0, 0.25], offset=0.1),
         layers.Dense(7, activation="tanh"),
         layers.ActivityRegularization(l1=0.01, l2=0.02),
@@ -72,7 +75,7 @@ def rescaled_regularized_architecture() -> hn.Sequential:
     ])  # fmt: skip
 
 
-CASES["rescaling-activity-regularization"] = (rescaled_regularized_architecture, "mse", "regression")
+CASES["normalization-rescaling-activity-regularization"] = (rescaled_regularized_architecture, "mse", "regression")
 CASES.update({
     "loss-hinge": (architecture(), "hinge", "binary"),
     "loss-log-cosh": (architecture(), "log_cosh", "regression"),
