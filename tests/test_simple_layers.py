@@ -151,3 +151,59 @@ def test_an_adapted_normalization_trains_unchanged_and_saves_its_statistics(tmp_
 def test_normalization_errors_name_the_argument(action: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         action()  # type: ignore[operator]
+
+
+# ------------------------------------------------------------------ Resizing
+def jax_resized(x: np.ndarray, shape: tuple[int, ...], method: str, antialias: bool, cotangent: np.ndarray) -> tuple:
+    """``jax.image.resize`` (Keras's resize on its JAX backend) and its VJP, in float64."""
+    jax = pytest.importorskip("jax")
+    with jax.enable_x64(True):
+        method = {"bilinear": "linear", "bicubic": "cubic"}.get(method, method)
+        out, vjp = jax.vjp(lambda t: jax.image.resize(t, shape, method=method, antialias=antialias), x)
+        return np.asarray(out), np.asarray(vjp(cotangent)[0])
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic", "lanczos3", "lanczos5"])
+@pytest.mark.parametrize(("size", "antialias"), [((3, 5), False), ((3, 5), True), ((10, 4), False), ((13, 17), True)])
+def test_resizing_matches_jax_image_resize(
+    backend64: str, interpolation: str, size: tuple[int, int], antialias: bool
+) -> None:
+    x = RNG.normal(size=(2, 7, 9, 3))
+    inputs = hn.tensor(x, requires_grad=True)
+    out = layers.Resizing(*size, interpolation=interpolation, antialias=antialias)(inputs)
+    cotangent = RNG.normal(size=out.shape)
+    expected, expected_grad = jax_resized(x, (2, *size, 3), interpolation, antialias, cotangent)
+    (grad,) = hn.grad(out, [inputs], cotangent)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=1e-12, atol=1e-12)
+
+
+def test_resizing_crops_or_pads_to_the_aspect_ratio_first(float64: None) -> None:
+    x = RNG.normal(size=(2, 7, 9, 3))
+    zeros = np.zeros((2, 4, 4, 3))
+    cropped = layers.Resizing(4, 4, crop_to_aspect_ratio=True)(x).numpy()  # the centred 7 x 7 window, then resized
+    np.testing.assert_allclose(cropped, jax_resized(x[:, :, 1:8], (2, 4, 4, 3), "bilinear", False, zeros)[0])
+    padded = layers.Resizing(8, 4, pad_to_aspect_ratio=True, fill_value=0.5)(x).numpy()  # 18 rows: 5.5 above, below
+    filled = np.pad(x, ((0, 0), (5, 5), (0, 0), (0, 0)), constant_values=0.5)
+    np.testing.assert_allclose(padded, jax_resized(filled, (2, 8, 4, 3), "bilinear", False, np.zeros((2, 8, 4, 3)))[0])
+    image = layers.Resizing(3, 5, data_format="channels_first")(np.moveaxis(x[0], -1, 0)).numpy()  # one image
+    np.testing.assert_allclose(image, np.moveaxis(layers.Resizing(3, 5)(x).numpy()[0], -1, 0), rtol=1e-13)
+
+
+def test_resizing_config_shapes_and_errors() -> None:
+    layer = layers.Resizing(3, 5, interpolation="bicubic", antialias=True, name="resize")
+    clone = layers.deserialize(layers.serialize(layer))
+    assert isinstance(clone, layers.Resizing) and clone.get_config() == layer.get_config()
+    assert layer.get_config()["crop_to_aspect_ratio"] is False and layer.get_config()["fill_mode"] == "constant"
+    assert layer.compute_output_shape((None, 7, 9, 3)) == (None, 3, 5, 3)
+    assert layers.Resizing(3, 5, data_format="channels_first").compute_output_shape((2, 7, 9)) == (2, 3, 5)
+    with pytest.raises(ValueError, match="only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio`"):
+        layers.Resizing(3, 3, crop_to_aspect_ratio=True, pad_to_aspect_ratio=True)
+    with pytest.raises(ValueError, match="Resizing: `fill_mode` must be one of 'constant', received 'reflect'"):
+        layers.Resizing(3, 3, fill_mode="reflect")
+    with pytest.raises(ValueError, match="Resizing: `height` must be an integer >= 1, received 0"):
+        layers.Resizing(0, 3)
+    with pytest.raises(ValueError, match="Resizing: `interpolation` must be one of"):
+        layers.Resizing(3, 3, interpolation="area")
+    with pytest.raises(ValueError, match="inputs must be images of rank 3 or batches of rank 4, received rank 2"):
+        layers.Resizing(3, 3)(np.ones((4, 4)))

@@ -71,7 +71,7 @@ from highnn.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
-from highnn.layers.preprocessing import Normalization, Rescaling
+from highnn.layers.preprocessing import Normalization, Rescaling, Resizing
 from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
 from highnn.layers.regularization import (
     ActivityRegularization,
@@ -110,8 +110,8 @@ LAYERS.register_all((
     UpSampling1D, UpSampling2D, UpSampling3D, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
     MultiHeadAttention, Attention,
-    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking, Rescaling, Normalization, GaussianDropout,
-    ActivityRegularization,
+    *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
+    Rescaling, Normalization, Resizing, GaussianDropout, ActivityRegularization,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
@@ -221,6 +221,7 @@ __all__ = [
     "RepeatVector",
     "Rescaling",
     "Reshape",
+    "Resizing",
     "SeparableConv1D",
     "SeparableConv2D",
     "SeparableConvolution1D",

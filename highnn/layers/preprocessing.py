@@ -1,4 +1,4 @@
-"""Preprocessing layers (Keras 3 names): Rescaling and Normalization, which standardise a model's raw inputs."""
+"""Preprocessing layers (Keras 3 names): Rescaling, Normalization and Resizing, which prepare a model's raw inputs."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 import numpy as np
 
 from highnn import config
-from highnn.checks import check_axes, check_bool, check_number, fail
+from highnn.checks import check_axes, check_bool, check_choice, check_integer, check_number, fail
 from highnn.graph import Tensor, to_tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, resolve_axes
-from highnn.ops.primitives import maximum, reshape, sqrt
+from highnn.layers.pooling import data_format_of
+from highnn.layers.spatial import INTERPOLATIONS, interpolation_matrix, resize_axis
+from highnn.ops.primitives import maximum, pad, reshape, sqrt
 from highnn.variables import Variable
 
 
@@ -169,6 +171,97 @@ class Normalization(Layer):
         mean, variance = (None, None) if self.given is None else (a.tolist() for a in self.given)
         return {**super().get_config(), "axis": list(self.axis), "invert": self.invert, "mean": mean,
                 "variance": variance}  # fmt: skip
+
+
+class Resizing(Layer):
+    """Resizes images to ``(height, width)`` as Keras's layer does (``jax.image.resize``'s interpolations, half-pixel
+    centres, ``antialias`` widening the kernel when shrinking). ``crop_to_aspect_ratio`` first crops the largest
+    centred window of the target's aspect ratio; ``pad_to_aspect_ratio`` first pads with ``fill_value`` to it.
+    Inputs are a batch ``(batch, rows, cols, channels)`` or one image ``(rows, cols, channels)`` (channels first
+    with ``data_format="channels_first"``).
+
+    >>> hn.layers.Resizing(2, 3)(np.random.rand(4, 6, 6, 3)).shape
+    (4, 2, 3, 3)
+    """
+
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        interpolation: str = "bilinear",
+        crop_to_aspect_ratio: bool = False,
+        pad_to_aspect_ratio: bool = False,
+        fill_mode: str = "constant",
+        fill_value: float = 0.0,
+        antialias: bool = False,
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.height = check_integer("Resizing", "height", height, 1)
+        self.width = check_integer("Resizing", "width", width, 1)
+        self.interpolation = check_choice("Resizing", "interpolation", interpolation, INTERPOLATIONS)
+        self.crop_to_aspect_ratio = check_bool("Resizing", "crop_to_aspect_ratio", crop_to_aspect_ratio)
+        self.pad_to_aspect_ratio = check_bool("Resizing", "pad_to_aspect_ratio", pad_to_aspect_ratio)
+        if crop_to_aspect_ratio and pad_to_aspect_ratio:
+            raise ValueError("Resizing: only one of `crop_to_aspect_ratio` and `pad_to_aspect_ratio` can be True.")
+        self.fill_mode = check_choice("Resizing", "fill_mode", fill_mode, ("constant",))
+        self.fill_value = check_number("Resizing", "fill_value", fill_value)
+        self.antialias = check_bool("Resizing", "antialias", antialias)
+        self.data_format = data_format_of("Resizing", data_format)
+        super().__init__(**kwargs)
+
+    def spatial_axes(self, ndim: int) -> tuple[int, int]:
+        """The rows and columns axes of an image (``ndim`` 3) or a batch of images (``ndim`` 4)."""
+        if ndim not in (3, 4):
+            raise ValueError(
+                f"Resizing {self.name!r}: inputs must be images of rank 3 or batches of rank 4, received rank {ndim}."
+            )
+        first = ndim - 3 if self.data_format == "channels_last" else ndim - 2
+        return first, first + 1
+
+    def call(self, inputs: Tensor) -> Tensor:
+        rows, cols = self.spatial_axes(inputs.ndim)
+        height, width = inputs.shape[rows], inputs.shape[cols]
+        if self.crop_to_aspect_ratio:  # the largest centred window of the target's aspect ratio
+            crop_height = max(min(height, int(width * self.height / self.width)), 1)
+            crop_width = max(min(width, int(height * self.width / self.height)), 1)
+            top, left = (height - crop_height) // 2, (width - crop_width) // 2
+            index = [slice(None)] * inputs.ndim
+            index[rows], index[cols] = slice(top, top + crop_height), slice(left, left + crop_width)
+            inputs = inputs[tuple(index)]
+        elif self.pad_to_aspect_ratio:  # as much fill before as after, as Keras pads
+            top = (max(height, int(width * self.height / self.width)) - height) // 2
+            left = (max(width, int(height * self.width / self.height)) - width) // 2
+            widths = [(0, 0)] * inputs.ndim
+            widths[rows], widths[cols] = (top, top), (left, left)
+            inputs = pad(inputs, tuple(widths), constant_values=self.fill_value)
+        for axis, target in ((rows, self.height), (cols, self.width)):
+            size = inputs.shape[axis]
+            if size != target:
+                inputs = resize_axis(
+                    inputs, axis, interpolation_matrix(size, target, self.interpolation, self.antialias)
+                )
+        return inputs
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        rows, cols = self.spatial_axes(len(input_shape))
+        shape = list(input_shape)
+        shape[rows], shape[cols] = self.height, self.width
+        return tuple(shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "height": self.height,
+            "width": self.width,
+            "interpolation": self.interpolation,
+            "crop_to_aspect_ratio": self.crop_to_aspect_ratio,
+            "pad_to_aspect_ratio": self.pad_to_aspect_ratio,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+            "antialias": self.antialias,
+            "data_format": self.data_format,
+        }
 
 
 def _batches(data: Any) -> Iterator[np.ndarray]:

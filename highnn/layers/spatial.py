@@ -212,8 +212,8 @@ class UpSampling(SpatialLayer):
     def call(self, inputs: Tensor) -> Tensor:
         if self.interpolation in KERNELS:
             for axis, factor in zip(spatial_axes(self.data_format, inputs.ndim), self.size):
-                matrix = _interpolation_matrix(inputs.shape[axis], factor, KERNELS[self.interpolation])
-                inputs = _resize_axis(inputs, axis, matrix)
+                size = inputs.shape[axis]
+                inputs = resize_axis(inputs, axis, interpolation_matrix(size, size * factor, self.interpolation))
             return inputs
         factors = self.with_spatial((1,) * inputs.ndim, self.size)
         split = reshape(inputs, _flat([(n, 1) for n in inputs.shape]))  # a length-1 axis after each axis
@@ -282,17 +282,24 @@ def _flat(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(n for pair in pairs for n in pair)
 
 
-def _interpolation_matrix(n: int, factor: int, kernel: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """The ``(n * factor, n)`` matrix that enlarges ``n`` samples ``factor`` times: each output pixel's centre is
-    mapped into the input (half-pixel centres) and weighs the input pixels by ``kernel`` of their distance, the
-    weights of the pixels inside the image normalised to sum to 1 (as ``jax.image.resize`` without antialiasing,
-    which only matters when shrinking)."""
-    source = (np.arange(n * factor) + 0.5) / factor - 0.5
-    weights = kernel(np.abs(source[:, None] - np.arange(n)[None, :]))
-    return weights / weights.sum(axis=1, keepdims=True)
+def interpolation_matrix(size: int, target: int, interpolation: str, antialias: bool = False) -> np.ndarray:
+    """The ``(target, size)`` matrix that resizes ``size`` samples to ``target``, as ``jax.image.resize`` (and
+    ``tf.image.resize``) do: each output pixel's centre is mapped into the input (half-pixel centres) and weighs the
+    input pixels by the kernel of their distance (widened by the shrink factor with ``antialias``), the weights of
+    the pixels inside the image normalised to sum to 1; ``"nearest"`` takes the pixel under the centre."""
+    inverse = size / target
+    if interpolation == "nearest":  # computed in float32, as JAX does
+        picked = np.floor((np.arange(target, dtype=np.float32) + 0.5) * np.float32(inverse)).astype(int)
+        return np.eye(size)[np.minimum(picked, size - 1)]
+    source = (np.arange(target) + 0.5) * inverse - 0.5
+    widen = max(inverse, 1.0) if antialias else 1.0
+    weights = KERNELS[interpolation](np.abs(source[:, None] - np.arange(size)[None, :]) / widen)
+    total = weights.sum(axis=1, keepdims=True)
+    usable = np.abs(total) > 1000 * np.finfo(np.float32).eps
+    return np.where(usable, weights / np.where(total != 0, total, 1.0), 0.0)
 
 
-def _resize_axis(x: Tensor, axis: int, matrix: np.ndarray) -> Tensor:
+def resize_axis(x: Tensor, axis: int, matrix: np.ndarray) -> Tensor:
     """``matrix @ x`` along ``axis``: the axis is moved last, multiplied by ``matrix.T`` and moved back."""
     order = [a for a in range(x.ndim) if a != axis] + [axis]
     moved = transpose(x, tuple(order)) @ to_tensor(matrix.T, x.dtype)

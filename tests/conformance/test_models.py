@@ -322,11 +322,12 @@ VOLUMES = RNG.normal(size=(16, 4, 4, 4, 1))
 
 
 def spatial_cnn() -> hn.Sequential:
-    """Padding, a strided and dilated separable convolution, pooling, upsampling (nearest, bicubic) and cropping in
-    one image model."""
+    """Resizing, padding, a strided and dilated separable convolution, pooling, upsampling (nearest, bicubic) and
+    cropping in one image model."""
     hn.utils.set_random_seed(11)
     return hn.Sequential([
         hn.Input((6, 6, 2)),
+        layers.Resizing(5, 7, interpolation="bicubic", antialias=True),
         layers.ZeroPadding2D(1),
         layers.SeparableConv2D(4, 3, strides=2, dilation_rate=2, padding="same", depth_multiplier=2, activation="tanh"),
         layers.GroupNormalization(groups=2),
