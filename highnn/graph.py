@@ -385,6 +385,21 @@ def autocast(dtype: str | None) -> Iterator[None]:
         _autocast_dtype.reset(token)
 
 
+# ------------------------------------------------ tensors read in place of others (a recurrent cell's weights)
+_substitutes: ContextVar[dict[int, Tensor] | None] = ContextVar("highnn.substitutes", default=None)
+
+
+@contextmanager
+def substituted(pairs: Sequence[tuple[Tensor, Tensor]]) -> Iterator[None]:
+    """In this block, every primitive given the first tensor of a pair (a layer's variable) reads the second instead:
+    how a cell written with its variables is traced into a scan step that takes its weights as operands."""
+    token = _substitutes.set({id(old): new for old, new in pairs})
+    try:
+        yield
+    finally:
+        _substitutes.reset(token)
+
+
 def _autocast(operands: tuple[TensorLike, ...], dtype: str) -> tuple[TensorLike, ...]:
     """``operands`` with each autocast float tensor (``tensor.autocast``) of another dtype cast to ``dtype``."""
     return tuple(
@@ -397,6 +412,9 @@ def _autocast(operands: tuple[TensorLike, ...], dtype: str) -> tuple[TensorLike,
 
 def bind(primitive: Primitive, operands: tuple[TensorLike, ...], attrs: dict[str, Any]) -> Tensor:
     """Apply ``primitive``: check, compute with the backend, record for backprop and tracing."""
+    substitutes = _substitutes.get()
+    if substitutes is not None:
+        operands = tuple(substitutes.get(id(o), o) if isinstance(o, Tensor) else o for o in operands)
     autocast_dtype = _autocast_dtype.get()
     if autocast_dtype is not None and primitive.name != "cast":
         operands = _autocast(operands, autocast_dtype)

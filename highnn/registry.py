@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -92,10 +94,11 @@ class Registry(Generic[T]):
         return lookup(self.kind, name, self.names)
 
     def allowed(self, custom_objects: Mapping[str, Any] | None = None) -> dict[str, type]:
-        """The allow-list: the registered classes plus the ``base`` subclasses in ``custom_objects``."""
+        """The allow-list: the registered classes plus the ``base`` subclasses in ``custom_objects`` and in the
+        loading in progress (:func:`loading_with`)."""
         custom = {
             name: cls
-            for name, cls in (custom_objects or {}).items()
+            for name, cls in {**(_loading_custom_objects.get() or {}), **(custom_objects or {})}.items()
             if isinstance(cls, type) and issubclass(cls, self.base)
         }
         return {**self.classes, **custom}
@@ -133,3 +136,18 @@ class Registry(Generic[T]):
             )
         cls: Any = lookup(self.kind, config["class_name"], self.allowed(custom_objects))  # a class with from_config
         return cls.from_config(dict(config.get("config") or {}), *from_config_args)
+
+
+#: the ``custom_objects`` of the model being loaded in this context, which nested configs (a wrapper's inner layer,
+#: an RNN's cell) may name too
+_loading_custom_objects: ContextVar[Mapping[str, Any] | None] = ContextVar("highnn.loading", default=None)
+
+
+@contextmanager
+def loading_with(custom_objects: Mapping[str, Any]) -> Iterator[None]:
+    """In this block, every registry also allows the classes in ``custom_objects`` (a model file being loaded)."""
+    token = _loading_custom_objects.set(custom_objects)
+    try:
+        yield
+    finally:
+        _loading_custom_objects.reset(token)

@@ -83,6 +83,7 @@ from highnn.layers.regularization import (
     SpatialDropout3D,
 )
 from highnn.layers.reshaping import Flatten, Reshape
+from highnn.layers.rnn import RNN, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from highnn.layers.spatial import (
     Cropping1D,
     Cropping2D,
@@ -109,6 +110,7 @@ LAYERS.register_all((
     ZeroPadding1D, ZeroPadding2D, ZeroPadding3D, Cropping1D, Cropping2D, Cropping3D,
     UpSampling1D, UpSampling2D, UpSampling3D, SpatialDropout1D, SpatialDropout2D, SpatialDropout3D,
     Embedding, SimpleRNN, LSTM, GRU, Bidirectional, TimeDistributed,
+    RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
     MultiHeadAttention, Attention,
     *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
     Rescaling, Normalization, Resizing, GaussianDropout, ActivityRegularization,
@@ -144,6 +146,7 @@ __all__ = [
     "GRU",
     "LAYERS",
     "LSTM",
+    "RNN",
     "Activation",
     "ActivityRegularization",
     "Add",
@@ -180,6 +183,7 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
@@ -198,6 +202,7 @@ __all__ = [
     "Identity",
     "Input",
     "InputLayer",
+    "LSTMCell",
     "Lambda",
     "Layer",
     "LayerNormalization",
@@ -227,10 +232,12 @@ __all__ = [
     "SeparableConvolution1D",
     "SeparableConvolution2D",
     "SimpleRNN",
+    "SimpleRNNCell",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "StackedRNNCells",
     "Subtract",
     "TimeDistributed",
     "UnitNormalization",

@@ -50,7 +50,128 @@ def split(x: Tensor, count: int) -> list[Tensor]:
     return [x[..., k * width : (k + 1) * width] for k in range(count)]
 
 
-class Recurrent(RandomLayer):
+class Recurrence(Layer):
+    """What every recurrence (SimpleRNN, LSTM, GRU and RNN) shares: Keras's arguments about the sequence, the
+    ``initial_state`` call argument, the time-major inputs a scan runs over, and the outputs read off its carries.
+
+    A subclass defines :attr:`state_sizes` and :attr:`output_size`, and its ``call`` scans a carry that starts
+    with the step's output (for the built-in layers, the first state is the output).
+    """
+
+    def __init__(
+        self,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        owner = type(self).__name__
+        flags = {
+            name: check_bool(owner, name, value)
+            for name, value in (("return_sequences", return_sequences), ("return_state", return_state),
+                                ("go_backwards", go_backwards), ("stateful", stateful), ("unroll", unroll),
+                                ("zero_output_for_mask", zero_output_for_mask))
+        }  # fmt: skip
+        if stateful:
+            raise NotImplementedError(f"{owner}: `stateful=True` is not supported yet; pass states with initial_state.")
+        super().__init__(**kwargs)
+        self.return_sequences = flags["return_sequences"]
+        self.return_state = flags["return_state"]
+        self.go_backwards = flags["go_backwards"]
+        self.stateful = flags["stateful"]
+        self.unroll = flags["unroll"]  # a hint for Keras's compilers; the scan needs none
+        self.zero_output_for_mask = flags["zero_output_for_mask"]
+        self.supports_masking = True
+        self.input_spec: InputSpec | None = None
+        self._initial_state: list[Tensor] | None = None
+
+    @property
+    def state_sizes(self) -> list[int]:
+        """The size of every state, in order."""
+        raise NotImplementedError
+
+    @property
+    def output_size(self) -> int:
+        """The size of each step's output."""
+        raise NotImplementedError
+
+    def check_input(self, x: Tensor) -> None:
+        if self.input_spec is not None:
+            self.input_spec.check(self.name, x.shape)
+
+    def __call__(self, inputs: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
+        """Run the layer; ``mask`` is ``(batch, timesteps)`` booleans, False at padding; ``initial_state`` is a
+        list of ``(batch, size)`` states (``[h, c]`` for LSTM)."""
+        states = None if initial_state is None else [to_tensor(s, self.compute_dtype) for s in flatten(initial_state)]
+        if states is not None and len(states) != len(self.state_sizes):
+            fail(type(self).__name__, "initial_state", f"a list of {len(self.state_sizes)} state tensor(s)",
+                 initial_state)  # fmt: skip
+        self._initial_state = states
+        try:
+            return super().__call__(inputs, training=training, mask=None if mask is None else to_tensor(mask))
+        finally:
+            self._initial_state = None
+
+    def initial_states(self, batch: int, dtype: str) -> list[Tensor]:
+        """The states the scan starts from: ``initial_state`` (checked) where the call has one, else zeros."""
+        states = self._initial_state or [to_tensor(np.zeros((batch, n)), dtype) for n in self.state_sizes]
+        for state, size in zip(states, self.state_sizes):
+            if state.shape != (batch, size):
+                fail(type(self).__name__, "initial_state", f"states of shape {(batch, size)}", state.shape)
+        return states
+
+    def time_major(self, inputs: Tensor, mask: Tensor | None) -> list[Tensor]:
+        """What the scan runs over: the inputs ``(time, batch, features)`` and the mask ``(time, batch, 1)``, in
+        the order the steps are processed (reversed with ``go_backwards``)."""
+        scanned = [transpose(inputs, (1, 0, 2))]
+        if mask is not None:
+            scanned.append(transpose(cast(mask, inputs.dtype), (1, 0))[..., None])
+        return [x[::-1] for x in scanned] if self.go_backwards else scanned
+
+    def outputs(self, carries: Tensor, scanned: list[Tensor], states: list[Tensor]) -> Any:
+        """The layer's result from the scanned carries (each starting with the step's output) and the last states:
+        the sequence or the last output, zero at masked steps with ``zero_output_for_mask``, then the states."""
+        width = self.output_size
+        zero_masked = len(scanned) > 1 and self.zero_output_for_mask  # as Keras: a masked step outputs zeros
+        if self.return_sequences:
+            sequence = carries[..., :width]
+            output = transpose(sequence * scanned[1] if zero_masked else sequence, (1, 0, 2))
+        else:  # the last step processed (the first one with go_backwards), zero where it is masked
+            last = carries[-1][..., :width]
+            output = last * scanned[1][-1] if zero_masked else last
+        return [output, *self.group_states(states)] if self.return_state else output
+
+    def group_states(self, states: list[Any]) -> list[Any]:
+        """The states (or their shapes or masks) as ``return_state`` lists them after the output: in order."""
+        return states
+
+    def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Any:
+        """The input mask for sequence outputs, none for a single output (as Keras)."""
+        mask = previous_mask if self.return_sequences else None
+        return [mask, *self.group_states([None] * len(self.state_sizes))] if self.return_state else mask
+
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        batch, time = input_shape[0], input_shape[1]
+        output = (batch, time, self.output_size) if self.return_sequences else (batch, self.output_size)
+        states = self.group_states([(batch, n) for n in self.state_sizes])
+        return [output, *states] if self.return_state else output
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+        }
+
+
+class Recurrent(Recurrence, RandomLayer):
     """What SimpleRNN, LSTM and GRU share: weights, dropout, masking, the scan over time and the outputs.
 
     A subclass sets ``GATES`` (blocks of ``units`` columns in the kernels) and
@@ -93,15 +214,9 @@ class Recurrent(RandomLayer):
             fail(owner, "units", "a positive integer", units)
         self.dropout = check_number(owner, "dropout", dropout, 0.0, 1.0, high_open=True)
         self.recurrent_dropout = check_number(owner, "recurrent_dropout", recurrent_dropout, 0.0, 1.0, high_open=True)
-        flags = {
-            name: check_bool(owner, name, value)
-            for name, value in (("use_bias", use_bias), ("return_sequences", return_sequences),
-                                ("return_state", return_state), ("go_backwards", go_backwards), ("stateful", stateful),
-                                ("unroll", unroll), ("zero_output_for_mask", zero_output_for_mask))
-        }  # fmt: skip
-        if stateful:
-            raise NotImplementedError(f"{owner}: `stateful=True` is not supported yet; pass states with initial_state.")
-        super().__init__(seed=seed, **kwargs)
+        use_bias = check_bool(owner, "use_bias", use_bias)
+        super().__init__(return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask,
+                         seed=seed, **kwargs)  # fmt: skip
         self.units = int(units)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -113,17 +228,16 @@ class Recurrent(RandomLayer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.recurrent_constraint = constraints.get(recurrent_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.use_bias = flags["use_bias"]
-        self.return_sequences = flags["return_sequences"]
-        self.return_state = flags["return_state"]
-        self.go_backwards = flags["go_backwards"]
-        self.stateful = flags["stateful"]
-        self.unroll = flags["unroll"]  # a hint for Keras's compilers; the scan needs none
-        self.zero_output_for_mask = flags["zero_output_for_mask"]
-        self.supports_masking = True
-        self.input_spec: InputSpec | None = None
+        self.use_bias = use_bias
         self._bodies: dict[tuple[bool, bool, int], ScanBody] = {}
-        self._initial_state: list[Tensor] | None = None
+
+    @property
+    def state_sizes(self) -> list[int]:
+        return [self.units] * self.STATES
+
+    @property
+    def output_size(self) -> int:
+        return self.units
 
     # ------------------------------------------------------------- weights
     def build(self, input_shape: Shape) -> None:
@@ -169,10 +283,6 @@ class Recurrent(RandomLayer):
         """The bias initializer (LSTM's ``unit_forget_bias`` replaces it)."""
         return self.bias_initializer
 
-    def check_input(self, x: Tensor) -> None:
-        if self.input_spec is not None:
-            self.input_spec.check(self.name, x.shape)
-
     # ------------------------------------------------------------- the cell
     def cell(self, h: Tensor, states: list[Tensor], x_t: Tensor, consts: list[Tensor]) -> list[Tensor]:
         """The new states from the previous ones; ``h`` is ``states[0]`` after recurrent dropout."""
@@ -213,18 +323,6 @@ class Recurrent(RandomLayer):
         return self._bodies[key]
 
     # ------------------------------------------------------------- calling
-    def __call__(self, inputs: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
-        """Run the layer; ``mask`` is ``(batch, timesteps)`` booleans, False at padding; ``initial_state`` is a
-        list of ``(batch, units)`` states (``[h, c]`` for LSTM)."""
-        states = None if initial_state is None else [to_tensor(s, self.compute_dtype) for s in _as_list(initial_state)]
-        if states is not None and len(states) != self.STATES:
-            fail(type(self).__name__, "initial_state", f"a list of {self.STATES} state tensor(s)", initial_state)
-        self._initial_state = states
-        try:
-            return super().__call__(inputs, training=training, mask=None if mask is None else to_tensor(mask))
-        finally:
-            self._initial_state = None
-
     def call(self, inputs: Tensor, training: bool = False, mask: Tensor | None = None) -> Any:
         batch = inputs.shape[0]
         if training and self.dropout > 0.0:
@@ -233,43 +331,19 @@ class Recurrent(RandomLayer):
         # where the input product runs is the backend's call (JAX on a CPU: in each step, as XLA runs it faster)
         projecting = len(weights) if settings.backend.project_inputs_in_scan else 0
         steps = inputs if projecting else self.input_projection(inputs, weights)
-        scanned = [transpose(steps, (1, 0, 2))]  # time-major: (time, batch, features or gates * units)
-        if mask is not None:
-            scanned.append(transpose(cast(mask, inputs.dtype), (1, 0))[..., None])
-        if self.go_backwards:
-            scanned = [x[::-1] for x in scanned]
+        scanned = self.time_major(steps, mask)  # (time, batch, features or gates * units)
         consts = (weights if projecting else []) + self.recurrent_constants()
         recurrent_dropout = training and self.recurrent_dropout > 0.0
         if recurrent_dropout:
             consts.append(self._dropout_mask((batch, self.units), self.recurrent_dropout))
-        initial = self._initial_state or [to_tensor(np.zeros((batch, self.units)), inputs.dtype)] * self.STATES
-        for state in initial:
-            if state.shape != (batch, self.units):
-                fail(type(self).__name__, "initial_state", f"states of shape {(batch, self.units)}", state.shape)
-        carries = scan(self._body(mask is not None, recurrent_dropout, projecting), join(initial), scanned, consts)
-        last = split(carries[-1], self.STATES)
-        zero_masked = mask is not None and self.zero_output_for_mask  # as Keras: a masked step outputs zeros
-        if self.return_sequences:
-            sequence = carries[..., : self.units]
-            output = transpose(sequence * scanned[1] if zero_masked else sequence, (1, 0, 2))
-        else:  # the last step processed (the first one with go_backwards), zero where it is masked
-            output = last[0] * scanned[1][-1] if zero_masked else last[0]
-        return [output, *last] if self.return_state else output
+        start = join(self.initial_states(batch, inputs.dtype))
+        carries = scan(self._body(mask is not None, recurrent_dropout, projecting), start, scanned, consts)
+        return self.outputs(carries, scanned, split(carries[-1], self.STATES))
 
     def _dropout_mask(self, shape: tuple[int, ...], rate: float) -> Tensor:
         """Keep-or-drop factors (0 or ``1 / (1 - rate)``), drawn once per call and shared by every time step."""
         kept = self.draw(random_uniform, shape) < 1.0 - rate
         return where(kept, 1.0 / (1.0 - rate), 0.0).astype(self.compute_dtype)
-
-    def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Any:
-        """The input mask for sequence outputs, none for a single output (as Keras)."""
-        mask = previous_mask if self.return_sequences else None
-        return [mask] + [None] * self.STATES if self.return_state else mask
-
-    def compute_output_shape(self, input_shape: Shape) -> Any:
-        batch, time = input_shape[0], input_shape[1]
-        output = (batch, time, self.units) if self.return_sequences else (batch, self.units)
-        return [output] + [(batch, self.units)] * self.STATES if self.return_state else output
 
     # --------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
@@ -281,12 +355,6 @@ class Recurrent(RandomLayer):
             **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
-            "return_sequences": self.return_sequences,
-            "return_state": self.return_state,
-            "go_backwards": self.go_backwards,
-            "stateful": self.stateful,
-            "unroll": self.unroll,
-            "zero_output_for_mask": self.zero_output_for_mask,
         }
 
     @classmethod
@@ -294,16 +362,24 @@ class Recurrent(RandomLayer):
         return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
 
 
-def _copy(layer: Recurrent, **changes: Any) -> Recurrent:
+def _copy(layer: Recurrence, **changes: Any) -> Recurrence:
     """A fresh, unbuilt layer with ``layer``'s config updated by ``changes``."""
     copy = type(layer).from_config({**layer.get_config(), **changes})
-    if not isinstance(copy, Recurrent):
+    if not isinstance(copy, Recurrence):
         raise TypeError(f"{type(layer).__name__}.from_config returned a {type(copy).__name__}.")
     return copy
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
+    """``value`` as a list: a list or tuple's items, or ``[value]``."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def flatten(structure: Any) -> list[Any]:
+    """The leaves of nested lists and tuples, in order (``[structure]`` for a leaf)."""
+    if isinstance(structure, (list, tuple)):
+        return [leaf for item in structure for leaf in flatten(item)]
+    return [structure]
 
 
 class SimpleRNN(Recurrent):
@@ -525,14 +601,14 @@ class Bidirectional(Wrapper):
     def __init__(
         self, layer: Layer, merge_mode: str | None = "concat", backward_layer: Layer | None = None, **kwargs: Any
     ) -> None:
-        if not isinstance(layer, Recurrent):
-            fail("Bidirectional", "layer", "a recurrent layer (SimpleRNN, LSTM, GRU)", layer, TypeError)
+        if not isinstance(layer, Recurrence):
+            fail("Bidirectional", "layer", "a recurrent layer (SimpleRNN, LSTM, GRU, RNN)", layer, TypeError)
         check_choice("Bidirectional", "merge_mode", merge_mode, self.MERGE_MODES)
         super().__init__(layer, **kwargs)
         forward = _copy(layer, name=f"forward_{layer.name}")
         if backward_layer is None:
             backward_layer = _copy(layer, name=f"backward_{layer.name}", go_backwards=True)
-        if not isinstance(backward_layer, Recurrent) or (
+        if not isinstance(backward_layer, Recurrence) or (
             backward_layer.return_sequences,
             backward_layer.return_state,
         ) != (layer.return_sequences, layer.return_state):
@@ -542,8 +618,8 @@ class Bidirectional(Wrapper):
                  f"({backward_layer.go_backwards}; the default backward layer runs backwards)", layer)  # fmt: skip
         for sub in (forward, backward_layer):
             sub.zero_output_for_mask = layer.return_sequences  # as Keras: padded steps output zeros
-        self.forward_layer: Recurrent = forward
-        self.backward_layer: Recurrent = backward_layer
+        self.forward_layer: Recurrence = forward
+        self.backward_layer: Recurrence = backward_layer
         self.merge_mode = merge_mode
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
@@ -556,8 +632,8 @@ class Bidirectional(Wrapper):
                 sub.built = True
 
     def call(self, inputs: Tensor, training: bool = False, mask: Tensor | None = None) -> Any:
-        forward = _as_list(self.forward_layer(inputs, training=training, mask=mask))
-        backward = _as_list(self.backward_layer(inputs, training=training, mask=mask))
+        forward = as_list(self.forward_layer(inputs, training=training, mask=mask))
+        backward = as_list(self.backward_layer(inputs, training=training, mask=mask))
         y_forward, y_backward = forward[0], backward[0]
         if self.return_sequences and self.forward_layer.go_backwards != self.backward_layer.go_backwards:
             reversed_layer_output = y_backward if self.backward_layer.go_backwards else y_forward

@@ -17,7 +17,7 @@ from highnn.checks import check_bool, check_choice, check_integer, check_seed, f
 from highnn.dtype_policies import POLICY_NAMES
 from highnn.layers import LAYERS
 from highnn.layers.layer import Layer, weight_budget
-from highnn.registry import lookup
+from highnn.registry import loading_with, lookup
 from highnn.saving.archive import FORMAT_VERSION, Limits, SavedFileError, is_count
 from highnn.version import __version__
 
@@ -41,6 +41,7 @@ class AllowList:
         custom = dict(custom_objects or {})
         if not all(isinstance(key, str) and callable(obj) for key, obj in custom.items()):
             raise TypeError(f"`custom_objects` must map names (str) to classes or functions, received {custom!r:.300}.")
+        self.custom = custom
         functions = {name: obj for name, obj in custom.items() if not isinstance(obj, type)}
         self.layers: dict[str, Any] = LAYERS.allowed(custom)
         self.models: dict[str, Any] = {name: cls for name, cls in self.layers.items() if is_model_class(cls)}
@@ -150,7 +151,7 @@ def model_from_config(
     try:
         class_name, config_of_model = _class_and_config(config, "the model")
         model_class = lookup("model class", class_name, allowed.models)
-        with weight_budget(weight_elements):
+        with weight_budget(weight_elements), loading_with(allowed.custom):
             if issubclass(model_class, allowed.models["Sequential"]):  # its layers may be custom: built here
                 layers = config_of_model.get("layers", [])
                 if not isinstance(layers, list):

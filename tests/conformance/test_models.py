@@ -428,6 +428,22 @@ def sequence_architecture(recurrent: Callable[[], layers.Layer]) -> Callable[[],
     return build
 
 
+class GatedCell(hn.layers.Layer):
+    """A user's RNN cell: a gated update ``h = z * h + (1 - z) * tanh(x @ W + h @ U)``, output ``h``."""
+
+    state_size = 5
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.kernel = self.add_weight((input_shape[-1], 10), name="kernel")
+        self.recurrent_kernel = self.add_weight((5, 10), name="recurrent_kernel")
+
+    def call(self, inputs: hn.Tensor, states: list[hn.Tensor]) -> tuple[hn.Tensor, list[hn.Tensor]]:
+        both = inputs @ self.kernel + states[0] @ self.recurrent_kernel
+        z = hn.ops.sigmoid(both[:, :5])
+        h = z * states[0] + (1.0 - z) * hn.ops.tanh(both[:, 5:])
+        return h, [h]
+
+
 def masked_sequence_architecture() -> hn.Sequential:
     """The tokens as float steps of one feature, the padding (0) masked by ``Masking``."""
     hn.utils.set_random_seed(12)
@@ -439,6 +455,10 @@ SEQUENCE_CASES: dict[str, Callable[[], hn.Sequential]] = {
     "embedding-gru": sequence_architecture(lambda: layers.GRU(5, go_backwards=True)),
     "embedding-bidirectional-simple-rnn": sequence_architecture(lambda: layers.Bidirectional(layers.SimpleRNN(5))),
     "masking-lstm": masked_sequence_architecture,
+    "embedding-rnn-custom-cell": sequence_architecture(lambda: layers.RNN(GatedCell())),
+    "embedding-rnn-stacked-cells": sequence_architecture(
+        lambda: layers.RNN([layers.LSTMCell(4), layers.SimpleRNNCell(3)], go_backwards=True)
+    ),
 }
 
 
