@@ -1,4 +1,4 @@
-"""Helpers shared by the tests: backend availability and finite differences."""
+"""Helpers shared by the tests: backend availability, finite differences and the size of a traced step."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+import highnn as hn
 from highnn.backends import REGISTRY
+from highnn.tracing import TracedFunction
 
 BACKENDS = tuple(REGISTRY)  # every registered backend, so a new one is tested without editing the tests
 
@@ -36,3 +38,18 @@ def numeric_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float
         x[i] = saved
         g[i] = (up - down) / (2 * eps)
     return g
+
+
+def traced_gradient_steps(model: hn.Sequential, input_shape: tuple[int, ...]) -> int:
+    """How many steps the traced program of ``model``'s weight gradients holds, for inputs of ``input_shape``."""
+
+    def gradients(x: hn.Tensor) -> list[hn.Tensor]:
+        out = model(x)
+        return hn.grad((out * out).sum(), model.trainable_weights)
+
+    traced = TracedFunction(gradients)
+    x = hn.tensor(np.ones(input_shape)).value  # a backend array, as the trainer passes
+    traced(x)  # trace
+    traced(x)  # compile (jax.jit) and run
+    ((program, _),) = traced.programs.values()
+    return program.n_steps

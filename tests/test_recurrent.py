@@ -12,11 +12,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import BACKENDS, require_backend
+from helpers import BACKENDS, require_backend, traced_gradient_steps
 
 import highnn as hn
 from highnn import layers
-from highnn.tracing import TracedFunction
 
 torch = pytest.importorskip("torch")  # the reference values come from PyTorch formulations
 
@@ -360,17 +359,7 @@ def test_long_sequences_trace_into_one_scan(backend: str) -> None:
         for length in (5, 500):
             hn.utils.set_random_seed(0)
             model = hn.Sequential([hn.Input((length, 4)), layers.LSTM(8), layers.Dense(1)])
-
-            def gradients(x: hn.Tensor, model: hn.Sequential = model) -> list[hn.Tensor]:
-                out = model(x)
-                return hn.grad((out * out).sum(), model.trainable_weights)
-
-            traced = TracedFunction(gradients)
-            x = hn.tensor(np.ones((2, length, 4))).value  # a backend array, as the trainer passes
-            traced(x)  # trace
-            traced(x)  # compile (jax.jit) and run
-            ((program, _),) = traced.programs.values()
-            sizes[length] = program.n_steps
+            sizes[length] = traced_gradient_steps(model, (2, length, 4))
     assert sizes[5] == sizes[500]
 
 

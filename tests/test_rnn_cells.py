@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import BACKENDS, require_backend
+from helpers import BACKENDS, require_backend, traced_gradient_steps
 
 import highnn as hn
 from highnn import layers
-from highnn.tracing import TracedFunction
 
 torch = pytest.importorskip("torch")  # the custom cell's reference gradients come from torch.autograd
 
@@ -205,17 +204,7 @@ def test_a_custom_cell_traces_into_one_scan_whatever_the_length(backend: str) ->
         for length in (5, 500):
             hn.utils.set_random_seed(0)
             model = hn.Sequential([hn.Input((length, 4)), layers.RNN(MinimalCell(8)), layers.Dense(1)])
-
-            def gradients(x: hn.Tensor, model: hn.Sequential = model) -> list[hn.Tensor]:
-                out = model(x)
-                return hn.grad((out * out).sum(), model.trainable_weights)
-
-            traced = TracedFunction(gradients)
-            x = hn.tensor(np.ones((2, length, 4))).value
-            traced(x)
-            traced(x)
-            ((program, _),) = traced.programs.values()
-            sizes[length] = program.n_steps
+            sizes[length] = traced_gradient_steps(model, (2, length, 4))
     assert sizes[5] == sizes[500]
 
 

@@ -102,6 +102,18 @@ def assert_all_close(results: dict[str, list[np.ndarray]], rtol: float, atol: fl
             np.testing.assert_allclose(b, a, rtol=rtol, atol=atol, err_msg=f"numpy vs {backend}")
 
 
+def assert_same_start_gradients_and_epoch(run: Callable[[], list[np.ndarray]]) -> None:
+    """``run`` returns a model's initial weights, its gradients and its weights after one epoch, as many of each:
+    the initial weights are bit-identical on every backend, the gradients agree to 1e-10 and the epoch to 1e-8."""
+    results = on_every_backend(run)
+    count = len(results["numpy"]) // 3
+    for backend, arrays in results.items():
+        for a, b in zip(results["numpy"][:count], arrays[:count]):
+            np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
+    assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
+    assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
+
+
 def test_same_seed_gives_bit_identical_initial_weights() -> None:
     for floatx in ("float32", "float64"):
         results = {}
@@ -181,29 +193,6 @@ class SelfAttentionModel(hn.Model):
         return self.head(hn.ops.mean(tokens + attended, axis=1))
 
 
-def test_attention_model_agrees_across_backends() -> None:
-    """Bit-identical initial weights, gradients to 1e-10 and one epoch of fit to 1e-8 (no dropout: each backend
-    draws its own random numbers)."""
-
-    def run() -> list[np.ndarray]:
-        hn.utils.set_random_seed(11)
-        model = SelfAttentionModel()
-        model.compile(optimizer=hn.optimizers.Adam(0.01), loss="mse")
-        model.build((None, 5))
-        initial = model.get_weights()
-        gradients = model.compute_gradients(X, TARGETS["regression"])
-        model.fit(X, TARGETS["regression"], batch_size=8, epochs=1, shuffle=False, verbose=0)
-        return initial + gradients + model.get_weights()
-
-    results = on_every_backend(run)
-    count = len(results["numpy"]) // 3
-    for backend, arrays in results.items():
-        for a, b in zip(results["numpy"][:count], arrays[:count]):
-            np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
-    assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
-    assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
-
-
 class GridAttentionModel(hn.Model):
     """MultiHeadAttention over other ``attention_axes`` than the last sequence axis, on a 5 x 5 grid of tokens:
     along the rows (the columns a batch axis), then over the whole grid at once with an attention mask in Keras's
@@ -225,12 +214,14 @@ class GridAttentionModel(hn.Model):
         return self.head(hn.ops.mean(x, axis=(1, 2)))
 
 
-def test_attention_over_a_grid_agrees_across_backends() -> None:
-    """Bit-identical initial weights, gradients to 1e-10 and one epoch of fit to 1e-8."""
+@pytest.mark.parametrize("model_class", [SelfAttentionModel, GridAttentionModel])
+def test_attention_models_agree_across_backends(model_class: type[hn.Model]) -> None:
+    """Bit-identical initial weights, gradients to 1e-10 and one epoch of fit to 1e-8 (no dropout: each backend
+    draws its own random numbers)."""
 
     def run() -> list[np.ndarray]:
-        hn.utils.set_random_seed(17)
-        model = GridAttentionModel()
+        hn.utils.set_random_seed(11)
+        model = model_class()
         model.compile(optimizer=hn.optimizers.Adam(0.01), loss="mse")
         model.build((None, 5))
         initial = model.get_weights()
@@ -238,13 +229,7 @@ def test_attention_over_a_grid_agrees_across_backends() -> None:
         model.fit(X, TARGETS["regression"], batch_size=8, epochs=1, shuffle=False, verbose=0)
         return initial + gradients + model.get_weights()
 
-    results = on_every_backend(run)
-    count = len(results["numpy"]) // 3
-    for backend, arrays in results.items():
-        for a, b in zip(results["numpy"][:count], arrays[:count]):
-            np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
-    assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
-    assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
+    assert_same_start_gradients_and_epoch(run)
 
 
 # ------------------------------------------------------------------ pooled models
@@ -516,10 +501,4 @@ def test_functional_encoder_block_with_cross_attention_agrees_across_backends() 
         model.fit([tokens_x, memory_x], TARGETS["regression"], batch_size=8, epochs=1, shuffle=False, verbose=0)
         return initial + gradients + model.get_weights()
 
-    results = on_every_backend(run)
-    count = len(results["numpy"]) // 3
-    for backend, arrays in results.items():
-        for a, b in zip(results["numpy"][:count], arrays[:count]):
-            np.testing.assert_array_equal(b, a, err_msg=f"initial weights, numpy vs {backend}")
-    assert_all_close({k: v[count : 2 * count] for k, v in results.items()}, rtol=1e-10, atol=1e-13)
-    assert_all_close({k: v[2 * count :] for k, v in results.items()}, rtol=1e-8, atol=1e-10)
+    assert_same_start_gradients_and_epoch(run)
