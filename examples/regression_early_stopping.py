@@ -1,4 +1,5 @@
-"""Regression on scikit-learn's diabetes data, stopped early when the validation loss stalls."""
+"""Regression on scikit-learn's diabetes data: raw features standardised by a Normalization layer adapted to the
+training set (the model carries it), training stopped early when the validation loss stalls."""
 
 import numpy as np
 from sklearn.datasets import load_diabetes
@@ -9,13 +10,16 @@ from highnn import layers
 
 
 def main() -> float:
-    x, y = load_diabetes(return_X_y=True)  # 442 patients, 10 standardised features, disease progression
+    x, y = load_diabetes(return_X_y=True, scaled=False)  # 442 patients, 10 raw features, disease progression
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=0)
     mean, std = y_train.mean(), y_train.std()
 
     hn.utils.set_random_seed(0)
+    normalizer = layers.Normalization()  # each feature's mean and variance, learned from the training set
+    normalizer.adapt(x_train)
     model = hn.Sequential([
         hn.Input(shape=(10,)),
+        normalizer,
         layers.Dense(32, activation="relu", kernel_regularizer=hn.regularizers.L2(1e-3)),
         layers.Dense(1),
     ])  # fmt: skip

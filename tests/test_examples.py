@@ -72,3 +72,9 @@ def test_gan_example_trains_both_models() -> None:
     d_loss, g_loss, real, generated = map(float, match.groups())
     assert 0.0 < d_loss < 1.0 and 0.0 < g_loss < 5.0, out[-500:]  # neither model has won outright
     assert abs(generated - real) < 0.25, out[-500:]  # the generator draws digit-like intensities, not noise
+
+
+def test_custom_rnn_cell_example_remembers_through_its_gate() -> None:
+    out = run_example(EXAMPLES[0].parent / "custom_rnn_cell.py")
+    match = re.search(r"test accuracy: gated cell ([\d.]+), tanh cell ([\d.]+)", out)
+    assert match and float(match.group(1)) >= 0.85 > float(match.group(2)), out
