@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from highnn.backends.base import numpy_dtype
 from highnn.config import settings, use_backend
 from highnn.graph import Tensor, grad, grad_mode, recording, to_tensor
 from highnn.ops.primitives import scan as scan_primitive
@@ -66,7 +67,7 @@ class ScanBody:
         signature = tuple((tuple(a.shape), backend.dtype(a)) for a in examples)
         key = (kind, backend, signature)
         if key not in self.programs:
-            self.programs[key] = self._trace(kind, [np.zeros(shape, dtype) for shape, dtype in signature])
+            self.programs[key] = self._trace(kind, [np.zeros(shape, numpy_dtype(dtype)) for shape, dtype in signature])
         return self.programs[key]
 
     def _trace(self, kind: str, zeros: list[np.ndarray]) -> Callable[..., Any]:

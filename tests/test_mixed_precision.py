@@ -154,6 +154,21 @@ def test_fit_under_mixed_bfloat16_updates_float32_weights(backend: str) -> None:
     assert all(w.dtype == "float32" for w in model.weights)
 
 
+@pytest.mark.parametrize("recurrent", ["lstm", "rnn-of-cells"])
+def test_recurrent_layers_train_under_mixed_bfloat16(backend: str, recurrent: str) -> None:
+    """The scan's step is traced on bfloat16 operands (NumPy's through ml_dtypes), its weights float32."""
+    hn.mixed_precision.set_global_policy("mixed_bfloat16")
+    hn.utils.set_random_seed(3)
+    layer = layers.LSTM(6) if recurrent == "lstm" else layers.RNN([layers.LSTMCell(6), layers.GRUCell(4)])
+    model = hn.Sequential([hn.Input((5, 3)), layer, layers.Dense(1)])
+    model.compile(optimizer=hn.optimizers.Adam(0.02), loss="mse")
+    x = np.random.default_rng(2).normal(size=(64, 5, 3)).astype("float32")
+    y = x.sum(axis=(1, 2))[:, None] / 4
+    history = model.fit(x, y, epochs=6, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < 0.8 * history.history["loss"][0]
+    assert model(x[:2]).dtype == "bfloat16" and all(w.dtype == "float32" for w in model.weights)
+
+
 def test_policies_survive_saving(tmp_path: Path) -> None:
     hn.mixed_precision.set_global_policy("mixed_bfloat16")
     model = hn.Sequential([hn.Input((3,)), layers.Dense(2), layers.Activation("softmax", dtype="float32")])
