@@ -310,7 +310,11 @@ def test_keras_kernel_switches_are_accepted_and_compute_the_same(kind: str) -> N
         (lambda: layers.LSTM(0), ValueError, r"LSTM: `units` must be a positive integer, received 0"),
         (lambda: layers.GRU(3, dropout=1.0), ValueError, r"GRU: `dropout` must be a number in \[0, 1\)"),
         (lambda: layers.SimpleRNN(3, return_sequences="yes"), TypeError, r"`return_sequences` must be"),
-        (lambda: layers.LSTM(3, stateful=True), NotImplementedError, r"stateful=True"),
+        (
+            lambda: hn.Sequential([hn.Input((6, 4)), layers.LSTM(3, stateful=True)]),
+            ValueError,
+            r"with `stateful=True` the batch size must be known",
+        ),
         (lambda: layers.Bidirectional(layers.Dense(3)), TypeError, r"`layer` must be a recurrent layer"),
         (lambda: layers.Bidirectional(layers.LSTM(3), merge_mode="max"), ValueError, r"`merge_mode` must be one of"),
         (
@@ -347,6 +351,55 @@ def test_bad_inputs_are_rejected_before_any_state_changes() -> None:
         layer(X, initial_state=[np.zeros((3, 3))])
     with pytest.raises(ValueError, match=r"`initial_state` must be states of shape \(3, 3\)"):
         layer(X, initial_state=[np.zeros((3, 4)), np.zeros((3, 4))])
+
+
+# --------------------------------------------------------------- stateful layers
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda **kw: layers.SimpleRNN(4, **kw),
+        lambda **kw: layers.LSTM(4, **kw),
+        lambda **kw: layers.GRU(4, go_backwards=False, **kw),
+        lambda **kw: layers.RNN([layers.LSTMCell(4), layers.GRUCell(3)], **kw),
+    ],
+    ids=["simple", "lstm", "gru", "rnn-stacked-cells"],
+)
+def test_a_stateful_layer_continues_each_sequence_in_the_next_batch(backend: str, make: Callable[..., Any]) -> None:
+    """Two halves of a sequence, one batch after the other, give what the whole sequence gives, eagerly and in
+    predict's traced step; reset_state starts over from zeros."""
+    require_backend(backend)
+    with hn.config.use_backend(backend, floatx="float64"):
+        whole = make(return_sequences=True)
+        expected = whole(X).numpy()
+        model = hn.Sequential([hn.Input((3, 4), batch_size=3), make(return_sequences=True, stateful=True)])
+        layer = model.layers[0]
+        layer.set_weights(whole.get_weights())
+        halves = [model(X[:, :3]).numpy(), model(X[:, 3:]).numpy()]
+        np.testing.assert_allclose(np.concatenate(halves, axis=1), expected, **TOL)
+        layer.reset_states()
+        assert all(not state.numpy().any() for state in layer.states)
+        traced = [model.predict(X[:, :3], batch_size=3, verbose=0), model.predict(X[:, 3:], batch_size=3, verbose=0)]
+        np.testing.assert_allclose(np.concatenate(traced, axis=1), expected, **TOL)
+        assert len(layer.states) == len(layer.state_sizes) and not any(s.trainable for s in layer.states)
+        assert all(all(s is not w for w in layer.weights) for s in layer.states)  # states, not weights
+
+
+def test_a_stateful_layer_trains_and_checks_its_batch_size(tmp_path: Path) -> None:
+    hn.utils.set_random_seed(2)
+    model = hn.Sequential([hn.Input((6, 4), batch_size=3), layers.LSTM(3, stateful=True), layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(X, RNG.normal(size=(3, 1)), batch_size=3, epochs=2, shuffle=False, verbose=0)
+    carried = [state.numpy() for state in model.layers[0].states]
+    assert all(state.any() for state in carried)  # the last batch's states wait for the next one
+    with pytest.raises(ValueError, match="a stateful layer runs on batches of 3, the size it was built for, received"):
+        model.layers[0](X[:2])
+    model.save(tmp_path / "stateful.highnn")
+    loaded = hn.models.load_model(tmp_path / "stateful.highnn")
+    assert loaded.layers[0].stateful and loaded.layers[0].get_config()["stateful"] is True
+    loaded.layers[0].reset_state()
+    model.layers[0].reset_state()
+    np.testing.assert_allclose(loaded.predict(X, batch_size=3, verbose=0), model.predict(X, batch_size=3, verbose=0))
 
 
 # --------------------------------------------------------------- tracing cost

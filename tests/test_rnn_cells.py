@@ -217,7 +217,8 @@ class NotACell(hn.layers.Layer):
     [
         (lambda: layers.RNN(layers.Dense(3)), TypeError, "RNN: `cell` must be an RNN cell"),
         (lambda: layers.RNN(NotACell()), ValueError, r"RNN: `cell.state_size` must be a positive integer"),
-        (lambda: layers.RNN(layers.LSTMCell(2), stateful=True), NotImplementedError, "`stateful=True`"),
+        (lambda: layers.RNN(layers.LSTMCell(2), stateful=True).build((None, 6, 4)), ValueError,
+         r"RNN 'rnn.*': with `stateful=True` the batch size must be known"),
         (lambda: layers.StackedRNNCells([]), TypeError, "StackedRNNCells: `cells` must be a non-empty list"),
         (lambda: layers.RNN(layers.LSTMCell(2))(X, initial_state=[np.zeros((3, 2))]), ValueError,
          r"`initial_state` must be a list of 2 state tensor"),

@@ -27,6 +27,7 @@ from highnn.layers.regularization import RandomLayer
 from highnn.ops.primitives import cast, random_uniform, transpose, unindex, where
 from highnn.registry import Registry
 from highnn.scan import ScanBody, scan
+from highnn.variables import Variable
 
 
 def join(parts: Sequence[Tensor]) -> Tensor:
@@ -75,8 +76,6 @@ class Recurrence(Layer):
                                 ("go_backwards", go_backwards), ("stateful", stateful), ("unroll", unroll),
                                 ("zero_output_for_mask", zero_output_for_mask))
         }  # fmt: skip
-        if stateful:
-            raise NotImplementedError(f"{owner}: `stateful=True` is not supported yet; pass states with initial_state.")
         super().__init__(**kwargs)
         self.return_sequences = flags["return_sequences"]
         self.return_state = flags["return_state"]
@@ -87,6 +86,8 @@ class Recurrence(Layer):
         self.supports_masking = True
         self.input_spec: InputSpec | None = None
         self._initial_state: list[Tensor] | None = None
+        #: with ``stateful``, the variables that carry the last states from one batch to the next (made by build)
+        self.states: list[Variable] | None = None
 
     @property
     def state_sizes(self) -> list[int]:
@@ -115,9 +116,49 @@ class Recurrence(Layer):
         finally:
             self._initial_state = None
 
+    def build_states(self, input_shape: Shape) -> None:
+        """With ``stateful``, make the variables that carry the states between batches (zeros at first), for the
+        batch size the layer is built for, which must be known (Keras's rule)."""
+        if not self.stateful:
+            return
+        batch = input_shape[0]
+        if batch is None:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: with `stateful=True` the batch size must be known, as in Keras: "
+                f"give it to the input (`hn.Input(shape, batch_size=...)`), received input shape {tuple(input_shape)}."
+            )
+        self.states = [
+            self.add_state_variable(state.numpy(), f"rnn_state_{i}")
+            for i, state in enumerate(self.default_states(int(batch), settings.floatx))
+        ]
+
+    def reset_state(self) -> None:
+        """Set a stateful layer's states back to zeros (Keras's ``reset_state``; nothing to do otherwise)."""
+        for state in self.states or []:
+            state.assign(np.zeros(state.shape))
+
+    def reset_states(self) -> None:
+        """Keras's other name for :meth:`reset_state`."""
+        self.reset_state()
+
+    def default_states(self, batch: int, dtype: str) -> list[Tensor]:
+        """The states a sequence starts from without ``initial_state``: zeros."""
+        return [to_tensor(np.zeros((batch, n)), dtype) for n in self.state_sizes]
+
     def initial_states(self, batch: int, dtype: str) -> list[Tensor]:
-        """The states the scan starts from: ``initial_state`` (checked) where the call has one, else zeros."""
-        states = self._initial_state or [to_tensor(np.zeros((batch, n)), dtype) for n in self.state_sizes]
+        """The states the scan starts from: ``initial_state`` (checked) where the call has one, else a stateful
+        layer's carried states, else :meth:`default_states`."""
+        if self._initial_state is not None:
+            states = self._initial_state
+        elif self.states is not None:
+            if batch != self.states[0].shape[0]:
+                raise ValueError(
+                    f"{type(self).__name__} {self.name!r}: a stateful layer runs on batches of "
+                    f"{self.states[0].shape[0]}, the size it was built for, received a batch of {batch}."
+                )
+            states = [state if state.dtype == dtype else cast(state, dtype) for state in self.states]
+        else:
+            states = self.default_states(batch, dtype)
         for state, size in zip(states, self.state_sizes):
             if state.shape != (batch, size):
                 fail(type(self).__name__, "initial_state", f"states of shape {(batch, size)}", state.shape)
@@ -142,6 +183,8 @@ class Recurrence(Layer):
         else:  # the last step processed (the first one with go_backwards), zero where it is masked
             last = carries[-1][..., :width]
             output = last * scanned[1][-1] if zero_masked else last
+        for variable, state in zip(self.states or [], states):  # a stateful layer carries them to the next batch
+            variable.assign(state)
         return [output, *self.group_states(states)] if self.return_state else output
 
     def group_states(self, states: list[Any]) -> list[Any]:
@@ -275,6 +318,7 @@ class Recurrent(Recurrence, RandomLayer):
             if self.use_bias
             else None
         )
+        self.build_states(input_shape)
 
     def bias_shape(self) -> tuple[int, ...]:
         return (self.GATES * self.units,)

@@ -205,14 +205,14 @@ class RNN(Recurrence):
             self.cell.build((input_shape[0], input_shape[-1]))
             self.cell.built = True
         self.input_spec = InputSpec(ndim=3, axes={-1: int(input_shape[-1])})
+        self.build_states(input_shape)
 
-    def initial_states(self, batch: int, dtype: str) -> list[Tensor]:
-        """``initial_state`` where the call has one, else the cell's ``get_initial_state(batch_size)`` where it has
-        one, else zeros."""
+    def default_states(self, batch: int, dtype: str) -> list[Tensor]:
+        """The cell's ``get_initial_state(batch_size)`` where it has one, else zeros."""
         make = getattr(self.cell, "get_initial_state", None)
-        if self._initial_state is None and make is not None:
-            self._initial_state = [to_tensor(s, dtype) for s in flatten(make(batch))]
-        return super().initial_states(batch, dtype)
+        if make is None:
+            return super().default_states(batch, dtype)
+        return [to_tensor(s, dtype) for s in flatten(make(batch))]
 
     def call(self, inputs: Tensor, training: bool = False, mask: Tensor | None = None) -> Any:
         batch, sizes = inputs.shape[0], self.state_sizes
