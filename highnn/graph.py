@@ -176,6 +176,17 @@ class Tensor:
     def __float__(self) -> float:
         return float(self.item())
 
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        """An integer scalar as an index (``range(t)``, ``x[t]``), as NumPy's and JAX's integer scalars are."""
+        if self.shape or not np.issubdtype(np.dtype(self.numpy().dtype), np.integer):
+            raise TypeError(
+                f"Only an integer scalar tensor can be an index, received shape {self.shape}, {self.dtype}."
+            )
+        return int(self.item())
+
     # -------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
         """The slots, with the value as a NumPy array (so any backend pickles); the copy is a leaf."""

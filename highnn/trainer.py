@@ -613,6 +613,28 @@ class Trainer(Layer):
         logs = self._logs("train", self._function("train", len(batch))(*batch))
         return logs if return_dict else self._flatten_logs(logs)
 
+    def test_on_batch(
+        self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False
+    ) -> float | list[float] | Logs:
+        """The loss (and metrics) of one batch, without training."""
+        self._check_compiled("test_on_batch")
+        return_dict = check_bool("test_on_batch", "return_dict", return_dict)
+        arrays = prepare(
+            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "test_on_batch"
+        )
+        self._prepare("test_on_batch", arrays)
+        self.reset_metrics()
+        batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
+        logs = self._logs("test", self._function("test", len(batch))(*batch))
+        return logs if return_dict else self._flatten_logs(logs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The model's outputs for one batch ``x``, as NumPy."""
+        arrays = prepare(self._input_arrays(x), "predict_on_batch")
+        self._prepare("predict_on_batch", arrays)
+        batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
+        return self._join_predictions([to_host(y) for y in self._function("predict", len(batch))(*batch)])
+
     def _flatten_logs(self, logs: Logs) -> float | list[float]:
         """The logs as Keras's evaluate returns them: by :attr:`metrics` order, then the other names sorted;
         one value alone as a float."""

@@ -413,3 +413,22 @@ def test_a_loss_added_in_call_joins_the_step_loss(backend64: str, run_eagerly: b
     grad_out = 2 * (out - y) / 16 + out / 16
     np.testing.assert_allclose(model.get_weights()[0], kernel - 0.1 * x.T @ grad_out, rtol=1e-10)
     assert len(model.losses) == 1
+
+
+def test_test_and_predict_on_batch_equal_evaluate_and_predict_on_that_batch(backend64: str) -> None:
+    x, y = regression_data(16)
+    inputs = hn.Input((32,))
+    hidden = hn.layers.Dense(4, activation="tanh")(inputs)
+    model = hn.Model(inputs, [hn.layers.Dense(1)(hidden), hn.layers.Dense(2)(hidden)])
+    with pytest.raises(RuntimeError, match=r"compile\(\) before test_on_batch"):
+        model.test_on_batch(x, [y, np.hstack([y, y])])
+    model.compile(optimizer="sgd", loss=["mse", "mae"], metrics=[["mae"], []])
+    targets = [y, np.hstack([y, -y])]
+    weights = model.get_weights()
+    logs = model.test_on_batch(x, targets, return_dict=True)
+    assert logs == model.evaluate(x, targets, batch_size=16, verbose=0, return_dict=True)
+    assert model.test_on_batch(x, targets) == model.evaluate(x, targets, batch_size=16, verbose=0)
+    for ours, expected in zip(model.predict_on_batch(x), model.predict(x, verbose=0), strict=True):
+        np.testing.assert_array_equal(ours, expected)
+    for before, after in zip(weights, model.get_weights()):  # nothing trained
+        np.testing.assert_array_equal(before, after)

@@ -153,3 +153,15 @@ def test_text_and_dot_rendering_of_the_seed_graph() -> None:
     assert 'label="a () = 2\\ngrad = 45"' in dot
     assert dot.count("n2 ->") == 2  # the shared node a*b feeds both additions
     assert dot.count("->") == 8
+
+
+def test_scalar_tensors_convert_to_python_numbers_and_indices() -> None:
+    assert float(hn.tensor(2.5)) == 2.5 and int(hn.tensor(3.7)) == 3 and int(hn.tensor(4)) == 4
+    assert list(range(hn.tensor(3))) == [0, 1, 2] and [10, 20, 30][hn.tensor(1)] == 20
+    assert bool(hn.tensor(1.0)) is True
+    with pytest.raises(TypeError, match="Only an integer scalar tensor can be an index, received shape \\(\\), float"):
+        [1, 2][hn.tensor(1.0)]
+    with pytest.raises(TypeError, match="Only an integer scalar tensor can be an index, received shape \\(2,\\)"):
+        range(hn.tensor([1, 2]))
+    with pytest.raises(ValueError, match="The truth value of a tensor of shape \\(2,\\) is ambiguous"):
+        bool(hn.tensor([1.0, 2.0]))

@@ -85,7 +85,6 @@ class Recurrence(Layer):
         self.zero_output_for_mask = flags["zero_output_for_mask"]
         self.supports_masking = True
         self.input_spec: InputSpec | None = None
-        self._initial_state: list[Tensor] | None = None
         #: with ``stateful``, the variables that carry the last states from one batch to the next (made by build)
         self.states: list[Variable] | None = None
 
@@ -102,19 +101,6 @@ class Recurrence(Layer):
     def check_input(self, x: Tensor) -> None:
         if self.input_spec is not None:
             self.input_spec.check(self.name, x.shape)
-
-    def __call__(self, inputs: Any, training: bool = False, mask: Any = None, initial_state: Any = None) -> Any:
-        """Run the layer; ``mask`` is ``(batch, timesteps)`` booleans, False at padding; ``initial_state`` is a
-        list of ``(batch, size)`` states (``[h, c]`` for LSTM)."""
-        states = None if initial_state is None else [to_tensor(s, self.compute_dtype) for s in flatten(initial_state)]
-        if states is not None and len(states) != len(self.state_sizes):
-            fail(type(self).__name__, "initial_state", f"a list of {len(self.state_sizes)} state tensor(s)",
-                 initial_state)  # fmt: skip
-        self._initial_state = states
-        try:
-            return super().__call__(inputs, training=training, mask=None if mask is None else to_tensor(mask))
-        finally:
-            self._initial_state = None
 
     def build_states(self, input_shape: Shape) -> None:
         """With ``stateful``, make the variables that carry the states between batches (zeros at first), for the
@@ -145,11 +131,15 @@ class Recurrence(Layer):
         """The states a sequence starts from without ``initial_state``: zeros."""
         return [to_tensor(np.zeros((batch, n)), dtype) for n in self.state_sizes]
 
-    def initial_states(self, batch: int, dtype: str) -> list[Tensor]:
-        """The states the scan starts from: ``initial_state`` (checked) where the call has one, else a stateful
-        layer's carried states, else :meth:`default_states`."""
-        if self._initial_state is not None:
-            states = self._initial_state
+    def initial_states(self, batch: int, dtype: str, initial_state: Any = None) -> list[Tensor]:
+        """The states the scan starts from: the call's ``initial_state`` (a list of ``(batch, size)`` states,
+        checked) where it has one, else a stateful layer's carried states, else :meth:`default_states`."""
+        if initial_state is not None:
+            states = [to_tensor(s, dtype) for s in flatten(initial_state)]
+            if len(states) != len(self.state_sizes):
+                fail(type(self).__name__, "initial_state", f"a list of {len(self.state_sizes)} state tensor(s)",
+                     initial_state)  # fmt: skip
+            states = [s if s.dtype == dtype else cast(s, dtype) for s in states]
         elif self.states is not None:
             if batch != self.states[0].shape[0]:
                 raise ValueError(
@@ -367,7 +357,11 @@ class Recurrent(Recurrence, RandomLayer):
         return self._bodies[key]
 
     # ------------------------------------------------------------- calling
-    def call(self, inputs: Tensor, training: bool = False, mask: Tensor | None = None) -> Any:
+    def call(
+        self, inputs: Tensor, training: bool = False, mask: Tensor | None = None, initial_state: Any = None
+    ) -> Any:
+        """The sequence's outputs; ``mask`` is ``(batch, timesteps)``, False at padding; ``initial_state`` a list of
+        ``(batch, units)`` states (``[h, c]`` for LSTM)."""
         batch = inputs.shape[0]
         if training and self.dropout > 0.0:
             inputs = inputs * self._dropout_mask((batch, 1, inputs.shape[-1]), self.dropout)
@@ -380,7 +374,7 @@ class Recurrent(Recurrence, RandomLayer):
         recurrent_dropout = training and self.recurrent_dropout > 0.0
         if recurrent_dropout:
             consts.append(self._dropout_mask((batch, self.units), self.recurrent_dropout))
-        start = join(self.initial_states(batch, inputs.dtype))
+        start = join(self.initial_states(batch, inputs.dtype, initial_state))
         carries = scan(self._body(mask is not None, recurrent_dropout, projecting), start, scanned, consts)
         return self.outputs(carries, scanned, split(carries[-1], self.STATES))
 

@@ -214,7 +214,11 @@ class RNN(Recurrence):
             return super().default_states(batch, dtype)
         return [to_tensor(s, dtype) for s in flatten(make(batch))]
 
-    def call(self, inputs: Tensor, training: bool = False, mask: Tensor | None = None) -> Any:
+    def call(
+        self, inputs: Tensor, training: bool = False, mask: Tensor | None = None, initial_state: Any = None
+    ) -> Any:
+        """The sequence's outputs; ``mask`` is ``(batch, timesteps)``, False at padding; ``initial_state`` a list of
+        states in the cell's (flattened) order."""
         batch, sizes = inputs.shape[0], self.state_sizes
         scanned = self.time_major(inputs, mask)
         cells = self.cell.cells if isinstance(self.cell, StackedRNNCells) else [self.cell]
@@ -222,7 +226,10 @@ class RNN(Recurrence):
         drawn = [m for pair in masks for m in pair if m is not None]
         body = self._body(mask is not None, tuple((a is not None, b is not None) for a, b in masks), training)
         start = join(
-            [to_tensor(np.zeros((batch, self.output_size)), inputs.dtype), *self.initial_states(batch, inputs.dtype)]
+            [
+                to_tensor(np.zeros((batch, self.output_size)), inputs.dtype),
+                *self.initial_states(batch, inputs.dtype, initial_state),
+            ]
         )
         carries = scan(body, start, scanned, [*self.weights_read(), *drawn])
         return self.outputs(carries, scanned, split_sizes(carries[-1], [self.output_size, *sizes])[1:])
