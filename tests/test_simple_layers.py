@@ -207,3 +207,56 @@ def test_resizing_config_shapes_and_errors() -> None:
         layers.Resizing(3, 3, interpolation="area")
     with pytest.raises(ValueError, match="inputs must be images of rank 3 or batches of rank 4, received rank 2"):
         layers.Resizing(3, 3)(np.ones((4, 4)))
+
+
+# ---------------------------------------------------------------- RandomFlip
+@pytest.mark.parametrize(
+    ("mode", "data_format", "flipped_axes"),
+    [
+        ("horizontal", "channels_last", (2,)),
+        ("vertical", "channels_last", (1,)),
+        ("horizontal_and_vertical", "channels_last", (1, 2)),
+        ("horizontal", "channels_first", (3,)),
+    ],
+)
+def test_random_flip_flips_each_image_or_leaves_it_while_training(
+    backend64: str, mode: str, data_format: str, flipped_axes: tuple[int, ...]
+) -> None:
+    images = RNG.normal(size=(400, 3, 4, 2))
+    layer = layers.RandomFlip(mode, seed=5, data_format=data_format)
+    out = layer(images, training=True).numpy()
+    flipped = np.flip(images, axis=flipped_axes)
+    same = np.all(out == images, axis=(1, 2, 3))
+    turned = np.all(out == flipped, axis=(1, 2, 3))
+    assert np.all(same ^ turned), "each image is left or flipped whole, by the mode's flips together"
+    assert 150 < turned.sum() < 250  # probability 1/2
+    np.testing.assert_array_equal(
+        layers.RandomFlip(mode, seed=5, data_format=data_format)(images, training=True).numpy(), out
+    )
+    assert not np.array_equal(layer(images, training=True).numpy(), out), "each call draws again"
+    np.testing.assert_array_equal(layer(images).numpy(), images)  # the identity at inference
+    one = layers.RandomFlip(mode, seed=2, data_format=data_format)(images[0], training=True).numpy()
+    assert np.array_equal(one, images[0]) or np.array_equal(one, np.flip(images[0], [a - 1 for a in flipped_axes]))
+
+
+def test_random_flip_config_and_errors() -> None:
+    layer = layers.RandomFlip("vertical", seed=3, name="flip")
+    assert layer.get_config() == {"name": "flip", "trainable": True, "seed": 3, "mode": "vertical",
+                                  "data_format": "channels_last"}  # fmt: skip
+    assert isinstance(layers.deserialize(layers.serialize(layer)), layers.RandomFlip)
+    with pytest.raises(ValueError, match="RandomFlip: `mode` must be one of 'horizontal', 'vertical'"):
+        layers.RandomFlip("diagonal")
+    with pytest.raises(ValueError, match="inputs must be images of rank 3 or batches of rank 4, received shape"):
+        layers.RandomFlip()(np.ones((2, 3)), training=True)
+
+
+def test_a_model_trains_through_random_flip(backend64: str) -> None:
+    hn.utils.set_random_seed(0)
+    images, labels = RNG.normal(size=(32, 4, 4, 1)), RNG.integers(0, 2, size=32)
+    model = hn.Sequential([
+        hn.Input((4, 4, 1)), layers.RandomFlip(seed=1), layers.Flatten(), layers.Dense(2),
+    ])  # fmt: skip
+    model.compile("adam", hn.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(images, labels, epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    np.testing.assert_array_equal(model.predict(images, verbose=0), model.predict(images, verbose=0))

@@ -71,7 +71,7 @@ from highnn.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
-from highnn.layers.preprocessing import Normalization, Rescaling, Resizing
+from highnn.layers.preprocessing import Normalization, RandomFlip, Rescaling, Resizing
 from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
 from highnn.layers.regularization import (
     ActivityRegularization,
@@ -113,7 +113,7 @@ LAYERS.register_all((
     RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
     MultiHeadAttention, Attention,
     *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
-    Rescaling, Normalization, Resizing, GaussianDropout, ActivityRegularization,
+    Rescaling, Normalization, Resizing, RandomFlip, GaussianDropout, ActivityRegularization,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
@@ -222,6 +222,7 @@ __all__ = [
     "PReLU",
     "Permute",
     "RMSNormalization",
+    "RandomFlip",
     "ReLU",
     "RepeatVector",
     "Rescaling",
