@@ -285,6 +285,44 @@ def test_a_causal_mask_runs_along_the_single_attention_axis_wherever_it_lies() -
         layers.MultiHeadAttention(num_heads=2, key_dim=3)(x, x, attention_mask=causal)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_gated_attention_and_a_sliding_window_equal_pytorch(causal: bool) -> None:
+    """Keras's ``use_gate`` (each head's output scaled by ``sigmoid(query @ gate + bias)``) and ``sliding_window``
+    (query i attends to the keys within ``window - 1`` of it, with a causal mask too if asked)."""
+    layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=4, use_gate=True, sliding_window=2)
+    query, value = RNG.normal(size=(2, 5, 6)), RNG.normal(size=(2, 5, 7))
+    layer(query, value)
+    assert [w.path.split("/", 1)[1] for w in layer.weights][4:6] == ["gate/kernel", "gate/bias"]  # Keras's order
+    weights = randomize(layer)
+    out, scores = layer(query, value, use_causal_mask=causal, return_attention_scores=True)
+
+    leaves = [torch.tensor(w, requires_grad=True) for w in weights]
+    wq, bq, wk, bk, wg, bg, wv, bv, wo, bo = leaves
+    q = torch.einsum("btd,dnh->btnh", torch.tensor(query), wq) + bq
+    k = torch.einsum("bsd,dnh->bsnh", torch.tensor(value), wk) + bk
+    v = torch.einsum("bsd,dnh->bsnh", torch.tensor(value), wv) + bv
+    logits = torch.einsum("btnh,bsnh->bnts", q, k) / math.sqrt(3)
+    positions = torch.arange(5)
+    keep = (positions[:, None] - positions[None, :]).abs() < 2
+    if causal:
+        keep &= positions[:, None] >= positions[None, :]
+    expected_scores = torch.softmax(logits.masked_fill(~keep, -math.inf), dim=-1)
+    heads = torch.einsum("bnts,bsnh->btnh", expected_scores, v)
+    gate = torch.sigmoid(torch.einsum("btd,dnh->btnh", torch.tensor(query), wg) + bg)
+    expected = torch.einsum("btnh,nhd->btd", heads * gate, wo) + bo
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scores.numpy(), expected_scores.detach().numpy(), rtol=0, atol=1e-12)
+    adjoint = RNG.normal(size=out.shape)
+    theirs = torch.autograd.grad(expected, leaves, torch.tensor(adjoint))
+    for ours, reference in zip(highnn_gradients(out, layer, adjoint), theirs, strict=True):
+        np.testing.assert_allclose(ours, reference.numpy(), rtol=1e-10, atol=1e-12)
+    config = layer.get_config()
+    assert (config["use_gate"], config["sliding_window"]) == (True, 2)
+    assert layers.deserialize(layers.serialize(layer)).get_config() == config
+    with pytest.raises(ValueError, match=r"`sliding_window=2` needs a single attention axis"):
+        layers.MultiHeadAttention(2, 3, sliding_window=2)(np.ones((1, 3, 4, 5)), np.ones((1, 3, 4, 5)))
+
+
 def test_dropout_acts_only_in_training_and_scores_are_before_dropout() -> None:
     layer = layers.MultiHeadAttention(num_heads=2, key_dim=3, dropout=0.5, seed=3)
     x = RNG.normal(size=(2, 4, 5))
@@ -367,6 +405,8 @@ class SelfAttention(hn.layers.Layer):
         ({"num_heads": 2, "key_dim": 2, "output_shape": (3, 0)}, ValueError, "`output_shape` must be None, a positive"),
         ({"num_heads": 2, "key_dim": 2, "attention_axes": "1"}, TypeError, "`attention_axes` must be None, an integer"),
         ({"num_heads": 2, "key_dim": 2, "seed": -1}, ValueError, "`seed` must be an integer in"),
+        ({"num_heads": 2, "key_dim": 2, "use_gate": "yes"}, TypeError, "`use_gate` must be True or False"),
+        ({"num_heads": 2, "key_dim": 2, "sliding_window": 0}, ValueError, "`sliding_window` must be an integer >= 1"),
         ({"num_heads": 2, "key_dim": 2, "kernel_initializer": "nope"}, ValueError, "nope"),
     ],
 )

@@ -29,7 +29,7 @@ from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, deserialize_weight_arguments, serialize_weight_arguments
 from highnn.layers.regularization import Dropout
-from highnn.ops.composites import softmax
+from highnn.ops.composites import sigmoid, softmax
 from highnn.ops.primitives import broadcast_to, cast, reshape, swap_last, tanh, to_tensor, transpose
 
 #: added to the score of a masked position before the softmax (Keras's value for float32 and float64)
@@ -58,6 +58,12 @@ def combine_masks(*masks: Tensor | None) -> Tensor | None:
 def causal_mask(query_length: int, key_length: int) -> Tensor:
     """``mask[i, j] = i >= j``: query position i attends to key positions up to i only."""
     return to_tensor(np.tril(np.ones((query_length, key_length))).astype(settings.floatx))
+
+
+def sliding_window_mask(query_length: int, key_length: int, window: int) -> Tensor:
+    """``mask[i, j] = |i - j| < window``: query position i attends to the keys within ``window - 1`` of it."""
+    distance = np.abs(np.arange(query_length)[:, None] - np.arange(key_length)[None, :])
+    return to_tensor((distance < window).astype(settings.floatx))
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
@@ -207,6 +213,8 @@ class MultiHeadAttention(Layer):
         activity_regularizer: Regularizer = None,
         kernel_constraint: Constraint = None,
         bias_constraint: Constraint = None,
+        use_gate: bool = False,
+        sliding_window: int | None = None,
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -218,6 +226,10 @@ class MultiHeadAttention(Layer):
         self.use_bias = check_bool(owner, "use_bias", use_bias)
         self.output_dims = _check_output_shape(output_shape)
         self.attention_axes = _check_attention_axes(attention_axes)
+        self.use_gate = check_bool(owner, "use_gate", use_gate)
+        self.sliding_window = (
+            None if sliding_window is None else check_integer(owner, "sliding_window", sliding_window, 1)
+        )
         self.seed = check_seed(owner, seed)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -231,6 +243,7 @@ class MultiHeadAttention(Layer):
         self.query_dense: HeadProjection  # the sublayers are created by build
         self.key_dense: HeadProjection
         self.value_dense: HeadProjection
+        self.gate_dense: HeadProjection | None = None
         self.output_dense: HeadProjection
         self.dropout_layer: Dropout | None = None
         self.built_shapes: tuple[Shape, Shape, Shape] | None = None
@@ -266,6 +279,8 @@ class MultiHeadAttention(Layer):
         heads_shape = tuple(query_shape[:-1]) + (self.num_heads, self.value_dim)
         self.query_dense = self.projection("query", 1, (self.num_heads, self.key_dim), query_shape)
         self.key_dense = self.projection("key", 1, (self.num_heads, self.key_dim), key_shape)
+        if self.use_gate:  # Keras's order: the gate's weights come after the key's
+            self.gate_dense = self.projection("gate", 1, (self.num_heads, self.value_dim), query_shape)
         self.value_dense = self.projection("value", 1, (self.num_heads, self.value_dim), value_shape)
         self.output_dense = self.projection("attention_output", 2, self.output_dims or (features,), heads_shape)
         if self.dropout > 0.0:
@@ -335,9 +350,10 @@ class MultiHeadAttention(Layer):
         key = value if key is None else key
         self.check_shapes(query.shape, value.shape, key.shape)
         layout = AttentionLayout(query.ndim, self.resolved_axes(query.ndim))
-        if use_causal_mask and len(layout.axes) > 1:
+        if (use_causal_mask or self.sliding_window is not None) and len(layout.axes) > 1:
+            argument = "use_causal_mask=True" if use_causal_mask else f"sliding_window={self.sliding_window}"
             raise ValueError(
-                f"MultiHeadAttention {self.name!r}: `use_causal_mask=True` needs a single attention axis, the layer "
+                f"MultiHeadAttention {self.name!r}: `{argument}` needs a single attention axis, the layer "
                 f"attends over axes {layout.axes}; pass an `attention_mask` instead."
             )
         if attention_mask is not None and np.ndim(attention_mask) < 2 * len(layout.axes):
@@ -358,7 +374,10 @@ class MultiHeadAttention(Layer):
         output, scores = self.compute_attention(
             layout.flat(query_heads, 2), layout.flat(key_heads, 2), layout.flat(value_heads, 2), mask, training
         )
-        output = self.output_dense(layout.unflat(output, query_heads.shape[:-1] + output.shape[-1:]))
+        output = layout.unflat(output, query_heads.shape[:-1] + output.shape[-1:])
+        if self.gate_dense is not None:  # gated attention (Keras's use_gate): sigmoid(query @ gate) scales each head
+            output = output * sigmoid(self.gate_dense(query))
+        output = self.output_dense(output)
         if return_attention_scores:
             return output, layout.unflat_scores(scores, query.shape, value.shape)
         return output
@@ -380,6 +399,9 @@ class MultiHeadAttention(Layer):
             None if value_mask is None else reshape(value_mask, value_mask.shape[:-1] + (1,) + value_mask.shape[-1:]),
             None if key_mask is None else reshape(key_mask, key_mask.shape[:-1] + (1,) + key_mask.shape[-1:]),
             causal_mask(query.shape[-2], value.shape[-2]) if use_causal_mask else None,
+            None
+            if self.sliding_window is None
+            else sliding_window_mask(query.shape[-2], value.shape[-2], self.sliding_window),
             as_mask(attention_mask),
         )
 
@@ -414,6 +436,8 @@ class MultiHeadAttention(Layer):
             "use_bias": self.use_bias,
             "output_shape": None if self.output_dims is None else list(self.output_dims),
             "attention_axes": None if self.attention_axes is None else list(self.attention_axes),
+            "use_gate": self.use_gate,
+            "sliding_window": self.sliding_window,
             **serialize_weight_arguments(self, self.WEIGHT_ARGUMENTS),
             "seed": self.seed,
             **(

@@ -177,14 +177,15 @@ def test_fit_evaluate_predict_accept_every_backends_arrays() -> None:
 
 # ----------------------------------------------------------------- attention
 class SelfAttentionModel(hn.Model):
-    """X's 5 features as 5 tokens: causal self-attention (last token masked out), mean-pooled to 3 outputs."""
+    """X's 5 features as 5 tokens: gated, causal self-attention in a sliding window (last token masked out),
+    mean-pooled to 3 outputs."""
 
     KEYS = np.tril(np.ones((5, 5))) * (np.arange(5) < 4)  # an attention mask broadcast over the batch
 
     def __init__(self) -> None:
         super().__init__()
         self.embed = layers.Dense(4, activation="tanh")
-        self.attention = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=2)
+        self.attention = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=2, use_gate=True, sliding_window=3)
         self.head = layers.Dense(3)
 
     def call(self, inputs: hn.Tensor, training: bool = False) -> hn.Tensor:
