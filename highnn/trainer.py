@@ -584,11 +584,7 @@ class Trainer(Layer):
     def compute_gradients(self, x: Any, y: Any, sample_weight: Any = None, training: bool = True) -> list[np.ndarray]:
         """d(loss)/d(weight) on one batch, as NumPy arrays aligned with ``model.trainable_weights``."""
         self._check_compiled("compute_gradients")
-        arrays = prepare(
-            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "compute_gradients"
-        )
-        self._prepare("compute_gradients", arrays)
-        x_t, y_t, *weights = self._group_batch(next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays)))))
+        x_t, y_t, *weights = self._group_batch(self._one_batch("compute_gradients", x, y, sample_weight))
         y_pred = self(x_t, training=training)
         sample_weight = Tensor(weights[0]) if weights else None
         loss = self.compute_loss(
@@ -600,40 +596,42 @@ class Trainer(Layer):
         self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False
     ) -> float | list[float] | Logs:
         """One gradient step on one batch; returns that batch's loss (and metrics)."""
-        self._check_compiled("train_on_batch")
-        return_dict = check_bool("train_on_batch", "return_dict", return_dict)
-        arrays = prepare(
-            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "train_on_batch"
-        )
-        self._prepare("train_on_batch", arrays)
-        if not self.optimizer.built:
-            self.optimizer.build(self.trainable_weights)
-        self.reset_metrics()
-        batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
-        logs = self._logs("train", self._function("train", len(batch))(*batch))
-        return logs if return_dict else self._flatten_logs(logs)
+        return self._step_on_batch("train", x, y, sample_weight, return_dict)
 
     def test_on_batch(
         self, x: Any, y: Any, sample_weight: Any = None, return_dict: bool = False
     ) -> float | list[float] | Logs:
         """The loss (and metrics) of one batch, without training."""
-        self._check_compiled("test_on_batch")
-        return_dict = check_bool("test_on_batch", "return_dict", return_dict)
-        arrays = prepare(
-            {**self._input_arrays(x), **self._target_arrays(y), "sample_weight": sample_weight}, "test_on_batch"
-        )
-        self._prepare("test_on_batch", arrays)
-        self.reset_metrics()
-        batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
-        logs = self._logs("test", self._function("test", len(batch))(*batch))
-        return logs if return_dict else self._flatten_logs(logs)
+        return self._step_on_batch("test", x, y, sample_weight, return_dict)
 
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs for one batch ``x``, as NumPy."""
-        arrays = prepare(self._input_arrays(x), "predict_on_batch")
-        self._prepare("predict_on_batch", arrays)
-        batch = next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
+        batch = self._one_batch("predict_on_batch", x)
         return self._join_predictions([to_host(y) for y in self._function("predict", len(batch))(*batch)])
+
+    def _step_on_batch(
+        self, kind: str, x: Any, y: Any, sample_weight: Any, return_dict: bool
+    ) -> float | list[float] | Logs:
+        """``train_on_batch`` or ``test_on_batch``: the train or test step on one batch, its logs from fresh metrics."""
+        owner = f"{kind}_on_batch"
+        self._check_compiled(owner)
+        return_dict = check_bool(owner, "return_dict", return_dict)
+        batch = self._one_batch(owner, x, y, sample_weight)
+        if kind == "train" and not self.optimizer.built:
+            self.optimizer.build(self.trainable_weights)
+        self.reset_metrics()
+        logs = self._logs(kind, self._function(kind, len(batch))(*batch))
+        return logs if return_dict else self._flatten_logs(logs)
+
+    def _one_batch(self, owner: str, x: Any, *targets: Any) -> list[Any]:
+        """``x`` (and, given, ``y`` and ``sample_weight``) checked and made one batch of backend arrays."""
+        named = dict(self._input_arrays(x))
+        if targets:
+            y, sample_weight = targets
+            named |= {**self._target_arrays(y), "sample_weight": sample_weight}
+        arrays = prepare(named, owner)
+        self._prepare(owner, arrays)
+        return next(iter(Batches(arrays, len(arrays["x"]), names=tuple(arrays))))
 
     def _flatten_logs(self, logs: Logs) -> float | list[float]:
         """The logs as Keras's evaluate returns them: by :attr:`metrics` order, then the other names sorted;
