@@ -181,7 +181,7 @@ class Tensor:
 
     def __index__(self) -> int:
         """An integer scalar as an index (``range(t)``, ``x[t]``), as NumPy's and JAX's integer scalars are."""
-        if self.shape or not np.issubdtype(np.dtype(self.numpy().dtype), np.integer):
+        if self.shape or not self.dtype.startswith(("int", "uint")):
             raise TypeError(
                 f"Only an integer scalar tensor can be an index, received shape {self.shape}, {self.dtype}."
             )
