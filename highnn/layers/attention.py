@@ -366,14 +366,12 @@ class MultiHeadAttention(Layer):
                 None if m is None else layout.flat(to_tensor(m)) for m in (query_mask, value_mask, key_mask)
             )
             attention_mask = layout.flat_pairs(as_mask(attention_mask), query.shape, value.shape)
-        mask = self.compute_attention_mask(
-            layout.flat(query, 1), layout.flat(value, 1), query_mask, value_mask, key_mask, attention_mask,
-            use_causal_mask,
-        )  # fmt: skip
         query_heads, key_heads, value_heads = self.query_dense(query), self.key_dense(key), self.value_dense(value)
-        output, scores = self.compute_attention(
-            layout.flat(query_heads, 2), layout.flat(key_heads, 2), layout.flat(value_heads, 2), mask, training
+        flat_query, flat_key, flat_value = (layout.flat(x, 2) for x in (query_heads, key_heads, value_heads))
+        mask = self.compute_attention_mask(
+            flat_query.shape[-3], flat_key.shape[-3], query_mask, value_mask, key_mask, attention_mask, use_causal_mask
         )
+        output, scores = self.compute_attention(flat_query, flat_key, flat_value, mask, training)
         output = layout.unflat(output, query_heads.shape[:-1] + output.shape[-1:])
         if self.gate_dense is not None:  # gated attention (Keras's use_gate): sigmoid(query @ gate) scales each head
             output = output * sigmoid(self.gate_dense(query))
@@ -384,24 +382,23 @@ class MultiHeadAttention(Layer):
 
     def compute_attention_mask(
         self,
-        query: Tensor,
-        value: Tensor,
+        query_length: int,
+        key_length: int,
         query_mask: Any = None,
         value_mask: Any = None,
         key_mask: Any = None,
         attention_mask: Any = None,
         use_causal_mask: bool = False,
     ) -> Tensor | None:
-        """The AND of every mask, shaped ``(..., T, S)``: query masks ``(..., T)``, value/key masks ``(..., S)``."""
+        """The AND of every mask, shaped ``(..., T, S)`` for ``T = query_length`` and ``S = key_length``: query
+        masks ``(..., T)``, value/key masks ``(..., S)``."""
         query_mask, value_mask, key_mask = as_mask(query_mask), as_mask(value_mask), as_mask(key_mask)
         return combine_masks(
             None if query_mask is None else reshape(query_mask, query_mask.shape + (1,)),
             None if value_mask is None else reshape(value_mask, value_mask.shape[:-1] + (1,) + value_mask.shape[-1:]),
             None if key_mask is None else reshape(key_mask, key_mask.shape[:-1] + (1,) + key_mask.shape[-1:]),
-            causal_mask(query.shape[-2], value.shape[-2]) if use_causal_mask else None,
-            None
-            if self.sliding_window is None
-            else sliding_window_mask(query.shape[-2], value.shape[-2], self.sliding_window),
+            causal_mask(query_length, key_length) if use_causal_mask else None,
+            None if self.sliding_window is None else sliding_window_mask(query_length, key_length, self.sliding_window),
             as_mask(attention_mask),
         )
 
@@ -481,7 +478,7 @@ class AttentionLayout:
         if mask is None:
             return mask
         count = len(self.axes)
-        pairs = tuple(query_shape[a] for a in self.axes) + tuple(value_shape[a] for a in self.axes)
+        pairs = self.pair_sizes(query_shape, value_shape)
         full = broadcast_to(mask, mask.shape[: mask.ndim - 2 * count] + pairs)
         lead = full.shape[: full.ndim - 2 * count]
         return reshape(full, (*lead, math.prod(pairs[:count]), math.prod(pairs[count:])))
@@ -500,8 +497,11 @@ class AttentionLayout:
         axes, *value attention axes)."""
         if not self.moves:
             return scores
-        sizes = tuple(query_shape[a] for a in self.axes) + tuple(value_shape[a] for a in self.axes)
-        return reshape(scores, (*scores.shape[:-2], *sizes))
+        return reshape(scores, (*scores.shape[:-2], *self.pair_sizes(query_shape, value_shape)))
+
+    def pair_sizes(self, query_shape: tuple[int, ...], value_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The query's sizes along the attention axes, then the value's (the last axes of scores and masks)."""
+        return tuple(query_shape[a] for a in self.axes) + tuple(value_shape[a] for a in self.axes)
 
 
 def heads_first(x: Tensor) -> Tensor:
