@@ -12,6 +12,7 @@ Masked steps (from ``Embedding(mask_zero=True)``) carry the state through.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -47,8 +48,13 @@ def join(parts: Sequence[Tensor]) -> Tensor:
 
 def split(x: Tensor, count: int) -> list[Tensor]:
     """``x`` cut into ``count`` equal parts along its last axis."""
-    width = x.shape[-1] // count
-    return [x[..., k * width : (k + 1) * width] for k in range(count)]
+    return split_sizes(x, [x.shape[-1] // count] * count)
+
+
+def split_sizes(x: Tensor, sizes: list[int]) -> list[Tensor]:
+    """``x`` cut along its last axis into parts of ``sizes`` (``[x]`` itself for one part)."""
+    bounds = np.cumsum([0, *sizes]).tolist()
+    return [x[..., start:stop] for start, stop in itertools.pairwise(bounds)] if len(sizes) > 1 else [x]
 
 
 class Recurrence(Layer):
@@ -139,16 +145,16 @@ class Recurrence(Layer):
             if len(states) != len(self.state_sizes):
                 fail(type(self).__name__, "initial_state", f"a list of {len(self.state_sizes)} state tensor(s)",
                      initial_state)  # fmt: skip
-            states = [s if s.dtype == dtype else cast(s, dtype) for s in states]
         elif self.states is not None:
             if batch != self.states[0].shape[0]:
                 raise ValueError(
                     f"{type(self).__name__} {self.name!r}: a stateful layer runs on batches of "
                     f"{self.states[0].shape[0]}, the size it was built for, received a batch of {batch}."
                 )
-            states = [state if state.dtype == dtype else cast(state, dtype) for state in self.states]
+            states = list(self.states)
         else:
             states = self.default_states(batch, dtype)
+        states = [state if state.dtype == dtype else cast(state, dtype) for state in states]
         for state, size in zip(states, self.state_sizes):
             if state.shape != (batch, size):
                 fail(type(self).__name__, "initial_state", f"states of shape {(batch, size)}", state.shape)

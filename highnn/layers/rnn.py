@@ -16,7 +16,6 @@ drawn once per sequence, before the scan, as Keras draws them.
 from __future__ import annotations
 
 import inspect
-import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +25,18 @@ from highnn.checks import fail, is_integer
 from highnn.graph import Tensor, substituted, to_tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import InputSpec, Shape
-from highnn.layers.recurrent import GRU, LSTM, Recurrence, Recurrent, SimpleRNN, Wrapper, as_list, flatten, join
+from highnn.layers.recurrent import (
+    GRU,
+    LSTM,
+    Recurrence,
+    Recurrent,
+    SimpleRNN,
+    Wrapper,
+    as_list,
+    flatten,
+    join,
+    split_sizes,
+)
 from highnn.scan import ScanBody, scan
 
 #: the recurrent layers' arguments about the whole sequence, which a cell (one step) does not take
@@ -189,6 +199,11 @@ class RNN(Recurrence):
         self._bodies: dict[tuple[Any, ...], ScanBody] = {}
 
     @property
+    def cells(self) -> list[Layer]:
+        """The cells the step runs: a stack's, or the one cell."""
+        return self.cell.cells if isinstance(self.cell, StackedRNNCells) else [self.cell]
+
+    @property
     def state_sizes(self) -> list[int]:
         return [int(n) for n in flatten(state_size_of(self.cell))]
 
@@ -221,8 +236,7 @@ class RNN(Recurrence):
         states in the cell's (flattened) order."""
         batch, sizes = inputs.shape[0], self.state_sizes
         scanned = self.time_major(inputs, mask)
-        cells = self.cell.cells if isinstance(self.cell, StackedRNNCells) else [self.cell]
-        masks = [_dropout(cell, batch, training) for cell in cells]
+        masks = [_dropout(cell, batch, training) for cell in self.cells]
         drawn = [m for pair in masks for m in pair if m is not None]
         body = self._body(mask is not None, tuple((a is not None, b is not None) for a, b in masks), training)
         start = join(
@@ -239,7 +253,7 @@ class RNN(Recurrence):
         if not isinstance(self.cell, StackedRNNCells):
             return states
         flat = iter(states)
-        return [[next(flat) for _ in flatten(state_size_of(cell))] for cell in self.cell.cells]
+        return [[next(flat) for _ in flatten(state_size_of(cell))] for cell in self.cells]
 
     def weights_read(self) -> list[Tensor]:
         """The cell's float variables: the scan's operands its step reads in their place."""
@@ -250,8 +264,8 @@ class RNN(Recurrence):
         step's output and then every state."""
         key = (masked, dropout, training)
         if key not in self._bodies:
-            cell, sizes, width, variables = self.cell, self.state_sizes, self.output_size, self.weights_read()
-            cells = cell.cells if isinstance(cell, StackedRNNCells) else [cell]
+            cell, cells, sizes, width = self.cell, self.cells, self.state_sizes, self.output_size
+            variables = self.weights_read()
 
             def step(carry: Tensor, x_t: Tensor, *rest: Tensor) -> Tensor:
                 mask_t, rest = (rest[0], rest[1:]) if masked else (None, rest)
@@ -320,12 +334,6 @@ def _dropout(cell: Layer, batch: int, training: bool) -> tuple[Tensor | None, Te
         return None, None
     assert cell.input_spec is not None  # built by RNN.build
     return cell.dropout_masks(batch, int(cell.input_spec.axes[-1]), training)
-
-
-def split_sizes(x: Tensor, sizes: list[int]) -> list[Tensor]:
-    """``x`` cut along its last axis into parts of ``sizes``."""
-    bounds = np.cumsum([0, *sizes]).tolist()
-    return [x[..., start:stop] for start, stop in itertools.pairwise(bounds)] if len(sizes) > 1 else [x]
 
 
 def _nest(flat: list[Any], structure: Any) -> Any:
