@@ -15,6 +15,7 @@ from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import (
     InputSpec,
     Shape,
+    axis_config,
     deserialize_weight_arguments,
     resolve_axes,
     serialize_weight_arguments,
@@ -118,7 +119,7 @@ class Softmax(ElementwiseActivation):
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}
+        return {**super().get_config(), "axis": axis_config(self.axis)}
 
 
 class PReLU(ElementwiseActivation):

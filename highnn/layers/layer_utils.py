@@ -12,6 +12,11 @@ from highnn.registry import Registry
 Shape = tuple[int | None, ...]
 
 
+def axis_config(axis: int | tuple[int, ...]) -> int | list[int]:
+    """An ``axis`` argument as a config holds it: an integer, or a list (JSON has no tuples)."""
+    return list(axis) if isinstance(axis, tuple) else axis
+
+
 def resolve_axes(owner: str, axes: int | tuple[int, ...], input_shape: Shape) -> tuple[int, ...]:
     """``axes`` as sorted non-negative positions in ``input_shape``, or a ValueError if one is out of range."""
     ndim = len(input_shape)

@@ -21,6 +21,7 @@ from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import (
     InputSpec,
     Shape,
+    axis_config,
     deserialize_weight_arguments,
     resolve_axes,
     serialize_weight_arguments,
@@ -170,7 +171,7 @@ class AffineNormalization(Layer):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis,
+            "axis": axis_config(self.axis),
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
@@ -342,12 +343,12 @@ class GroupNormalization(AffineNormalization):
         (axis,) = self.axes
         shape, channels = inputs.shape, inputs.shape[axis]
         groups = self.group_count(channels)
-        grouped = reshape(inputs, (*shape[:axis], groups, channels // groups, *shape[axis + 1 :]))
+        grouped_shape = (*shape[:axis], groups, channels // groups, *shape[axis + 1 :])
+        grouped = reshape(inputs, grouped_shape)
         average, variance = moments(grouped, tuple(a for a in range(1, grouped.ndim) if a != axis))
-        normalized = reshape(normalize(grouped, average, variance, None, None, self.epsilon), shape)
-        gamma, beta = self.broadcastable(self.gamma, shape), self.broadcastable(self.beta, shape)
-        scaled = normalized if gamma is None else normalized * gamma
-        return scaled if beta is None else scaled + beta
+        per_channel = tuple(n if a in (axis, axis + 1) else 1 for a, n in enumerate(grouped_shape))
+        gamma, beta = (None if p is None else reshape(p, per_channel) for p in (self.gamma, self.beta))
+        return reshape(normalize(grouped, average, variance, gamma, beta, self.epsilon), shape)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "groups": self.groups}
@@ -391,8 +392,7 @@ class RMSNormalization(Layer):
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
-        return {**super().get_config(), "axis": axis, "epsilon": self.epsilon}
+        return {**super().get_config(), "axis": axis_config(self.axis), "epsilon": self.epsilon}
 
 
 #: the smallest L2 norm UnitNormalization divides by (Keras's epsilon there)
@@ -421,5 +421,4 @@ class UnitNormalization(Layer):
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        axis = list(self.axis) if isinstance(self.axis, tuple) else self.axis
-        return {**super().get_config(), "axis": axis}
+        return {**super().get_config(), "axis": axis_config(self.axis)}
