@@ -17,7 +17,7 @@ from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, resolve_axes
 from highnn.layers.pooling import data_format_of
 from highnn.layers.regularization import RandomLayer
-from highnn.layers.spatial import INTERPOLATIONS, interpolation_matrix, resize_axis
+from highnn.layers.spatial import INTERPOLATIONS, resize
 from highnn.ops.primitives import maximum, pad, random_uniform, reshape, sqrt, where
 from highnn.variables import Variable
 
@@ -237,13 +237,7 @@ class Resizing(Layer):
             widths = [(0, 0)] * inputs.ndim
             widths[rows], widths[cols] = (top, top), (left, left)
             inputs = pad(inputs, tuple(widths), constant_values=self.fill_value)
-        for axis, target in ((rows, self.height), (cols, self.width)):
-            size = inputs.shape[axis]
-            if size != target:
-                inputs = resize_axis(
-                    inputs, axis, interpolation_matrix(size, target, self.interpolation, self.antialias)
-                )
-        return inputs
+        return resize(inputs, {rows: self.height, cols: self.width}, self.interpolation, self.antialias)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rows, cols = self.spatial_axes(len(input_shape))

@@ -211,10 +211,9 @@ class UpSampling(SpatialLayer):
 
     def call(self, inputs: Tensor) -> Tensor:
         if self.interpolation in KERNELS:
-            for axis, factor in zip(spatial_axes(self.data_format, inputs.ndim), self.size):
-                size = inputs.shape[axis]
-                inputs = resize_axis(inputs, axis, interpolation_matrix(size, size * factor, self.interpolation))
-            return inputs
+            axes = spatial_axes(self.data_format, inputs.ndim)
+            targets = {axis: inputs.shape[axis] * factor for axis, factor in zip(axes, self.size)}
+            return resize(inputs, targets, self.interpolation)
         factors = self.with_spatial((1,) * inputs.ndim, self.size)
         split = reshape(inputs, _flat([(n, 1) for n in inputs.shape]))  # a length-1 axis after each axis
         repeated = broadcast_to(split, _flat(list(zip(inputs.shape, factors))))
@@ -282,7 +281,15 @@ def _flat(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
     return tuple(n for pair in pairs for n in pair)
 
 
-def interpolation_matrix(size: int, target: int, interpolation: str, antialias: bool = False) -> np.ndarray:
+def resize(x: Tensor, targets: dict[int, int], interpolation: str, antialias: bool = False) -> Tensor:
+    """``x`` resized to ``targets`` (an axis: its new size) by an interpolation matrix per axis that changes."""
+    for axis, target in targets.items():
+        if x.shape[axis] != target:
+            x = _resize_axis(x, axis, _interpolation_matrix(x.shape[axis], target, interpolation, antialias))
+    return x
+
+
+def _interpolation_matrix(size: int, target: int, interpolation: str, antialias: bool = False) -> np.ndarray:
     """The ``(target, size)`` matrix that resizes ``size`` samples to ``target``, as ``jax.image.resize`` (and
     ``tf.image.resize``) do: each output pixel's centre is mapped into the input (half-pixel centres) and weighs the
     input pixels by the kernel of their distance (widened by the shrink factor with ``antialias``), the weights of
@@ -299,7 +306,7 @@ def interpolation_matrix(size: int, target: int, interpolation: str, antialias: 
     return np.where(usable, weights / np.where(total != 0, total, 1.0), 0.0)
 
 
-def resize_axis(x: Tensor, axis: int, matrix: np.ndarray) -> Tensor:
+def _resize_axis(x: Tensor, axis: int, matrix: np.ndarray) -> Tensor:
     """``matrix @ x`` along ``axis``: the axis is moved last, multiplied by ``matrix.T`` and moved back."""
     order = [a for a in range(x.ndim) if a != axis] + [axis]
     moved = transpose(x, tuple(order)) @ to_tensor(matrix.T, x.dtype)
