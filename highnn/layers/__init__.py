@@ -5,6 +5,7 @@ from typing import Any
 
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from highnn.layers.attention import Attention, MultiHeadAttention
+from highnn.layers.augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
 from highnn.layers.convolutional import (
     CONVOLUTION_LAYERS,
     Conv1D,
@@ -71,7 +72,7 @@ from highnn.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
-from highnn.layers.preprocessing import Normalization, RandomFlip, Rescaling, Resizing
+from highnn.layers.preprocessing import Normalization, Rescaling, Resizing
 from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
 from highnn.layers.regularization import (
     ActivityRegularization,
@@ -113,7 +114,8 @@ LAYERS.register_all((
     RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
     MultiHeadAttention, Attention,
     *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
-    Rescaling, Normalization, Resizing, RandomFlip, GaussianDropout, ActivityRegularization,
+    Rescaling, Normalization, Resizing, GaussianDropout, ActivityRegularization,
+    RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
@@ -223,6 +225,9 @@ __all__ = [
     "Permute",
     "RMSNormalization",
     "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
     "RepeatVector",
     "Rescaling",

@@ -1,5 +1,5 @@
-"""Preprocessing layers (Keras 3 names): Rescaling, Normalization and Resizing, which prepare a model's raw inputs,
-and RandomFlip, which augments images while training."""
+"""Preprocessing layers (Keras 3 names): Rescaling, Normalization and Resizing, which prepare a model's raw inputs
+(the random image augmentations are in :mod:`highnn.layers.augmentation`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from highnn.graph import Tensor, to_tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, resolve_axes
 from highnn.layers.pooling import data_format_of
-from highnn.layers.regularization import RandomLayer
 from highnn.layers.spatial import INTERPOLATIONS, resize
-from highnn.ops.primitives import maximum, pad, random_uniform, reshape, sqrt, where
+from highnn.ops.primitives import maximum, pad, reshape, sqrt
 from highnn.variables import Variable
 
 
@@ -258,47 +257,6 @@ class Resizing(Layer):
             "antialias": self.antialias,
             "data_format": self.data_format,
         }
-
-
-class RandomFlip(RandomLayer):
-    """While training, flips each image with probability 1/2: left to right (``"horizontal"``), top to bottom
-    (``"vertical"``), or both at once (``"horizontal_and_vertical"``, one draw for the two flips, as Keras draws);
-    at inference the identity. A batch ``(batch, rows, cols, channels)`` draws per image, one image (rank 3) once.
-
-    >>> layer = hn.layers.RandomFlip("horizontal", seed=1)
-    >>> layer(np.arange(8.0).reshape(2, 1, 4, 1), training=True)  # each row reversed or not
-    """
-
-    MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-
-    def __init__(
-        self, mode: str = "horizontal_and_vertical", seed: int | None = None, data_format: str | None = None,
-        **kwargs: Any,
-    ) -> None:  # fmt: skip
-        self.mode = check_choice("RandomFlip", "mode", mode, self.MODES)
-        self.data_format = data_format_of("RandomFlip", data_format)
-        super().__init__(seed=seed, **kwargs)
-
-    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
-        if not training:
-            return inputs
-        if inputs.ndim not in (3, 4):
-            raise ValueError(
-                f"RandomFlip {self.name!r}: inputs must be images of rank 3 or batches of rank 4, received shape "
-                f"{inputs.shape}."
-            )
-        batched = inputs.ndim == 4
-        flips = self.draw(random_uniform, (inputs.shape[0], 1, 1, 1) if batched else (1, 1, 1), batched) <= 0.5
-        rows = inputs.ndim - (3 if self.data_format == "channels_last" else 2)
-        axes = {"horizontal": [rows + 1], "vertical": [rows], "horizontal_and_vertical": [rows + 1, rows]}[self.mode]
-        for axis in axes:
-            index = [slice(None)] * inputs.ndim
-            index[axis] = slice(None, None, -1)
-            inputs = where(flips, inputs[tuple(index)], inputs)
-        return inputs
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mode": self.mode, "data_format": self.data_format}
 
 
 def _batches(data: Any) -> Iterator[np.ndarray]:

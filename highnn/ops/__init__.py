@@ -4,6 +4,7 @@ Every function accepts Tensors, NumPy arrays, Python numbers and the active
 backend's arrays, and is differentiable by highnn's engine.
 """
 
+from highnn.ops import image  # keras.ops.image: map_coordinates, affine_transform
 from highnn.ops.composites import (
     celu,
     clip,
@@ -173,6 +174,7 @@ __all__ = [
     "hard_sigmoid",
     "hard_silu",
     "hard_tanh",
+    "image",
     "leaky_relu",
     "less",
     "less_equal",

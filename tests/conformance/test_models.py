@@ -340,6 +340,21 @@ def volume_cnn() -> hn.Sequential:
     ])  # fmt: skip
 
 
+def augmented_cnn() -> hn.Sequential:
+    """Rotation, zoom and translation while training, their factors pinned (low = high) so that every backend
+    draws the same transforms: bilinear and nearest sampling, constant, wrap and reflect fills."""
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([
+        hn.Input((6, 6, 2)),
+        layers.RandomRotation((0.05, 0.05), seed=1),
+        layers.RandomZoom((-0.2, -0.2), (0.1, 0.1), fill_mode="constant", fill_value=0.5, seed=2),
+        layers.RandomTranslation((0.1, 0.1), (-0.15, -0.15), fill_mode="wrap", interpolation="nearest", seed=3),
+        layers.Conv2D(3, 3, activation="tanh"),
+        layers.Flatten(),
+        layers.Dense(3),
+    ])  # fmt: skip
+
+
 def time_distributed() -> hn.Sequential:
     hn.utils.set_random_seed(11)
     return hn.Sequential([
@@ -354,6 +369,7 @@ CNNS = {
     "image": (image_cnn, IMAGES),
     "sequence": (sequence_cnn, SEQUENCES),
     "spatial": (spatial_cnn, IMAGES),
+    "augmented": (augmented_cnn, IMAGES),
     "volume": (volume_cnn, VOLUMES),
     "time-distributed": (time_distributed, SEQUENCES),
 }
