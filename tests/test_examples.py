@@ -65,6 +65,14 @@ def test_cnn_digits_example_reaches_97_percent() -> None:
     assert match and float(match.group(1)) > 0.97, out[-500:]
 
 
+def test_augmented_cnn_reads_turned_and_shifted_digits_the_plain_one_misreads() -> None:
+    out = run_example(EXAMPLES[0].parent / "augmentation_digits.py")
+    found = re.findall(r"(\w+): test accuracy ([\d.]+), on turned and shifted digits ([\d.]+)", out)
+    accuracy = {name: (float(test), float(moved)) for name, test, moved in found}
+    assert accuracy["plain"][0] > 0.95 and accuracy["augmented"][0] > 0.88, out[-500:]
+    assert accuracy["augmented"][1] > 0.8 and accuracy["augmented"][1] > accuracy["plain"][1] + 0.2, out[-500:]
+
+
 def test_gan_example_trains_both_models() -> None:
     out = run_example(EXAMPLES[0].parent / "gan_digits.py")
     match = re.search(r"d_loss: ([\d.]+)  g_loss: ([\d.]+)  mean pixel: real ([\d.]+), generated ([\d.]+)", out)
