@@ -1,5 +1,5 @@
 """``hn.ops.image`` (map_coordinates, affine_transform) against ``jax.scipy.ndimage.map_coordinates`` (what
-Keras's JAX backend calls), values and gradients, and the affine augmentation layers built on them."""
+Keras's JAX backend calls), values and gradients, and the image augmentation layers."""
 
 from __future__ import annotations
 
@@ -202,6 +202,34 @@ def test_each_image_draws_its_own_transform_within_the_factors(backend64: str, m
     np.testing.assert_array_equal(twin(images).numpy(), images)  # the identity at inference
 
 
+def test_random_contrast_scales_each_image_about_its_channel_means(backend64: str) -> None:
+    images = RNG.uniform(0.0, 1.0, size=(300, 4, 5, 2))
+    out = layers.RandomContrast(0.3, value_range=(-10, 10), seed=3)(images, training=True).numpy()
+    means = images.mean(axis=(1, 2), keepdims=True)
+    contrast = (out - means) / (images - means)
+    np.testing.assert_allclose(contrast, contrast[:, :1, :1, :1] * np.ones_like(contrast), rtol=1e-9)
+    drawn = contrast[:, 0, 0, 0]  # one draw per image, in [0.7, 1.3] (Keras 3.15 draws in [1, 1.3])
+    assert drawn.min() >= 0.7 and drawn.max() <= 1.3 and drawn.min() < 0.8 and drawn.max() > 1.2
+    first = layers.RandomContrast((0.0, 1.0), value_range=(0, 1), data_format="channels_first", seed=3)
+    clipped = first(np.moveaxis(images, -1, 1), training=True).numpy()
+    assert clipped.min() >= 0.0 and clipped.max() <= 1.0 and np.isclose(clipped.max(), 1.0)
+    np.testing.assert_array_equal(layers.RandomContrast(0.3)(images).numpy(), images)  # inference
+
+
+def test_random_brightness_adds_a_fraction_of_the_value_range(backend64: str) -> None:
+    images = RNG.uniform(0.0, 255.0, size=(300, 3, 3, 3))
+    out = layers.RandomBrightness((-0.2, 0.1), value_range=(-1000, 1000), seed=3)(images, training=True).numpy()
+    delta = out - images
+    np.testing.assert_allclose(delta, delta[:, :1, :1, :1] * np.ones_like(delta), atol=1e-9)
+    drawn = delta[:, 0, 0, 0] / 2000.0  # the width of the value range
+    assert drawn.min() >= -0.2 and drawn.max() <= 0.1 and drawn.min() < -0.18 and drawn.max() > 0.08
+    one = layers.RandomBrightness(0.5, seed=4)(images[0], training=True).numpy()  # one image: one draw
+    shift = one - images[0]
+    inside = (one > 0) & (one < 255)
+    assert np.ptp(shift[inside]) < 1e-9 and np.all((one >= 0) & (one <= 255))
+    assert layers.RandomBrightness(0.1)(images.astype(np.uint8)).dtype == "float64"  # the compute dtype
+
+
 def test_augmentation_in_a_model_trains_saves_and_loads(tmp_path: object) -> None:
     hn.utils.set_random_seed(0)
     images, labels = RNG.normal(size=(32, 6, 6, 1)), RNG.integers(0, 2, size=32)
@@ -211,6 +239,8 @@ def test_augmentation_in_a_model_trains_saves_and_loads(tmp_path: object) -> Non
         layers.RandomRotation(0.1, fill_mode="nearest", seed=2),
         layers.RandomTranslation(0.1, 0.1, interpolation="nearest", seed=3),
         layers.RandomZoom(0.2, fill_mode="constant", fill_value=0.5, seed=4),
+        layers.RandomContrast(0.2, value_range=(-5, 5), seed=5),
+        layers.RandomBrightness(0.1, value_range=(-5, 5), seed=6),
         layers.Flatten(),
         layers.Dense(2),
     ])  # fmt: skip
@@ -239,6 +269,11 @@ def test_augmentation_in_a_model_trains_saves_and_loads(tmp_path: object) -> Non
          "RandomZoom: `fill_mode` must be one of 'reflect', 'wrap', 'constant', 'nearest', received 'mirror'"),
         (lambda: layers.RandomRotation(0.1, interpolation="bicubic"), ValueError,
          "RandomRotation: `interpolation` must be one of 'nearest', 'bilinear', received 'bicubic'"),
+        (lambda: layers.RandomContrast(1.5), ValueError,
+         r"RandomContrast: `factor` must be a number or a pair of numbers in \[0, 1\], received 1.5"),
+        (lambda: layers.RandomBrightness(0.1, value_range=(1, 1)), ValueError,
+         r"RandomBrightness: `value_range` must be a pair of two different numbers \(low, high\), received \(1, 1\)"),
+        (lambda: layers.RandomBrightness(0.1, value_range=255), ValueError, "RandomBrightness: `value_range` must be"),
         (lambda: layers.RandomRotation(0.1)(np.ones((2, 3)), training=True), ValueError,
          "inputs must be images of rank 3 or batches of rank 4, received shape"),
     ],
@@ -253,8 +288,12 @@ def test_augmentation_configs_round_trip() -> None:
         layers.RandomRotation((-0.2, 0.1), fill_mode="wrap", seed=3, name="turn"),
         layers.RandomTranslation(0.1, (-0.3, 0.2), interpolation="nearest", fill_value=1.0),
         layers.RandomZoom(0.2, data_format="channels_first"),
+        layers.RandomContrast((0.1, 0.4), value_range=(0, 1)),
+        layers.RandomBrightness(0.2, seed=2),
     ):
         clone = layers.deserialize(layers.serialize(layer))
         assert type(clone) is type(layer) and clone.get_config() == layer.get_config()
     assert layers.RandomRotation(0.2).get_config()["factor"] == (-0.2, 0.2)  # as Keras stores it
     assert layers.RandomZoom(0.2).get_config()["width_factor"] is None
+    assert layers.RandomContrast(0.2).get_config()["factor"] == (0.2, 0.2)
+    assert layers.RandomBrightness(0.2, value_range=[255, 0]).get_config()["value_range"] == (0.0, 255.0)

@@ -5,7 +5,14 @@ from typing import Any
 
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from highnn.layers.attention import Attention, MultiHeadAttention
-from highnn.layers.augmentation import RandomFlip, RandomRotation, RandomTranslation, RandomZoom
+from highnn.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from highnn.layers.convolutional import (
     CONVOLUTION_LAYERS,
     Conv1D,
@@ -115,7 +122,7 @@ LAYERS.register_all((
     MultiHeadAttention, Attention,
     *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
     Rescaling, Normalization, Resizing, GaussianDropout, ActivityRegularization,
-    RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast, RandomBrightness,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
@@ -224,6 +231,8 @@ __all__ = [
     "PReLU",
     "Permute",
     "RMSNormalization",
+    "RandomBrightness",
+    "RandomContrast",
     "RandomFlip",
     "RandomRotation",
     "RandomTranslation",

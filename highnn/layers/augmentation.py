@@ -1,5 +1,5 @@
-"""Image augmentation layers (Keras 3 names): random flips, rotations, translations and zooms while training, the
-identity at inference. Each image of a batch draws its own transformation from the layer's seed.
+"""Image augmentation layers (Keras 3 names): random flips, rotations, translations, zooms, contrast and brightness
+while training, the identity at inference. Each image of a batch draws its own change from the layer's seed.
 
 Rotations, translations and zooms resample every image through an affine transform
 (:func:`highnn.ops.image.affine_transform`) with Keras's matrices, fill modes and interpolations.
@@ -14,6 +14,7 @@ from highnn.checks import check_choice, check_number, fail, is_real
 from highnn.graph import Tensor
 from highnn.layers.pooling import data_format_of
 from highnn.layers.regularization import RandomLayer
+from highnn.ops.composites import clip, mean
 from highnn.ops.image import affine_transform
 from highnn.ops.numpy_ops import ones, zeros
 from highnn.ops.primitives import concatenate, cos, random_uniform, sin, where
@@ -23,15 +24,43 @@ FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
 
 
-def _check_images(owner: RandomLayer, inputs: Tensor) -> None:
-    if inputs.ndim not in (3, 4):
-        raise ValueError(
-            f"{type(owner).__name__} {owner.name!r}: inputs must be images of rank 3 or batches of rank 4, received "
-            f"shape {inputs.shape}."
-        )
+class ImageAugmentation(RandomLayer):
+    """The base of the augmentation layers: images in ``data_format``, one random draw per image."""
+
+    def __init__(self, seed: int | None = None, data_format: str | None = None, **kwargs: Any) -> None:
+        self.data_format = data_format_of(type(self).__name__, data_format)
+        super().__init__(seed=seed, **kwargs)
+
+    def check_images(self, images: Tensor) -> None:
+        if images.ndim not in (3, 4):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r}: inputs must be images of rank 3 or batches of rank 4, "
+                f"received shape {images.shape}."
+            )
+
+    def image_size(self, images: Tensor) -> tuple[int, int, int]:
+        """``(number of images, height, width)`` of a batch or of one image."""
+        height_axis = images.ndim - (3 if self.data_format == "channels_last" else 2)
+        count = images.shape[0] if images.ndim == 4 else 1
+        return count, images.shape[height_axis], images.shape[height_axis + 1]
+
+    def uniform(self, images: Tensor, bounds: tuple[float, float]) -> Tensor:
+        """One draw per image, uniform in ``bounds``, as a column."""
+        if not self.built:  # drawn outside a call
+            self.build(images.shape)
+        low, high = bounds
+        count = self.image_size(images)[0]
+        return low + (high - low) * self.draw(random_uniform, (count, 1), per_example=images.ndim == 4)
+
+    def per_image(self, draws: Tensor, images: Tensor) -> Tensor:
+        """A column of draws shaped to broadcast over each image's pixels and channels."""
+        return draws.reshape((-1, 1, 1, 1) if images.ndim == 4 else (1, 1, 1))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "data_format": self.data_format}
 
 
-class RandomFlip(RandomLayer):
+class RandomFlip(ImageAugmentation):
     """While training, flips each image with probability 1/2: left to right (``"horizontal"``), top to bottom
     (``"vertical"``), or both at once (``"horizontal_and_vertical"``, one draw for the two flips, as Keras draws);
     at inference the identity. A batch ``(batch, rows, cols, channels)`` draws per image, one image (rank 3) once.
@@ -47,13 +76,12 @@ class RandomFlip(RandomLayer):
         **kwargs: Any,
     ) -> None:  # fmt: skip
         self.mode = check_choice("RandomFlip", "mode", mode, self.MODES)
-        self.data_format = data_format_of("RandomFlip", data_format)
-        super().__init__(seed=seed, **kwargs)
+        super().__init__(seed, data_format, **kwargs)
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training:
             return inputs
-        _check_images(self, inputs)
+        self.check_images(inputs)
         batched = inputs.ndim == 4
         flips = self.draw(random_uniform, (inputs.shape[0], 1, 1, 1) if batched else (1, 1, 1), batched) <= 0.5
         rows = inputs.ndim - (3 if self.data_format == "channels_last" else 2)
@@ -65,10 +93,10 @@ class RandomFlip(RandomLayer):
         return inputs
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mode": self.mode, "data_format": self.data_format}
+        return {**super().get_config(), "mode": self.mode}
 
 
-class AffineAugmentation(RandomLayer):
+class AffineAugmentation(ImageAugmentation):
     """The base of the layers that resample images through a random affine transform per image.
 
     A subclass draws the transforms in :meth:`get_random_transformation`: ``(images, 8)`` rows in
@@ -88,14 +116,13 @@ class AffineAugmentation(RandomLayer):
         self.fill_mode = check_choice(owner, "fill_mode", fill_mode, FILL_MODES)
         self.interpolation = check_choice(owner, "interpolation", interpolation, INTERPOLATIONS)
         self.fill_value = check_number(owner, "fill_value", fill_value)
-        self.data_format = data_format_of(owner, data_format)
-        super().__init__(seed=seed, **kwargs)
+        super().__init__(seed, data_format, **kwargs)
 
     def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         images = inputs.astype(self.compute_dtype)
         if not training:
             return images
-        _check_images(self, images)
+        self.check_images(images)
         return affine_transform(
             images, self.get_random_transformation(images), self.interpolation, self.fill_mode, self.fill_value,
             self.data_format,
@@ -105,25 +132,41 @@ class AffineAugmentation(RandomLayer):
         """One transform row per image (one in all for a single image), drawn from the layer's seed."""
         raise NotImplementedError
 
-    def image_size(self, images: Tensor) -> tuple[int, int, int]:
-        """``(number of images, height, width)`` of a batch or of one image."""
-        height_axis = images.ndim - (3 if self.data_format == "channels_last" else 2)
-        count = images.shape[0] if images.ndim == 4 else 1
-        return count, images.shape[height_axis], images.shape[height_axis + 1]
-
-    def uniform(self, images: Tensor, bounds: tuple[float, float]) -> Tensor:
-        """One draw per image, uniform in ``bounds``, as a column."""
-        if not self.built:  # drawn outside a call
-            self.build(images.shape)
-        low, high = bounds
-        count = self.image_size(images)[0]
-        return low + (high - low) * self.draw(random_uniform, (count, 1), per_example=images.ndim == 4)
-
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(), "fill_mode": self.fill_mode, "interpolation": self.interpolation,
-            "fill_value": self.fill_value, "data_format": self.data_format,
+            "fill_value": self.fill_value,
         }  # fmt: skip
+
+
+class ColourAugmentation(ImageAugmentation):
+    """The base of the layers that change each image's values by a random draw, then clip them to
+    ``value_range`` (the range the images come in: ``(0, 255)`` or ``(0, 1)``, say). Outputs are in the compute
+    dtype, at inference too."""
+
+    def __init__(
+        self, value_range: tuple[float, float] = (0, 255), seed: int | None = None, data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        pair = list(value_range) if isinstance(value_range, (list, tuple)) else None
+        if pair is None or len(pair) != 2 or not all(is_real(v) for v in pair) or pair[0] == pair[1]:
+            fail(type(self).__name__, "value_range", "a pair of two different numbers (low, high)", value_range)
+        self.value_range = tuple(sorted(float(v) for v in pair))
+        super().__init__(seed, data_format, **kwargs)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        images = inputs.astype(self.compute_dtype)
+        if not training:
+            return images
+        self.check_images(images)
+        return clip(self.adjust(images), *self.value_range)
+
+    def adjust(self, images: Tensor) -> Tensor:
+        """The images changed by this batch's draws, before clipping."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "value_range": self.value_range}
 
 
 def _bounds(owner: str, argument: str, factor: Any, low: float, low_open: bool = False) -> tuple[float, float]:
@@ -256,3 +299,51 @@ class RandomZoom(AffineAugmentation):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "height_factor": self.height_factor, "width_factor": self.width_factor}
+
+
+class RandomContrast(ColourAugmentation):
+    """While training, scales each image's contrast: ``(x - mean) * c + mean``, the mean over the image's pixels
+    per channel, ``c`` drawn in ``[1 - lower, 1 + upper]`` for ``factor=(lower, upper)`` (``factor=f`` for
+    ``[1 - f, 1 + f]``), then clipped to ``value_range``.
+
+    >>> augment = hn.layers.RandomContrast(0.2, value_range=(0, 1), seed=0)  # contrast x0.8 to x1.2
+    """
+
+    def __init__(
+        self, factor: float | tuple[float, float], value_range: tuple[float, float] = (0, 255),
+        seed: int | None = None, data_format: str | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        lower, upper = _bounds("RandomContrast", "factor", factor, 0.0)
+        self.factor = (upper, upper) if is_real(factor) else (lower, upper)
+        super().__init__(value_range, seed, data_format, **kwargs)
+
+    def adjust(self, images: Tensor) -> Tensor:
+        rows = images.ndim - (3 if self.data_format == "channels_last" else 2)
+        average = mean(images, axis=(rows, rows + 1), keepdims=True)
+        contrast = self.per_image(self.uniform(images, (1.0 - self.factor[0], 1.0 + self.factor[1])), images)
+        return (images - average) * contrast + average
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}
+
+
+class RandomBrightness(ColourAugmentation):
+    """While training, adds to every value of each image a draw from ``factor`` (a fraction of the width of
+    ``value_range``: ``f`` for ``[-f, f]``, or a pair ``(lower, upper)``), then clips to ``value_range``.
+
+    >>> augment = hn.layers.RandomBrightness(0.1, seed=0)  # -25.5 to +25.5 on images in [0, 255]
+    """
+
+    def __init__(
+        self, factor: float | tuple[float, float], value_range: tuple[float, float] = (0, 255),
+        seed: int | None = None, data_format: str | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        self.factor = _bounds("RandomBrightness", "factor", factor, -1.0)
+        super().__init__(value_range, seed, data_format, **kwargs)
+
+    def adjust(self, images: Tensor) -> Tensor:
+        low, high = self.value_range
+        return images + self.per_image(self.uniform(images, self.factor), images) * (high - low)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "factor": self.factor}

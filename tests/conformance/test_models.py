@@ -341,14 +341,17 @@ def volume_cnn() -> hn.Sequential:
 
 
 def augmented_cnn() -> hn.Sequential:
-    """Rotation, zoom and translation while training, their factors pinned (low = high) so that every backend
-    draws the same transforms: bilinear and nearest sampling, constant, wrap and reflect fills."""
+    """Rotation, zoom, translation, brightness and contrast while training, their factors pinned (low = high) so
+    that every backend draws the same changes: bilinear and nearest sampling, constant, wrap and reflect fills,
+    clipping to a value range."""
     hn.utils.set_random_seed(11)
     return hn.Sequential([
         hn.Input((6, 6, 2)),
         layers.RandomRotation((0.05, 0.05), seed=1),
         layers.RandomZoom((-0.2, -0.2), (0.1, 0.1), fill_mode="constant", fill_value=0.5, seed=2),
         layers.RandomTranslation((0.1, 0.1), (-0.15, -0.15), fill_mode="wrap", interpolation="nearest", seed=3),
+        layers.RandomBrightness((0.05, 0.05), value_range=(-2, 2), seed=4),
+        layers.RandomContrast((0.0, 0.0), value_range=(-2, 2), seed=5),
         layers.Conv2D(3, 3, activation="tanh"),
         layers.Flatten(),
         layers.Dense(3),
