@@ -368,3 +368,21 @@ def test_weights_built_during_shape_inference_keep_their_distinct_draws() -> Non
     later = layers.Dense(3)
     later.build((None, 3))
     assert not np.array_equal(first, second) and not np.array_equal(later.get_weights()[0], first)
+
+
+def test_models_give_their_symbolic_input_and_output_shapes() -> None:
+    a, b = hn.Input((2,)), hn.Input((5, 3))
+    joined = hn.layers.Concatenate()([a, hn.layers.Flatten()(b)])
+    model = hn.Model([a, b], [joined, hn.layers.Dense(4)(joined)])
+    assert model.input_shape == [(None, 2), (None, 5, 3)] and model.output_shape == [(None, 17), (None, 4)]
+    sequential = hn.Sequential([hn.Input((6,)), hn.layers.Dense(3)])
+    assert sequential.input_shape == (None, 6) and sequential.output_shape == (None, 3)
+    with pytest.raises(AttributeError, match="has no Input, so no symbolic inputs"):
+        hn.Sequential([hn.layers.Dense(3)]).output_shape  # noqa: B018
+
+    class Custom(hn.Model):
+        def call(self, x: hn.Tensor) -> hn.Tensor:
+            return x
+
+    with pytest.raises(AttributeError, match="has no symbolic inputs: it is a subclassed model"):
+        Custom().input_shape  # noqa: B018

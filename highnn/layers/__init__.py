@@ -13,6 +13,7 @@ from highnn.layers.augmentation import (
     RandomTranslation,
     RandomZoom,
 )
+from highnn.layers.conv_lstm import CONV_LSTM_LAYERS, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
 from highnn.layers.convolutional import (
     CONVOLUTION_LAYERS,
     Conv1D,
@@ -111,7 +112,7 @@ LAYERS.register_all((
     InputLayer, Dense, Activation, Dropout, GaussianNoise, BatchNormalization, LayerNormalization, Flatten, Reshape,
     GroupNormalization, RMSNormalization, UnitNormalization,
     ReLU, LeakyReLU, Softmax, ELU, PReLU,
-    *CONVOLUTION_LAYERS,
+    *CONVOLUTION_LAYERS, *CONV_LSTM_LAYERS,
     MaxPooling1D, MaxPooling2D, MaxPooling3D, AveragePooling1D, AveragePooling2D, AveragePooling3D,
     GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D,
     GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalAveragePooling3D,
@@ -176,6 +177,9 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
     "Convolution1D",
     "Convolution1DTranspose",
     "Convolution2D",

@@ -26,7 +26,7 @@ from highnn.ops.operand_checks import conv_output_spatial, dilated_size
 from highnn.ops.primitives import conv, conv_padding, conv_transpose, depthwise_conv, separable_conv, transpose_padding
 
 
-def _per_axis(owner: str, argument: str, value: Any, rank: int, low: int = 1) -> tuple[int, ...]:
+def per_axis(owner: str, argument: str, value: Any, rank: int, low: int = 1) -> tuple[int, ...]:
     """An int or a sequence of ``rank`` ints, each >= ``low``, as a tuple of ``rank`` ints."""
     values = (value,) * rank if is_integer(value) else value
     if not isinstance(values, (tuple, list)) or len(values) != rank or not all(is_integer(v) for v in values):
@@ -64,9 +64,9 @@ class BaseConv(Layer):
         **kwargs: Any,
     ) -> None:
         owner = type(self).__name__
-        kernel_size_ = _per_axis(owner, "kernel_size", kernel_size, self.rank)
-        strides_ = _per_axis(owner, "strides", strides, self.rank)
-        dilation = _per_axis(owner, "dilation_rate", dilation_rate, self.rank)
+        kernel_size_ = per_axis(owner, "kernel_size", kernel_size, self.rank)
+        strides_ = per_axis(owner, "strides", strides, self.rank)
+        dilation = per_axis(owner, "dilation_rate", dilation_rate, self.rank)
         if max(strides_) > 1 and max(dilation) > 1 and not self.strides_with_dilation:
             fail(owner, "strides", "1 on every axis when `dilation_rate` is above 1 (Keras allows one or the other)",
                  strides)  # fmt: skip
@@ -269,8 +269,8 @@ class _ConvTranspose(BaseConv):
     ) -> None:
         owner = type(self).__name__
         filters = check_integer(owner, "filters", filters, 1)
-        extra = None if output_padding is None else _per_axis(owner, "output_padding", output_padding, self.rank, 0)
-        strides_ = _per_axis(owner, "strides", strides, self.rank)
+        extra = None if output_padding is None else per_axis(owner, "output_padding", output_padding, self.rank, 0)
+        strides_ = per_axis(owner, "strides", strides, self.rank)
         if extra is not None and any(p >= s for p, s in zip(extra, strides_)):
             fail(owner, "output_padding", f"smaller than `strides` {strides_} on every axis", output_padding)
         super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,

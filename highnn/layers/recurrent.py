@@ -104,6 +104,15 @@ class Recurrence(Layer):
         """The size of each step's output."""
         raise NotImplementedError
 
+    @property
+    def state_shapes(self) -> list[tuple[int, ...]]:
+        """Each state's shape for one example: ``(size,)``, vectors, unless a subclass's states have more axes."""
+        return [(n,) for n in self.state_sizes]
+
+    def step_shapes(self, input_shape: Shape) -> tuple[tuple[int | None, ...], list[tuple[int | None, ...]]]:
+        """The shapes of one example's step output and of each of its states, for inputs of ``input_shape``."""
+        return (self.output_size,), list(self.state_shapes)
+
     def check_input(self, x: Tensor) -> None:
         if self.input_spec is not None:
             self.input_spec.check(self.name, x.shape)
@@ -135,15 +144,15 @@ class Recurrence(Layer):
 
     def default_states(self, batch: int, dtype: str) -> list[Tensor]:
         """The states a sequence starts from without ``initial_state``: zeros."""
-        return [to_tensor(np.zeros((batch, n)), dtype) for n in self.state_sizes]
+        return [to_tensor(np.zeros((batch, *shape)), dtype) for shape in self.state_shapes]
 
     def initial_states(self, batch: int, dtype: str, initial_state: Any = None) -> list[Tensor]:
         """The states the scan starts from: the call's ``initial_state`` (a list of ``(batch, size)`` states,
         checked) where it has one, else a stateful layer's carried states, else :meth:`default_states`."""
         if initial_state is not None:
             states = [to_tensor(s, dtype) for s in flatten(initial_state)]
-            if len(states) != len(self.state_sizes):
-                fail(type(self).__name__, "initial_state", f"a list of {len(self.state_sizes)} state tensor(s)",
+            if len(states) != len(self.state_shapes):
+                fail(type(self).__name__, "initial_state", f"a list of {len(self.state_shapes)} state tensor(s)",
                      initial_state)  # fmt: skip
         elif self.states is not None:
             if batch != self.states[0].shape[0]:
@@ -155,17 +164,17 @@ class Recurrence(Layer):
         else:
             states = self.default_states(batch, dtype)
         states = [state if state.dtype == dtype else cast(state, dtype) for state in states]
-        for state, size in zip(states, self.state_sizes):
-            if state.shape != (batch, size):
-                fail(type(self).__name__, "initial_state", f"states of shape {(batch, size)}", state.shape)
+        for state, shape in zip(states, self.state_shapes):
+            if state.shape != (batch, *shape):
+                fail(type(self).__name__, "initial_state", f"states of shape {(batch, *shape)}", state.shape)
         return states
 
     def time_major(self, inputs: Tensor, mask: Tensor | None) -> list[Tensor]:
-        """What the scan runs over: the inputs ``(time, batch, features)`` and the mask ``(time, batch, 1)``, in
-        the order the steps are processed (reversed with ``go_backwards``)."""
-        scanned = [transpose(inputs, (1, 0, 2))]
+        """What the scan runs over: the inputs ``(time, batch, features...)`` and the mask ``(time, batch, 1...)``,
+        in the order the steps are processed (reversed with ``go_backwards``)."""
+        scanned = [_time_major(inputs)]
         if mask is not None:
-            scanned.append(transpose(cast(mask, inputs.dtype), (1, 0))[..., None])
+            scanned.append(_time_major(cast(mask, inputs.dtype)).reshape(*mask.shape[::-1], *[1] * (inputs.ndim - 2)))
         return [x[::-1] for x in scanned] if self.go_backwards else scanned
 
     def outputs(self, carries: Tensor, scanned: list[Tensor], states: list[Tensor]) -> Any:
@@ -175,7 +184,7 @@ class Recurrence(Layer):
         zero_masked = len(scanned) > 1 and self.zero_output_for_mask  # as Keras: a masked step outputs zeros
         if self.return_sequences:
             sequence = carries[..., :width]
-            output = transpose(sequence * scanned[1] if zero_masked else sequence, (1, 0, 2))
+            output = _time_major(sequence * scanned[1] if zero_masked else sequence)  # back to batch-major
         else:  # the last step processed (the first one with go_backwards), zero where it is masked
             last = carries[-1][..., :width]
             output = last * scanned[1][-1] if zero_masked else last
@@ -190,12 +199,13 @@ class Recurrence(Layer):
     def compute_mask(self, inputs: Tensor, previous_mask: Tensor | None = None) -> Any:
         """The input mask for sequence outputs, none for a single output (as Keras)."""
         mask = previous_mask if self.return_sequences else None
-        return [mask, *self.group_states([None] * len(self.state_sizes))] if self.return_state else mask
+        return [mask, *self.group_states([None] * len(self.state_shapes))] if self.return_state else mask
 
     def compute_output_shape(self, input_shape: Shape) -> Any:
         batch, time = input_shape[0], input_shape[1]
-        output = (batch, time, self.output_size) if self.return_sequences else (batch, self.output_size)
-        states = self.group_states([(batch, n) for n in self.state_sizes])
+        step, state_shapes = self.step_shapes(input_shape)
+        output = (batch, time, *step) if self.return_sequences else (batch, *step)
+        states = self.group_states([(batch, *shape) for shape in state_shapes])
         return [output, *states] if self.return_state else output
 
     def get_config(self) -> dict[str, Any]:
@@ -332,11 +342,14 @@ class Recurrent(Recurrence, RandomLayer):
         """The weights of :meth:`input_projection`: the kernel and the input bias, where there is one."""
         return [self.kernel] if self.bias is None else [self.kernel, self.bias]
 
-    @staticmethod
-    def input_projection(x: Tensor, weights: list[Tensor]) -> Tensor:
+    def input_projection(self, x: Tensor, weights: list[Tensor]) -> Tensor:
         """Inputs times the kernel, plus the input bias: before the scan for every step at once, or in each step."""
         projected = x @ weights[0]
         return projected + weights[1] if len(weights) > 1 else projected
+
+    def recurrent_product(self, h: Tensor, recurrent_kernel: Tensor) -> Tensor:
+        """The previous output's contribution to the gates."""
+        return h @ recurrent_kernel
 
     def recurrent_constants(self) -> list[Tensor]:
         """The weights the cell reads at every step."""
@@ -370,7 +383,7 @@ class Recurrent(Recurrence, RandomLayer):
         ``(batch, units)`` states (``[h, c]`` for LSTM)."""
         batch = inputs.shape[0]
         if training and self.dropout > 0.0:
-            inputs = inputs * self._dropout_mask((batch, 1, inputs.shape[-1]), self.dropout)
+            inputs = inputs * self._dropout_mask((batch, 1, *inputs.shape[2:]), self.dropout)
         weights = self.input_weights()
         # where the input product runs is the backend's call (JAX on a CPU: in each step, as XLA runs it faster)
         projecting = len(weights) if settings.backend.project_inputs_in_scan else 0
@@ -379,7 +392,7 @@ class Recurrent(Recurrence, RandomLayer):
         consts = (weights if projecting else []) + self.recurrent_constants()
         recurrent_dropout = training and self.recurrent_dropout > 0.0
         if recurrent_dropout:
-            consts.append(self._dropout_mask((batch, self.units), self.recurrent_dropout))
+            consts.append(self._dropout_mask((batch, *self.state_shapes[0]), self.recurrent_dropout))
         start = join(self.initial_states(batch, inputs.dtype, initial_state))
         carries = scan(self._body(mask is not None, recurrent_dropout, projecting), start, scanned, consts)
         return self.outputs(carries, scanned, split(carries[-1], self.STATES))
@@ -404,6 +417,11 @@ class Recurrent(Recurrence, RandomLayer):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
         return super().from_config(deserialize_weight_arguments(config, cls.WEIGHT_ARGUMENTS))
+
+
+def _time_major(x: Tensor) -> Tensor:
+    """``x`` with its first two axes swapped: batch-major to time-major, and back."""
+    return transpose(x, (1, 0, *range(2, x.ndim)))
 
 
 def _copy(layer: Recurrence, **changes: Any) -> Recurrence:
@@ -435,7 +453,7 @@ class SimpleRNN(Recurrent):
 
     def cell(self, h: Tensor, states: list[Tensor], x_t: Tensor, consts: list[Tensor]) -> list[Tensor]:
         (recurrent_kernel,) = consts
-        return [self.activation(x_t + h @ recurrent_kernel)]
+        return [self.activation(x_t + self.recurrent_product(h, recurrent_kernel))]
 
 
 def _kernel_switches(owner: str, use_cudnn: Any, implementation: Any) -> tuple[str | bool, int]:
@@ -490,7 +508,7 @@ class LSTM(Recurrent):
 
     def cell(self, h: Tensor, states: list[Tensor], x_t: Tensor, consts: list[Tensor]) -> list[Tensor]:
         (recurrent_kernel,) = consts
-        z_i, z_f, z_c, z_o = split(x_t + h @ recurrent_kernel, 4)
+        z_i, z_f, z_c, z_o = split(x_t + self.recurrent_product(h, recurrent_kernel), 4)
         gate = self.recurrent_activation
         c = gate(z_f) * states[1] + gate(z_i) * self.activation(z_c)
         return [gate(z_o) * self.activation(c), c]
@@ -549,7 +567,7 @@ class GRU(Recurrent):
         x_z, x_r, x_h = split(x_t, 3)
         gate = self.recurrent_activation
         if self.reset_after:
-            recurrent = h @ recurrent_kernel
+            recurrent = self.recurrent_product(h, recurrent_kernel)
             if recurrent_bias:
                 recurrent = recurrent + recurrent_bias[0]
             r_z, r_r, r_h = split(recurrent, 3)

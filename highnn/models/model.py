@@ -40,6 +40,27 @@ class Model(Trainer):
             return super().__new__(_functional_subclass(cls, functional))
         return super().__new__(cls)
 
+    @property
+    def inputs(self) -> list[symbolic.SymbolicTensor]:
+        """The model's symbolic inputs (functional models and Sequentials that start with an Input have them)."""
+        raise AttributeError(f"{type(self).__name__} {self.name!r} has no symbolic inputs: it is a subclassed model.")
+
+    @property
+    def outputs(self) -> list[symbolic.SymbolicTensor]:
+        """The model's symbolic outputs."""
+        raise AttributeError(f"{type(self).__name__} {self.name!r} has no symbolic outputs: it is a subclassed model.")
+
+    @property
+    def input_shape(self) -> Any:
+        """The shape of the model's symbolic input (batch None), a list of them for several inputs, as Keras's;
+        a model without symbolic inputs (subclassed, or a Sequential without an Input) has none."""
+        return _one_or_list([tensor.shape for tensor in self.inputs])
+
+    @property
+    def output_shape(self) -> Any:
+        """The shape of the model's symbolic output, a list of them for several outputs, as Keras's."""
+        return _one_or_list([tensor.shape for tensor in self.outputs])
+
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by ``name`` or by ``index`` (in :attr:`layers`)."""
         if (name is None) == (index is None):
@@ -114,3 +135,7 @@ def _functional_subclass(cls: type[Model], functional: type[Model]) -> type[Mode
         namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
         _functional_subclasses[cls] = type(cls.__name__, (cls, functional), namespace)
     return _functional_subclasses[cls]
+
+
+def _one_or_list(shapes: list[Any]) -> Any:
+    return shapes[0] if len(shapes) == 1 else shapes

@@ -358,6 +358,21 @@ def augmented_cnn() -> hn.Sequential:
     ])  # fmt: skip
 
 
+VIDEOS = RNG.normal(size=(16, 3, 5, 5, 1))
+
+
+def video_model() -> hn.Sequential:
+    """Two convolutional LSTMs (the first with every step's output, the second strided, run backwards)."""
+    hn.utils.set_random_seed(11)
+    return hn.Sequential([
+        hn.Input((3, 5, 5, 1)),
+        layers.ConvLSTM2D(2, 3, padding="same", return_sequences=True),
+        layers.ConvLSTM2D(2, 3, strides=2, go_backwards=True),
+        layers.Flatten(),
+        layers.Dense(3),
+    ])  # fmt: skip
+
+
 def time_distributed() -> hn.Sequential:
     hn.utils.set_random_seed(11)
     return hn.Sequential([
@@ -373,6 +388,7 @@ CNNS = {
     "sequence": (sequence_cnn, SEQUENCES),
     "spatial": (spatial_cnn, IMAGES),
     "augmented": (augmented_cnn, IMAGES),
+    "video": (video_model, VIDEOS),
     "volume": (volume_cnn, VOLUMES),
     "time-distributed": (time_distributed, SEQUENCES),
 }
