@@ -73,6 +73,13 @@ def test_augmented_cnn_reads_turned_and_shifted_digits_the_plain_one_misreads() 
     assert accuracy["augmented"][1] > 0.8 and accuracy["augmented"][1] > accuracy["plain"][1] + 0.2, out[-500:]
 
 
+def test_conv_lstm_reads_the_direction_a_single_frame_cannot_show() -> None:
+    out = run_example(EXAMPLES[0].parent / "moving_dot_video.py")
+    accuracy = dict(re.findall(r"(.+): test accuracy ([\d.]+)", out))
+    assert float(accuracy["ConvLSTM2D over the video"]) > 0.95, out[-500:]
+    assert float(accuracy["CNN on the last frame"]) < 0.4, out[-500:]  # four directions: a guess
+
+
 def test_gan_example_trains_both_models() -> None:
     out = run_example(EXAMPLES[0].parent / "gan_digits.py")
     match = re.search(r"d_loss: ([\d.]+)  g_loss: ([\d.]+)  mean pixel: real ([\d.]+), generated ([\d.]+)", out)
