@@ -14,11 +14,10 @@ from typing import Any, ClassVar
 from highnn import activations, constraints, initializers, regularizers
 from highnn.checks import check_choice, fail, is_integer
 from highnn.graph import Tensor
-from highnn.layers.convolutional import per_axis
+from highnn.layers.convolutional import output_length, per_axis
 from highnn.layers.layer_utils import InputSpec, Shape
-from highnn.layers.recurrent import LSTM, Recurrent, flatten
-from highnn.ops.operand_checks import conv_output_spatial
-from highnn.ops.primitives import conv, conv_padding, transpose
+from highnn.layers.recurrent import LSTM, flatten
+from highnn.ops.primitives import conv, transpose
 
 
 class ConvLSTM(LSTM):
@@ -86,14 +85,11 @@ class ConvLSTM(LSTM):
         return (*input_shape[:2], *input_shape[3:], input_shape[2])
 
     def spatial_output(self, spatial: Shape) -> tuple[int | None, ...]:
-        sizes: list[int | None] = []
-        for n, k, s, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate):
-            if n is None:
-                sizes.append(None)
-                continue
-            pads = conv_padding(self.padding, (n,), (k,), (s,), (d,))
-            sizes.append(conv_output_spatial((n,), (k,), (s,), pads, (1,), (d,))[0])
-        return tuple(sizes)
+        """The output frames' size for input frames of ``spatial`` size (None where that is unknown)."""
+        return tuple(
+            None if n is None else output_length(n, k, stride, d, self.padding)
+            for n, k, stride, d in zip(spatial, self.kernel_size, self.strides, self.dilation_rate)
+        )
 
     @property
     def state_shapes(self) -> list[tuple[int, ...]]:
@@ -105,7 +101,13 @@ class ConvLSTM(LSTM):
         return step, [step, step]
 
     # ------------------------------------------------------------------ weights
-    def build(self, input_shape: Shape) -> None:
+    @property
+    def window(self) -> tuple[int, ...]:
+        return self.kernel_size
+
+    def input_features(self, input_shape: Shape) -> int:
+        """The channels of each frame, from ``input_shape`` (checked); sets the output frames' size and the spec
+        later inputs must meet."""
         shape = self.channels_last_shape(input_shape)
         if len(shape) != self.rank + 3 or shape[-1] is None or None in shape[2:-1]:
             raise ValueError(
@@ -113,34 +115,16 @@ class ConvLSTM(LSTM):
                 f"sizes, channels) with known spatial sizes and channels (as data_format says), received "
                 f"{tuple(input_shape)}."
             )
-        super(Recurrent, self).build(input_shape)  # the seed (a random layer's); the weights are made here
-        channels = int(shape[-1])
         self.output_spatial = tuple(int(n) for n in self.spatial_output(shape[2:-1]))  # type: ignore[arg-type]
         if min(self.output_spatial) < 1:
             raise ValueError(
                 f"{type(self).__name__} {self.name!r}: the frames {tuple(shape[2:-1])} are smaller than the "
                 f"kernel {self.kernel_size} (with dilation_rate={self.dilation_rate}, padding={self.padding!r})."
             )
+        channels = int(shape[-1])
         channel_axis = -1 if self.data_format == "channels_last" else 2
         self.input_spec = InputSpec(ndim=self.rank + 3, axes={channel_axis: channels})
-        width = 4 * self.filters
-        self.kernel = self.add_weight(
-            (*self.kernel_size, channels, width), self.kernel_initializer, name="kernel",
-            regularizer=self.kernel_regularizer, constraint=self.kernel_constraint,
-        )  # fmt: skip
-        self.recurrent_kernel = self.add_weight(
-            (*self.kernel_size, self.filters, width), self.recurrent_initializer, name="recurrent_kernel",
-            regularizer=self.recurrent_regularizer, constraint=self.recurrent_constraint,
-        )  # fmt: skip
-        self.bias = (
-            self.add_weight(
-                (width,), self.bias_initial_value(), name="bias", regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-            if self.use_bias
-            else None
-        )  # fmt: skip
-        self.build_states((shape[0],))
+        return channels
 
     # ------------------------------------------------------------------ the cell's products
     def input_projection(self, x: Tensor, weights: list[Tensor]) -> Tensor:

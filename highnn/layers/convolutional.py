@@ -36,6 +36,12 @@ def per_axis(owner: str, argument: str, value: Any, rank: int, low: int = 1) -> 
     return tuple(int(v) for v in values)
 
 
+def output_length(size: int, window: int, stride: int, dilation: int, padding: str) -> int:
+    """The length a convolution's output has along an axis of ``size`` (``padding`` "valid", "same" or "causal")."""
+    pads = conv_padding(padding, (size,), (window,), (stride,), (dilation,))
+    return conv_output_spatial((size,), (window,), (stride,), pads, (1,), (dilation,))[0]
+
+
 class BaseConv(Layer):
     """What the convolution layers share: the window arguments, bias, activation and data format.
 
@@ -107,9 +113,7 @@ class BaseConv(Layer):
 
     def output_size(self, size: int, axis: int) -> int:
         """The output length of spatial axis ``axis`` for an input of length ``size``."""
-        window, stride, dilation = self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis]
-        pads = conv_padding(self.padding, (size,), (window,), (stride,), (dilation,))
-        return conv_output_spatial((size,), (window,), (stride,), pads, (1,), (dilation,))[0]
+        return output_length(size, self.kernel_size[axis], self.strides[axis], self.dilation_rate[axis], self.padding)
 
     def output_channels(self, input_shape: Shape) -> int | None:
         raise NotImplementedError

@@ -289,25 +289,35 @@ class Recurrent(Recurrence, RandomLayer):
         return self.units
 
     # ------------------------------------------------------------- weights
-    def build(self, input_shape: Shape) -> None:
+    @property
+    def window(self) -> tuple[int, ...]:
+        """The kernels' spatial window: none for these recurrences, ``kernel_size`` for the convolutional ones."""
+        return ()
+
+    def input_features(self, input_shape: Shape) -> int:
+        """The features of each step, from ``input_shape`` (checked); sets the spec later inputs must meet."""
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
                 f"{type(self).__name__} {self.name!r} needs inputs of shape (batch, timesteps, features), "
                 f"received {tuple(input_shape)}."
             )
-        super().build(input_shape)
         features = int(input_shape[-1])
         self.input_spec = InputSpec(ndim=3, axes={-1: features})
+        return features
+
+    def build(self, input_shape: Shape) -> None:
+        features = self.input_features(input_shape)
+        super().build(input_shape)
         width = self.GATES * self.units
         self.kernel = self.add_weight(
-            (features, width),
+            (*self.window, features, width),
             self.kernel_initializer,
             name="kernel",
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
         self.recurrent_kernel = self.add_weight(
-            (self.units, width),
+            (*self.window, self.units, width),
             self.recurrent_initializer,
             name="recurrent_kernel",
             regularizer=self.recurrent_regularizer,
