@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from highnn import activations, constraints, initializers, regularizers
+from highnn import activations
 from highnn.checks import check_choice, fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.convolutional import output_length, per_axis
@@ -39,22 +39,10 @@ class ConvLSTM(LSTM):
         dilation_rate: int | tuple[int, ...] = 1,
         activation: str | activations.Activation | None = "tanh",
         recurrent_activation: str | activations.Activation = "sigmoid",
-        use_bias: bool = True,
-        kernel_initializer: str | initializers.Initializer = "glorot_uniform",
-        recurrent_initializer: str | initializers.Initializer = "orthogonal",
-        bias_initializer: str | initializers.Initializer = "zeros",
-        unit_forget_bias: bool = True,
-        kernel_regularizer: str | regularizers.Regularizer | None = None,
-        recurrent_regularizer: str | regularizers.Regularizer | None = None,
-        bias_regularizer: str | regularizers.Regularizer | None = None,
-        kernel_constraint: constraints.ConstraintLike = None,
-        recurrent_constraint: constraints.ConstraintLike = None,
-        bias_constraint: constraints.ConstraintLike = None,
-        dropout: float = 0.0,
-        recurrent_dropout: float = 0.0,
-        seed: int | None = None,
         **kwargs: Any,
     ) -> None:
+        """The LSTM's other arguments (``use_bias``, the initializers, regularizers and constraints,
+        ``unit_forget_bias``, ``dropout``, ``recurrent_dropout``, ``seed``, the sequence flags) pass through."""
         owner = type(self).__name__
         if not is_integer(filters) or filters <= 0:
             fail(owner, "filters", "a positive integer", filters)
@@ -65,15 +53,7 @@ class ConvLSTM(LSTM):
                                     ("valid", "same"))  # fmt: skip
         self.data_format = check_choice(owner, "data_format", data_format or "channels_last",
                                         ("channels_last", "channels_first"))  # fmt: skip
-        super().__init__(
-            filters, activation, recurrent_activation, unit_forget_bias, use_bias=use_bias,
-            kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
-            bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-            recurrent_regularizer=recurrent_regularizer, bias_regularizer=bias_regularizer,
-            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
-            bias_constraint=bias_constraint, dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
-            **kwargs,
-        )  # fmt: skip
+        super().__init__(filters, activation, recurrent_activation, **kwargs)
         self.filters = self.units
         self.output_spatial: tuple[int, ...] = ()  # set by build
 
