@@ -165,6 +165,15 @@ class JaxBackend:
     log1p, tanh, sqrt = staticmethod(jnp.log1p), staticmethod(jnp.tanh), staticmethod(jnp.sqrt)
     abs, sign, floor = staticmethod(jnp.abs), staticmethod(jnp.sign), staticmethod(jnp.floor)
     sin, cos = staticmethod(jnp.sin), staticmethod(jnp.cos)
+    tan, arcsin, arccos, arctan = (
+        staticmethod(jnp.tan),
+        staticmethod(jnp.arcsin),
+        staticmethod(jnp.arccos),
+        staticmethod(jnp.arctan),
+    )
+    sinh, cosh, expm1 = staticmethod(jnp.sinh), staticmethod(jnp.cosh), staticmethod(jnp.expm1)
+    arcsinh, arccosh, arctanh = staticmethod(jnp.arcsinh), staticmethod(jnp.arccosh), staticmethod(jnp.arctanh)
+    arctan2 = staticmethod(jnp.arctan2)
     erf = staticmethod(jax.scipy.special.erf)
     reshape, transpose = staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)

@@ -115,6 +115,15 @@ class NumpyBackend(SingleDevice):
     log1p, tanh, sqrt = staticmethod(np.log1p), staticmethod(np.tanh), staticmethod(np.sqrt)
     abs, sign, floor = staticmethod(np.abs), staticmethod(np.sign), staticmethod(np.floor)
     sin, cos = staticmethod(np.sin), staticmethod(np.cos)
+    tan, arcsin, arccos, arctan = (
+        staticmethod(np.tan),
+        staticmethod(np.arcsin),
+        staticmethod(np.arccos),
+        staticmethod(np.arctan),
+    )
+    sinh, cosh, expm1 = staticmethod(np.sinh), staticmethod(np.cosh), staticmethod(np.expm1)
+    arcsinh, arccosh, arctanh = staticmethod(np.arcsinh), staticmethod(np.arccosh), staticmethod(np.arctanh)
+    arctan2 = staticmethod(np.arctan2)
     broadcast_to = staticmethod(np.broadcast_to)
 
     @staticmethod

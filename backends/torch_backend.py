@@ -302,6 +302,15 @@ class TorchBackend(SingleDevice):
     log1p, tanh, sqrt = staticmethod(torch.log1p), staticmethod(torch.tanh), staticmethod(torch.sqrt)
     abs, sign, floor = staticmethod(torch.abs), staticmethod(torch.sign), staticmethod(torch.floor)
     sin, cos = staticmethod(torch.sin), staticmethod(torch.cos)
+    tan, arcsin, arccos, arctan = (
+        staticmethod(torch.tan),
+        staticmethod(torch.asin),
+        staticmethod(torch.acos),
+        staticmethod(torch.atan),
+    )
+    sinh, cosh, expm1 = staticmethod(torch.sinh), staticmethod(torch.cosh), staticmethod(torch.expm1)
+    arcsinh, arccosh, arctanh = staticmethod(torch.asinh), staticmethod(torch.acosh), staticmethod(torch.atanh)
+    arctan2 = staticmethod(torch.atan2)
     erf = staticmethod(torch.special.erf)
     matmul = staticmethod(torch.matmul)
 

@@ -19,6 +19,11 @@ def convert_to_tensor(x: Any, dtype: str | None = None, sparse: bool | None = No
     return result if dtype is None else result.astype(dtype)
 
 
+def array(x: Any, dtype: str | None = None) -> Tensor:
+    """``x`` as a Tensor (Keras's ``ops.array``, the NumPy-style name of :func:`convert_to_tensor`)."""
+    return convert_to_tensor(x, dtype)
+
+
 def convert_to_numpy(x: Any) -> np.ndarray:
     """``x`` as a NumPy array on the host."""
     return x.numpy() if isinstance(x, Tensor) else np.asarray(x)

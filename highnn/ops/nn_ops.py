@@ -1,4 +1,5 @@
-"""Keras's ``keras.ops`` neural-network group beyond the activations: one-hot encoding and the crossentropies.
+"""Keras's ``keras.ops`` neural-network group beyond the activations: one- and multi-hot encoding, the
+crossentropies, the normalisations, peak signal-to-noise ratio and dot-product attention.
 
 The crossentropies return one value per example (per element for the binary one), unreduced,
 as Keras's ops do; ``highnn.losses`` adds reductions, label smoothing and sample weights.
@@ -6,12 +7,19 @@ as Keras's ops do; ``highnn.losses`` adds reductions, label smoothing and sample
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
 from highnn.checks import check_bool, fail
-from highnn.config import epsilon, settings
-from highnn.graph import Tensor, TensorLike, to_tensor
+from highnn.config import epsilon as default_epsilon
+from highnn.config import settings
+from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
-from highnn.ops.numpy_ops import moveaxis
-from highnn.ops.primitives import abs, cast, exp, log, log1p, maximum, pick_along_axis, sum
+from highnn.ops.numpy_ops import einsum, logical_and, moveaxis, repeat, where
+from highnn.ops.primitives import abs, cast, exp, log, log1p, max, maximum, minimum, pick_along_axis, sqrt, sum, tanh
 
 
 def one_hot(x: TensorLike, num_classes: int, axis: int = -1, dtype: str | None = None, sparse: bool = False) -> Tensor:
@@ -28,12 +36,167 @@ def gelu(x: TensorLike, approximate: bool = True) -> Tensor:
     return C.gelu(x, check_bool("gelu", "approximate", approximate))
 
 
+def swish(x: TensorLike) -> Tensor:
+    """``x * sigmoid(x)``, Keras's other name for ``silu``."""
+    return C.silu(x)
+
+
+def hard_swish(x: TensorLike) -> Tensor:
+    """``x * relu6(x + 3) / 6``, Keras's other name for ``hard_silu``."""
+    return C.hard_silu(x)
+
+
+def normalize(x: TensorLike, axis: int = -1, order: int = 2, epsilon: float | None = None) -> Tensor:
+    """``x`` divided by its ``order``-norm over ``axis`` (at least ``epsilon``, default ``hn.config.epsilon()``),
+    as Keras's ``ops.normalize``."""
+    if not isinstance(order, int) or order < 1:
+        fail("normalize", "order", "an int >= 1", order)
+    x = _float(x)
+    x = x.reshape(1) if not x.ndim else x
+    eps = default_epsilon() if epsilon is None else epsilon
+    if order == 2:  # Keras's rsqrt form: x * min(1 / sqrt(sum(x**2)), 1 / epsilon)
+        return x * minimum(1.0 / sqrt(sum(x * x, axis, keepdims=True)), 1.0 / eps)
+    norm = sum(abs(x) ** order, axis, keepdims=True) ** (1.0 / order)
+    return x / maximum(norm, eps)
+
+
+def moments(x: TensorLike, axes: int | Sequence[int], keepdims: bool = False, synchronized: bool = False) -> Any:
+    """The mean and the (population) variance of ``x`` over ``axes``."""
+    if synchronized:
+        fail("moments", "synchronized", "False (the mean is over this process's batch)", synchronized)
+    x = _float(x)
+    reduced = normalize_axis(x, axes) or ()
+    mean = C.mean(x, reduced, keepdims=True)
+    centred = x - mean
+    variance = C.mean(centred * centred, reduced, keepdims=True)
+    if keepdims:
+        return mean, variance
+    kept = tuple(n for i, n in enumerate(x.shape) if i not in reduced)
+    return mean.reshape(kept), variance.reshape(kept)
+
+
+def batch_normalization(
+    x: TensorLike, mean: TensorLike, variance: TensorLike, axis: int, offset: TensorLike | None = None,
+    scale: TensorLike | None = None, epsilon: float = 1e-3,
+) -> Tensor:  # fmt: skip
+    """``(x - mean) / sqrt(variance + epsilon) * scale + offset``, each a vector along ``axis``."""
+    x = _float(x)
+    shape = tuple(n if i in (normalize_axis(x, axis) or ()) else 1 for i, n in enumerate(x.shape))
+
+    def along(v: TensorLike) -> Tensor:
+        return cast(to_tensor(v), x.dtype).reshape(shape)
+
+    inverse = 1.0 / sqrt(along(variance) + epsilon)
+    if scale is not None:
+        inverse = inverse * along(scale)
+    shift = -along(mean) * inverse
+    return x * inverse + (shift if offset is None else shift + along(offset))
+
+
+def layer_normalization(
+    x: TensorLike, gamma: TensorLike | None = None, beta: TensorLike | None = None, axis: int | Sequence[int] = -1,
+    epsilon: float | None = None, rms_scaling: bool = False,
+) -> Tensor:  # fmt: skip
+    """Each example normalised over ``axis`` to mean 0 and variance 1, then ``* gamma + beta`` (with
+    ``rms_scaling``, Keras's variant: divided by the standard deviation without centring, times ``gamma``)."""
+    x = _float(x)
+    axes = normalize_axis(x, axis) or ()
+    eps = default_epsilon() if epsilon is None else epsilon
+    shape = tuple(n if i in axes else 1 for i, n in enumerate(x.shape))
+
+    def along(v: TensorLike) -> Tensor:
+        return cast(to_tensor(v), x.dtype).reshape(shape)
+
+    mean, variance = moments(x, axes, keepdims=True)
+    if rms_scaling:
+        out = x / sqrt(variance + eps)
+        return out if gamma is None else out * along(gamma)
+    out = (x - mean) / sqrt(variance + eps)
+    out = out if gamma is None else out * along(gamma)
+    return out if beta is None else out + along(beta)
+
+
+def rms_normalization(
+    x: TensorLike, scale: TensorLike | None = None, axis: int | Sequence[int] = -1, epsilon: float | None = None
+) -> Tensor:
+    """``x / sqrt(mean(x**2) + epsilon) * scale`` over ``axis``."""
+    x = _float(x)
+    axes = normalize_axis(x, axis) or ()
+    eps = default_epsilon() if epsilon is None else epsilon
+    out = x / sqrt(C.mean(x * x, axes, keepdims=True) + eps)
+    if scale is None:
+        return out
+    return out * cast(to_tensor(scale), x.dtype).reshape(tuple(n if i in axes else 1 for i, n in enumerate(x.shape)))
+
+
+def psnr(x1: TensorLike, x2: TensorLike, max_val: float) -> Tensor:
+    """The peak signal-to-noise ratio in decibels, ``20 log10(max_val) - 10 log10(mean((x1 - x2)**2))``."""
+    a, b = _float(x1), _float(x2)
+    if a.shape != b.shape:
+        fail("psnr", "x2", f"of the shape of x1 {a.shape}", b.shape)
+    difference = a - b
+    return 20.0 * math.log10(max_val) - 10.0 * log(C.mean(difference * difference)) / math.log(10.0)
+
+
+def dot_product_attention(
+    query: TensorLike, key: TensorLike, value: TensorLike, bias: TensorLike | None = None,
+    mask: TensorLike | None = None, scale: float | None = None, is_causal: bool = False,
+    flash_attention: bool | None = None, attn_logits_soft_cap: float | None = None,
+) -> Tensor:  # fmt: skip
+    """Scaled dot-product attention on ``(batch, length, heads, head_dim)`` inputs, as Keras's: softmax over
+    the keys of ``query . key * scale + bias`` (``scale`` defaults to ``1 / sqrt(head_dim)``), masked where
+    ``mask`` is False and above the diagonal with ``is_causal``; key and value may have fewer heads, dividing
+    the query's (grouped-query attention)."""
+    if flash_attention:
+        fail("dot_product_attention", "flash_attention", "None or False (highnn has no flash kernel)", True)
+    q, k, v = _float(query), _float(key), _float(value)
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        fail("dot_product_attention", "query", "4-D query, key and value (batch, length, heads, head_dim)",
+             f"shapes {q.shape}, {k.shape}, {v.shape}")  # fmt: skip
+    heads, kv_heads = q.shape[2], k.shape[2]
+    if heads % kv_heads:
+        fail("dot_product_attention", "key", f"a number of heads dividing the query's {heads}", kv_heads)
+    if kv_heads != heads:  # each key and value head serves a group of query heads
+        k, v = (repeat(t, heads // kv_heads, axis=2) for t in (k, v))
+    logits = einsum("btnh,bsnh->bnts", q, k) * (1.0 / math.sqrt(k.shape[-1]) if scale is None else scale)
+    if attn_logits_soft_cap is not None:
+        logits = tanh(logits / attn_logits_soft_cap) * attn_logits_soft_cap
+    if bias is not None:
+        logits = logits + cast(to_tensor(bias), logits.dtype)
+    keep = None if mask is None else to_tensor(mask)
+    if is_causal:
+        causal = to_tensor(np.tril(np.ones(logits.shape[-2:], dtype=bool)))
+        keep = causal if keep is None else logical_and(keep, causal)
+    if keep is not None:
+        logits = where(keep, logits, -0.7 * float(np.finfo(np.float32).max))
+    return einsum("bnts,bsnh->btnh", C.softmax(logits, -1), v)
+
+
+def multi_hot(
+    inputs: TensorLike, num_classes: int, axis: int = -1, dtype: str | None = None, sparse: bool = False
+) -> Tensor:
+    """Integer labels to indicators of every class present: the labels along the last axis (one sample per
+    row, or a single sample for a vector) become one row of ``num_classes`` 0/1 values."""
+    if sparse:
+        fail("multi_hot", "sparse", "False (sparse tensors are not supported)", sparse)
+    labels = to_tensor(inputs)
+    labels = labels.reshape(1, -1) if labels.ndim == 1 else labels
+    encoded = max(C.one_hot(labels, num_classes, dtype or settings.floatx), axis=-2)
+    encoded = encoded.reshape(-1) if to_tensor(inputs).ndim == 1 else encoded
+    return encoded if axis == -1 else moveaxis(encoded, -1, axis)
+
+
+def _float(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    return x if x.dtype in ("float16", "bfloat16", "float32", "float64") else cast(x, settings.floatx)
+
+
 def binary_crossentropy(target: TensorLike, output: TensorLike, from_logits: bool = False) -> Tensor:
     """Elementwise ``-(t log p + (1 - t) log(1 - p))``; probabilities are clipped to ``[epsilon, 1 - epsilon]``."""
     target, output = _same_shape("binary_crossentropy", target, output)
     if check_bool("binary_crossentropy", "from_logits", from_logits):  # max(x, 0) - x t + log(1 + exp(-|x|))
         return maximum(output, 0.0) - output * target + log1p(exp(-abs(output)))
-    p = C.clip(output, epsilon(), 1.0 - epsilon())
+    p = C.clip(output, default_epsilon(), 1.0 - default_epsilon())
     return -(target * log(p) + (1.0 - target) * log(1.0 - p))
 
 
@@ -73,7 +236,7 @@ def log_probabilities(output: Tensor, from_logits: bool, axis: int = -1) -> Tens
     logits = output if from_logits else remembered
     if logits is not None:
         return C.log_softmax(logits, axis)
-    return log(C.clip(output / sum(output, axis, keepdims=True), epsilon(), 1.0 - epsilon()))
+    return log(C.clip(output / sum(output, axis, keepdims=True), default_epsilon(), 1.0 - default_epsilon()))
 
 
 def sparse_crossentropies(labels: Tensor, output: Tensor, from_logits: bool, axis: int = -1) -> Tensor:

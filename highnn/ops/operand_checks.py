@@ -52,6 +52,11 @@ def check_float(name: str, x: Tensor) -> None:
         raise TypeError(f"{name}: expected a float tensor, received dtype {x.dtype}.")
 
 
+def check_float_elementwise(name: str, *tensors: Tensor) -> None:
+    check_elementwise(name, *tensors)
+    check_float(name, tensors[0])
+
+
 def check_log_softmax(name: str, x: Tensor, axis: tuple[int, ...]) -> None:
     check_float(name, x)
     check_reduce(name, x, axis, True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -48,6 +49,7 @@ from highnn.ops.operand_checks import (
     check_conv_general,
     check_elementwise,
     check_float,
+    check_float_elementwise,
     check_getitem,
     check_log_softmax,
     check_matmul,
@@ -160,6 +162,19 @@ floor: Primitive = _define("floor", 1, check_float, _zero_grad)  # piecewise con
 sin: Primitive = _define("sin", 1, check_float, lambda g, out, x: g * cos(x))
 cos: Primitive = _define("cos", 1, check_float, lambda g, out, x: -(g * sin(x)))
 erf: Primitive = _define("erf", 1, check_float, lambda g, out, x: g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x)))
+tan: Primitive = _define("tan", 1, check_float, lambda g, out, x: g * (1.0 + out * out))
+arcsin: Primitive = _define("arcsin", 1, check_float, lambda g, out, x: g / sqrt(1.0 - x * x))
+arccos: Primitive = _define("arccos", 1, check_float, lambda g, out, x: -(g / sqrt(1.0 - x * x)))
+arctan: Primitive = _define("arctan", 1, check_float, lambda g, out, x: g / (1.0 + x * x))
+sinh: Primitive = _define("sinh", 1, check_float, lambda g, out, x: g * cosh(x))
+cosh: Primitive = _define("cosh", 1, check_float, lambda g, out, x: g * sinh(x))
+arcsinh: Primitive = _define("arcsinh", 1, check_float, lambda g, out, x: g / sqrt(x * x + 1.0))
+arccosh: Primitive = _define("arccosh", 1, check_float, lambda g, out, x: g / sqrt(x * x - 1.0))
+arctanh: Primitive = _define("arctanh", 1, check_float, lambda g, out, x: g / (1.0 - x * x))
+expm1: Primitive = _define("expm1", 1, check_float, lambda g, out, x: g * (out + 1.0))
+arctan2: Primitive = _define("arctan2", 2, check_float_elementwise,
+                             lambda g, out, y, x: g * x / (x * x + y * y),
+                             lambda g, out, y, x: -(g * y) / (x * x + y * y))  # fmt: skip
 # fused for speed and numerics: d/dx = g - softmax(x) * sum(g)
 _log_softmax: Primitive = _define("log_softmax", 1, check_log_softmax,
                                   lambda g, out, x, axis: g - exp(out) * g.sum(axis, keepdims=True))
@@ -647,7 +662,7 @@ _argsort: Primitive = _define("argsort", 1, check_along_axis)
 round: Primitive = _define("round", 1, check_float, _zero_grad)  # piecewise constant, as floor
 # fmt: on
 # ------------------------------------------------------------------ merging
-def concatenate(tensors: list[TensorLike] | tuple[TensorLike, ...], axis: int = 0) -> Tensor:
+def concatenate(tensors: Sequence[TensorLike], axis: int = 0) -> Tensor:
     """Join tensors along ``axis`` (Keras's ``ops.concatenate``), one binary primitive after another."""
     if not isinstance(tensors, (list, tuple)) or not tensors:
         fail("concatenate", "tensors", "a non-empty list of tensors", tensors, TypeError)

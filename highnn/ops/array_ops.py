@@ -1,0 +1,629 @@
+"""Keras's ``keras.ops`` array functions beyond the core NumPy group: joining and splitting, rolling and rotating,
+triangles and diagonals, grids and ranges, products of vectors, comparisons with tolerances, differences,
+order statistics, and reductions that skip NaN.
+
+Every function is composed from the primitives, so its gradient follows from their rules; names, arguments
+and defaults are Keras 3's (NumPy's). Sizes that decide shapes (sections, counts, offsets) must be Python ints.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from highnn.checks import check_choice, fail, is_integer
+from highnn.config import settings
+from highnn.graph import Axis, Tensor, TensorLike, normalize_axis, to_tensor
+from highnn.ops import composites as C
+from highnn.ops.math_ops import isfinite, isnan
+from highnn.ops.numpy_ops import (
+    _as_float,
+    _one_axis,
+    _truth,
+    argmax,
+    argmin,
+    cumprod,
+    cumsum,
+    flip,
+    logical_and,
+    logical_not,
+    logical_or,
+    moveaxis,
+    prod,
+    sort,
+    take_positions,
+    where,
+)
+from highnn.ops.primitives import (
+    abs,
+    broadcast_to,
+    cast,
+    concatenate,
+    equal,
+    less_equal,
+    max,
+    sqrt,
+    sum,
+    take,
+    transpose,
+)
+
+
+def _tensors(owner: str, xs: Sequence[TensorLike]) -> list[Tensor]:
+    if not isinstance(xs, (list, tuple)) or not xs:
+        fail(owner, "xs", "a non-empty list of tensors", xs, TypeError)
+    return [to_tensor(x) for x in xs]
+
+
+# ------------------------------------------------------------------ shapes and joining
+def ravel(x: TensorLike) -> Tensor:
+    return to_tensor(x).reshape(-1)
+
+
+def ndim(x: TensorLike) -> int:
+    return to_tensor(x).ndim
+
+
+def size(x: TensorLike) -> int:
+    return math.prod(to_tensor(x).shape)
+
+
+def copy(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    return x.reshape(x.shape)
+
+
+def get_item(x: TensorLike, key: Any) -> Tensor:
+    return to_tensor(x)[key]
+
+
+def hstack(xs: Sequence[TensorLike]) -> Tensor:
+    """Join along the second axis (the first for vectors)."""
+    parts = _tensors("hstack", xs)
+    return concatenate(parts, axis=0 if parts[0].ndim == 1 else 1)
+
+
+def vstack(xs: Sequence[TensorLike]) -> Tensor:
+    """Join along the first axis, vectors as rows."""
+    return concatenate([_at_least(x, 2) for x in _tensors("vstack", xs)], axis=0)
+
+
+def dstack(xs: Sequence[TensorLike]) -> Tensor:
+    """Join along the third axis, vectors as ``(1, n, 1)`` and matrices as ``(m, n, 1)``."""
+    return concatenate([_at_least(x, 3) for x in _tensors("dstack", xs)], axis=2)
+
+
+def _at_least(x: Tensor, rank: int) -> Tensor:
+    """NumPy's ``atleast_2d``/``atleast_3d``: scalars and vectors gain leading ones, matrices a trailing one."""
+    if x.ndim >= rank:
+        return x
+    if x.ndim == 2:  # rank 3
+        return x.reshape(*x.shape, 1)
+    shape = (1,) * (rank - 1 - x.ndim) + x.shape if x.ndim else (1,) * (rank - 1)
+    return x.reshape(*shape, 1) if rank == 3 else x.reshape(1, *(x.shape or (1,)))
+
+
+def append(x1: TensorLike, x2: TensorLike, axis: int | None = None) -> Tensor:
+    """``x2`` after ``x1`` along ``axis`` (both flattened first without one)."""
+    a, b = to_tensor(x1), to_tensor(x2)
+    if axis is None:
+        return concatenate([a.reshape(-1), b.reshape(-1)], 0)
+    return concatenate([a, b], axis)
+
+
+def _cut_points(owner: str, n: int, indices_or_sections: int | Sequence[int], even: bool) -> list[int]:
+    """Where the pieces of an axis of ``n`` start and end."""
+    if is_integer(indices_or_sections):
+        sections = int(indices_or_sections)  # type: ignore[arg-type]
+        if sections < 1 or (even and n % sections):
+            fail(owner, "indices_or_sections", f"a number of equal parts that divides the axis's {n}" if even
+                 else "a positive number of parts", indices_or_sections)  # fmt: skip
+        base, extra = divmod(n, sections)
+        sizes = [base + 1] * extra + [base] * (sections - extra)
+        return [0, *np.cumsum(sizes).tolist()]
+    if not isinstance(indices_or_sections, (list, tuple)) or not builtins.all(map(is_integer, indices_or_sections)):
+        fail(owner, "indices_or_sections", "an int or a list of ints", indices_or_sections, TypeError)
+    points = [builtins.min(builtins.max(int(i) + (n if i < 0 else 0), 0), n) for i in indices_or_sections]
+    return [0, *points, n]
+
+
+def split(x: TensorLike, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    """Pieces of ``x`` along ``axis``: a number of equal parts, or the positions where each new part starts."""
+    return _split("split", to_tensor(x), indices_or_sections, axis, even=True)
+
+
+def array_split(x: TensorLike, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    """As :func:`split`, where a number of parts need not divide the axis (the first parts are one longer)."""
+    return _split("array_split", to_tensor(x), indices_or_sections, axis, even=False)
+
+
+def _split(owner: str, x: Tensor, indices_or_sections: Any, axis: int, even: bool) -> list[Tensor]:
+    axis = _one_axis(x, axis, owner)
+    points = _cut_points(owner, x.shape[axis], indices_or_sections, even)
+    lead = (slice(None),) * axis
+    return [x[lead + (slice(start, builtins.max(start, stop)),)] for start, stop in itertools.pairwise(points)]
+
+
+def hsplit(x: TensorLike, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
+    x = to_tensor(x)
+    return _split("hsplit", x, indices_or_sections, 0 if x.ndim == 1 else 1, even=True)
+
+
+def vsplit(x: TensorLike, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
+    return _split("vsplit", to_tensor(x), indices_or_sections, 0, even=True)
+
+
+def dsplit(x: TensorLike, indices_or_sections: int | Sequence[int]) -> list[Tensor]:
+    return _split("dsplit", to_tensor(x), indices_or_sections, 2, even=True)
+
+
+def unstack(x: TensorLike, num: int | None = None, axis: int = 0) -> list[Tensor]:
+    """The slices of ``x`` along ``axis``, each without it."""
+    x = to_tensor(x)
+    axis = _one_axis(x, axis, "unstack")
+    if num is not None and num != x.shape[axis]:
+        fail("unstack", "num", f"None or the length of axis {axis} ({x.shape[axis]})", num)
+    lead = (slice(None),) * axis
+    return [x[lead + (i,)] for i in range(x.shape[axis])]
+
+
+def roll(x: TensorLike, shift: int | Sequence[int], axis: Axis = None) -> Tensor:
+    """Elements shifted by ``shift`` along ``axis`` (of the flattened tensor without one), those past the end
+    coming back at the start."""
+    x = to_tensor(x)
+    if axis is None:
+        return roll(x.reshape(-1), shift, 0).reshape(x.shape)
+    shifts: list[int] = [int(shift)] if isinstance(shift, int) else [int(s) for s in shift]
+    axes: list[int] = [axis] if isinstance(axis, int) else list(axis)
+    if len(shifts) == 1:
+        shifts = shifts * len(axes)
+    if len(shifts) != len(axes):
+        fail("roll", "shift", f"one shift or one per axis ({len(axes)})", shift)
+    for s, a in zip(shifts, axes):
+        a = _one_axis(x, a, "roll")
+        n = x.shape[a]
+        s = int(s) % n if n else 0
+        if s:
+            lead = (slice(None),) * a
+            x = concatenate([x[lead + (slice(n - s, None),)], x[lead + (slice(0, n - s),)]], a)
+    return x
+
+
+def rot90(array: TensorLike, k: int = 1, axes: tuple[int, int] = (0, 1)) -> Tensor:
+    """``array`` turned by ``k`` quarter turns in the plane of ``axes``, from the first axis toward the second."""
+    x = to_tensor(array)
+    if len(axes) != 2:
+        fail("rot90", "axes", "two different axes", axes)
+    first, second = (_one_axis(x, a, "rot90") for a in axes)
+    if first == second:
+        fail("rot90", "axes", "two different axes", axes)
+    order = list(range(x.ndim))
+    order[first], order[second] = second, first
+    turns = int(k) % 4
+    if turns == 0:
+        return x
+    if turns == 2:
+        return flip(flip(x, first), second)
+    if turns == 1:
+        return transpose(flip(x, second), tuple(order))
+    return flip(transpose(x, tuple(order)), second)
+
+
+def fliplr(x: TensorLike) -> Tensor:
+    return flip(x, 1)
+
+
+def flipud(x: TensorLike) -> Tensor:
+    return flip(x, 0)
+
+
+# ------------------------------------------------------------------ triangles and diagonals
+def tri(N: int, M: int | None = None, k: int = 0, dtype: str | None = None) -> Tensor:
+    """Ones at and below the ``k``-th diagonal of an ``N`` x ``M`` matrix."""
+    return to_tensor(np.tri(N, M, k), dtype or settings.floatx)
+
+
+def tril(x: TensorLike, k: int = 0) -> Tensor:
+    """``x`` with the elements above the ``k``-th diagonal of its last two axes set to zero."""
+    x = to_tensor(x)
+    rows, cols = x.shape[-2:]
+    return where(np.tri(rows, cols, k, dtype=bool), x, 0)
+
+
+def triu(x: TensorLike, k: int = 0) -> Tensor:
+    """``x`` with the elements below the ``k``-th diagonal of its last two axes set to zero."""
+    x = to_tensor(x)
+    rows, cols = x.shape[-2:]
+    return where(np.tri(rows, cols, k - 1, dtype=bool), 0, x)
+
+
+def diagonal(x: TensorLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    """The ``offset``-th diagonal of the planes of ``axis1`` and ``axis2``, as a last axis."""
+    x = to_tensor(x)
+    if x.ndim < 2:
+        fail("diagonal", "x", "a tensor of at least 2 dimensions", f"shape {x.shape}")
+    planes = moveaxis(x, [axis1, axis2], [-2, -1])
+    rows, cols = planes.shape[-2:]
+    first_row, first_col = builtins.max(-offset, 0), builtins.max(offset, 0)
+    length = builtins.max(0, builtins.min(rows - first_row, cols - first_col))
+    positions = (first_row + np.arange(length)) * cols + first_col + np.arange(length)
+    return take(planes.reshape(*planes.shape[:-2], rows * cols), positions.astype(np.int32), axis=planes.ndim - 2)
+
+
+def trace(x: TensorLike, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+    return sum(diagonal(x, offset, axis1, axis2), axis=-1)
+
+
+def diag(x: TensorLike, k: int = 0) -> Tensor:
+    """A vector's square matrix with it on the ``k``-th diagonal, or a matrix's ``k``-th diagonal."""
+    x = to_tensor(x)
+    if x.ndim == 2:
+        return diagonal(x, k)
+    if x.ndim != 1:
+        fail("diag", "x", "a vector or a matrix", f"shape {x.shape}")
+    n = x.shape[0] + builtins.abs(k)
+    slots = np.zeros((n, n), np.int32)  # 0 reads the zero before x, i + 1 reads x[i]
+    row, col = np.arange(x.shape[0]) + builtins.max(-k, 0), np.arange(x.shape[0]) + builtins.max(k, 0)
+    slots[row, col] = np.arange(1, x.shape[0] + 1)
+    return take(concatenate([to_tensor(np.zeros(1), x.dtype), x], 0), slots, axis=0)
+
+
+def diagflat(x: TensorLike, k: int = 0) -> Tensor:
+    return diag(ravel(x), k)
+
+
+# ------------------------------------------------------------------ ranges and grids
+def linspace(
+    start: TensorLike, stop: TensorLike, num: int = 50, endpoint: bool = True, retstep: bool = False,
+    dtype: str | None = None, axis: int = 0,
+) -> Any:  # fmt: skip
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included with ``endpoint``), along a new
+    ``axis`` when the bounds are arrays; with ``retstep``, also the spacing."""
+    a, b = _as_float(start), _as_float(stop)
+    values, step = _spaced("linspace", a, b, num, endpoint)
+    values = moveaxis(values, 0, axis)
+    values = values if dtype is None else cast(values, dtype)
+    return (values, step) if retstep else values
+
+
+def _spaced(owner: str, a: Tensor, b: Tensor, num: int, endpoint: bool) -> tuple[Tensor, Tensor]:
+    """``num`` evenly spaced values from ``a`` to ``b`` along a new first axis (``b`` itself last with
+    ``endpoint``, as NumPy gives it), and the spacing."""
+    if not is_integer(num) or num < 0:
+        fail(owner, "num", "a non-negative int", num)
+    divisions = (num - 1 if endpoint else num) or 1
+    step = (b - a) / divisions
+    rank = builtins.max(a.ndim, b.ndim)
+    fractions = to_tensor(np.arange(num).reshape(num, *[1] * rank), a.dtype)
+    values = a + fractions * step
+    if endpoint and num > 1:
+        values = where(np.arange(num).reshape(num, *[1] * rank) == num - 1, b, values)
+    return values, step
+
+
+def logspace(
+    start: TensorLike, stop: TensorLike, num: int = 50, endpoint: bool = True, base: float = 10.0,
+    dtype: str | None = None, axis: int = 0,
+) -> Tensor:  # fmt: skip
+    """``base ** linspace(start, stop, ...)``."""
+    values = C.exp(linspace(start, stop, num, endpoint, axis=axis) * math.log(base))
+    return values if dtype is None else cast(values, dtype)
+
+
+def geomspace(
+    start: TensorLike, stop: TensorLike, num: int = 50, endpoint: bool = True, dtype: str | None = None,
+    axis: int = 0,
+) -> Tensor:  # fmt: skip
+    """``num`` values from ``start`` to ``stop`` (both positive) in a geometric progression, the ends exact."""
+    a, b = _as_float(start), _as_float(stop)
+    values = C.exp(_spaced("geomspace", C.log(a), C.log(b), num, endpoint)[0])
+    rank = builtins.max(a.ndim, b.ndim)
+    first = np.arange(num).reshape(num, *[1] * rank) == 0
+    values = where(first, a, values)
+    if endpoint and num > 1:
+        values = where(np.arange(num).reshape(num, *[1] * rank) == num - 1, b, values)
+    values = moveaxis(values, 0, axis)
+    return values if dtype is None else cast(values, dtype)
+
+
+def _axis_shape(rank: int, axis: int, n: int) -> tuple[int, ...]:
+    return tuple(n if i == axis % rank else 1 for i in range(rank))
+
+
+def meshgrid(*x: TensorLike, indexing: str = "xy") -> list[Tensor]:
+    """Coordinate grids from 1-D arrays: ``"xy"`` (the first two axes swapped, as for images) or ``"ij"``."""
+    check_choice("meshgrid", "indexing", indexing, ("xy", "ij"))
+    vectors = [ravel(v) for v in x]
+    shape = [v.shape[0] for v in vectors]
+    if indexing == "xy" and len(vectors) > 1:
+        shape[0], shape[1] = shape[1], shape[0]
+    grids = []
+    for i, v in enumerate(vectors):
+        position = (1 if i == 0 else 0 if i == 1 else i) if indexing == "xy" and len(vectors) > 1 else i
+        grids.append(broadcast_to(v.reshape(_axis_shape(len(shape), position, v.shape[0])), tuple(shape)))
+    return grids
+
+
+def identity(n: int, dtype: str | None = None) -> Tensor:
+    return to_tensor(np.eye(n), dtype or settings.floatx)
+
+
+def empty(shape: int | Sequence[int], dtype: str | None = None) -> Tensor:
+    """Zeros (highnn has no uninitialised memory to hand out)."""
+    return to_tensor(np.zeros(shape), dtype or settings.floatx)
+
+
+def empty_like(x: TensorLike, dtype: str | None = None) -> Tensor:
+    x = to_tensor(x)
+    return to_tensor(np.zeros(x.shape), dtype or x.dtype)
+
+
+# ------------------------------------------------------------------ products of vectors
+def outer(x1: TensorLike, x2: TensorLike) -> Tensor:
+    return ravel(x1).reshape(-1, 1) * ravel(x2).reshape(1, -1)
+
+
+def inner(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The sum of products over the last axes (a scalar for vectors; a product of the two otherwise)."""
+    a, b = to_tensor(x1), to_tensor(x2)
+    if not a.ndim or not b.ndim:
+        return a * b
+    return sum(a.reshape(*a.shape[:-1], *[1] * (b.ndim - 1), a.shape[-1]) * b, axis=-1)
+
+
+def vdot(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The sum of products of the flattened tensors."""
+    return sum(ravel(x1) * ravel(x2))
+
+
+def cross(
+    x1: TensorLike, x2: TensorLike, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: int | None = None
+) -> Tensor:
+    """The cross product of 3-vectors (or the z component of 2-vectors') along the vectors' axes."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a, b = moveaxis(to_tensor(x1), axisa, -1), moveaxis(to_tensor(x2), axisb, -1)
+    if a.shape[-1] not in (2, 3) or b.shape[-1] not in (2, 3):
+        fail("cross", "x1", "vectors of 2 or 3 components", f"shapes {a.shape} and {b.shape}")
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2] if a.shape[-1] == 3 else None
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2] if b.shape[-1] == 3 else None
+    z = a0 * b1 - a1 * b0
+    if a2 is None and b2 is None:
+        return z
+    a2 = a0 * 0 if a2 is None else a2
+    b2 = b0 * 0 if b2 is None else b2
+    stacked = concatenate([(a1 * b2 - a2 * b1)[..., None], (a2 * b0 - a0 * b2)[..., None], z[..., None]], -1)
+    return moveaxis(stacked, -1, axisc)
+
+
+def kron(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The Kronecker product: every element of ``x1`` times the whole of ``x2``, in blocks."""
+    a, b = to_tensor(x1), to_tensor(x2)
+    rank = builtins.max(a.ndim, b.ndim)
+    a = a.reshape((1,) * (rank - a.ndim) + a.shape)
+    b = b.reshape((1,) * (rank - b.ndim) + b.shape)
+    blocks = a.reshape(tuple(n for d in a.shape for n in (d, 1))) * b.reshape(tuple(n for d in b.shape for n in (1, d)))
+    return blocks.reshape(tuple(m * n for m, n in zip(a.shape, b.shape)))
+
+
+# ------------------------------------------------------------------ comparisons and selection
+def isclose(x1: TensorLike, x2: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    """``|x1 - x2| <= atol + rtol * |x2|`` elementwise; an infinity is close only to itself, NaN to nothing (to
+    NaN with ``equal_nan``)."""
+    a, b = _as_float(x1), _as_float(x2)
+    finite = logical_and(isfinite(a), isfinite(b))
+    a_finite, b_finite = where(finite, a, 0.0), where(finite, b, 0.0)  # no inf - inf
+    within = less_equal(abs(a_finite - b_finite), atol + rtol * abs(b_finite))
+    close = logical_or(logical_and(finite, within), equal(a, b))
+    return logical_or(close, logical_and(isnan(a), isnan(b))) if equal_nan else close
+
+
+def allclose(x1: TensorLike, x2: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    return all(isclose(x1, x2, rtol, atol, equal_nan))
+
+
+def select(condlist: Sequence[TensorLike], choicelist: Sequence[TensorLike], default: TensorLike = 0) -> Tensor:
+    """The value from the first choice whose condition holds, else ``default``, elementwise."""
+    if len(condlist) != len(choicelist) or not condlist:
+        fail("select", "choicelist", f"as many choices as conditions ({len(condlist)}), at least one",
+             f"{len(choicelist)} choices")  # fmt: skip
+    out = to_tensor(default)
+    for condition, choice in zip(reversed(condlist), reversed(choicelist)):
+        out = where(condition, choice, out)
+    return out
+
+
+def digitize(x: TensorLike, bins: TensorLike) -> Tensor:
+    """For increasing ``bins``, the index of the bin each value falls in: how many bins are at or below it."""
+    edges = np.asarray(to_tensor(bins).numpy())
+    if edges.ndim != 1 or np.any(np.diff(edges) < 0):
+        fail("digitize", "bins", "a 1-D array of increasing edges", edges.tolist())
+    x = to_tensor(x)
+    return _count(less_equal(to_tensor(edges, x.dtype), x.reshape(*x.shape, 1)), -1)
+
+
+def searchsorted(sorted_sequence: TensorLike, values: TensorLike, side: str = "left") -> Tensor:
+    """Where each value would be inserted into the increasing 1-D ``sorted_sequence`` to keep it sorted: before
+    equal elements (``"left"``) or after them (``"right"``)."""
+    check_choice("searchsorted", "side", side, ("left", "right"))
+    sequence, v = to_tensor(sorted_sequence), to_tensor(values)
+    if sequence.ndim != 1:
+        fail("searchsorted", "sorted_sequence", "a 1-D tensor", f"shape {sequence.shape}")
+    column = v.reshape(*v.shape, 1)
+    before = sequence < column if side == "left" else sequence <= column
+    return _count(before, -1)
+
+
+# ------------------------------------------------------------------ differences
+def diff(a: TensorLike, n: int = 1, axis: int = -1) -> Tensor:
+    """The ``n``-th differences along ``axis``."""
+    x = to_tensor(a)
+    axis = _one_axis(x, axis, "diff")
+    lead = (slice(None),) * axis
+    for _ in range(n):
+        x = x[lead + (slice(1, None),)] - x[lead + (slice(None, -1),)]
+    return x
+
+
+def trapezoid(y: TensorLike, x: TensorLike | None = None, dx: float = 1.0, axis: int = -1) -> Tensor:
+    """The integral of ``y`` along ``axis`` by the trapezoidal rule, at points ``x`` or spaced ``dx``."""
+    y = _as_float(y)
+    axis = _one_axis(y, axis, "trapezoid")
+    lead = (slice(None),) * axis
+    heights = (y[lead + (slice(1, None),)] + y[lead + (slice(None, -1),)]) / 2.0
+    widths = dx if x is None else diff(x, axis=-1 if to_tensor(x).ndim == 1 else axis)
+    if x is not None and to_tensor(x).ndim == 1:
+        widths = to_tensor(widths).reshape(_axis_shape(y.ndim, axis, y.shape[axis] - 1))
+    return sum(heights * widths, axis=axis)
+
+
+# ------------------------------------------------------------------ reductions
+def all(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return equal(sum(cast(logical_not(x), "int32"), axis, keepdims), 0)
+
+
+def any(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return logical_not(equal(sum(cast(_truth(x), "int32"), axis, keepdims), 0))
+
+
+def amax(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return max(x, axis, keepdims)
+
+
+def amin(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return C.min(x, axis, keepdims)
+
+
+def ptp(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """The range, maximum minus minimum."""
+    return max(x, axis, keepdims) - C.min(x, axis, keepdims)
+
+
+def count_nonzero(x: TensorLike, axis: Axis = None) -> Tensor:
+    return _count(_truth(x), axis)
+
+
+def _count(flags: Tensor, axis: Axis) -> Tensor:
+    """How many of ``flags`` hold over ``axis``, as int32 (Keras's dtype for counts and positions)."""
+    return cast(sum(cast(flags, "int32"), axis), "int32")
+
+
+def average(x: TensorLike, axis: int | None = None, weights: TensorLike | None = None) -> Tensor:
+    """The mean over ``axis`` (every axis without one), weighted by ``weights`` (of ``x``'s shape, or a vector
+    along ``axis``)."""
+    x = _as_float(x)
+    if weights is None:
+        return C.mean(x, axis)
+    w = cast(to_tensor(weights), x.dtype)
+    if w.shape != x.shape:
+        if axis is None or w.ndim != 1 or w.shape[0] != x.shape[axis]:
+            fail("average", "weights", f"of the shape of x {x.shape}, or a vector along `axis`", f"shape {w.shape}")
+        w = w.reshape(_axis_shape(x.ndim, axis, w.shape[0]))
+        w = broadcast_to(w, x.shape)
+    return sum(x * w, axis) / sum(w, axis)
+
+
+def quantile(x: TensorLike, q: TensorLike, axis: Axis = None, method: str = "linear", keepdims: bool = False) -> Tensor:
+    """The ``q``-th quantiles (``q`` in [0, 1], a number or a vector, which then leads the result) over ``axis``,
+    interpolated as NumPy's ``method``: "linear", "lower", "higher", "midpoint" or "nearest"."""
+    check_choice("quantile", "method", method, ("linear", "lower", "higher", "midpoint", "nearest"))
+    x = _as_float(x)
+    axes = tuple(range(x.ndim)) if axis is None else normalize_axis(x, axis) or ()
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    rows = transpose(x, kept + axes).reshape(*(x.shape[i] for i in kept), -1)
+    ordered = sort(rows, axis=-1)
+    n = ordered.shape[-1]
+    fractions = np.asarray(to_tensor(q).numpy(), dtype=np.float64)
+    if np.any((fractions < 0) | (fractions > 1)):
+        fail("quantile", "q", "numbers in [0, 1]", fractions.tolist())
+    position = fractions * (n - 1)
+    low, high = np.floor(position).astype(np.int32), np.ceil(position).astype(np.int32)
+    weight = position - low
+    if method == "lower":
+        high, weight = low, weight * 0
+    elif method == "higher":
+        low, weight = high, weight * 0
+    elif method == "midpoint":
+        weight = np.where(high > low, 0.5, 0.0)
+    elif method == "nearest":  # halves to the even position, as NumPy
+        low = high = np.round(position).astype(np.int32)
+        weight = weight * 0
+    picks = np.stack([low.ravel(), high.ravel()])
+    below, above = (take_positions(ordered, p, axis=ordered.ndim - 1) for p in picks)
+    values = below + (above - below) * to_tensor(weight.ravel(), x.dtype)  # (..., count of q)
+    values = moveaxis(values, -1, 0).reshape(*fractions.shape, *values.shape[:-1])
+    if keepdims:
+        values = values.reshape(*fractions.shape, *(1 if i in axes else n_ for i, n_ in enumerate(x.shape)))
+    return values
+
+
+def percentile(
+    x: TensorLike, q: TensorLike, axis: Axis = None, method: str = "linear", keepdims: bool = False
+) -> Tensor:
+    return quantile(x, np.asarray(to_tensor(q).numpy(), dtype=np.float64) / 100.0, axis, method, keepdims)
+
+
+def median(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return quantile(x, 0.5, axis, keepdims=keepdims)
+
+
+# ------------------------------------------------------------------ reductions that skip NaN
+def _without_nan(x: TensorLike, fill: float) -> tuple[Tensor, Tensor]:
+    x = _as_float(x)
+    missing = isnan(x)
+    return where(missing, fill, x), missing
+
+
+def nansum(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return sum(_without_nan(x, 0.0)[0], axis, keepdims)
+
+
+def nanprod(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return prod(_without_nan(x, 1.0)[0], axis, keepdims)
+
+
+def nanmean(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    filled, missing = _without_nan(x, 0.0)
+    return sum(filled, axis, keepdims) / sum(cast(logical_not(missing), filled.dtype), axis, keepdims)
+
+
+def nanvar(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    filled, missing = _without_nan(x, 0.0)
+    present = cast(logical_not(missing), filled.dtype)
+    count = sum(present, axis, keepdims=True)
+    centred = (filled - sum(filled, axis, keepdims=True) / count) * present
+    result = sum(centred * centred, axis, keepdims=True) / count
+    return result if keepdims else result.reshape(sum(present, axis, keepdims).shape)
+
+
+def nanstd(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return sqrt(nanvar(x, axis, keepdims))
+
+
+def nanmax(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return max(_without_nan(x, -math.inf)[0], axis, keepdims)
+
+
+def nanmin(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return C.min(_without_nan(x, math.inf)[0], axis, keepdims)
+
+
+def nanargmax(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return argmax(_without_nan(x, -math.inf)[0], axis, keepdims)
+
+
+def nanargmin(x: TensorLike, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return argmin(_without_nan(x, math.inf)[0], axis, keepdims)
+
+
+def nancumsum(x: TensorLike, axis: int | None = None, dtype: str | None = None) -> Tensor:
+    return cumsum(_without_nan(x, 0.0)[0], axis, dtype)
+
+
+def nancumprod(x: TensorLike, axis: int | None = None, dtype: str | None = None) -> Tensor:
+    return cumprod(_without_nan(x, 1.0)[0], axis, dtype)

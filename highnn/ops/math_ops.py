@@ -1,0 +1,266 @@
+"""Keras's ``keras.ops`` elementwise math beyond the primitives: inverse and hyperbolic trigonometry, logarithms
+and exponentials of other bases, integer-style division, and the tests and replacements of NaN and infinity.
+
+The transcendental functions are primitives of their own (``highnn.ops.primitives``); the rest are composed
+from primitives, so every gradient follows from their rules. Integer inputs of a float function become
+floatx first, as in Keras.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from highnn.config import settings
+from highnn.graph import Tensor, TensorLike, to_tensor
+from highnn.ops import primitives as P
+from highnn.ops.numpy_ops import _truth, ceil, where
+from highnn.ops.primitives import abs, equal, floor, greater, less, log, maximum, minimum, not_equal, sqrt
+
+
+def _float_of(x: TensorLike) -> Tensor:
+    """``x`` as a float tensor: its own float dtype (low precision included), else floatx."""
+    x = to_tensor(x)
+    return x if x.dtype in ("float16", "bfloat16", "float32", "float64") else P.cast(x, settings.floatx)
+
+
+def _floats(x1: TensorLike, x2: TensorLike) -> tuple[Tensor, Tensor]:
+    """Two operands in one float dtype: a float operand's (the first's when both are), else floatx."""
+    a, b = to_tensor(x1), to_tensor(x2)
+    dtype = next((t.dtype for t in (a, b) if t.dtype in ("float16", "bfloat16", "float32", "float64")), None)
+    dtype = dtype or settings.floatx
+    return P.cast(a, dtype), P.cast(b, dtype)
+
+
+# ------------------------------------------------------------------ trigonometric and hyperbolic
+def tan(x: TensorLike) -> Tensor:
+    return P.tan(_float_of(x))
+
+
+def arcsin(x: TensorLike) -> Tensor:
+    return P.arcsin(_float_of(x))
+
+
+def arccos(x: TensorLike) -> Tensor:
+    return P.arccos(_float_of(x))
+
+
+def arctan(x: TensorLike) -> Tensor:
+    return P.arctan(_float_of(x))
+
+
+def arctan2(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The angle of the point ``(x2, x1)`` (``x1`` is the ordinate), in ``[-pi, pi]``."""
+    return P.arctan2(*_floats(x1, x2))
+
+
+def sinh(x: TensorLike) -> Tensor:
+    return P.sinh(_float_of(x))
+
+
+def cosh(x: TensorLike) -> Tensor:
+    return P.cosh(_float_of(x))
+
+
+def arcsinh(x: TensorLike) -> Tensor:
+    return P.arcsinh(_float_of(x))
+
+
+def arccosh(x: TensorLike) -> Tensor:
+    return P.arccosh(_float_of(x))
+
+
+def arctanh(x: TensorLike) -> Tensor:
+    return P.arctanh(_float_of(x))
+
+
+def deg2rad(x: TensorLike) -> Tensor:
+    return _float_of(x) * (math.pi / 180.0)
+
+
+def rad2deg(x: TensorLike) -> Tensor:
+    return _float_of(x) * (180.0 / math.pi)
+
+
+def sinc(x: TensorLike) -> Tensor:
+    """``sin(pi x) / (pi x)``, 1 at 0 (the gradient there is 0)."""
+    x = _float_of(x)
+    zero = equal(x, 0.0)
+    scaled = where(zero, 1.0, x) * math.pi  # no division by zero, even in the branch not taken
+    return where(zero, 1.0, P.sin(scaled) / scaled)
+
+
+def hypot(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """``sqrt(x1**2 + x2**2)``, scaled by the larger magnitude so that neither square overflows."""
+    a, b = _floats(x1, x2)
+    a, b = abs(a), abs(b)
+    big, small = maximum(a, b), minimum(a, b)
+    safe = where(equal(big, 0.0), 1.0, big)
+    ratio = small / safe
+    return big * sqrt(1.0 + ratio * ratio)
+
+
+# ------------------------------------------------------------------ exponentials and logarithms
+def expm1(x: TensorLike) -> Tensor:
+    """``exp(x) - 1``, exact for small ``x``."""
+    return P.expm1(_float_of(x))
+
+
+def exp2(x: TensorLike) -> Tensor:
+    return P.exp(_float_of(x) * math.log(2.0))
+
+
+def log2(x: TensorLike) -> Tensor:
+    return log(_float_of(x)) / math.log(2.0)
+
+
+def log10(x: TensorLike) -> Tensor:
+    return log(_float_of(x)) / math.log(10.0)
+
+
+def logaddexp(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """``log(exp(x1) + exp(x2))`` without overflow."""
+    a, b = _floats(x1, x2)
+    return maximum(a, b) + P.log1p(P.exp(-abs(a - b)))
+
+
+def logaddexp2(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """``log2(2**x1 + 2**x2)`` without overflow."""
+    a, b = _floats(x1, x2)
+    return logaddexp(a * math.log(2.0), b * math.log(2.0)) / math.log(2.0)
+
+
+def cbrt(x: TensorLike) -> Tensor:
+    """The real cube root, negative for negative ``x``."""
+    x = _float_of(x)
+    return P.sign(x) * P.pow(abs(x), 1.0 / 3.0)
+
+
+def reciprocal(x: TensorLike) -> Tensor:
+    return 1.0 / _float_of(x)
+
+
+def rsqrt(x: TensorLike) -> Tensor:
+    return 1.0 / sqrt(_float_of(x))
+
+
+def ldexp(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """``x1 * 2**x2``."""
+    a = _float_of(x1)
+    return a * P.pow(2.0, P.cast(to_tensor(x2), a.dtype))
+
+
+# ------------------------------------------------------------------ rounding and division
+def trunc(x: TensorLike) -> Tensor:
+    """Rounded toward zero; integers stay as they are."""
+    x = to_tensor(x)
+    if x.dtype not in ("float16", "bfloat16", "float32", "float64"):
+        return x
+    return where(less(x, 0.0), ceil(x), floor(x))
+
+
+def fabs(x: TensorLike) -> Tensor:
+    return abs(_float_of(x))
+
+
+def floor_divide(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """``floor(x1 / x2)``; integers give integers, as in NumPy."""
+    a, b = to_tensor(x1), to_tensor(x2)
+    if a.dtype == b.dtype and a.dtype not in ("float16", "bfloat16", "float32", "float64", "bool"):
+        return P.cast(floor(P.cast(a, "float64") / P.cast(b, "float64")), a.dtype)
+    a, b = _floats(a, b)
+    return floor(a / b)
+
+
+def mod(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The remainder with the sign of the divisor, ``x1 - floor(x1 / x2) * x2``, as NumPy's ``mod``."""
+    a, b = to_tensor(x1), to_tensor(x2)
+    if a.dtype == b.dtype and a.dtype not in ("float16", "bfloat16", "float32", "float64", "bool"):
+        return a - floor_divide(a, b) * b
+    a, b = _floats(a, b)
+    return a - floor(a / b) * b
+
+
+def fmod(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The remainder with the sign of the dividend, ``x1 - trunc(x1 / x2) * x2``, as C's ``fmod``."""
+    a, b = _floats(x1, x2)
+    return a - trunc(a / b) * b
+
+
+def divide_no_nan(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """``x1 / x2``, and 0 where ``x2`` is 0 (the gradient there too)."""
+    a, b = _floats(x1, x2)
+    zero = equal(b, 0.0)
+    return where(zero, 0.0, a / where(zero, 1.0, b))
+
+
+def heaviside(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """0 where ``x1 < 0``, 1 where ``x1 > 0``, and ``x2`` where ``x1 == 0``."""
+    a, b = _floats(x1, x2)
+    return where(less(a, 0.0), 0.0, where(greater(a, 0.0), 1.0, b))
+
+
+def fmax(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The larger of the two, ignoring a NaN on one side (NaN only where both are)."""
+    a, b = _floats(x1, x2)
+    return where(isnan(a), b, where(isnan(b), a, maximum(a, b)))
+
+
+def fmin(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The smaller of the two, ignoring a NaN on one side."""
+    a, b = _floats(x1, x2)
+    return where(isnan(a), b, where(isnan(b), a, minimum(a, b)))
+
+
+# ------------------------------------------------------------------ NaN and infinity
+def _is_float(x: Tensor) -> bool:
+    return x.dtype in ("float16", "bfloat16", "float32", "float64")
+
+
+def isnan(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    return not_equal(x, x) if _is_float(x) else _false_like(x)
+
+
+def isinf(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    return equal(abs(x), math.inf) if _is_float(x) else _false_like(x)
+
+
+def isposinf(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    return equal(x, math.inf) if _is_float(x) else _false_like(x)
+
+
+def isneginf(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    return equal(x, -math.inf) if _is_float(x) else _false_like(x)
+
+
+def isfinite(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    return less(abs(x), math.inf) if _is_float(x) else to_tensor(np.ones(x.shape, dtype=bool))
+
+
+def _false_like(x: Tensor) -> Tensor:
+    return to_tensor(np.zeros(x.shape, dtype=bool))
+
+
+#: the largest finite value of each float dtype
+LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38, "float32": 3.4028234663852886e38,
+           "float64": 1.7976931348623157e308}  # fmt: skip
+
+
+def nan_to_num(x: TensorLike, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+    """NaN replaced by ``nan``, infinities by ``posinf`` and ``neginf`` (the largest finite values by default)."""
+    x = to_tensor(x)
+    if not _is_float(x):
+        return x
+    high = LARGEST[x.dtype] if posinf is None else posinf
+    low = -LARGEST[x.dtype] if neginf is None else neginf
+    return where(isnan(x), nan, where(isposinf(x), high, where(isneginf(x), low, x)))
+
+
+def logical_xor(x1: TensorLike, x2: TensorLike) -> Tensor:
+    return not_equal(_truth(x1), _truth(x2))

@@ -1,0 +1,323 @@
+"""The ``keras.ops`` math, array and normalisation functions added on top of the core group: values against NumPy
+(or a direct formula) on every backend in float64, gradients against central finite differences, Keras's
+integer and edge-case conventions, and errors that name the argument."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from helpers import numeric_gradient
+
+import highnn as hn
+from highnn import ops
+
+RNG = np.random.default_rng(11)
+X = RNG.uniform(-2.0, 2.0, (3, 4))
+Y = RNG.uniform(-2.0, 2.0, (3, 4))
+P = RNG.uniform(0.5, 2.0, (3, 4))
+UNIT = RNG.uniform(-0.9, 0.9, (3, 4))
+ABOVE_ONE = RNG.uniform(1.2, 3.0, (3, 4))
+V = RNG.uniform(-2.0, 2.0, (5,))
+W = RNG.uniform(-2.0, 2.0, (5,))
+B = RNG.uniform(-2.0, 2.0, (2, 3, 4))
+SPECIAL = np.array([[1.0, np.nan, -np.inf], [np.inf, 0.0, -2.5]])
+WITH_NAN = np.where(RNG.uniform(size=(3, 4)) < 0.25, np.nan, X)
+WITH_NAN[:, 0] = X[:, 0]  # every row and column keeps a number
+WITH_NAN[0, :] = X[0, :]
+INTS = np.array([[7, -7, 3], [-3, 8, 0]])
+DIVISORS = np.array([[2, 2, -2], [2, -3, 5]])
+Q = RNG.normal(size=(2, 5, 4, 3))  # (batch, length, heads, head_dim)
+K = RNG.normal(size=(2, 6, 4, 3))
+VALUES = RNG.normal(size=(2, 6, 4, 3))
+
+
+def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    logits = np.einsum("btnh,bsnh->bnts", q, k) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = np.where(mask, logits, -0.7 * np.finfo(np.float32).max)
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    return np.einsum("bnts,bsnh->btnh", weights / weights.sum(-1, keepdims=True), v)
+
+
+def _nanvar(x: np.ndarray, axis: Any = None) -> np.ndarray:
+    return np.nanvar(x, axis=axis)
+
+
+Case = tuple[str, Callable[..., Any], Callable[..., Any], tuple[np.ndarray, ...], bool]
+# (id, highnn function, NumPy reference, inputs, differentiable in the first input)
+CASES: list[Case] = [
+    # trigonometric and hyperbolic (primitives)
+    ("tan", ops.tan, np.tan, (UNIT,), True),
+    ("arcsin", ops.arcsin, np.arcsin, (UNIT,), True),
+    ("arccos", ops.arccos, np.arccos, (UNIT,), True),
+    ("arctan", ops.arctan, np.arctan, (X,), True),
+    ("arctan2", ops.arctan2, np.arctan2, (X, Y), True),
+    ("arctan2-second", lambda x, y: ops.arctan2(y, x), lambda x, y: np.arctan2(y, x), (P, X), True),
+    ("sinh", ops.sinh, np.sinh, (X,), True),
+    ("cosh", ops.cosh, np.cosh, (X,), True),
+    ("arcsinh", ops.arcsinh, np.arcsinh, (X,), True),
+    ("arccosh", ops.arccosh, np.arccosh, (ABOVE_ONE,), True),
+    ("arctanh", ops.arctanh, np.arctanh, (UNIT,), True),
+    ("deg2rad", ops.deg2rad, np.deg2rad, (X,), True),
+    ("rad2deg", ops.rad2deg, np.rad2deg, (X,), True),
+    ("sinc", ops.sinc, np.sinc, (np.array([0.0, 0.5, -1.3, 2.2]),), True),
+    ("hypot", ops.hypot, np.hypot, (X, Y), True),
+    ("hypot-huge", ops.hypot, np.hypot, (np.array([3e200, 0.0]), np.array([4e200, 0.0])), False),
+    # exponentials and logarithms
+    ("expm1", ops.expm1, np.expm1, (np.array([1e-10, -0.5, 2.0]),), True),
+    ("exp2", ops.exp2, np.exp2, (X,), True),
+    ("log2", ops.log2, np.log2, (P,), True),
+    ("log10", ops.log10, np.log10, (P,), True),
+    ("logaddexp", ops.logaddexp, np.logaddexp, (X, Y), True),
+    ("logaddexp-large", ops.logaddexp, np.logaddexp, (np.array([800.0, -800.0]), np.array([799.0, -801.0])), True),
+    ("logaddexp2", ops.logaddexp2, np.logaddexp2, (X, Y), True),
+    ("cbrt", ops.cbrt, np.cbrt, (X,), True),
+    ("reciprocal", ops.reciprocal, np.reciprocal, (P,), True),
+    ("rsqrt", ops.rsqrt, lambda x: 1.0 / np.sqrt(x), (P,), True),
+    ("ldexp", ops.ldexp, np.ldexp, (X, np.array([1, -2, 0, 3])), True),
+    # rounding and division
+    ("trunc", ops.trunc, np.trunc, (X * 2.3,), False),
+    ("trunc-int", ops.trunc, np.trunc, (INTS,), False),
+    ("fabs", ops.fabs, np.fabs, (X,), True),
+    ("floor_divide", ops.floor_divide, np.floor_divide, (X * 3.0, P), False),
+    ("floor_divide-int", ops.floor_divide, np.floor_divide, (INTS, DIVISORS), False),
+    ("mod", ops.mod, np.mod, (X * 3.0, P), True),
+    ("mod-negative-divisor", ops.mod, np.mod, (X * 3.0, -P), True),
+    ("mod-int", ops.mod, np.mod, (INTS, DIVISORS), False),
+    ("fmod", ops.fmod, np.fmod, (X * 3.0, P), True),
+    ("divide_no_nan", ops.divide_no_nan, lambda a, b: np.where(b == 0, 0.0, a / np.where(b == 0, 1, b)),
+     (X, np.array([1.5, 0.0, -2.0, 0.0])), True),
+    ("heaviside", ops.heaviside, np.heaviside, (np.array([-1.5, 0.0, 2.0]), np.array([0.3, 0.5, 0.7])), False),
+    ("fmax", ops.fmax, np.fmax, (SPECIAL, SPECIAL[::-1]), False),
+    ("fmin", ops.fmin, np.fmin, (SPECIAL, SPECIAL[::-1]), False),
+    # NaN and infinity
+    ("isnan", ops.isnan, np.isnan, (SPECIAL,), False),
+    ("isinf", ops.isinf, np.isinf, (SPECIAL,), False),
+    ("isposinf", ops.isposinf, np.isposinf, (SPECIAL,), False),
+    ("isneginf", ops.isneginf, np.isneginf, (SPECIAL,), False),
+    ("isfinite", ops.isfinite, np.isfinite, (SPECIAL,), False),
+    ("isfinite-int", ops.isfinite, np.isfinite, (INTS,), False),
+    ("nan_to_num", ops.nan_to_num, np.nan_to_num, (SPECIAL,), False),
+    ("nan_to_num-values", lambda x: ops.nan_to_num(x, nan=1.0, posinf=9.0, neginf=-9.0),
+     lambda x: np.nan_to_num(x, nan=1.0, posinf=9.0, neginf=-9.0), (SPECIAL,), False),
+    ("logical_xor", ops.logical_xor, np.logical_xor, (INTS, DIVISORS - 2), False),
+    # shapes, joining and splitting
+    ("ravel", ops.ravel, np.ravel, (B,), True),
+    ("copy", ops.copy, np.copy, (X,), True),
+    ("get_item", lambda x: ops.get_item(x, (slice(None), 1)), lambda x: x[:, 1], (X,), True),
+    ("hstack", lambda x, y: ops.hstack([x, y]), lambda x, y: np.hstack([x, y]), (X, Y), True),
+    ("hstack-vectors", lambda x, y: ops.hstack([x, y]), lambda x, y: np.hstack([x, y]), (V, W), True),
+    ("vstack", lambda x, y: ops.vstack([x, y]), lambda x, y: np.vstack([x, y]), (V, W), True),
+    ("dstack", lambda x, y: ops.dstack([x, y]), lambda x, y: np.dstack([x, y]), (X, Y), True),
+    ("dstack-vectors", lambda x, y: ops.dstack([x, y]), lambda x, y: np.dstack([x, y]), (V, W), True),
+    ("append", ops.append, np.append, (X, V), True),
+    ("append-axis", lambda x, y: ops.append(x, y, axis=0), lambda x, y: np.append(x, y, axis=0), (X, Y), True),
+    ("split", lambda x: ops.split(x, 2, axis=1)[1], lambda x: np.split(x, 2, axis=1)[1], (X,), True),
+    ("split-indices", lambda x: ops.split(x, [1, 3], axis=1)[2], lambda x: np.split(x, [1, 3], axis=1)[2], (X,), True),
+    ("array_split", lambda x: ops.array_split(x, 3)[0], lambda x: np.array_split(x, 3)[0], (V,), True),
+    ("hsplit", lambda x: ops.hsplit(x, 2)[0], lambda x: np.hsplit(x, 2)[0], (X,), True),
+    ("vsplit", lambda x: ops.vsplit(x, 3)[2], lambda x: np.vsplit(x, 3)[2], (X,), True),
+    ("dsplit", lambda x: ops.dsplit(x, 2)[1], lambda x: np.dsplit(x, 2)[1], (B,), True),
+    ("unstack", lambda x: ops.unstack(x, axis=1)[2], lambda x: x[:, 2], (X,), True),
+    ("roll", lambda x: ops.roll(x, 2, axis=1), lambda x: np.roll(x, 2, axis=1), (X,), True),
+    ("roll-flat", lambda x: ops.roll(x, -5), lambda x: np.roll(x, -5), (X,), True),
+    ("roll-axes", lambda x: ops.roll(x, (1, -1), axis=(0, 2)), lambda x: np.roll(x, (1, -1), axis=(0, 2)), (B,), True),
+    ("rot90", ops.rot90, np.rot90, (X,), True),
+    ("rot90-3", lambda x: ops.rot90(x, 3, (1, 2)), lambda x: np.rot90(x, 3, (1, 2)), (B,), True),
+    ("rot90-2", lambda x: ops.rot90(x, -2), lambda x: np.rot90(x, -2), (X,), True),
+    ("fliplr", ops.fliplr, np.fliplr, (X,), True),
+    ("flipud", ops.flipud, np.flipud, (X,), True),
+    # triangles and diagonals
+    ("tril", ops.tril, np.tril, (X,), True),
+    ("tril-k", lambda x: ops.tril(x, -1), lambda x: np.tril(x, -1), (B,), True),
+    ("triu", lambda x: ops.triu(x, 1), lambda x: np.triu(x, 1), (X,), True),
+    ("diagonal", ops.diagonal, np.diagonal, (X,), True),
+    ("diagonal-offset", lambda x: ops.diagonal(x, -1, 2, 1), lambda x: np.diagonal(x, -1, 2, 1), (B,), True),
+    ("trace", lambda x: ops.trace(x, 1), lambda x: np.trace(x, 1), (X,), True),
+    ("diag-vector", lambda v: ops.diag(v, -2), lambda v: np.diag(v, -2), (V,), True),
+    ("diag-matrix", lambda x: ops.diag(x, 1), lambda x: np.diag(x, 1), (X,), True),
+    ("diagflat", ops.diagflat, np.diagflat, (X[:2, :2],), True),
+    # products and comparisons
+    ("outer", ops.outer, np.outer, (V, W), True),
+    ("inner", ops.inner, np.inner, (X, Y), True),
+    ("inner-vectors", ops.inner, np.inner, (V, W), True),
+    ("vdot", ops.vdot, np.vdot, (X, Y), True),
+    ("cross", ops.cross, np.cross, (X[:, :3], Y[:, :3]), True),
+    ("cross-axis", lambda a, b: ops.cross(a, b, axis=0), lambda a, b: np.cross(a, b, axis=0), (X[:, :2], Y[:, :2]),
+     True),
+    ("kron", ops.kron, np.kron, (X[:2, :3], Y[:2, :2]), True),
+    ("isclose", ops.isclose, np.isclose, (SPECIAL, SPECIAL + 1e-9), False),
+    ("isclose-nan", lambda a, b: ops.isclose(a, b, equal_nan=True), lambda a, b: np.isclose(a, b, equal_nan=True),
+     (SPECIAL, SPECIAL), False),
+    ("allclose", ops.allclose, np.allclose, (X, X + 1e-9), False),
+    ("select", lambda x: ops.select([x < -1, x > 1], [x * 2, -x], 0.5),
+     lambda x: np.select([x < -1, x > 1], [x * 2, -x], 0.5), (X,), True),
+    ("digitize", lambda x: ops.digitize(x, [-1.0, 0.0, 1.0]), lambda x: np.digitize(x, [-1.0, 0.0, 1.0]), (X,), False),
+    ("searchsorted", lambda v: ops.searchsorted(np.array([-1.0, 0.0, 0.5, 1.0]), v),
+     lambda v: np.searchsorted([-1.0, 0.0, 0.5, 1.0], v), (np.array([-2.0, 0.0, 0.7, 1.0, 3.0]),), False),
+    ("searchsorted-right", lambda v: ops.searchsorted(np.array([-1.0, 0.0, 0.5]), v, side="right"),
+     lambda v: np.searchsorted([-1.0, 0.0, 0.5], v, side="right"), (np.array([-1.0, 0.0, 0.7]),), False),
+    ("diff", lambda x: ops.diff(x, 2), lambda x: np.diff(x, 2), (X,), True),
+    ("diff-axis", lambda x: ops.diff(x, axis=0), lambda x: np.diff(x, axis=0), (X,), True),
+    ("trapezoid", ops.trapezoid, np.trapezoid, (X,), True),
+    ("trapezoid-x", lambda y: ops.trapezoid(y, np.array([0.0, 0.5, 1.5, 3.0]), axis=1),
+     lambda y: np.trapezoid(y, np.array([0.0, 0.5, 1.5, 3.0]), axis=1), (X,), True),
+    # ranges and grids
+    ("linspace", lambda a, b: ops.linspace(a, b, 7), lambda a, b: np.linspace(a, b, 7), (np.array(-1.5), np.array(2.0)),
+     True),
+    ("linspace-open", lambda a, b: ops.linspace(a, b, 4, endpoint=False), lambda a, b: np.linspace(a, b, 4, False),
+     (np.array(0.5), np.array(2.0)), True),
+    ("linspace-arrays", lambda a, b: ops.linspace(a, b, 3, axis=1), lambda a, b: np.linspace(a, b, 3, axis=1), (V, W),
+     True),
+    ("logspace", lambda a, b: ops.logspace(a, b, 5, base=2.0), lambda a, b: np.logspace(a, b, 5, base=2.0),
+     (np.array(-1.0), np.array(2.0)), True),
+    ("geomspace", lambda a, b: ops.geomspace(a, b, 5), lambda a, b: np.geomspace(a, b, 5),
+     (np.array(0.5), np.array(8.0)), True),
+    ("meshgrid-xy", lambda a, b: ops.meshgrid(a, b)[0], lambda a, b: np.meshgrid(a, b)[0], (V, W[:3]), True),
+    ("meshgrid-xy-second", lambda a, b: ops.meshgrid(a, b)[1], lambda a, b: np.meshgrid(a, b)[1], (V, W[:3]), True),
+    ("meshgrid-ij", lambda a, b: ops.meshgrid(a, b, indexing="ij")[1],
+     lambda a, b: np.meshgrid(a, b, indexing="ij")[1], (V, W[:3]), True),
+    # reductions
+    ("all", lambda x: ops.all(x, axis=1), lambda x: np.all(x, axis=1), (INTS,), False),
+    ("any", lambda x: ops.any(x, axis=0, keepdims=True), lambda x: np.any(x, 0, keepdims=True), (INTS - 7,), False),
+    ("amax", lambda x: ops.amax(x, axis=0), lambda x: np.amax(x, 0), (X,), True),
+    ("amin", lambda x: ops.amin(x, axis=1), lambda x: np.amin(x, 1), (X,), True),
+    ("ptp", lambda x: ops.ptp(x, axis=1), lambda x: np.ptp(x, 1), (X,), True),
+    ("count_nonzero", lambda x: ops.count_nonzero(x, axis=1), lambda x: np.count_nonzero(x, 1), (INTS,), False),
+    ("average", ops.average, np.average, (X,), True),
+    ("average-weights", lambda x: ops.average(x, 1, weights=np.array([1.0, 2.0, 0.5, 3.0])),
+     lambda x: np.average(x, 1, weights=[1.0, 2.0, 0.5, 3.0]), (X,), True),
+    ("median", ops.median, np.median, (X,), True),
+    ("median-axis", lambda x: ops.median(x, axis=1, keepdims=True), lambda x: np.median(x, 1, keepdims=True), (X,),
+     True),
+    ("quantile", lambda x: ops.quantile(x, [0.1, 0.75], axis=0), lambda x: np.quantile(x, [0.1, 0.75], axis=0), (X,),
+     True),
+    ("quantile-lower", lambda x: ops.quantile(x, 0.3, method="lower"), lambda x: np.quantile(x, 0.3, method="lower"),
+     (X,), True),
+    ("quantile-midpoint", lambda x: ops.quantile(x, 0.3, axis=1, method="midpoint"),
+     lambda x: np.quantile(x, 0.3, axis=1, method="midpoint"), (X,), True),
+    ("percentile", lambda x: ops.percentile(x, 40, axis=(0, 2)), lambda x: np.percentile(x, 40, axis=(0, 2)), (B,),
+     True),
+    ("nansum", lambda x: ops.nansum(x, axis=1), lambda x: np.nansum(x, 1), (WITH_NAN,), False),
+    ("nanmean", lambda x: ops.nanmean(x, axis=0), lambda x: np.nanmean(x, 0), (WITH_NAN,), False),
+    ("nanvar", lambda x: ops.nanvar(x, axis=1), lambda x: _nanvar(x, 1), (WITH_NAN,), False),
+    ("nanstd", ops.nanstd, np.nanstd, (WITH_NAN,), False),
+    ("nanmax", lambda x: ops.nanmax(x, axis=1), lambda x: np.nanmax(x, 1), (WITH_NAN,), False),
+    ("nanmin", ops.nanmin, np.nanmin, (WITH_NAN,), False),
+    ("nanprod", lambda x: ops.nanprod(x, axis=0), lambda x: np.nanprod(x, 0), (WITH_NAN,), False),
+    ("nanargmax", lambda x: ops.nanargmax(x, axis=1), lambda x: np.nanargmax(x, 1), (WITH_NAN,), False),
+    ("nanargmin", ops.nanargmin, np.nanargmin, (WITH_NAN,), False),
+    ("nancumsum", lambda x: ops.nancumsum(x, axis=1), lambda x: np.nancumsum(x, 1), (WITH_NAN,), False),
+    ("nancumprod", lambda x: ops.nancumprod(x, axis=0), lambda x: np.nancumprod(x, 0), (WITH_NAN,), False),
+    # neural-network group
+    ("swish", ops.swish, lambda x: x / (1.0 + np.exp(-x)), (X,), True),
+    ("hard_swish", ops.hard_swish, lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, (X,), True),
+    ("normalize", ops.normalize, lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True), (X,), True),
+    ("normalize-order", lambda x: ops.normalize(x, axis=0, order=3),
+     lambda x: x / np.sum(np.abs(x) ** 3, 0, keepdims=True) ** (1 / 3), (X,), True),
+    ("moments-mean", lambda x: ops.moments(x, axes=(0, 2))[0], lambda x: x.mean((0, 2)), (B,), True),
+    ("moments-variance", lambda x: ops.moments(x, axes=[1], keepdims=True)[1], lambda x: x.var(1, keepdims=True),
+     (B,), True),
+    ("batch_normalization", lambda x: ops.batch_normalization(x, X[0], P[0], axis=1, offset=Y[0], scale=X[1]),
+     lambda x: (x - X[0]) / np.sqrt(P[0] + 1e-3) * X[1] + Y[0], (X,), True),
+    ("layer_normalization", lambda x: ops.layer_normalization(x, X[0], Y[0], epsilon=1e-5),
+     lambda x: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * X[0] + Y[0], (X,), True),
+    ("layer_normalization-rms", lambda x: ops.layer_normalization(x, X[0], axis=-1, epsilon=1e-5, rms_scaling=True),
+     lambda x: x / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * X[0], (X,), True),
+    ("rms_normalization", lambda x: ops.rms_normalization(x, P[0], epsilon=1e-6),
+     lambda x: x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6) * P[0], (X,), True),
+    ("psnr", lambda a, b: ops.psnr(a, b, 2.0), lambda a, b: 20 * np.log10(2.0) - 10 * np.log10(((a - b) ** 2).mean()),
+     (X, Y), True),
+    ("dot_product_attention", lambda q, k, v: ops.dot_product_attention(q, k, v), _attention, (Q, K, VALUES), True),
+    ("dot_product_attention-causal", lambda q, k, v: ops.dot_product_attention(q, k[:, :5], v[:, :5], is_causal=True),
+     lambda q, k, v: _attention(q, k[:, :5], v[:, :5], np.tril(np.ones((5, 5), bool))), (Q, K, VALUES), True),
+    ("dot_product_attention-grouped", lambda q, k, v: ops.dot_product_attention(q, k[:, :, :2], v[:, :, :2]),
+     lambda q, k, v: _attention(q, np.repeat(k[:, :, :2], 2, 2), np.repeat(v[:, :, :2], 2, 2)), (Q, K, VALUES), True),
+    ("multi_hot", lambda x: ops.multi_hot(x, 5), lambda x: (np.eye(5)[x].max(-2)), (np.array([[0, 3, 3], [4, 1, 0]]),),
+     False),
+]  # fmt: skip
+IDS = [case[0] for case in CASES]
+
+
+@pytest.mark.parametrize(("name", "fn", "reference", "inputs", "differentiable"), CASES, ids=IDS)
+def test_values_match_numpy(
+    backend64: str, name: str, fn: Callable[..., Any], reference: Callable[..., Any], inputs: Any, differentiable: bool
+) -> None:
+    out = fn(*(hn.tensor(x) for x in inputs))
+    expected = np.asarray(reference(*inputs))
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(np.asarray(out.numpy(), dtype=expected.dtype), expected, rtol=1e-10, atol=1e-12)
+
+
+GRADIENT_CASES = [case for case in CASES if case[4]]
+
+
+@pytest.mark.parametrize(
+    ("name", "fn", "reference", "inputs", "differentiable"), GRADIENT_CASES, ids=[c[0] for c in GRADIENT_CASES]
+)
+def test_gradients_match_finite_differences(
+    backend64: str, name: str, fn: Callable[..., Any], reference: Callable[..., Any], inputs: Any, differentiable: bool
+) -> None:
+    first, *rest = inputs
+    weights = np.random.default_rng(0).uniform(0.5, 1.5, np.shape(reference(*inputs)))
+    x = hn.tensor(first, requires_grad=True)
+    (grad,) = hn.grad((fn(x, *(hn.tensor(r) for r in rest)) * weights).sum(), [x])
+    expected = numeric_gradient(lambda v: float((reference(v, *rest) * weights).sum()), first)
+    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_keras_dtype_conventions() -> None:
+    assert ops.sinh(np.array([1, 2])).dtype == hn.config.floatx()  # integers become floatx
+    assert ops.mod(INTS, DIVISORS).dtype == ops.floor_divide(INTS, DIVISORS).dtype == hn.tensor(INTS).dtype
+    assert ops.isnan(INTS).dtype == "bool" and not ops.isnan(INTS).numpy().any()
+    assert ops.digitize(X, [0.0]).dtype == ops.searchsorted(np.array([0.0]), X[0]).dtype == "int32"
+    assert ops.count_nonzero(INTS).dtype == "int32"
+    assert ops.ndim(B) == 3 and ops.size(B) == 24 and isinstance(ops.size(B), int)
+    assert ops.array([1, 2], dtype="float32").dtype == "float32" and ops.array(X).shape == (3, 4)
+    assert ops.identity(3).dtype == ops.empty((2, 2)).dtype == hn.config.floatx()
+    np.testing.assert_array_equal(ops.tri(3, 4, 1, dtype="int32").numpy(), np.tri(3, 4, 1, dtype=np.int32))
+    values, step = ops.linspace(0.0, 1.0, 5, retstep=True)
+    assert float(step.numpy()) == 0.25 and float(values.numpy()[-1]) == 1.0
+    assert [t.shape for t in ops.split(np.ones((6, 2)), [2, -1])] == [(2, 2), (3, 2), (1, 2)]
+    assert bool(ops.allclose(np.array([np.inf, 1.0]), np.array([np.inf, 1.0 + 1e-9])).numpy())
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: ops.split(np.ones(5), 2), ValueError,
+         "split: `indices_or_sections` must be a number of equal parts that divides the axis's 5, received 2"),
+        (lambda: ops.split(np.ones(5), "2"), TypeError, "split: `indices_or_sections` must be an int or a list"),
+        (lambda: ops.unstack(np.ones((2, 3)), num=3), ValueError, r"unstack: `num` must be None or the length"),
+        (lambda: ops.roll(np.ones((2, 3)), (1, 2, 3), axis=(0, 1)), ValueError, "roll: `shift` must be one shift"),
+        (lambda: ops.rot90(np.ones((2, 3)), axes=(1, 1)), ValueError, "rot90: `axes` must be two different axes"),
+        (lambda: ops.diagonal(np.ones(3)), ValueError, "diagonal: `x` must be a tensor of at least 2 dimensions"),
+        (lambda: ops.diag(np.ones((2, 2, 2))), ValueError, "diag: `x` must be a vector or a matrix"),
+        (lambda: ops.cross(np.ones(4), np.ones(3)), ValueError, "cross: `x1` must be vectors of 2 or 3 components"),
+        (lambda: ops.select([X > 0], [X, Y]), ValueError, r"select: `choicelist` must be as many choices"),
+        (lambda: ops.digitize(X, [1.0, 0.0]), ValueError, "digitize: `bins` must be a 1-D array of increasing edges"),
+        (lambda: ops.searchsorted(X, V), ValueError, "searchsorted: `sorted_sequence` must be a 1-D tensor"),
+        (lambda: ops.searchsorted(V, V, side="middle"), ValueError, "searchsorted: `side` must be one of"),
+        (lambda: ops.quantile(X, 1.5), ValueError, r"quantile: `q` must be numbers in \[0, 1\]"),
+        (lambda: ops.quantile(X, 0.5, method="cubic"), ValueError, "quantile: `method` must be one of"),
+        (lambda: ops.average(X, 1, weights=np.ones(3)), ValueError, "average: `weights` must be of the shape of x"),
+        (lambda: ops.linspace(0.0, 1.0, -1), ValueError, "linspace: `num` must be a non-negative int"),
+        (lambda: ops.meshgrid(V, W, indexing="ji"), ValueError, "meshgrid: `indexing` must be one of 'xy', 'ij'"),
+        (lambda: ops.normalize(X, order=0), ValueError, "normalize: `order` must be an int >= 1, received 0"),
+        (lambda: ops.moments(X, 0, synchronized=True), ValueError, "moments: `synchronized` must be False"),
+        (lambda: ops.psnr(X, V, 1.0), ValueError, r"psnr: `x2` must be of the shape of x1 \(3, 4\)"),
+        (lambda: ops.dot_product_attention(X, X, X), ValueError, "dot_product_attention: `query` must be 4-D"),
+        (lambda: ops.dot_product_attention(Q, K[:, :, :3], VALUES[:, :, :3]), ValueError,
+         "dot_product_attention: `key` must be a number of heads dividing the query's 4, received 3"),
+        (lambda: ops.dot_product_attention(Q, K, VALUES, flash_attention=True), ValueError,
+         "dot_product_attention: `flash_attention` must be None or False"),
+        (lambda: ops.multi_hot(np.array([1]), 3, sparse=True), ValueError, "multi_hot: `sparse` must be False"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_name_what_was_expected(call: Callable[[], Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
