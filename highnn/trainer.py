@@ -183,7 +183,9 @@ class Trainer(Layer):
         for metric, weighted in zip(self.compiled_metrics or [], self._metric_weighted):
             metric.update_state(y, y_pred, sample_weight if weighted else None)
 
-    def _function(self, kind: str, arity: int, shares: tuple[Share, ...] = ()) -> Callable[..., list[Any]]:
+    def _function(
+        self, kind: str, arity: int, shares: tuple[Share, ...] = (), logs: bool = True
+    ) -> Callable[..., list[Any]]:
         """The train, test or predict step over any number of batches of ``arity`` arrays each.
 
         ``steps_per_execution`` batches go into one call, so one traced program
@@ -193,9 +195,11 @@ class Trainer(Layer):
         Under torch DataParallel each batch is this process's share of a global
         batch, one of ``shares``; Trainer's own train and test steps then weight
         the loss and sum the gradients over the processes (``local_view``).
+        Without ``logs`` a train or test call returns nothing, and its program
+        computes no logs (the metrics' variables still update).
         """
         functions = self.__dict__.setdefault("_functions", {})
-        function = functions.get((kind, arity, *shares))
+        function = functions.get((kind, arity, logs, *shares))
         if function is None:
             step_of_kind: dict[str, Callable[[Any], Any]] = {
                 "train": self.train_step,
@@ -217,7 +221,7 @@ class Trainer(Layer):
                         result = step(pack_x_y_sample_weight(*self._group_batch(list(tensors[start : start + arity]))))
                     if kind == "predict":
                         outputs += symbolic.flatten(result)
-                    else:
+                    elif logs:
                         outputs = self._logs_tensors(kind, result)
                 return outputs
 
@@ -226,7 +230,7 @@ class Trainer(Layer):
             else:
                 jit_compile = getattr(self, "jit_compile", "auto")
                 function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
-            function = functions.setdefault((kind, arity, *shares), function)  # racing threads share the first one
+            function = functions.setdefault((kind, arity, logs, *shares), function)  # racing threads share the first
         return function
 
     def _logs_tensors(self, kind: str, logs: Any) -> list[Tensor]:
@@ -243,8 +247,11 @@ class Trainer(Layer):
             return self.get_metrics_result()
         return {name: _log_value(to_host(value)) for name, value in zip(self._log_names[kind], outputs)}
 
-    def _execute(self, kind: str, batches: Iterator[list[Any]], callback_list: CallbackList) -> Iterator[list[Any]]:
-        """Run the step on ``batches``, ``steps_per_execution`` at a time, calling the batch hooks; yields outputs."""
+    def _execute(
+        self, kind: str, batches: Iterator[list[Any]], callback_list: CallbackList
+    ) -> Iterator[list[Any] | None]:
+        """Run the step on ``batches``, ``steps_per_execution`` at a time, calling the batch hooks; yields outputs
+        (None for a call that returns no logs)."""
         begin_hook, end_hook = f"on_{kind}_batch_begin", f"on_{kind}_batch_end"
         wants_begin, wants_end = callback_list.wants(begin_hook), callback_list.wants(end_hook)
         view = local_view.active()
@@ -253,6 +260,13 @@ class Trainer(Layer):
         per_call = getattr(self, "steps_per_execution", 1)
         step = 0
         distributed = view is None and distribution() is not None  # the global view (JAX): lay out, feed, pace
+        # Trainer's own steps' logs are the metrics' results, which the epoch's end reads from the metrics: without
+        # a batch hook to pass them to, the step computes and returns none (a custom step's logs are its own)
+        logs = (
+            wants_end
+            or kind == "predict"
+            or getattr(type(self), f"{kind}_step") is not getattr(Trainer, f"{kind}_step")
+        )
         if distributed:
             _place_state(self)
         for call, group in enumerate(_groups(prefetched(batches), per_call)):
@@ -260,7 +274,8 @@ class Trainer(Layer):
                 getattr(callback_list, begin_hook)(step, {})
             shares = () if view is None else tuple(b.share for b in group if isinstance(b, local_view.LocalBatch))
             arrays = group[0] if len(group) == 1 else [a for batch in group for a in batch]
-            outputs = self._function(kind, len(group[0]), shares)(*(_global_batches(arrays) if distributed else arrays))
+            function = self._function(kind, len(group[0]), shares, logs)
+            outputs = function(*(_global_batches(arrays) if distributed else arrays))
             if distributed:
                 _pace(self, call, outputs)
             if kind == "predict" and view is not None and shares:
@@ -268,7 +283,7 @@ class Trainer(Layer):
             step += len(group)
             if wants_end:
                 getattr(callback_list, end_hook)(step - 1, self._logs(kind, outputs) if kind != "predict" else {})
-            yield outputs
+            yield outputs if logs else None
             if kind == "train" and self.stop_training:
                 return
 
@@ -526,7 +541,7 @@ class Trainer(Layer):
         callback_list = CallbackList(callbacks, self, params, owner="predict")
         callback_list.on_predict_begin({})
         with feed.epoch() as batches:
-            outputs = [to_host(y) for group in self._execute("predict", batches, callback_list) for y in group]
+            outputs = [to_host(y) for group in self._execute("predict", batches, callback_list) for y in group or ()]
         _learn_steps(params, feed)
         callback_list.on_predict_end({})
         return self._join_predictions(outputs)

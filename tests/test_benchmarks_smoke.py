@@ -179,7 +179,7 @@ def test_the_program_with_keras_state_frozen_in_trains_the_weights_alike(bench: 
     with hn.config.use_backend(backend, floatx="float64"):
         contender = bench.fit_contender(hn, problem, "float64")
         contender.run_epoch()  # traces the step; its state (iterations, the loss tracker) is no longer zero
-        (program, _), *_ = contender.model._functions[("train", 2)].programs.values()
+        (program, _), *_ = contender.model._functions[("train", 2, False)].programs.values()
         backend_module = hn.config.settings.backend
         x, y = (backend_module.batch(a[:8], a.dtype.name) for a in (contender.x, problem.y))
         step, passed = bench.weights_only_program(program, 2)

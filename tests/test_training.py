@@ -118,7 +118,7 @@ def test_partial_last_batch_uses_a_second_cached_program() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(2)])
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, x[:, :2], batch_size=16, epochs=3, verbose=0)
-    train = model._functions[("train", 2)]
+    train = model._functions[("train", 2, False)]
     assert sorted(key[2][0][0] for key in train.programs) == [2, 16]  # 3 full batches of 16, then 2
 
 
@@ -408,3 +408,51 @@ def test_jax_float64_is_float64_without_the_floatx_setting() -> None:
             assert hn.tensor([1.0]).dtype == "float32"  # floatx still rules by default
         finally:
             jax.config.update("jax_enable_x64", False)
+
+
+def test_without_a_batch_hook_the_train_step_computes_no_logs_and_the_epoch_logs_are_the_metrics(
+    backend64: str,
+) -> None:
+    """fit without a batch hook traces a step that returns nothing (no division of the loss tracker, no
+    accuracy read-out each step); the history is what a run whose callback reads every batch's logs records."""
+    x = np.random.default_rng(3).normal(size=(40, 3))
+    y = np.random.default_rng(4).integers(0, 2, 40)
+
+    class EveryBatch(hn.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[dict[str, float]] = []
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
+            self.seen.append(dict(logs or {}))
+
+    def trained(callbacks: list[hn.callbacks.Callback]) -> tuple[hn.Sequential, dict[str, list[float]]]:
+        hn.utils.set_random_seed(1)
+        model = hn.Sequential([hn.Input((3,)), layers.Dense(2, activation="softmax")])
+        model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=callbacks)
+        return model, history.history
+
+    quiet, quiet_history = trained([])
+    hook = EveryBatch()
+    loud, loud_history = trained([hook])
+    assert set(quiet._functions) == {("train", 2, False)} and set(loud._functions) == {("train", 2, True)}
+    ((program, _),) = quiet._functions[("train", 2, False)].programs.values()
+    assert program.n_outputs == 0
+    for name in ("loss", "accuracy"):
+        np.testing.assert_allclose(quiet_history[name], loud_history[name], rtol=1e-12)
+    np.testing.assert_allclose(hook.seen[-1]["loss"], loud_history["loss"][-1], rtol=1e-12)
+    for a, b in zip(quiet.get_weights(), loud.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_custom_train_step_keeps_returning_its_own_logs() -> None:
+    class BatchLoss(hn.Sequential):
+        def train_step(self, data: object) -> dict[str, object]:
+            super().train_step(data)
+            return {"batch_size": hn.ops.shape(data[0])[0] * 1.0}  # type: ignore[index]
+
+    model = BatchLoss([hn.Input((3,)), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((10, 3)), np.ones(10), batch_size=4, epochs=1, verbose=0)
+    assert history.history == {"batch_size": [2.0]}  # the last batch's own logs, not the loss tracker's
