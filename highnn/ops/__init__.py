@@ -106,6 +106,16 @@ from highnn.ops.composites import (
     tanh_shrink,
     threshold,
 )
+from highnn.ops.control_flow import (
+    associative_scan,
+    cond,
+    fori_loop,
+    map,
+    scan,
+    switch,
+    vectorized_map,
+    while_loop,
+)
 from highnn.ops.core_ops import array, convert_to_numpy, convert_to_tensor, dtype, is_tensor
 from highnn.ops.math_ops import (
     arccos,
@@ -281,6 +291,7 @@ __all__ = [
     "arctanh",
     "argmax",
     "array_split",
+    "associative_scan",
     "average",
     "average_pool",
     "batch_normalization",
@@ -289,6 +300,7 @@ __all__ = [
     "cbrt",
     "celu",
     "clip",
+    "cond",
     "conv",
     "conv_general",
     "conv_transpose",
@@ -325,6 +337,7 @@ __all__ = [
     "fmax",
     "fmin",
     "fmod",
+    "fori_loop",
     "full_like",
     "gelu",
     "geomspace",
@@ -369,6 +382,7 @@ __all__ = [
     "logical_xor",
     "logspace",
     "logsumexp",
+    "map",
     "matmul",
     "max",
     "max_pool",
@@ -419,6 +433,7 @@ __all__ = [
     "roll",
     "rot90",
     "rsqrt",
+    "scan",
     "scatter_add",
     "searchsorted",
     "select",
@@ -444,6 +459,7 @@ __all__ = [
     "sub",
     "sum",
     "swish",
+    "switch",
     "take",
     "tan",
     "tanh",
@@ -459,9 +475,11 @@ __all__ = [
     "trunc",
     "unstack",
     "vdot",
+    "vectorized_map",
     "vsplit",
     "vstack",
     "where",
+    "while_loop",
 ]
 
 # -- the keras.ops surface
