@@ -174,6 +174,12 @@ class JaxBackend:
     sinh, cosh, expm1 = staticmethod(jnp.sinh), staticmethod(jnp.cosh), staticmethod(jnp.expm1)
     arcsinh, arccosh, arctanh = staticmethod(jnp.arcsinh), staticmethod(jnp.arccosh), staticmethod(jnp.arctanh)
     arctan2 = staticmethod(jnp.arctan2)
+    inv, solve, det = staticmethod(jnp.linalg.inv), staticmethod(jnp.linalg.solve), staticmethod(jnp.linalg.det)
+
+    @staticmethod
+    def solve_triangular(a: Array, b: Array, lower: bool) -> Array:
+        return jax.scipy.linalg.solve_triangular(a, b, lower=lower)
+
     erf = staticmethod(jax.scipy.special.erf)
     reshape, transpose = staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)

@@ -124,6 +124,12 @@ class NumpyBackend(SingleDevice):
     sinh, cosh, expm1 = staticmethod(np.sinh), staticmethod(np.cosh), staticmethod(np.expm1)
     arcsinh, arccosh, arctanh = staticmethod(np.arcsinh), staticmethod(np.arccosh), staticmethod(np.arctanh)
     arctan2 = staticmethod(np.arctan2)
+    inv, solve, det = staticmethod(np.linalg.inv), staticmethod(np.linalg.solve), staticmethod(np.linalg.det)
+
+    @staticmethod
+    def solve_triangular(a: Array, b: Array, lower: bool) -> Array:
+        return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)  # the other triangle is never read
+
     broadcast_to = staticmethod(np.broadcast_to)
 
     @staticmethod

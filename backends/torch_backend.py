@@ -311,6 +311,12 @@ class TorchBackend(SingleDevice):
     sinh, cosh, expm1 = staticmethod(torch.sinh), staticmethod(torch.cosh), staticmethod(torch.expm1)
     arcsinh, arccosh, arctanh = staticmethod(torch.asinh), staticmethod(torch.acosh), staticmethod(torch.atanh)
     arctan2 = staticmethod(torch.atan2)
+    inv, solve, det = staticmethod(torch.linalg.inv), staticmethod(torch.linalg.solve), staticmethod(torch.linalg.det)
+
+    @staticmethod
+    def solve_triangular(a: Array, b: Array, lower: bool) -> Array:
+        return torch.linalg.solve_triangular(a, b, upper=not lower)
+
     erf = staticmethod(torch.special.erf)
     matmul = staticmethod(torch.matmul)
 

@@ -30,6 +30,9 @@ WITH_NAN[:, 0] = X[:, 0]  # every row and column keeps a number
 WITH_NAN[0, :] = X[0, :]
 INTS = np.array([[7, -7, 3], [-3, 8, 0]])
 DIVISORS = np.array([[2, 2, -2], [2, -3, 5]])
+MATRICES = RNG.normal(0.0, 0.3, (2, 3, 3)) + 2.0 * np.eye(3)  # well conditioned
+SPD = MATRICES @ np.swapaxes(MATRICES, -1, -2)
+RHS = RNG.normal(size=(2, 3, 2))
 Q = RNG.normal(size=(2, 5, 4, 3))  # (batch, length, heads, head_dim)
 K = RNG.normal(size=(2, 6, 4, 3))
 VALUES = RNG.normal(size=(2, 6, 4, 3))
@@ -213,6 +216,20 @@ CASES: list[Case] = [
     ("nanargmin", ops.nanargmin, np.nanargmin, (WITH_NAN,), False),
     ("nancumsum", lambda x: ops.nancumsum(x, axis=1), lambda x: np.nancumsum(x, 1), (WITH_NAN,), False),
     ("nancumprod", lambda x: ops.nancumprod(x, axis=0), lambda x: np.nancumprod(x, 0), (WITH_NAN,), False),
+    # linear algebra
+    ("inv", ops.inv, np.linalg.inv, (MATRICES,), True),
+    ("det", ops.det, np.linalg.det, (MATRICES,), True),
+    ("solve", ops.solve, np.linalg.solve, (MATRICES, RHS), True),
+    ("solve-rhs", lambda b, a: ops.solve(a, b), lambda b, a: np.linalg.solve(a, b), (RHS, MATRICES), True),
+    ("solve-vector", lambda a, b: ops.solve(a, b), lambda a, b: np.linalg.solve(a, b[..., None])[..., 0],
+     (MATRICES, RHS[..., 0]), True),
+    ("solve_triangular-lower", lambda a, b: ops.solve_triangular(a, b, lower=True),
+     lambda a, b: np.linalg.solve(np.tril(a), b), (MATRICES, RHS), True),
+    ("solve_triangular-upper", lambda b, a: ops.solve_triangular(a, b),
+     lambda b, a: np.linalg.solve(np.triu(a), b), (RHS, MATRICES), True),
+    ("slogdet-sign", lambda a: ops.slogdet(a)[0], lambda a: np.linalg.slogdet(a)[0], (MATRICES * [-1, 1, 1],), False),
+    ("slogdet-log", lambda a: ops.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1], (MATRICES * [-1, 1, 1],), True),
+    ("logdet", ops.logdet, lambda a: np.linalg.slogdet(a)[1], (SPD,), True),
     # neural-network group
     ("swish", ops.swish, lambda x: x / (1.0 + np.exp(-x)), (X,), True),
     ("hard_swish", ops.hard_swish, lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, (X,), True),
@@ -316,6 +333,8 @@ def test_keras_dtype_conventions() -> None:
         (lambda: ops.dot_product_attention(Q, K, VALUES, flash_attention=True), ValueError,
          "dot_product_attention: `flash_attention` must be None or False"),
         (lambda: ops.multi_hot(np.array([1]), 3, sparse=True), ValueError, "multi_hot: `sparse` must be False"),
+        (lambda: ops.inv(np.ones((2, 3))), ValueError, r"inv: expected square matrices \(\.\.\., n, n\)"),
+        (lambda: ops.solve(np.eye(3), np.ones((2, 2))), ValueError, r"solve: right-hand sides must have shape"),
     ],
 )  # fmt: skip
 def test_bad_arguments_name_what_was_expected(call: Callable[[], Any], error: type[Exception], match: str) -> None:

@@ -117,6 +117,14 @@ from highnn.ops.control_flow import (
     while_loop,
 )
 from highnn.ops.core_ops import array, convert_to_numpy, convert_to_tensor, dtype, is_tensor
+from highnn.ops.linalg import (
+    det,
+    inv,
+    logdet,
+    slogdet,
+    solve,
+    solve_triangular,
+)
 from highnn.ops.math_ops import (
     arccos,
     arccosh,
@@ -311,6 +319,7 @@ __all__ = [
     "cross",
     "deg2rad",
     "depthwise_conv",
+    "det",
     "diag",
     "diagflat",
     "diagonal",
@@ -358,6 +367,7 @@ __all__ = [
     "identity",
     "image",
     "inner",
+    "inv",
     "isclose",
     "isfinite",
     "isinf",
@@ -379,6 +389,7 @@ __all__ = [
     "log_softmax",
     "logaddexp",
     "logaddexp2",
+    "logdet",
     "logical_xor",
     "logspace",
     "logsumexp",
@@ -446,10 +457,13 @@ __all__ = [
     "sinc",
     "sinh",
     "size",
+    "slogdet",
     "soft_shrink",
     "softmax",
     "softplus",
     "softsign",
+    "solve",
+    "solve_triangular",
     "sparse_plus",
     "split",
     "sqrt",

@@ -76,6 +76,25 @@ def check_matmul(name: str, a: Tensor, b: Tensor) -> None:
     _broadcast_shape(name, a.shape[:-2], b.shape[:-2])
 
 
+def check_square(name: str, a: Tensor) -> None:
+    """A float32 or float64 batch of square matrices (linear algebra runs in single or double precision)."""
+    if a.dtype not in ("float32", "float64"):
+        raise TypeError(f"{name}: expected a float32 or float64 tensor, received dtype {a.dtype}.")
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{name}: expected square matrices (..., n, n), received shape {a.shape}.")
+
+
+def check_solve(name: str, a: Tensor, b: Tensor, **attrs: Any) -> None:
+    """Square matrices ``a`` and right-hand sides ``b`` of shape ``(..., n, k)`` with the same batch axes."""
+    check_square(name, a)
+    _same_dtype(name, a, b)
+    if b.ndim != a.ndim or b.shape[:-2] != a.shape[:-2] or b.shape[-2] != a.shape[-1]:
+        raise ValueError(
+            f"{name}: right-hand sides must have shape {(*a.shape[:-2], a.shape[-1], 'k')} for matrices of shape "
+            f"{a.shape}, received {b.shape}."
+        )
+
+
 def check_reduce(name: str, x: Tensor, axis: tuple[int, ...] | None, keepdims: bool) -> None:
     for a in axis or ():
         if not 0 <= a < x.ndim:

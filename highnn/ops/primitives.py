@@ -65,6 +65,8 @@ from highnn.ops.operand_checks import (
     check_scan,
     check_scan_vjp,
     check_scatter_add,
+    check_solve,
+    check_square,
     check_take,
     check_transpose,
     check_unindex,
@@ -175,6 +177,33 @@ expm1: Primitive = _define("expm1", 1, check_float, lambda g, out, x: g * (out +
 arctan2: Primitive = _define("arctan2", 2, check_float_elementwise,
                              lambda g, out, y, x: g * x / (x * x + y * y),
                              lambda g, out, y, x: -(g * y) / (x * x + y * y))  # fmt: skip
+# linear algebra (float32 and float64): the VJPs are products and solves with the transposed matrices
+inv: Primitive = _define("inv", 1, check_square, lambda g, out, a: -(swap_last(out) @ g @ swap_last(out)))
+solve: Primitive = _define("solve", 2, check_solve,
+                           lambda g, out, a, b: -(solve(swap_last(a), g) @ swap_last(out)),
+                           lambda g, out, a, b: solve(swap_last(a), g))  # fmt: skip
+det: Primitive = _define("det", 1, check_square,
+                         lambda g, out, a: (g * out).reshape(*out.shape, 1, 1) * swap_last(inv(a)))  # fmt: skip
+
+
+def _triangle(x: Tensor, lower: bool) -> Tensor:
+    """The lower (or upper) triangle of the last two axes, zeros elsewhere."""
+    rows, cols = x.shape[-2:]
+    mask = np.tri(rows, cols, dtype=bool) if lower else np.tri(cols, rows, dtype=bool).T
+    return where(to_tensor(mask), x, 0.0)
+
+
+def _solve_triangular_vjp_b(g: Tensor, out: Tensor, a: Tensor, b: Tensor, lower: bool) -> Tensor:
+    return solve_triangular(swap_last(a), g, lower=not lower)
+
+
+def _solve_triangular_vjp_a(g: Tensor, out: Tensor, a: Tensor, b: Tensor, lower: bool) -> Tensor:
+    return -_triangle(_solve_triangular_vjp_b(g, out, a, b, lower) @ swap_last(out), lower)
+
+
+#: ``a^-1 b`` for a triangular ``a``, read from its lower (or upper) triangle alone
+solve_triangular: Primitive = _define("solve_triangular", 2, check_solve, _solve_triangular_vjp_a,
+                                      _solve_triangular_vjp_b)  # fmt: skip
 # fused for speed and numerics: d/dx = g - softmax(x) * sum(g)
 _log_softmax: Primitive = _define("log_softmax", 1, check_log_softmax,
                                   lambda g, out, x, axis: g - exp(out) * g.sum(axis, keepdims=True))

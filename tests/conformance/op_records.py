@@ -1064,5 +1064,72 @@ _RECORDS += [
     ),
 ]
 
+
+# ------------------------------------------------------------------ linear algebra
+def well_conditioned(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Square matrices near twice the identity: condition numbers of a few units, determinants far from 0."""
+    return rng.normal(0.0, 0.3, shape) + 2.0 * np.eye(shape[-1])
+
+
+SQUARE_ERRORS = (
+    ErrorInput(
+        Sample((np.ones((2, 3)),)), ValueError, r"expected square matrices \(\.\.\., n, n\), received shape \(2, 3\)"
+    ),
+    ErrorInput(Sample((np.eye(2, dtype=np.int32),), label="int32"), TypeError, "expected a float32 or float64 tensor"),
+)
+SOLVE_ERRORS = (
+    ErrorInput(Sample((np.eye(3), np.ones((2, 1)))), ValueError, r"right-hand sides must have shape \(3, 'k'\)"),
+    ErrorInput(Sample((np.ones((3, 2)), np.ones((3, 1)))), ValueError, "expected square matrices"),
+)
+
+
+def _solve_triangular(a: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
+    return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
+
+
+LINALG_RECORDS = [
+    OpRecord(
+        "inv",
+        lambda rng: [
+            Sample((well_conditioned(rng, (3, 3)),)),
+            Sample((well_conditioned(rng, (2, 4, 4)),), label="batch"),
+        ],
+        np.linalg.inv,
+        errors=SQUARE_ERRORS,
+    ),
+    OpRecord(
+        "det",
+        lambda rng: [
+            Sample((well_conditioned(rng, (3, 3)),)),
+            Sample((well_conditioned(rng, (2, 4, 4)),), label="batch"),
+        ],
+        np.linalg.det,
+        errors=SQUARE_ERRORS,
+    ),
+    OpRecord(
+        "solve",
+        lambda rng: [
+            Sample((well_conditioned(rng, (3, 3)), centered(rng, (3, 2)))),
+            Sample((well_conditioned(rng, (2, 4, 4)), centered(rng, (2, 4, 1))), label="batch"),
+        ],
+        np.linalg.solve,
+        errors=SOLVE_ERRORS,
+    ),
+    OpRecord(
+        "solve_triangular",
+        lambda rng: [
+            Sample((well_conditioned(rng, (3, 3)), centered(rng, (3, 2))), {"lower": True}),
+            Sample((well_conditioned(rng, (2, 4, 4)), centered(rng, (2, 4, 1))), {"lower": False}, "batch"),
+        ],
+        _solve_triangular,
+        errors=tuple(
+            ErrorInput(Sample(e.sample.inputs, {"lower": True}, e.sample.label), e.error, e.match) for e in SOLVE_ERRORS
+        ),
+    ),
+]
+_RECORDS += LINALG_RECORDS
+#: the primitives that compute in float32 or float64 only (NumPy's and PyTorch's linear algebra have no float16)
+SINGLE_OR_DOUBLE_ONLY = tuple(record.name for record in LINALG_RECORDS)
+
 #: primitive name -> its record
 RECORDS: dict[str, OpRecord] = {record.name: record for record in _RECORDS}

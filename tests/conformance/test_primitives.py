@@ -34,7 +34,7 @@ from highnn.backends import FLOAT_DTYPES, numpy_dtype
 from highnn.config import use_backend
 from highnn.ops import PRIMITIVES
 
-from .op_records import RECORDS, OpRecord
+from .op_records import RECORDS, SINGLE_OR_DOUBLE_ONLY, OpRecord
 
 DTYPES = ("float32", "float64")
 LOW_DTYPES = ("float16", "bfloat16")
@@ -318,7 +318,7 @@ LARGEST = {"float16": 65504.0, "bfloat16": 3.39e38}
 #: primitives with no float operand to compute in low precision; none so far, comparisons and indexing take floats
 INTEGER_OR_BOOL_ONLY: tuple[str, ...] = ()
 
-LOW_PRECISION = [record for record in DETERMINISTIC if record.name not in INTEGER_OR_BOOL_ONLY]
+LOW_PRECISION = [record for record in DETERMINISTIC if record.name not in INTEGER_OR_BOOL_ONLY + SINGLE_OR_DOUBLE_ONLY]
 
 
 def in_range(dtype: str, name: str, index: int) -> bool:

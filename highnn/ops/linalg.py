@@ -1,0 +1,63 @@
+"""Keras's ``keras.ops`` linear algebra: inverse, determinant and linear solves of (batches of) square matrices.
+
+``inv``, ``det``, ``solve`` and ``solve_triangular`` are primitives of their own, in float32 or float64, with
+their VJPs written in highnn's operations (products and solves with the transposed matrices), in the
+conformance suite on every backend. A right-hand side with one axis fewer than the matrices is a vector.
+"""
+
+from __future__ import annotations
+
+from highnn.config import settings
+from highnn.graph import Tensor, TensorLike, to_tensor
+from highnn.ops import primitives as P
+from highnn.ops.primitives import abs, cast, log, sign
+
+
+def _matrices(x: TensorLike) -> Tensor:
+    """``x`` in float32 or float64 (other dtypes become floatx)."""
+    x = to_tensor(x)
+    return x if x.dtype in ("float32", "float64") else cast(x, settings.floatx)
+
+
+def inv(x: TensorLike) -> Tensor:
+    """The inverse of each square matrix."""
+    return P.inv(_matrices(x))
+
+
+def det(x: TensorLike) -> Tensor:
+    """The determinant of each square matrix."""
+    return P.det(_matrices(x))
+
+
+def slogdet(x: TensorLike) -> tuple[Tensor, Tensor]:
+    """The sign and the natural log of the absolute value of each matrix's determinant."""
+    value = det(x)
+    return sign(value), log(abs(value))
+
+
+def logdet(x: TensorLike) -> Tensor:
+    """The log of the determinant of each (Hermitian positive-definite) matrix."""
+    return log(det(x))
+
+
+def _right_hand_sides(a: Tensor, b: TensorLike) -> tuple[Tensor, bool]:
+    """``b`` as matrices ``(..., n, k)`` in ``a``'s dtype, and whether it was a vector (one axis fewer)."""
+    b = cast(to_tensor(b), a.dtype)
+    vector = b.ndim == a.ndim - 1
+    return (b.reshape(*b.shape, 1) if vector else b), vector
+
+
+def solve(a: TensorLike, b: TensorLike) -> Tensor:
+    """``x`` with ``a @ x = b``: ``b`` a matrix of right-hand sides ``(..., n, k)`` or a vector ``(..., n)``."""
+    matrices = _matrices(a)
+    rhs, vector = _right_hand_sides(matrices, b)
+    x = P.solve(matrices, rhs)
+    return x.reshape(*x.shape[:-1]) if vector else x
+
+
+def solve_triangular(a: TensorLike, b: TensorLike, lower: bool = False) -> Tensor:
+    """:func:`solve` for triangular ``a``, read from its lower (``lower=True``) or upper triangle alone."""
+    matrices = _matrices(a)
+    rhs, vector = _right_hand_sides(matrices, b)
+    x = P.solve_triangular(matrices, rhs, lower=bool(lower))
+    return x.reshape(*x.shape[:-1]) if vector else x
