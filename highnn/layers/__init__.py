@@ -80,7 +80,7 @@ from highnn.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
-from highnn.layers.preprocessing import Normalization, Rescaling, Resizing
+from highnn.layers.preprocessing import CategoryEncoding, Discretization, Normalization, Rescaling, Resizing
 from highnn.layers.recurrent import GRU, LSTM, Bidirectional, SimpleRNN, TimeDistributed, Wrapper
 from highnn.layers.regularization import (
     ActivityRegularization,
@@ -122,7 +122,7 @@ LAYERS.register_all((
     RNN, SimpleRNNCell, LSTMCell, GRUCell, StackedRNNCells,
     MultiHeadAttention, Attention,
     *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
-    Rescaling, Normalization, Resizing, GaussianDropout, ActivityRegularization,
+    Rescaling, Normalization, Resizing, CategoryEncoding, Discretization, GaussianDropout, ActivityRegularization,
     RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast, RandomBrightness,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
@@ -170,6 +170,7 @@ __all__ = [
     "AvgPool3D",
     "BatchNormalization",
     "Bidirectional",
+    "CategoryEncoding",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -192,6 +193,7 @@ __all__ = [
     "Dense",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "Discretization",
     "Dot",
     "Dropout",
     "Embedding",

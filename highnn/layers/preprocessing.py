@@ -1,5 +1,6 @@
-"""Preprocessing layers (Keras 3 names): Rescaling, Normalization and Resizing, which prepare a model's raw inputs
-(the random image augmentations are in :mod:`highnn.layers.augmentation`)."""
+"""Preprocessing layers (Keras 3 names): Rescaling, Normalization, Resizing, Discretization and
+CategoryEncoding, which prepare a model's raw inputs (the random image augmentations are in
+:mod:`highnn.layers.augmentation`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, resolve_axes
 from highnn.layers.pooling import data_format_of
 from highnn.layers.spatial import INTERPOLATIONS, resize
-from highnn.ops.primitives import maximum, pad, reshape, sqrt
+from highnn.ops import composites as C
+from highnn.ops.array_ops import digitize
+from highnn.ops.primitives import cast, maximum, pad, reshape, sqrt
+from highnn.ops.primitives import max as reduce_max
+from highnn.ops.primitives import sum as reduce_sum
 from highnn.variables import Variable
 
 
@@ -257,6 +262,192 @@ class Resizing(Layer):
             "antialias": self.antialias,
             "data_format": self.data_format,
         }
+
+
+#: Keras's categorical encodings of integer indices
+ENCODINGS = ("one_hot", "multi_hot", "count")
+
+
+def encode_categories(
+    indices: Tensor, mode: str, depth: int, dtype: str, count_weights: Tensor | None = None
+) -> Tensor:
+    """Integer ``indices`` (in ``[0, depth)``; others encode as zeros) as Keras encodes them: ``"one_hot"`` a
+    row per index (a last axis of length 1 replaced), ``"multi_hot"`` and ``"count"`` one row per sample (the
+    indices along axis 1 of a batch, or all of a vector), marking or counting (weighted by ``count_weights``)
+    the indices present."""
+    indices = indices.reshape(1) if not indices.ndim else indices
+    if mode == "one_hot":
+        if indices.ndim > 1 and indices.shape[-1] == 1:
+            indices = indices.reshape(*indices.shape[:-1])
+        return C.one_hot(indices, depth, dtype)
+    encoded = C.one_hot(indices, depth, dtype)
+    sample_axis = 1 if indices.ndim > 1 else 0
+    if mode == "multi_hot":
+        return reduce_max(encoded, axis=sample_axis)
+    if count_weights is not None:
+        encoded = encoded * cast(count_weights, dtype).reshape(*count_weights.shape, 1)
+    return reduce_sum(encoded, axis=sample_axis)
+
+
+def encoded_shape(input_shape: Shape, mode: str, depth: int) -> Shape:
+    """The shape :func:`encode_categories` gives inputs of ``input_shape``."""
+    shape = tuple(input_shape) or (1,)
+    if mode == "one_hot":
+        return (*(shape[:-1] if len(shape) > 1 and shape[-1] == 1 else shape), depth)
+    return (shape[0], *shape[2:], depth) if len(shape) > 1 else (depth,)
+
+
+class CategoryEncoding(Layer):
+    """Integer category indices in ``[0, num_tokens)`` as vectors of ``num_tokens`` values, as Keras's layer:
+    ``"multi_hot"`` (each sample's indices marked with 1; ``"binary"`` is its old name), ``"one_hot"`` (a
+    vector per index) or ``"count"`` (each index's count in the sample, weighted by the call's
+    ``count_weights``). A batch ``(batch, n)`` gives ``(batch, num_tokens)``.
+
+    >>> hn.layers.CategoryEncoding(4)(np.array([[0, 1], [3, 3]])).numpy()  # [[1, 1, 0, 0], [0, 0, 0, 1]]
+    """
+
+    def __init__(
+        self, num_tokens: int | None = None, output_mode: str = "multi_hot", sparse: bool = False, **kwargs: Any
+    ) -> None:
+        if num_tokens is None:
+            fail("CategoryEncoding", "num_tokens", "a positive int (the number of categories)", num_tokens)
+        self.num_tokens = check_integer("CategoryEncoding", "num_tokens", num_tokens, 1)
+        mode = "multi_hot" if output_mode == "binary" else output_mode
+        self.output_mode = check_choice("CategoryEncoding", "output_mode", mode, ENCODINGS)
+        if check_bool("CategoryEncoding", "sparse", sparse):
+            fail("CategoryEncoding", "sparse", "False (sparse tensors are not supported)", sparse)
+        self.sparse = False
+        super().__init__(**kwargs)
+
+    def call(self, inputs: Tensor, count_weights: Any = None) -> Tensor:
+        if count_weights is not None and self.output_mode != "count":
+            fail("CategoryEncoding", "count_weights", f"None when `output_mode` is {self.output_mode!r}", "weights")
+        weights = None if count_weights is None else to_tensor(count_weights)
+        return encode_categories(_indices(inputs), self.output_mode, self.num_tokens, self.compute_dtype, weights)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return encoded_shape(input_shape, self.output_mode, self.num_tokens)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode,
+                "sparse": self.sparse}  # fmt: skip
+
+
+def _indices(inputs: Any) -> Tensor:
+    x = to_tensor(inputs)
+    return x if x.dtype in ("int32", "int64") else cast(x, "int32")
+
+
+class Discretization(Layer):
+    """Numbers to the index of the bin they fall in: bin ``i`` holds ``bin_boundaries[i - 1] <= x <
+    bin_boundaries[i]``, so ``len(bin_boundaries) + 1`` bins; or ``num_bins`` bins of about equal counts,
+    learned with ``adapt`` (Keras's approximate quantiles, to within ``epsilon``). ``output_mode`` ``"int"``
+    gives the indices (int32), ``"one_hot"``, ``"multi_hot"`` and ``"count"`` encode them.
+
+    >>> hn.layers.Discretization([0.0, 1.0])(np.array([-0.5, 0.0, 0.5, 3.0])).numpy()  # [0, 1, 1, 2]
+    """
+
+    def __init__(
+        self, bin_boundaries: Any = None, num_bins: int | None = None, epsilon: float = 0.01,
+        output_mode: str = "int", sparse: bool = False, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        if (bin_boundaries is None) == (num_bins is None):
+            fail("Discretization", "bin_boundaries", "given, or `num_bins` instead (one of the two)",
+                 bin_boundaries)  # fmt: skip
+        if num_bins is not None:
+            num_bins = check_integer("Discretization", "num_bins", num_bins, 0)
+        self.epsilon = check_number("Discretization", "epsilon", epsilon, 0.0, 1.0, low_open=True)
+        self.output_mode = check_choice("Discretization", "output_mode", output_mode, ("int", *ENCODINGS))
+        if check_bool("Discretization", "sparse", sparse):
+            fail("Discretization", "sparse", "False (sparse tensors are not supported)", sparse)
+        self.bin_boundaries = None if bin_boundaries is None else _boundaries(bin_boundaries)
+        self.num_bins, self.sparse = num_bins, False
+        self.summary = np.zeros((2, 0))  # adapt's running quantile summary: values, and the count each stands for
+        super().__init__(**kwargs)
+
+    def adapt(self, data: Any) -> None:
+        """Learn ``num_bins - 1`` boundaries splitting ``data`` (an array, a Tensor, or an iterable of batches)
+        into bins of about equal counts."""
+        if self.num_bins is None:
+            raise ValueError(
+                f"Discretization {self.name!r}: `adapt` learns boundaries for `num_bins`; this layer was given "
+                "`bin_boundaries`."
+            )
+        self.summary = np.zeros((2, 0))
+        for batch in _batches(data):
+            self.summary = _merged(self.summary, _summarized(batch.astype(np.float32), self.epsilon), self.epsilon)
+        if not self.summary.shape[1]:
+            raise ValueError(f"Discretization {self.name!r}: `adapt` received no data.")
+        self.bin_boundaries = _compressed(self.summary, 1.0 / self.num_bins)[0, :-1].tolist()
+
+    @property
+    def depth(self) -> int:
+        """The number of bins."""
+        return len(self.bin_boundaries) + 1 if self.bin_boundaries is not None else int(self.num_bins or 0)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        if self.bin_boundaries is None:
+            raise ValueError(
+                f"Discretization {self.name!r}: give `bin_boundaries` or call `adapt` before using the layer."
+            )
+        x = to_tensor(inputs)
+        x = x if x.dtype in ("float32", "float64") else cast(x, config.floatx())
+        indices = digitize(x, np.asarray(self.bin_boundaries)) if self.bin_boundaries else cast(x * 0.0, "int32")
+        if self.output_mode == "int":
+            return indices
+        return encode_categories(indices, self.output_mode, self.depth, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape) if self.output_mode == "int" else encoded_shape(input_shape, self.output_mode,
+                                                                                   self.depth)  # fmt: skip
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "bin_boundaries": self.bin_boundaries, "num_bins": self.num_bins,
+                "epsilon": self.epsilon, "output_mode": self.output_mode, "sparse": self.sparse}  # fmt: skip
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """An adapted layer's config has both ``num_bins`` and the learned ``bin_boundaries``."""
+        config = dict(config)
+        learned = config.pop("bin_boundaries") if config.get("num_bins") is not None else None
+        layer = cls(**config)
+        if learned is not None:
+            assert isinstance(layer, Discretization)
+            layer.bin_boundaries = _boundaries(learned)
+        return layer
+
+
+def _boundaries(values: Any) -> list[float]:
+    bounds = np.asarray(values, dtype=np.float64).reshape(-1)
+    if np.any(np.diff(bounds) < 0):
+        fail("Discretization", "bin_boundaries", "increasing numbers", bounds.tolist())
+    return bounds.tolist()
+
+
+# Keras's quantile summary for Discretization.adapt: rows (values, the count of data each value stands for),
+# sorted by value; each batch is summarised by every k-th of its sorted values, summaries merge by value and are
+# compressed to 1 / epsilon points by interpolating the cumulative counts (the same numbers as Keras's adapt).
+def _summarized(values: np.ndarray, epsilon: float) -> np.ndarray:
+    ordered = np.sort(values.reshape(-1))
+    step = max(ordered.size * epsilon, 1.0)
+    picked = ordered[int(step - 1) :: int(step)]
+    return np.stack([picked, np.full(picked.shape, step)])
+
+
+def _merged(first: np.ndarray, second: np.ndarray, epsilon: float) -> np.ndarray:
+    joined = np.concatenate([first, second], axis=1)
+    return _compressed(joined[:, np.argsort(joined[0], kind="stable")], epsilon)
+
+
+def _compressed(summary: np.ndarray, epsilon: float) -> np.ndarray:
+    if summary.shape[1] * epsilon < 1:
+        return summary
+    targets = np.arange(0.0, 1.0, epsilon) + epsilon
+    cumulative = np.cumsum(summary[1])
+    shares = cumulative / cumulative[-1]
+    points = np.interp(targets, shares, summary[0])
+    counts = np.diff(np.interp(targets, shares, cumulative), prepend=0.0)
+    return np.stack([points, counts]).astype(np.float32)
 
 
 def _batches(data: Any) -> Iterator[np.ndarray]:
