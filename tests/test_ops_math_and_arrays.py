@@ -46,6 +46,18 @@ def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | N
     return np.einsum("bnts,bsnh->btnh", weights / weights.sum(-1, keepdims=True), v)
 
 
+def _scattered(values: np.ndarray) -> np.ndarray:
+    out = np.zeros((3, 4))
+    np.add.at(out, ([0, 2, 0], [1, 3, 1]), values)
+    return out
+
+
+def _updated(x: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    out[0, 0], out[2, 1] = 7.0, 8.0
+    return out
+
+
 def _nanvar(x: np.ndarray, axis: Any = None) -> np.ndarray:
     return np.nanvar(x, axis=axis)
 
@@ -230,6 +242,24 @@ CASES: list[Case] = [
     ("slogdet-sign", lambda a: ops.slogdet(a)[0], lambda a: np.linalg.slogdet(a)[0], (MATRICES * [-1, 1, 1],), False),
     ("slogdet-log", lambda a: ops.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1], (MATRICES * [-1, 1, 1],), True),
     ("logdet", ops.logdet, lambda a: np.linalg.slogdet(a)[1], (SPD,), True),
+    # scatter, slices and segments
+    ("slice", lambda x: ops.slice(x, [1, 2], (2, 2)), lambda x: x[1:3, 2:4], (X,), True),
+    ("slice-tensor-start", lambda x: ops.slice(x, [hn.tensor(2), hn.tensor(3)], (2, 2)), lambda x: x[1:3, 2:4],
+     (X,), True),  # clamped so that the block fits, as JAX's dynamic slices
+    ("slice_update", lambda x: ops.slice_update(x, [0, hn.tensor(1)], np.full((2, 2), 9.0)),
+     lambda x: np.concatenate([x[:, :1], np.vstack([np.full((2, 2), 9.0), x[2:, 1:3]]), x[:, 3:]], 1), (X,), True),
+    ("slice_update-updates", lambda u: ops.slice_update(X, [1, 2], u),
+     lambda u: np.concatenate([X[:1], np.hstack([X[1:, :2], u]), ], 0), (Y[:2, :2],), True),
+    ("scatter", lambda v: ops.scatter(np.array([[0, 1], [2, 3], [0, 1]]), v, (3, 4)),
+     _scattered, (V[:3],), True),
+    ("scatter-rows", lambda v: ops.scatter(np.array([[2], [0]]), v, (3, 4)),
+     lambda v: np.stack([v[1], np.zeros(4), v[0]]), (Y[:2],), True),
+    ("scatter_update", lambda x: ops.scatter_update(x, np.array([[0, 0], [2, 1]]), np.array([7.0, 8.0])),
+     _updated, (X,), True),
+    ("segment_sum", lambda d: ops.segment_sum(d, np.array([1, 0, 1]), num_segments=3),
+     lambda d: np.stack([d[1], d[0] + d[2], np.zeros(4)]), (X,), True),
+    ("segment_max", lambda d: ops.segment_max(d, np.array([1, 1, 0])),
+     lambda d: np.stack([d[2], np.maximum(d[0], d[1])]), (X,), True),
     # neural-network group
     ("swish", ops.swish, lambda x: x / (1.0 + np.exp(-x)), (X,), True),
     ("hard_swish", ops.hard_swish, lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, (X,), True),
@@ -333,6 +363,14 @@ def test_keras_dtype_conventions() -> None:
         (lambda: ops.dot_product_attention(Q, K, VALUES, flash_attention=True), ValueError,
          "dot_product_attention: `flash_attention` must be None or False"),
         (lambda: ops.multi_hot(np.array([1]), 3, sparse=True), ValueError, "multi_hot: `sparse` must be False"),
+        (lambda: ops.scatter(np.array([[0, 1, 2, 3]]), np.ones(1), (2, 2)), ValueError,
+         r"scatter: `indices` must be integer rows of 1 to 2 indices"),
+        (lambda: ops.scatter(np.array([[0]]), np.ones(3), (2, 2)), ValueError,
+         r"scatter: `values` must be one slice of shape \(2,\) per row of indices"),
+        (lambda: ops.slice(X, [0], (1, 1)), ValueError, "slice: `start_indices` must be one start per axis"),
+        (lambda: ops.slice(X, [0, 0], (5, 1)), ValueError, r"slice: `shape` must be sizes that fit the input \(3, 4\)"),
+        (lambda: ops.segment_sum(X, np.array([0, 1])), ValueError,
+         r"segment_sum: `segment_ids` must be one id per row of data \(3\)"),
         (lambda: ops.inv(np.ones((2, 3))), ValueError, r"inv: expected square matrices \(\.\.\., n, n\)"),
         (lambda: ops.solve(np.eye(3), np.ones((2, 2))), ValueError, r"solve: right-hand sides must have shape"),
     ],
@@ -340,3 +378,16 @@ def test_keras_dtype_conventions() -> None:
 def test_bad_arguments_name_what_was_expected(call: Callable[[], Any], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         call()
+
+
+def test_segments_inside_a_traced_step_need_their_count() -> None:
+    class Segments(hn.layers.Layer):
+        def call(self, x: hn.Tensor) -> hn.Tensor:
+            return ops.segment_sum(x, ops.cast(x[:, 0] > 0, "int32"))
+
+        def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+            return (2, input_shape[-1])
+
+    model = hn.Sequential([hn.Input((2,)), Segments()])
+    with pytest.raises(ValueError, match="segment_sum: `num_segments` must be an int inside a traced step"):
+        model.predict(np.ones((4, 2)), batch_size=4, verbose=0)

@@ -117,6 +117,14 @@ from highnn.ops.control_flow import (
     while_loop,
 )
 from highnn.ops.core_ops import array, convert_to_numpy, convert_to_tensor, dtype, is_tensor
+from highnn.ops.indexing import (
+    scatter,
+    scatter_update,
+    segment_max,
+    segment_sum,
+    slice,
+    slice_update,
+)
 from highnn.ops.linalg import (
     det,
     inv,
@@ -445,8 +453,12 @@ __all__ = [
     "rot90",
     "rsqrt",
     "scan",
+    "scatter",
     "scatter_add",
+    "scatter_update",
     "searchsorted",
+    "segment_max",
+    "segment_sum",
     "select",
     "selu",
     "separable_conv",
@@ -457,6 +469,8 @@ __all__ = [
     "sinc",
     "sinh",
     "size",
+    "slice",
+    "slice_update",
     "slogdet",
     "soft_shrink",
     "softmax",
