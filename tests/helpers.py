@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,3 +54,26 @@ def traced_gradient_steps(model: hn.Sequential, input_shape: tuple[int, ...]) ->
     traced(x)  # compile (jax.jit) and run
     ((program, _),) = traced.programs.values()
     return program.n_steps
+
+
+def assert_matches_reference(fn: Callable[..., Any], reference: Callable[..., Any], inputs: Any) -> Any:
+    """``fn`` on Tensors of ``inputs`` has the shape and (to 1e-10) the values of ``reference`` on the arrays;
+    returns ``fn``'s output and the reference's."""
+    out = fn(*(hn.tensor(x) for x in inputs))
+    expected = np.asarray(reference(*inputs))
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(np.asarray(out.numpy(), dtype=expected.dtype), expected, rtol=1e-10, atol=1e-12)
+    return out, expected
+
+
+def assert_gradient_matches_finite_differences(
+    fn: Callable[..., Any], reference: Callable[..., Any], inputs: Any
+) -> None:
+    """The gradient of a weighted sum of ``fn``'s output with respect to its first input equals the central
+    finite differences of ``reference``'s."""
+    first, *rest = inputs
+    weights = np.random.default_rng(0).uniform(0.5, 1.5, np.shape(reference(*inputs)))
+    x = hn.tensor(first, requires_grad=True)
+    (grad,) = hn.grad((fn(x, *(hn.tensor(r) for r in rest)) * weights).sum(), [x])
+    expected = numeric_gradient(lambda v: float((reference(v, *rest) * weights).sum()), first)
+    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-5, atol=1e-6)

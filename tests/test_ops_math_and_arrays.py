@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import numeric_gradient
+from helpers import assert_gradient_matches_finite_differences, assert_matches_reference
 
 import highnn as hn
 from highnn import ops
@@ -294,10 +294,7 @@ IDS = [case[0] for case in CASES]
 def test_values_match_numpy(
     backend64: str, name: str, fn: Callable[..., Any], reference: Callable[..., Any], inputs: Any, differentiable: bool
 ) -> None:
-    out = fn(*(hn.tensor(x) for x in inputs))
-    expected = np.asarray(reference(*inputs))
-    assert out.shape == expected.shape
-    np.testing.assert_allclose(np.asarray(out.numpy(), dtype=expected.dtype), expected, rtol=1e-10, atol=1e-12)
+    assert_matches_reference(fn, reference, inputs)
 
 
 GRADIENT_CASES = [case for case in CASES if case[4]]
@@ -309,12 +306,7 @@ GRADIENT_CASES = [case for case in CASES if case[4]]
 def test_gradients_match_finite_differences(
     backend64: str, name: str, fn: Callable[..., Any], reference: Callable[..., Any], inputs: Any, differentiable: bool
 ) -> None:
-    first, *rest = inputs
-    weights = np.random.default_rng(0).uniform(0.5, 1.5, np.shape(reference(*inputs)))
-    x = hn.tensor(first, requires_grad=True)
-    (grad,) = hn.grad((fn(x, *(hn.tensor(r) for r in rest)) * weights).sum(), [x])
-    expected = numeric_gradient(lambda v: float((reference(v, *rest) * weights).sum()), first)
-    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert_gradient_matches_finite_differences(fn, reference, inputs)
 
 
 def test_keras_dtype_conventions() -> None:

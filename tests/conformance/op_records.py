@@ -1071,6 +1071,10 @@ def well_conditioned(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
     return rng.normal(0.0, 0.3, shape) + 2.0 * np.eye(shape[-1])
 
 
+def square_samples(rng: np.random.Generator) -> list[Sample]:
+    return [Sample((well_conditioned(rng, (3, 3)),)), Sample((well_conditioned(rng, (2, 4, 4)),), label="batch")]
+
+
 SQUARE_ERRORS = (
     ErrorInput(
         Sample((np.ones((2, 3)),)), ValueError, r"expected square matrices \(\.\.\., n, n\), received shape \(2, 3\)"
