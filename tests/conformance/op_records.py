@@ -1094,19 +1094,13 @@ def _solve_triangular(a: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
 LINALG_RECORDS = [
     OpRecord(
         "inv",
-        lambda rng: [
-            Sample((well_conditioned(rng, (3, 3)),)),
-            Sample((well_conditioned(rng, (2, 4, 4)),), label="batch"),
-        ],
+        square_samples,
         np.linalg.inv,
         errors=SQUARE_ERRORS,
     ),
     OpRecord(
         "det",
-        lambda rng: [
-            Sample((well_conditioned(rng, (3, 3)),)),
-            Sample((well_conditioned(rng, (2, 4, 4)),), label="batch"),
-        ],
+        square_samples,
         np.linalg.det,
         errors=SQUARE_ERRORS,
     ),
