@@ -533,3 +533,13 @@ def test_to_categorical_and_normalize() -> None:
     np.testing.assert_allclose(hn.utils.normalize(x), [[0.6, 0.8], [0.0, 0.0]])
     np.testing.assert_allclose(hn.utils.normalize(x, axis=0, order=1), [[1.0, 1.0], [0.0, 0.0]])
     np.testing.assert_allclose(hn.utils.normalize(hn.tensor(x)).numpy(), [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
+
+
+def test_sort_and_top_k_read_infinities_as_they_are(backend64: str) -> None:
+    """They gather the values (a product with one-hot rows made inf * 0 = NaN of every other entry)."""
+    x = np.array([[1.0, np.inf, 0.0, -np.inf, 2.0], [3.0, -1.0, np.inf, 0.5, 0.0]])
+    np.testing.assert_array_equal(ops.sort(x).numpy(), np.sort(x))
+    values, positions = ops.top_k(x, 2)
+    np.testing.assert_array_equal(values.numpy(), [[np.inf, 2.0], [np.inf, 3.0]])
+    np.testing.assert_array_equal(positions.numpy(), [[1, 4], [2, 0]])
+    np.testing.assert_allclose(ops.quantile(x[:, [0, 2, 4]], 0.5, axis=1).numpy(), [1.0, 3.0])

@@ -20,7 +20,7 @@ from highnn.checks import check_choice, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Axis, Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
-from highnn.ops.math_ops import isfinite, isnan
+from highnn.ops.math_ops import floor_divide, isfinite, isnan, mod
 from highnn.ops.numpy_ops import (
     _as_float,
     _one_axis,
@@ -36,6 +36,7 @@ from highnn.ops.numpy_ops import (
     moveaxis,
     prod,
     sort,
+    take_along_axis,
     take_positions,
     where,
 )
@@ -45,8 +46,12 @@ from highnn.ops.primitives import (
     cast,
     concatenate,
     equal,
+    floor,
     less_equal,
     max,
+    maximum,
+    minimum,
+    pow,
     sqrt,
     sum,
     take,
@@ -570,6 +575,113 @@ def percentile(
 
 def median(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return quantile(x, 0.5, axis, keepdims=keepdims)
+
+
+def nanquantile(x: TensorLike, q: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """:func:`quantile` (linear) of the values that are not NaN; NaN where a slice has none."""
+    x = _as_float(x)
+    axes = tuple(range(x.ndim)) if axis is None else normalize_axis(x, axis) or ()
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    rows = transpose(x, kept + axes).reshape(*(x.shape[i] for i in kept), -1)
+    present = cast(logical_not(isnan(rows)), x.dtype)
+    ordered = sort(where(isnan(rows), math.inf, rows), axis=-1)  # the numbers first, in order
+    valid = sum(present, axis=-1, keepdims=True)  # (..., 1) counts of numbers per row
+    fractions = np.asarray(to_tensor(q).numpy(), dtype=np.float64).reshape(-1)
+    if np.any((fractions < 0) | (fractions > 1)):
+        fail("nanquantile", "q", "numbers in [0, 1]", fractions.tolist())
+    position = C.clip(to_tensor(fractions, x.dtype) * (valid - 1.0), 0.0, float(ordered.shape[-1] - 1))
+    low = floor(position)
+    high = minimum(low + 1.0, maximum(valid - 1.0, 0.0))  # the row's last number at most, never a filler
+    below = take_along_axis(ordered, cast(low, "int32"), axis=-1)
+    above = take_along_axis(ordered, cast(high, "int32"), axis=-1)
+    values = below + (above - below) * (position - low)
+    values = where(equal(valid, 0.0), math.nan, values)  # (..., count of q)
+    leading = np.shape(to_tensor(q).numpy())
+    shaped = moveaxis(values, -1, 0).reshape(*leading, *values.shape[:-1])
+    if keepdims:
+        shaped = shaped.reshape(*leading, *(1 if i in axes else n for i, n in enumerate(x.shape)))
+    return shaped
+
+
+def nanpercentile(x: TensorLike, q: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return nanquantile(x, np.asarray(to_tensor(q).numpy(), dtype=np.float64) / 100.0, axis, keepdims)
+
+
+def nanmedian(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return nanquantile(x, 0.5, axis, keepdims)
+
+
+def histogram(x: TensorLike, bins: int = 10, range: tuple[float, float] | None = None) -> tuple[Tensor, Tensor]:
+    """The counts (int32) of ``x``'s values in ``bins`` equal bins over ``range`` (the values' own range by
+    default; the last bin includes its right edge), and the ``bins + 1`` edges."""
+    if not is_integer(bins) or bins < 1:
+        fail("histogram", "bins", "a positive int", bins)
+    values = _as_float(x).reshape(-1)
+    if range is None:
+        low, high = C.min(values), max(values)
+    else:
+        low, high = (to_tensor(float(bound), values.dtype) for bound in range)
+    width = where(equal(high, low), 1.0, high - low)
+    edges = low + width * to_tensor(np.linspace(0.0, 1.0, bins + 1), values.dtype)
+    slot = floor((values - low) / width * bins)
+    inside = logical_and(values >= low, values <= high)
+    slot = C.clip(slot, 0.0, float(bins - 1))
+    counted = C.one_hot(cast(slot, "int32"), bins, "int32") * cast(inside, "int32").reshape(-1, 1)
+    return cast(sum(counted, axis=0), "int32"), edges
+
+
+def isin(x1: TensorLike, x2: TensorLike, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """Whether each element of ``x1`` is among the elements of ``x2``."""
+    a, b = to_tensor(x1), ravel(x2)
+    found = any(equal(a.reshape(*a.shape, 1), b), axis=-1)
+    return logical_not(found) if invert else found
+
+
+def vander(x: TensorLike, N: int | None = None, increasing: bool = False) -> Tensor:
+    """The powers of a vector, one column per power (decreasing from ``N - 1`` unless ``increasing``)."""
+    v = ravel(x)
+    count = v.shape[0] if N is None else int(N)
+    powers = np.arange(count) if increasing else np.arange(count - 1, -1, -1)
+    return pow(v.reshape(-1, 1), to_tensor(powers, v.dtype))
+
+
+def unravel_index(indices: TensorLike, shape: Sequence[int]) -> tuple[Tensor, ...]:
+    """The coordinates in an array of ``shape`` of each flat index."""
+    flat = to_tensor(indices)
+    flat = flat if flat.dtype in ("int32", "int64") else cast(flat, "int32")
+    coordinates = []
+    for n in reversed([int(n) for n in shape]):
+        coordinates.append(mod(flat, n))
+        flat = floor_divide(flat, n)
+    return tuple(reversed(coordinates))
+
+
+def corrcoef(x: TensorLike) -> Tensor:
+    """The Pearson correlation coefficients of the rows of ``x`` (each row a variable)."""
+    x = _as_float(x)
+    x = x.reshape(1, -1) if x.ndim == 1 else x
+    centred = x - C.mean(x, 1, keepdims=True)
+    covariance = centred @ transpose(centred, (1, 0))
+    scale = sqrt(diagonal(covariance))
+    return covariance / (scale.reshape(-1, 1) * scale.reshape(1, -1))
+
+
+def correlate(x1: TensorLike, x2: TensorLike, mode: str = "valid") -> Tensor:
+    """The cross-correlation of two vectors, ``sum_n x1[n + k] * x2[n]``, as NumPy's ``mode``: "valid",
+    "same" or "full"."""
+    check_choice("correlate", "mode", mode, ("valid", "same", "full"))
+    a, b = _as_float(x1), _as_float(x2)
+    if a.ndim != 1 or b.ndim != 1:
+        fail("correlate", "x1", "two vectors", f"shapes {a.shape} and {b.shape}")
+    if a.shape[0] < b.shape[0]:  # NumPy swaps them and reverses the result
+        return flip(correlate(b, a, mode), 0)
+    n, m = a.shape[0], b.shape[0]
+    before = {"valid": 0, "same": m // 2, "full": m - 1}[mode]
+    after = {"valid": 0, "same": m - 1 - m // 2, "full": m - 1}[mode]
+    padded = concatenate([to_tensor(np.zeros(before), a.dtype), a, to_tensor(np.zeros(after), a.dtype)], 0)
+    windows = n + before + after - m + 1
+    rows = take(padded, (np.arange(windows)[:, None] + np.arange(m)[None, :]).astype(np.int32), axis=0)
+    return sum(rows * b, axis=-1)
 
 
 # ------------------------------------------------------------------ reductions that skip NaN

@@ -9,6 +9,7 @@ import numpy as np
 from highnn.checks import fail
 from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, to_tensor
+from highnn.ops import composites
 
 
 def convert_to_tensor(x: Any, dtype: str | None = None, sparse: bool | None = None) -> Tensor:
@@ -37,3 +38,17 @@ def is_tensor(x: Any) -> bool:
 def dtype(x: TensorLike) -> str:
     """The dtype name of ``x``, as highnn would convert it (``"float32"``, ``"int32"``, ``"bool"``, ...)."""
     return to_tensor(x).dtype
+
+
+def saturate_cast(x: Any, dtype: str) -> Tensor:
+    """``x`` cast to ``dtype``, values beyond the type's range clipped to it first (no wrap-around)."""
+    x = to_tensor(x)
+    if np.dtype(dtype).kind in "iu":
+        bounds = np.iinfo(np.dtype(dtype))
+        low, high = (
+            (float(b) for b in (bounds.min, bounds.max))
+            if x.dtype.startswith(("float", "bfloat"))
+            else (int(bounds.min), int(bounds.max))
+        )
+        x = composites.clip(x, low, high)
+    return x.astype(dtype)

@@ -17,7 +17,7 @@ import numpy as np
 from highnn.checks import fail, is_integer
 from highnn.graph import Tensor, TensorLike, engine_state, to_tensor
 from highnn.ops import composites as C
-from highnn.ops.numpy_ops import ones_like, where
+from highnn.ops.numpy_ops import ones_like, prod, where
 from highnn.ops.primitives import cast, concatenate, greater, max, scatter_add, take
 
 
@@ -122,10 +122,39 @@ def segment_sum(
 def segment_max(
     data: TensorLike, segment_ids: TensorLike, num_segments: int | None = None, sorted: bool = False
 ) -> Tensor:
-    """The largest row of ``data`` in each segment, elementwise (``-inf`` for an empty segment)."""
-    values, ids, count = _segments("segment_max", data, segment_ids, num_segments)
-    member = greater(C.one_hot(ids, count, "int32"), 0)  # (rows, segments)
-    member = member.reshape(*member.shape, *[1] * (values.ndim - 1))
-    spread = values.reshape(values.shape[0], 1, *values.shape[1:])
+    """The largest row of ``data`` in each segment, elementwise (``-inf``, or the smallest integer, for an empty
+    segment)."""
+    values, member = _membership("segment_max", data, segment_ids, num_segments)
     lowest = -math.inf if values.dtype.startswith(("float", "bfloat")) else int(np.iinfo(values.dtype).min)
-    return max(where(member, spread, lowest), axis=0)
+    return max(where(member, _spread(values), lowest), axis=0)
+
+
+def segment_min(
+    data: TensorLike, segment_ids: TensorLike, num_segments: int | None = None, sorted: bool = False
+) -> Tensor:
+    """The smallest row of ``data`` in each segment, elementwise (``inf``, or the largest integer, if empty)."""
+    values, member = _membership("segment_min", data, segment_ids, num_segments)
+    highest = math.inf if values.dtype.startswith(("float", "bfloat")) else int(np.iinfo(values.dtype).max)
+    return C.min(where(member, _spread(values), highest), axis=0)
+
+
+def segment_prod(
+    data: TensorLike, segment_ids: TensorLike, num_segments: int | None = None, sorted: bool = False
+) -> Tensor:
+    """The product of the rows of ``data`` in each segment (1 for an empty segment)."""
+    values, member = _membership("segment_prod", data, segment_ids, num_segments)
+    return prod(where(member, _spread(values), 1), axis=0)
+
+
+def _membership(
+    owner: str, data: TensorLike, segment_ids: TensorLike, num_segments: int | None
+) -> tuple[Tensor, Tensor]:
+    """The data, and whether each row is in each segment, ``(rows, segments, 1...)``."""
+    values, ids, count = _segments(owner, data, segment_ids, num_segments)
+    member = greater(C.one_hot(ids, count, "int32"), 0)
+    return values, member.reshape(*member.shape, *[1] * (values.ndim - 1))
+
+
+def _spread(values: Tensor) -> Tensor:
+    """``values`` with a segments axis after the rows."""
+    return values.reshape(values.shape[0], 1, *values.shape[1:])

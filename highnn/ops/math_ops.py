@@ -264,3 +264,42 @@ def nan_to_num(x: TensorLike, nan: float = 0.0, posinf: float | None = None, neg
 
 def logical_xor(x1: TensorLike, x2: TensorLike) -> Tensor:
     return not_equal(_truth(x1), _truth(x2))
+
+
+def signbit(x: TensorLike) -> Tensor:
+    """Whether the sign bit is set: true for negative numbers and for -0.0."""
+    x = to_tensor(x)
+    if not _is_float(x):
+        return less(x, 0)
+    return where(equal(x, 0.0), less(P.arctan2(x, to_tensor(-1.0, x.dtype)), 0.0), less(x, 0.0))
+
+
+# ------------------------------------------------------------------ complex parts of real tensors
+def real(x: TensorLike) -> Tensor:
+    """The real part: the tensor itself (highnn's tensors are real)."""
+    return to_tensor(x)
+
+
+def imag(x: TensorLike) -> Tensor:
+    """The imaginary part of a real tensor: zeros."""
+    x = to_tensor(x)
+    return x * 0
+
+
+def conj(x: TensorLike) -> Tensor:
+    """The complex conjugate of a real tensor: the tensor itself."""
+    return to_tensor(x)
+
+
+conjugate = conj
+
+
+def angle(x: TensorLike) -> Tensor:
+    """The argument of each (real) number: pi for negative numbers, else 0."""
+    x = _float_of(x)
+    return where(less(x, 0.0), math.pi, 0.0) + x * 0.0
+
+
+def isreal(x: TensorLike) -> Tensor:
+    """True everywhere: highnn's tensors are real."""
+    return to_tensor(np.ones(to_tensor(x).shape, dtype=bool))

@@ -18,7 +18,7 @@ from highnn.config import epsilon as default_epsilon
 from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
-from highnn.ops.numpy_ops import einsum, logical_and, moveaxis, repeat, where
+from highnn.ops.numpy_ops import einsum, logical_and, moveaxis, repeat, sort, where
 from highnn.ops.primitives import abs, cast, exp, log, log1p, max, maximum, minimum, pick_along_axis, sqrt, sum, tanh
 
 
@@ -184,6 +184,68 @@ def multi_hot(
     encoded = max(C.one_hot(labels, num_classes, dtype or settings.floatx), axis=-2)
     encoded = encoded.reshape(-1) if to_tensor(inputs).ndim == 1 else encoded
     return encoded if axis == -1 else moveaxis(encoded, -1, axis)
+
+
+def sparse_sigmoid(x: TensorLike) -> Tensor:
+    """``0`` below -1, ``1`` above 1, ``(x + 1) / 2`` between."""
+    return C.clip((_float(x) + 1.0) * 0.5, 0.0, 1.0)
+
+
+def in_top_k(targets: TensorLike, predictions: TensorLike, k: int) -> Tensor:
+    """Whether each row's target class scores among the row's ``k`` highest predictions (ties count in)."""
+    scores, labels = _float(predictions), integer_labels(to_tensor(targets))
+    target_scores = pick_along_axis(scores, labels, axis=1)
+    kth = sort(scores, axis=-1)[:, scores.shape[-1] - k]
+    return target_scores >= kth
+
+
+def depth_to_space(x: TensorLike, block_size: int, data_format: str = "channels_last") -> Tensor:
+    """Channels moved into ``block_size`` x ``block_size`` spatial blocks (pixel shuffle): ``(N, H, W, C)`` to
+    ``(N, H b, W b, C / b**2)``, the block's position the slowest part of the channel index, as Keras."""
+    images = _channels_last(_float_or_int(x), data_format)
+    n, h, w, c = images.shape
+    b = int(block_size)
+    if b < 2 or c % (b * b):
+        fail("depth_to_space", "block_size", f"an int >= 2 whose square divides the channels ({c})", block_size)
+    blocks = images.reshape(n, h, w, b, b, c // (b * b)).transpose(0, 1, 3, 2, 4, 5)
+    return _channels_back(blocks.reshape(n, h * b, w * b, c // (b * b)), data_format)
+
+
+def space_to_depth(x: TensorLike, block_size: int, data_format: str = "channels_last") -> Tensor:
+    """The inverse of :func:`depth_to_space`: ``(N, H, W, C)`` to ``(N, H / b, W / b, C b**2)``."""
+    images = _channels_last(_float_or_int(x), data_format)
+    n, h, w, c = images.shape
+    b = int(block_size)
+    if b < 2 or h % b or w % b:
+        fail("space_to_depth", "block_size", f"an int >= 2 dividing the height and width ({h}, {w})", block_size)
+    blocks = images.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5)
+    return _channels_back(blocks.reshape(n, h // b, w // b, b * b * c), data_format)
+
+
+def _float_or_int(x: TensorLike) -> Tensor:
+    x = to_tensor(x)
+    if x.ndim != 4:
+        fail("depth_to_space", "x", "a batch of images of rank 4", f"shape {x.shape}")
+    return x
+
+
+def _channels_last(x: Tensor, data_format: str) -> Tensor:
+    return x if data_format == "channels_last" else x.transpose(0, 2, 3, 1)
+
+
+def _channels_back(x: Tensor, data_format: str) -> Tensor:
+    return x if data_format == "channels_last" else x.transpose(0, 3, 1, 2)
+
+
+def cdist(x1: TensorLike, x2: TensorLike, p: float = 2.0) -> Tensor:
+    """The ``p``-norm distance of every row of ``x1`` to every row of ``x2`` (batched over leading axes)."""
+    a, b = _float(x1), _float(x2)
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
+        fail("cdist", "x2", f"rows of {a.shape[-1] if a.ndim else '?'} features, like x1's", f"shape {b.shape}")
+    gaps = abs(a.reshape(*a.shape[:-1], 1, a.shape[-1]) - b.reshape(*b.shape[:-2], 1, *b.shape[-2:]))
+    if p == 2.0:
+        return sqrt(sum(gaps * gaps, axis=-1))
+    return sum(gaps**p, axis=-1) ** (1.0 / p)
 
 
 def _float(x: TensorLike) -> Tensor:

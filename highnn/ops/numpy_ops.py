@@ -361,12 +361,12 @@ def top_k(x: TensorLike, k: int, sorted: bool = True) -> tuple[Tensor, Tensor]:
 
 
 def _gather_last(x: Tensor, positions: Tensor) -> Tensor:
-    """``x`` read at integer ``positions`` along its last axis, through their one-hot rows: one matmul when the
-    positions are the same for every row and ``x`` is float, else a product and a sum (any dtype)."""
-    picks = C.one_hot(positions, x.shape[-1], x.dtype)  # (..., k, n)
-    if positions.ndim == 1 and x.dtype in ("float32", "float64"):
-        return matmul(x, picks.T)
-    return sum(picks * expand_dims(x, -2), -1)
+    """``x`` read at integer ``positions`` along its last axis: one list for every row, or a list per row
+    (``positions`` of ``x``'s leading shape). A gather (``take``), so infinities and NaN are read as they are
+    and each value's adjoint goes back to where it was read."""
+    if positions.ndim == 1:
+        return _take(x, positions, axis=x.ndim - 1)
+    return take_along_axis(x, positions, axis=-1)
 
 
 def take_positions(x: TensorLike, positions: TensorLike, axis: int) -> Tensor:
