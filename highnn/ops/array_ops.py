@@ -538,9 +538,7 @@ def quantile(x: TensorLike, q: TensorLike, axis: Axis = None, method: str = "lin
     interpolated as NumPy's ``method``: "linear", "lower", "higher", "midpoint" or "nearest"."""
     check_choice("quantile", "method", method, ("linear", "lower", "higher", "midpoint", "nearest"))
     x = _as_float(x)
-    axes = tuple(range(x.ndim)) if axis is None else normalize_axis(x, axis) or ()
-    kept = tuple(i for i in range(x.ndim) if i not in axes)
-    rows = transpose(x, kept + axes).reshape(*(x.shape[i] for i in kept), -1)
+    rows, axes = _rows_over(x, axis)
     ordered = sort(rows, axis=-1)
     n = ordered.shape[-1]
     fractions = np.asarray(to_tensor(q).numpy(), dtype=np.float64)
@@ -561,9 +559,23 @@ def quantile(x: TensorLike, q: TensorLike, axis: Axis = None, method: str = "lin
     picks = np.stack([low.ravel(), high.ravel()])
     below, above = (take_positions(ordered, p, axis=ordered.ndim - 1) for p in picks)
     values = below + (above - below) * to_tensor(weight.ravel(), x.dtype)  # (..., count of q)
-    values = moveaxis(values, -1, 0).reshape(*fractions.shape, *values.shape[:-1])
+    return _per_quantile(values, fractions.shape, x.shape, axes, keepdims)
+
+
+def _rows_over(x: Tensor, axis: Axis) -> tuple[Tensor, tuple[int, ...]]:
+    """``x`` with the reduced ``axis`` (every axis by default) flattened into one last axis, and those axes."""
+    axes = tuple(range(x.ndim)) if axis is None else normalize_axis(x, axis) or ()
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    return transpose(x, kept + axes).reshape(*(x.shape[i] for i in kept), -1), axes
+
+
+def _per_quantile(
+    values: Tensor, q_shape: tuple[int, ...], shape: tuple[int, ...], axes: tuple[int, ...], keepdims: bool
+) -> Tensor:
+    """Values ``(..., count of q)`` with ``q``'s shape leading, the reduced axes kept as ones with ``keepdims``."""
+    values = moveaxis(values, -1, 0).reshape(*q_shape, *values.shape[:-1])
     if keepdims:
-        values = values.reshape(*fractions.shape, *(1 if i in axes else n_ for i, n_ in enumerate(x.shape)))
+        values = values.reshape(*q_shape, *(1 if i in axes else n for i, n in enumerate(shape)))
     return values
 
 
@@ -580,9 +592,7 @@ def median(x: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def nanquantile(x: TensorLike, q: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """:func:`quantile` (linear) of the values that are not NaN; NaN where a slice has none."""
     x = _as_float(x)
-    axes = tuple(range(x.ndim)) if axis is None else normalize_axis(x, axis) or ()
-    kept = tuple(i for i in range(x.ndim) if i not in axes)
-    rows = transpose(x, kept + axes).reshape(*(x.shape[i] for i in kept), -1)
+    rows, axes = _rows_over(x, axis)
     present = cast(logical_not(isnan(rows)), x.dtype)
     ordered = sort(where(isnan(rows), math.inf, rows), axis=-1)  # the numbers first, in order
     valid = sum(present, axis=-1, keepdims=True)  # (..., 1) counts of numbers per row
@@ -596,11 +606,7 @@ def nanquantile(x: TensorLike, q: TensorLike, axis: Axis = None, keepdims: bool 
     above = take_along_axis(ordered, cast(high, "int32"), axis=-1)
     values = below + (above - below) * (position - low)
     values = where(equal(valid, 0.0), math.nan, values)  # (..., count of q)
-    leading = np.shape(to_tensor(q).numpy())
-    shaped = moveaxis(values, -1, 0).reshape(*leading, *values.shape[:-1])
-    if keepdims:
-        shaped = shaped.reshape(*leading, *(1 if i in axes else n for i, n in enumerate(x.shape)))
-    return shaped
+    return _per_quantile(values, np.shape(to_tensor(q).numpy()), x.shape, axes, keepdims)
 
 
 def nanpercentile(x: TensorLike, q: TensorLike, axis: Axis = None, keepdims: bool = False) -> Tensor:
