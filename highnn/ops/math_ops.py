@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from highnn.backends.base import ALL_FLOAT_DTYPES
 from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import primitives as P
@@ -19,35 +20,35 @@ from highnn.ops.numpy_ops import _truth, ceil, where
 from highnn.ops.primitives import abs, equal, floor, greater, less, log, maximum, minimum, not_equal, sqrt
 
 
-def _float_of(x: TensorLike) -> Tensor:
+def float_of(x: TensorLike) -> Tensor:
     """``x`` as a float tensor: its own float dtype (low precision included), else floatx."""
     x = to_tensor(x)
-    return x if x.dtype in ("float16", "bfloat16", "float32", "float64") else P.cast(x, settings.floatx)
+    return x if x.dtype in ALL_FLOAT_DTYPES else P.cast(x, settings.floatx)
 
 
 def _floats(x1: TensorLike, x2: TensorLike) -> tuple[Tensor, Tensor]:
     """Two operands in one float dtype: a float operand's (the first's when both are), else floatx."""
     a, b = to_tensor(x1), to_tensor(x2)
-    dtype = next((t.dtype for t in (a, b) if t.dtype in ("float16", "bfloat16", "float32", "float64")), None)
+    dtype = next((t.dtype for t in (a, b) if t.dtype in ALL_FLOAT_DTYPES), None)
     dtype = dtype or settings.floatx
     return P.cast(a, dtype), P.cast(b, dtype)
 
 
 # ------------------------------------------------------------------ trigonometric and hyperbolic
 def tan(x: TensorLike) -> Tensor:
-    return P.tan(_float_of(x))
+    return P.tan(float_of(x))
 
 
 def arcsin(x: TensorLike) -> Tensor:
-    return P.arcsin(_float_of(x))
+    return P.arcsin(float_of(x))
 
 
 def arccos(x: TensorLike) -> Tensor:
-    return P.arccos(_float_of(x))
+    return P.arccos(float_of(x))
 
 
 def arctan(x: TensorLike) -> Tensor:
-    return P.arctan(_float_of(x))
+    return P.arctan(float_of(x))
 
 
 def arctan2(x1: TensorLike, x2: TensorLike) -> Tensor:
@@ -56,36 +57,36 @@ def arctan2(x1: TensorLike, x2: TensorLike) -> Tensor:
 
 
 def sinh(x: TensorLike) -> Tensor:
-    return P.sinh(_float_of(x))
+    return P.sinh(float_of(x))
 
 
 def cosh(x: TensorLike) -> Tensor:
-    return P.cosh(_float_of(x))
+    return P.cosh(float_of(x))
 
 
 def arcsinh(x: TensorLike) -> Tensor:
-    return P.arcsinh(_float_of(x))
+    return P.arcsinh(float_of(x))
 
 
 def arccosh(x: TensorLike) -> Tensor:
-    return P.arccosh(_float_of(x))
+    return P.arccosh(float_of(x))
 
 
 def arctanh(x: TensorLike) -> Tensor:
-    return P.arctanh(_float_of(x))
+    return P.arctanh(float_of(x))
 
 
 def deg2rad(x: TensorLike) -> Tensor:
-    return _float_of(x) * (math.pi / 180.0)
+    return float_of(x) * (math.pi / 180.0)
 
 
 def rad2deg(x: TensorLike) -> Tensor:
-    return _float_of(x) * (180.0 / math.pi)
+    return float_of(x) * (180.0 / math.pi)
 
 
 def sinc(x: TensorLike) -> Tensor:
     """``sin(pi x) / (pi x)``, 1 at 0 (the gradient there is 0)."""
-    x = _float_of(x)
+    x = float_of(x)
     zero = equal(x, 0.0)
     scaled = where(zero, 1.0, x) * math.pi  # no division by zero, even in the branch not taken
     return where(zero, 1.0, P.sin(scaled) / scaled)
@@ -104,19 +105,19 @@ def hypot(x1: TensorLike, x2: TensorLike) -> Tensor:
 # ------------------------------------------------------------------ exponentials and logarithms
 def expm1(x: TensorLike) -> Tensor:
     """``exp(x) - 1``, exact for small ``x``."""
-    return P.expm1(_float_of(x))
+    return P.expm1(float_of(x))
 
 
 def exp2(x: TensorLike) -> Tensor:
-    return P.exp(_float_of(x) * math.log(2.0))
+    return P.exp(float_of(x) * math.log(2.0))
 
 
 def log2(x: TensorLike) -> Tensor:
-    return log(_float_of(x)) / math.log(2.0)
+    return log(float_of(x)) / math.log(2.0)
 
 
 def log10(x: TensorLike) -> Tensor:
-    return log(_float_of(x)) / math.log(10.0)
+    return log(float_of(x)) / math.log(10.0)
 
 
 def logaddexp(x1: TensorLike, x2: TensorLike) -> Tensor:
@@ -133,21 +134,21 @@ def logaddexp2(x1: TensorLike, x2: TensorLike) -> Tensor:
 
 def cbrt(x: TensorLike) -> Tensor:
     """The real cube root, negative for negative ``x``."""
-    x = _float_of(x)
+    x = float_of(x)
     return P.sign(x) * P.pow(abs(x), 1.0 / 3.0)
 
 
 def reciprocal(x: TensorLike) -> Tensor:
-    return 1.0 / _float_of(x)
+    return 1.0 / float_of(x)
 
 
 def rsqrt(x: TensorLike) -> Tensor:
-    return 1.0 / sqrt(_float_of(x))
+    return 1.0 / sqrt(float_of(x))
 
 
 def ldexp(x1: TensorLike, x2: TensorLike) -> Tensor:
     """``x1 * 2**x2``."""
-    a = _float_of(x1)
+    a = float_of(x1)
     return a * P.pow(2.0, P.cast(to_tensor(x2), a.dtype))
 
 
@@ -155,19 +156,19 @@ def ldexp(x1: TensorLike, x2: TensorLike) -> Tensor:
 def trunc(x: TensorLike) -> Tensor:
     """Rounded toward zero; integers stay as they are."""
     x = to_tensor(x)
-    if x.dtype not in ("float16", "bfloat16", "float32", "float64"):
+    if x.dtype not in ALL_FLOAT_DTYPES:
         return x
     return where(less(x, 0.0), ceil(x), floor(x))
 
 
 def fabs(x: TensorLike) -> Tensor:
-    return abs(_float_of(x))
+    return abs(float_of(x))
 
 
 def floor_divide(x1: TensorLike, x2: TensorLike) -> Tensor:
     """``floor(x1 / x2)``; integers give integers, as in NumPy."""
     a, b = to_tensor(x1), to_tensor(x2)
-    if a.dtype == b.dtype and a.dtype not in ("float16", "bfloat16", "float32", "float64", "bool"):
+    if a.dtype == b.dtype and a.dtype not in (*ALL_FLOAT_DTYPES, "bool"):
         return P.cast(floor(P.cast(a, "float64") / P.cast(b, "float64")), a.dtype)
     a, b = _floats(a, b)
     return floor(a / b)
@@ -176,7 +177,7 @@ def floor_divide(x1: TensorLike, x2: TensorLike) -> Tensor:
 def mod(x1: TensorLike, x2: TensorLike) -> Tensor:
     """The remainder with the sign of the divisor, ``x1 - floor(x1 / x2) * x2``, as NumPy's ``mod``."""
     a, b = to_tensor(x1), to_tensor(x2)
-    if a.dtype == b.dtype and a.dtype not in ("float16", "bfloat16", "float32", "float64", "bool"):
+    if a.dtype == b.dtype and a.dtype not in (*ALL_FLOAT_DTYPES, "bool"):
         return a - floor_divide(a, b) * b
     a, b = _floats(a, b)
     return a - floor(a / b) * b
@@ -215,7 +216,7 @@ def fmin(x1: TensorLike, x2: TensorLike) -> Tensor:
 
 # ------------------------------------------------------------------ NaN and infinity
 def _is_float(x: Tensor) -> bool:
-    return x.dtype in ("float16", "bfloat16", "float32", "float64")
+    return x.dtype in ALL_FLOAT_DTYPES
 
 
 def isnan(x: TensorLike) -> Tensor:
@@ -296,7 +297,7 @@ conjugate = conj
 
 def angle(x: TensorLike) -> Tensor:
     """The argument of each (real) number: pi for negative numbers, else 0."""
-    x = _float_of(x)
+    x = float_of(x)
     return where(less(x, 0.0), math.pi, 0.0) + x * 0.0
 
 

@@ -18,6 +18,7 @@ from highnn.config import epsilon as default_epsilon
 from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
+from highnn.ops.math_ops import float_of
 from highnn.ops.numpy_ops import einsum, logical_and, moveaxis, repeat, sort, where
 from highnn.ops.primitives import abs, cast, exp, log, log1p, max, maximum, minimum, pick_along_axis, sqrt, sum, tanh
 
@@ -51,7 +52,7 @@ def normalize(x: TensorLike, axis: int = -1, order: int = 2, epsilon: float | No
     as Keras's ``ops.normalize``."""
     if not isinstance(order, int) or order < 1:
         fail("normalize", "order", "an int >= 1", order)
-    x = _float(x)
+    x = float_of(x)
     x = x.reshape(1) if not x.ndim else x
     eps = default_epsilon() if epsilon is None else epsilon
     if order == 2:  # Keras's rsqrt form: x * min(1 / sqrt(sum(x**2)), 1 / epsilon)
@@ -64,7 +65,7 @@ def moments(x: TensorLike, axes: int | Sequence[int], keepdims: bool = False, sy
     """The mean and the (population) variance of ``x`` over ``axes``."""
     if synchronized:
         fail("moments", "synchronized", "False (the mean is over this process's batch)", synchronized)
-    x = _float(x)
+    x = float_of(x)
     reduced = normalize_axis(x, axes) or ()
     mean = C.mean(x, reduced, keepdims=True)
     centred = x - mean
@@ -80,7 +81,7 @@ def batch_normalization(
     scale: TensorLike | None = None, epsilon: float = 1e-3,
 ) -> Tensor:  # fmt: skip
     """``(x - mean) / sqrt(variance + epsilon) * scale + offset``, each a vector along ``axis``."""
-    x = _float(x)
+    x = float_of(x)
     shape = tuple(n if i in (normalize_axis(x, axis) or ()) else 1 for i, n in enumerate(x.shape))
 
     def along(v: TensorLike) -> Tensor:
@@ -99,7 +100,7 @@ def layer_normalization(
 ) -> Tensor:  # fmt: skip
     """Each example normalised over ``axis`` to mean 0 and variance 1, then ``* gamma + beta`` (with
     ``rms_scaling``, Keras's variant: divided by the standard deviation without centring, times ``gamma``)."""
-    x = _float(x)
+    x = float_of(x)
     axes = normalize_axis(x, axis) or ()
     eps = default_epsilon() if epsilon is None else epsilon
     shape = tuple(n if i in axes else 1 for i, n in enumerate(x.shape))
@@ -120,7 +121,7 @@ def rms_normalization(
     x: TensorLike, scale: TensorLike | None = None, axis: int | Sequence[int] = -1, epsilon: float | None = None
 ) -> Tensor:
     """``x / sqrt(mean(x**2) + epsilon) * scale`` over ``axis``."""
-    x = _float(x)
+    x = float_of(x)
     axes = normalize_axis(x, axis) or ()
     eps = default_epsilon() if epsilon is None else epsilon
     out = x / sqrt(C.mean(x * x, axes, keepdims=True) + eps)
@@ -131,7 +132,7 @@ def rms_normalization(
 
 def psnr(x1: TensorLike, x2: TensorLike, max_val: float) -> Tensor:
     """The peak signal-to-noise ratio in decibels, ``20 log10(max_val) - 10 log10(mean((x1 - x2)**2))``."""
-    a, b = _float(x1), _float(x2)
+    a, b = float_of(x1), float_of(x2)
     if a.shape != b.shape:
         fail("psnr", "x2", f"of the shape of x1 {a.shape}", b.shape)
     difference = a - b
@@ -149,7 +150,7 @@ def dot_product_attention(
     the query's (grouped-query attention)."""
     if flash_attention:
         fail("dot_product_attention", "flash_attention", "None or False (highnn has no flash kernel)", True)
-    q, k, v = _float(query), _float(key), _float(value)
+    q, k, v = float_of(query), float_of(key), float_of(value)
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         fail("dot_product_attention", "query", "4-D query, key and value (batch, length, heads, head_dim)",
              f"shapes {q.shape}, {k.shape}, {v.shape}")  # fmt: skip
@@ -188,12 +189,12 @@ def multi_hot(
 
 def sparse_sigmoid(x: TensorLike) -> Tensor:
     """``0`` below -1, ``1`` above 1, ``(x + 1) / 2`` between."""
-    return C.clip((_float(x) + 1.0) * 0.5, 0.0, 1.0)
+    return C.clip((float_of(x) + 1.0) * 0.5, 0.0, 1.0)
 
 
 def in_top_k(targets: TensorLike, predictions: TensorLike, k: int) -> Tensor:
     """Whether each row's target class scores among the row's ``k`` highest predictions (ties count in)."""
-    scores, labels = _float(predictions), integer_labels(to_tensor(targets))
+    scores, labels = float_of(predictions), integer_labels(to_tensor(targets))
     target_scores = pick_along_axis(scores, labels, axis=1)
     kth = sort(scores, axis=-1)[:, scores.shape[-1] - k]
     return target_scores >= kth
@@ -202,7 +203,7 @@ def in_top_k(targets: TensorLike, predictions: TensorLike, k: int) -> Tensor:
 def depth_to_space(x: TensorLike, block_size: int, data_format: str = "channels_last") -> Tensor:
     """Channels moved into ``block_size`` x ``block_size`` spatial blocks (pixel shuffle): ``(N, H, W, C)`` to
     ``(N, H b, W b, C / b**2)``, the block's position the slowest part of the channel index, as Keras."""
-    images = _channels_last(_float_or_int(x), data_format)
+    images = _channels_last(_images("depth_to_space", x), data_format)
     n, h, w, c = images.shape
     b = int(block_size)
     if b < 2 or c % (b * b):
@@ -213,7 +214,7 @@ def depth_to_space(x: TensorLike, block_size: int, data_format: str = "channels_
 
 def space_to_depth(x: TensorLike, block_size: int, data_format: str = "channels_last") -> Tensor:
     """The inverse of :func:`depth_to_space`: ``(N, H, W, C)`` to ``(N, H / b, W / b, C b**2)``."""
-    images = _channels_last(_float_or_int(x), data_format)
+    images = _channels_last(_images("space_to_depth", x), data_format)
     n, h, w, c = images.shape
     b = int(block_size)
     if b < 2 or h % b or w % b:
@@ -222,10 +223,10 @@ def space_to_depth(x: TensorLike, block_size: int, data_format: str = "channels_
     return _channels_back(blocks.reshape(n, h // b, w // b, b * b * c), data_format)
 
 
-def _float_or_int(x: TensorLike) -> Tensor:
+def _images(owner: str, x: TensorLike) -> Tensor:
     x = to_tensor(x)
     if x.ndim != 4:
-        fail("depth_to_space", "x", "a batch of images of rank 4", f"shape {x.shape}")
+        fail(owner, "x", "a batch of images of rank 4", f"shape {x.shape}")
     return x
 
 
@@ -239,18 +240,13 @@ def _channels_back(x: Tensor, data_format: str) -> Tensor:
 
 def cdist(x1: TensorLike, x2: TensorLike, p: float = 2.0) -> Tensor:
     """The ``p``-norm distance of every row of ``x1`` to every row of ``x2`` (batched over leading axes)."""
-    a, b = _float(x1), _float(x2)
+    a, b = float_of(x1), float_of(x2)
     if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
         fail("cdist", "x2", f"rows of {a.shape[-1] if a.ndim else '?'} features, like x1's", f"shape {b.shape}")
     gaps = abs(a.reshape(*a.shape[:-1], 1, a.shape[-1]) - b.reshape(*b.shape[:-2], 1, *b.shape[-2:]))
     if p == 2.0:
         return sqrt(sum(gaps * gaps, axis=-1))
     return sum(gaps**p, axis=-1) ** (1.0 / p)
-
-
-def _float(x: TensorLike) -> Tensor:
-    x = to_tensor(x)
-    return x if x.dtype in ("float16", "bfloat16", "float32", "float64") else cast(x, settings.floatx)
 
 
 def binary_crossentropy(target: TensorLike, output: TensorLike, from_logits: bool = False) -> Tensor:
