@@ -180,6 +180,10 @@ class JaxBackend:
     def solve_triangular(a: Array, b: Array, lower: bool) -> Array:
         return jax.scipy.linalg.solve_triangular(a, b, lower=lower)
 
+    @staticmethod
+    def cholesky(a: Array) -> Array:
+        return jnp.linalg.cholesky(a)  # JAX's factors the symmetric part itself
+
     erf = staticmethod(jax.scipy.special.erf)
     reshape, transpose = staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)

@@ -130,6 +130,10 @@ class NumpyBackend(SingleDevice):
     def solve_triangular(a: Array, b: Array, lower: bool) -> Array:
         return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)  # the other triangle is never read
 
+    @staticmethod
+    def cholesky(a: Array) -> Array:
+        return np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2)  # of the symmetric part, as JAX
+
     broadcast_to = staticmethod(np.broadcast_to)
 
     @staticmethod

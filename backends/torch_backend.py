@@ -317,6 +317,10 @@ class TorchBackend(SingleDevice):
     def solve_triangular(a: Array, b: Array, lower: bool) -> Array:
         return torch.linalg.solve_triangular(a, b, upper=not lower)
 
+    @staticmethod
+    def cholesky(a: Array) -> Array:
+        return torch.linalg.cholesky((a + a.transpose(-1, -2)) / 2)  # of the symmetric part, as JAX
+
     erf = staticmethod(torch.special.erf)
     matmul = staticmethod(torch.matmul)
 

@@ -53,6 +53,11 @@ def _scattered(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _symmetric(a: np.ndarray) -> np.ndarray:
+    """The symmetric part, which ``cholesky`` factors (as JAX's does)."""
+    return (a + np.swapaxes(a, -1, -2)) / 2
+
+
 def _updated(x: np.ndarray) -> np.ndarray:
     out = x.copy()
     out[0, 0], out[2, 1] = 7.0, 8.0
@@ -243,6 +248,13 @@ CASES: list[Case] = [
     ("slogdet-sign", lambda a: ops.slogdet(a)[0], lambda a: np.linalg.slogdet(a)[0], (MATRICES * [-1, 1, 1],), False),
     ("slogdet-log", lambda a: ops.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1], (MATRICES * [-1, 1, 1],), True),
     ("logdet", ops.logdet, lambda a: np.linalg.slogdet(a)[1], (SPD,), True),
+    ("cholesky", ops.cholesky, lambda a: np.linalg.cholesky(_symmetric(a)), (SPD,), True),
+    ("cholesky-upper", lambda a: ops.cholesky(a, upper=True),
+     lambda a: np.swapaxes(np.linalg.cholesky(_symmetric(a)), -1, -2), (SPD,), True),
+    ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
+     (np.linalg.cholesky(SPD),), False),
+    ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),
+     lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)), (np.linalg.cholesky(SPD),), False),
     # scatter, slices and segments
     ("slice", lambda x: ops.slice(x, [1, 2], (2, 2)), lambda x: x[1:3, 2:4], (X,), True),
     ("slice-tensor-start", lambda x: ops.slice(x, [hn.tensor(2), hn.tensor(3)], (2, 2)), lambda x: x[1:3, 2:4],

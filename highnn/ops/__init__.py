@@ -137,6 +137,8 @@ from highnn.ops.indexing import (
     slice_update,
 )
 from highnn.ops.linalg import (
+    cholesky,
+    cholesky_inverse,
     det,
     inv,
     logdet,
@@ -340,6 +342,8 @@ __all__ = [
     "cbrt",
     "cdist",
     "celu",
+    "cholesky",
+    "cholesky_inverse",
     "clip",
     "cond",
     "conj",

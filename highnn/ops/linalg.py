@@ -1,16 +1,19 @@
-"""Keras's ``keras.ops`` linear algebra: inverse, determinant and linear solves of (batches of) square matrices.
+"""Keras's ``keras.ops`` linear algebra: inverse, determinant, Cholesky factor and linear solves of (batches of)
+square matrices.
 
-``inv``, ``det``, ``solve`` and ``solve_triangular`` are primitives of their own, in float32 or float64, with
-their VJPs written in highnn's operations (products and solves with the transposed matrices), in the
-conformance suite on every backend. A right-hand side with one axis fewer than the matrices is a vector.
+``inv``, ``det``, ``cholesky``, ``solve`` and ``solve_triangular`` are primitives of their own, in float32 or
+float64, with their VJPs written in highnn's operations (products and solves with the transposed matrices), in
+the conformance suite on every backend. A right-hand side with one axis fewer than the matrices is a vector.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import primitives as P
-from highnn.ops.primitives import abs, cast, log, sign
+from highnn.ops.primitives import abs, cast, log, sign, swap_last, take
 
 
 def _matrices(x: TensorLike) -> Tensor:
@@ -36,8 +39,30 @@ def slogdet(x: TensorLike) -> tuple[Tensor, Tensor]:
 
 
 def logdet(x: TensorLike) -> Tensor:
-    """The log of the determinant of each (Hermitian positive-definite) matrix."""
-    return log(det(x))
+    """The log of the determinant of each symmetric positive-definite matrix: twice the sum of the logs of its
+    Cholesky factor's diagonal (no overflow where the determinant itself would)."""
+    factor = cholesky(x)
+    n = factor.shape[-1]
+    diagonal = take(
+        factor.reshape(*factor.shape[:-2], n * n), np.arange(0, n * n, n + 1, dtype=np.int32), factor.ndim - 2
+    )
+    return 2.0 * P.sum(log(diagonal), axis=-1)
+
+
+def cholesky(x: TensorLike, upper: bool = False) -> Tensor:
+    """The Cholesky factor of each symmetric positive-definite matrix (of its symmetric part): lower ``L`` with
+    ``L @ L^T = x``, or its transpose with ``upper``."""
+    factor = P.cholesky(_matrices(x))
+    return swap_last(factor) if upper else factor
+
+
+def cholesky_inverse(x: TensorLike, upper: bool = False) -> Tensor:
+    """The inverse of ``L @ L^T`` from its Cholesky factor ``L`` (or of ``U^T @ U`` from ``U`` with ``upper``)."""
+    factor = _matrices(x)
+    lower = swap_last(factor) if upper else factor
+    eye = to_tensor(np.broadcast_to(np.eye(lower.shape[-1]), lower.shape), lower.dtype)
+    inverse_factor = P.solve_triangular(lower, eye, lower=True)  # L^-1
+    return swap_last(inverse_factor) @ inverse_factor
 
 
 def _right_hand_sides(a: Tensor, b: TensorLike) -> tuple[Tensor, bool]:

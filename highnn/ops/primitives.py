@@ -201,6 +201,20 @@ def _solve_triangular_vjp_a(g: Tensor, out: Tensor, a: Tensor, b: Tensor, lower:
     return -_triangle(_solve_triangular_vjp_b(g, out, a, b, lower) @ swap_last(out), lower)
 
 
+def _cholesky_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
+    """The symmetric gradient of ``L = cholesky((A + A^T) / 2)``: ``L^-T Phi(L^T g) L^-1``, symmetrised, where
+    ``Phi`` keeps the lower triangle and halves the diagonal (Murray, 2016)."""
+    product = swap_last(out) @ g
+    eye = to_tensor(np.eye(out.shape[-1], dtype=bool))
+    phi = _triangle(product, lower=True) - 0.5 * where(eye, product, 0.0)
+    right = swap_last(solve_triangular(swap_last(out), swap_last(phi), lower=False))  # Phi L^-1
+    full = solve_triangular(swap_last(out), right, lower=False)  # L^-T Phi L^-1
+    return 0.5 * (full + swap_last(full))
+
+
+#: the lower Cholesky factor of each symmetric positive-definite matrix, of its symmetric part ``(A + A^T) / 2``
+cholesky: Primitive = _define("cholesky", 1, check_square, _cholesky_vjp)
+
 #: ``a^-1 b`` for a triangular ``a``, read from its lower (or upper) triangle alone
 solve_triangular: Primitive = _define("solve_triangular", 2, check_solve, _solve_triangular_vjp_a,
                                       _solve_triangular_vjp_b)  # fmt: skip

@@ -1091,6 +1091,12 @@ def _solve_triangular(a: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
     return np.linalg.solve(np.tril(a) if lower else np.triu(a), b)
 
 
+def positive_definite(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Symmetric positive-definite matrices with eigenvalues near 4."""
+    factors = well_conditioned(rng, shape)
+    return factors @ np.swapaxes(factors, -1, -2)
+
+
 LINALG_RECORDS = [
     OpRecord(
         "inv",
@@ -1102,6 +1108,15 @@ LINALG_RECORDS = [
         "det",
         square_samples,
         np.linalg.det,
+        errors=SQUARE_ERRORS,
+    ),
+    OpRecord(
+        "cholesky",
+        lambda rng: [
+            Sample((positive_definite(rng, (3, 3)),)),
+            Sample((positive_definite(rng, (2, 4, 4)),), label="batch"),
+        ],
+        lambda a: np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2),
         errors=SQUARE_ERRORS,
     ),
     OpRecord(
