@@ -230,6 +230,36 @@ def test_random_brightness_adds_a_fraction_of_the_value_range(backend64: str) ->
     assert layers.RandomBrightness(0.1)(images.astype(np.uint8)).dtype == "float64"  # the compute dtype
 
 
+def test_center_crop_takes_the_centred_window_or_resizes(backend64: str) -> None:
+    images = RNG.normal(size=(2, 7, 9, 3))
+    np.testing.assert_array_equal(layers.CenterCrop(4, 5)(images).numpy(), images[:, 1:5, 2:7])
+    first = layers.CenterCrop(4, 5, data_format="channels_first")(np.moveaxis(images, -1, 1)).numpy()
+    np.testing.assert_array_equal(np.moveaxis(first, 1, -1), images[:, 1:5, 2:7])
+    larger = layers.CenterCrop(10, 6)(images).numpy()  # too few rows: the 7 x 4 centred window, resized
+    np.testing.assert_allclose(larger, layers.Resizing(10, 6, crop_to_aspect_ratio=True)(images).numpy())
+    assert layers.CenterCrop(4, 5).compute_output_shape((None, 7, 9, 3)) == (None, 4, 5, 3)
+    assert layers.CenterCrop(3, 3)(images[0]).shape == (3, 3, 3)
+
+
+def test_random_crop_takes_one_random_window_per_batch_while_training(backend64: str) -> None:
+    images = RNG.normal(size=(3, 8, 10, 2))
+    layer = layers.RandomCrop(5, 6, seed=2)
+    places = set()
+    for _ in range(12):
+        out = layer(images, training=True).numpy()
+        matches = [(top, left) for top in range(4) for left in range(5)
+                   if np.array_equal(out, images[:, top : top + 5, left : left + 6])]  # fmt: skip
+        assert len(matches) == 1, "the whole batch is cut at one place"
+        places.add(matches[0])
+    assert len(places) > 4, "each call draws a new place"
+    np.testing.assert_array_equal(layer(images).numpy(), images[:, 1:6, 2:8])  # inference: the centred window
+    small = layers.RandomCrop(9, 10, seed=2)(images, training=True).numpy()
+    np.testing.assert_allclose(small, layers.CenterCrop(9, 10)(images).numpy())  # too small: as CenterCrop
+    twin = layers.RandomCrop(5, 6, seed=2)
+    np.testing.assert_array_equal(twin(images, training=True).numpy(),
+                                  layers.RandomCrop(5, 6, seed=2)(images, training=True).numpy())  # fmt: skip
+
+
 def test_augmentation_in_a_model_trains_saves_and_loads(tmp_path: object) -> None:
     hn.utils.set_random_seed(0)
     images, labels = RNG.normal(size=(32, 6, 6, 1)), RNG.integers(0, 2, size=32)
@@ -241,6 +271,7 @@ def test_augmentation_in_a_model_trains_saves_and_loads(tmp_path: object) -> Non
         layers.RandomZoom(0.2, fill_mode="constant", fill_value=0.5, seed=4),
         layers.RandomContrast(0.2, value_range=(-5, 5), seed=5),
         layers.RandomBrightness(0.1, value_range=(-5, 5), seed=6),
+        layers.RandomCrop(5, 5, seed=7),
         layers.Flatten(),
         layers.Dense(2),
     ])  # fmt: skip
@@ -274,6 +305,9 @@ def test_augmentation_in_a_model_trains_saves_and_loads(tmp_path: object) -> Non
         (lambda: layers.RandomBrightness(0.1, value_range=(1, 1)), ValueError,
          r"RandomBrightness: `value_range` must be a pair of two different numbers \(low, high\), received \(1, 1\)"),
         (lambda: layers.RandomBrightness(0.1, value_range=255), ValueError, "RandomBrightness: `value_range` must be"),
+        (lambda: layers.CenterCrop(0, 3), ValueError, "CenterCrop: `height` must be"),
+        (lambda: layers.RandomCrop(3, 2.5), TypeError, "RandomCrop: `width` must be"),
+        (lambda: layers.CenterCrop(2, 2)(np.ones((2, 3))), ValueError, "inputs must be images of rank 3 or batches"),
         (lambda: layers.RandomRotation(0.1)(np.ones((2, 3)), training=True), ValueError,
          "inputs must be images of rank 3 or batches of rank 4, received shape"),
     ],
@@ -290,6 +324,8 @@ def test_augmentation_configs_round_trip() -> None:
         layers.RandomZoom(0.2, data_format="channels_first"),
         layers.RandomContrast((0.1, 0.4), value_range=(0, 1)),
         layers.RandomBrightness(0.2, seed=2),
+        layers.RandomCrop(3, 4, seed=1),
+        layers.CenterCrop(5, 2, data_format="channels_first"),
     ):
         clone = layers.deserialize(layers.serialize(layer))
         assert type(clone) is type(layer) and clone.get_config() == layer.get_config()

@@ -6,8 +6,10 @@ from typing import Any
 from highnn.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from highnn.layers.attention import Attention, MultiHeadAttention
 from highnn.layers.augmentation import (
+    CenterCrop,
     RandomBrightness,
     RandomContrast,
+    RandomCrop,
     RandomFlip,
     RandomRotation,
     RandomTranslation,
@@ -123,7 +125,8 @@ LAYERS.register_all((
     MultiHeadAttention, Attention,
     *MERGING_LAYERS, Identity, RepeatVector, Permute, Lambda, Masking,
     Rescaling, Normalization, Resizing, CategoryEncoding, Discretization, GaussianDropout, ActivityRegularization,
-    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast, RandomBrightness,
+    RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast, RandomBrightness, RandomCrop,
+    CenterCrop,
 ))  # fmt: skip
 Wrapper.registry = LAYERS  # wrappers rebuild their inner layers from the same allow-list
 
@@ -171,6 +174,7 @@ __all__ = [
     "BatchNormalization",
     "Bidirectional",
     "CategoryEncoding",
+    "CenterCrop",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -239,6 +243,7 @@ __all__ = [
     "RMSNormalization",
     "RandomBrightness",
     "RandomContrast",
+    "RandomCrop",
     "RandomFlip",
     "RandomRotation",
     "RandomTranslation",

@@ -1,5 +1,6 @@
-"""Image augmentation layers (Keras 3 names): random flips, rotations, translations, zooms, contrast and brightness
-while training, the identity at inference. Each image of a batch draws its own change from the layer's seed.
+"""Image augmentation layers (Keras 3 names): random flips, rotations, translations, zooms, crops, contrast and
+brightness while training, the identity (a centred crop for ``RandomCrop``) at inference; and ``CenterCrop``.
+Each image of a batch draws its own change from the layer's seed (``RandomCrop`` one place for the batch).
 
 Rotations, translations and zooms resample every image through an affine transform
 (:func:`highnn.ops.image.affine_transform`) with Keras's matrices, fill modes and interpolations.
@@ -10,14 +11,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from highnn.checks import check_choice, check_number, fail, is_real
+from highnn.checks import check_choice, check_integer, check_number, fail, is_real
 from highnn.graph import Tensor
+from highnn.layers.layer import Layer
+from highnn.layers.layer_utils import Shape
 from highnn.layers.pooling import data_format_of
+from highnn.layers.preprocessing import Resizing
 from highnn.layers.regularization import RandomLayer
 from highnn.ops.composites import clip, mean
 from highnn.ops.image import affine_transform
+from highnn.ops.indexing import slice as slice_block
 from highnn.ops.numpy_ops import ones, zeros
-from highnn.ops.primitives import concatenate, cos, random_uniform, sin, where
+from highnn.ops.primitives import cast, concatenate, cos, floor, random_uniform, sin, where
 
 #: the fill modes and interpolations Keras's augmentation layers accept
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
@@ -94,6 +99,92 @@ class RandomFlip(ImageAugmentation):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mode": self.mode}
+
+
+class CenterCrop(Layer):
+    """The centred ``height`` x ``width`` window of each image, as Keras's layer; an image smaller than that along
+    an axis is instead resized, its largest centred window of the target's aspect ratio resized to the target
+    (bilinear). Outputs are in the compute dtype.
+
+    >>> hn.layers.CenterCrop(2, 2)(np.arange(16.0).reshape(1, 4, 4, 1))[0, :, :, 0]  # [[5, 6], [9, 10]]
+    """
+
+    def __init__(self, height: int, width: int, data_format: str | None = None, **kwargs: Any) -> None:
+        self.height = check_integer("CenterCrop", "height", height, 1)
+        self.width = check_integer("CenterCrop", "width", width, 1)
+        self.data_format = data_format_of("CenterCrop", data_format)
+        super().__init__(**kwargs)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return centre_cropped(self, inputs.astype(self.compute_dtype), self.height, self.width, self.data_format)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return cropped_shape(input_shape, self.height, self.width, self.data_format)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "height": self.height, "width": self.width, "data_format": self.data_format}
+
+
+def centre_cropped(owner: Layer, images: Tensor, height: int, width: int, data_format: str) -> Tensor:
+    """The centred window of ``images`` (rank 3 or 4), or the target-aspect window resized where it is smaller."""
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            f"{type(owner).__name__} {owner.name!r}: inputs must be images of rank 3 or batches of rank 4, received "
+            f"shape {images.shape}."
+        )
+    rows = images.ndim - (3 if data_format == "channels_last" else 2)
+    available_height, available_width = images.shape[rows], images.shape[rows + 1]
+    if available_height >= height and available_width >= width:
+        top, left = (available_height - height) // 2, (available_width - width) // 2
+        index = [slice(None)] * images.ndim
+        index[rows], index[rows + 1] = slice(top, top + height), slice(left, left + width)
+        return images[tuple(index)]
+    resizing = Resizing(height, width, crop_to_aspect_ratio=True, data_format=data_format)
+    return resizing(images)
+
+
+def cropped_shape(input_shape: Shape, height: int, width: int, data_format: str) -> Shape:
+    shape = list(input_shape)
+    rows = len(shape) - (3 if data_format == "channels_last" else 2)
+    shape[rows], shape[rows + 1] = height, width
+    return tuple(shape)
+
+
+class RandomCrop(ImageAugmentation):
+    """While training, a ``height`` x ``width`` window at a random place, one place for the whole batch (as
+    Keras draws); at inference, and for images no larger than the window, :class:`CenterCrop`'s result.
+
+    >>> augment = hn.layers.RandomCrop(24, 24, seed=0)  # of 28 x 28 images
+    """
+
+    def __init__(
+        self, height: int, width: int, seed: int | None = None, data_format: str | None = None, **kwargs: Any
+    ) -> None:
+        self.height = check_integer("RandomCrop", "height", height, 1)
+        self.width = check_integer("RandomCrop", "width", width, 1)
+        super().__init__(seed, data_format, **kwargs)
+
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
+        images = inputs.astype(self.compute_dtype)
+        self.check_images(images)
+        _, available_height, available_width = self.image_size(images)
+        if not training or available_height <= self.height or available_width <= self.width:
+            return centre_cropped(self, images, self.height, self.width, self.data_format)
+        offsets = []
+        for room in (available_height - self.height + 1, available_width - self.width + 1):
+            offsets.append(cast(floor(self.draw(random_uniform, (), per_example=False) * room), "int32"))
+        rows = images.ndim - (3 if self.data_format == "channels_last" else 2)
+        starts: list[Any] = [0] * images.ndim
+        sizes = list(images.shape)
+        starts[rows], starts[rows + 1] = offsets
+        sizes[rows], sizes[rows + 1] = self.height, self.width
+        return slice_block(images, starts, sizes)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return cropped_shape(input_shape, self.height, self.width, self.data_format)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "height": self.height, "width": self.width}
 
 
 class AffineAugmentation(ImageAugmentation):
