@@ -4,6 +4,7 @@ Keras's JAX backend calls), values and gradients, and the image augmentation lay
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,6 +135,41 @@ def test_integer_images_are_sampled_as_float32() -> None:
 def test_image_op_errors_name_the_argument(action: object, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         action()  # type: ignore[operator]
+
+
+def numpy_patches(images: np.ndarray, size: tuple[int, int], strides: tuple[int, int]) -> np.ndarray:
+    """Valid patches, each flattened row by row with the channels innermost."""
+    windows = np.lib.stride_tricks.sliding_window_view(images, size, axis=(1, 2))  # (b, r, c, ch, h, w)
+    windows = windows[:, :: strides[0], :: strides[1]]
+    return windows.transpose(0, 1, 2, 4, 5, 3).reshape(*windows.shape[:3], -1)
+
+
+@pytest.mark.parametrize(("size", "strides"), [((2, 2), None), ((3, 2), (1, 2)), ((2, 3), (2, 1))])
+def test_extract_patches_flattens_each_window(backend64: str, size: tuple[int, int], strides: Any) -> None:
+    images = RNG.normal(size=(2, 6, 7, 3))
+    out = hn.ops.image.extract_patches(images, size, strides)
+    np.testing.assert_allclose(out.numpy(), numpy_patches(images, size, strides or size), rtol=1e-12, atol=1e-12)
+    first = hn.ops.image.extract_patches(np.moveaxis(images, -1, 1), size, strides, data_format="channels_first")
+    np.testing.assert_allclose(np.moveaxis(first.numpy(), 1, -1), out.numpy(), rtol=1e-12, atol=1e-12)
+    single = hn.ops.image.extract_patches(images[0], size, strides)
+    np.testing.assert_allclose(single.numpy(), out.numpy()[0], rtol=1e-12, atol=1e-12)
+
+
+def test_extract_patches_gradient_and_grayscale(float64: None) -> None:
+    images = RNG.normal(size=(1, 4, 4, 2))
+    weights = RNG.normal(size=(1, 2, 2, 8))
+    x = hn.tensor(images, requires_grad=True)
+    (grad,) = hn.grad(hn.ops.sum(hn.ops.image.extract_patches(x, 2) * weights), [x])
+    expected = weights.reshape(1, 2, 2, 2, 2, 2).transpose(0, 1, 3, 2, 4, 5).reshape(1, 4, 4, 2)  # each pixel once
+    np.testing.assert_allclose(grad.numpy(), expected, rtol=1e-12)
+    rgb = RNG.uniform(size=(2, 3, 3, 3))
+    gray = hn.ops.image.rgb_to_grayscale(rgb).numpy()
+    np.testing.assert_allclose(gray, (rgb @ [0.2989, 0.5870, 0.1140])[..., None], rtol=1e-12)
+    np.testing.assert_array_equal(hn.ops.image.rgb_to_grayscale(gray).numpy(), gray)
+    with pytest.raises(ValueError, match="rgb_to_grayscale: `images` must be images of rank 3 or 4 with 3"):
+        hn.ops.image.rgb_to_grayscale(np.ones((2, 3, 3, 2)))
+    with pytest.raises(ValueError, match="extract_patches: `size` must be a positive int or a pair of them"):
+        hn.ops.image.extract_patches(images, (2, 0))
 
 
 # ------------------------------------------------------------------ the augmentation layers

@@ -21,9 +21,10 @@ import numpy as np
 from highnn.backends.base import ALL_FLOAT_DTYPES
 from highnn.checks import check_choice, fail
 from highnn.graph import Tensor, TensorLike, to_tensor
+from highnn.ops import primitives as P
 from highnn.ops.composites import clip
 from highnn.ops.numpy_ops import logical_and
-from highnn.ops.primitives import DATA_FORMATS, abs, cast, floor, greater_equal, less_equal, take, where
+from highnn.ops.primitives import DATA_FORMATS, abs, cast, conv, floor, greater_equal, less_equal, take, where
 
 FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
 #: ``affine_transform``'s interpolations and the spline order of each
@@ -201,3 +202,51 @@ def _work_dtype(x: Tensor) -> str:
     """The dtype positions and weights are computed in: float64 for float64 inputs, else float32 (a bfloat16
     position would be off by a pixel past 256)."""
     return "float64" if x.dtype == "float64" else "float32"
+
+
+def extract_patches(
+    images: TensorLike, size: int | tuple[int, int], strides: int | tuple[int, int] | None = None,
+    dilation_rate: int | tuple[int, int] = 1, padding: str = "valid", data_format: str | None = None,
+) -> Tensor:  # fmt: skip
+    """Each ``size`` patch of the images as a vector of its pixels (row by row, channels innermost), as Keras's:
+    ``(batch, rows, cols, channels)`` to ``(batch, patch rows, patch cols, size_h * size_w * channels)``, patches
+    ``strides`` apart (``size`` by default). A convolution with a kernel that copies each pixel to its place,
+    so the gradient reaches the images."""
+    images = to_tensor(images)
+    layout = check_choice("extract_patches", "data_format", data_format or "channels_last", DATA_FORMATS)
+    if images.ndim not in (3, 4):
+        fail("extract_patches", "images", "a batch of rank 4 or an image of rank 3", f"shape {images.shape}")
+    window = (size, size) if isinstance(size, int) else tuple(size)
+    if len(window) != 2 or not all(isinstance(n, int) and n >= 1 for n in window):
+        fail("extract_patches", "size", "a positive int or a pair of them", size)
+    batched = images.ndim == 4
+    x = images if batched else images.reshape(1, *images.shape)
+    x = x if layout == "channels_last" else x.transpose(0, 2, 3, 1)
+    channels = x.shape[-1]
+    height, width = window
+    kernel = np.zeros((height, width, channels, height * width * channels))
+    for i, j, c in itertools.product(range(height), range(width), range(channels)):
+        kernel[i, j, c, (i * width + j) * channels + c] = 1.0
+    patches = conv(x, to_tensor(kernel, x.dtype), strides=window if strides is None else strides, padding=padding,
+                   dilation_rate=dilation_rate)  # fmt: skip
+    patches = patches if layout == "channels_last" else patches.transpose(0, 3, 1, 2)
+    return patches if batched else patches.reshape(patches.shape[1:])
+
+
+#: the luma weights of red, green and blue (ITU-R BT.601), as Keras and TensorFlow weigh them
+GRAYSCALE_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+def rgb_to_grayscale(images: TensorLike, data_format: str | None = None) -> Tensor:
+    """RGB images as one channel of luma, ``0.2989 R + 0.5870 G + 0.1140 B``, as Keras's (one-channel images
+    as they are)."""
+    images = to_tensor(images)
+    layout = check_choice("rgb_to_grayscale", "data_format", data_format or "channels_last", DATA_FORMATS)
+    axis = images.ndim - 1 if layout == "channels_last" else images.ndim - 3
+    if images.ndim not in (3, 4) or images.shape[axis] not in (1, 3):
+        fail("rgb_to_grayscale", "images", "images of rank 3 or 4 with 3 (RGB) or 1 channels", f"shape {images.shape}")
+    if images.shape[axis] == 1:
+        return images
+    x = cast(images, _float_dtype(images))
+    weights = to_tensor(np.array(GRAYSCALE_WEIGHTS).reshape([3 if a == axis else 1 for a in range(x.ndim)]), x.dtype)
+    return P.sum(x * weights, axis=axis, keepdims=True)
