@@ -181,3 +181,56 @@ def test_scan_gradient_matches_finite_differences(float64: None) -> None:
 def test_bad_arguments_are_named(call: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@ops.custom_gradient
+def log1pexp(x: hn.Tensor) -> tuple[hn.Tensor, Any]:
+    """Keras's documentation example: a gradient that stays finite where ``exp`` overflows."""
+    e = ops.exp(x)
+
+    def grad(*args: hn.Tensor, upstream: hn.Tensor | None = None) -> hn.Tensor:
+        if upstream is None:
+            (upstream,) = args
+        return ops.multiply(upstream, 1.0 - 1.0 / ops.add(1, e))
+
+    return ops.log(1 + e), grad
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_custom_gradient_replaces_the_operations_gradient(backend64: str) -> None:
+    x = hn.tensor(np.array([100.0, 0.0, -3.0]), requires_grad=True)
+    (grad,) = hn.grad(ops.sum(log1pexp(x)), [x])
+    np.testing.assert_allclose(grad.numpy(), [1.0, 0.5, 1.0 / (1.0 + np.exp(3.0))], rtol=1e-12)
+    (second,) = hn.grad(ops.sum(hn.grad(ops.sum(log1pexp(x)), [x], create_graph=True)[0]), [x])
+    np.testing.assert_allclose(second.numpy()[1:], [0.25, np.exp(-3.0) / (1.0 + np.exp(-3.0)) ** 2], rtol=1e-10)
+
+
+def test_custom_gradient_in_a_traced_train_step() -> None:
+    @ops.custom_gradient
+    def frozen(x: hn.Tensor) -> tuple[hn.Tensor, Any]:
+        return x, lambda upstream: upstream * 0.0  # the layers before learn nothing
+
+    class Freeze(hn.layers.Layer):
+        def call(self, x: hn.Tensor) -> hn.Tensor:
+            return frozen(x)
+
+    hn.utils.set_random_seed(0)
+    model = hn.Sequential([hn.Input((3,)), hn.layers.Dense(4), Freeze(), hn.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.get_weights()
+    model.fit(RNG.normal(size=(16, 3)), RNG.normal(size=16), batch_size=8, epochs=2, verbose=0)
+    after = model.get_weights()
+    for a, b in zip(before[:2], after[:2]):
+        np.testing.assert_array_equal(a, b)  # behind the frozen gradient
+    assert not np.allclose(before[2], after[2])  # the last layer trains
+
+
+def test_custom_gradient_needs_one_adjoint_per_argument() -> None:
+    @ops.custom_gradient
+    def pair(x: hn.Tensor, y: hn.Tensor) -> tuple[hn.Tensor, Any]:
+        return x * y, lambda upstream: upstream
+
+    x, y = hn.tensor(1.0, requires_grad=True), hn.tensor(2.0, requires_grad=True)
+    with pytest.raises(ValueError, match=r"custom_gradient\(pair\): `the gradient function's result` must be one "
+                                         r"adjoint per argument \(2\), received '1 adjoints'"):  # fmt: skip
+        hn.grad(pair(x, y), [x, y])

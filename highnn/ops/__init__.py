@@ -125,7 +125,15 @@ from highnn.ops.control_flow import (
     vectorized_map,
     while_loop,
 )
-from highnn.ops.core_ops import array, convert_to_numpy, convert_to_tensor, dtype, is_tensor, saturate_cast
+from highnn.ops.core_ops import (
+    array,
+    convert_to_numpy,
+    convert_to_tensor,
+    custom_gradient,
+    dtype,
+    is_tensor,
+    saturate_cast,
+)
 from highnn.ops.indexing import (
     scatter,
     scatter_update,
@@ -358,6 +366,7 @@ __all__ = [
     "cosh",
     "count_nonzero",
     "cross",
+    "custom_gradient",
     "deg2rad",
     "depth_to_space",
     "depthwise_conv",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from highnn.checks import fail
 from highnn.config import settings
-from highnn.graph import Tensor, TensorLike, to_tensor
+from highnn.graph import Node, Primitive, Tensor, TensorLike, engine_state, to_tensor
 from highnn.ops import composites
 
 
@@ -52,3 +54,43 @@ def saturate_cast(x: Any, dtype: str) -> Tensor:
         )
         x = composites.clip(x, low, high)
     return x.astype(dtype)
+
+
+def custom_gradient(f: Callable[..., tuple[Any, Callable[..., Any]]]) -> Callable[..., Tensor]:
+    """Keras's ``ops.custom_gradient``: ``f(*args)`` returns its result and a function of the result's adjoint
+    that returns the adjoints of the arguments (one, or a list of one per argument); the gradient then flows
+    through that function instead of through ``f``'s operations. The adjoint function is written in highnn's
+    operations and may read values ``f`` computed, so it can be differentiated again.
+
+    >>> @hn.ops.custom_gradient
+    ... def clipped_identity(x):
+    ...     return x, lambda upstream: hn.ops.clip(upstream, -1.0, 1.0)
+    """
+
+    @functools.wraps(f)
+    def wrapped(*args: Any) -> Tensor:
+        inputs = tuple(to_tensor(a) for a in args)
+        result, adjoint_of = f(*inputs)  # recorded, so what the adjoint function reads depends on the inputs
+        out = to_tensor(result).detach()
+        if engine_state().grad_enabled and any(t.requires_grad for t in inputs):
+            found: dict[int, list[Any]] = {}
+
+            def rule(position: int) -> Callable[..., Tensor]:
+                def vjp(g: Tensor, _out: Tensor, *_inputs: Tensor) -> Tensor:
+                    if id(g) not in found:
+                        adjoints = adjoint_of(g)
+                        found.clear()
+                        found[id(g)] = list(adjoints) if isinstance(adjoints, (list, tuple)) else [adjoints]
+                    if len(found[id(g)]) != len(inputs):
+                        fail(f"custom_gradient({getattr(f, '__name__', 'f')})", "the gradient function's result",
+                             f"one adjoint per argument ({len(inputs)})", f"{len(found[id(g)])} adjoints")  # fmt: skip
+                    return to_tensor(found[id(g)][position], g.dtype)
+
+                return vjp
+
+            vjps = tuple(rule(i) for i in range(len(inputs)))
+            out.requires_grad = True
+            out.node = Node(Primitive("custom_gradient", vjps, None, len(inputs)), inputs, {})
+        return out
+
+    return wrapped
