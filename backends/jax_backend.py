@@ -174,6 +174,16 @@ class JaxBackend:
     sinh, cosh, expm1 = staticmethod(jnp.sinh), staticmethod(jnp.cosh), staticmethod(jnp.expm1)
     arcsinh, arccosh, arctanh = staticmethod(jnp.arcsinh), staticmethod(jnp.arccosh), staticmethod(jnp.arctanh)
     arctan2 = staticmethod(jnp.arctan2)
+    bitwise_and, bitwise_or, bitwise_xor = (
+        staticmethod(jnp.bitwise_and),
+        staticmethod(jnp.bitwise_or),
+        staticmethod(jnp.bitwise_xor),
+    )
+    bitwise_not, left_shift, right_shift = (
+        staticmethod(jnp.invert),
+        staticmethod(jnp.left_shift),
+        staticmethod(jnp.right_shift),
+    )
     inv, solve, det = staticmethod(jnp.linalg.inv), staticmethod(jnp.linalg.solve), staticmethod(jnp.linalg.det)
 
     @staticmethod

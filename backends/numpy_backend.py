@@ -124,6 +124,16 @@ class NumpyBackend(SingleDevice):
     sinh, cosh, expm1 = staticmethod(np.sinh), staticmethod(np.cosh), staticmethod(np.expm1)
     arcsinh, arccosh, arctanh = staticmethod(np.arcsinh), staticmethod(np.arccosh), staticmethod(np.arctanh)
     arctan2 = staticmethod(np.arctan2)
+    bitwise_and, bitwise_or, bitwise_xor = (
+        staticmethod(np.bitwise_and),
+        staticmethod(np.bitwise_or),
+        staticmethod(np.bitwise_xor),
+    )
+    bitwise_not, left_shift, right_shift = (
+        staticmethod(np.invert),
+        staticmethod(np.left_shift),
+        staticmethod(np.right_shift),
+    )
     inv, solve, det = staticmethod(np.linalg.inv), staticmethod(np.linalg.solve), staticmethod(np.linalg.det)
 
     @staticmethod

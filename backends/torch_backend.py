@@ -311,6 +311,16 @@ class TorchBackend(SingleDevice):
     sinh, cosh, expm1 = staticmethod(torch.sinh), staticmethod(torch.cosh), staticmethod(torch.expm1)
     arcsinh, arccosh, arctanh = staticmethod(torch.asinh), staticmethod(torch.acosh), staticmethod(torch.atanh)
     arctan2 = staticmethod(torch.atan2)
+    bitwise_and, bitwise_or, bitwise_xor = (
+        staticmethod(torch.bitwise_and),
+        staticmethod(torch.bitwise_or),
+        staticmethod(torch.bitwise_xor),
+    )
+    bitwise_not, left_shift, right_shift = (
+        staticmethod(torch.bitwise_not),
+        staticmethod(torch.bitwise_left_shift),
+        staticmethod(torch.bitwise_right_shift),
+    )
     inv, solve, det = staticmethod(torch.linalg.inv), staticmethod(torch.linalg.solve), staticmethod(torch.linalg.det)
 
     @staticmethod

@@ -126,6 +126,15 @@ CASES: list[Case] = [
     ("nan_to_num-values", lambda x: ops.nan_to_num(x, nan=1.0, posinf=9.0, neginf=-9.0),
      lambda x: np.nan_to_num(x, nan=1.0, posinf=9.0, neginf=-9.0), (SPECIAL,), False),
     ("logical_xor", ops.logical_xor, np.logical_xor, (INTS, DIVISORS - 2), False),
+    # bitwise operations
+    ("bitwise_and", ops.bitwise_and, np.bitwise_and, (INTS, DIVISORS), False),
+    ("bitwise_or", lambda x: ops.bitwise_or(x, 6), lambda x: np.bitwise_or(x, 6), (INTS,), False),
+    ("bitwise_xor", ops.bitwise_xor, np.bitwise_xor, (INTS > 2, INTS > 5), False),
+    ("bitwise_not", ops.bitwise_not, np.invert, (INTS,), False),
+    ("bitwise_invert", ops.bitwise_invert, np.invert, (INTS > 2,), False),
+    ("left_shift", lambda x: ops.left_shift(x, np.array([1, 2, 3])), lambda x: np.left_shift(x, [1, 2, 3]), (INTS,),
+     False),
+    ("right_shift", lambda x: ops.bitwise_right_shift(x, 1), lambda x: np.right_shift(x, 1), (INTS,), False),
     # shapes, joining and splitting
     ("ravel", ops.ravel, np.ravel, (B,), True),
     ("copy", ops.copy, np.copy, (X,), True),

@@ -304,3 +304,44 @@ def angle(x: TensorLike) -> Tensor:
 def isreal(x: TensorLike) -> Tensor:
     """True everywhere: highnn's tensors are real."""
     return to_tensor(np.ones(to_tensor(x).shape, dtype=bool))
+
+
+# ------------------------------------------------------------------ bitwise operations (primitives)
+def _integers(x1: TensorLike, x2: TensorLike) -> tuple[Tensor, Tensor]:
+    """Both operands in the dtype of the first tensor among them (a Python int takes the other's)."""
+    a, b = to_tensor(x1), to_tensor(x2)
+    dtype = a.dtype if isinstance(x1, Tensor) or not isinstance(x2, Tensor) else b.dtype
+    return P.cast(a, dtype), P.cast(b, dtype)
+
+
+def bitwise_and(x: TensorLike, y: TensorLike) -> Tensor:
+    return P.bitwise_and(*_integers(x, y))
+
+
+def bitwise_or(x: TensorLike, y: TensorLike) -> Tensor:
+    return P.bitwise_or(*_integers(x, y))
+
+
+def bitwise_xor(x: TensorLike, y: TensorLike) -> Tensor:
+    return P.bitwise_xor(*_integers(x, y))
+
+
+def bitwise_not(x: TensorLike) -> Tensor:
+    """Every bit flipped (``~x``: ``-x - 1`` for signed integers, ``not x`` for bools)."""
+    return P.bitwise_not(to_tensor(x))
+
+
+bitwise_invert = bitwise_not
+
+
+def left_shift(x: TensorLike, y: TensorLike) -> Tensor:
+    """``x`` shifted left by ``y`` bits."""
+    return P.left_shift(*_integers(x, y))
+
+
+def right_shift(x: TensorLike, y: TensorLike) -> Tensor:
+    """``x`` shifted right by ``y`` bits (arithmetic: the sign is kept)."""
+    return P.right_shift(*_integers(x, y))
+
+
+bitwise_left_shift, bitwise_right_shift = left_shift, right_shift

@@ -40,6 +40,14 @@ def check_elementwise(name: str, *tensors: Tensor) -> None:
     _broadcast_shape(name, *(t.shape for t in tensors))
 
 
+def check_integer_elementwise(name: str, *tensors: Tensor) -> None:
+    """Integer (or, for the logical bitwise operations, bool) operands of one dtype that broadcast."""
+    check_elementwise(name, *tensors)
+    allowed = ("int32", "int64") if name.endswith("shift") else ("int32", "int64", "bool")
+    if tensors[0].dtype not in allowed:
+        raise TypeError(f"{name}: expected {' or '.join(allowed)} operands, received dtype {tensors[0].dtype}.")
+
+
 def check_where(name: str, condition: Tensor, a: Tensor, b: Tensor) -> None:
     if condition.dtype != "bool":
         raise TypeError(f"{name}: the condition must have dtype bool, received {condition.dtype}.")

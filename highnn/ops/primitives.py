@@ -51,6 +51,7 @@ from highnn.ops.operand_checks import (
     check_float,
     check_float_elementwise,
     check_getitem,
+    check_integer_elementwise,
     check_log_softmax,
     check_matmul,
     check_max_pool_select,
@@ -177,6 +178,14 @@ expm1: Primitive = _define("expm1", 1, check_float, lambda g, out, x: g * (out +
 arctan2: Primitive = _define("arctan2", 2, check_float_elementwise,
                              lambda g, out, y, x: g * x / (x * x + y * y),
                              lambda g, out, y, x: -(g * y) / (x * x + y * y))  # fmt: skip
+# bitwise operations on integers (and bool): not differentiable
+bitwise_and: Primitive = _define("bitwise_and", 2, check_integer_elementwise)
+bitwise_or: Primitive = _define("bitwise_or", 2, check_integer_elementwise)
+bitwise_xor: Primitive = _define("bitwise_xor", 2, check_integer_elementwise)
+bitwise_not: Primitive = _define("bitwise_not", 1, check_integer_elementwise)
+left_shift: Primitive = _define("left_shift", 2, check_integer_elementwise)
+right_shift: Primitive = _define("right_shift", 2, check_integer_elementwise)
+
 # linear algebra (float32 and float64): the VJPs are products and solves with the transposed matrices
 inv: Primitive = _define("inv", 1, check_square, lambda g, out, a: -(swap_last(out) @ g @ swap_last(out)))
 solve: Primitive = _define("solve", 2, check_solve,

@@ -1065,6 +1065,37 @@ _RECORDS += [
 ]
 
 
+# ------------------------------------------------------------------ bitwise operations
+def integers(rng: np.random.Generator, count: int, high: int = 64) -> list[np.ndarray]:
+    return [rng.integers(-high, high, (2, 3)).astype(np.int32) for _ in range(count)]
+
+
+def _bitwise(name: str, reference: Callable[..., Any], arity: int, shifts: bool = False) -> OpRecord:
+    def sample_inputs(rng: np.random.Generator) -> list[Sample]:
+        operands = integers(rng, arity)
+        if shifts:
+            operands[1] = rng.integers(0, 8, (2, 3)).astype(np.int32)
+        samples = [Sample(tuple(operands)), Sample(tuple(o.astype(np.int64) for o in operands), label="int64")]
+        if not shifts:
+            samples.append(Sample(tuple(rng.random((2, 3)) < 0.5 for _ in range(arity)), label="bool"))
+        return samples
+
+    error = ErrorInput(Sample(tuple(np.ones(3) for _ in range(arity)), label="float"), TypeError,
+                       "expected int32 or int64")  # fmt: skip
+    return OpRecord(name, sample_inputs, reference, differentiable=False, errors=(error,))
+
+
+BITWISE_RECORDS = [
+    _bitwise("bitwise_and", np.bitwise_and, 2),
+    _bitwise("bitwise_or", np.bitwise_or, 2),
+    _bitwise("bitwise_xor", np.bitwise_xor, 2),
+    _bitwise("bitwise_not", np.invert, 1),
+    _bitwise("left_shift", np.left_shift, 2, shifts=True),
+    _bitwise("right_shift", np.right_shift, 2, shifts=True),
+]
+_RECORDS += BITWISE_RECORDS
+
+
 # ------------------------------------------------------------------ linear algebra
 def well_conditioned(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Square matrices near twice the identity: condition numbers of a few units, determinants far from 0."""

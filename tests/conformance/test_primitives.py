@@ -34,7 +34,7 @@ from highnn.backends import FLOAT_DTYPES, numpy_dtype
 from highnn.config import use_backend
 from highnn.ops import PRIMITIVES
 
-from .op_records import RECORDS, SINGLE_OR_DOUBLE_ONLY, OpRecord
+from .op_records import BITWISE_RECORDS, RECORDS, SINGLE_OR_DOUBLE_ONLY, OpRecord
 
 DTYPES = ("float32", "float64")
 LOW_DTYPES = ("float16", "bfloat16")
@@ -315,8 +315,8 @@ EPSILON = {"float16": 2.0**-10, "bfloat16": 2.0**-7}
 LOW_PRECISION_EPSILONS = 4
 #: the largest finite value of each; samples whose values or gradients pass it (float16's "large" exp) are left out
 LARGEST = {"float16": 65504.0, "bfloat16": 3.39e38}
-#: primitives with no float operand to compute in low precision; none so far, comparisons and indexing take floats
-INTEGER_OR_BOOL_ONLY: tuple[str, ...] = ()
+#: primitives with no float operand to compute in low precision: the bitwise operations
+INTEGER_OR_BOOL_ONLY: tuple[str, ...] = tuple(record.name for record in BITWISE_RECORDS)
 
 LOW_PRECISION = [record for record in DETERMINISTIC if record.name not in INTEGER_OR_BOOL_ONLY + SINGLE_OR_DOUBLE_ONLY]
 
