@@ -53,6 +53,21 @@ def _scattered(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _sparsemax(z: np.ndarray) -> np.ndarray:
+    """Martins & Astudillo's projection onto the simplex along the last axis."""
+    ordered = -np.sort(-z, -1)
+    running = np.cumsum(ordered, -1)
+    size = (1 + np.arange(1, z.shape[-1] + 1) * ordered > running).sum(-1, keepdims=True)
+    return np.maximum(z - (np.take_along_axis(running, size - 1, -1) - 1) / size, 0)
+
+
+def _adaptive(x: np.ndarray, sizes: tuple[int, int], reduce: Any) -> np.ndarray:
+    """PyTorch's adaptive pooling bins over the two spatial axes of channels-last images."""
+    rows = [(i * x.shape[1] // sizes[0], -(-(i + 1) * x.shape[1] // sizes[0])) for i in range(sizes[0])]
+    cols = [(j * x.shape[2] // sizes[1], -(-(j + 1) * x.shape[2] // sizes[1])) for j in range(sizes[1])]
+    return np.stack([np.stack([reduce(x[:, a:b, c:d], axis=(1, 2)) for c, d in cols], 1) for a, b in rows], 1)
+
+
 def _symmetric(a: np.ndarray) -> np.ndarray:
     """The symmetric part, which ``cholesky`` factors (as JAX's does)."""
     return (a + np.swapaxes(a, -1, -2)) / 2
@@ -334,6 +349,22 @@ CASES: list[Case] = [
     ("cdist", ops.cdist, lambda a, b: np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1)), (X, Y[:2]), True),
     ("cdist-p1", lambda a, b: ops.cdist(a, b, p=1.0), lambda a, b: np.abs(a[:, None] - b[None]).sum(-1), (X, Y[:2]),
      False),
+    ("adaptive_average_pool", lambda x: ops.adaptive_average_pool(x, (2, 3)),
+     lambda x: _adaptive(x, (2, 3), np.mean), (RNG.normal(size=(2, 5, 7, 2)),), True),
+    ("adaptive_max_pool", lambda x: ops.adaptive_max_pool(x, (3, 2)), lambda x: _adaptive(x, (3, 2), np.max),
+     (RNG.normal(size=(2, 5, 7, 2)),), True),
+    ("adaptive_average_pool-first", lambda x: ops.adaptive_average_pool(x, 2, data_format="channels_first"),
+     lambda x: np.moveaxis(_adaptive(np.moveaxis(x, 1, -1), (2, 2), np.mean), -1, 1), (RNG.normal(size=(1, 2, 5, 4)),),
+     True),
+    ("sparsemax", ops.sparsemax, _sparsemax, (X,), True),
+    ("sparsemax-axis", lambda x: ops.sparsemax(x, axis=0), lambda x: _sparsemax(x.T).T, (X,), True),
+    ("extract_sequences", lambda x: ops.extract_sequences(x, 3, 2),
+     lambda x: np.lib.stride_tricks.sliding_window_view(x, 3, axis=-1)[..., ::2, :], (RNG.normal(size=(3, 8)),), True),
+    ("hamming", lambda _: ops.hamming(6), lambda _: np.hamming(6), (V,), False),
+    ("hanning", lambda _: ops.hanning(6), lambda _: np.hanning(6), (V,), False),
+    ("bartlett", lambda _: ops.bartlett(5), lambda _: np.bartlett(5), (V,), False),
+    ("blackman", lambda _: ops.blackman(5), lambda _: np.blackman(5), (V,), False),
+    ("kaiser", lambda _: ops.kaiser(5, 2.5), lambda _: np.kaiser(5, 2.5), (V,), False),
     # neural-network group
     ("swish", ops.swish, lambda x: x / (1.0 + np.exp(-x)), (X,), True),
     ("hard_swish", ops.hard_swish, lambda x: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0, (X,), True),

@@ -690,6 +690,50 @@ def correlate(x1: TensorLike, x2: TensorLike, mode: str = "valid") -> Tensor:
     return sum(rows * b, axis=-1)
 
 
+def extract_sequences(x: TensorLike, sequence_length: int, sequence_stride: int) -> Tensor:
+    """Frames of ``sequence_length`` values along the last axis, ``sequence_stride`` apart (as for a short-time
+    Fourier transform): ``(..., n)`` to ``(..., frames, sequence_length)``."""
+    x = to_tensor(x)
+    if not is_integer(sequence_length) or not 1 <= sequence_length <= x.shape[-1]:
+        fail("extract_sequences", "sequence_length", f"an int in [1, {x.shape[-1]}]", sequence_length)
+    if not is_integer(sequence_stride) or sequence_stride < 1:
+        fail("extract_sequences", "sequence_stride", "a positive int", sequence_stride)
+    frames = (x.shape[-1] - sequence_length) // sequence_stride + 1
+    index = np.arange(frames)[:, None] * sequence_stride + np.arange(sequence_length)[None, :]
+    return take(x, index.astype(np.int32), axis=x.ndim - 1)
+
+
+def _window(name: str, points: int, values: Any) -> Tensor:
+    if not is_integer(points) or points < 0:
+        fail(name, "x", "a non-negative int (the number of points)", points)
+    return to_tensor(np.asarray(values, dtype=np.float64), settings.floatx)
+
+
+def bartlett(x: int) -> Tensor:
+    """The triangular (Bartlett) window of ``x`` points."""
+    return _window("bartlett", x, np.bartlett(int(x)))
+
+
+def blackman(x: int) -> Tensor:
+    """The Blackman window of ``x`` points."""
+    return _window("blackman", x, np.blackman(int(x)))
+
+
+def hamming(x: int) -> Tensor:
+    """The Hamming window of ``x`` points."""
+    return _window("hamming", x, np.hamming(int(x)))
+
+
+def hanning(x: int) -> Tensor:
+    """The Hann window of ``x`` points."""
+    return _window("hanning", x, np.hanning(int(x)))
+
+
+def kaiser(x: int, beta: float) -> Tensor:
+    """The Kaiser window of ``x`` points and shape ``beta``."""
+    return _window("kaiser", x, np.kaiser(int(x), float(beta)))
+
+
 # ------------------------------------------------------------------ reductions that skip NaN
 def _without_nan(x: TensorLike, fill: float) -> tuple[Tensor, Tensor]:
     x = _as_float(x)

@@ -19,8 +19,22 @@ from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
 from highnn.ops.math_ops import float_of
-from highnn.ops.numpy_ops import einsum, logical_and, moveaxis, repeat, sort, where
-from highnn.ops.primitives import abs, cast, exp, log, log1p, max, maximum, minimum, pick_along_axis, sqrt, sum, tanh
+from highnn.ops.numpy_ops import cumsum, einsum, logical_and, moveaxis, repeat, sort, take_along_axis, where
+from highnn.ops.primitives import (
+    abs,
+    cast,
+    exp,
+    log,
+    log1p,
+    max,
+    maximum,
+    minimum,
+    pick_along_axis,
+    sqrt,
+    sum,
+    take,
+    tanh,
+)
 
 
 def one_hot(x: TensorLike, num_classes: int, axis: int = -1, dtype: str | None = None, sparse: bool = False) -> Tensor:
@@ -221,6 +235,62 @@ def space_to_depth(x: TensorLike, block_size: int, data_format: str = "channels_
         fail("space_to_depth", "block_size", f"an int >= 2 dividing the height and width ({h}, {w})", block_size)
     blocks = images.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5)
     return _channels_back(blocks.reshape(n, h // b, w // b, b * b * c), data_format)
+
+
+def sparsemax(x: TensorLike, axis: int = -1) -> Tensor:
+    """The Euclidean projection of ``x`` onto the probability simplex along ``axis`` (Martins & Astudillo, 2016):
+    ``max(x - tau, 0)``, ``tau`` chosen so that each slice sums to 1; unlike softmax, it gives exact zeros."""
+    z = moveaxis(float_of(x), axis, -1)
+    n = z.shape[-1]
+    ordered = -sort(-z, axis=-1)  # descending
+    running = cumsum(ordered, axis=-1)
+    ranks = to_tensor(np.arange(1, n + 1), z.dtype)
+    in_support = cast(1.0 + ranks * ordered > running, "int32")
+    size = sum(in_support, axis=-1, keepdims=True)  # at least 1: the largest entry is always in the support
+    threshold = (take_along_axis(running, cast(size, "int32") - 1, axis=-1) - 1.0) / cast(size, z.dtype)
+    return moveaxis(maximum(z - threshold, 0.0), -1, axis)
+
+
+def adaptive_average_pool(
+    inputs: TensorLike, output_size: int | Sequence[int], data_format: str | None = None
+) -> Tensor:
+    """Average pooling to ``output_size`` along each spatial axis, bin ``i`` of ``n`` inputs covering
+    ``[floor(i n / out), ceil((i + 1) n / out))``, as PyTorch's and Keras's."""
+    return _adaptive("adaptive_average_pool", inputs, output_size, data_format, average=True)
+
+
+def adaptive_max_pool(inputs: TensorLike, output_size: int | Sequence[int], data_format: str | None = None) -> Tensor:
+    """Max pooling to ``output_size`` along each spatial axis, with :func:`adaptive_average_pool`'s bins."""
+    return _adaptive("adaptive_max_pool", inputs, output_size, data_format, average=False)
+
+
+def _adaptive(owner: str, inputs: TensorLike, output_size: Any, data_format: str | None, average: bool) -> Tensor:
+    x = to_tensor(inputs)
+    rank = x.ndim - 2
+    if rank < 1:
+        fail(owner, "inputs", "a batch of 1-D to 3-D inputs with channels", f"shape {x.shape}")
+    sizes = [output_size] * rank if isinstance(output_size, int) else list(output_size)
+    if len(sizes) != rank or not all(isinstance(n, int) and n >= 1 for n in sizes):
+        fail(owner, "output_size", f"a positive int or {rank} of them", output_size)
+    first_spatial = 1 if (data_format or "channels_last") == "channels_last" else 2
+    for offset, out in enumerate(sizes):
+        axis = first_spatial + offset
+        n = x.shape[axis]
+        starts = [(i * n) // out for i in range(out)]
+        ends = [-(-((i + 1) * n) // out) for i in range(out)]
+        moved = moveaxis(x, axis, -1)
+        if average:
+            weights = np.zeros((out, n))
+            for i, (start, end) in enumerate(zip(starts, ends)):
+                weights[i, start:end] = 1.0 / (end - start)
+            pooled = moved @ to_tensor(weights.T, moved.dtype)
+        else:
+            width = int(np.max(np.subtract(ends, starts)))
+            index = np.minimum(np.add.outer(starts, np.arange(width)), np.subtract(ends, 1)[:, None])
+            gathered = take(moved, index.astype(np.int32), axis=moved.ndim - 1)  # (..., out, width)
+            pooled = max(gathered, axis=-1)
+        x = moveaxis(pooled, -1, axis)
+    return x
 
 
 def _images(owner: str, x: TensorLike) -> Tensor:
