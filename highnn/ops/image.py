@@ -24,7 +24,19 @@ from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import primitives as P
 from highnn.ops.composites import clip
 from highnn.ops.numpy_ops import logical_and
-from highnn.ops.primitives import DATA_FORMATS, abs, cast, conv, floor, greater_equal, less_equal, take, where
+from highnn.ops.primitives import (
+    DATA_FORMATS,
+    abs,
+    cast,
+    channels_back,
+    channels_last,
+    conv,
+    floor,
+    greater_equal,
+    less_equal,
+    take,
+    where,
+)
 
 FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
 #: ``affine_transform``'s interpolations and the spline order of each
@@ -86,7 +98,6 @@ def affine_transform(
     check_choice("affine_transform", "interpolation", interpolation, tuple(INTERPOLATIONS))
     check_choice("affine_transform", "fill_mode", fill_mode, FILL_MODES)
     layout = check_choice("affine_transform", "data_format", data_format or "channels_last", DATA_FORMATS)
-    channels_last = layout == "channels_last"
     if images.ndim not in (3, 4):
         fail("affine_transform", "images", "a batch of rank 4 or an image of rank 3", f"shape {images.shape}")
     if transform.ndim not in (1, 2) or transform.shape[-1] != 8:
@@ -94,8 +105,7 @@ def affine_transform(
     batched = images.ndim == 4
     if not batched:
         images = images.reshape(1, *images.shape)
-    if not channels_last:
-        images = images.transpose(0, 2, 3, 1)
+    images = channels_last(images, layout)
     batch, height, width, channels = images.shape
     if transform.ndim == 2 and transform.shape[0] not in (1, batch):
         fail("affine_transform", "transform", f"one row or one per image ({batch})", f"shape {transform.shape}")
@@ -110,7 +120,7 @@ def affine_transform(
     pixels = _sample(table, [source_rows, source_columns], (height, width), INTERPOLATIONS[interpolation],
                      fill_mode, fill_value, batch)  # fmt: skip
     pixels = cast(pixels, _float_dtype(images))
-    out = pixels if channels_last else pixels.transpose(0, 3, 1, 2)
+    out = channels_back(pixels, layout)
     return out if batched else out.reshape(out.shape[1:])
 
 
@@ -221,7 +231,7 @@ def extract_patches(
         fail("extract_patches", "size", "a positive int or a pair of them", size)
     batched = images.ndim == 4
     x = images if batched else images.reshape(1, *images.shape)
-    x = x if layout == "channels_last" else x.transpose(0, 2, 3, 1)
+    x = channels_last(x, layout)
     channels = x.shape[-1]
     height, width = window
     kernel = np.zeros((height, width, channels, height * width * channels))
@@ -229,7 +239,7 @@ def extract_patches(
         kernel[i, j, c, (i * width + j) * channels + c] = 1.0
     patches = conv(x, to_tensor(kernel, x.dtype), strides=window if strides is None else strides, padding=padding,
                    dilation_rate=dilation_rate)  # fmt: skip
-    patches = patches if layout == "channels_last" else patches.transpose(0, 3, 1, 2)
+    patches = channels_back(patches, layout)
     return patches if batched else patches.reshape(patches.shape[1:])
 
 

@@ -23,6 +23,8 @@ from highnn.ops.numpy_ops import cumsum, einsum, logical_and, moveaxis, repeat, 
 from highnn.ops.primitives import (
     abs,
     cast,
+    channels_back,
+    channels_last,
     exp,
     log,
     log1p,
@@ -217,24 +219,24 @@ def in_top_k(targets: TensorLike, predictions: TensorLike, k: int) -> Tensor:
 def depth_to_space(x: TensorLike, block_size: int, data_format: str = "channels_last") -> Tensor:
     """Channels moved into ``block_size`` x ``block_size`` spatial blocks (pixel shuffle): ``(N, H, W, C)`` to
     ``(N, H b, W b, C / b**2)``, the block's position the slowest part of the channel index, as Keras."""
-    images = _channels_last(_images("depth_to_space", x), data_format)
+    images = channels_last(_images("depth_to_space", x), data_format)
     n, h, w, c = images.shape
     b = int(block_size)
     if b < 2 or c % (b * b):
         fail("depth_to_space", "block_size", f"an int >= 2 whose square divides the channels ({c})", block_size)
     blocks = images.reshape(n, h, w, b, b, c // (b * b)).transpose(0, 1, 3, 2, 4, 5)
-    return _channels_back(blocks.reshape(n, h * b, w * b, c // (b * b)), data_format)
+    return channels_back(blocks.reshape(n, h * b, w * b, c // (b * b)), data_format)
 
 
 def space_to_depth(x: TensorLike, block_size: int, data_format: str = "channels_last") -> Tensor:
     """The inverse of :func:`depth_to_space`: ``(N, H, W, C)`` to ``(N, H / b, W / b, C b**2)``."""
-    images = _channels_last(_images("space_to_depth", x), data_format)
+    images = channels_last(_images("space_to_depth", x), data_format)
     n, h, w, c = images.shape
     b = int(block_size)
     if b < 2 or h % b or w % b:
         fail("space_to_depth", "block_size", f"an int >= 2 dividing the height and width ({h}, {w})", block_size)
     blocks = images.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5)
-    return _channels_back(blocks.reshape(n, h // b, w // b, b * b * c), data_format)
+    return channels_back(blocks.reshape(n, h // b, w // b, b * b * c), data_format)
 
 
 def sparsemax(x: TensorLike, axis: int = -1) -> Tensor:
@@ -298,14 +300,6 @@ def _images(owner: str, x: TensorLike) -> Tensor:
     if x.ndim != 4:
         fail(owner, "x", "a batch of images of rank 4", f"shape {x.shape}")
     return x
-
-
-def _channels_last(x: Tensor, data_format: str) -> Tensor:
-    return x if data_format == "channels_last" else x.transpose(0, 2, 3, 1)
-
-
-def _channels_back(x: Tensor, data_format: str) -> Tensor:
-    return x if data_format == "channels_last" else x.transpose(0, 3, 1, 2)
 
 
 def cdist(x1: TensorLike, x2: TensorLike, p: float = 2.0) -> Tensor:

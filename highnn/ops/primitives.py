@@ -553,13 +553,13 @@ def conv_padding(
     return tuple(pairs)
 
 
-def _channels_last(x: Tensor, data_format: str) -> Tensor:
+def channels_last(x: Tensor, data_format: str) -> Tensor:
     """``x`` with its channel axis last (a no-op for ``channels_last``)."""
     return x if data_format == "channels_last" else x.transpose(0, *range(2, x.ndim), 1)
 
 
-def _channels_back(x: Tensor, data_format: str) -> Tensor:
-    """Undo :func:`_channels_last`."""
+def channels_back(x: Tensor, data_format: str) -> Tensor:
+    """Undo :func:`channels_last`."""
     return x if data_format == "channels_last" else x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
 
 
@@ -581,7 +581,7 @@ def conv(
     (2, 8, 8, 4)
     """
     data_format = data_format or "channels_last"
-    x, kernel = _channels_last(to_tensor(inputs), data_format), to_tensor(kernel)
+    x, kernel = channels_last(to_tensor(inputs), data_format), to_tensor(kernel)
     rank = x.ndim - 2
     strides_, dilation = _per_axis(strides, rank), _per_axis(dilation_rate, rank)
     out = conv_general(
@@ -593,7 +593,7 @@ def conv(
         rhs_dilation=dilation,
         feature_group_count=builtins.max(x.shape[-1] // builtins.max(kernel.shape[-2], 1), 1),
     )
-    return _channels_back(out, data_format)
+    return channels_back(out, data_format)
 
 
 def depthwise_conv(
@@ -639,7 +639,7 @@ def conv_transpose(
     ``output_padding`` adds positions at the end of each axis.
     """
     data_format = data_format or "channels_last"
-    x, kernel = _channels_last(to_tensor(inputs), data_format), to_tensor(kernel)
+    x, kernel = channels_last(to_tensor(inputs), data_format), to_tensor(kernel)
     rank = x.ndim - 2
     strides_, dilation = _per_axis(strides, rank), _per_axis(dilation_rate, rank)
     extra = (None,) * rank if output_padding is None else _per_axis(output_padding, rank)
@@ -656,7 +656,7 @@ def conv_transpose(
         rhs_dilation=dilation,
         feature_group_count=1,
     )
-    return _channels_back(out, data_format)
+    return channels_back(out, data_format)
 
 
 def transpose_padding(padding: str, window: int, stride: int, dilation: int, extra: int | None) -> tuple[int, int]:
