@@ -15,7 +15,7 @@ from highnn.checks import check_choice, check_integer, check_number, fail, is_re
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape
-from highnn.layers.pooling import data_format_of
+from highnn.layers.pooling import data_format_of, rows_axis
 from highnn.layers.preprocessing import Resizing
 from highnn.layers.regularization import RandomLayer
 from highnn.ops.composites import clip, mean
@@ -45,7 +45,7 @@ class ImageAugmentation(RandomLayer):
 
     def image_size(self, images: Tensor) -> tuple[int, int, int]:
         """``(number of images, height, width)`` of a batch or of one image."""
-        height_axis = images.ndim - (3 if self.data_format == "channels_last" else 2)
+        height_axis = rows_axis(images.ndim, self.data_format)
         count = images.shape[0] if images.ndim == 4 else 1
         return count, images.shape[height_axis], images.shape[height_axis + 1]
 
@@ -89,7 +89,7 @@ class RandomFlip(ImageAugmentation):
         self.check_images(inputs)
         batched = inputs.ndim == 4
         flips = self.draw(random_uniform, (inputs.shape[0], 1, 1, 1) if batched else (1, 1, 1), batched) <= 0.5
-        rows = inputs.ndim - (3 if self.data_format == "channels_last" else 2)
+        rows = rows_axis(inputs.ndim, self.data_format)
         axes = {"horizontal": [rows + 1], "vertical": [rows], "horizontal_and_vertical": [rows + 1, rows]}[self.mode]
         for axis in axes:
             index = [slice(None)] * inputs.ndim
@@ -132,7 +132,7 @@ def centre_cropped(owner: Layer, images: Tensor, height: int, width: int, data_f
             f"{type(owner).__name__} {owner.name!r}: inputs must be images of rank 3 or batches of rank 4, received "
             f"shape {images.shape}."
         )
-    rows = images.ndim - (3 if data_format == "channels_last" else 2)
+    rows = rows_axis(images.ndim, data_format)
     available_height, available_width = images.shape[rows], images.shape[rows + 1]
     if available_height >= height and available_width >= width:
         top, left = (available_height - height) // 2, (available_width - width) // 2
@@ -145,7 +145,7 @@ def centre_cropped(owner: Layer, images: Tensor, height: int, width: int, data_f
 
 def cropped_shape(input_shape: Shape, height: int, width: int, data_format: str) -> Shape:
     shape = list(input_shape)
-    rows = len(shape) - (3 if data_format == "channels_last" else 2)
+    rows = rows_axis(len(shape), data_format)
     shape[rows], shape[rows + 1] = height, width
     return tuple(shape)
 
@@ -173,7 +173,7 @@ class RandomCrop(ImageAugmentation):
         offsets = []
         for room in (available_height - self.height + 1, available_width - self.width + 1):
             offsets.append(cast(floor(self.draw(random_uniform, (), per_example=False) * room), "int32"))
-        rows = images.ndim - (3 if self.data_format == "channels_last" else 2)
+        rows = rows_axis(images.ndim, self.data_format)
         starts: list[Any] = [0] * images.ndim
         sizes = list(images.shape)
         starts[rows], starts[rows + 1] = offsets
@@ -409,7 +409,7 @@ class RandomContrast(ColourAugmentation):
         super().__init__(value_range, seed, data_format, **kwargs)
 
     def adjust(self, images: Tensor) -> Tensor:
-        rows = images.ndim - (3 if self.data_format == "channels_last" else 2)
+        rows = rows_axis(images.ndim, self.data_format)
         average = mean(images, axis=(rows, rows + 1), keepdims=True)
         contrast = self.per_image(self.uniform(images, (1.0 - self.factor[0], 1.0 + self.factor[1])), images)
         return (images - average) * contrast + average

@@ -42,6 +42,12 @@ def spatial_axes(data_format: str, ndim: int) -> tuple[int, ...]:
     return tuple(range(1, ndim - 1)) if data_format == "channels_last" else tuple(range(2, ndim))
 
 
+def rows_axis(ndim: int, data_format: str) -> int:
+    """The rows axis of an image (``ndim`` 3) or a batch of images (``ndim`` 4) in ``data_format``; the columns
+    axis follows it."""
+    return ndim - 3 if data_format == "channels_last" else ndim - 2
+
+
 class SpatialLayer(Layer):
     """A layer for inputs with ``rank`` spatial axes, a batch axis and a channel axis placed by ``data_format``."""
 

@@ -16,10 +16,11 @@ from highnn.checks import check_axes, check_bool, check_choice, check_integer, c
 from highnn.graph import Tensor, to_tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, resolve_axes
-from highnn.layers.pooling import data_format_of
+from highnn.layers.pooling import data_format_of, rows_axis
 from highnn.layers.spatial import INTERPOLATIONS, resize
 from highnn.ops import composites as C
 from highnn.ops.array_ops import digitize
+from highnn.ops.nn_ops import integer_labels
 from highnn.ops.primitives import cast, maximum, pad, reshape, sqrt
 from highnn.ops.primitives import max as reduce_max
 from highnn.ops.primitives import sum as reduce_sum
@@ -222,7 +223,7 @@ class Resizing(Layer):
             raise ValueError(
                 f"Resizing {self.name!r}: inputs must be images of rank 3 or batches of rank 4, received rank {ndim}."
             )
-        first = ndim - 3 if self.data_format == "channels_last" else ndim - 2
+        first = rows_axis(ndim, self.data_format)
         return first, first + 1
 
     def call(self, inputs: Tensor) -> Tensor:
@@ -323,7 +324,9 @@ class CategoryEncoding(Layer):
         if count_weights is not None and self.output_mode != "count":
             fail("CategoryEncoding", "count_weights", f"None when `output_mode` is {self.output_mode!r}", "weights")
         weights = None if count_weights is None else to_tensor(count_weights)
-        return encode_categories(_indices(inputs), self.output_mode, self.num_tokens, self.compute_dtype, weights)
+        return encode_categories(
+            integer_labels(to_tensor(inputs)), self.output_mode, self.num_tokens, self.compute_dtype, weights
+        )
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return encoded_shape(input_shape, self.output_mode, self.num_tokens)
@@ -331,11 +334,6 @@ class CategoryEncoding(Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "num_tokens": self.num_tokens, "output_mode": self.output_mode,
                 "sparse": self.sparse}  # fmt: skip
-
-
-def _indices(inputs: Any) -> Tensor:
-    x = to_tensor(inputs)
-    return x if x.dtype in ("int32", "int64") else cast(x, "int32")
 
 
 class Discretization(Layer):

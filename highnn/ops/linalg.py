@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import primitives as P
+from highnn.ops.numpy_ops import _as_float
 from highnn.ops.primitives import abs, cast, log, sign, swap_last, take
-
-
-def _matrices(x: TensorLike) -> Tensor:
-    """``x`` in float32 or float64 (other dtypes become floatx)."""
-    x = to_tensor(x)
-    return x if x.dtype in ("float32", "float64") else cast(x, settings.floatx)
 
 
 def inv(x: TensorLike) -> Tensor:
     """The inverse of each square matrix."""
-    return P.inv(_matrices(x))
+    return P.inv(_as_float(x))
 
 
 def det(x: TensorLike) -> Tensor:
     """The determinant of each square matrix."""
-    return P.det(_matrices(x))
+    return P.det(_as_float(x))
 
 
 def slogdet(x: TensorLike) -> tuple[Tensor, Tensor]:
@@ -52,13 +46,13 @@ def logdet(x: TensorLike) -> Tensor:
 def cholesky(x: TensorLike, upper: bool = False) -> Tensor:
     """The Cholesky factor of each symmetric positive-definite matrix (of its symmetric part): lower ``L`` with
     ``L @ L^T = x``, or its transpose with ``upper``."""
-    factor = P.cholesky(_matrices(x))
+    factor = P.cholesky(_as_float(x))
     return swap_last(factor) if upper else factor
 
 
 def cholesky_inverse(x: TensorLike, upper: bool = False) -> Tensor:
     """The inverse of ``L @ L^T`` from its Cholesky factor ``L`` (or of ``U^T @ U`` from ``U`` with ``upper``)."""
-    factor = _matrices(x)
+    factor = _as_float(x)
     lower = swap_last(factor) if upper else factor
     eye = to_tensor(np.broadcast_to(np.eye(lower.shape[-1]), lower.shape), lower.dtype)
     inverse_factor = P.solve_triangular(lower, eye, lower=True)  # L^-1
@@ -74,7 +68,7 @@ def _right_hand_sides(a: Tensor, b: TensorLike) -> tuple[Tensor, bool]:
 
 def solve(a: TensorLike, b: TensorLike) -> Tensor:
     """``x`` with ``a @ x = b``: ``b`` a matrix of right-hand sides ``(..., n, k)`` or a vector ``(..., n)``."""
-    matrices = _matrices(a)
+    matrices = _as_float(a)
     rhs, vector = _right_hand_sides(matrices, b)
     x = P.solve(matrices, rhs)
     return x.reshape(*x.shape[:-1]) if vector else x
@@ -82,7 +76,7 @@ def solve(a: TensorLike, b: TensorLike) -> Tensor:
 
 def solve_triangular(a: TensorLike, b: TensorLike, lower: bool = False) -> Tensor:
     """:func:`solve` for triangular ``a``, read from its lower (``lower=True``) or upper triangle alone."""
-    matrices = _matrices(a)
+    matrices = _as_float(a)
     rhs, vector = _right_hand_sides(matrices, b)
     x = P.solve_triangular(matrices, rhs, lower=bool(lower))
     return x.reshape(*x.shape[:-1]) if vector else x
