@@ -309,21 +309,12 @@ class GroupNormalization(AffineNormalization):
         groups: int = 32,
         axis: int = -1,
         epsilon: float = 1e-3,
-        center: bool = True,
-        scale: bool = True,
-        beta_initializer: Initializer = "zeros",
-        gamma_initializer: Initializer = "ones",
-        beta_regularizer: Regularizer = None,
-        gamma_regularizer: Regularizer = None,
-        beta_constraint: Constraint = None,
-        gamma_constraint: Constraint = None,
         **kwargs: Any,
     ) -> None:
         if not is_integer(groups) or (groups <= 0 and groups != -1):
             fail("GroupNormalization", "groups", "a positive integer, or -1 for one group per channel", groups)
         self.groups = int(groups)
-        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer, beta_regularizer,
-                         gamma_regularizer, beta_constraint, gamma_constraint, **kwargs)  # fmt: skip
+        super().__init__(axis, epsilon, **kwargs)  # center, scale and the weights' arguments pass through
 
     def build(self, input_shape: Shape) -> None:
         (axis,) = resolve_axes("GroupNormalization", self.axis, input_shape)

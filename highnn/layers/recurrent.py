@@ -250,22 +250,16 @@ class Recurrent(Recurrence, RandomLayer):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         seed: int | None = None,
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        unroll: bool = False,
-        zero_output_for_mask: bool = False,
         **kwargs: Any,
     ) -> None:
+        """``kwargs``: the sequence arguments of :class:`Recurrence` (``return_sequences`` ...) and the layer's."""
         owner = type(self).__name__
         if not is_integer(units) or units <= 0:
             fail(owner, "units", "a positive integer", units)
         self.dropout = check_number(owner, "dropout", dropout, 0.0, 1.0, high_open=True)
         self.recurrent_dropout = check_number(owner, "recurrent_dropout", recurrent_dropout, 0.0, 1.0, high_open=True)
         use_bias = check_bool(owner, "use_bias", use_bias)
-        super().__init__(return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask,
-                         seed=seed, **kwargs)  # fmt: skip
+        super().__init__(seed=seed, **kwargs)
         self.units = int(units)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -180,21 +180,11 @@ class RNN(Recurrence):
     (2, 5, 4)
     """
 
-    def __init__(
-        self,
-        cell: Layer | Sequence[Layer],
-        return_sequences: bool = False,
-        return_state: bool = False,
-        go_backwards: bool = False,
-        stateful: bool = False,
-        unroll: bool = False,
-        zero_output_for_mask: bool = False,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, cell: Layer | Sequence[Layer], **kwargs: Any) -> None:
+        """``kwargs``: the sequence arguments of :class:`~highnn.layers.recurrent.Recurrence` and the layer's."""
         the_cell: Any = StackedRNNCells(cell) if isinstance(cell, (list, tuple)) else cell
         _check_cell("RNN", "cell", the_cell)
-        super().__init__(return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask,
-                         **kwargs)  # fmt: skip
+        super().__init__(**kwargs)
         self.cell: Layer = the_cell
         self._bodies: dict[tuple[Any, ...], ScanBody] = {}
 
