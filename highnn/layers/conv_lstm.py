@@ -16,7 +16,8 @@ from highnn.checks import check_choice, fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.convolutional import output_length, per_axis
 from highnn.layers.layer_utils import InputSpec, Shape
-from highnn.layers.recurrent import LSTM, flatten
+from highnn.layers.recurrent import LSTM
+from highnn.nest import flatten
 from highnn.ops.primitives import conv, transpose
 
 

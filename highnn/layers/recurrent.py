@@ -25,6 +25,7 @@ from highnn.graph import Tensor, to_tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import InputSpec, Shape, deserialize_weight_arguments, serialize_weight_arguments
 from highnn.layers.regularization import RandomLayer
+from highnn.nest import flatten
 from highnn.ops.primitives import cast, random_uniform, transpose, unindex, where
 from highnn.registry import Registry
 from highnn.scan import ScanBody, scan
@@ -439,13 +440,6 @@ def _copy(layer: Recurrence, **changes: Any) -> Recurrence:
 def as_list(value: Any) -> list[Any]:
     """``value`` as a list: a list or tuple's items, or ``[value]``."""
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def flatten(structure: Any) -> list[Any]:
-    """The leaves of nested lists and tuples, in order (``[structure]`` for a leaf)."""
-    if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in flatten(item)]
-    return [structure]
 
 
 class SimpleRNN(Recurrent):

@@ -33,10 +33,10 @@ from highnn.layers.recurrent import (
     SimpleRNN,
     Wrapper,
     as_list,
-    flatten,
     join,
     split_sizes,
 )
+from highnn.nest import flatten
 from highnn.scan import ScanBody, scan
 
 #: the recurrent layers' arguments about the whole sequence, which a cell (one step) does not take

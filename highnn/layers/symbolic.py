@@ -24,6 +24,7 @@ import numpy as np
 from highnn import random
 from highnn.config import settings
 from highnn.graph import Tensor, no_grad
+from highnn.nest import flatten, map_structure
 
 if TYPE_CHECKING:
     from highnn.layers.layer import Layer
@@ -98,25 +99,6 @@ class Node:
             return value_of(leaf) if isinstance(leaf, SymbolicTensor) else leaf
 
         return [map_structure(replace, arg) for arg in self.args], map_structure(replace, self.kwargs)
-
-
-# ------------------------------------------------------------ nested structures
-def flatten(structure: Any) -> list[Any]:
-    """The leaves of a structure of lists, tuples and dicts (dicts in key order as given)."""
-    if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in flatten(item)]
-    if isinstance(structure, dict):
-        return [leaf for item in structure.values() for leaf in flatten(item)]
-    return [structure]
-
-
-def map_structure(fn: Callable[[Any], Any], structure: Any) -> Any:
-    """The same structure with ``fn`` applied to every leaf (tuples become lists)."""
-    if isinstance(structure, (list, tuple)):
-        return [map_structure(fn, item) for item in structure]
-    if isinstance(structure, dict):
-        return {key: map_structure(fn, item) for key, item in structure.items()}
-    return fn(structure)
 
 
 def is_symbolic(structure: Any) -> bool:

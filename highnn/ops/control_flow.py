@@ -24,27 +24,9 @@ from typing import Any
 
 from highnn.checks import fail, is_integer
 from highnn.graph import Tensor, engine_state, to_tensor
+from highnn.nest import flatten, map_together
 from highnn.ops.numpy_ops import expand_dims, logical_and, where
 from highnn.ops.primitives import cast, concatenate, equal, transpose
-
-
-def _map(fn: Callable[..., Any], *structures: Any) -> Any:
-    """``fn`` applied leaf by leaf to structures of one shape (lists, tuples and dicts kept as they are)."""
-    first = structures[0]
-    if isinstance(first, (list, tuple)):
-        items = [_map(fn, *parts) for parts in zip(*structures, strict=True)]
-        return type(first)(items)
-    if isinstance(first, dict):
-        return {key: _map(fn, *(s[key] for s in structures)) for key in first}
-    return fn(*structures)
-
-
-def _leaves(structure: Any) -> list[Any]:
-    if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in _leaves(item)]
-    if isinstance(structure, dict):
-        return [leaf for item in structure.values() for leaf in _leaves(item)]
-    return [structure]
 
 
 def _tracing() -> bool:
@@ -53,7 +35,7 @@ def _tracing() -> bool:
 
 def _select(condition: Tensor, chosen: Any, other: Any) -> Any:
     """``chosen`` where the scalar ``condition`` holds, else ``other``, leaf by leaf."""
-    return _map(lambda a, b: where(condition, a, b), chosen, other)
+    return map_together(lambda a, b: where(condition, a, b), chosen, other)
 
 
 def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
@@ -164,10 +146,10 @@ def vectorized_map(function: Callable[[Any], Any], elements: Any) -> Any:
 def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = False, axis: int = 0) -> Any:
     """The running combination ``f(f(e0, e1), e2) ...`` of ``elems`` along ``axis`` (from the end with
     ``reverse``), every partial result kept: a cumulative sum for ``f = add``."""
-    leaves = [to_tensor(leaf) for leaf in _leaves(elems)]
+    leaves = [to_tensor(leaf) for leaf in flatten(elems)]
     if not leaves or leaves[0].ndim == 0:
         fail("associative_scan", "elems", "tensors with the scanned axis", elems)
-    moved = _map(lambda x: _moved(to_tensor(x), axis, 0), elems)
+    moved = map_together(lambda x: _moved(to_tensor(x), axis, 0), elems)
     steps = _steps("associative_scan", moved, None)
     order = list(range(steps - 1, -1, -1)) if reverse else list(range(steps))
     total, partial = None, {}
@@ -176,12 +158,12 @@ def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = F
         total = element if total is None else f(total, element)
         partial[t] = total
     stacked = _stacked("associative_scan", [partial[t] for t in range(steps)])
-    return _map(lambda x: _moved(x, 0, axis), stacked)
+    return map_together(lambda x: _moved(x, 0, axis), stacked)
 
 
 def _slice(structure: Any, t: int) -> Any:
     """Every leaf of ``structure`` at position ``t`` of its leading axis."""
-    return _map(lambda x: to_tensor(x)[t], structure)
+    return map_together(lambda x: to_tensor(x)[t], structure)
 
 
 def _moved(x: Tensor, source: int, destination: int) -> Tensor:
@@ -196,7 +178,7 @@ def _steps(owner: str, xs: Any, length: int | None) -> int:
         if length is None or not is_integer(length) or length < 0:
             fail(owner, "length", "an int >= 0 when `xs` is None", length)
         return int(length)
-    sizes = {to_tensor(leaf).shape[0] if to_tensor(leaf).shape else None for leaf in _leaves(xs)}
+    sizes = {to_tensor(leaf).shape[0] if to_tensor(leaf).shape else None for leaf in flatten(xs)}
     if len(sizes) != 1 or None in sizes:
         fail(owner, "xs", "tensors with one common leading axis", sorted(str(size) for size in sizes))
     steps = sizes.pop()
@@ -209,4 +191,4 @@ def _stacked(owner: str, results: list[Any]) -> Any:
     """Per-step results (structures of one shape) stacked along a new leading axis."""
     if not results:
         return None
-    return _map(lambda *ys: concatenate([expand_dims(to_tensor(y), 0) for y in ys], 0), *results)
+    return map_together(lambda *ys: concatenate([expand_dims(to_tensor(y), 0) for y in ys], 0), *results)
