@@ -207,11 +207,7 @@ class Trainer(Layer):
                 "predict": self.predict_step,
             }
             step = step_of_kind[kind]
-            if (
-                shares
-                and kind in local_view.STEPS
-                and getattr(type(self), f"{kind}_step") is getattr(Trainer, f"{kind}_step")
-            ):
+            if shares and kind in local_view.STEPS and self._own_step(kind):
                 step = functools.partial(local_view.STEPS[kind], self)
 
             def steps(*tensors: Tensor) -> list[Tensor]:
@@ -232,6 +228,10 @@ class Trainer(Layer):
                 function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
             function = functions.setdefault((kind, arity, logs, *shares), function)  # racing threads share the first
         return function
+
+    def _own_step(self, kind: str) -> bool:
+        """Whether the ``kind`` step (train, test, predict) is Trainer's own, not a subclass's override."""
+        return getattr(type(self), f"{kind}_step") is getattr(Trainer, f"{kind}_step")
 
     def _logs_tensors(self, kind: str, logs: Any) -> list[Tensor]:
         """The values of the logs a step returned, as tensors; their names go to ``self._log_names[kind]``."""
@@ -262,11 +262,7 @@ class Trainer(Layer):
         distributed = view is None and distribution() is not None  # the global view (JAX): lay out, feed, pace
         # Trainer's own steps' logs are the metrics' results, which the epoch's end reads from the metrics: without
         # a batch hook to pass them to, the step computes and returns none (a custom step's logs are its own)
-        logs = (
-            wants_end
-            or kind == "predict"
-            or getattr(type(self), f"{kind}_step") is not getattr(Trainer, f"{kind}_step")
-        )
+        logs = wants_end or kind == "predict" or not self._own_step(kind)
         if distributed:
             _place_state(self)
         for call, group in enumerate(_groups(prefetched(batches), per_call)):
