@@ -107,10 +107,8 @@ def _at_least(x: Tensor, rank: int) -> Tensor:
     """NumPy's ``atleast_2d``/``atleast_3d``: scalars and vectors gain leading ones, matrices a trailing one."""
     if x.ndim >= rank:
         return x
-    if x.ndim == 2:  # rank 3
-        return x.reshape(*x.shape, 1)
-    shape = (1,) * (rank - 1 - x.ndim) + x.shape if x.ndim else (1,) * (rank - 1)
-    return x.reshape(*shape, 1) if rank == 3 else x.reshape(1, *(x.shape or (1,)))
+    rows = x.reshape(1, -1) if x.ndim < 2 else x  # a scalar or a vector as one row
+    return rows if rank == 2 else rows.reshape(*rows.shape, 1)
 
 
 def append(x1: TensorLike, x2: TensorLike, axis: int | None = None) -> Tensor:
