@@ -305,10 +305,29 @@ class Trainer(Layer):
             metric.reset_state()
 
     def get_metrics_result(self) -> Logs:
-        """Every metric's current result as a float: ``{"loss": ..., "accuracy": ...}``."""
+        """Every metric's current result as a float: ``{"loss": ..., "accuracy": ...}``.
+
+        The results come from one traced call (one ``jax.jit`` on JAX) unless
+        ``run_eagerly``: a handful of eager scalar ops would cost more than a
+        small model's training step.
+        """
+        metrics = self.metrics
         view = local_view.active()
-        with view.summed(self.metrics) if view is not None else contextlib.nullcontext():
-            return {metric.name: _log_value(metric.result().numpy()) for metric in self.metrics}
+        with view.summed(metrics) if view is not None else contextlib.nullcontext():
+            values = self._results_function(metrics)()
+        return {metric.name: _log_value(to_host(value)) for metric, value in zip(metrics, values)}
+
+    def _results_function(self, metrics: list[metrics_module.Metric]) -> Callable[[], list[Any]]:
+        """``metrics``' results as one function, traced per set of state variables (a metric that builds its
+        state on its first batch gets a new program then)."""
+        if getattr(self, "run_eagerly", False):
+            return lambda: [metric.result().value for metric in metrics]
+        functions = self.__dict__.setdefault("_functions", {})
+        key = ("results", *[id(variable) for metric in metrics for variable in metric.variables])
+        function = functions.get(key)
+        if function is None:  # the function holds the metrics, so no id in its key is reused while it lives
+            function = functions[key] = TracedFunction(lambda: [metric.result() for metric in metrics])
+        return cast(Callable[[], list[Any]], function)
 
     def _prepare(self, owner: str, arrays: dict[str, np.ndarray], argument: str = "y") -> None:
         """Build the model, check ``x``'s shape and the labels against the loss and every metric.
