@@ -26,6 +26,9 @@ Index = Any  # a basic index: ints, slices, None, Ellipsis, or a tuple of them
 DEVICE_KINDS = ("cpu", "cuda", "tpu", "mps")
 FLOAT_DTYPES = ("float32", "float64")  # the float types highnn's floatx may be
 LOW_PRECISION_DTYPES = ("float16", "bfloat16")  # compute types of mixed precision (never floatx)
+#: the type codes of float16 and ml_dtypes' bfloat16 (LOW_PRECISION_DTYPES), which add up many terms through
+#: float32; tested by code because ``dtype.char`` is a C attribute and ``dtype.name`` a slow Python property
+LOW_PRECISION_CODES = "eE"
 ALL_FLOAT_DTYPES = FLOAT_DTYPES + LOW_PRECISION_DTYPES
 DTYPES = ("float32", "float64", "int32", "int64", "bool", *LOW_PRECISION_DTYPES)  # the names every backend speaks
 

@@ -15,7 +15,7 @@ from helpers import BACKENDS, require_backend
 import highnn as hn
 from highnn import layers
 from highnn.backends import ALL_FLOAT_DTYPES, LOW_PRECISION_DTYPES, numpy_dtype
-from highnn.backends.numpy_backend import LOW_PRECISION_CODES
+from highnn.backends.base import LOW_PRECISION_CODES
 from highnn.dtype_policies import DTypePolicy
 from highnn.optimizers import SGD, LossScaleOptimizer
 

@@ -12,7 +12,7 @@ import pytest
 from conformance.op_records import _conv_attrs, _conv_reference
 from numpy.lib.stride_tricks import sliding_window_view
 
-from highnn.backends import numpy_backend
+from highnn.backends import numpy_conv
 from highnn.backends.base import pool_padding
 from highnn.backends.numpy_backend import NumpyBackend
 from highnn.ops.primitives import transpose_padding
@@ -63,7 +63,7 @@ def blocks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     """Each test's convolutions made whole (these workspaces are small) and a block of one item at a time: one
     example, one window row or one channel of a kernel's gradient."""
     if request.param == "blocks of one":
-        monkeypatch.setattr(numpy_backend, "CONV_BLOCK_BYTES", 1)
+        monkeypatch.setattr(numpy_conv, "CONV_BLOCK_BYTES", 1)
 
 
 def _close_to_reference(shapes: tuple[tuple[int, ...], tuple[int, ...]], attrs: dict[str, Any]) -> None:
@@ -98,7 +98,7 @@ def test_uneven_blocks_of_a_transposed_convolution_reuse_the_workspace(
     x_value, kernel_value = rng.standard_normal(x), rng.standard_normal(kernel)
     expected = _conv_reference(x_value, kernel_value, **attrs)
     for block_bytes in (1 << bits for bits in range(8, 16)):
-        monkeypatch.setattr(numpy_backend, "CONV_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(numpy_conv, "CONV_BLOCK_BYTES", block_bytes)
         out = NumpyBackend.conv_general(x_value, kernel_value, **attrs)
         np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12, err_msg=f"blocks of {block_bytes} bytes")
 
@@ -201,7 +201,7 @@ def test_a_kernel_gradient_reads_its_operands_where_they_lie(
 def test_run_length_counts_the_elements_a_copy_reads_at_a_time(
     shape: tuple[int, ...], strides: tuple[int, ...], run: int
 ) -> None:
-    assert numpy_backend._run_length(shape, strides, 4) == run
+    assert numpy_conv._run_length(shape, strides, 4) == run
 
 
 #: the benchmark CNN's convolutions at batch 256, float32: the second's forward, its kernel gradient with contiguous
@@ -227,7 +227,7 @@ def test_a_convolution_holds_its_output_and_a_few_blocks_whatever_the_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     block = 1 << 20
-    monkeypatch.setattr(numpy_backend, "CONV_BLOCK_BYTES", block)
+    monkeypatch.setattr(numpy_conv, "CONV_BLOCK_BYTES", block)
     x = rng.standard_normal(x_shape).astype(np.float32)
     kernel = rng.standard_normal(kernel_shape).astype(np.float32)
     if layout == "kernel VJP":
