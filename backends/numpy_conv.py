@@ -2,12 +2,18 @@
 
 - im2col: every window a row, the kernel a matrix (:func:`_im2col_conv`);
 - an input dilated by zeros (an input's gradient, a transposed convolution): GEMMs of every input position with
-  every tap, added where they land (col2im, :func:`_transposed_conv`), so the zeros are never made."""
+  every tap, added where they land (col2im, :func:`_transposed_conv`), so the zeros are never made;
+- banded products (:func:`_banded_conv`): along its last spatial axis a convolution is the product of each image
+  row (width x channels values, one run in channels-last data) with a banded (Toeplitz) matrix that holds the
+  kernel once per output position; along the other axes the taps only choose which rows meet. The one copy is of
+  whole rows, and the GEMM does (row width / window width) times the direct multiply-adds: where the filters are
+  few and the rows short (LeNet's first layer) that beats copying every window."""
 
 from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,6 +23,10 @@ from highnn.backends.base import LOW_PRECISION_CODES, transposed_crops
 #: ones are made in blocks, so its workspace stays this size whatever the batch, and each block is still in the
 #: cache when the GEMM reads it
 CONV_BLOCK_BYTES = 1 << 19
+
+#: what copying one element costs, in multiply-adds of a GEMM: measured on the benchmark CNN's layers and the
+#: usual 3 x 3 ones (docs/performance.md), it chooses between im2col and banded products
+COPY_COST = 45
 
 
 def conv_general(
@@ -28,10 +38,10 @@ def conv_general(
     rhs_dilation: tuple[int, ...],
     groups: int,
 ) -> np.ndarray:
-    """``conv_general`` of the NumPy backend: im2col and one (grouped) GEMM; an input dilated by zeros (an input's
-    gradient, a transposed convolution) as GEMM and col2im, so the zeros are never made, unless the output has
-    fewer positions than the input."""
-    spatial, window = x.shape[1:-1], kernel.shape[:-2]
+    """``conv_general`` of the NumPy backend: im2col and one (grouped) GEMM, or banded products where their estimate
+    is cheaper; an input dilated by zeros (an input's gradient, a transposed convolution) as GEMM and col2im, so
+    the zeros are never made, unless the output has fewer positions than the input."""
+    spatial, window, filters = x.shape[1:-1], kernel.shape[:-2], kernel.shape[-1]
     # the transposed convolution multiplies every input position by every tap, im2col every output position
     dilated = [(n - 1) * d + 1 + lo + hi for n, d, (lo, hi) in zip(spatial, lhs_dilation, padding)]
     outputs = [(n - (k - 1) * d - 1) // s + 1 for n, k, d, s in zip(dilated, window, rhs_dilation, strides)]
@@ -41,7 +51,16 @@ def conv_general(
             return out
         return np.ascontiguousarray(out[(slice(None),) + tuple(slice(None, None, s) for s in strides)])
     padded = _pad(_dilate(x, lhs_dilation), padding)
+    if groups == 1 and x.size > 0 and kernel.size > 0 and math.prod(window) <= math.prod(outputs):
+        copies = x.shape[0] * math.prod(outputs) * math.prod(window) * x.shape[-1]  # im2col's rows
+        if banded_is_cheaper((copies, copies * filters), _banded_counts(padded.shape, window, outputs, filters)):
+            return _banded_conv(padded, kernel, outputs, strides, rhs_dilation).astype(x.dtype, copy=False)
     return _im2col_conv(padded, kernel, strides, rhs_dilation, groups)
+
+
+def banded_is_cheaper(im2col: tuple[int, int], banded: tuple[int, int]) -> bool:
+    """Whether banded products cost less than im2col, each ``(elements copied, multiply-adds)``."""
+    return banded[0] * COPY_COST + banded[1] < im2col[0] * COPY_COST + im2col[1]
 
 
 def _dilate(x: np.ndarray, dilation: tuple[int, ...]) -> np.ndarray:
@@ -307,3 +326,46 @@ def _landing(size: int, step: int, offset: int, length: int) -> tuple[slice, sli
     if last < first:
         return None
     return slice(first, last + 1), spaced(first * step + offset, step, last - first + 1)
+
+
+# ------------------------------------------------------------------ banded products of image rows
+def _banded_counts(
+    shape: Sequence[int], window: Sequence[int], positions: Sequence[int], filters: int
+) -> tuple[int, int]:
+    """The elements a banded convolution of an input of ``shape`` copies (its rows), and its multiply-adds."""
+    batch, *spatial, channels = shape
+    copies = batch * math.prod(positions[:-1]) * math.prod(window[:-1]) * spatial[-1] * channels
+    return copies, copies * positions[-1] * filters
+
+
+def _banded_conv(
+    padded: np.ndarray, kernel: np.ndarray, positions: list[int], strides: tuple[int, ...], dilation: tuple[int, ...]
+) -> np.ndarray:
+    """The convolution of an already padded input with ``positions`` outputs along each spatial axis: the rows its
+    windows read, a block of examples at a time, times one banded matrix."""
+    batch, *spatial, channels = padded.shape
+    *window, _, filters = kernel.shape
+    work = _work_dtype(padded)
+    # (*window rows, width, in, out width, out): the last window axis's taps where the input columns they read
+    # meet the output positions they give
+    band = np.zeros((*window[:-1], spatial[-1], channels, positions[-1], filters), work)
+    outputs = np.arange(positions[-1])
+    for tap in range(window[-1]):
+        band[..., outputs * strides[-1] + tap * dilation[-1], :, outputs, :] = kernel[..., tap, :, :]
+    matrix = band.reshape(-1, positions[-1] * filters)
+    if padded.strides[-1] != padded.itemsize or padded.strides[-2] != channels * padded.itemsize:
+        padded = np.ascontiguousarray(padded)  # each row one run of width x channels values
+    example, *step, _, _ = padded.strides
+    rows = _strided(  # per output position of the leading axes, the input rows its window reads
+        padded,
+        (batch, *positions[:-1], *window[:-1], spatial[-1] * channels),
+        (example, *map(operator.mul, strides, step), *map(operator.mul, dilation, step), padded.itemsize),
+    )
+    per_example = math.prod(positions[:-1])
+    out = np.empty((batch * per_example, positions[-1] * filters), work)
+    blocks = _blocks(batch, per_example * matrix.shape[0] * work.itemsize)
+    workspace = _workspace(blocks, per_example * matrix.shape[0], work)
+    for examples in blocks:
+        block = _copied(workspace, rows[examples]).reshape(-1, matrix.shape[0])
+        np.matmul(block, matrix, out=out[examples.start * per_example : examples.stop * per_example])
+    return out.reshape(batch, *positions, filters)

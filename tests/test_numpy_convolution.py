@@ -82,6 +82,67 @@ def test_conv_general_matches_the_definition(
     _close_to_reference((x, kernel), attrs)
 
 
+#: forward convolutions (windows no larger than the output) in every form banded products must take
+BANDED = [
+    ((3, 9, 9, 2), (3, 3, 2, 5), _conv_attrs((1, 1), ((0, 0), (0, 0))), "2-D"),
+    ((2, 10, 11, 3), (3, 2, 3, 4), _conv_attrs((2, 3), ((1, 2), (0, 1)), rhs_dilation=(2, 2)), "strides, dilation"),
+    ((2, 10, 11, 3), (3, 2, 3, 4), _conv_attrs((1, 1), ((-1, 2), (0, -1)), rhs_dilation=(1, 2)), "cropped"),
+    ((2, 7, 1), (3, 1, 4), _conv_attrs((2,), ((1, 1),)), "1-D"),
+    ((2, 4, 5, 3, 2), (2, 2, 2, 2, 3), _conv_attrs((1, 2, 1), ((0, 1), (0, 0), (1, 0))), "3-D"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("x", "kernel", "attrs", "label"), BANDED)
+@pytest.mark.parametrize("layout", ["contiguous", "channels not innermost in memory"])
+def test_banded_products_match_the_definition(
+    x: tuple[int, ...],
+    kernel: tuple[int, ...],
+    attrs: dict[str, Any],
+    label: str,
+    layout: str,
+    blocks: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forced for every call: each image row times a banded matrix, in float64 and float32, whole and a block
+    of one example at a time, also on an input whose channel axis is not the innermost in memory."""
+    chosen: list[bool] = []
+    monkeypatch.setattr(numpy_conv, "banded_is_cheaper", lambda im2col, banded: chosen.append(True) or True)
+    x_value, kernel_value = rng.standard_normal(x), rng.standard_normal(kernel)
+    if layout != "contiguous":
+        x_value = np.ascontiguousarray(np.moveaxis(x_value, -1, 1)).transpose(0, *range(2, len(x)), 1)
+    expected = _conv_reference(x_value, kernel_value, **attrs)
+    np.testing.assert_allclose(
+        NumpyBackend.conv_general(x_value, kernel_value, **attrs), expected, rtol=1e-12, atol=1e-12
+    )
+    low = NumpyBackend.conv_general(x_value.astype(np.float32), kernel_value.astype(np.float32), **attrs)
+    assert low.dtype == np.float32 and low.flags.c_contiguous
+    np.testing.assert_allclose(low, expected, rtol=1e-5, atol=1e-5)
+    assert chosen == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("x", "kernel", "strides", "banded"),
+    [
+        ((128, 28, 28, 1), (5, 5, 1, 6), (1, 1), True),  # the benchmark CNN's first layer: few filters, short rows
+        ((128, 24, 24, 6), (5, 5, 6, 16), (2, 2), False),  # its second layer
+        ((128, 28, 28, 1), (3, 3, 1, 32), (1, 1), False),  # a 3 x 3 window makes the band 9 times the window
+        ((128, 32, 32, 3), (3, 3, 3, 32), (1, 1), False),
+        ((128, 100, 16), (5, 16, 32), (1,), False),  # a long sequence: a row of 100 positions
+    ],
+)
+def test_banded_products_are_chosen_where_their_estimate_is_cheaper(
+    x: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...], banded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimate (elements copied and multiply-adds of each) picks what measures faster on these layers."""
+    chosen: list[bool] = []
+    estimate = numpy_conv.banded_is_cheaper
+    monkeypatch.setattr(numpy_conv, "banded_is_cheaper", lambda *counts: chosen.append(estimate(*counts)) or False)
+    NumpyBackend.conv_general(
+        np.zeros(x, np.float32), np.zeros(kernel, np.float32), **_conv_attrs(strides, ((0, 0),) * len(strides))
+    )
+    assert chosen == [banded]
+
+
 @pytest.mark.parametrize(
     ("x", "kernel", "attrs"),
     [
@@ -204,11 +265,12 @@ def test_run_length_counts_the_elements_a_copy_reads_at_a_time(
     assert numpy_conv._run_length(shape, strides, 4) == run
 
 
-#: the benchmark CNN's convolutions at batch 256, float32: the second's forward, its kernel gradient with contiguous
+#: the benchmark CNN's convolutions at batch 256, float32: the forwards, its kernel gradient with contiguous
 #: operands and with operands laid out as the kernel's VJP hands them over (transposed views; the first layer's too)
 #: and its input gradient, with the blocks each may hold (the input gradient: its inputs, sums and products). Made
 #: whole, each would hold 7.3 MiB of rows or products, and the input gradient its output twice and its input once
 WORKSPACES = [
+    ((256, 28, 28, 1), (5, 5, 1, 6), None, _conv_attrs((1, 1), ((0, 0), (0, 0))), 1),  # banded products
     ((256, 24, 24, 6), (5, 5, 6, 16), None, _conv_attrs((2, 2), ((0, 0), (0, 0))), 1),
     ((6, 23, 23, 256), (10, 10, 256, 16), None, _conv_attrs((1, 1), ((0, 0), (0, 0)), rhs_dilation=(2, 2)), 1),
     ((256, 23, 23, 6), (256, 10, 10, 16), "kernel VJP", _conv_attrs((1, 1), ((0, 0), (0, 0)), rhs_dilation=(2, 2)), 1),
@@ -236,7 +298,7 @@ def test_a_convolution_holds_its_output_and_a_few_blocks_whatever_the_batch(
     out = NumpyBackend.conv_general(x, kernel, **attrs)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak <= out.nbytes + blocks_held * block + (64 << 10)  # and a few small arrays
+    assert peak <= out.nbytes + blocks_held * block + (128 << 10)  # and a few small arrays (a band: 80 KiB)
     np.testing.assert_allclose(out, _conv_reference(x, kernel, **attrs), rtol=1e-4, atol=1e-3)
 
 
