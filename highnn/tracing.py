@@ -24,6 +24,7 @@ is filled by one thread at a time.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
@@ -125,15 +126,20 @@ class Program:
         updated_ids = {id(v) for v in self.updated}
         self.donate_argnums = tuple(len(tape.inputs) + i for i, v in enumerate(self.read) if id(v) in updated_ids)
         steps = fuse(steps, set(result_slots), tape.constants, {slot: tape.alive[slot].shape for slot in needed})
-        self.source, self.namespace = _generate(steps, argument_slots, result_slots, tape.constants)
+        # each program a name of its own: profilers (cProfile, pstats) key functions by file, line and name
+        name = f"program_{next(_PROGRAM_NUMBERS)}"
+        self.source, self.namespace = _generate(name, steps, argument_slots, result_slots, tape.constants)
         exec(compile(self.source, "<highnn program>", "exec"), self.namespace)
-        self.function: Callable[..., tuple[Any, ...]] = self.namespace["program"]
+        self.function: Callable[..., tuple[Any, ...]] = self.namespace[name]
         self.n_steps = len(steps)
         self.n_outputs = len(outputs)
 
 
+_PROGRAM_NUMBERS = itertools.count(1)
+
+
 def _generate(
-    steps: list[Step], arguments: list[int], results: list[int], constants: dict[int, Any]
+    name: str, steps: list[Step], arguments: list[int], results: list[int], constants: dict[int, Any]
 ) -> tuple[str, dict[str, Any]]:
     backend = settings.backend
     namespace: dict[str, Any] = {}
@@ -142,7 +148,7 @@ def _generate(
         for slot in ins:
             last_use[slot] = i
     keep = set(results) | set(constants)
-    lines = [f"def program({', '.join(f's{a}' for a in arguments)}):"]
+    lines = [f"def {name}({', '.join(f's{a}' for a in arguments)}):"]
     for i, (name, ins, out, attrs) in enumerate(steps):
         function = getattr(backend, name)
         namespace[f"{name}_{i}"] = partial(function, **attrs) if attrs else function

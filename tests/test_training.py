@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import cProfile
 import gc
 import io
+import pstats
 import weakref
 from pathlib import Path
 
@@ -487,3 +489,20 @@ def test_metrics_results_are_one_traced_call_that_follows_state_built_on_the_fir
 def results_programs(model: hn.Model) -> list[tuple[object, ...]]:
     """The keys of the model's traced metrics-results functions that hold a program."""
     return [key for key, function in model._functions.items() if key[0] == "results" and function.programs]
+
+
+def test_every_program_has_a_name_of_its_own_so_a_profile_tells_them_apart() -> None:
+    """cProfile keys functions by file, line and name: the train step's program and the epoch's metrics program,
+    both generated, are two entries with their own call counts."""
+    model = classifier(inputs=3)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.zeros((32, 3)), np.zeros(32, dtype=int)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    profiler.disable()
+    calls = sorted(
+        stats[1] for (filename, _, _), stats in pstats.Stats(profiler).stats.items() if filename == "<highnn program>"
+    )
+    assert calls == [1, 4]  # the metrics' results once, the train step once a batch
