@@ -265,12 +265,16 @@ class Trainer(Layer):
         logs = wants_end or kind == "predict" or not self._own_step(kind)
         if distributed:
             _place_state(self)
+        functions: dict[tuple[int, tuple[Share, ...]], Callable[..., list[Any]]] = {}  # this call's, at hand
         for call, group in enumerate(_groups(prefetched(batches), per_call)):
             if wants_begin:
                 getattr(callback_list, begin_hook)(step, {})
             shares = () if view is None else tuple(b.share for b in group if isinstance(b, local_view.LocalBatch))
             arrays = group[0] if len(group) == 1 else [a for batch in group for a in batch]
-            function = self._function(kind, len(group[0]), shares, logs)
+            signature = (len(group[0]), shares)
+            function = functions.get(signature) or functions.setdefault(
+                signature, self._function(kind, *signature, logs)
+            )
             outputs = function(*(_global_batches(arrays) if distributed else arrays))
             if distributed:
                 _pace(self, call, outputs)
@@ -797,11 +801,8 @@ def _log_value(value: np.ndarray) -> float | np.ndarray:
 def _groups(batches: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:
     """Consecutive groups of ``size`` batches (the last one may be shorter)."""
     if size == 1:
-        yield from ([batch] for batch in batches)
-        return
-    batches = iter(batches)
-    while group := list(itertools.islice(batches, size)):
-        yield group
+        return ([batch] for batch in batches)
+    return iter(lambda: list(itertools.islice(batches, size)), [])
 
 
 def _last(items: Iterator[Any]) -> Any:
