@@ -17,11 +17,11 @@ from highnn.graph import Tensor, to_tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, resolve_axes
 from highnn.layers.pooling import data_format_of, rows_axis
-from highnn.layers.spatial import INTERPOLATIONS, resize
 from highnn.ops import composites as C
 from highnn.ops.array_ops import digitize
+from highnn.ops.image_resizing import INTERPOLATIONS, resize
 from highnn.ops.nn_ops import integer_labels
-from highnn.ops.primitives import cast, maximum, pad, reshape, sqrt
+from highnn.ops.primitives import cast, maximum, reshape, sqrt
 from highnn.ops.primitives import max as reduce_max
 from highnn.ops.primitives import sum as reduce_sum
 from highnn.variables import Variable
@@ -227,22 +227,11 @@ class Resizing(Layer):
         return first, first + 1
 
     def call(self, inputs: Tensor) -> Tensor:
-        rows, cols = self.spatial_axes(inputs.ndim)
-        height, width = inputs.shape[rows], inputs.shape[cols]
-        if self.crop_to_aspect_ratio:  # the largest centred window of the target's aspect ratio
-            crop_height = max(min(height, int(width * self.height / self.width)), 1)
-            crop_width = max(min(width, int(height * self.width / self.height)), 1)
-            top, left = (height - crop_height) // 2, (width - crop_width) // 2
-            index = [slice(None)] * inputs.ndim
-            index[rows], index[cols] = slice(top, top + crop_height), slice(left, left + crop_width)
-            inputs = inputs[tuple(index)]
-        elif self.pad_to_aspect_ratio:  # as much fill before as after, as Keras pads
-            top = (max(height, int(width * self.height / self.width)) - height) // 2
-            left = (max(width, int(height * self.width / self.height)) - width) // 2
-            widths = [(0, 0)] * inputs.ndim
-            widths[rows], widths[cols] = (top, top), (left, left)
-            inputs = pad(inputs, tuple(widths), constant_values=self.fill_value)
-        return resize(inputs, {rows: self.height, cols: self.width}, self.interpolation, self.antialias)
+        self.spatial_axes(inputs.ndim)  # the layer's own error for another rank
+        return resize(
+            inputs, (self.height, self.width), self.interpolation, self.antialias, self.crop_to_aspect_ratio,
+            self.pad_to_aspect_ratio, self.fill_mode, self.fill_value, self.data_format,
+        )  # fmt: skip
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rows, cols = self.spatial_axes(len(input_shape))

@@ -10,40 +10,16 @@ from existing VJPs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from highnn.checks import check_choice, fail, is_integer
-from highnn.graph import Tensor, to_tensor
+from highnn.graph import Tensor
 from highnn.layers.layer_utils import Shape
 from highnn.layers.pooling import SpatialLayer, int_tuple, spatial_axes
-from highnn.ops.primitives import broadcast_to, pad, reshape, transpose
+from highnn.ops.image_resizing import INTERPOLATIONS, KERNELS, resample
+from highnn.ops.primitives import broadcast_to, pad, reshape
 
 Pairs = tuple[tuple[int, int], ...]
-
-
-def _keys_cubic(distance: np.ndarray) -> np.ndarray:
-    """Keys's cubic convolution kernel with a = -0.5 (that of ``tf.image.resize`` and ``jax.image.resize``)."""
-    near = ((1.5 * distance - 2.5) * distance) * distance + 1.0
-    far = ((-0.5 * distance + 2.5) * distance - 4.0) * distance + 2.0
-    return np.where(distance < 1.0, near, np.where(distance < 2.0, far, 0.0))
-
-
-def _lanczos(radius: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The Lanczos kernel of ``radius`` lobes: ``sinc(d) sinc(d / radius)`` within the radius."""
-    return lambda distance: np.where(distance < radius, np.sinc(distance) * np.sinc(distance / radius), 0.0)
-
-
-#: Keras's interpolations other than "nearest": the kernel of each, a function of the distance in input pixels
-KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "bilinear": lambda distance: np.maximum(1.0 - distance, 0.0),
-    "bicubic": _keys_cubic,
-    "lanczos3": _lanczos(3),
-    "lanczos5": _lanczos(5),
-}
-INTERPOLATIONS = ("nearest", *KERNELS)
 
 
 def int_pairs(owner: str, argument: str, value: Any, rank: int = 2) -> Pairs:
@@ -213,7 +189,7 @@ class UpSampling(SpatialLayer):
         if self.interpolation in KERNELS:
             axes = spatial_axes(self.data_format, inputs.ndim)
             targets = {axis: inputs.shape[axis] * factor for axis, factor in zip(axes, self.size)}
-            return resize(inputs, targets, self.interpolation)
+            return resample(inputs, targets, self.interpolation)
         factors = self.with_spatial((1,) * inputs.ndim, self.size)
         split = reshape(inputs, _flat([(n, 1) for n in inputs.shape]))  # a length-1 axis after each axis
         repeated = broadcast_to(split, _flat(list(zip(inputs.shape, factors))))
@@ -279,35 +255,3 @@ class UpSampling3D(UpSampling):
 def _flat(pairs: list[tuple[int, int]]) -> tuple[int, ...]:
     """``[(a, b), (c, d)]`` as ``(a, b, c, d)``."""
     return tuple(n for pair in pairs for n in pair)
-
-
-def resize(x: Tensor, targets: dict[int, int], interpolation: str, antialias: bool = False) -> Tensor:
-    """``x`` resized to ``targets`` (an axis: its new size) by an interpolation matrix per axis that changes."""
-    for axis, target in targets.items():
-        if x.shape[axis] != target:
-            x = _resize_axis(x, axis, _interpolation_matrix(x.shape[axis], target, interpolation, antialias))
-    return x
-
-
-def _interpolation_matrix(size: int, target: int, interpolation: str, antialias: bool = False) -> np.ndarray:
-    """The ``(target, size)`` matrix that resizes ``size`` samples to ``target``, as ``jax.image.resize`` (and
-    ``tf.image.resize``) do: each output pixel's centre is mapped into the input (half-pixel centres) and weighs the
-    input pixels by the kernel of their distance (widened by the shrink factor with ``antialias``), the weights of
-    the pixels inside the image normalised to sum to 1; ``"nearest"`` takes the pixel under the centre."""
-    inverse = size / target
-    if interpolation == "nearest":  # computed in float32, as JAX does
-        picked = np.floor((np.arange(target, dtype=np.float32) + 0.5) * np.float32(inverse)).astype(int)
-        return np.eye(size)[np.minimum(picked, size - 1)]
-    source = (np.arange(target) + 0.5) * inverse - 0.5
-    widen = max(inverse, 1.0) if antialias else 1.0
-    weights = KERNELS[interpolation](np.abs(source[:, None] - np.arange(size)[None, :]) / widen)
-    total = weights.sum(axis=1, keepdims=True)
-    usable = np.abs(total) > 1000 * np.finfo(np.float32).eps
-    return np.where(usable, weights / np.where(total != 0, total, 1.0), 0.0)
-
-
-def _resize_axis(x: Tensor, axis: int, matrix: np.ndarray) -> Tensor:
-    """``matrix @ x`` along ``axis``: the axis is moved last, multiplied by ``matrix.T`` and moved back."""
-    order = [a for a in range(x.ndim) if a != axis] + [axis]
-    moved = transpose(x, tuple(order)) @ to_tensor(matrix.T, x.dtype)
-    return transpose(moved, tuple(int(i) for i in np.argsort(order)))

@@ -1,7 +1,9 @@
-"""Image operations (Keras's ``keras.ops.image``): sampling at arbitrary coordinates and affine transforms.
+"""Image operations (Keras's ``keras.ops.image``): sampling at arbitrary coordinates and affine transforms, patches,
+colour spaces, and (from :mod:`highnn.ops.image_resizing`) resizing, padding and cropping.
 
-Both are compositions of highnn's primitives: the neighbours of every sample point are gathered with ``take``
-and weighted, so the gradient reaches the images (a scatter-add) and, for bilinear sampling, the coordinates.
+Sampling and transforms are compositions of highnn's primitives: the neighbours of every sample point are gathered
+with ``take`` and weighted, so the gradient reaches the images (a scatter-add) and, for bilinear sampling, the
+coordinates.
 Points outside the input read the extension ``fill_mode`` names (as ``scipy.ndimage`` and ``jax.scipy.ndimage``):
 
 - ``"constant"``: ``(k k k k | a b c d | k k k k)``, ``k = fill_value``;
@@ -23,7 +25,9 @@ from highnn.checks import check_choice, fail
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import primitives as P
 from highnn.ops.composites import clip
-from highnn.ops.numpy_ops import logical_and
+from highnn.ops.image_resizing import crop_images, pad_images, resize  # noqa: F401 - keras.ops.image's names
+from highnn.ops.math_ops import mod
+from highnn.ops.numpy_ops import logical_and, stack
 from highnn.ops.primitives import (
     DATA_FORMATS,
     abs,
@@ -34,6 +38,8 @@ from highnn.ops.primitives import (
     floor,
     greater_equal,
     less_equal,
+    maximum,
+    minimum,
     take,
     where,
 )
@@ -260,3 +266,47 @@ def rgb_to_grayscale(images: TensorLike, data_format: str | None = None) -> Tens
     x = cast(images, _float_dtype(images))
     weights = to_tensor(np.array(GRAYSCALE_WEIGHTS).reshape([3 if a == axis else 1 for a in range(x.ndim)]), x.dtype)
     return P.sum(x * weights, axis=axis, keepdims=True)
+
+
+def rgb_to_hsv(images: TensorLike, data_format: str | None = None) -> Tensor:
+    """RGB images as hue, saturation and value, each in [0, 1] (the hexcone model, as Keras's): the value is the
+    largest channel, the saturation the spread over the value, the hue the position around the colour wheel of
+    the largest channel's sector (0 where the pixel is grey). Values within the dtype's epsilon of 0 count as 0,
+    as Keras's."""
+    red, green, blue, axis = _planes("rgb_to_hsv", images, data_format)
+    eps = float(np.finfo(red.dtype if red.dtype != "bfloat16" else "float32").eps)
+    red, green, blue = (where(abs(plane) < eps, 0.0, plane) for plane in (red, green, blue))
+    value = maximum(maximum(red, green), blue)
+    spread = value - minimum(minimum(red, green), blue)
+    saturation = where(value > 0.0, spread / where(value > 0.0, value, 1.0), 0.0)
+    sixth = 1.0 / (6.0 * where(spread > 0.0, spread, 1.0))  # hue units per unit of spread
+    hue = where(value == green, (blue - red) * sixth + 2.0 / 6.0, (red - green) * sixth + 4.0 / 6.0)
+    hue = where(value == red, (green - blue) * sixth, hue)  # red's sector first, then green's, then blue's
+    hue = where(spread > 0.0, hue, 0.0)
+    hue = where(hue < 0.0, hue + 1.0, hue)
+    return stack([hue, saturation, value], axis=axis)
+
+
+def hsv_to_rgb(images: TensorLike, data_format: str | None = None) -> Tensor:
+    """Hue, saturation and value images (each in [0, 1]) as RGB, the inverse of :func:`rgb_to_hsv`."""
+    hue, saturation, value, axis = _planes("hsv_to_rgb", images, data_format)
+    sector = mod(hue, 1.0) * 6.0
+    shares = (
+        clip(abs(sector - 3.0) - 1.0, 0.0, 1.0),
+        clip(2.0 - abs(sector - 2.0), 0.0, 1.0),
+        clip(2.0 - abs(sector - 4.0), 0.0, 1.0),
+    )
+    return stack([value * (1.0 - saturation + saturation * share) for share in shares], axis=axis)
+
+
+def _planes(owner: str, images: TensorLike, data_format: str | None) -> tuple[Tensor, Tensor, Tensor, int]:
+    """The three colour planes of float images of rank 3 or 4 and the channel axis they stack back along."""
+    images = to_tensor(images)
+    layout = check_choice(owner, "data_format", data_format or "channels_last", DATA_FORMATS)
+    axis = images.ndim - 1 if layout == "channels_last" else images.ndim - 3
+    if images.ndim not in (3, 4) or images.shape[axis] != 3:
+        fail(owner, "images", "images of rank 3 or 4 with 3 channels", f"shape {images.shape}")
+    if images.dtype not in ALL_FLOAT_DTYPES:
+        fail(owner, "images", "float images", f"dtype {images.dtype}", TypeError)
+    first, second, third = (take(images, to_tensor(np.int32(i)), axis=axis) for i in range(3))
+    return first, second, third, axis
