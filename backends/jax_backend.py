@@ -194,7 +194,14 @@ class JaxBackend:
     def cholesky(a: Array) -> Array:
         return jnp.linalg.cholesky(a)  # JAX's factors the symmetric part itself
 
+    @staticmethod
+    def eigh(a: Array) -> Array:
+        values, vectors = jnp.linalg.eigh(a)  # of the symmetric part (symmetrize_input)
+        largest = jnp.take_along_axis(vectors, jnp.argmax(jnp.abs(vectors), axis=-2)[..., None, :], axis=-2)
+        return jnp.concatenate([values[..., None, :], vectors * jnp.sign(largest)], axis=-2)
+
     erf = staticmethod(jax.scipy.special.erf)
+    erfc = staticmethod(jax.scipy.special.erfc)
     reshape, transpose = staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)
 

@@ -33,10 +33,12 @@ from highnn.backends.base import (
 )
 from highnn.backends.numpy_conv import spaced
 
-try:  # SciPy's erf is vectorised; the fallback is exact but loops in Python
+try:  # SciPy's erf and erfc are vectorised; the fallbacks are exact but loop in Python
     from scipy.special import erf as _erf
+    from scipy.special import erfc as _erfc
 except ImportError:  # pragma: no cover - exercised only without SciPy
     _erf = np.vectorize(math.erf, otypes=[np.float64])
+    _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 _SAME_WIDTH_INTEGER = {2: np.int16, 4: np.int32, 8: np.int64}
@@ -121,6 +123,12 @@ class NumpyBackend(SingleDevice):
     def cholesky(a: Array) -> Array:
         return np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2)  # of the symmetric part, as JAX
 
+    @staticmethod
+    def eigh(a: Array) -> Array:
+        values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
+        largest = np.take_along_axis(vectors, np.argmax(np.abs(vectors), axis=-2)[..., None, :], axis=-2)
+        return np.concatenate([values[..., None, :], vectors * np.sign(largest)], axis=-2)
+
     broadcast_to = staticmethod(np.broadcast_to)
 
     @staticmethod
@@ -150,6 +158,10 @@ class NumpyBackend(SingleDevice):
     @staticmethod
     def erf(x: Array) -> Array:
         return np.asarray(_erf(x), dtype=x.dtype)
+
+    @staticmethod
+    def erfc(x: Array) -> Array:
+        return np.asarray(_erfc(x), dtype=x.dtype)
 
     # ufunc methods skip the dispatch layers of np.sum/np.transpose: these run on every replayed step
     # (NumPy's stubs accept `keepdims` only as a literal, hence the ignores)

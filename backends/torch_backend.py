@@ -331,7 +331,14 @@ class TorchBackend(SingleDevice):
     def cholesky(a: Array) -> Array:
         return torch.linalg.cholesky((a + a.transpose(-1, -2)) / 2)  # of the symmetric part, as JAX
 
+    @staticmethod
+    def eigh(a: Array) -> Array:
+        values, vectors = torch.linalg.eigh((a + a.transpose(-1, -2)) / 2)
+        largest = torch.gather(vectors, -2, vectors.abs().argmax(dim=-2, keepdim=True))
+        return torch.cat([values.unsqueeze(-2), vectors * largest.sign()], dim=-2)
+
     erf = staticmethod(torch.special.erf)
+    erfc = staticmethod(torch.special.erfc)
     matmul = staticmethod(torch.matmul)
 
     # the engine passes static arguments by the protocol's names, which torch spells differently

@@ -68,6 +68,14 @@ def _adaptive(x: np.ndarray, sizes: tuple[int, int], reduce: Any) -> np.ndarray:
     return np.stack([np.stack([reduce(x[:, a:b, c:d], axis=(1, 2)) for c, d in cols], 1) for a, b in rows], 1)
 
 
+def _signed_eigenvectors(a: np.ndarray) -> np.ndarray:
+    """The eigenvectors of the symmetric part, each signed so that its component of largest magnitude is
+    positive (highnn's convention, the same on every backend)."""
+    vectors = np.linalg.eigh(_symmetric(a))[1]
+    largest = np.take_along_axis(vectors, np.argmax(np.abs(vectors), axis=-2)[..., None, :], axis=-2)
+    return vectors * np.sign(largest)
+
+
 def _symmetric(a: np.ndarray) -> np.ndarray:
     """The symmetric part, which ``cholesky`` factors (as JAX's does)."""
     return (a + np.swapaxes(a, -1, -2)) / 2
@@ -275,6 +283,9 @@ CASES: list[Case] = [
     ("cholesky", ops.cholesky, lambda a: np.linalg.cholesky(_symmetric(a)), (SPD,), True),
     ("cholesky-upper", lambda a: ops.cholesky(a, upper=True),
      lambda a: np.swapaxes(np.linalg.cholesky(_symmetric(a)), -1, -2), (SPD,), True),
+    ("eigh-values", lambda a: ops.eigh(a)[0], lambda a: np.linalg.eigh(_symmetric(a))[0], (SPD,), True),
+    ("eigh-vectors", lambda a: ops.eigh(a)[1], _signed_eigenvectors, (SPD,), True),
+    ("eigh-nonsymmetric", lambda a: ops.eigh(a)[1], _signed_eigenvectors, (MATRICES,), True),
     ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
      (np.linalg.cholesky(SPD),), False),
     ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),

@@ -50,6 +50,15 @@ def cholesky(x: TensorLike, upper: bool = False) -> Tensor:
     return swap_last(factor) if upper else factor
 
 
+def eigh(x: TensorLike) -> tuple[Tensor, Tensor]:
+    """The eigenvalues (ascending) and eigenvectors (the columns) of each symmetric matrix, of its symmetric part
+    ``(x + x^T) / 2``. Each eigenvector is signed so that its component of largest magnitude is positive, so
+    every backend gives the same vectors (Keras leaves the sign to the backend's solver); gradients assume
+    distinct eigenvalues."""
+    packed = P.eigh(_as_float(x))
+    return packed[..., 0, :], packed[..., 1:, :]
+
+
 def cholesky_inverse(x: TensorLike, upper: bool = False) -> Tensor:
     """The inverse of ``L @ L^T`` from its Cholesky factor ``L`` (or of ``U^T @ U`` from ``U`` with ``upper``)."""
     factor = _as_float(x)

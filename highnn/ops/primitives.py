@@ -165,6 +165,9 @@ floor: Primitive = _define("floor", 1, check_float, _zero_grad)  # piecewise con
 sin: Primitive = _define("sin", 1, check_float, lambda g, out, x: g * cos(x))
 cos: Primitive = _define("cos", 1, check_float, lambda g, out, x: -(g * sin(x)))
 erf: Primitive = _define("erf", 1, check_float, lambda g, out, x: g * (2.0 / math.sqrt(math.pi)) * exp(-(x * x)))
+#: ``1 - erf(x)``, exact in the tail where ``1 - erf`` would round to 0
+erfc: Primitive = _define("erfc", 1, check_float,
+                          lambda g, out, x: g * (-2.0 / math.sqrt(math.pi)) * exp(-(x * x)))  # fmt: skip
 tan: Primitive = _define("tan", 1, check_float, lambda g, out, x: g * (1.0 + out * out))
 arcsin: Primitive = _define("arcsin", 1, check_float, lambda g, out, x: g / sqrt(1.0 - x * x))
 arccos: Primitive = _define("arccos", 1, check_float, lambda g, out, x: -(g / sqrt(1.0 - x * x)))
@@ -223,6 +226,26 @@ def _cholesky_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
 
 #: the lower Cholesky factor of each symmetric positive-definite matrix, of its symmetric part ``(A + A^T) / 2``
 cholesky: Primitive = _define("cholesky", 1, check_square, _cholesky_vjp)
+
+
+def _eigh_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
+    """The symmetric gradient of the eigendecomposition ``A = V diag(w) V^T`` of ``(A + A^T) / 2``:
+    ``V (diag(g_w) + F * (V^T g_V)) V^T``, symmetrised, where ``F[i, j] = 1 / (w[j] - w[i])`` off the diagonal
+    (distinct eigenvalues; the signs of the eigenvectors are locally constant)."""
+    values, vectors = out[..., 0, :], out[..., 1:, :]
+    g_values, g_vectors = g[..., 0, :], g[..., 1:, :]
+    eye = to_tensor(np.eye(out.shape[-1], dtype=bool))
+    gaps = values.reshape(*values.shape[:-1], 1, values.shape[-1]) - values.reshape(*values.shape, 1)
+    inner = where(eye, g_values.reshape(*g_values.shape[:-1], 1, g_values.shape[-1]), 0.0) + where(
+        eye, 0.0, (swap_last(vectors) @ g_vectors) / where(eye, 1.0, gaps)
+    )
+    full = vectors @ inner @ swap_last(vectors)
+    return 0.5 * (full + swap_last(full))
+
+
+#: ``(..., n + 1, n)``: the ascending eigenvalues of each matrix's symmetric part over its eigenvectors (columns),
+#: each eigenvector signed so that its component of largest magnitude is positive, the same on every backend
+eigh: Primitive = _define("eigh", 1, check_square, _eigh_vjp)
 
 #: ``a^-1 b`` for a triangular ``a``, read from its lower (or upper) triangle alone
 solve_triangular: Primitive = _define("solve_triangular", 2, check_solve, _solve_triangular_vjp_a,

@@ -518,6 +518,12 @@ _RECORDS = [
         (uniform(-3.0, 3.0),),
         {"large": (away_from_zero(4.0, 30.0),)},
     ),
+    elementwise(
+        "erfc",
+        np.vectorize(math.erfc, otypes=[np.float64]),
+        (uniform(-3.0, 3.0),),
+        {"tail": (uniform(4.0, 9.0),)},  # where 1 - erf(x) would lose every digit
+    ),
     elementwise("tan", np.tan, (uniform(-1.2, 1.2),), {"near poles": (away_from_zero(1.3, 1.45),)}),
     elementwise("arcsin", np.arcsin, (uniform(-0.9, 0.9),), {"near 0": (away_from_zero(1e-4, 1e-3),)}),
     elementwise("arccos", np.arccos, (uniform(-0.9, 0.9),), {"near 0": (away_from_zero(1e-4, 1e-3),)}),
@@ -1128,6 +1134,22 @@ def positive_definite(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nd
     return factors @ np.swapaxes(factors, -1, -2)
 
 
+def spread_spectrum(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Matrices whose symmetric parts have eigenvalues about 1 apart (1, 2, ..., n), in random bases, plus a small
+    antisymmetric part the eigendecomposition ignores."""
+    bases = np.linalg.qr(rng.normal(size=shape))[0]
+    symmetric = bases @ (np.arange(1.0, shape[-1] + 1) * np.swapaxes(bases, -1, -2))
+    skew = rng.normal(0.0, 0.1, shape)
+    return symmetric + skew - np.swapaxes(skew, -1, -2)
+
+
+def _eigh(a: np.ndarray) -> np.ndarray:
+    """Eigenvalues over eigenvectors, each eigenvector's largest component positive."""
+    values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
+    largest = np.take_along_axis(vectors, np.argmax(np.abs(vectors), axis=-2)[..., None, :], axis=-2)
+    return np.concatenate([values[..., None, :], vectors * np.sign(largest)], axis=-2)
+
+
 LINALG_RECORDS = [
     OpRecord(
         "inv",
@@ -1148,6 +1170,15 @@ LINALG_RECORDS = [
             Sample((positive_definite(rng, (2, 4, 4)),), label="batch"),
         ],
         lambda a: np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2),
+        errors=SQUARE_ERRORS,
+    ),
+    OpRecord(
+        "eigh",
+        lambda rng: [
+            Sample((spread_spectrum(rng, (3, 3)),)),
+            Sample((spread_spectrum(rng, (2, 4, 4)),), label="batch"),
+        ],
+        _eigh,
         errors=SQUARE_ERRORS,
     ),
     OpRecord(
