@@ -179,6 +179,7 @@ class JaxBackend:
         staticmethod(jnp.bitwise_or),
         staticmethod(jnp.bitwise_xor),
     )
+    gcd, lcm, nextafter = staticmethod(jnp.gcd), staticmethod(jnp.lcm), staticmethod(jnp.nextafter)
     bitwise_not, left_shift, right_shift = (
         staticmethod(jnp.invert),
         staticmethod(jnp.left_shift),

@@ -113,6 +113,7 @@ class NumpyBackend(SingleDevice):
         staticmethod(np.left_shift),
         staticmethod(np.right_shift),
     )
+    gcd, lcm, nextafter = staticmethod(np.gcd), staticmethod(np.lcm), staticmethod(np.nextafter)
     inv, solve, det = staticmethod(np.linalg.inv), staticmethod(np.linalg.solve), staticmethod(np.linalg.det)
 
     @staticmethod

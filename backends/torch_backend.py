@@ -316,6 +316,7 @@ class TorchBackend(SingleDevice):
         staticmethod(torch.bitwise_or),
         staticmethod(torch.bitwise_xor),
     )
+    gcd, lcm, nextafter = staticmethod(torch.gcd), staticmethod(torch.lcm), staticmethod(torch.nextafter)
     bitwise_not, left_shift, right_shift = (
         staticmethod(torch.bitwise_not),
         staticmethod(torch.bitwise_left_shift),

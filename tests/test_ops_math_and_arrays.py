@@ -151,6 +151,12 @@ CASES: list[Case] = [
     ("logical_xor", ops.logical_xor, np.logical_xor, (INTS, DIVISORS - 2), False),
     # bitwise operations
     ("bitwise_and", ops.bitwise_and, np.bitwise_and, (INTS, DIVISORS), False),
+    ("gcd", ops.gcd, np.gcd, (INTS, DIVISORS), False),
+    ("lcm", ops.lcm, np.lcm, (INTS, DIVISORS), False),
+    ("gcd-python-int", lambda x: ops.gcd(x, 6), lambda x: np.gcd(x, 6), (INTS,), False),
+    ("nextafter", ops.nextafter, np.nextafter, (X, Y), False),
+    ("nextafter-ints", lambda x: ops.nextafter(x, 0.0), lambda x: np.nextafter(x.astype(np.float64), 0.0),
+     (INTS,), False),
     ("bitwise_or", lambda x: ops.bitwise_or(x, 6), lambda x: np.bitwise_or(x, 6), (INTS,), False),
     ("bitwise_xor", ops.bitwise_xor, np.bitwise_xor, (INTS > 2, INTS > 5), False),
     ("bitwise_not", ops.bitwise_not, np.invert, (INTS,), False),

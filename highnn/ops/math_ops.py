@@ -334,6 +334,21 @@ def bitwise_not(x: TensorLike) -> Tensor:
 bitwise_invert = bitwise_not
 
 
+def gcd(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The greatest common divisor of integers, elementwise (0 where both are 0)."""
+    return P.gcd(*_integers(x1, x2))
+
+
+def lcm(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The least common multiple of integers, elementwise (0 where either is 0)."""
+    return P.lcm(*_integers(x1, x2))
+
+
+def nextafter(x1: TensorLike, x2: TensorLike) -> Tensor:
+    """The next representable float after ``x1`` towards ``x2`` (not differentiable)."""
+    return P.nextafter(*_floats(x1, x2))
+
+
 def left_shift(x: TensorLike, y: TensorLike) -> Tensor:
     """``x`` shifted left by ``y`` bits."""
     return P.left_shift(*_integers(x, y))

@@ -41,9 +41,10 @@ def check_elementwise(name: str, *tensors: Tensor) -> None:
 
 
 def check_integer_elementwise(name: str, *tensors: Tensor) -> None:
-    """Integer (or, for the logical bitwise operations, bool) operands of one dtype that broadcast."""
+    """Integer (or, for the logical bitwise operations, bool) operands of one dtype that broadcast (shifts, gcd and
+    lcm take integers alone)."""
     check_elementwise(name, *tensors)
-    allowed = ("int32", "int64") if name.endswith("shift") else ("int32", "int64", "bool")
+    allowed = ("int32", "int64") if name.endswith("shift") or name in ("gcd", "lcm") else ("int32", "int64", "bool")
     if tensors[0].dtype not in allowed:
         raise TypeError(f"{name}: expected {' or '.join(allowed)} operands, received dtype {tensors[0].dtype}.")
 

@@ -188,6 +188,11 @@ bitwise_xor: Primitive = _define("bitwise_xor", 2, check_integer_elementwise)
 bitwise_not: Primitive = _define("bitwise_not", 1, check_integer_elementwise)
 left_shift: Primitive = _define("left_shift", 2, check_integer_elementwise)
 right_shift: Primitive = _define("right_shift", 2, check_integer_elementwise)
+#: the greatest common divisor and least common multiple of integers (never negative)
+gcd: Primitive = _define("gcd", 2, check_integer_elementwise)
+lcm: Primitive = _define("lcm", 2, check_integer_elementwise)
+#: the next float after ``x1`` towards ``x2``: a step of one unit in the last place, not differentiable
+nextafter: Primitive = _define("nextafter", 2, check_elementwise)
 
 # linear algebra (float32 and float64): the VJPs are products and solves with the transposed matrices
 inv: Primitive = _define("inv", 1, check_square, lambda g, out, a: -(swap_last(out) @ g @ swap_last(out)))

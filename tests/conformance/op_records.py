@@ -524,6 +524,13 @@ _RECORDS = [
         (uniform(-3.0, 3.0),),
         {"tail": (uniform(4.0, 9.0),)},  # where 1 - erf(x) would lose every digit
     ),
+    elementwise(
+        "nextafter",
+        np.nextafter,
+        (centered, centered),
+        {"towards itself": (whole(-3, 3), whole(-3, 3))},
+        differentiable=False,
+    ),
     elementwise("tan", np.tan, (uniform(-1.2, 1.2),), {"near poles": (away_from_zero(1.3, 1.45),)}),
     elementwise("arcsin", np.arcsin, (uniform(-0.9, 0.9),), {"near 0": (away_from_zero(1e-4, 1e-3),)}),
     elementwise("arccos", np.arccos, (uniform(-0.9, 0.9),), {"near 0": (away_from_zero(1e-4, 1e-3),)}),
@@ -1076,13 +1083,15 @@ def integers(rng: np.random.Generator, count: int, high: int = 64) -> list[np.nd
     return [rng.integers(-high, high, (2, 3)).astype(np.int32) for _ in range(count)]
 
 
-def _bitwise(name: str, reference: Callable[..., Any], arity: int, shifts: bool = False) -> OpRecord:
+def _bitwise(
+    name: str, reference: Callable[..., Any], arity: int, shifts: bool = False, bools: bool = True
+) -> OpRecord:
     def sample_inputs(rng: np.random.Generator) -> list[Sample]:
         operands = integers(rng, arity)
         if shifts:
             operands[1] = rng.integers(0, 8, (2, 3)).astype(np.int32)
         samples = [Sample(tuple(operands)), Sample(tuple(o.astype(np.int64) for o in operands), label="int64")]
-        if not shifts:
+        if bools and not shifts:
             samples.append(Sample(tuple(rng.random((2, 3)) < 0.5 for _ in range(arity)), label="bool"))
         return samples
 
@@ -1098,6 +1107,8 @@ BITWISE_RECORDS = [
     _bitwise("bitwise_not", np.invert, 1),
     _bitwise("left_shift", np.left_shift, 2, shifts=True),
     _bitwise("right_shift", np.right_shift, 2, shifts=True),
+    _bitwise("gcd", np.gcd, 2, bools=False),  # zeros and negative operands among the draws
+    _bitwise("lcm", np.lcm, 2, bools=False),
 ]
 _RECORDS += BITWISE_RECORDS
 
