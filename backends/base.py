@@ -140,6 +140,10 @@ class Backend(Protocol):
     def det(self, a: Array, /) -> Array: ...
     def solve_triangular(self, a: Array, b: Array, /, *, lower: bool) -> Array: ...
     def cholesky(self, a: Array, /) -> Array: ...
+    def qr(self, a: Array, /) -> Array:
+        """The reduced QR factors of each matrix ``(..., m, n)``, ``k = min(m, n)``, the diagonal of ``R`` made
+        non-negative: ``Q`` (zero-padded to ``n`` columns) over ``R``, ``(..., m + k, n)``."""
+
     def eigh(self, a: Array, /) -> Array:
         """The eigenvalues (ascending, row 0) over the eigenvectors (columns, rows 1..n) of each matrix's symmetric
         part, each eigenvector signed so that its component of largest magnitude is positive: ``(..., n + 1, n)``."""

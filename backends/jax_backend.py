@@ -196,6 +196,14 @@ class JaxBackend:
         return jnp.linalg.cholesky(a)  # JAX's factors the symmetric part itself
 
     @staticmethod
+    def qr(a: Array) -> Array:
+        q, r = jnp.linalg.qr(a)
+        signs = jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(a.dtype)
+        q, r = q * signs[..., None, :], r * signs[..., :, None]
+        padding = [(0, 0)] * (a.ndim - 1) + [(0, r.shape[-1] - q.shape[-1])]
+        return jnp.concatenate([jnp.pad(q, padding), r], axis=-2)
+
+    @staticmethod
     def eigh(a: Array) -> Array:
         values, vectors = jnp.linalg.eigh(a)  # of the symmetric part (symmetrize_input)
         largest = jnp.take_along_axis(vectors, jnp.argmax(jnp.abs(vectors), axis=-2)[..., None, :], axis=-2)

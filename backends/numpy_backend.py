@@ -125,6 +125,14 @@ class NumpyBackend(SingleDevice):
         return np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2)  # of the symmetric part, as JAX
 
     @staticmethod
+    def qr(a: Array) -> Array:
+        q, r = np.linalg.qr(a)
+        signs = np.where(np.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(a.dtype)
+        q, r = q * signs[..., None, :], r * signs[..., :, None]
+        padding = [(0, 0)] * (a.ndim - 1) + [(0, r.shape[-1] - q.shape[-1])]
+        return np.concatenate([np.pad(q, padding), r], axis=-2)
+
+    @staticmethod
     def eigh(a: Array) -> Array:
         values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
         largest = np.take_along_axis(vectors, np.argmax(np.abs(vectors), axis=-2)[..., None, :], axis=-2)

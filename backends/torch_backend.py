@@ -333,6 +333,13 @@ class TorchBackend(SingleDevice):
         return torch.linalg.cholesky((a + a.transpose(-1, -2)) / 2)  # of the symmetric part, as JAX
 
     @staticmethod
+    def qr(a: Array) -> Array:
+        q, r = torch.linalg.qr(a)
+        signs = torch.where(torch.diagonal(r, dim1=-2, dim2=-1) < 0, -1.0, 1.0).to(a.dtype)
+        q, r = q * signs.unsqueeze(-2), r * signs.unsqueeze(-1)
+        return torch.cat([F.pad(q, (0, r.shape[-1] - q.shape[-1])), r], dim=-2)
+
+    @staticmethod
     def eigh(a: Array) -> Array:
         values, vectors = torch.linalg.eigh((a + a.transpose(-1, -2)) / 2)
         largest = torch.gather(vectors, -2, vectors.abs().argmax(dim=-2, keepdim=True))

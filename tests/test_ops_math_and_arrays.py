@@ -68,6 +68,13 @@ def _adaptive(x: np.ndarray, sizes: tuple[int, int], reduce: Any) -> np.ndarray:
     return np.stack([np.stack([reduce(x[:, a:b, c:d], axis=(1, 2)) for c, d in cols], 1) for a, b in rows], 1)
 
 
+def _signed_qr(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reduced QR factors with R's diagonal non-negative (highnn's convention)."""
+    q, r = np.linalg.qr(a)
+    signs = np.where(np.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)
+    return q * signs[..., None, :], r * signs[..., :, None]
+
+
 def _signed_eigenvectors(a: np.ndarray) -> np.ndarray:
     """The eigenvectors of the symmetric part, each signed so that its component of largest magnitude is
     positive (highnn's convention, the same on every backend)."""
@@ -292,6 +299,11 @@ CASES: list[Case] = [
     ("eigh-values", lambda a: ops.eigh(a)[0], lambda a: np.linalg.eigh(_symmetric(a))[0], (SPD,), True),
     ("eigh-vectors", lambda a: ops.eigh(a)[1], _signed_eigenvectors, (SPD,), True),
     ("eigh-nonsymmetric", lambda a: ops.eigh(a)[1], _signed_eigenvectors, (MATRICES,), True),
+    ("qr-q", lambda a: ops.qr(a)[0], lambda a: _signed_qr(a)[0], (RHS,), True),  # tall (3, 2) matrices
+    ("qr-r", lambda a: ops.qr(a)[1], lambda a: _signed_qr(a)[1], (MATRICES,), True),
+    ("qr-wide-q", lambda a: ops.qr(a)[0], lambda a: _signed_qr(a)[0], (np.swapaxes(RHS, -1, -2),), False),
+    ("qr-wide-r", lambda a: ops.qr(a, mode="complete")[1], lambda a: _signed_qr(a)[1], (np.swapaxes(RHS, -1, -2),),
+     False),  # complete is reduced for wide matrices
     ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
      (np.linalg.cholesky(SPD),), False),
     ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),
@@ -447,6 +459,11 @@ def test_keras_dtype_conventions() -> None:
     assert bool(ops.allclose(np.array([np.inf, 1.0]), np.array([np.inf, 1.0 + 1e-9])).numpy())
 
 
+def _wide_qr_gradient() -> Any:
+    x = hn.tensor(np.eye(2, 3) + 1.0, requires_grad=True)
+    return hn.grad(ops.qr(x)[1].sum(), [x])
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -497,6 +514,12 @@ def test_keras_dtype_conventions() -> None:
         (lambda: ops.nanquantile(X, -0.1), ValueError, r"nanquantile: `q` must be numbers in \[0, 1\]"),
         (lambda: ops.inv(np.ones((2, 3))), ValueError, r"inv: expected square matrices \(\.\.\., n, n\)"),
         (lambda: ops.solve(np.eye(3), np.ones((2, 2))), ValueError, r"solve: right-hand sides must have shape"),
+        (lambda: ops.qr(np.ones((3, 2)), mode="complete"), ValueError,
+         r"qr: `mode` must be \"reduced\" for a matrix taller than wide"),
+        (lambda: ops.qr(X, mode="full"), ValueError, "qr: `mode` must be one of"),
+        (_wide_qr_gradient, NotImplementedError,
+         r"qr: the gradient of a wide matrix's factors \(m < n, received shape \(2, 3\)\) is not supported"),
+        (lambda: ops.eigh(np.ones(3)), ValueError, r"eigh: expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
     ],
 )  # fmt: skip
 def test_bad_arguments_name_what_was_expected(call: Callable[[], Any], error: type[Exception], match: str) -> None:

@@ -1,15 +1,16 @@
-"""Keras's ``keras.ops`` linear algebra: inverse, determinant, Cholesky factor and linear solves of (batches of)
-square matrices.
+"""Keras's ``keras.ops`` linear algebra: inverse, determinant, factorisations (Cholesky, eigen, QR) and linear
+solves of (batches of) matrices.
 
-``inv``, ``det``, ``cholesky``, ``solve`` and ``solve_triangular`` are primitives of their own, in float32 or
-float64, with their VJPs written in highnn's operations (products and solves with the transposed matrices), in
-the conformance suite on every backend. A right-hand side with one axis fewer than the matrices is a vector.
-"""
+``inv``, ``det``, ``cholesky``, ``eigh``, ``qr``, ``solve`` and ``solve_triangular`` are primitives of their own,
+in float32 or float64, with their VJPs written in highnn's operations (products and solves with the transposed
+matrices), in the conformance suite on every backend. A right-hand side with one axis fewer than the matrices is a
+vector."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from highnn.checks import check_choice, fail
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import primitives as P
 from highnn.ops.numpy_ops import _as_float
@@ -57,6 +58,21 @@ def eigh(x: TensorLike) -> tuple[Tensor, Tensor]:
     distinct eigenvalues."""
     packed = P.eigh(_as_float(x))
     return packed[..., 0, :], packed[..., 1:, :]
+
+
+def qr(x: TensorLike, mode: str = "reduced") -> tuple[Tensor, Tensor]:
+    """The QR factors of each matrix ``(..., m, n)``: orthonormal columns ``Q`` and upper-triangular ``R`` with
+    ``Q @ R = x``, ``R``'s diagonal non-negative (so every backend gives the same factors; Keras leaves the signs
+    to the backend). ``"reduced"``: ``Q`` is ``(..., m, k)`` and ``R`` ``(..., k, n)``, ``k = min(m, n)``;
+    ``"complete"`` is the same for ``m <= n`` and refused for taller matrices, whose extra columns of ``Q`` are
+    not unique. Differentiable for ``m >= n``."""
+    check_choice("qr", "mode", mode, ("reduced", "complete"))
+    x = _as_float(x)
+    rows, cols = x.shape[-2:] if x.ndim >= 2 else (0, 0)
+    if mode == "complete" and rows > cols:
+        fail("qr", "mode", '"reduced" for a matrix taller than wide (its complete Q is not unique)', mode)
+    packed = P.qr(x)
+    return packed[..., :rows, : min(rows, cols)], packed[..., rows:, :]
 
 
 def cholesky_inverse(x: TensorLike, upper: bool = False) -> Tensor:

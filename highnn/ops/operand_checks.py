@@ -87,10 +87,17 @@ def check_matmul(name: str, a: Tensor, b: Tensor) -> None:
 
 def check_square(name: str, a: Tensor) -> None:
     """A float32 or float64 batch of square matrices (linear algebra runs in single or double precision)."""
+    check_matrices(name, a)
+    if a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{name}: expected square matrices (..., n, n), received shape {a.shape}.")
+
+
+def check_matrices(name: str, a: Tensor) -> None:
+    """A float32 or float64 batch of matrices."""
     if a.dtype not in ("float32", "float64"):
         raise TypeError(f"{name}: expected a float32 or float64 tensor, received dtype {a.dtype}.")
-    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
-        raise ValueError(f"{name}: expected square matrices (..., n, n), received shape {a.shape}.")
+    if a.ndim < 2:
+        raise ValueError(f"{name}: expected matrices (..., m, n), received shape {a.shape}.")
 
 
 def check_solve(name: str, a: Tensor, b: Tensor, **attrs: Any) -> None:

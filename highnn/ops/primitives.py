@@ -54,6 +54,7 @@ from highnn.ops.operand_checks import (
     check_integer_elementwise,
     check_log_softmax,
     check_matmul,
+    check_matrices,
     check_max_pool_select,
     check_max_pool_vjp,
     check_pad,
@@ -231,6 +232,27 @@ def _cholesky_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
 
 #: the lower Cholesky factor of each symmetric positive-definite matrix, of its symmetric part ``(A + A^T) / 2``
 cholesky: Primitive = _define("cholesky", 1, check_square, _cholesky_vjp)
+
+
+def _qr_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
+    """The gradient of the reduced factors ``A = Q R`` of a matrix with ``m >= n``:
+    ``(g_Q + Q sym(M)) R^-T`` with ``M = R g_R^T - g_Q^T Q`` and ``sym`` mirroring ``M``'s lower triangle."""
+    rows, cols = a.shape[-2:]
+    if rows < cols:
+        raise NotImplementedError(
+            f"qr: the gradient of a wide matrix's factors (m < n, received shape {a.shape}) is not supported."
+        )
+    q, r = out[..., :rows, :], out[..., rows:, :]
+    g_q, g_r = g[..., :rows, :], g[..., rows:, :]
+    m = r @ swap_last(g_r) - swap_last(g_q) @ q
+    lower = _triangle(m, lower=True)
+    mirrored = lower + swap_last(lower) - where(to_tensor(np.eye(cols, dtype=bool)), m, 0.0)  # the diagonal once
+    return swap_last(solve_triangular(r, swap_last(g_q + q @ mirrored), lower=False))
+
+
+#: ``(..., m + k, n)``, ``k = min(m, n)``: the reduced QR factors, ``Q`` (zero-padded to ``n`` columns) over
+#: ``R``, with ``R``'s diagonal made non-negative so that every backend gives the same factors
+qr: Primitive = _define("qr", 1, check_matrices, _qr_vjp)
 
 
 def _eigh_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:

@@ -1154,6 +1154,14 @@ def spread_spectrum(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     return symmetric + skew - np.swapaxes(skew, -1, -2)
 
 
+def _qr(a: np.ndarray) -> np.ndarray:
+    """Q (zero-padded to n columns) over R, R's diagonal non-negative."""
+    q, r = np.linalg.qr(a)
+    signs = np.where(np.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0)
+    q, r = q * signs[..., None, :], r * signs[..., :, None]
+    return np.concatenate([np.pad(q, [(0, 0)] * (a.ndim - 1) + [(0, r.shape[-1] - q.shape[-1])]), r], axis=-2)
+
+
 def _eigh(a: np.ndarray) -> np.ndarray:
     """Eigenvalues over eigenvectors, each eigenvector's largest component positive."""
     values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
@@ -1191,6 +1199,18 @@ LINALG_RECORDS = [
         ],
         _eigh,
         errors=SQUARE_ERRORS,
+    ),
+    OpRecord(
+        "qr",
+        lambda rng: [
+            Sample((well_conditioned(rng, (3, 3)),)),
+            Sample((centered(rng, (2, 5, 3)),), label="tall batch"),
+        ],
+        _qr,
+        errors=(
+            ErrorInput(Sample((np.ones(3),)), ValueError, r"expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
+            SQUARE_ERRORS[1],
+        ),
     ),
     OpRecord(
         "solve",
