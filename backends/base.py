@@ -144,6 +144,11 @@ class Backend(Protocol):
         """The reduced QR factors of each matrix ``(..., m, n)``, ``k = min(m, n)``, the diagonal of ``R`` made
         non-negative: ``Q`` (zero-padded to ``n`` columns) over ``R``, ``(..., m + k, n)``."""
 
+    def svd(self, a: Array, /) -> Array:
+        """The reduced SVD of each matrix ``(..., m, n)``, ``k = min(m, n)``, each pair of singular vectors signed
+        so that the left one's component of largest magnitude is positive: ``U`` (zero-padded to ``n`` columns),
+        the singular values (descending, padded) and ``V^T``, ``(..., m + 1 + k, n)``."""
+
     def eigh(self, a: Array, /) -> Array:
         """The eigenvalues (ascending, row 0) over the eigenvectors (columns, rows 1..n) of each matrix's symmetric
         part, each eigenvector signed so that its component of largest magnitude is positive: ``(..., n + 1, n)``."""

@@ -204,6 +204,15 @@ class JaxBackend:
         return jnp.concatenate([jnp.pad(q, padding), r], axis=-2)
 
     @staticmethod
+    def svd(a: Array) -> Array:
+        u, s, vh = jnp.linalg.svd(a, full_matrices=False)
+        largest = jnp.take_along_axis(u, jnp.argmax(jnp.abs(u), axis=-2)[..., None, :], axis=-2)
+        signs = jnp.where(largest < 0, -1.0, 1.0).astype(a.dtype)
+        u, vh, width = u * signs, vh * jnp.swapaxes(signs, -1, -2), vh.shape[-1]
+        padding = [(0, 0)] * (a.ndim - 1) + [(0, width - u.shape[-1])]
+        return jnp.concatenate([jnp.pad(u, padding), jnp.pad(s[..., None, :], padding), vh], axis=-2)
+
+    @staticmethod
     def eigh(a: Array) -> Array:
         values, vectors = jnp.linalg.eigh(a)  # of the symmetric part (symmetrize_input)
         largest = jnp.take_along_axis(vectors, jnp.argmax(jnp.abs(vectors), axis=-2)[..., None, :], axis=-2)

@@ -133,6 +133,15 @@ class NumpyBackend(SingleDevice):
         return np.concatenate([np.pad(q, padding), r], axis=-2)
 
     @staticmethod
+    def svd(a: Array) -> Array:
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        largest = np.take_along_axis(u, np.argmax(np.abs(u), axis=-2)[..., None, :], axis=-2)
+        signs = np.where(largest < 0, -1.0, 1.0).astype(a.dtype)
+        u, vh, width = u * signs, vh * np.swapaxes(signs, -1, -2), vh.shape[-1]
+        padding = [(0, 0)] * (a.ndim - 1) + [(0, width - u.shape[-1])]
+        return np.concatenate([np.pad(u, padding), np.pad(s[..., None, :], padding), vh], axis=-2)
+
+    @staticmethod
     def eigh(a: Array) -> Array:
         values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
         largest = np.take_along_axis(vectors, np.argmax(np.abs(vectors), axis=-2)[..., None, :], axis=-2)

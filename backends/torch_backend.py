@@ -340,6 +340,14 @@ class TorchBackend(SingleDevice):
         return torch.cat([F.pad(q, (0, r.shape[-1] - q.shape[-1])), r], dim=-2)
 
     @staticmethod
+    def svd(a: Array) -> Array:
+        u, s, vh = torch.linalg.svd(a, full_matrices=False)
+        largest = torch.gather(u, -2, u.abs().argmax(dim=-2, keepdim=True))
+        signs = torch.where(largest < 0, -1.0, 1.0).to(a.dtype)
+        u, vh, padding = u * signs, vh * signs.transpose(-1, -2), (0, vh.shape[-1] - u.shape[-1])
+        return torch.cat([F.pad(u, padding), F.pad(s.unsqueeze(-2), padding), vh], dim=-2)
+
+    @staticmethod
     def eigh(a: Array) -> Array:
         values, vectors = torch.linalg.eigh((a + a.transpose(-1, -2)) / 2)
         largest = torch.gather(vectors, -2, vectors.abs().argmax(dim=-2, keepdim=True))

@@ -68,6 +68,14 @@ def _adaptive(x: np.ndarray, sizes: tuple[int, int], reduce: Any) -> np.ndarray:
     return np.stack([np.stack([reduce(x[:, a:b, c:d], axis=(1, 2)) for c, d in cols], 1) for a, b in rows], 1)
 
 
+def _signed_svd(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The reduced SVD with each left singular vector's largest component positive (highnn's convention)."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    largest = np.take_along_axis(u, np.argmax(np.abs(u), axis=-2)[..., None, :], axis=-2)
+    signs = np.where(largest < 0, -1.0, 1.0)
+    return u * signs, s, vh * np.swapaxes(signs, -1, -2)
+
+
 def _signed_qr(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The reduced QR factors with R's diagonal non-negative (highnn's convention)."""
     q, r = np.linalg.qr(a)
@@ -304,6 +312,19 @@ CASES: list[Case] = [
     ("qr-wide-q", lambda a: ops.qr(a)[0], lambda a: _signed_qr(a)[0], (np.swapaxes(RHS, -1, -2),), False),
     ("qr-wide-r", lambda a: ops.qr(a, mode="complete")[1], lambda a: _signed_qr(a)[1], (np.swapaxes(RHS, -1, -2),),
      False),  # complete is reduced for wide matrices
+    ("svd-u", lambda a: ops.svd(a, full_matrices=False)[0], lambda a: _signed_svd(a)[0], (RHS,), True),
+    ("svd-s", lambda a: ops.svd(a, compute_uv=False), lambda a: np.linalg.svd(a, compute_uv=False), (RHS,), True),
+    ("svd-vh", lambda a: ops.svd(a)[2], lambda a: _signed_svd(a)[2], (MATRICES,), True),
+    ("svd-wide-vh", lambda a: ops.svd(a, full_matrices=False)[2], lambda a: _signed_svd(a)[2],
+     (np.swapaxes(RHS, -1, -2),), True),
+    ("pinv", ops.pinv, np.linalg.pinv, (RHS,), True),
+    ("pinv-rank-deficient", lambda a: ops.pinv(a), np.linalg.pinv, (np.ones((2, 3, 3)),), False),
+    ("lstsq", lambda a, b: ops.lstsq(a, b), lambda a, b: np.linalg.lstsq(a, b, rcond=None)[0],
+     (MATRICES[0], RHS[0]), True),
+    ("lstsq-tall-vector", lambda a, b: ops.lstsq(a, b), lambda a, b: np.linalg.lstsq(a, b, rcond=None)[0],
+     (X.T, V[:4]), True),  # four equations, three unknowns
+    ("matrix_rank", ops.matrix_rank, lambda a: np.linalg.matrix_rank(a).astype(np.int32),
+     (np.stack([MATRICES[0], np.outer([1.0, 2.0, 3.0], [1.0, 0.0, 1.0])]),), False),
     ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
      (np.linalg.cholesky(SPD),), False),
     ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),
@@ -519,6 +540,11 @@ def _wide_qr_gradient() -> Any:
         (lambda: ops.qr(X, mode="full"), ValueError, "qr: `mode` must be one of"),
         (_wide_qr_gradient, NotImplementedError,
          r"qr: the gradient of a wide matrix's factors \(m < n, received shape \(2, 3\)\) is not supported"),
+        (lambda: ops.svd(np.ones((3, 2))), ValueError,
+         r"svd: `full_matrices` must be False for a non-square matrix \(its full U or V is not unique\)"),
+        (lambda: ops.lstsq(np.ones((3, 2)), np.ones(4)), ValueError,
+         r"lstsq: `b` must be a vector or matrix of 3 rows"),
+        (lambda: ops.pinv(X, rcond="small"), TypeError, r"pinv: `rcond` must be a finite number"),
         (lambda: ops.eigh(np.ones(3)), ValueError, r"eigh: expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
     ],
 )  # fmt: skip

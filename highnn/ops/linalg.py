@@ -8,13 +8,15 @@ vector."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from highnn.checks import check_choice, fail
+from highnn.checks import check_bool, check_choice, check_number, fail
 from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops import primitives as P
 from highnn.ops.numpy_ops import _as_float
-from highnn.ops.primitives import abs, cast, log, sign, swap_last, take
+from highnn.ops.primitives import abs, cast, log, sign, stop_gradient, swap_last, take, where
 
 
 def inv(x: TensorLike) -> Tensor:
@@ -73,6 +75,75 @@ def qr(x: TensorLike, mode: str = "reduced") -> tuple[Tensor, Tensor]:
         fail("qr", "mode", '"reduced" for a matrix taller than wide (its complete Q is not unique)', mode)
     packed = P.qr(x)
     return packed[..., :rows, : min(rows, cols)], packed[..., rows:, :]
+
+
+def svd(x: TensorLike, full_matrices: bool = True, compute_uv: bool = True) -> Any:
+    """The singular value decomposition ``x = U diag(s) V^T`` of each matrix: ``(U, s, V^T)``, or the singular
+    values alone (descending) without ``compute_uv``. Each pair of singular vectors is signed so that the left
+    one's component of largest magnitude is positive, so every backend gives the same factors (Keras leaves the
+    signs to the backend). ``full_matrices`` (Keras's default) is the reduced decomposition for square matrices
+    and refused for others, whose extra singular vectors are not unique: pass ``full_matrices=False``.
+    Gradients assume distinct, non-zero singular values."""
+    x = _as_float(x)
+    rows, cols = x.shape[-2:] if x.ndim >= 2 else (0, 0)
+    if (
+        check_bool("svd", "full_matrices", full_matrices)
+        and rows != cols
+        and check_bool("svd", "compute_uv", compute_uv)
+    ):
+        fail("svd", "full_matrices", "False for a non-square matrix (its full U or V is not unique)", full_matrices)
+    k = min(rows, cols)
+    packed = P.svd(x)
+    values = packed[..., rows, :k]
+    if not compute_uv:
+        return values
+    return packed[..., :rows, :k], values, packed[..., rows + 1 :, :]
+
+
+def pinv(x: TensorLike, rcond: float | None = None) -> Tensor:
+    """The Moore-Penrose pseudo-inverse of each matrix, from its SVD: singular values at most ``rcond`` times the
+    largest (default ``10 max(m, n)`` machine epsilons, as JAX's) count as zero."""
+    rcond = None if rcond is None else check_number("pinv", "rcond", rcond)
+    u, s, vh = svd(x, full_matrices=False)
+    cutoff = _cutoff(s, u.shape[-2], vh.shape[-1], 10.0, rcond)
+    inverse = where(s > cutoff, 1.0 / where(s > cutoff, s, 1.0), 0.0)
+    return swap_last(vh) @ (inverse.reshape(*inverse.shape, 1) * swap_last(u))
+
+
+def lstsq(a: TensorLike, b: TensorLike, rcond: float | None = None) -> Tensor:
+    """The least-squares solution of ``a @ x = b`` (``b`` a vector or a matrix of right-hand sides), the
+    pseudo-inverse's with singular values at most ``rcond`` times the largest (default one machine epsilon times
+    ``max(m, n)``, as NumPy's and JAX's) as zero."""
+    rcond = None if rcond is None else check_number("lstsq", "rcond", rcond)
+    a = _as_float(a)
+    b = to_tensor(b)
+    if a.ndim != 2 or b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
+        fail("lstsq", "b", f"a vector or matrix of {a.shape[0] if a.ndim == 2 else 'm'} rows, with `a` a matrix",
+             f"shapes {a.shape} and {b.shape}")  # fmt: skip
+    u, s, vh = svd(a, full_matrices=False)
+    cutoff = _cutoff(s, a.shape[0], a.shape[1], 1.0, rcond)
+    inverse = where(s > cutoff, 1.0 / where(s > cutoff, s, 1.0), 0.0)
+    projected = swap_last(u) @ (b if b.ndim == 2 else b.reshape(-1, 1))
+    solution = swap_last(vh) @ (inverse.reshape(-1, 1) * projected)
+    return solution if b.ndim == 2 else solution.reshape(-1)
+
+
+def matrix_rank(x: TensorLike, tol: float | None = None) -> Tensor:
+    """The number of singular values above ``tol`` (default: the largest times ``max(m, n)`` machine epsilons,
+    as NumPy's and JAX's), as int32."""
+    s = svd(x, compute_uv=False)
+    rows, cols = to_tensor(x).shape[-2:]
+    cutoff = _cutoff(s, rows, cols, 1.0, None) if tol is None else to_tensor(check_number("matrix_rank", "tol", tol))
+    return cast((s > cutoff).astype("int32").sum(axis=-1), "int32")
+
+
+def _cutoff(s: Tensor, rows: int, cols: int, scale: float, rcond: float | None) -> Tensor:
+    """The singular value below which ``s`` counts as zero: ``rcond`` (default ``scale * max(m, n)`` machine
+    epsilons of ``s``'s dtype) times the largest."""
+    if rcond is None:
+        rcond = scale * max(rows, cols) * float(np.finfo(s.dtype).eps)
+    largest = s.max(axis=-1, keepdims=True) if s.shape[-1] else s.sum(axis=-1, keepdims=True)
+    return rcond * stop_gradient(largest)
 
 
 def cholesky_inverse(x: TensorLike, upper: bool = False) -> Tensor:

@@ -255,6 +255,39 @@ def _qr_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
 qr: Primitive = _define("qr", 1, check_matrices, _qr_vjp)
 
 
+def _svd_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
+    """The gradient of the reduced SVD ``A = U diag(s) V^T`` (distinct, non-zero singular values; Townsend, 2016):
+    ``U ((F * skew(U^T g_U)) S + diag(g_s) + S (F * skew(V^T g_V))) V^T``, ``skew(X) = X - X^T``,
+    ``F[i, j] = 1 / (s[j]^2 - s[i]^2)`` off the diagonal, plus the parts of ``g_U`` and ``g_V`` outside the
+    spans of ``U`` and ``V`` (non-square matrices)."""
+    rows, cols = a.shape[-2:]
+    k = min(rows, cols)
+    u, s, vh = out[..., :rows, :k], out[..., rows, :k], out[..., rows + 1 :, :]
+    g_u, g_s, g_vh = g[..., :rows, :k], g[..., rows, :k], g[..., rows + 1 :, :]
+    v, g_v = swap_last(vh), swap_last(g_vh)
+    eye = to_tensor(np.eye(k, dtype=bool))
+    squares = s * s
+    gaps = squares.reshape(*s.shape[:-1], 1, k) - squares.reshape(*s.shape, 1)  # [i, j] = s[j]^2 - s[i]^2
+    f = where(eye, 0.0, 1.0 / where(eye, 1.0, gaps))
+    left, right = swap_last(u) @ g_u, swap_last(v) @ g_v
+    s_row, s_column = s.reshape(*s.shape[:-1], 1, k), s.reshape(*s.shape, 1)
+    core = f * (left - swap_last(left)) * s_row + s_column * (f * (right - swap_last(right))) + where(
+        eye, g_s.reshape(*g_s.shape[:-1], 1, k), 0.0
+    )
+    grad = u @ core @ vh
+    if rows > k:  # g_U's part outside U's span
+        grad = grad + (g_u - u @ (swap_last(u) @ g_u)) / s_row @ vh
+    if cols > k:  # g_V's part outside V's span
+        grad = grad + u @ swap_last((g_v - v @ (swap_last(v) @ g_v)) / s_row)
+    return grad
+
+
+#: ``(..., m + 1 + k, n)``, ``k = min(m, n)``: the reduced SVD, ``U`` (zero-padded to ``n`` columns) over the
+#: singular values (descending, padded) over ``V^T``; each pair of singular vectors signed so that the left one's
+#: component of largest magnitude is positive, so that every backend gives the same factors
+svd: Primitive = _define("svd", 1, check_matrices, _svd_vjp)
+
+
 def _eigh_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
     """The symmetric gradient of the eigendecomposition ``A = V diag(w) V^T`` of ``(A + A^T) / 2``:
     ``V (diag(g_w) + F * (V^T g_V)) V^T``, symmetrised, where ``F[i, j] = 1 / (w[j] - w[i])`` off the diagonal

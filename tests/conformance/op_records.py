@@ -1162,6 +1162,26 @@ def _qr(a: np.ndarray) -> np.ndarray:
     return np.concatenate([np.pad(q, [(0, 0)] * (a.ndim - 1) + [(0, r.shape[-1] - q.shape[-1])]), r], axis=-2)
 
 
+def spread_singular_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Matrices with singular values 2, 3, ..., k + 1 (about 1 apart, far from 0) in random bases."""
+    *batch, rows, cols = shape
+    k = min(rows, cols)
+    left = np.linalg.qr(rng.normal(size=(*batch, rows, k)))[0]
+    right = np.linalg.qr(rng.normal(size=(*batch, cols, k)))[0]
+    return (left * np.arange(2.0, k + 2)) @ np.swapaxes(right, -1, -2)
+
+
+def _svd(a: np.ndarray) -> np.ndarray:
+    """U over the singular values over V^T (U and the values zero-padded to n columns), each pair of singular
+    vectors signed so that the left one's largest component is positive."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    largest = np.take_along_axis(u, np.argmax(np.abs(u), axis=-2)[..., None, :], axis=-2)
+    signs = np.where(largest < 0, -1.0, 1.0)
+    u, vh = u * signs, vh * np.swapaxes(signs, -1, -2)
+    padding = [(0, 0)] * (a.ndim - 1) + [(0, vh.shape[-1] - u.shape[-1])]
+    return np.concatenate([np.pad(u, padding), np.pad(s[..., None, :], padding), vh], axis=-2)
+
+
 def _eigh(a: np.ndarray) -> np.ndarray:
     """Eigenvalues over eigenvectors, each eigenvector's largest component positive."""
     values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
@@ -1207,6 +1227,19 @@ LINALG_RECORDS = [
             Sample((centered(rng, (2, 5, 3)),), label="tall batch"),
         ],
         _qr,
+        errors=(
+            ErrorInput(Sample((np.ones(3),)), ValueError, r"expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
+            SQUARE_ERRORS[1],
+        ),
+    ),
+    OpRecord(
+        "svd",
+        lambda rng: [
+            Sample((spread_singular_values(rng, (3, 3)),)),
+            Sample((spread_singular_values(rng, (2, 5, 3)),), label="tall batch"),
+            Sample((spread_singular_values(rng, (3, 5)),), label="wide"),
+        ],
+        _svd,
         errors=(
             ErrorInput(Sample((np.ones(3),)), ValueError, r"expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
             SQUARE_ERRORS[1],
