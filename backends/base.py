@@ -144,6 +144,12 @@ class Backend(Protocol):
         """The reduced QR factors of each matrix ``(..., m, n)``, ``k = min(m, n)``, the diagonal of ``R`` made
         non-negative: ``Q`` (zero-padded to ``n`` columns) over ``R``, ``(..., m + k, n)``."""
 
+    def fft(self, x: Array, /) -> Array:
+        """The DFT along the last axis of the complex numbers ``x[0] + i x[1]``, stacked the same way."""
+
+    def ifft(self, x: Array, /) -> Array:
+        """The inverse DFT (divided by n) along the last axis, stacked as :meth:`fft`'s."""
+
     def svd(self, a: Array, /) -> Array:
         """The reduced SVD of each matrix ``(..., m, n)``, ``k = min(m, n)``, each pair of singular vectors signed
         so that the left one's component of largest magnitude is positive: ``U`` (zero-padded to ``n`` columns),

@@ -204,6 +204,16 @@ class JaxBackend:
         return jnp.concatenate([jnp.pad(q, padding), r], axis=-2)
 
     @staticmethod
+    def fft(x: Array) -> Array:
+        out = jnp.fft.fft(x[0] + 1j * x[1])
+        return jnp.stack([out.real, out.imag]).astype(x.dtype)
+
+    @staticmethod
+    def ifft(x: Array) -> Array:
+        out = jnp.fft.ifft(x[0] + 1j * x[1])
+        return jnp.stack([out.real, out.imag]).astype(x.dtype)
+
+    @staticmethod
     def svd(a: Array) -> Array:
         u, s, vh = jnp.linalg.svd(a, full_matrices=False)
         largest = jnp.take_along_axis(u, jnp.argmax(jnp.abs(u), axis=-2)[..., None, :], axis=-2)

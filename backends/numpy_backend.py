@@ -133,6 +133,16 @@ class NumpyBackend(SingleDevice):
         return np.concatenate([np.pad(q, padding), r], axis=-2)
 
     @staticmethod
+    def fft(x: Array) -> Array:
+        out = np.fft.fft(x[0] + 1j * x[1])
+        return np.stack([out.real, out.imag]).astype(x.dtype)
+
+    @staticmethod
+    def ifft(x: Array) -> Array:
+        out = np.fft.ifft(x[0] + 1j * x[1])
+        return np.stack([out.real, out.imag]).astype(x.dtype)
+
+    @staticmethod
     def svd(a: Array) -> Array:
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         largest = np.take_along_axis(u, np.argmax(np.abs(u), axis=-2)[..., None, :], axis=-2)

@@ -340,6 +340,16 @@ class TorchBackend(SingleDevice):
         return torch.cat([F.pad(q, (0, r.shape[-1] - q.shape[-1])), r], dim=-2)
 
     @staticmethod
+    def fft(x: Array) -> Array:
+        out = torch.fft.fft(torch.complex(x[0], x[1]))
+        return torch.stack([out.real, out.imag])
+
+    @staticmethod
+    def ifft(x: Array) -> Array:
+        out = torch.fft.ifft(torch.complex(x[0], x[1]))
+        return torch.stack([out.real, out.imag])
+
+    @staticmethod
     def svd(a: Array) -> Array:
         u, s, vh = torch.linalg.svd(a, full_matrices=False)
         largest = torch.gather(u, -2, u.abs().argmax(dim=-2, keepdim=True))

@@ -92,6 +92,14 @@ def check_square(name: str, a: Tensor) -> None:
         raise ValueError(f"{name}: expected square matrices (..., n, n), received shape {a.shape}.")
 
 
+def check_spectrum(name: str, x: Tensor) -> None:
+    """A float32 or float64 ``(2, ..., n)`` stack of real and imaginary parts."""
+    if x.dtype not in ("float32", "float64"):
+        raise TypeError(f"{name}: expected a float32 or float64 tensor, received dtype {x.dtype}.")
+    if x.ndim < 2 or x.shape[0] != 2:
+        raise ValueError(f"{name}: expected real and imaginary parts stacked, (2, ..., n), received shape {x.shape}.")
+
+
 def check_matrices(name: str, a: Tensor) -> None:
     """A float32 or float64 batch of matrices."""
     if a.dtype not in ("float32", "float64"):

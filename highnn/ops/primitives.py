@@ -68,6 +68,7 @@ from highnn.ops.operand_checks import (
     check_scan_vjp,
     check_scatter_add,
     check_solve,
+    check_spectrum,
     check_square,
     check_take,
     check_transpose,
@@ -232,6 +233,12 @@ def _cholesky_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
 
 #: the lower Cholesky factor of each symmetric positive-definite matrix, of its symmetric part ``(A + A^T) / 2``
 cholesky: Primitive = _define("cholesky", 1, check_square, _cholesky_vjp)
+
+
+# the discrete Fourier transform along the last axis of real and imaginary parts stacked on the first, ``(2, ..., n)``:
+# linear maps whose adjoints are each other, scaled by n (the VJP of y = F x is F^H g = n ifft(g))
+fft: Primitive = _define("fft", 1, check_spectrum, lambda g, out, x: ifft(g) * float(x.shape[-1]))
+ifft: Primitive = _define("ifft", 1, check_spectrum, lambda g, out, x: fft(g) / float(x.shape[-1]))
 
 
 def _qr_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:

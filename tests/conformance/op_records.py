@@ -1171,6 +1171,16 @@ def spread_singular_values(rng: np.random.Generator, shape: tuple[int, ...]) -> 
     return (left * np.arange(2.0, k + 2)) @ np.swapaxes(right, -1, -2)
 
 
+def _stacked(transform: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """A complex transform of ``x[0] + i x[1]``, its result's real and imaginary parts stacked the same way."""
+
+    def reference(x: np.ndarray) -> np.ndarray:
+        out = transform(x[0] + 1j * x[1])
+        return np.stack([out.real, out.imag])
+
+    return reference
+
+
 def _svd(a: np.ndarray) -> np.ndarray:
     """U over the singular values over V^T (U and the values zero-padded to n columns), each pair of singular
     vectors signed so that the left one's largest component is positive."""
@@ -1244,6 +1254,24 @@ LINALG_RECORDS = [
             ErrorInput(Sample((np.ones(3),)), ValueError, r"expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
             SQUARE_ERRORS[1],
         ),
+    ),
+    *(
+        OpRecord(
+            name,
+            lambda rng: [Sample((centered(rng, (2, 5)),)), Sample((centered(rng, (2, 3, 4)),), label="batch")],
+            reference,
+            errors=(
+                ErrorInput(
+                    Sample((np.ones((3, 4)),)), ValueError, r"stacked, \(2, \.\.\., n\), received shape \(3, 4\)"
+                ),
+                ErrorInput(
+                    Sample((np.ones((2, 4), dtype=np.int32),), label="int32"),
+                    TypeError,
+                    "expected a float32 or float64 tensor",
+                ),
+            ),
+        )
+        for name, reference in (("fft", _stacked(np.fft.fft)), ("ifft", _stacked(np.fft.ifft)))
     ),
     OpRecord(
         "solve",
