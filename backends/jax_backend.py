@@ -230,6 +230,7 @@ class JaxBackend:
 
     erf = staticmethod(jax.scipy.special.erf)
     erfc = staticmethod(jax.scipy.special.erfc)
+    erfinv = staticmethod(jax.scipy.special.erfinv)
     reshape, transpose = staticmethod(jnp.reshape), staticmethod(jnp.transpose)
     broadcast_to = staticmethod(jnp.broadcast_to)
 

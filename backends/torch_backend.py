@@ -365,6 +365,7 @@ class TorchBackend(SingleDevice):
 
     erf = staticmethod(torch.special.erf)
     erfc = staticmethod(torch.special.erfc)
+    erfinv = staticmethod(torch.special.erfinv)
     matmul = staticmethod(torch.matmul)
 
     # the engine passes static arguments by the protocol's names, which torch spells differently

@@ -14,6 +14,7 @@ from helpers import assert_gradient_matches_finite_differences, assert_matches_r
 
 import highnn as hn
 from highnn import ops
+from highnn.backends import numpy_backend
 
 RNG = np.random.default_rng(11)
 X = RNG.uniform(-2.0, 2.0, (3, 4))
@@ -577,3 +578,12 @@ def test_segments_inside_a_traced_step_need_their_count() -> None:
     model = hn.Sequential([hn.Input((2,)), Segments()])
     with pytest.raises(ValueError, match="segment_sum: `num_segments` must be an int inside a traced step"):
         model.predict(np.ones((4, 2)), batch_size=4, verbose=0)
+
+
+def test_erfinv_without_scipy_is_within_1e12_of_scipys() -> None:
+    """The NumPy backend's own erfinv (used where SciPy is not installed), against SciPy's."""
+    scipy_special = pytest.importorskip("scipy.special")
+    x = np.concatenate([np.linspace(-0.999999, 0.999999, 2001), [1 - 1e-12, -(1 - 1e-15), 1e-300, 0.0]])
+    np.testing.assert_allclose(numpy_backend._erfinv_by_newton(x), scipy_special.erfinv(x), rtol=1e-12, atol=0)
+    edges = numpy_backend._erfinv_by_newton(np.array([1.0, -1.0, 1.5, -2.0]))
+    assert edges[0] == np.inf and edges[1] == -np.inf and np.isnan(edges[2:]).all()

@@ -170,6 +170,9 @@ erf: Primitive = _define("erf", 1, check_float, lambda g, out, x: g * (2.0 / mat
 #: ``1 - erf(x)``, exact in the tail where ``1 - erf`` would round to 0
 erfc: Primitive = _define("erfc", 1, check_float,
                           lambda g, out, x: g * (-2.0 / math.sqrt(math.pi)) * exp(-(x * x)))  # fmt: skip
+#: the inverse of erf on (-1, 1) (infinite at +-1, NaN outside)
+erfinv: Primitive = _define("erfinv", 1, check_float,
+                            lambda g, out, x: g * (math.sqrt(math.pi) / 2.0) * exp(out * out))  # fmt: skip
 tan: Primitive = _define("tan", 1, check_float, lambda g, out, x: g * (1.0 + out * out))
 arcsin: Primitive = _define("arcsin", 1, check_float, lambda g, out, x: g / sqrt(1.0 - x * x))
 arccos: Primitive = _define("arccos", 1, check_float, lambda g, out, x: -(g / sqrt(1.0 - x * x)))

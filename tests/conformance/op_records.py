@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import scipy.special as scipy_special
 
 from highnn.graph import Tensor
 from highnn.ops import primitives
@@ -523,6 +524,12 @@ _RECORDS = [
         np.vectorize(math.erfc, otypes=[np.float64]),
         (uniform(-3.0, 3.0),),
         {"tail": (uniform(4.0, 9.0),)},  # where 1 - erf(x) would lose every digit
+    ),
+    elementwise(
+        "erfinv",
+        scipy_special.erfinv,
+        (uniform(-0.9, 0.9),),
+        {"near 1": (away_from_zero(0.99, 0.9999),)},
     ),
     elementwise(
         "nextafter",
