@@ -35,6 +35,7 @@ MATRICES = RNG.normal(0.0, 0.3, (2, 3, 3)) + 2.0 * np.eye(3)  # well conditioned
 SPD = MATRICES @ np.swapaxes(MATRICES, -1, -2)
 RHS = RNG.normal(size=(2, 3, 2))
 IMAGES = RNG.normal(size=(2, 2, 2, 8))
+CHANNELS_FIRST = RNG.normal(size=(2, 3, 7, 6))  # (N, C, H, W)
 Q = RNG.normal(size=(2, 5, 4, 3))  # (batch, length, heads, head_dim)
 K = RNG.normal(size=(2, 6, 4, 3))
 VALUES = RNG.normal(size=(2, 6, 4, 3))
@@ -67,6 +68,15 @@ def _adaptive(x: np.ndarray, sizes: tuple[int, int], reduce: Any) -> np.ndarray:
     rows = [(i * x.shape[1] // sizes[0], -(-(i + 1) * x.shape[1] // sizes[0])) for i in range(sizes[0])]
     cols = [(j * x.shape[2] // sizes[1], -(-(j + 1) * x.shape[2] // sizes[1])) for j in range(sizes[1])]
     return np.stack([np.stack([reduce(x[:, a:b, c:d], axis=(1, 2)) for c, d in cols], 1) for a, b in rows], 1)
+
+
+def _torch_blocks(name: str, x: np.ndarray, *arguments: Any, size: tuple[int, int] | None = None) -> np.ndarray:
+    """PyTorch's unfold or fold (the definition Keras follows) of a NumPy array."""
+    import torch
+
+    function = getattr(torch.nn.functional, name)
+    tensor = torch.tensor(np.asarray(x, dtype=np.float64))
+    return (function(tensor, size, *arguments) if size else function(tensor, *arguments)).numpy()
 
 
 def _signed_svd(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -335,6 +345,14 @@ CASES: list[Case] = [
     ("irfft", lambda a, b: ops.irfft((a, b)), lambda a, b: np.fft.irfft(a + 1j * b), (X, Y), True),
     ("irfft-odd", lambda a, b: ops.irfft((a, b), 7), lambda a, b: np.fft.irfft(a + 1j * b, 7), (X, Y), True),
     ("irfft-cropped", lambda a, b: ops.irfft((a, b), 4), lambda a, b: np.fft.irfft(a + 1j * b, 4), (X, Y), True),
+    ("unfold", lambda x: ops.unfold(x, 2), lambda x: _torch_blocks("unfold", x, 2), (CHANNELS_FIRST,), True),
+    ("unfold-strided", lambda x: ops.unfold(x, (3, 2), (1, 2), (1, 0), (2, 1)),
+     lambda x: _torch_blocks("unfold", x, (3, 2), (1, 2), (1, 0), (2, 1)), (CHANNELS_FIRST,), True),
+    ("fold", lambda c: ops.fold(c, (7, 6), 2), lambda c: _torch_blocks("fold", c, 2, size=(7, 6)),
+     (_torch_blocks("unfold", CHANNELS_FIRST, 2),), True),
+    ("fold-strided", lambda c: ops.fold(c, (7, 6), 3, 1, 1, 2),
+     lambda c: _torch_blocks("fold", c, 3, 1, 1, 2, size=(7, 6)),
+     (_torch_blocks("unfold", CHANNELS_FIRST, 3, 1, 1, 2),), True),
     ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
      (np.linalg.cholesky(SPD),), False),
     ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),
@@ -559,6 +577,11 @@ def _wide_qr_gradient() -> Any:
         (lambda: ops.fft((X, V)), ValueError, r"fft: `x` must be real and imaginary parts of one shape"),
         (lambda: ops.fft2((V, V)), ValueError, r"fft2: `x` must be parts of at least 2 dimensions"),
         (lambda: ops.rfft(X, fft_length=0), ValueError, r"rfft: `fft_length` must be"),
+        (lambda: ops.unfold(np.ones((2, 3, 4)), 2), ValueError, r"unfold: `x` must be a channels-first batch"),
+        (lambda: ops.unfold(CHANNELS_FIRST, (2, 0)), ValueError,
+         r"unfold: `kernel_size` must be an int >= 1 or a pair"),
+        (lambda: ops.unfold(CHANNELS_FIRST, 9), ValueError, r"unfold: `kernel_size` must be a window that fits"),
+        (lambda: ops.fold(np.ones((2, 5, 30)), (7, 6), 2), ValueError, r"fold: `x` must be columns \(N, C \* 4, 30\)"),
         (lambda: ops.eigh(np.ones(3)), ValueError, r"eigh: expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
     ],
 )  # fmt: skip

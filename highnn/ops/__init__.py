@@ -237,6 +237,7 @@ from highnn.ops.nn_ops import (
     cdist,
     depth_to_space,
     dot_product_attention,
+    fold,
     gelu,
     hard_swish,
     in_top_k,
@@ -252,6 +253,7 @@ from highnn.ops.nn_ops import (
     sparse_sigmoid,
     sparsemax,
     swish,
+    unfold,
 )
 from highnn.ops.numpy_ops import (
     absolute,
@@ -444,6 +446,7 @@ __all__ = [
     "fmax",
     "fmin",
     "fmod",
+    "fold",
     "fori_loop",
     "full_like",
     "gcd",
@@ -625,6 +628,7 @@ __all__ = [
     "tril",
     "triu",
     "trunc",
+    "unfold",
     "unravel_index",
     "unstack",
     "vander",

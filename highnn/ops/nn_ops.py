@@ -31,7 +31,9 @@ from highnn.ops.primitives import (
     max,
     maximum,
     minimum,
+    pad,
     pick_along_axis,
+    scatter_add,
     sqrt,
     sum,
     take,
@@ -381,3 +383,72 @@ def _same_shape(owner: str, target: TensorLike, output: TensorLike) -> tuple[Ten
     if target.shape != output.shape:
         fail(owner, "target", f"of the shape of `output` {output.shape}", target.shape)
     return target, output
+
+
+# ------------------------------------------------------------------ sliding blocks (PyTorch's unfold and fold)
+def unfold(x: TensorLike, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Tensor:
+    """The sliding blocks of a channels-first batch ``(N, C, H, W)`` as columns (im2col), as Keras's and
+    ``torch.nn.functional.unfold``: ``(N, C * kh * kw, blocks)``, each column one block's values channel by
+    channel, row by row. One gather from the zero-padded images, so the gradient is a scatter-add."""
+    x = to_tensor(x)
+    if x.ndim != 4:
+        fail("unfold", "x", "a channels-first batch of images (N, C, H, W)", f"shape {x.shape}")
+    pads, indices = _block_indices("unfold", x.shape[2:], kernel_size, dilation, padding, stride)
+    padded = pad(x, ((0, 0), (0, 0), *[(p, p) for p in pads]))
+    columns = take(padded.reshape(*x.shape[:2], -1), to_tensor(indices), axis=2)  # (N, C, kh * kw, blocks)
+    return columns.reshape(x.shape[0], x.shape[1] * indices.shape[0], indices.shape[1])
+
+
+def fold(
+    x: TensorLike, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1
+) -> Tensor:
+    """The inverse arrangement of :func:`unfold` (col2im), as Keras's and ``torch.nn.functional.fold``: columns
+    ``(N, C * kh * kw, blocks)`` added into images ``(N, C, *output_size)`` where their blocks lie (overlaps add
+    up). One scatter-add, so the gradient is a gather."""
+    x = to_tensor(x)
+    size = _pair("fold", "output_size", output_size, 1)
+    pads, indices = _block_indices("fold", size, kernel_size, dilation, padding, stride)
+    taps, blocks = indices.shape
+    if x.ndim != 3 or x.shape[1] % taps or x.shape[2] != blocks:
+        fail("fold", "x", f"columns (N, C * {taps}, {blocks}) of the blocks of an image of size {size}",
+             f"shape {x.shape}")  # fmt: skip
+    channels = x.shape[1] // taps
+    full = (x.shape[0], channels, (size[0] + 2 * pads[0]) * (size[1] + 2 * pads[1]))
+    images = scatter_add(x.reshape(x.shape[0], channels, taps, blocks), to_tensor(indices), shape=full, axis=2)
+    images = images.reshape(x.shape[0], channels, size[0] + 2 * pads[0], size[1] + 2 * pads[1])
+    return images[:, :, pads[0] : pads[0] + size[0], pads[1] : pads[1] + size[1]]
+
+
+def _block_indices(
+    owner: str, size: Sequence[int], kernel_size: Any, dilation: Any, padding: Any, stride: Any
+) -> tuple[tuple[int, int], np.ndarray]:
+    """The padding and, per tap ``(i, j)`` of the kernel and per block, the flat position the tap reads in the
+    zero-padded image: ``(kh * kw, blocks)``, blocks row by row."""
+    kernel, dilations = _pair(owner, "kernel_size", kernel_size, 1), _pair(owner, "dilation", dilation, 1)
+    pads, strides = _pair(owner, "padding", padding, 0), _pair(owner, "stride", stride, 1)
+    padded = [n + 2 * p for n, p in zip(size, pads)]
+    counts = [(n - d * (k - 1) - 1) // s + 1 for n, k, d, s in zip(padded, kernel, dilations, strides)]
+    if min(counts) < 1:
+        fail(owner, "kernel_size", f"a window that fits the padded image of size {tuple(padded)}", kernel_size)
+    rows = (
+        np.arange(kernel[0])[:, None, None, None] * dilations[0]
+        + np.arange(counts[0])[None, None, :, None] * strides[0]
+    )
+    cols = (
+        np.arange(kernel[1])[None, :, None, None] * dilations[1]
+        + np.arange(counts[1])[None, None, None, :] * strides[1]
+    )
+    flat = rows * padded[1] + cols  # (kh, kw, blocks down, blocks across)
+    return (pads[0], pads[1]), flat.reshape(kernel[0] * kernel[1], -1).astype(np.int32)
+
+
+def _pair(owner: str, argument: str, value: Any, low: int) -> tuple[int, int]:
+    """An int or a pair of ints, each at least ``low``, as a pair."""
+    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if not (
+        isinstance(pair, (tuple, list))
+        and len(pair) == 2
+        and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= low for n in pair)
+    ):
+        fail(owner, argument, f"an int >= {low} or a pair of them", value)
+    return int(pair[0]), int(pair[1])
