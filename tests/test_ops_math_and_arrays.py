@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import einops
 import numpy as np
 import pytest
 from helpers import assert_gradient_matches_finite_differences, assert_matches_reference
@@ -353,6 +354,12 @@ CASES: list[Case] = [
     ("fold-strided", lambda c: ops.fold(c, (7, 6), 3, 1, 1, 2),
      lambda c: _torch_blocks("fold", c, 3, 1, 1, 2, size=(7, 6)),
      (_torch_blocks("unfold", CHANNELS_FIRST, 3, 1, 1, 2),), True),
+    ("rearrange", lambda x: ops.rearrange(x, "b h w c -> b c (h w)"),
+     lambda x: einops.rearrange(x, "b h w c -> b c (h w)"), (IMAGES,), True),
+    ("rearrange-split", lambda x: ops.rearrange(x, "b h w (c c1) -> (b c1) h w c", c1=4),
+     lambda x: einops.rearrange(x, "b h w (c c1) -> (b c1) h w c", c1=4), (IMAGES,), True),
+    ("rearrange-infer", lambda x: ops.rearrange(x, "(a b) c -> b (c a)", b=3),
+     lambda x: einops.rearrange(x, "(a b) c -> b (c a)", b=3), (np.arange(24.0).reshape(6, 4),), True),
     ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
      (np.linalg.cholesky(SPD),), False),
     ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),
@@ -582,6 +589,12 @@ def _wide_qr_gradient() -> Any:
          r"unfold: `kernel_size` must be an int >= 1 or a pair"),
         (lambda: ops.unfold(CHANNELS_FIRST, 9), ValueError, r"unfold: `kernel_size` must be a window that fits"),
         (lambda: ops.fold(np.ones((2, 5, 30)), (7, 6), 2), ValueError, r"fold: `x` must be columns \(N, C \* 4, 30\)"),
+        (lambda: ops.rearrange(X, "a b"), ValueError, r'rearrange: `pattern` must be one "->"'),
+        (lambda: ops.rearrange(X, "a b -> a"), ValueError, r"rearrange: `pattern` must be each axis name once"),
+        (lambda: ops.rearrange(X, "a (b (c)) -> a b c"), ValueError, r"rearrange: `pattern` must be axis names and"),
+        (lambda: ops.rearrange(X, "a (b c) -> a b c", c=3), ValueError,
+         r"rearrange: `axes_lengths` must be lengths that split the axis \(b c\) of length 4"),
+        (lambda: ops.rearrange(X, "a b -> b a", c=3), ValueError, r"rearrange: `c` must be a positive length"),
         (lambda: ops.eigh(np.ones(3)), ValueError, r"eigh: expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
     ],
 )  # fmt: skip

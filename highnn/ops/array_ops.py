@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from highnn.checks import check_choice, fail, is_integer
 from highnn.config import settings
 from highnn.graph import Axis, Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
+from highnn.ops import primitives as P
 from highnn.ops.math_ops import floor_divide, isfinite, isnan, mod
 from highnn.ops.numpy_ops import (
     _as_float,
@@ -787,3 +789,45 @@ def nancumsum(x: TensorLike, axis: int | None = None, dtype: str | None = None) 
 
 def nancumprod(x: TensorLike, axis: int | None = None, dtype: str | None = None) -> Tensor:
     return cumprod(_without_nan(x, 1.0)[0], axis, dtype)
+
+
+def rearrange(tensor: TensorLike, pattern: str, **axes_lengths: int) -> Tensor:
+    """Axes renamed, reordered, split and merged by an einops pattern, as Keras's (and ``einops.rearrange``):
+    ``"b h w c -> b c h w"``, ``"b h w c -> b (h w c)"``, ``"b (h h1) (w w1) c -> b h w (c h1 w1)"`` with
+    ``h1=2, w1=2``. Each input group may leave one length to infer. A reshape, a transpose and a reshape."""
+    x = to_tensor(tensor)
+    sides = pattern.split("->") if isinstance(pattern, str) else []
+    if len(sides) != 2:
+        fail("rearrange", "pattern", 'one "->" between the input axes and the output axes', pattern)
+    inputs, outputs = (_axis_groups(side, pattern) for side in sides)
+    names = [name for group in inputs for name in group]
+    if sorted(names) != sorted(name for group in outputs for name in group) or len(set(names)) != len(names):
+        fail("rearrange", "pattern", "each axis name once on each side", pattern)
+    if len(inputs) != x.ndim:
+        fail("rearrange", "pattern", f"{x.ndim} input axes for a tensor of shape {x.shape}", pattern)
+    for name, length in axes_lengths.items():
+        if name not in names or not (is_integer(length) and length >= 1):
+            fail("rearrange", name, "a positive length of an axis of the pattern", length)
+    lengths: dict[str, int] = {}
+    for group, size in zip(inputs, x.shape):
+        unknown = [name for name in group if name not in axes_lengths]
+        known = math.prod(int(axes_lengths[name]) for name in group if name in axes_lengths)
+        if len(unknown) > 1 or (not unknown and known != size) or size % known:
+            fail("rearrange", "axes_lengths", f"lengths that split the axis ({' '.join(group)}) of length {size}",
+                 {name: axes_lengths.get(name) for name in group})  # fmt: skip
+        lengths.update({name: int(axes_lengths[name]) for name in group if name in axes_lengths})
+        lengths.update({name: size // known for name in unknown})
+    split = x.reshape(*(lengths[name] for name in names))
+    order = [names.index(name) for group in outputs for name in group]
+    return P.transpose(split, tuple(order)).reshape(*(math.prod(lengths[n] for n in group) for group in outputs))
+
+
+def _axis_groups(side: str, pattern: str) -> list[list[str]]:
+    """``"b (h w) c"`` as ``[["b"], ["h", "w"], ["c"]]``."""
+    groups = []
+    for grouped, single, stray in re.findall(r"\(([^()]*)\)|([^\s()]+)|(\S)", side):
+        names = grouped.split() if grouped or not single else [single]
+        if stray or not names or not builtins.all(name.isidentifier() for name in names):
+            fail("rearrange", "pattern", "axis names and non-empty, unnested groups of them in parentheses", pattern)
+        groups.append(names)
+    return groups
