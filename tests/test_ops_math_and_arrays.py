@@ -15,7 +15,8 @@ from helpers import assert_gradient_matches_finite_differences, assert_matches_r
 
 import highnn as hn
 from highnn import ops
-from highnn.backends import numpy_backend
+from highnn.backends import numpy_backend, to_host
+from highnn.tracing import TracedFunction
 
 RNG = np.random.default_rng(11)
 X = RNG.uniform(-2.0, 2.0, (3, 4))
@@ -360,6 +361,10 @@ CASES: list[Case] = [
      lambda x: einops.rearrange(x, "b h w (c c1) -> (b c1) h w c", c1=4), (IMAGES,), True),
     ("rearrange-infer", lambda x: ops.rearrange(x, "(a b) c -> b (c a)", b=3),
      lambda x: einops.rearrange(x, "(a b) c -> b (c a)", b=3), (np.arange(24.0).reshape(6, 4),), True),
+    ("bincount", lambda w: ops.bincount(np.array([1, 1, 3, 0]), weights=w),
+     lambda w: np.bincount([1, 1, 3, 0], weights=w), (V[:4],), True),
+    ("bincount-counts", lambda: ops.bincount(np.array([[1, 1, 3], [0, 2, 2]]), minlength=6),
+     lambda: np.stack([np.bincount([1, 1, 3], minlength=6), np.bincount([0, 2, 2], minlength=6)]), (), False),
     ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
      (np.linalg.cholesky(SPD),), False),
     ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),
@@ -595,6 +600,10 @@ def _wide_qr_gradient() -> Any:
         (lambda: ops.rearrange(X, "a (b c) -> a b c", c=3), ValueError,
          r"rearrange: `axes_lengths` must be lengths that split the axis \(b c\) of length 4"),
         (lambda: ops.rearrange(X, "a b -> b a", c=3), ValueError, r"rearrange: `c` must be a positive length"),
+        (lambda: ops.bincount(np.array([1, -1])), ValueError, r"bincount: `x` must be non-negative integers"),
+        (lambda: ops.bincount(X), ValueError, r"bincount: `x` must be integers of rank 1 or 2"),
+        (lambda: ops.bincount(np.array([1]), sparse=True), ValueError, r"bincount: `sparse` must be False"),
+        (lambda: ops.bincount(np.array([1, 2]), weights=V), ValueError, r"bincount: `weights` must be one weight"),
         (lambda: ops.eigh(np.ones(3)), ValueError, r"eigh: expected matrices \(\.\.\., m, n\), received shape \(3,\)"),
     ],
 )  # fmt: skip
@@ -623,3 +632,15 @@ def test_erfinv_without_scipy_is_within_1e12_of_scipys() -> None:
     np.testing.assert_allclose(numpy_backend._erfinv_by_newton(x), scipy_special.erfinv(x), rtol=1e-12, atol=0)
     edges = numpy_backend._erfinv_by_newton(np.array([1.0, -1.0, 1.5, -2.0]))
     assert edges[0] == np.inf and edges[1] == -np.inf and np.isnan(edges[2:]).all()
+
+
+def test_bincount_inside_a_traced_step_makes_minlength_bins_and_drops_larger_values() -> None:
+    """A traced step cannot read x, so the bins are minlength (required there), and values past them are dropped
+    (as by JAX's length); the same program counts every call's values."""
+    step = TracedFunction(lambda x: [ops.bincount(x, minlength=4)])
+    (first,) = step(np.array([[1, 2, 2], [0, 0, 3]]))
+    (second,) = step(np.array([[5, 1, 1], [3, 9, 0]]))
+    np.testing.assert_array_equal(to_host(first), [[0, 1, 2, 0], [2, 0, 0, 1]])
+    np.testing.assert_array_equal(to_host(second), [[0, 2, 0, 0], [1, 0, 0, 1]])
+    with pytest.raises(ValueError, match=r"bincount: `minlength` must be the number of bins inside a traced step"):
+        TracedFunction(lambda x: [ops.bincount(x)])(np.array([1, 2]))

@@ -19,7 +19,7 @@ import numpy as np
 
 from highnn.checks import check_choice, fail, is_integer
 from highnn.config import settings
-from highnn.graph import Axis, Tensor, TensorLike, normalize_axis, to_tensor
+from highnn.graph import Axis, Tensor, TensorLike, engine_state, normalize_axis, to_tensor
 from highnn.ops import composites as C
 from highnn.ops import primitives as P
 from highnn.ops.math_ops import floor_divide, isfinite, isnan, mod
@@ -831,3 +831,40 @@ def _axis_groups(side: str, pattern: str) -> list[list[str]]:
             fail("rearrange", "pattern", "axis names and non-empty, unnested groups of them in parentheses", pattern)
         groups.append(names)
     return groups
+
+
+def bincount(x: TensorLike, weights: TensorLike | None = None, minlength: int = 0, sparse: bool = False) -> Tensor:
+    """How often each non-negative integer occurs in ``x`` (1-D, or 2-D counted row by row), or the sum of
+    ``weights`` where it does, as Keras's: ``max(max(x) + 1, minlength)`` bins, int32 counts or weights in the
+    type of their sum. The length depends on the values, so ``x`` is read; inside a traced step, where it cannot
+    be, ``minlength`` bins are made and larger values are dropped, as by JAX's ``length``. A scatter-add, so the
+    gradient reaches the weights."""
+    if sparse:
+        fail("bincount", "sparse", "False (highnn has no sparse tensors)", sparse)
+    x = to_tensor(x)
+    if x.dtype not in ("int32", "int64") or x.ndim not in (1, 2):
+        fail("bincount", "x", "integers of rank 1 or 2", f"{x.dtype} of shape {x.shape}")
+    if not (is_integer(minlength) and minlength >= 0):
+        fail("bincount", "minlength", "a non-negative int", minlength)
+    if engine_state().tape is not None:  # a traced step cannot read x: minlength bins
+        if not minlength:
+            fail("bincount", "minlength", "the number of bins inside a traced step (x cannot be read there)", 0)
+        length = int(minlength)
+    else:
+        values = x.numpy()
+        if values.size and values.min() < 0:
+            fail("bincount", "x", "non-negative integers", f"a minimum of {values.min()}")
+        length = builtins.max(int(values.max()) + 1 if values.size else 0, int(minlength))
+    if weights is None:
+        counted = P.cast(P.broadcast_to(to_tensor(1), x.shape), "int32")
+    else:
+        counted = to_tensor(weights)
+        if counted.shape != x.shape:
+            fail("bincount", "weights", f"one weight per element of x {x.shape}", f"shape {counted.shape}")
+    inside = P.less(x, length)  # always, but for larger values inside a traced step: dropped, as JAX's
+    counted = P.where(inside, counted, P.cast(to_tensor(0), counted.dtype))
+    rows = 1 if x.ndim == 1 else x.shape[0]
+    offsets = to_tensor(np.repeat(np.arange(rows) * length, math.prod(x.shape) // rows), x.dtype)
+    bins = P.where(inside, x, P.cast(to_tensor(0), x.dtype)).reshape(-1) + offsets
+    totals = P.scatter_add(counted.reshape(-1), bins, shape=(rows * length,), axis=0)
+    return totals.reshape(length) if x.ndim == 1 else totals.reshape(rows, length)
