@@ -644,3 +644,27 @@ def test_bincount_inside_a_traced_step_makes_minlength_bins_and_drops_larger_val
     np.testing.assert_array_equal(to_host(second), [[0, 2, 0, 0], [1, 0, 0, 1]])
     with pytest.raises(ValueError, match=r"bincount: `minlength` must be the number of bins inside a traced step"):
         TracedFunction(lambda x: [ops.bincount(x)])(np.array([1, 2]))
+
+
+def test_jvp_matches_jax_jvp_with_nested_outputs_and_aux(backend64: str) -> None:
+    """The Jacobian-vector product, computed as the transpose of the VJP, against jax.jvp in float64."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    rng = np.random.default_rng(3)
+    x, y, tx, ty = rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+
+    def ours(a: Any, b: Any) -> Any:
+        return {"product": ops.sin(a) @ b, "squares": (a * a).sum()}, "aux"
+
+    (output, tangents, aux) = ops.jvp(ours, (x, y), (tx, ty), has_aux=True)
+    with jax.enable_x64(True):
+        expected_output, expected = jax.jvp(lambda a, b: {"product": jnp.sin(a) @ b, "squares": (a * a).sum()},
+                                            (x, y), (tx, ty))  # fmt: skip
+    assert aux == "aux"
+    for name in ("product", "squares"):
+        np.testing.assert_allclose(to_host(output[name].value), np.asarray(expected_output[name]), atol=1e-12)
+        np.testing.assert_allclose(to_host(tangents[name].value), np.asarray(expected[name]), atol=1e-12)
+    with pytest.raises(ValueError, match=r"jvp: `tangents` must be shapes \[\(3, 4\), \(4, 2\)\]"):
+        ops.jvp(lambda a, b: a @ b, (x, y), (tx, ty[:2]))
+    with pytest.raises(ValueError, match=r"jvp: `tangents` must be a tuple or list like `primals`"):
+        ops.jvp(lambda a: a, (x,), tx)

@@ -140,6 +140,7 @@ from highnn.ops.core_ops import (
     custom_gradient,
     dtype,
     is_tensor,
+    jvp,
     saturate_cast,
 )
 from highnn.ops.fourier import fft, fft2, ifft2, irfft, istft, rfft, stft
@@ -489,6 +490,7 @@ __all__ = [
     "isposinf",
     "isreal",
     "istft",
+    "jvp",
     "kaiser",
     "kron",
     "layer_normalization",

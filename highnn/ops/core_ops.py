@@ -8,9 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from highnn import nest
 from highnn.checks import fail
 from highnn.config import settings
-from highnn.graph import Node, Primitive, Tensor, TensorLike, engine_state, to_tensor
+from highnn.graph import Node, Primitive, Tensor, TensorLike, engine_state, grad, to_tensor
 from highnn.ops import composites
 
 
@@ -94,3 +95,35 @@ def custom_gradient(f: Callable[..., tuple[Any, Callable[..., Any]]]) -> Callabl
         return out
 
     return wrapped
+
+
+def jvp(fun: Callable[..., Any], primals: Any, tangents: Any, has_aux: bool = False) -> Any:
+    """``(fun(*primals), J t)``: the Jacobian-vector product of ``fun`` at ``primals`` with ``tangents`` (the same
+    structure), as Keras's ``jvp``; with ``has_aux``, ``fun`` returns ``(output, aux)`` and so does this, after
+    the pair. highnn's engine is reverse-mode: the product is the transpose of the VJP, which is linear in the
+    cotangent, so it costs two backward passes (and needs primitives differentiable twice)."""
+    if (
+        not isinstance(primals, (tuple, list))
+        or not isinstance(tangents, (tuple, list))
+        or len(primals) != len(tangents)
+    ):
+        fail("jvp", "tangents", "a tuple or list like `primals`, one tangent per primal", type(tangents).__name__)
+    inputs = [Tensor(to_tensor(p).value, requires_grad=True) for p in nest.flatten(list(primals))]
+    directions = [to_tensor(t) for t in nest.flatten(list(tangents))]
+    if [d.shape for d in directions] != [x.shape for x in inputs]:
+        fail("jvp", "tangents", f"shapes {[x.shape for x in inputs]}", [d.shape for d in directions])
+    given = iter(inputs)
+    result = fun(*nest.map_structure(lambda _: next(given), list(primals)))
+    output, aux = result if has_aux else (result, None)
+    outputs = nest.flatten(output)
+    cotangents = [Tensor(to_tensor(np.zeros(y.shape), y.dtype).value, requires_grad=True) for y in outputs]
+    pulled = grad(_total([y * u for y, u in zip(outputs, cotangents)]), inputs, create_graph=True)
+    pushed = grad(_total([v * d for v, d in zip(pulled, directions)]), cotangents)
+    products = iter(pushed)
+    tangents_out = nest.map_structure(lambda _: next(products), output)
+    return (output, tangents_out, aux) if has_aux else (output, tangents_out)
+
+
+def _total(tensors: list[Tensor]) -> Tensor:
+    """The sum of every element of every tensor."""
+    return functools.reduce(lambda a, b: a + b, (t.sum() for t in tensors))
