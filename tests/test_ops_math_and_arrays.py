@@ -668,3 +668,21 @@ def test_jvp_matches_jax_jvp_with_nested_outputs_and_aux(backend64: str) -> None
         ops.jvp(lambda a, b: a @ b, (x, y), (tx, ty[:2]))
     with pytest.raises(ValueError, match=r"jvp: `tangents` must be a tuple or list like `primals`"):
         ops.jvp(lambda a: a, (x,), tx)
+
+
+@pytest.mark.parametrize(("kth", "axis"), [(2, -1), (0, 0), ([1, 3], -1), (-1, 1)])
+def test_argpartition_puts_the_kth_element_in_place(backend64: str, kth: Any, axis: int) -> None:
+    """Every element before position kth (along the axis) is at most the kth smallest, every one after at least."""
+    values = np.random.default_rng(8).normal(size=(4, 5))
+    positions = to_host(ops.argpartition(values, kth, axis=axis).value)
+    assert positions.dtype == np.int32
+    parted = np.take_along_axis(values, positions, axis=axis)
+    expected = np.sort(values, axis=axis)
+    for k in np.atleast_1d(kth):
+        np.testing.assert_array_equal(np.take(parted, k, axis=axis), np.take(expected, k, axis=axis))
+        k %= values.shape[axis]
+        kept = np.expand_dims(np.take(parted, k, axis=axis), axis)
+        before, after = np.split(parted, [k], axis=axis)
+        assert (before <= kept).all() and (after >= kept).all()
+    with pytest.raises(ValueError, match=r"argpartition: `kth` must be positions in \[-5, 5\)"):
+        ops.argpartition(values, 5)

@@ -342,6 +342,19 @@ def argsort(x: TensorLike, axis: int | None = -1) -> Tensor:
     return _argsort(x, axis=_one_axis(x, axis, "argsort"))
 
 
+def argpartition(x: TensorLike, kth: int | Sequence[int], axis: int = -1) -> Tensor:
+    """int32 positions that put the ``kth`` smallest element of ``x`` along ``axis`` in place, the smaller ones
+    before it and the larger after (as NumPy's). highnn gives the stable sorting positions, a partition for every
+    ``kth`` at once, and the same on every backend (NumPy's order within the parts is unspecified)."""
+    x = to_tensor(x)
+    moved = _one_axis(x, axis, "argpartition")
+    size = x.shape[moved]
+    for k in np.atleast_1d(np.asarray(kth)):
+        if not (is_integer(k) and -size <= int(k) < size):
+            fail("argpartition", "kth", f"positions in [-{size}, {size}) along axis {axis}", kth)
+    return _argsort(x, axis=moved)
+
+
 def sort(x: TensorLike, axis: int = -1) -> Tensor:
     """``x`` sorted ascending along ``axis``; differentiable (each value's adjoint goes back to where it was)."""
     x = to_tensor(x)
