@@ -11,7 +11,7 @@ from typing import Any
 import einops
 import numpy as np
 import pytest
-from helpers import assert_gradient_matches_finite_differences, assert_matches_reference
+from helpers import BACKENDS, assert_gradient_matches_finite_differences, assert_matches_reference, require_backend
 
 import highnn as hn
 from highnn import ops
@@ -686,3 +686,27 @@ def test_argpartition_puts_the_kth_element_in_place(backend64: str, kth: Any, ax
         assert (before <= kept).all() and (after >= kept).all()
     with pytest.raises(ValueError, match=r"argpartition: `kth` must be positions in \[-5, 5\)"):
         ops.argpartition(values, 5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nonzero_and_unique_match_numpy_and_refuse_a_traced_step(backend: str) -> None:
+    """Their output shapes depend on the values: eager, equal to NumPy's (unique's size pads with the smallest
+    element or cuts, as JAX's), and a clear error inside a traced step."""
+    require_backend(backend)
+    data = np.array([[3, 1, 3], [0, 1, 2]])
+    with hn.config.use_backend(backend):
+        for ours, theirs in zip(ops.nonzero(data), np.nonzero(data), strict=True):
+            np.testing.assert_array_equal(to_host(ours.value), theirs)
+        found = ops.unique(data, return_index=True, return_inverse=True, return_counts=True)
+        for ours, theirs in zip(found, np.unique(data, True, True, True), strict=True):
+            np.testing.assert_array_equal(to_host(ours.value), np.asarray(theirs).reshape(-1))
+        np.testing.assert_array_equal(to_host(ops.unique(data, size=6).value), [0, 1, 2, 3, 0, 0])
+        np.testing.assert_array_equal(to_host(ops.unique(data, size=6, fill_value=-1).value), [0, 1, 2, 3, -1, -1])
+        np.testing.assert_array_equal(to_host(ops.unique(data, size=2).value), [0, 1])
+        rows = np.array([[1, 2], [1, 2], [0, 5]])
+        np.testing.assert_array_equal(to_host(ops.unique(rows, axis=0).value), [[0, 5], [1, 2]])
+        for operation in (ops.nonzero, ops.unique):
+            with pytest.raises(ValueError, match=rf"{operation.__name__}: `x` must be a tensor outside a traced step"):
+                TracedFunction(lambda x, operation=operation: list(np.atleast_1d(operation(x))))(data)
+        with pytest.raises(ValueError, match=r"unique: `size` must be a positive int or None"):
+            ops.unique(data, size=0)

@@ -868,3 +868,63 @@ def bincount(x: TensorLike, weights: TensorLike | None = None, minlength: int = 
     bins = P.where(inside, x, P.cast(to_tensor(0), x.dtype)).reshape(-1) + offsets
     totals = P.scatter_add(counted.reshape(-1), bins, shape=(rows * length,), axis=0)
     return totals.reshape(length) if x.ndim == 1 else totals.reshape(rows, length)
+
+
+def nonzero(x: TensorLike) -> tuple[Tensor, ...]:
+    """The int32 positions of the non-zero elements, one index tensor per axis (as NumPy's). How many there are
+    depends on the values, so ``x`` is read: not inside a traced step, where ``where(x != 0, ...)`` keeps the
+    shape."""
+    x = to_tensor(x)
+    _refuse_in_trace("nonzero", "x", "a tensor outside a traced step (how many elements are non-zero depends on it)")
+    return tuple(to_tensor(positions.astype(np.int32)) for positions in np.nonzero(x.numpy()))
+
+
+def unique(
+    x: TensorLike,
+    sorted: bool = True,
+    return_index: bool = False,
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    axis: int | None = None,
+    size: int | None = None,
+    fill_value: Any = None,
+) -> Any:
+    """The distinct elements of ``x`` (of the flattened tensor, or the distinct slices along ``axis``), ascending,
+    and with the ``return_*`` flags the positions of their first occurrences, the positions that rebuild ``x`` and
+    their counts (int32), as Keras's and NumPy's. ``size`` pads (with ``fill_value``, by default the smallest
+    element, as JAX's) or cuts the distinct elements to that many. ``x`` is read, so not inside a traced step.
+    highnn always sorts (``sorted=False`` gives the same order)."""
+    x = to_tensor(x)
+    _refuse_in_trace("unique", "x", "a tensor outside a traced step (how many elements are distinct depends on it)")
+    if axis is not None:
+        axis = _one_axis(x, axis, "unique")
+    values = x.numpy()
+    distinct, first, inverse, counts = np.unique(
+        values, return_index=True, return_inverse=True, return_counts=True, axis=axis
+    )
+    if size is not None:
+        if not (is_integer(size) and size >= 1):
+            fail("unique", "size", "a positive int or None", size)
+        along = 0 if axis is None else axis
+        present = distinct.shape[along]
+        if present >= size:
+            distinct = np.take(distinct, np.arange(size), axis=along)
+            first, counts = first[:size], counts[:size]
+        else:
+            filler = np.min(values) if fill_value is None else fill_value
+            shape = list(distinct.shape)
+            shape[along] = size - present
+            distinct = np.concatenate([distinct, np.full(shape, filler, distinct.dtype)], axis=along)
+            first = np.concatenate([first, np.zeros(size - present, first.dtype)])
+            counts = np.concatenate([counts, np.zeros(size - present, counts.dtype)])
+    results = [to_tensor(distinct, x.dtype)]
+    for wanted, extra in ((return_index, first), (return_inverse, inverse.reshape(-1)), (return_counts, counts)):
+        if wanted:
+            results.append(to_tensor(extra.astype(np.int32)))
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def _refuse_in_trace(owner: str, argument: str, expected: str) -> None:
+    """A clear error for an operation whose output shape depends on values, called inside a traced step."""
+    if engine_state().tape is not None:
+        fail(owner, argument, expected, "a tensor being traced")
