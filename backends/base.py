@@ -422,6 +422,44 @@ def transposed_crops(
     return tuple(((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(window, rhs_dilation, padding))
 
 
+# ------------------------------------------- factorisations made unique, and complex numbers as real pairs
+# NumPy and JAX share these (``xp`` is ``numpy`` or ``jax.numpy``); the torch backend writes them in torch's words
+def packed_qr(xp: Any, a: Any) -> Any:
+    """``Backend.qr`` in the array namespace ``xp``: R's diagonal made non-negative, Q padded over R."""
+    q, r = xp.linalg.qr(a)
+    signs = xp.where(xp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(a.dtype)
+    q, r = q * signs[..., None, :], r * signs[..., :, None]
+    padding = [(0, 0)] * (a.ndim - 1) + [(0, r.shape[-1] - q.shape[-1])]
+    return xp.concatenate([xp.pad(q, padding), r], axis=-2)
+
+
+def packed_svd(xp: Any, a: Any) -> Any:
+    """``Backend.svd`` in ``xp``: each pair of singular vectors signed by the left one's largest component."""
+    u, s, vh = xp.linalg.svd(a, full_matrices=False)
+    signs = xp.where(_largest_components(xp, u) < 0, -1.0, 1.0).astype(a.dtype)
+    u, vh = u * signs, vh * xp.swapaxes(signs, -1, -2)
+    padding = [(0, 0)] * (a.ndim - 1) + [(0, vh.shape[-1] - u.shape[-1])]
+    return xp.concatenate([xp.pad(u, padding), xp.pad(s[..., None, :], padding), vh], axis=-2)
+
+
+def packed_eigh(xp: Any, a: Any) -> Any:
+    """``Backend.eigh`` in ``xp``: the symmetric part's eigenvalues over its eigenvectors, each signed by its
+    largest component."""
+    values, vectors = xp.linalg.eigh((a + xp.swapaxes(a, -1, -2)) / 2)
+    return xp.concatenate([values[..., None, :], vectors * xp.sign(_largest_components(xp, vectors))], axis=-2)
+
+
+def _largest_components(xp: Any, vectors: Any) -> Any:
+    """``(..., 1, k)``: each column's component of largest magnitude."""
+    return xp.take_along_axis(vectors, xp.argmax(xp.abs(vectors), axis=-2)[..., None, :], axis=-2)
+
+
+def stacked_transform(xp: Any, transform: str, x: Any) -> Any:
+    """``xp.fft.<transform>`` of ``x[0] + i x[1]`` along the last axis, real and imaginary parts stacked alike."""
+    out = getattr(xp.fft, transform)(x[0] + 1j * x[1])
+    return xp.stack([out.real, out.imag]).astype(x.dtype)
+
+
 # ------------------------------------------- helpers the backends share for take and scan
 def index_error(name: str, indices: np.ndarray, size: int) -> IndexError | None:
     """The error every backend raises for indices outside ``[-size, size)``, or None when all fit."""

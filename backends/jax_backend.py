@@ -26,11 +26,15 @@ from highnn.backends.base import (
     Index,
     Layout,
     index_error,
+    packed_eigh,
+    packed_qr,
+    packed_svd,
     parse_device,
     pick_first_maxima,
     pool_counts,
     pool_padded_shape,
     pool_padding,
+    stacked_transform,
     window_reads,
 )
 
@@ -197,36 +201,23 @@ class JaxBackend:
 
     @staticmethod
     def qr(a: Array) -> Array:
-        q, r = jnp.linalg.qr(a)
-        signs = jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(a.dtype)
-        q, r = q * signs[..., None, :], r * signs[..., :, None]
-        padding = [(0, 0)] * (a.ndim - 1) + [(0, r.shape[-1] - q.shape[-1])]
-        return jnp.concatenate([jnp.pad(q, padding), r], axis=-2)
+        return packed_qr(jnp, a)
 
     @staticmethod
     def fft(x: Array) -> Array:
-        out = jnp.fft.fft(x[0] + 1j * x[1])
-        return jnp.stack([out.real, out.imag]).astype(x.dtype)
+        return stacked_transform(jnp, "fft", x)
 
     @staticmethod
     def ifft(x: Array) -> Array:
-        out = jnp.fft.ifft(x[0] + 1j * x[1])
-        return jnp.stack([out.real, out.imag]).astype(x.dtype)
+        return stacked_transform(jnp, "ifft", x)
 
     @staticmethod
     def svd(a: Array) -> Array:
-        u, s, vh = jnp.linalg.svd(a, full_matrices=False)
-        largest = jnp.take_along_axis(u, jnp.argmax(jnp.abs(u), axis=-2)[..., None, :], axis=-2)
-        signs = jnp.where(largest < 0, -1.0, 1.0).astype(a.dtype)
-        u, vh, width = u * signs, vh * jnp.swapaxes(signs, -1, -2), vh.shape[-1]
-        padding = [(0, 0)] * (a.ndim - 1) + [(0, width - u.shape[-1])]
-        return jnp.concatenate([jnp.pad(u, padding), jnp.pad(s[..., None, :], padding), vh], axis=-2)
+        return packed_svd(jnp, a)
 
     @staticmethod
     def eigh(a: Array) -> Array:
-        values, vectors = jnp.linalg.eigh(a)  # of the symmetric part (symmetrize_input)
-        largest = jnp.take_along_axis(vectors, jnp.argmax(jnp.abs(vectors), axis=-2)[..., None, :], axis=-2)
-        return jnp.concatenate([values[..., None, :], vectors * jnp.sign(largest)], axis=-2)
+        return packed_eigh(jnp, a)
 
     erf = staticmethod(jax.scipy.special.erf)
     erfc = staticmethod(jax.scipy.special.erfc)

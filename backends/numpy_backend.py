@@ -21,6 +21,9 @@ from highnn.backends.base import (
     SingleDevice,
     index_error,
     numpy_dtype,
+    packed_eigh,
+    packed_qr,
+    packed_svd,
     parse_device,
     pick_first_maxima,
     pool_counts,
@@ -29,6 +32,7 @@ from highnn.backends.base import (
     pool_padding,
     scan_loop,
     scan_vjp_loop,
+    stacked_transform,
     window_reads,
 )
 from highnn.backends.numpy_conv import spaced
@@ -145,36 +149,23 @@ class NumpyBackend(SingleDevice):
 
     @staticmethod
     def qr(a: Array) -> Array:
-        q, r = np.linalg.qr(a)
-        signs = np.where(np.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(a.dtype)
-        q, r = q * signs[..., None, :], r * signs[..., :, None]
-        padding = [(0, 0)] * (a.ndim - 1) + [(0, r.shape[-1] - q.shape[-1])]
-        return np.concatenate([np.pad(q, padding), r], axis=-2)
+        return packed_qr(np, a)
 
     @staticmethod
     def fft(x: Array) -> Array:
-        out = np.fft.fft(x[0] + 1j * x[1])
-        return np.stack([out.real, out.imag]).astype(x.dtype)
+        return stacked_transform(np, "fft", x)
 
     @staticmethod
     def ifft(x: Array) -> Array:
-        out = np.fft.ifft(x[0] + 1j * x[1])
-        return np.stack([out.real, out.imag]).astype(x.dtype)
+        return stacked_transform(np, "ifft", x)
 
     @staticmethod
     def svd(a: Array) -> Array:
-        u, s, vh = np.linalg.svd(a, full_matrices=False)
-        largest = np.take_along_axis(u, np.argmax(np.abs(u), axis=-2)[..., None, :], axis=-2)
-        signs = np.where(largest < 0, -1.0, 1.0).astype(a.dtype)
-        u, vh, width = u * signs, vh * np.swapaxes(signs, -1, -2), vh.shape[-1]
-        padding = [(0, 0)] * (a.ndim - 1) + [(0, width - u.shape[-1])]
-        return np.concatenate([np.pad(u, padding), np.pad(s[..., None, :], padding), vh], axis=-2)
+        return packed_svd(np, a)
 
     @staticmethod
     def eigh(a: Array) -> Array:
-        values, vectors = np.linalg.eigh((a + np.swapaxes(a, -1, -2)) / 2)
-        largest = np.take_along_axis(vectors, np.argmax(np.abs(vectors), axis=-2)[..., None, :], axis=-2)
-        return np.concatenate([values[..., None, :], vectors * np.sign(largest)], axis=-2)
+        return packed_eigh(np, a)
 
     broadcast_to = staticmethod(np.broadcast_to)
 
