@@ -199,25 +199,9 @@ class JaxBackend:
     def cholesky(a: Array) -> Array:
         return jnp.linalg.cholesky(a)  # JAX's factors the symmetric part itself
 
-    @staticmethod
-    def qr(a: Array) -> Array:
-        return packed_qr(jnp, a)
-
-    @staticmethod
-    def fft(x: Array) -> Array:
-        return stacked_transform(jnp, "fft", x)
-
-    @staticmethod
-    def ifft(x: Array) -> Array:
-        return stacked_transform(jnp, "ifft", x)
-
-    @staticmethod
-    def svd(a: Array) -> Array:
-        return packed_svd(jnp, a)
-
-    @staticmethod
-    def eigh(a: Array) -> Array:
-        return packed_eigh(jnp, a)
+    # the factorisations made unique and the FFT of real pairs, as backends.base defines them for both NumPy and JAX
+    qr, svd, eigh = (staticmethod(functools.partial(f, jnp)) for f in (packed_qr, packed_svd, packed_eigh))
+    fft, ifft = (staticmethod(functools.partial(stacked_transform, jnp, name)) for name in ("fft", "ifft"))
 
     erf = staticmethod(jax.scipy.special.erf)
     erfc = staticmethod(jax.scipy.special.erfc)

@@ -147,25 +147,9 @@ class NumpyBackend(SingleDevice):
     def cholesky(a: Array) -> Array:
         return np.linalg.cholesky((a + np.swapaxes(a, -1, -2)) / 2)  # of the symmetric part, as JAX
 
-    @staticmethod
-    def qr(a: Array) -> Array:
-        return packed_qr(np, a)
-
-    @staticmethod
-    def fft(x: Array) -> Array:
-        return stacked_transform(np, "fft", x)
-
-    @staticmethod
-    def ifft(x: Array) -> Array:
-        return stacked_transform(np, "ifft", x)
-
-    @staticmethod
-    def svd(a: Array) -> Array:
-        return packed_svd(np, a)
-
-    @staticmethod
-    def eigh(a: Array) -> Array:
-        return packed_eigh(np, a)
+    # the factorisations made unique and the FFT of real pairs, as backends.base defines them for both NumPy and JAX
+    qr, svd, eigh = (staticmethod(functools.partial(f, np)) for f in (packed_qr, packed_svd, packed_eigh))
+    fft, ifft = (staticmethod(functools.partial(stacked_transform, np, name)) for name in ("fft", "ifft"))
 
     broadcast_to = staticmethod(np.broadcast_to)
 
