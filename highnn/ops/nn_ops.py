@@ -19,15 +19,17 @@ from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
 from highnn.ops.math_ops import float_of
-from highnn.ops.numpy_ops import cumsum, einsum, logical_and, moveaxis, repeat, sort, take_along_axis, where
+from highnn.ops.numpy_ops import cumsum, einsum, logical_and, moveaxis, repeat, sort, stack, take_along_axis, where
 from highnn.ops.primitives import (
     abs,
     cast,
     channels_back,
     channels_last,
+    concatenate,
     exp,
     log,
     log1p,
+    log_softmax,
     max,
     maximum,
     minimum,
@@ -452,3 +454,45 @@ def _pair(owner: str, argument: str, value: Any, low: int) -> tuple[int, int]:
     ):
         fail(owner, argument, f"an int >= {low} or a pair of them", value)
     return int(pair[0]), int(pair[1])
+
+
+# ------------------------------------------------------------------ connectionist temporal classification
+#: the log-probability of an impossible path: finite, so that its gradient stays 0 where -inf would give NaN
+_IMPOSSIBLE = -1e30
+
+
+def ctc_loss(
+    target: TensorLike, output: TensorLike, target_length: TensorLike, output_length: TensorLike, mask_index: int = 0
+) -> Tensor:
+    """The CTC loss of each sequence, as Keras's: ``-log p(target | output)`` summed over every alignment of the
+    ``target`` labels ``(batch, max_labels)`` (the first ``target_length`` of each row) to the ``output`` logits
+    ``(batch, steps, classes)`` (the first ``output_length`` steps), with ``mask_index`` the blank. The forward
+    (alpha) recursion of Graves et al. in log space, one step at a time; its gradient comes from the engine."""
+    logits = float_of(output)
+    labels = to_tensor(target)
+    if logits.ndim != 3 or labels.ndim != 2 or labels.shape[0] != logits.shape[0]:
+        fail("ctc_loss", "output", "logits (batch, steps, classes) for targets (batch, max_labels)",
+             f"shapes {labels.shape} and {logits.shape}")  # fmt: skip
+    batch, steps, _ = logits.shape
+    log_probs = log_softmax(logits, axis=-1)
+    labels = cast(labels, "int32")
+    blanks = cast(to_tensor(np.full(labels.shape, mask_index)), "int32")
+    # the labels with a blank before, between and after them: (batch, 2 * max_labels + 1)
+    extended = concatenate([stack([blanks, labels], axis=2).reshape(batch, -1), blanks[:, :1]], axis=1)
+    emissions = take_along_axis(log_probs, extended.reshape(batch, 1, -1), axis=2)  # (batch, steps, positions)
+    skips = logical_and(extended[:, 2:] != extended[:, :-2], extended[:, 2:] != mask_index)
+    skippable = concatenate([to_tensor(np.zeros((batch, 2), dtype=bool)), skips], axis=1)
+    impossible = to_tensor(np.full((batch, 1), _IMPOSSIBLE), logits.dtype)
+    positions = np.arange(extended.shape[1])
+    alpha = where(to_tensor(positions < 2), emissions[:, 0], _IMPOSSIBLE)
+    lengths = cast(to_tensor(output_length), "int32").reshape(batch, 1)
+    for step in range(1, steps):
+        stay, advance = alpha, concatenate([impossible, alpha[:, :-1]], axis=1)
+        skip = where(skippable, concatenate([impossible, impossible, alpha[:, :-2]], axis=1), _IMPOSSIBLE)
+        largest = maximum(maximum(stay, advance), skip)
+        total = exp(stay - largest) + exp(advance - largest) + exp(skip - largest)
+        alpha = where(lengths > step, largest + log(total) + emissions[:, step], alpha)
+    last = cast(to_tensor(target_length), "int32").reshape(batch, 1) * 2  # the blank after the last label
+    ending_blank = take_along_axis(alpha, last, axis=1)
+    ending_label = where(last > 0, take_along_axis(alpha, maximum(last - 1, 0), axis=1), _IMPOSSIBLE)
+    return -C.logsumexp(concatenate([ending_blank, ending_label], axis=1), axis=1)
