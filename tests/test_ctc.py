@@ -54,3 +54,31 @@ def test_ctc_loss_in_a_traced_step_reads_each_calls_lengths() -> None:
 def test_ctc_loss_checks_its_shapes() -> None:
     with pytest.raises(ValueError, match=r"ctc_loss: `output` must be logits \(batch, steps, classes\)"):
         hn.ops.ctc_loss(TARGETS, LOGITS[0], TARGET_LENGTHS, OUTPUT_LENGTHS)
+
+
+def greedy_reference(scores: np.ndarray, lengths: np.ndarray, merge: bool, blank: int) -> tuple[np.ndarray, ...]:
+    """Greedy decoding sequence by sequence: best class per step, repeats merged, blanks dropped, -1 after."""
+    decoded = np.full(scores.shape[:2], -1)
+    for row, (sequence, length) in enumerate(zip(scores, lengths)):
+        best = sequence[:length].argmax(axis=-1)
+        kept = [c for t, c in enumerate(best) if c != blank and not (merge and t and best[t - 1] == c)]
+        decoded[row, : len(kept)] = kept
+    totals = -np.array([sequence[:length].max(axis=-1).sum() for sequence, length in zip(scores, lengths)])
+    return decoded[None], totals[:, None]
+
+
+@pytest.mark.parametrize(("merge", "blank"), [(True, 0), (False, 0), (True, CLASSES - 1)])
+def test_greedy_ctc_decode_matches_its_definition(backend64: str, merge: bool, blank: int) -> None:
+    scores = LOGITS.copy()
+    scores[0, 2] = scores[0, 1]  # the same best class twice in a row
+    expected_decoded, expected_scores = greedy_reference(scores, OUTPUT_LENGTHS, merge, blank)
+    decoded, totals = hn.ops.ctc_decode(scores, OUTPUT_LENGTHS, merge_repeated=merge, mask_index=blank)
+    np.testing.assert_array_equal(to_host(decoded.value), expected_decoded)
+    np.testing.assert_allclose(to_host(totals.value), expected_scores, rtol=1e-12)
+    step = TracedFunction(
+        lambda s, lengths: list(hn.ops.ctc_decode(s, lengths, merge_repeated=merge, mask_index=blank))
+    )
+    traced, _ = step(hn.tensor(scores).value, hn.tensor(OUTPUT_LENGTHS).value)  # the backend's arrays, as fit's
+    np.testing.assert_array_equal(to_host(traced), expected_decoded)
+    with pytest.raises(ValueError, match=r"ctc_decode: `strategy` must be one of 'greedy', received 'beam_search'"):
+        hn.ops.ctc_decode(scores, OUTPUT_LENGTHS, strategy="beam_search")

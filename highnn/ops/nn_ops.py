@@ -13,13 +13,25 @@ from typing import Any
 
 import numpy as np
 
-from highnn.checks import check_bool, fail
+from highnn.checks import check_bool, check_choice, fail
 from highnn.config import epsilon as default_epsilon
 from highnn.config import settings
 from highnn.graph import Tensor, TensorLike, normalize_axis, to_tensor
 from highnn.ops import composites as C
 from highnn.ops.math_ops import float_of
-from highnn.ops.numpy_ops import cumsum, einsum, logical_and, moveaxis, repeat, sort, stack, take_along_axis, where
+from highnn.ops.numpy_ops import (
+    argmax,
+    argsort,
+    cumsum,
+    einsum,
+    logical_and,
+    moveaxis,
+    repeat,
+    sort,
+    stack,
+    take_along_axis,
+    where,
+)
 from highnn.ops.primitives import (
     abs,
     cast,
@@ -496,3 +508,35 @@ def ctc_loss(
     ending_blank = take_along_axis(alpha, last, axis=1)
     ending_label = where(last > 0, take_along_axis(alpha, maximum(last - 1, 0), axis=1), _IMPOSSIBLE)
     return -C.logsumexp(concatenate([ending_blank, ending_label], axis=1), axis=1)
+
+
+def ctc_decode(
+    inputs: TensorLike,
+    sequence_lengths: TensorLike,
+    strategy: str = "greedy",
+    beam_width: int = 100,
+    top_paths: int = 1,
+    merge_repeated: bool = True,
+    mask_index: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Greedy CTC decoding, as Keras's: the most likely class at each of the first ``sequence_lengths`` steps,
+    repeats merged (with ``merge_repeated``) and blanks (``mask_index``) dropped, the labels moved to the front
+    and the rest -1: ``(1, batch, steps)`` int32, and the negated sum of the chosen scores, ``(batch, 1)``.
+    Keras's ``"beam_search"`` strategy is not offered."""
+    check_choice("ctc_decode", "strategy", strategy, ("greedy",))
+    scores_in = float_of(inputs)
+    if scores_in.ndim != 3:
+        fail("ctc_decode", "inputs", "scores (batch, steps, classes)", f"shape {scores_in.shape}")
+    batch, steps, _ = scores_in.shape
+    lengths = cast(to_tensor(sequence_lengths), "int32").reshape(batch, 1)
+    beyond = to_tensor(np.arange(steps, dtype=np.int32)[None, :]) >= lengths  # past each sequence's end
+    blank = to_tensor(np.int32(mask_index))
+    classes = where(beyond, blank, cast(argmax(scores_in, axis=-1), "int32"))
+    chosen = where(beyond, 0.0, max(scores_in, axis=-1))
+    if check_bool("ctc_decode", "merge_repeated", merge_repeated):
+        repeated = concatenate([to_tensor(np.zeros((batch, 1), bool)), classes[:, 1:] == classes[:, :-1]], axis=1)
+        classes = where(repeated, blank, classes)
+    dropped = classes == blank
+    order = argsort(where(dropped, steps, to_tensor(np.arange(steps, dtype=np.int32))), axis=-1)  # stable
+    decoded = take_along_axis(where(dropped, to_tensor(np.int32(-1)), classes), order, axis=1)
+    return decoded.reshape(1, batch, steps), -sum(chosen, axis=1, keepdims=True)
