@@ -132,6 +132,7 @@ from highnn.ops.control_flow import (
     map,
     scan,
     switch,
+    vectorize,
     vectorized_map,
     while_loop,
 )
@@ -649,6 +650,7 @@ __all__ = [
     "unstack",
     "vander",
     "vdot",
+    "vectorize",
     "vectorized_map",
     "vsplit",
     "vstack",

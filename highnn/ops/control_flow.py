@@ -19,14 +19,17 @@ Gradients flow through every one of them by highnn's own engine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from highnn.checks import fail, is_integer
 from highnn.graph import Tensor, engine_state, to_tensor
-from highnn.nest import flatten, map_together
+from highnn.nest import flatten, map_structure, map_together
 from highnn.ops.numpy_ops import expand_dims, logical_and, where
-from highnn.ops.primitives import cast, concatenate, equal, transpose
+from highnn.ops.primitives import broadcast_to, cast, concatenate, equal, transpose
 
 
 def _tracing() -> bool:
@@ -192,3 +195,48 @@ def _stacked(owner: str, results: list[Any]) -> Any:
     if not results:
         return None
     return map_together(lambda *ys: concatenate([expand_dims(to_tensor(y), 0) for y in ys], 0), *results)
+
+
+def vectorize(pyfunc: Callable[..., Any], *, excluded: Any = None, signature: str | None = None) -> Callable[..., Any]:
+    """``pyfunc`` applied across the broadcast leading axes of its positional arguments, as NumPy's and Keras's
+    ``vectorize``: each call gets one element (or, with a gufunc ``signature`` such as ``"(n),(n)->()"``, one
+    core block of each argument), and the results are stacked back into the broadcast shape. Arguments whose
+    positions are in ``excluded``, and keyword arguments, pass through whole. A loop over the elements
+    (:func:`map`), so meant for small batches; gradients flow through it."""
+    skipped = set(excluded or ())
+    if not all(isinstance(position, int) for position in skipped):
+        fail("vectorize", "excluded", "positions (ints) of arguments passed through whole", excluded)
+    cores = _core_dims(signature)
+
+    def vectorized(*args: Any, **kwargs: Any) -> Any:
+        positions = [i for i in range(len(args)) if i not in skipped]
+        tensors = [to_tensor(args[i]) for i in positions]
+        ranks = cores if cores is not None else [0] * len(tensors)
+        if len(ranks) != len(tensors):
+            fail("vectorize", "signature", f"{len(tensors)} input blocks for the arguments given", signature)
+        batch = np.broadcast_shapes(*(t.shape[: t.ndim - rank] for t, rank in zip(tensors, ranks)))
+        flat = [
+            broadcast_to(t, (*batch, *t.shape[t.ndim - rank :])).reshape(-1, *t.shape[t.ndim - rank :])
+            for t, rank in zip(tensors, ranks)
+        ]
+
+        def one(blocks: tuple[Tensor, ...]) -> Any:
+            call = list(args)
+            for position, block in zip(positions, blocks):
+                call[position] = block
+            return pyfunc(*call, **kwargs)
+
+        results = map(one, tuple(flat))
+        return map_structure(lambda r: to_tensor(r).reshape(*batch, *to_tensor(r).shape[1:]), results)
+
+    return vectorized
+
+
+def _core_dims(signature: str | None) -> list[int] | None:
+    """The number of core axes of each input of a gufunc ``signature`` (``"(m,n),(n)->(m)"``: 2 and 1)."""
+    if signature is None:
+        return None
+    parts = signature.replace(" ", "").split("->")
+    if len(parts) != 2 or not re.fullmatch(r"(\([\w,]*\))(,\([\w,]*\))*", parts[0]):
+        fail("vectorize", "signature", 'a gufunc signature such as "(n),(n)->()"', signature)
+    return [len([axis for axis in block.split(",") if axis]) for block in re.findall(r"\(([\w,]*)\)", parts[0])]
