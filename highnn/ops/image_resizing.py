@@ -110,13 +110,11 @@ def pad_images(
     """Images padded with zeros: two of ``top_padding``, ``bottom_padding`` and ``target_height`` give the rows,
     two of ``left_padding``, ``right_padding`` and ``target_width`` the columns (as Keras's)."""
     images = to_tensor(images)
-    rows, cols = _spatial_axes("pad_images", images, _data_format("pad_images", data_format))
-    top, bottom = _sides("pad_images", "padding", images.shape[rows], top_padding, bottom_padding, target_height,
-                         "height")  # fmt: skip
-    left, right = _sides("pad_images", "padding", images.shape[cols], left_padding, right_padding, target_width,
-                         "width")  # fmt: skip
+    axes, sides = _edges("pad_images", "padding", images, data_format, (top_padding, bottom_padding, target_height),
+                         (left_padding, right_padding, target_width))  # fmt: skip
     widths = [(0, 0)] * images.ndim
-    widths[rows], widths[cols] = (top, bottom), (left, right)
+    for axis, side in zip(axes, sides):
+        widths[axis] = side
     return pad(images, tuple(widths))
 
 
@@ -133,13 +131,10 @@ def crop_images(
     """Images cropped: two of ``top_cropping``, ``bottom_cropping`` and ``target_height`` give the rows, two of
     ``left_cropping``, ``right_cropping`` and ``target_width`` the columns (as Keras's)."""
     images = to_tensor(images)
-    rows, cols = _spatial_axes("crop_images", images, _data_format("crop_images", data_format))
-    top, bottom = _sides("crop_images", "cropping", images.shape[rows], top_cropping, bottom_cropping,
-                         target_height, "height")  # fmt: skip
-    left, right = _sides("crop_images", "cropping", images.shape[cols], left_cropping, right_cropping,
-                         target_width, "width")  # fmt: skip
-    return _window(images, (rows, cols), (top, left),
-                   (images.shape[rows] - top - bottom, images.shape[cols] - left - right))  # fmt: skip
+    axes, sides = _edges("crop_images", "cropping", images, data_format, (top_cropping, bottom_cropping,
+                         target_height), (left_cropping, right_cropping, target_width))  # fmt: skip
+    sizes = [images.shape[axis] - before - after for axis, (before, after) in zip(axes, sides)]
+    return _window(images, axes, [before for before, _ in sides], sizes)
 
 
 def resample(x: Tensor, targets: dict[int, int], interpolation: str, antialias: bool = False) -> Tensor:
@@ -174,7 +169,7 @@ def _resize_axis(x: Tensor, axis: int, matrix: np.ndarray) -> Tensor:
     return transpose(moved, tuple(int(i) for i in np.argsort(order)))
 
 
-def _window(x: Tensor, axes: tuple[int, int], starts: tuple[int, int], sizes: tuple[int, int]) -> Tensor:
+def _window(x: Tensor, axes: Sequence[int], starts: Sequence[int], sizes: Sequence[int]) -> Tensor:
     """The ``sizes`` window of ``x`` from ``starts`` along the two ``axes``."""
     index = [slice(None)] * x.ndim
     for axis, start, length in zip(axes, starts, sizes):
@@ -194,14 +189,22 @@ def _spatial_axes(owner: str, images: Tensor, data_format: str) -> tuple[int, in
     return rows, rows + 1
 
 
-def _sides(
-    owner: str, what: str, length: int, before: int | None, after: int | None, target: int | None, axis: str
-) -> tuple[int, int]:
-    """What padding or cropping adds or takes before and after along one axis, from two of ``before``, ``after``
-    and ``target`` (Keras's arguments), checked."""
-    names = (f"top_{what}", f"bottom_{what}", f"target_{axis}") if axis == "height" else (
-        f"left_{what}", f"right_{what}", f"target_{axis}")  # fmt: skip
-    given = (before, after, target)
+Side = tuple[int | None, int | None, int | None]
+
+
+def _edges(
+    owner: str, what: str, images: Tensor, data_format: str | None, height: Side, width: Side
+) -> tuple[tuple[int, int], list[tuple[int, int]]]:
+    """The rows and columns axes, and what padding or cropping adds or takes before and after along each."""
+    axes = _spatial_axes(owner, images, _data_format(owner, data_format))
+    return axes, [_sides(owner, what, images.shape[axis], given, name)
+                  for axis, given, name in zip(axes, (height, width), ("height", "width"))]  # fmt: skip
+
+
+def _sides(owner: str, what: str, length: int, given: Side, axis: str) -> tuple[int, int]:
+    """Before and after along one axis from two of (before, after, target) (Keras's arguments), checked."""
+    names = (*((f"top_{what}", f"bottom_{what}") if axis == "height" else (f"left_{what}", f"right_{what}")),
+             f"target_{axis}")  # fmt: skip
     if sum(value is None for value in given) != 1:
         raise ValueError(
             f"{owner}: give exactly two of {', '.join(f'`{n}`' for n in names)}; received "
@@ -211,15 +214,17 @@ def _sides(
     for name, value in zip(names, given):
         if value is not None and not (is_integer(value) and value >= 0):
             fail(owner, name, "a non-negative integer", value)
+    before, after, target = given
     if target is None:
-        if what == "cropping" and int(before) + int(after) > length:  # type: ignore[arg-type]
-            fail(owner, f"{names[0]} + {names[1]}", f"at most the image's {length} pixels of {axis}",
-                 int(before) + int(after))  # type: ignore[arg-type]  # fmt: skip
-        return int(before), int(after)  # type: ignore[arg-type]
-    given_side = int(after if before is None else before)  # type: ignore[arg-type]
+        assert before is not None and after is not None
+        if what == "cropping" and before + after > length:
+            fail(owner, f"{names[0]} + {names[1]}", f"at most the image's {length} pixels of {axis}", before + after)
+        return int(before), int(after)
+    one_side = after if before is None else before
+    assert one_side is not None
     # padding: the target is the length and both sides; cropping: the length less both sides
-    other = (int(target) - length if what == "padding" else length - int(target)) - given_side
+    other = (target - length if what == "padding" else length - target) - one_side
     if other < 0:
-        fail(owner, names[2], f"a {axis} the image's {length} pixels reach with {given_side} {what} on one side",
+        fail(owner, names[2], f"a {axis} the image's {length} pixels reach with {one_side} {what} on one side",
              target)  # fmt: skip
-    return (other, given_side) if before is None else (given_side, other)
+    return (int(other), int(one_side)) if before is None else (int(one_side), int(other))
