@@ -41,10 +41,17 @@ def check_elementwise(name: str, *tensors: Tensor) -> None:
 
 
 def check_integer_elementwise(name: str, *tensors: Tensor) -> None:
-    """Integer (or, for the logical bitwise operations, bool) operands of one dtype that broadcast (shifts, gcd and
-    lcm take integers alone)."""
+    """Integer or bool operands of one dtype that broadcast (the logical bitwise operations)."""
+    _check_dtype_elementwise(name, ("int32", "int64", "bool"), tensors)
+
+
+def check_integers_elementwise(name: str, *tensors: Tensor) -> None:
+    """Integer operands of one dtype that broadcast (shifts, gcd, lcm)."""
+    _check_dtype_elementwise(name, ("int32", "int64"), tensors)
+
+
+def _check_dtype_elementwise(name: str, allowed: tuple[str, ...], tensors: tuple[Tensor, ...]) -> None:
     check_elementwise(name, *tensors)
-    allowed = ("int32", "int64") if name.endswith("shift") or name in ("gcd", "lcm") else ("int32", "int64", "bool")
     if tensors[0].dtype not in allowed:
         raise TypeError(f"{name}: expected {' or '.join(allowed)} operands, received dtype {tensors[0].dtype}.")
 

@@ -52,6 +52,7 @@ from highnn.ops.operand_checks import (
     check_float_elementwise,
     check_getitem,
     check_integer_elementwise,
+    check_integers_elementwise,
     check_log_softmax,
     check_matmul,
     check_matrices,
@@ -191,11 +192,11 @@ bitwise_and: Primitive = _define("bitwise_and", 2, check_integer_elementwise)
 bitwise_or: Primitive = _define("bitwise_or", 2, check_integer_elementwise)
 bitwise_xor: Primitive = _define("bitwise_xor", 2, check_integer_elementwise)
 bitwise_not: Primitive = _define("bitwise_not", 1, check_integer_elementwise)
-left_shift: Primitive = _define("left_shift", 2, check_integer_elementwise)
-right_shift: Primitive = _define("right_shift", 2, check_integer_elementwise)
+left_shift: Primitive = _define("left_shift", 2, check_integers_elementwise)
+right_shift: Primitive = _define("right_shift", 2, check_integers_elementwise)
 #: the greatest common divisor and least common multiple of integers (never negative)
-gcd: Primitive = _define("gcd", 2, check_integer_elementwise)
-lcm: Primitive = _define("lcm", 2, check_integer_elementwise)
+gcd: Primitive = _define("gcd", 2, check_integers_elementwise)
+lcm: Primitive = _define("lcm", 2, check_integers_elementwise)
 #: the next float after ``x1`` towards ``x2``: a step of one unit in the last place, not differentiable
 nextafter: Primitive = _define("nextafter", 2, check_elementwise)
 
