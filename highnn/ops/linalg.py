@@ -104,10 +104,7 @@ def pinv(x: TensorLike, rcond: float | None = None) -> Tensor:
     """The Moore-Penrose pseudo-inverse of each matrix, from its SVD: singular values at most ``rcond`` times the
     largest (default ``10 max(m, n)`` machine epsilons, as JAX's) count as zero."""
     rcond = None if rcond is None else check_number("pinv", "rcond", rcond)
-    u, s, vh = svd(x, full_matrices=False)
-    cutoff = _cutoff(s, u.shape[-2], vh.shape[-1], 10.0, rcond)
-    inverse = where(s > cutoff, 1.0 / where(s > cutoff, s, 1.0), 0.0)
-    return swap_last(vh) @ (inverse.reshape(*inverse.shape, 1) * swap_last(u))
+    return _pseudo_inverse(x, 10.0, rcond)
 
 
 def lstsq(a: TensorLike, b: TensorLike, rcond: float | None = None) -> Tensor:
@@ -120,11 +117,7 @@ def lstsq(a: TensorLike, b: TensorLike, rcond: float | None = None) -> Tensor:
     if a.ndim != 2 or b.ndim not in (1, 2) or b.shape[0] != a.shape[0]:
         fail("lstsq", "b", f"a vector or matrix of {a.shape[0] if a.ndim == 2 else 'm'} rows, with `a` a matrix",
              f"shapes {a.shape} and {b.shape}")  # fmt: skip
-    u, s, vh = svd(a, full_matrices=False)
-    cutoff = _cutoff(s, a.shape[0], a.shape[1], 1.0, rcond)
-    inverse = where(s > cutoff, 1.0 / where(s > cutoff, s, 1.0), 0.0)
-    projected = swap_last(u) @ (b if b.ndim == 2 else b.reshape(-1, 1))
-    solution = swap_last(vh) @ (inverse.reshape(-1, 1) * projected)
+    solution = _pseudo_inverse(a, 1.0, rcond) @ (b if b.ndim == 2 else b.reshape(-1, 1))
     return solution if b.ndim == 2 else solution.reshape(-1)
 
 
@@ -135,6 +128,14 @@ def matrix_rank(x: TensorLike, tol: float | None = None) -> Tensor:
     rows, cols = to_tensor(x).shape[-2:]
     cutoff = _cutoff(s, rows, cols, 1.0, None) if tol is None else to_tensor(check_number("matrix_rank", "tol", tol))
     return cast((s > cutoff).astype("int32").sum(axis=-1), "int32")
+
+
+def _pseudo_inverse(x: TensorLike, scale: float, rcond: float | None) -> Tensor:
+    """``V diag(1 / s) U^T``, singular values at most the cutoff (:func:`_cutoff`) counted as zero."""
+    u, s, vh = svd(x, full_matrices=False)
+    cutoff = _cutoff(s, u.shape[-2], vh.shape[-1], scale, rcond)
+    inverse = where(s > cutoff, 1.0 / where(s > cutoff, s, 1.0), 0.0)
+    return swap_last(vh) @ (inverse.reshape(*inverse.shape, 1) * swap_last(u))
 
 
 def _cutoff(s: Tensor, rows: int, cols: int, scale: float, rcond: float | None) -> Tensor:
