@@ -29,12 +29,12 @@ def fft(x: Any) -> Complex:
 
 def fft2(x: Any) -> Complex:
     """The 2-D discrete Fourier transform over the last two axes of ``x = (real, imag)``."""
-    return _over_last_two(P.fft, _complex_pair("fft2", x))
+    return _over_last_two("fft2", P.fft, _complex_pair("fft2", x))
 
 
 def ifft2(x: Any) -> Complex:
     """The inverse of :func:`fft2` (divided by the number of points)."""
-    return _over_last_two(P.ifft, _complex_pair("ifft2", x))
+    return _over_last_two("ifft2", P.ifft, _complex_pair("ifft2", x))
 
 
 def rfft(x: TensorLike, fft_length: int | None = None) -> Complex:
@@ -181,9 +181,9 @@ def _transform(primitive: Primitive, x: Complex) -> Complex:
     return out[0], out[1]
 
 
-def _over_last_two(primitive: Primitive, x: Complex) -> Complex:
+def _over_last_two(owner: str, primitive: Primitive, x: Complex) -> Complex:
     if x[0].ndim < 2:
-        fail(primitive.name + "2", "x", "parts of at least 2 dimensions", f"shape {x[0].shape}")
+        fail(owner, "x", "parts of at least 2 dimensions", f"shape {x[0].shape}")
     along_rows = _transform(primitive, x)
     swapped = _transform(primitive, (swapaxes(along_rows[0], -1, -2), swapaxes(along_rows[1], -1, -2)))
     return swapaxes(swapped[0], -1, -2), swapaxes(swapped[1], -1, -2)
