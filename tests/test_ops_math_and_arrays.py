@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import einops
 import numpy as np
 import pytest
 from helpers import BACKENDS, assert_gradient_matches_finite_differences, assert_matches_reference, require_backend
@@ -374,6 +375,16 @@ CASES: list[Case] = [
     ("fold", lambda c: ops.fold(c, (7, 6), 2), lambda c: _folded(c, (7, 6), 2), (RNG.normal(size=(2, 12, 30)),), True),
     ("fold-strided", lambda c: ops.fold(c, (7, 6), 3, 1, 1, 2), lambda c: _folded(c, (7, 6), 3, 1, 1, 2),
      (RNG.normal(size=(2, 27, 12)),), True),
+    ("rearrange", lambda x: ops.rearrange(x, "b h w c -> b c (h w)"),
+     lambda x: einops.rearrange(x, "b h w c -> b c (h w)"), (IMAGES,), True),
+    ("rearrange-split", lambda x: ops.rearrange(x, "b h w (c c1) -> (b c1) h w c", c1=4),
+     lambda x: einops.rearrange(x, "b h w (c c1) -> (b c1) h w c", c1=4), (IMAGES,), True),
+    ("rearrange-infer", lambda x: ops.rearrange(x, "(a b) c -> b (c a)", b=3),
+     lambda x: einops.rearrange(x, "(a b) c -> b (c a)", b=3), (np.arange(24.0).reshape(6, 4),), True),
+    ("bincount", lambda w: ops.bincount(np.array([1, 1, 3, 0]), weights=w),
+     lambda w: np.bincount([1, 1, 3, 0], weights=w), (V[:4],), True),
+    ("bincount-counts", lambda: ops.bincount(np.array([[1, 1, 3], [0, 2, 2]]), minlength=6),
+     lambda: np.stack([np.bincount([1, 1, 3], minlength=6), np.bincount([0, 2, 2], minlength=6)]), (), False),
     ("cholesky_inverse", ops.cholesky_inverse, lambda f: np.linalg.inv(f @ np.swapaxes(f, -1, -2)),
      (np.linalg.cholesky(SPD),), False),
     ("cholesky_inverse-upper", lambda f: ops.cholesky_inverse(np.swapaxes(f, -1, -2), upper=True),
