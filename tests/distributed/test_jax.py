@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,10 @@ TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
 
 
 def _environment(devices: int) -> dict[str, str]:
-    return {**os.environ, "HIGHNN_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    """JAX on ``devices`` CPU devices; Python's fault handler on, so a process stopped with SIGABRT prints where
+    each of its threads was."""
+    flags = f"--xla_force_host_platform_device_count={devices}"
+    return {**os.environ, "HIGHNN_BACKEND": "jax", "XLA_FLAGS": flags, "PYTHONFAULTHANDLER": "1"}
 
 
 def run_job(commands: list[list[str]], devices: int, folder: Path, timeout: float = 240) -> list[str]:
@@ -41,7 +47,7 @@ def run_job(commands: list[list[str]], devices: int, folder: Path, timeout: floa
                 lines = outputs[failed[0]][1].read_text().strip().splitlines() or ["(no output)"]
                 raise AssertionError(f"process {failed[0]} exited with {processes[failed[0]].returncode}: {lines[-1]}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"the job did not finish within {timeout} s")
+                raise AssertionError(f"the job did not finish within {timeout} s\n{_stacks(processes, outputs)}")
             time.sleep(0.1)
     finally:
         for process in processes:
@@ -54,15 +60,36 @@ def run_job(commands: list[list[str]], devices: int, folder: Path, timeout: floa
     return [out.read_text() for out, _ in outputs]
 
 
+def _stacks(processes: list[subprocess.Popen[bytes]], outputs: list[tuple[Path, Path]]) -> str:
+    """Where each process still running is stuck: SIGABRT makes its fault handler print every thread's stack."""
+    report = []
+    for i, process in enumerate(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGABRT)
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(10)
+            report.append(f"process {i}, stuck:\n" + "\n".join(outputs[i][1].read_text().splitlines()[-40:]))
+    return "\n".join(report)
+
+
 def fit(folder: Path, dtype: str, kind: str, devices: int = 4) -> dict[str, Any]:
     """The results of one single-process run of the fit script."""
     return json.loads(run_job([[sys.executable, str(SCRIPT), dtype, kind]], devices, folder)[0].splitlines()[-1])
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A free port below the kernel's ephemeral range: no socket given an automatic port (another test's, or a
+    collective's connection) can take it between this probe and the coordinator's bind."""
+    ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    lowest_ephemeral = int(ephemeral.read_text().split()[0]) if ephemeral.exists() else 32768
+    for port in random.sample(range(max(1024, lowest_ephemeral - 10_000), lowest_ephemeral), 100):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port below {lowest_ephemeral}")
 
 
 def assert_same_training(expected: dict[str, Any], actual: dict[str, Any], tolerance: float) -> None:
@@ -144,3 +171,9 @@ def test_data_parallel_example_matches_one_device_on_four_devices(tmp_path: Path
     assert "backend: jax  devices: 4 ['cpu:0', 'cpu:1', 'cpu:2', 'cpu:3']" in out
     match = re.search(r"largest weight difference from one device: ([\d.e+-]+)", out)
     assert match and float(match.group(1)) < 1e-5, out
+
+
+def test_a_job_past_its_deadline_reports_where_each_process_is_stuck(tmp_path: Path) -> None:
+    code = "import time\ndef wait_for_a_peer():\n    time.sleep(60)\nwait_for_a_peer()"
+    with pytest.raises(AssertionError, match=r"(?s)within 2 s\nprocess 0, stuck:.*line 3 in wait_for_a_peer"):
+        run_job([[sys.executable, "-c", code]], 1, tmp_path, timeout=2)
