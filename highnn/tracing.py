@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from functools import partial
@@ -111,16 +111,17 @@ class Tape:
 class Program:
     """The pure function a tape describes, as generated Python source over backend functions."""
 
-    def __init__(self, tape: Tape, outputs: Sequence[Tensor]) -> None:
+    def __init__(self, tape: Tape, outputs: Sequence[Tensor], defer_counters: bool = False) -> None:
+        output_slots = [tape.slot(t) for t in outputs]
         self.updated = list(tape.assigned.values())
-        result_slots = [tape.slot(t) for t in outputs] + [tape.slot_of[id(v)] for v in self.updated]
-        needed = set(result_slots)
-        steps: list[Step] = []
-        for step in reversed(tape.steps):
-            if step[2] in needed:
-                steps.append(step)
-                needed.update(step[1])
-        steps.reverse()
+        steps, needed = _needed(tape.steps, output_slots + [tape.slot_of[id(v)] for v in self.updated])
+        #: variables the program leaves to the caller to advance, each by a constant per run (see TracedFunction)
+        self.counters = _counters(tape, steps, set(output_slots)) if defer_counters else []
+        if self.counters:
+            counted = {id(v) for v, _ in self.counters}
+            self.updated = [v for v in self.updated if id(v) not in counted]
+            steps, needed = _needed(tape.steps, output_slots + [tape.slot_of[id(v)] for v in self.updated])
+        result_slots = output_slots + [tape.slot_of[id(v)] for v in self.updated]
         self.read = [v for v, slot in tape.variable_inputs if slot in needed]
         argument_slots = tape.inputs + [slot for v, slot in tape.variable_inputs if slot in needed]
         updated_ids = {id(v) for v in self.updated}
@@ -136,6 +137,38 @@ class Program:
 
 
 _PROGRAM_NUMBERS = itertools.count(1)
+
+
+def _needed(steps: list[Step], results: list[int]) -> tuple[list[Step], set[int]]:
+    """The steps ``results`` depend on, in order, and every slot they read or write."""
+    needed = set(results)
+    kept: list[Step] = []
+    for step in reversed(steps):
+        if step[2] in needed:
+            kept.append(step)
+            needed.update(step[1])
+    kept.reverse()
+    return kept, needed
+
+
+def _counters(tape: Tape, steps: list[Step], outputs: set[int]) -> list[tuple[Variable, int]]:
+    """The assigned variables ``steps`` only advance by a whole-number constant (``v + c``, nothing else reading
+    ``v`` or its new value): an optimizer's iterations, a metric's count of unweighted samples."""
+    readers = Counter(slot for _, ins, _, _ in steps for slot in ins)
+    producers = {out: (name, ins) for name, ins, out, _ in steps}
+    input_slots = {id(v): slot for v, slot in tape.variable_inputs}
+    counters = []
+    for variable in tape.assigned.values():
+        new = tape.slot_of[id(variable)]
+        old = input_slots.get(id(variable))
+        name, ins = producers.get(new, ("", ()))
+        if name != "add" or old not in ins or readers[old] != 1 or readers[new] or new in outputs:
+            continue
+        (step,) = [slot for slot in ins if slot != old]
+        increment = settings.backend.to_numpy(tape.constants[step]) if step in tape.constants else None
+        if increment is not None and increment.shape == () and float(increment).is_integer():
+            counters.append((variable, int(increment)))
+    return counters
 
 
 def _generate(
@@ -280,13 +313,24 @@ class TracedFunction:
     ``fn`` assigned. At most :data:`MAX_PROGRAMS` programs are kept (least
     recently used evicted). Threads may call it at once: one traces a new
     signature while the others wait for its program.
+
+    With ``defer_counters``, a variable the program only advances by a
+    whole-number constant (an optimizer's ``iterations``, a metric's ``count``)
+    is left out of it: each run is counted, and :meth:`count` adds them all at
+    once. The caller calls it before anything reads those variables (``fit``,
+    at the end of a pass without batch hooks); a small step so takes two
+    arguments and two results fewer.
     """
 
-    def __init__(self, fn: Callable[..., Sequence[Tensor]], jit: bool | None = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Sequence[Tensor]], jit: bool | None = None, defer_counters: bool = False
+    ) -> None:
         self.fn = fn
         self.jit = jit
+        self.defer_counters = defer_counters
         self.programs: OrderedDict[tuple[Any, ...], tuple[Program, Callable[..., Any]]] = OrderedDict()
         self._tracing = threading.Lock()
+        self._runs_to_count: Counter[Program] = Counter()
 
     def __call__(self, *arrays: Any) -> list[Any]:
         key = (settings.backend, settings.floatx, *[(a.shape, a.dtype) for a in arrays], distribution())
@@ -314,15 +358,26 @@ class TracedFunction:
                     self.programs.popitem(last=False)
             return entry
 
-    @staticmethod
-    def _replay(entry: tuple[Program, Callable[..., Any]], arrays: tuple[Any, ...]) -> list[Any]:
+    def _replay(self, entry: tuple[Program, Callable[..., Any]], arrays: tuple[Any, ...]) -> list[Any]:
         """Run a compiled program and write the values it assigned into the variables."""
         program, compiled = entry
         results = compiled(*arrays, *[v.value for v in program.read])
         n_outputs = len(results) - len(program.updated)
         for variable, value in zip(program.updated, results[n_outputs:]):
             variable.value = value
+        if program.counters:
+            self._runs_to_count[program] += 1
         return list(results[:n_outputs])
+
+    def count(self) -> None:
+        """Advance the counters the programs left out (``defer_counters``) by every run since the last count."""
+        totals: dict[int, tuple[Variable, int]] = {}
+        for program, runs in self._runs_to_count.items():
+            for variable, increment in program.counters:
+                totals[id(variable)] = (variable, totals.get(id(variable), (variable, 0))[1] + increment * runs)
+        self._runs_to_count.clear()
+        for variable, total in totals.values():
+            variable.assign_add(total)
 
     def trace(self, *arrays: Any) -> Program:
         """Record ``fn`` on ``arrays`` as a program; the variables it assigned keep their values."""
@@ -334,7 +389,7 @@ class TracedFunction:
         try:
             with recording(tape):
                 outputs = list(self.fn(*inputs))
-            return Program(tape, outputs)
+            return Program(tape, outputs, self.defer_counters)
         finally:
             tape.restore()
 

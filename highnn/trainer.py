@@ -184,7 +184,7 @@ class Trainer(Layer):
             metric.update_state(y, y_pred, sample_weight if weighted else None)
 
     def _function(
-        self, kind: str, arity: int, shares: tuple[Share, ...] = (), logs: bool = True
+        self, kind: str, arity: int, shares: tuple[Share, ...] = (), logs: bool = True, defer_counters: bool = False
     ) -> Callable[..., list[Any]]:
         """The train, test or predict step over any number of batches of ``arity`` arrays each.
 
@@ -196,10 +196,13 @@ class Trainer(Layer):
         batch, one of ``shares``; Trainer's own train and test steps then weight
         the loss and sum the gradients over the processes (``local_view``).
         Without ``logs`` a train or test call returns nothing, and its program
-        computes no logs (the metrics' variables still update).
+        computes no logs (the metrics' variables still update). With
+        ``defer_counters`` (traced only) the caller calls ``count()`` after the
+        calls (see :class:`~highnn.tracing.TracedFunction`).
         """
         functions = self.__dict__.setdefault("_functions", {})
-        function = functions.get((kind, arity, logs, *shares))
+        key = (kind, arity, logs, defer_counters, *shares)
+        function = functions.get(key)
         if function is None:
             step_of_kind: dict[str, Callable[[Any], Any]] = {
                 "train": self.train_step,
@@ -225,8 +228,9 @@ class Trainer(Layer):
                 function = lambda *arrays: [t.value for t in steps(*(Tensor(a) for a in arrays))]  # noqa: E731
             else:
                 jit_compile = getattr(self, "jit_compile", "auto")
-                function = TracedFunction(steps, jit=None if jit_compile == "auto" else bool(jit_compile))
-            function = functions.setdefault((kind, arity, logs, *shares), function)  # racing threads share the first
+                jit = None if jit_compile == "auto" else bool(jit_compile)
+                function = TracedFunction(steps, jit=jit, defer_counters=defer_counters)
+            function = functions.setdefault(key, function)  # racing threads share the first
         return function
 
     def _own_step(self, kind: str) -> bool:
@@ -263,29 +267,37 @@ class Trainer(Layer):
         # Trainer's own steps' logs are the metrics' results, which the epoch's end reads from the metrics: without
         # a batch hook to pass them to, the step computes and returns none (a custom step's logs are its own)
         logs = wants_end or kind == "predict" or not self._own_step(kind)
+        # and with no batch hook at all, nothing reads the step counts before the pass ends: the traced steps leave
+        # them out (two arguments and results fewer) and the pass adds them up at its end
+        defer_counters = not (logs or wants_begin or distributed or view is not None)
         if distributed:
             _place_state(self)
         functions: dict[tuple[int, tuple[Share, ...]], Callable[..., list[Any]]] = {}  # this call's, at hand
-        for call, group in enumerate(_groups(prefetched(batches), per_call)):
-            if wants_begin:
-                getattr(callback_list, begin_hook)(step, {})
-            shares = () if view is None else tuple(b.share for b in group if isinstance(b, local_view.LocalBatch))
-            arrays = group[0] if len(group) == 1 else [a for batch in group for a in batch]
-            signature = (len(group[0]), shares)
-            function = functions.get(signature) or functions.setdefault(
-                signature, self._function(kind, *signature, logs)
-            )
-            outputs = function(*(_global_batches(arrays) if distributed else arrays))
-            if distributed:
-                _pace(self, call, outputs)
-            if kind == "predict" and view is not None and shares:
-                outputs = view.gather(outputs, shares)
-            step += len(group)
-            if wants_end:
-                getattr(callback_list, end_hook)(step - 1, self._logs(kind, outputs) if kind != "predict" else {})
-            yield outputs if logs else None
-            if kind == "train" and self.stop_training:
-                return
+        try:
+            for call, group in enumerate(_groups(prefetched(batches), per_call)):
+                if wants_begin:
+                    getattr(callback_list, begin_hook)(step, {})
+                shares = () if view is None else tuple(b.share for b in group if isinstance(b, local_view.LocalBatch))
+                arrays = group[0] if len(group) == 1 else [a for batch in group for a in batch]
+                signature = (len(group[0]), shares)
+                function = functions.get(signature) or functions.setdefault(
+                    signature, self._function(kind, *signature, logs, defer_counters)
+                )
+                outputs = function(*(_global_batches(arrays) if distributed else arrays))
+                if distributed:
+                    _pace(self, call, outputs)
+                if kind == "predict" and view is not None and shares:
+                    outputs = view.gather(outputs, shares)
+                step += len(group)
+                if wants_end:
+                    getattr(callback_list, end_hook)(step - 1, self._logs(kind, outputs) if kind != "predict" else {})
+                yield outputs if logs else None
+                if kind == "train" and self.stop_training:
+                    return
+        finally:
+            for function in functions.values():
+                if isinstance(function, TracedFunction):
+                    function.count()
 
     # -------------------------------------------------------------- metrics
     @property

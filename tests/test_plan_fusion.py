@@ -45,7 +45,7 @@ def _train(
         loss = hn.losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer=hn.optimizers.SGD(0.1), loss=loss)
         model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False)
-        (program, _), *_ = model._functions[("train", 2, False)].programs.values()
+        (program, _), *_ = model._functions[("train", 2, False, True)].programs.values()
     monkeypatch.undo()
     return [w.copy() for w in model.get_weights()], program.source
 

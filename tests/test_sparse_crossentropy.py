@@ -117,7 +117,7 @@ def test_a_fit_step_gathers_the_labels_instead_of_building_a_one_hot() -> None:
     model = hn.Sequential([hn.Input((4,)), hn.layers.Dense(3, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     model.fit(RNG.normal(size=(8, 4)), RNG.integers(0, 3, 8), batch_size=8, verbose=0)
-    ((program, _),) = model._functions["train", 2, False].programs.values()
+    ((program, _),) = model._functions["train", 2, False, True].programs.values()
     assert "pick_along_axis" in program.source and "place_along_axis" in program.source
     assert "equal" not in program.source and "cast" not in program.source, "no one-hot, no label casts"
 

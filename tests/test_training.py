@@ -120,7 +120,7 @@ def test_partial_last_batch_uses_a_second_cached_program() -> None:
     model = hn.Sequential([hn.Input((3,)), layers.Dense(2)])
     model.compile(optimizer="sgd", loss="mse")
     model.fit(x, x[:, :2], batch_size=16, epochs=3, verbose=0)
-    train = model._functions[("train", 2, False)]
+    train = model._functions[("train", 2, False, True)]
     assert sorted(key[2][0][0] for key in train.programs) == [2, 16]  # 3 full batches of 16, then 2
 
 
@@ -439,14 +439,80 @@ def test_without_a_batch_hook_the_train_step_computes_no_logs_and_the_epoch_logs
     hook = EveryBatch()
     loud, loud_history = trained([hook])
     steps = [{key for key in model._functions if key[0] == "train"} for model in (quiet, loud)]
-    assert steps == [{("train", 2, False)}, {("train", 2, True)}]
-    ((program, _),) = quiet._functions[("train", 2, False)].programs.values()
+    assert steps == [{("train", 2, False, True)}, {("train", 2, True, False)}]
+    ((program, _),) = quiet._functions[("train", 2, False, True)].programs.values()
     assert program.n_outputs == 0
     for name in ("loss", "accuracy"):
         np.testing.assert_allclose(quiet_history[name], loud_history[name], rtol=1e-12)
     np.testing.assert_allclose(hook.seen[-1]["loss"], loud_history["loss"][-1], rtol=1e-12)
     for a, b in zip(quiet.get_weights(), loud.get_weights()):
         np.testing.assert_array_equal(a, b)
+    # the counts no step reads are left out of the quiet program and added up after the pass: the same state
+    counters = [(v.path, increment) for v, increment in program.counters]
+    assert counters == [("loss/count", 8), ("accuracy/count", 8), (quiet.optimizer.iterations.path, 1)]
+    assert not {path for path, _ in counters} & {v.path for v in [*program.read, *program.updated]}
+    assert int(quiet.optimizer.iterations.numpy()) == int(loud.optimizer.iterations.numpy()) == 10  # 2 x 5 batches
+    for a, b in zip(quiet.metrics, loud.metrics):
+        for u, v in zip(a.variables, b.variables, strict=True):
+            np.testing.assert_array_equal(u.numpy(), v.numpy())
+
+
+def test_the_counts_left_out_of_a_step_are_added_when_the_data_fails_mid_pass() -> None:
+    def batches() -> object:
+        for _ in range(4):
+            yield np.ones((4, 3)), np.ones((4, 1))
+        raise ValueError("the data source failed")
+
+    def counts(callbacks: list[hn.callbacks.Callback]) -> tuple[int, float]:
+        model = hn.Sequential([hn.Input((3,)), layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        with pytest.raises(ValueError, match="the data source failed"):
+            model.fit(batches(), epochs=1, verbose=0, callbacks=callbacks)
+        return int(model.optimizer.iterations.numpy()), float(model.metrics[0].variables[1].numpy())
+
+    quiet = counts([])
+    assert quiet[0] >= 3 and quiet[1] == 4.0 * quiet[0]  # the loss tracker counted 4 rows a step
+    assert quiet == counts([hn.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)])
+
+
+def test_only_a_variable_the_step_just_advances_by_a_whole_constant_is_left_out() -> None:
+    """Adam reads its iteration count (bias correction), and a weighted metric's count adds the sample weights:
+    both stay in the program; the loss tracker's and the unweighted metric's counts are added up after the pass."""
+    rng = np.random.default_rng(0)
+    x, y, weights = rng.normal(size=(20, 3)), rng.integers(0, 2, 20), rng.uniform(size=20)
+    model = hn.Sequential([hn.Input((3,)), layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                  weighted_metrics=["accuracy"])  # fmt: skip
+    model.fit(x, y, sample_weight=weights, batch_size=20, epochs=2, verbose=0)
+    ((program, _),) = model._functions[("train", 3, False, True)].programs.values()
+    loss, accuracy, weighted_accuracy = model.metrics
+    counted = [(id(v), increment) for v, increment in program.counters]
+    assert counted == [(id(loss.variables[1]), 20), (id(accuracy.variables[1]), 20)]
+    read = {id(v) for v in program.read}
+    assert id(model.optimizer.iterations) in read and id(weighted_accuracy.variables[1]) in read
+    assert int(model.optimizer.iterations.numpy()) == 2
+    np.testing.assert_allclose(weighted_accuracy.variables[1].numpy(), weights.sum(), rtol=1e-6)
+
+
+def test_deferred_counts_add_every_run_of_every_program_once() -> None:
+    steps = hn.Variable(0, name="steps", trainable=False)
+    seen = hn.Variable(0.0, name="seen", trainable=False)
+    halves = hn.Variable(0.0, name="halves", trainable=False)
+
+    def step(batch: hn.Tensor) -> list[hn.Tensor]:
+        steps.assign_add(1)
+        seen.assign_add(float(batch.shape[0]))
+        halves.assign_add(0.5)  # not a whole number: stays in the program
+        return []
+
+    traced = TracedFunction(step, defer_counters=True)
+    for rows in (4, 4, 4, 2):
+        traced(np.zeros((rows, 1), "float32"))
+    assert int(steps.numpy()) == 0 and float(seen.numpy()) == 0.0 and float(halves.numpy()) == 2.0
+    traced.count()
+    assert int(steps.numpy()) == 4 and float(seen.numpy()) == 14.0
+    traced.count()  # nothing run since: nothing added
+    assert int(steps.numpy()) == 4 and float(seen.numpy()) == 14.0
 
 
 def test_a_custom_train_step_keeps_returning_its_own_logs() -> None:

@@ -54,7 +54,7 @@ def main(dtype: str, kind: str, process_id: int | None = None, port: int | None 
 
 def inspect(model: hn.Model, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
     """How the compiled train step of a full batch lays out its arguments, and its all-reduces."""
-    function = model._functions[("train", 2, False)]
+    function = model._functions[("train", 2, False, False)]
     key = next(key for key in function.programs if key[2][0][0] == BATCH)
     program, compiled = function.programs[key]
     dtype = hn.config.floatx()

@@ -86,8 +86,8 @@ def run(out: Path, scenario: str) -> None:
     results = {f"weight_{i}": np.asarray(w) for i, w in enumerate(built.get_weights())}
     results |= {f"history_{k}": np.asarray(v) for k, v in history.history.items()}
     np.savez(out / f"{scenario}.{rank}.npz", evaluate=np.asarray(evaluated), predict=predicted, **results)
-    steps = [key for key in built._functions if key[0] != "results"]  # (kind, arity, logs, *shares) per step
-    shares = [share for key in steps for share in key[3:]]
+    steps = [key for key in built._functions if key[0] != "results"]  # (kind, arity, logs, defer, *shares) a step
+    shares = [share for key in steps for share in key[4:]]
     (out / f"{scenario}.{rank}.rows").write_text(
         " ".join(str(rows) for rows in sorted({share.rows for share in shares}))
     )
