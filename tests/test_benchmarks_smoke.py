@@ -6,6 +6,8 @@ import importlib.util
 import subprocess
 import sys
 import tracemalloc
+from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
 
@@ -179,7 +181,7 @@ def test_the_program_with_keras_state_frozen_in_trains_the_weights_alike(bench: 
     with hn.config.use_backend(backend, floatx="float64"):
         contender = bench.fit_contender(hn, problem, "float64")
         contender.run_epoch()  # traces the step; its state (iterations, the loss tracker) is no longer zero
-        (program, _), *_ = contender.model._functions[("train", 2, False)].programs.values()
+        (program, _), *_ = contender.model._functions[("train", 2, False, True)].programs.values()
         backend_module = hn.config.settings.backend
         x, y = (backend_module.batch(a[:8], a.dtype.name) for a in (contender.x, problem.y))
         step, passed = bench.weights_only_program(program, 2)
@@ -239,3 +241,22 @@ def test_the_keras_state_loop_trains_the_same_weights_and_keeps_the_mean_loss(be
     assert learning_rate == bench.LEARNING_RATE and iterations == 3 and count == 24
     assert float(np.asarray(keras_state.logs)) == pytest.approx(float(total) / 24)
     assert float(total) / 24 == pytest.approx(float(np.asarray(plain.loss_sum)) / 3)  # equal batches: same mean
+
+
+def test_the_rounds_rotate_so_each_contender_follows_each_other(bench: ModuleType) -> None:
+    calls: list[str] = []
+
+    class Recorder(bench.Contender):  # type: ignore[name-defined,misc]
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def run_epoch(self) -> float:
+            calls.append(self.name)
+            return float(len(calls))
+
+    times = bench.time_epochs({name: Recorder(name) for name in "abc"}, epochs_timed=5)
+    assert calls[:3] == ["a", "b", "c"] and calls[3:6] == ["b", "c", "a"]  # the warm-up, then one further along
+    timed = calls[3:]
+    followers = Counter(pairwise(timed))
+    assert all(followers[(x, y)] >= 1 for x in "abc" for y in "abc" if x != y)
+    assert times == {name: [float(3 + i + 1) for i, n in enumerate(timed) if n == name] for name in "abc"}
