@@ -463,21 +463,16 @@ def cross_check(problem: Problem, backend: str) -> dict[str, float]:
 
 
 def time_epochs(contenders: dict[str, Contender], epochs_timed: int) -> dict[str, list[float]]:
-    """One warm-up epoch, then ``epochs_timed`` rounds of one epoch per contender, in turn.
+    """One warm-up epoch, then ``epochs_timed`` rounds of one epoch per contender, in turn (each round starting
+    one contender further along: ``harness.rotations``).
 
-    Each round starts one contender further along, so every contender follows
-    every other equally often: an epoch right after Keras's (which leaves the
-    caches and branch predictors full of its own code) runs slower than after
-    a small loop's, and a fixed order would charge that to one contender.
     Nothing else runs between the rounds: NumPy's BLAS threads keep spinning
     for a while after a product, and on a torch or JAX worker they would take
     the cores from whichever contender came next.
     """
-    names = list(contenders)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(epochs_timed + 1):
-        start = round_index % len(names)
-        for name in names[start:] + names[:start]:
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for round_index, order in enumerate(harness.rotations(list(contenders), epochs_timed + 1)):
+        for name in order:
             elapsed = contenders[name].run_epoch()
             if round_index:
                 times[name].append(elapsed)

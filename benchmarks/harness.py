@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 Epoch = Callable[[], None]
 
@@ -29,16 +29,26 @@ Epoch = Callable[[], None]
 MMAP_THRESHOLD = 4096
 
 
+def rotations(names: Sequence[str], rounds: int) -> Iterator[list[str]]:
+    """The order of each round in which every contender runs once: each round starts one contender further
+    along, so every contender follows every other equally often. An epoch right after a large one (Keras's,
+    which leaves the caches and branch predictors full of its own code) runs slower than after a small loop's,
+    and a fixed order would charge that to one contender."""
+    for round_index in range(rounds):
+        start = round_index % len(names)
+        yield [*names[start:], *names[:start]]
+
+
 def interleaved_medians(epochs: Mapping[str, Epoch], rounds: int) -> dict[str, float]:
     """Each epoch's median time in seconds: one warm-up each (tracing, compiling), then ``rounds`` turns in
-    which every contender runs one epoch, so the machine's drifts hit them alike."""
+    which every contender runs one epoch (:func:`rotations`), so the machine's drifts hit them alike."""
     for epoch in epochs.values():
         epoch()
     times: dict[str, list[float]] = {name: [] for name in epochs}
-    for _ in range(rounds):
-        for name, epoch in epochs.items():
+    for order in rotations(list(epochs), rounds):
+        for name in order:
             start = time.perf_counter()
-            epoch()
+            epochs[name]()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 

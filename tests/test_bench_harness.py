@@ -62,3 +62,15 @@ def test_memory_children_return_freed_buffers_so_an_epoch_s_peak_is_seen(
     script.write_text(GROWTH_CHILD.format(benchmarks=str(Path(harness.__file__).parent)))
     measured = harness.in_child(str(script), [], memory=memory)
     assert isinstance(measured, float) and low <= measured <= high
+
+
+def test_each_round_starts_one_contender_further_along() -> None:
+    rounds = [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
+    assert list(harness.rotations(["a", "b", "c"], 4)) == rounds
+
+
+def test_interleaved_medians_time_every_contender_in_rotating_turns() -> None:
+    calls: list[str] = []
+    medians = harness.interleaved_medians({name: (lambda name=name: calls.append(name)) for name in "ab"}, rounds=3)
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # the warm-ups, then the three rounds
+    assert set(medians) == {"a", "b"} and all(seconds >= 0 for seconds in medians.values())
