@@ -32,6 +32,8 @@ from contextlib import suppress
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from highnn.config import settings
 from highnn.distribution.api import distribution, replicated
 from highnn.graph import Primitive, Tensor, engine_state, recording
@@ -331,6 +333,7 @@ class TracedFunction:
         self.programs: OrderedDict[tuple[Any, ...], tuple[Program, Callable[..., Any]]] = OrderedDict()
         self._tracing = threading.Lock()
         self._runs_to_count: Counter[Program] = Counter()
+        self._advances: dict[tuple[int, ...], TracedFunction] = {}  # count()'s program, by the counters it adds to
 
     def __call__(self, *arrays: Any) -> list[Any]:
         key = (settings.backend, settings.floatx, *[(a.shape, a.dtype) for a in arrays], distribution())
@@ -370,14 +373,18 @@ class TracedFunction:
         return list(results[:n_outputs])
 
     def count(self) -> None:
-        """Advance the counters the programs left out (``defer_counters``) by every run since the last count."""
+        """Advance the counters the programs left out (``defer_counters``) by every run since the last count, in
+        one traced call."""
         totals: dict[int, tuple[Variable, int]] = {}
         for program, runs in self._runs_to_count.items():
             for variable, increment in program.counters:
                 totals[id(variable)] = (variable, totals.get(id(variable), (variable, 0))[1] + increment * runs)
         self._runs_to_count.clear()
-        for variable, total in totals.values():
-            variable.assign_add(total)
+        if totals:
+            advance = self._advances.get(tuple(totals))
+            if advance is None:
+                advance = self._advances[tuple(totals)] = _advance([variable for variable, _ in totals.values()])
+            advance(settings.backend.batch(np.array([total for _, total in totals.values()]), "int64"))
 
     def trace(self, *arrays: Any) -> Program:
         """Record ``fn`` on ``arrays`` as a program; the variables it assigned keep their values."""
@@ -392,6 +399,17 @@ class TracedFunction:
             return Program(tape, outputs, self.defer_counters)
         finally:
             tape.restore()
+
+
+def _advance(variables: list[Variable]) -> TracedFunction:
+    """``fn(increments)``: adds ``increments[i]`` (an integer vector) to ``variables[i]``."""
+
+    def add(increments: Tensor) -> list[Tensor]:
+        for i, variable in enumerate(variables):
+            variable.assign_add(increments[i].astype(variable.dtype))
+        return []
+
+    return TracedFunction(add)
 
 
 def _layouts(program: Program, arrays: tuple[Any, ...]) -> dict[str, Any]:
