@@ -297,6 +297,11 @@ class Backend(Protocol):
     def process_count(self) -> int:
         """How many processes the job has."""
 
+    def traceable(self, x: Array) -> Any:
+        """What a trace's eager operations compute on in place of an input's or a variable's value ``x``, in a job
+        of several processes (only shapes and dtypes reach the program): ``x`` itself where that needs no other
+        process."""
+
     def set_default_layout(self, layout: Layout | None) -> None:
         """Lay out arrays made from now on (``asarray``) by ``layout``; None: on the backend's device again."""
 
@@ -527,6 +532,10 @@ class SingleDevice:
     @staticmethod
     def readable_on_host(x: Array) -> bool:
         return True  # one process holds all of it
+
+    @staticmethod
+    def traceable(x: Array) -> Array:
+        return x  # under torch DataParallel each process computes on its own arrays
 
     def list_devices(self, device_type: str | None = None) -> list[str]:
         kind, index = parse_device(self.device_name, self.name)

@@ -443,6 +443,15 @@ class JaxBackend:
     def process_count() -> int:
         return jax.process_count()
 
+    @staticmethod
+    def traceable(x: Any) -> Any:
+        """An array spread over several processes' devices would make every eager operation of a trace a
+        computation all processes must join in the same order (where two can deadlock): a trace computes
+        instead on a host copy of a replicated array, and on zeros of a sharded one's shape."""
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return x
+        return np.asarray(x.addressable_data(0)) if x.is_fully_replicated else np.zeros(x.shape, x.dtype)
+
     def set_default_layout(self, layout: Layout | None) -> None:
         type(self)._default_sharding = None if layout is None else _sharding(layout)
 

@@ -441,13 +441,15 @@ def bind(primitive: Primitive, operands: tuple[TensorLike, ...], attrs: dict[str
             )
     if primitive.check is not None:
         primitive.check(primitive.name, *inputs, **attrs)
-    out = Tensor(getattr(backend, primitive.name)(*(t.value for t in inputs), **attrs))
     state = _state.get()
+    tape = state.tape
+    values = [t.value for t in inputs] if tape is None or tape.traceable is None else [tape.value(t) for t in inputs]
+    out = Tensor(getattr(backend, primitive.name)(*values, **attrs))
     if state.grad_enabled and primitive.vjp and any(t.requires_grad for t in inputs):
         out.requires_grad = True
         out.node = Node(primitive, inputs, attrs)
-    if state.tape is not None:
-        state.tape.record(primitive, inputs, attrs, out)
+    if tape is not None:
+        tape.record(primitive, inputs, attrs, out)
     return out
 
 

@@ -49,6 +49,10 @@ class Tape:
     """Records primitive applications as steps over numbered slots."""
 
     def __init__(self) -> None:
+        backend = settings.backend
+        #: in a job of several processes, what the recorded operations compute on in place of the values of the
+        #: inputs and variables (see :meth:`value`); None in one process
+        self.traceable = backend.traceable if backend.process_count() > 1 else None
         self.slot_of: dict[int, int] = {}
         self.alive: list[Tensor] = []  # keeps traced tensors alive, so their ids stay unique
         self.constants: dict[int, Any] = {}
@@ -58,6 +62,16 @@ class Tape:
         self.assigned: dict[int, Variable] = {}
         self.originals: dict[int, tuple[Variable, Any]] = {}  # each assigned variable's value before the trace
         self.computed: dict[tuple[str, tuple[int, ...], str], int] = {}  # for common-subexpression reuse
+
+    def value(self, tensor: Tensor) -> Any:
+        """The value an operation recorded on this tape computes on. Recording runs every operation eagerly,
+        and only shapes and dtypes reach the program; in a job of several processes an input's or a variable's
+        value is the backend's ``traceable`` stand-in (JAX: an array spread over the processes would make each
+        operation a computation every process must join, in the same order), while constants, which the tape
+        folds, keep theirs."""
+        slot = self.slot_of.get(id(tensor))
+        traced = slot not in self.constants if slot is not None else isinstance(tensor, Variable)
+        return self.traceable(tensor.value) if traced and self.traceable is not None else tensor.value
 
     def new_slot(self, tensor: Tensor) -> int:
         slot = len(self.alive)

@@ -572,3 +572,37 @@ def test_every_program_has_a_name_of_its_own_so_a_profile_tells_them_apart() -> 
         stats[1] for (filename, _, _), stats in pstats.Stats(profiler).stats.items() if filename == "<highnn program>"
     )
     assert calls == [1, 1, 4]  # the step counts and the metrics' results once, the train step once a batch
+
+
+def test_in_a_job_of_several_processes_a_trace_computes_on_the_backends_stand_ins(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording runs every operation eagerly; with several processes the inputs' and variables' values are the
+    backend's ``traceable`` stand-ins (JAX: host copies, or zeros of a sharded array), constants keep theirs,
+    and the program computes on the real values."""
+    kernel = hn.Variable(np.ones((2, 2), "float32"), name="kernel")
+    shift = hn.tensor(np.full(2, 3.0, "float32"))
+    batch = np.ones((1, 2), "float32")
+    spread = {id(kernel.value): "kernel", id(batch): "batch"}  # as if spread over the processes' devices
+    requested: list[str] = []
+
+    def stand_in(x: np.ndarray) -> np.ndarray:
+        if id(x) not in spread:
+            return x  # what this process holds computes as it is
+        requested.append(spread[id(x)])
+        return np.full_like(x, 7.0)
+
+    backend = type(settings.backend)
+    monkeypatch.setattr(backend, "process_count", lambda self: 2)
+    monkeypatch.setattr(backend, "traceable", staticmethod(stand_in))
+    while_traced: list[np.ndarray] = []
+
+    def step(x: hn.Tensor) -> list[hn.Tensor]:
+        y = x @ kernel + shift
+        while_traced.append(y.numpy())
+        return [y]
+
+    (result,) = TracedFunction(step)(batch)
+    np.testing.assert_array_equal(while_traced[0], [[7 * 7 * 2 + 3] * 2])  # stand-ins for x and kernel, not shift
+    assert sorted(requested) == ["batch", "kernel"]
+    np.testing.assert_array_equal(to_host(result), [[5.0, 5.0]])  # the program: ones @ ones + 3
