@@ -7,7 +7,9 @@ conversions. Preparing batch ``i + 1`` before step ``i`` is dispatched lets that
 copy overlap with the device still running step ``i - 1`` (device work is
 asynchronous), so the step never waits for its inputs. The batches and their
 order are exactly those of the wrapped iterator; at most one batch more than
-the consumer takes is prepared (never past the iterator's end).
+the consumer takes is prepared (never past the iterator's end). A source that
+fails while preparing the next batch still hands out the current one first, so
+every batch it produced runs before its error arrives.
 """
 
 from __future__ import annotations
@@ -25,5 +27,10 @@ def prefetched(batches: Iterable[Item]) -> Iterator[Item]:
     source = iter(batches)
     upcoming: object = next(source, _END)
     while upcoming is not _END:
-        current, upcoming = upcoming, next(source, _END)
+        current = upcoming
+        try:
+            upcoming = next(source, _END)
+        except Exception:
+            yield current  # type: ignore[misc]
+            raise
         yield current  # type: ignore[misc]

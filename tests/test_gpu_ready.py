@@ -144,6 +144,18 @@ def test_prefetch_prepares_the_next_batch_before_handing_out_the_current_one() -
     assert list(prefetched([])) == []
 
 
+def test_a_source_that_fails_preparing_the_next_batch_hands_out_the_current_one_first() -> None:
+    def source() -> Iterator[int]:
+        yield from range(3)
+        raise ValueError("the data source failed")
+
+    seen: list[int] = []
+    with pytest.raises(ValueError, match="the data source failed"):
+        for item in prefetched(source()):
+            seen.append(item)
+    assert seen == [0, 1, 2]
+
+
 @pytest.mark.parametrize("backend", ["numpy", "torch", "jax"])
 def test_fit_gives_the_same_numbers_with_and_without_prefetch(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     require_backend(backend)
