@@ -15,14 +15,13 @@ from highnn.checks import check_choice, check_integer, check_number, fail, is_re
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape
-from highnn.layers.pooling import data_format_of, rows_axis
 from highnn.layers.preprocessing import Resizing
 from highnn.layers.regularization import RandomLayer
 from highnn.ops.composites import clip, mean
 from highnn.ops.image import affine_transform
 from highnn.ops.indexing import slice as slice_block
 from highnn.ops.numpy_ops import ones, zeros
-from highnn.ops.primitives import cast, concatenate, cos, floor, random_uniform, sin, where
+from highnn.ops.primitives import cast, concatenate, cos, data_format_of, floor, random_uniform, rows_axis, sin, where
 
 #: the fill modes and interpolations Keras's augmentation layers accept
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")

@@ -19,7 +19,7 @@ from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import InputSpec, Shape
 from highnn.ops.composites import mean
-from highnn.ops.primitives import DATA_FORMATS, average_pool, max_pool
+from highnn.ops.primitives import average_pool, data_format_of, max_pool
 
 PADDINGS = ("valid", "same")
 
@@ -32,20 +32,9 @@ def int_tuple(owner: str, argument: str, value: Any, rank: int) -> tuple[int, ..
     return tuple(int(n) for n in values)
 
 
-def data_format_of(owner: str, data_format: str | None) -> str:
-    """``data_format`` checked, ``channels_last`` when None (Keras's default image data format)."""
-    return check_choice(owner, "data_format", data_format or "channels_last", DATA_FORMATS)
-
-
 def spatial_axes(data_format: str, ndim: int) -> tuple[int, ...]:
     """The positions of the spatial axes in an input of ``ndim`` dimensions."""
     return tuple(range(1, ndim - 1)) if data_format == "channels_last" else tuple(range(2, ndim))
-
-
-def rows_axis(ndim: int, data_format: str) -> int:
-    """The rows axis of an image (``ndim`` 3) or a batch of images (``ndim`` 4) in ``data_format``; the columns
-    axis follows it."""
-    return ndim - 3 if data_format == "channels_last" else ndim - 2
 
 
 class SpatialLayer(Layer):

@@ -16,12 +16,11 @@ from highnn.checks import check_axes, check_bool, check_choice, check_integer, c
 from highnn.graph import Tensor, to_tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import Shape, resolve_axes
-from highnn.layers.pooling import data_format_of, rows_axis
 from highnn.ops import composites as C
 from highnn.ops.array_ops import digitize
 from highnn.ops.image_resizing import INTERPOLATIONS, resize
 from highnn.ops.nn_ops import integer_labels
-from highnn.ops.primitives import cast, maximum, reshape, sqrt
+from highnn.ops.primitives import cast, data_format_of, maximum, reshape, rows_axis, sqrt
 from highnn.ops.primitives import max as reduce_max
 from highnn.ops.primitives import sum as reduce_sum
 from highnn.variables import Variable

@@ -15,8 +15,7 @@ from highnn.checks import check_number, check_seed, fail, is_integer
 from highnn.graph import Tensor
 from highnn.layers.layer import Layer
 from highnn.layers.layer_utils import InputSpec, Shape
-from highnn.layers.pooling import data_format_of
-from highnn.ops.primitives import random_normal, random_uniform, where
+from highnn.ops.primitives import data_format_of, random_normal, random_uniform, where
 from highnn.regularizers import L1L2
 from highnn.variables import Variable
 

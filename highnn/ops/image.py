@@ -29,12 +29,12 @@ from highnn.ops.image_resizing import crop_images, pad_images, resize  # noqa: F
 from highnn.ops.math_ops import mod
 from highnn.ops.numpy_ops import logical_and, stack
 from highnn.ops.primitives import (
-    DATA_FORMATS,
     abs,
     cast,
     channels_back,
     channels_last,
     conv,
+    data_format_of,
     floor,
     greater_equal,
     less_equal,
@@ -103,7 +103,7 @@ def affine_transform(
     images, transform = to_tensor(images), to_tensor(transform)
     check_choice("affine_transform", "interpolation", interpolation, tuple(INTERPOLATIONS))
     check_choice("affine_transform", "fill_mode", fill_mode, FILL_MODES)
-    layout = check_choice("affine_transform", "data_format", data_format or "channels_last", DATA_FORMATS)
+    layout = data_format_of("affine_transform", data_format)
     if images.ndim not in (3, 4):
         fail("affine_transform", "images", "a batch of rank 4 or an image of rank 3", f"shape {images.shape}")
     if transform.ndim not in (1, 2) or transform.shape[-1] != 8:
@@ -229,7 +229,7 @@ def extract_patches(
     ``strides`` apart (``size`` by default). A convolution with a kernel that copies each pixel to its place,
     so the gradient reaches the images."""
     images = to_tensor(images)
-    layout = check_choice("extract_patches", "data_format", data_format or "channels_last", DATA_FORMATS)
+    layout = data_format_of("extract_patches", data_format)
     if images.ndim not in (3, 4):
         fail("extract_patches", "images", "a batch of rank 4 or an image of rank 3", f"shape {images.shape}")
     window = (size, size) if isinstance(size, int) else tuple(size)
@@ -257,8 +257,8 @@ def rgb_to_grayscale(images: TensorLike, data_format: str | None = None) -> Tens
     """RGB images as one channel of luma, ``0.2989 R + 0.5870 G + 0.1140 B``, as Keras's (one-channel images
     as they are)."""
     images = to_tensor(images)
-    layout = check_choice("rgb_to_grayscale", "data_format", data_format or "channels_last", DATA_FORMATS)
-    axis = images.ndim - 1 if layout == "channels_last" else images.ndim - 3
+    layout = data_format_of("rgb_to_grayscale", data_format)
+    axis = _channel_axis(images.ndim, layout)
     if images.ndim not in (3, 4) or images.shape[axis] not in (1, 3):
         fail("rgb_to_grayscale", "images", "images of rank 3 or 4 with 3 (RGB) or 1 channels", f"shape {images.shape}")
     if images.shape[axis] == 1:
@@ -302,11 +302,16 @@ def hsv_to_rgb(images: TensorLike, data_format: str | None = None) -> Tensor:
 def _planes(owner: str, images: TensorLike, data_format: str | None) -> tuple[Tensor, Tensor, Tensor, int]:
     """The three colour planes of float images of rank 3 or 4 and the channel axis they stack back along."""
     images = to_tensor(images)
-    layout = check_choice(owner, "data_format", data_format or "channels_last", DATA_FORMATS)
-    axis = images.ndim - 1 if layout == "channels_last" else images.ndim - 3
+    layout = data_format_of(owner, data_format)
+    axis = _channel_axis(images.ndim, layout)
     if images.ndim not in (3, 4) or images.shape[axis] != 3:
         fail(owner, "images", "images of rank 3 or 4 with 3 channels", f"shape {images.shape}")
     if images.dtype not in ALL_FLOAT_DTYPES:
         fail(owner, "images", "float images", f"dtype {images.dtype}", TypeError)
     first, second, third = (take(images, to_tensor(np.int32(i)), axis=axis) for i in range(3))
     return first, second, third, axis
+
+
+def _channel_axis(ndim: int, data_format: str) -> int:
+    """The channel axis of an image (``ndim`` 3) or a batch of images (``ndim`` 4) in ``data_format``."""
+    return ndim - 1 if data_format == "channels_last" else ndim - 3

@@ -18,7 +18,7 @@ from highnn.graph import Tensor, TensorLike, to_tensor
 from highnn.ops.composites import clip
 from highnn.ops.core_ops import saturate_cast
 from highnn.ops.numpy_ops import round
-from highnn.ops.primitives import DATA_FORMATS, cast, pad, transpose
+from highnn.ops.primitives import cast, data_format_of, pad, rows_axis, transpose
 
 
 def _keys_cubic(distance: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ def resize(
     highnn's integer dtype)."""
     given = images.dtype if isinstance(images, np.ndarray) and images.dtype.kind in "iu" else None
     images = to_tensor(images)
-    layout = _data_format("resize", data_format)
+    layout = data_format_of("resize", data_format)
     rows, cols = _spatial_axes("resize", images, layout)
     if not (isinstance(size, (list, tuple)) and len(size) == 2 and all(is_integer(n) and n >= 1 for n in size)):
         fail("resize", "size", "a tuple (height, width) of two positive integers", size)
@@ -177,15 +177,11 @@ def _window(x: Tensor, axes: Sequence[int], starts: Sequence[int], sizes: Sequen
     return x[tuple(index)]
 
 
-def _data_format(owner: str, data_format: str | None) -> str:
-    return check_choice(owner, "data_format", data_format or "channels_last", DATA_FORMATS)
-
-
 def _spatial_axes(owner: str, images: Tensor, data_format: str) -> tuple[int, int]:
     """The rows and columns axes of a batch of images (rank 4) or one image (rank 3)."""
     if images.ndim not in (3, 4):
         fail(owner, "images", "a batch of images of rank 4 or one image of rank 3", f"shape {images.shape}")
-    rows = images.ndim - 3 if data_format == "channels_last" else images.ndim - 2
+    rows = rows_axis(images.ndim, data_format)
     return rows, rows + 1
 
 
@@ -196,7 +192,7 @@ def _edges(
     owner: str, what: str, images: Tensor, data_format: str | None, height: Side, width: Side
 ) -> tuple[tuple[int, int], list[tuple[int, int]]]:
     """The rows and columns axes, and what padding or cropping adds or takes before and after along each."""
-    axes = _spatial_axes(owner, images, _data_format(owner, data_format))
+    axes = _spatial_axes(owner, images, data_format_of(owner, data_format))
     return axes, [_sides(owner, what, images.shape[axis], given, name)
                   for axis, given, name in zip(axes, (height, width), ("height", "width"))]  # fmt: skip
 

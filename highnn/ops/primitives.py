@@ -453,6 +453,17 @@ def stop_gradient(x: TensorLike) -> Tensor:
 DATA_FORMATS = ("channels_last", "channels_first")
 
 
+def data_format_of(owner: str, data_format: str | None) -> str:
+    """``data_format`` checked, ``channels_last`` when None (Keras's default image data format)."""
+    return check_choice(owner, "data_format", data_format or "channels_last", DATA_FORMATS)
+
+
+def rows_axis(ndim: int, data_format: str) -> int:
+    """The rows axis of an image (``ndim`` 3) or a batch of images (``ndim`` 4) in ``data_format``; the columns
+    axis follows it."""
+    return ndim - 3 if data_format == "channels_last" else ndim - 2
+
+
 def _pads(pad_width: tuple[tuple[int, int], ...]) -> bool:
     """Whether ``pad_width`` adds anything."""
     return any(before or after for before, after in pad_width)
@@ -529,7 +540,7 @@ def _pool(
     data_format: str | None,
 ) -> Tensor:
     x = to_tensor(inputs)
-    data_format = check_choice(primitive.name, "data_format", data_format or "channels_last", DATA_FORMATS)
+    data_format = data_format_of(primitive.name, data_format)
     window = _per_spatial_axis(pool_size, x.ndim - 2)
     steps = window if strides is None else _per_spatial_axis(strides, x.ndim - 2)
     channels_first = data_format == "channels_first" and x.ndim > 2
