@@ -266,6 +266,23 @@ def _qr_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
 qr: Primitive = _define("qr", 1, check_matrices, _qr_vjp)
 
 
+def _row(x: Tensor) -> Tensor:
+    """``(..., k)`` as rows ``(..., 1, k)``."""
+    return x.reshape(*x.shape[:-1], 1, x.shape[-1])
+
+
+def _diagonal(x: Tensor) -> Tensor:
+    """``(..., k)`` as diagonal matrices ``(..., k, k)``."""
+    return where(to_tensor(np.eye(x.shape[-1], dtype=bool)), _row(x), 0.0)
+
+
+def _reciprocal_gaps(x: Tensor) -> Tensor:
+    """``F[..., i, j] = 1 / (x[j] - x[i])`` off the diagonal and 0 on it (the factor of a spectral VJP)."""
+    eye = to_tensor(np.eye(x.shape[-1], dtype=bool))
+    gaps = _row(x) - x.reshape(*x.shape, 1)
+    return where(eye, 0.0, 1.0 / where(eye, 1.0, gaps))
+
+
 def _svd_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
     """The gradient of the reduced SVD ``A = U diag(s) V^T`` (distinct, non-zero singular values; Townsend, 2016):
     ``U ((F * skew(U^T g_U)) S + diag(g_s) + S (F * skew(V^T g_V))) V^T``, ``skew(X) = X - X^T``,
@@ -276,15 +293,10 @@ def _svd_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
     u, s, vh = out[..., :rows, :k], out[..., rows, :k], out[..., rows + 1 :, :]
     g_u, g_s, g_vh = g[..., :rows, :k], g[..., rows, :k], g[..., rows + 1 :, :]
     v, g_v = swap_last(vh), swap_last(g_vh)
-    eye = to_tensor(np.eye(k, dtype=bool))
-    squares = s * s
-    gaps = squares.reshape(*s.shape[:-1], 1, k) - squares.reshape(*s.shape, 1)  # [i, j] = s[j]^2 - s[i]^2
-    f = where(eye, 0.0, 1.0 / where(eye, 1.0, gaps))
+    f = _reciprocal_gaps(s * s)
     left, right = swap_last(u) @ g_u, swap_last(v) @ g_v
-    s_row, s_column = s.reshape(*s.shape[:-1], 1, k), s.reshape(*s.shape, 1)
-    core = f * (left - swap_last(left)) * s_row + s_column * (f * (right - swap_last(right))) + where(
-        eye, g_s.reshape(*g_s.shape[:-1], 1, k), 0.0
-    )
+    s_row, s_column = _row(s), s.reshape(*s.shape, 1)
+    core = f * (left - swap_last(left)) * s_row + s_column * (f * (right - swap_last(right))) + _diagonal(g_s)
     grad = u @ core @ vh
     if rows > k:  # g_U's part outside U's span
         grad = grad + (g_u - u @ (swap_last(u) @ g_u)) / s_row @ vh
@@ -305,11 +317,7 @@ def _eigh_vjp(g: Tensor, out: Tensor, a: Tensor) -> Tensor:
     (distinct eigenvalues; the signs of the eigenvectors are locally constant)."""
     values, vectors = out[..., 0, :], out[..., 1:, :]
     g_values, g_vectors = g[..., 0, :], g[..., 1:, :]
-    eye = to_tensor(np.eye(out.shape[-1], dtype=bool))
-    gaps = values.reshape(*values.shape[:-1], 1, values.shape[-1]) - values.reshape(*values.shape, 1)
-    inner = where(eye, g_values.reshape(*g_values.shape[:-1], 1, g_values.shape[-1]), 0.0) + where(
-        eye, 0.0, (swap_last(vectors) @ g_vectors) / where(eye, 1.0, gaps)
-    )
+    inner = _diagonal(g_values) + _reciprocal_gaps(values) * (swap_last(vectors) @ g_vectors)
     full = vectors @ inner @ swap_last(vectors)
     return 0.5 * (full + swap_last(full))
 
