@@ -7,6 +7,7 @@ programs run under ``torch.no_grad()``: autograd is never asked.
 from __future__ import annotations
 
 import atexit
+import functools
 import math
 import os
 import warnings
@@ -228,6 +229,17 @@ def _canonical_strides(x: torch.Tensor) -> torch.Tensor:
     return x.as_strided(x.shape, strides)
 
 
+def _stacked_transform(transform: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``transform`` of ``x[0] + i x[1]`` along the last axis, real and imaginary parts stacked alike."""
+    out = transform(torch.complex(x[0], x[1]))
+    return torch.stack([out.real, out.imag])
+
+
+def _largest_components(vectors: torch.Tensor) -> torch.Tensor:
+    """``(..., 1, k)``: each column's component of largest magnitude."""
+    return torch.gather(vectors, -2, vectors.abs().argmax(dim=-2, keepdim=True))
+
+
 def _checked_indices(name: str, indices: torch.Tensor, size: int) -> torch.Tensor:
     """``indices`` flattened, negative ones counted from the end; out-of-range ones raise the shared error.
 
@@ -339,29 +351,19 @@ class TorchBackend(SingleDevice):
         q, r = q * signs.unsqueeze(-2), r * signs.unsqueeze(-1)
         return torch.cat([F.pad(q, (0, r.shape[-1] - q.shape[-1])), r], dim=-2)
 
-    @staticmethod
-    def fft(x: Array) -> Array:
-        out = torch.fft.fft(torch.complex(x[0], x[1]))
-        return torch.stack([out.real, out.imag])
-
-    @staticmethod
-    def ifft(x: Array) -> Array:
-        out = torch.fft.ifft(torch.complex(x[0], x[1]))
-        return torch.stack([out.real, out.imag])
+    fft, ifft = (staticmethod(functools.partial(_stacked_transform, f)) for f in (torch.fft.fft, torch.fft.ifft))
 
     @staticmethod
     def svd(a: Array) -> Array:
         u, s, vh = torch.linalg.svd(a, full_matrices=False)
-        largest = torch.gather(u, -2, u.abs().argmax(dim=-2, keepdim=True))
-        signs = torch.where(largest < 0, -1.0, 1.0).to(a.dtype)
+        signs = torch.where(_largest_components(u) < 0, -1.0, 1.0).to(a.dtype)
         u, vh, padding = u * signs, vh * signs.transpose(-1, -2), (0, vh.shape[-1] - u.shape[-1])
         return torch.cat([F.pad(u, padding), F.pad(s.unsqueeze(-2), padding), vh], dim=-2)
 
     @staticmethod
     def eigh(a: Array) -> Array:
         values, vectors = torch.linalg.eigh((a + a.transpose(-1, -2)) / 2)
-        largest = torch.gather(vectors, -2, vectors.abs().argmax(dim=-2, keepdim=True))
-        return torch.cat([values.unsqueeze(-2), vectors * largest.sign()], dim=-2)
+        return torch.cat([values.unsqueeze(-2), vectors * _largest_components(vectors).sign()], dim=-2)
 
     erf = staticmethod(torch.special.erf)
     erfc = staticmethod(torch.special.erfc)
