@@ -389,16 +389,17 @@ class TracedFunction:
     def count(self) -> None:
         """Advance the counters the programs left out (``defer_counters``) by every run since the last count, in
         one traced call."""
-        totals: dict[int, tuple[Variable, int]] = {}
+        variables: dict[int, Variable] = {}
+        totals: Counter[int] = Counter()
         for program, runs in self._runs_to_count.items():
             for variable, increment in program.counters:
-                totals[id(variable)] = (variable, totals.get(id(variable), (variable, 0))[1] + increment * runs)
+                variables[id(variable)] = variable
+                totals[id(variable)] += increment * runs
         self._runs_to_count.clear()
         if totals:
-            advance = self._advances.get(tuple(totals))
-            if advance is None:
-                advance = self._advances[tuple(totals)] = _advance([variable for variable, _ in totals.values()])
-            advance(settings.backend.batch(np.array([total for _, total in totals.values()]), "int64"))
+            key = tuple(totals)
+            advance = self._advances.get(key) or self._advances.setdefault(key, _advance(list(variables.values())))
+            advance(settings.backend.batch(np.array(list(totals.values())), "int64"))
 
     def trace(self, *arrays: Any) -> Program:
         """Record ``fn`` on ``arrays`` as a program; the variables it assigned keep their values."""

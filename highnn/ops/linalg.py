@@ -134,7 +134,8 @@ def _pseudo_inverse(x: TensorLike, scale: float, rcond: float | None) -> Tensor:
     """``V diag(1 / s) U^T``, singular values at most the cutoff (:func:`_cutoff`) counted as zero."""
     u, s, vh = svd(x, full_matrices=False)
     cutoff = _cutoff(s, u.shape[-2], vh.shape[-1], scale, rcond)
-    inverse = where(s > cutoff, 1.0 / where(s > cutoff, s, 1.0), 0.0)
+    kept = s > cutoff
+    inverse = where(kept, 1.0 / where(kept, s, 1.0), 0.0)
     return swap_last(vh) @ (inverse.reshape(*inverse.shape, 1) * swap_last(u))
 
 
