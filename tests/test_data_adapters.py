@@ -357,6 +357,37 @@ def test_array_batches_are_cut_from_chunks_of_whole_batches(
         np.testing.assert_array_equal(hn.backends.to_host(y_batch), y[order[start : start + 8]])
     if backend == "numpy" and shuffle:
         assert got[0][0].base is got[2][0].base is not got[3][0].base  # chunks of 3 batches, gathered once each
+    for batch in got:  # NumPy batches (NumPy; JAX on a CPU) start on the alignment XLA reads in place
+        for array in batch:
+            assert not isinstance(array, np.ndarray) or array.ctypes.data % hn.data.BATCH_ALIGNMENT == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "uint8", "bool"])
+@pytest.mark.parametrize("row_shape", [(), (3,), (5, 7)])
+@pytest.mark.parametrize("batch_size", [1, 7, 16, 32])
+def test_aligned_batches_start_on_the_alignment_and_hold_the_rows(
+    dtype: str, row_shape: tuple[int, ...], batch_size: int
+) -> None:
+    rows = (np.arange(70 * int(np.prod(row_shape))) % 97).reshape(70, *row_shape)  # int64: converted on the way
+    got = hn.data.aligned_batches(rows, batch_size, np.dtype(dtype))
+    starts = range(0, 70, batch_size)
+    assert [len(batch) for batch in got] == [min(batch_size, 70 - start) for start in starts]
+    for start, batch in zip(starts, got):
+        assert batch.ctypes.data % hn.data.BATCH_ALIGNMENT == 0
+        assert batch.dtype == dtype and batch.flags.c_contiguous
+        np.testing.assert_array_equal(batch, rows[start : start + batch_size].astype(dtype))
+
+
+def test_aligned_rows_whose_batches_fill_whole_alignments_are_cut_in_place() -> None:
+    """No copy where every batch already starts on the alignment; a copy where one would not."""
+    (rows,) = hn.data.aligned_batches(np.ones((64, 16), "float32"), 64, np.dtype("float32"))
+    assert all(np.shares_memory(batch, rows) for batch in hn.data.aligned_batches(rows, 16, np.dtype("float32")))
+    for other in [rows.reshape(-1)[4:].reshape(255, 4), rows.astype("float64")]:  # 16 bytes off; another dtype
+        assert not any(np.shares_memory(b, rows) for b in hn.data.aligned_batches(other, 16, np.dtype("float32")))
+    uneven = hn.data.aligned_batches(rows, 3, np.dtype("float32"))  # 3 rows of 64 bytes: every batch fits
+    assert all(np.shares_memory(batch, rows) for batch in uneven)
+    odd = hn.data.aligned_batches(rows[:, :3], 4, np.dtype("float32"))  # 48-byte batches: padded apart
+    assert [b.ctypes.data % hn.data.BATCH_ALIGNMENT for b in odd] == [0] * 16
 
 
 def test_a_batch_larger_than_the_gather_budget_is_one_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
