@@ -6,9 +6,10 @@
 Every contender trains the same MLP (ReLU hidden layers, logits out, sparse
 categorical crossentropy from logits, plain SGD with learning rate 0.01) on the
 same synthetic data from the same initial weights, drawn once in NumPy. One
-warm-up epoch, then ``--epochs-timed`` rounds in which the contenders take
-turns, one epoch each, so that the machine's slow drifts hit them alike; the
-table reports each contender's median epoch.
+warm-up epoch, then at least ``--epochs-timed`` rounds in which the
+contenders take turns, one epoch each, so that the machine's slow drifts hit
+them alike, and more rounds until they took ``--seconds`` (a small model's
+epochs take milliseconds); the table reports each contender's median epoch.
 
 - highnn: ``model.fit(..., epochs=1, verbose=0)`` on the backend selected with
   ``hn.config.use_backend``; the epoch is timed by a callback, so fit()'s
@@ -462,16 +463,22 @@ def cross_check(problem: Problem, backend: str) -> dict[str, float]:
     return differences
 
 
-def time_epochs(contenders: dict[str, Contender], epochs_timed: int) -> dict[str, list[float]]:
-    """One warm-up epoch, then ``epochs_timed`` rounds of one epoch per contender, in turn (each round starting
-    one contender further along: ``harness.rotations``).
+def time_epochs(contenders: dict[str, Contender], epochs_timed: int, seconds: float = 0.0) -> dict[str, list[float]]:
+    """One warm-up epoch, then rounds of one epoch per contender, in turn (each contender following every other
+    equally often: ``harness.turns``): ``epochs_timed`` rounds, and more until the timed rounds took ``seconds``
+    (a small model's epochs take milliseconds, and the median of a few of them moves with every burst of load).
 
     Nothing else runs between the rounds: NumPy's BLAS threads keep spinning
     for a while after a product, and on a torch or JAX worker they would take
     the cores from whichever contender came next.
     """
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for round_index, order in enumerate(harness.rotations(list(contenders), epochs_timed + 1)):
+    started = 0.0
+    for round_index, order in enumerate(harness.turns(list(contenders))):
+        if round_index == 1:
+            started = time.perf_counter()
+        elif round_index > epochs_timed and time.perf_counter() - started >= seconds:
+            break
         for name in order:
             elapsed = contenders[name].run_epoch()
             if round_index:
@@ -731,7 +738,7 @@ def run_worker(task: dict[str, Any]) -> dict[str, Any]:
         with hn.config.use_backend(backend, floatx="float32"):
             names = runnable(backend) + ([KERAS_STATE] if backend == "jax" else [])
             contenders = {name: make_contender(name, problem, backend, "float32") for name in names}
-            times = time_epochs(contenders, task["epochs_timed"])
+            times = time_epochs(contenders, task["epochs_timed"], task["seconds"])
         fit_overhead = statistics.median(contenders["highnn"].fit_overheads[1:])  # type: ignore[attr-defined]
         return {"times": times, "check": check, "fit_overhead": fit_overhead}
     with hn.config.use_backend(backend, floatx="float32"):
@@ -804,7 +811,7 @@ class Row:
         return any(diff > CHECK_TOLERANCE for diff in self.check.values())
 
 
-def measure(spec: ModelSpec, backend: str, epochs_timed: int, profile: bool) -> Row:
+def measure(spec: ModelSpec, backend: str, epochs_timed: int, profile: bool, seconds: float = 0.0) -> Row:
     """Time, check, and measure the memory of every contender for one (model, backend) pair."""
     row = Row(spec, backend, skipped=backend_unavailable(backend))
     if row.skipped:
@@ -812,7 +819,7 @@ def measure(spec: ModelSpec, backend: str, epochs_timed: int, profile: bool) -> 
         return row
     task = {"model": spec.name, "backend": backend, "samples": spec.samples}
     print(f"timing {spec.name}/{backend} ...", flush=True)
-    result = spawn_worker({**task, "kind": "time", "epochs_timed": epochs_timed})
+    result = spawn_worker({**task, "kind": "time", "epochs_timed": epochs_timed, "seconds": seconds})
     if "error" in result:
         row.skipped = f"failed: {result['error']}"
         print(f"  {row.skipped}", flush=True)
@@ -909,13 +916,14 @@ def environment(rate: float) -> list[str]:
     ]
 
 
-def report(rows: list[Row], rate: float, command: str, epochs_timed: int) -> str:
+def report(rows: list[Row], rate: float, command: str, epochs_timed: int, seconds: float = 0.0) -> str:
     """The results as Markdown: environment, main table, raw epoch times, profiles."""
     lines = [
         "# highnn fit() benchmark", "",
         f"Command: `{command}`", "",
         *environment(rate), "",
-        f"Median of {epochs_timed} timed epochs after one warm-up epoch; the contenders take turns epoch by epoch.",
+        (f"Median of at least {epochs_timed} timed epochs after one warm-up epoch, more until a row's rounds took "
+         f"{seconds:g} s; the contenders take turns epoch by epoch, each following every other equally often."),
         "Ratios are of medians, except \"fastest epochs\" "
         "(of minimums: the least disturbed epochs, telling under bursty load).",
         "The GEMM limit is the epoch's matrix-product FLOPs at the GEMM rate above.",
@@ -924,14 +932,17 @@ def report(rows: list[Row], rate: float, command: str, epochs_timed: int) -> str
          "the resident-set high-water mark otherwise."),
         "", TABLE_HEADER, "|" + "---|" * TABLE_HEADER.count(" | ") + "---|",
         *(table_row(row, rate) for row in rows), "",
-        "## Raw epoch times (ms)", "",
-        "| model | backend | contender | epochs | fit() setup ms |", "|---|---|---|---|---|",
+        "## Epoch times (ms)", "",
+        "| model | backend | contender | epochs | fastest | quartiles | slowest | fit() setup ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for row in rows:
         for contender, times in row.times.items():
             setup = _ms(row.fit_overhead) if contender == "highnn" else ""
+            quartiles = " / ".join(_ms(q) for q in statistics.quantiles(times, n=4)) if len(times) > 1 else ""
             lines.append(
-                f"| {row.spec.name} | {row.backend} | {contender} | {', '.join(_ms(t) for t in times)} | {setup} |"
+                f"| {row.spec.name} | {row.backend} | {contender} | {len(times)} | {_ms(min(times))} | {quartiles} | "
+                f"{_ms(max(times))} | {setup} |"
             )
     for row in rows:
         if row.profile:
@@ -990,6 +1001,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, received {text!r}.")
+    return value
+
+
 # ------------------------------------------------------------------ scaling
 #: the MLPs ``--scaling`` times, per axis: (label, layer sizes, batch size); one axis grows, the others stay medium
 SCALING: dict[str, list[tuple[str, tuple[int, ...], int]]] = {
@@ -1045,6 +1066,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--epochs-timed", default=5, type=positive_int, help="timed epochs per contender (median reported)"
     )
+    parser.add_argument(
+        "--seconds",
+        default=10.0,
+        type=non_negative_float,
+        help="least time a row's timed rounds take: more rounds than --epochs-timed for a fast row (default 10)",
+    )
     parser.add_argument("--samples", type=positive_int, help="training examples (default: 10,240 medium, 4,096 tiny)")
     parser.add_argument("--output", default="benchmarks/results/results.md", type=Path, help="Markdown file to write")
     parser.add_argument(
@@ -1075,9 +1102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     first_rate = gemm_rate()
     print("\n".join(environment(first_rate)), flush=True)
     specs = [dataclasses.replace(MODELS[name], samples=args.samples or MODELS[name].samples) for name in args.models]
-    rows = [measure(spec, backend, args.epochs_timed, args.profile) for spec in specs for backend in args.backends]
+    rows = [
+        measure(spec, backend, args.epochs_timed, args.profile, args.seconds)
+        for spec in specs
+        for backend in args.backends
+    ]
     rate = max(first_rate, gemm_rate())
-    markdown = report(rows, rate, command, args.epochs_timed)
+    markdown = report(rows, rate, command, args.epochs_timed, args.seconds)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(markdown)
     print("\n" + TABLE_HEADER + "\n" + "\n".join(table_row(row, rate) for row in rows))

@@ -12,6 +12,7 @@ leave the resident set (:data:`MMAP_THRESHOLD`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import statistics
@@ -29,23 +30,27 @@ Epoch = Callable[[], None]
 MMAP_THRESHOLD = 4096
 
 
-def rotations(names: Sequence[str], rounds: int) -> Iterator[list[str]]:
-    """The order of each round in which every contender runs once: each round starts one contender further
-    along, so every contender follows every other equally often. An epoch right after a large one (Keras's,
-    which leaves the caches and branch predictors full of its own code) runs slower than after a small loop's,
-    and a fixed order would charge that to one contender."""
-    for round_index in range(rounds):
-        start = round_index % len(names)
-        yield [*names[start:], *names[:start]]
+def turns(names: Sequence[str]) -> Iterator[list[str]]:
+    """The order of each round in which every contender runs once, so that within the rounds every contender
+    runs right after every other equally often (a Williams design: ``len(names)`` orders, twice as many for an
+    odd number). An epoch right after a large one (Keras's, which leaves the caches and branch predictors full of
+    its own code) runs slower than after a small loop's, and a fixed order, or one only rotated, would charge that
+    to the same contender every round."""
+    n = len(names)
+    first = [(step + 1) // 2 if step % 2 else (n - step // 2) % n for step in range(n)]  # 0, 1, n-1, 2, n-2, ...
+    orders = [[names[(i + shift) % n] for i in first] for shift in range(n)]
+    if n % 2:
+        orders += [order[::-1] for order in orders]
+    yield from itertools.cycle(orders)
 
 
 def interleaved_medians(epochs: Mapping[str, Epoch], rounds: int) -> dict[str, float]:
     """Each epoch's median time in seconds: one warm-up each (tracing, compiling), then ``rounds`` turns in
-    which every contender runs one epoch (:func:`rotations`), so the machine's drifts hit them alike."""
+    which every contender runs one epoch (:func:`turns`), so the machine's drifts hit them alike."""
     for epoch in epochs.values():
         epoch()
     times: dict[str, list[float]] = {name: [] for name in epochs}
-    for order in rotations(list(epochs), rounds):
+    for order in itertools.islice(turns(list(epochs)), rounds):
         for name in order:
             start = time.perf_counter()
             epochs[name]()

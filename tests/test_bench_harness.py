@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -64,9 +66,16 @@ def test_memory_children_return_freed_buffers_so_an_epoch_s_peak_is_seen(
     assert isinstance(measured, float) and low <= measured <= high
 
 
-def test_each_round_starts_one_contender_further_along() -> None:
-    rounds = [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], ["a", "b", "c"]]
-    assert list(harness.rotations(["a", "b", "c"], 4)) == rounds
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_within_the_rounds_every_contender_follows_every_other_equally_often(n: int) -> None:
+    names = [f"c{i}" for i in range(n)]
+    design = n if n % 2 == 0 else 2 * n  # rounds until the orders repeat
+    rounds = list(itertools.islice(harness.turns(names), 2 * design))
+    assert all(sorted(order) == names for order in rounds) and rounds[:design] == rounds[design:]
+    followers = Counter((order[i], order[i + 1]) for order in rounds[:design] for i in range(n - 1))
+    assert set(followers) == {(a, b) for a in names for b in names if a != b}
+    assert len(set(followers.values())) == 1  # every ordered pair equally often
+    assert [order[0] for order in rounds[:n]] == names  # and each starts a round
 
 
 def test_interleaved_medians_time_every_contender_in_rotating_turns() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import time
 import tracemalloc
 from collections import Counter
 from itertools import pairwise
@@ -42,9 +43,8 @@ def test_end_to_end_run_writes_markdown_table(
     bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     output = tmp_path / "results" / "results.md"
-    status = bench.main(
-        ["--models", "tiny", "--backends", "numpy", "--epochs-timed", "1", "--samples", "256", "--output", str(output)]
-    )
+    argv = ["--models", "tiny", "--backends", "numpy", "--epochs-timed", "1", "--seconds", "0.2", "--samples", "256"]
+    status = bench.main([*argv, "--output", str(output)])
     assert status == 0
     text = output.read_text()
     assert bench.TABLE_HEADER in text
@@ -63,6 +63,11 @@ def test_end_to_end_run_writes_markdown_table(
     assert float(cells[-1]) < bench.CHECK_TOLERANCE  # highnn and the NumPy loop agree in float64
     assert "(tracemalloc)" in cells[-3]
     assert "float64 cross-check tiny/numpy" in capsys.readouterr().out
+    epochs = next(line for line in text.splitlines() if line.startswith("| tiny | numpy | highnn |"))
+    count, fastest, quartiles, slowest = [cell.strip() for cell in epochs.strip("|").split("|")][3:7]
+    assert int(count) > 1  # rounds went on until they took the 0.2 s
+    spread = [float(fastest), *map(float, quartiles.split(" / ")), float(slowest)]
+    assert spread == sorted(spread) and len(spread) == 5
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -140,6 +145,8 @@ def test_missing_backend_is_skipped_with_its_reason(bench: ModuleType, monkeypat
         (["--backends", "numpy,mxnet"], "--backends"),
         (["--epochs-timed", "0"], "--epochs-timed"),
         (["--samples", "many"], "--samples"),
+        (["--seconds", "-1"], "--seconds"),
+        (["--seconds", "soon"], "--seconds"),
     ],
 )
 def test_bad_arguments_are_rejected_naming_the_argument(
@@ -243,7 +250,7 @@ def test_the_keras_state_loop_trains_the_same_weights_and_keeps_the_mean_loss(be
     assert float(total) / 24 == pytest.approx(float(np.asarray(plain.loss_sum)) / 3)  # equal batches: same mean
 
 
-def test_the_rounds_rotate_so_each_contender_follows_each_other(bench: ModuleType) -> None:
+def test_the_turns_let_each_contender_follow_each_other(bench: ModuleType) -> None:
     calls: list[str] = []
 
     class Recorder(bench.Contender):  # type: ignore[name-defined,misc]
@@ -255,8 +262,21 @@ def test_the_rounds_rotate_so_each_contender_follows_each_other(bench: ModuleTyp
             return float(len(calls))
 
     times = bench.time_epochs({name: Recorder(name) for name in "abc"}, epochs_timed=5)
-    assert calls[:3] == ["a", "b", "c"] and calls[3:6] == ["b", "c", "a"]  # the warm-up, then one further along
+    assert calls[:3] == ["a", "b", "c"] and calls[3:6] == ["b", "c", "a"]  # the warm-up, then the next order
     timed = calls[3:]
     followers = Counter(pairwise(timed))
     assert all(followers[(x, y)] >= 1 for x in "abc" for y in "abc" if x != y)
     assert times == {name: [float(3 + i + 1) for i, n in enumerate(timed) if n == name] for name in "abc"}
+
+
+def test_a_fast_row_takes_more_rounds_until_its_rounds_took_the_seconds(bench: ModuleType) -> None:
+    class Sleeper(bench.Contender):  # type: ignore[name-defined,misc]
+        def run_epoch(self) -> float:
+            time.sleep(0.01)
+            return 0.01
+
+    assert [len(t) for t in bench.time_epochs({"a": Sleeper(), "b": Sleeper()}, epochs_timed=3).values()] == [3, 3]
+    started = time.perf_counter()
+    times = bench.time_epochs({"a": Sleeper(), "b": Sleeper()}, epochs_timed=3, seconds=0.3)
+    assert time.perf_counter() - started >= 0.3
+    assert len(times["a"]) == len(times["b"]) >= 0.3 / 0.02 - 1  # rounds of two 10 ms epochs
