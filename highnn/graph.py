@@ -86,6 +86,11 @@ def engine_state() -> EngineState:
     return _state.get()
 
 
+def is_tracing() -> bool:
+    """Whether this context is recording a traced function (its tensors then hold stand-ins, not values to read)."""
+    return _state.get().tape is not None
+
+
 @contextmanager
 def _engine_state(state: EngineState) -> Iterator[None]:
     token = _state.set(state)

@@ -36,7 +36,7 @@ import numpy as np
 
 from highnn.config import settings
 from highnn.distribution.api import distribution, replicated
-from highnn.graph import Primitive, Tensor, engine_state, recording
+from highnn.graph import Primitive, Tensor, is_tracing, recording
 from highnn.variables import Variable
 
 Step = tuple[str, tuple[int, ...], int, dict[str, Any]]
@@ -442,5 +442,5 @@ def _layouts(program: Program, arrays: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _check_not_tracing() -> None:
-    if engine_state().tape is not None:
+    if is_tracing():
         raise RuntimeError("A traced function cannot be called while another one is being traced.")

@@ -19,7 +19,7 @@ import numpy as np
 
 from highnn.checks import check_choice, fail, is_integer
 from highnn.config import settings
-from highnn.graph import Axis, Tensor, TensorLike, engine_state, normalize_axis, to_tensor
+from highnn.graph import Axis, Tensor, TensorLike, is_tracing, normalize_axis, to_tensor
 from highnn.ops import composites as C
 from highnn.ops import primitives as P
 from highnn.ops.math_ops import floor_divide, isfinite, isnan, mod
@@ -846,7 +846,7 @@ def bincount(x: TensorLike, weights: TensorLike | None = None, minlength: int = 
         fail("bincount", "x", "integers of rank 1 or 2", f"{x.dtype} of shape {x.shape}")
     if not (is_integer(minlength) and minlength >= 0):
         fail("bincount", "minlength", "a non-negative int", minlength)
-    if engine_state().tape is not None:  # a traced step cannot read x: minlength bins
+    if is_tracing():  # a traced step cannot read x: minlength bins
         if not minlength:
             fail("bincount", "minlength", "the number of bins inside a traced step (x cannot be read there)", 0)
         length = int(minlength)
@@ -926,5 +926,5 @@ def unique(
 
 def _refuse_in_trace(owner: str, argument: str, expected: str) -> None:
     """A clear error for an operation whose output shape depends on values, called inside a traced step."""
-    if engine_state().tape is not None:
+    if is_tracing():
         fail(owner, argument, expected, "a tensor being traced")

@@ -26,14 +26,10 @@ from typing import Any
 import numpy as np
 
 from highnn.checks import fail, is_integer
-from highnn.graph import Tensor, engine_state, to_tensor
+from highnn.graph import Tensor, is_tracing, to_tensor
 from highnn.nest import flatten, map_structure, map_together
 from highnn.ops.numpy_ops import expand_dims, logical_and, where
 from highnn.ops.primitives import broadcast_to, cast, concatenate, equal, transpose
-
-
-def _tracing() -> bool:
-    return engine_state().tape is not None
 
 
 def _select(condition: Tensor, chosen: Any, other: Any) -> Any:
@@ -74,7 +70,7 @@ def _count(owner: str, argument: str, value: Any) -> int:
     """A loop bound as a Python int: an int, or a scalar tensor read eagerly (never inside a trace)."""
     if is_integer(value):
         return int(value)
-    if isinstance(value, Tensor) and not value.shape and not _tracing():
+    if isinstance(value, Tensor) and not value.shape and not is_tracing():
         return int(value)
     fail(owner, argument, "a Python int (or, outside a traced step, a scalar tensor)", value, TypeError)
 
@@ -99,7 +95,7 @@ def while_loop(
 
     if maximum_iterations is not None and (not is_integer(maximum_iterations) or maximum_iterations < 0):
         fail("while_loop", "maximum_iterations", "None or an int >= 0", maximum_iterations)
-    if _tracing():
+    if is_tracing():
         if maximum_iterations is None:
             fail("while_loop", "maximum_iterations", "an int inside a traced step (the loop runs that many "
                  "steps, each keeping the values once the condition fails)", None)  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from highnn.checks import fail, is_integer
-from highnn.graph import Tensor, TensorLike, engine_state, to_tensor
+from highnn.graph import Tensor, TensorLike, is_tracing, to_tensor
 from highnn.ops import composites as C
 from highnn.ops.numpy_ops import ones_like, prod, where
 from highnn.ops.primitives import cast, concatenate, greater, max, scatter_add, take
@@ -104,7 +104,7 @@ def _segments(
         fail(owner, "segment_ids", f"one id per row of data ({values.shape[0] if values.ndim else 0})",
              f"shape {ids.shape}")  # fmt: skip
     if num_segments is None:
-        if engine_state().tape is not None:
+        if is_tracing():
             fail(owner, "num_segments", "an int inside a traced step (the output's length)", None)
         num_segments = int(np.max(ids.numpy(), initial=-1)) + 1
     return values, ids, int(num_segments)
