@@ -41,6 +41,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import platform
 import pstats
@@ -917,7 +918,7 @@ def environment(rate: float) -> list[str]:
 
 
 def report(rows: list[Row], rate: float, command: str, epochs_timed: int, seconds: float = 0.0) -> str:
-    """The results as Markdown: environment, main table, raw epoch times, profiles."""
+    """The results as Markdown: environment, main table, epoch times, profiles."""
     lines = [
         "# highnn fit() benchmark", "",
         f"Command: `{command}`", "",
@@ -1006,8 +1007,8 @@ def non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, received {text!r}.")
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, received {text!r}.")
     return value
 
 

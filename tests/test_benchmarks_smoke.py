@@ -147,6 +147,7 @@ def test_missing_backend_is_skipped_with_its_reason(bench: ModuleType, monkeypat
         (["--samples", "many"], "--samples"),
         (["--seconds", "-1"], "--seconds"),
         (["--seconds", "soon"], "--seconds"),
+        (["--seconds", "inf"], "--seconds"),
     ],
 )
 def test_bad_arguments_are_rejected_naming_the_argument(
